@@ -1,0 +1,135 @@
+# qkdlab — top-level GNU Makefile (non-recursive).
+#
+# Each component directory holds a module.mk that appends to the variables
+# below; this file only knows how to build what they declare.
+#
+#   make            build every daemon and tool (into build/)
+#   make check      build and run the whole test suite, then again under
+#                   AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      run the benchmarks (results in build/bench/)
+#   make install    install daemons and man pages (PREFIX, DESTDIR)
+#   make demo       the two-site demo (as root)
+#
+# V=1 shows the commands; WERROR=1 adds -Werror (CI sets it).
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread -MMD -MP -Ilib \
+	   -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wmissing-declarations -Wshadow -Wpointer-arith -Wcast-qual \
+	   -Wsign-compare -Wformat=2 -Wvla -Wnull-dereference \
+	   -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-strict-aliasing
+LDFLAGS ?=
+LDLIBS  += -pthread
+
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+
+# `make SANITIZE=1 ...` builds into build/san with ASan + UBSan.
+ifeq ($(SANITIZE),1)
+B       ?= build/san
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	   -fno-sanitize-recover=undefined -U_FORTIFY_SOURCE
+LDFLAGS += -fsanitize=address,undefined
+else
+B       ?= build
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Filled in by the module.mk files.
+LIB_SRCS     :=
+BINS         :=
+TESTS        :=
+MAN8         :=
+MAN5         :=
+PKG_LIBS     :=
+
+include lib/module.mk
+-include $(filter-out lib/module.mk,$(sort $(wildcard */module.mk)))
+
+PKG_CFLAGS := $(if $(PKG_LIBS),$(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null))
+PKG_LDLIBS := $(if $(PKG_LIBS),$(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null))
+CFLAGS += $(PKG_CFLAGS)
+LDLIBS += $(PKG_LDLIBS) -lcrypto -lssl
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+LIBQKD   := $(B)/lib/libqkdlab.a
+
+.PHONY: all check check-fast test-bins bench install demo lab-up lab-down \
+	lab-compose clean deps fuzz
+
+all: $(BINS:%=$(B)/%)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBQKD): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# Binary link rule: a module declares <name>_OBJS for each entry in BINS/TESTS.
+define link_rule
+$(B)/$(1): $$($(subst /,_,$(subst -,_,$(1)))_OBJS:%=$(B)/%) $(LIBQKD)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach b,$(BINS) $(TESTS),$(eval $(call link_rule,$(b))))
+
+test-bins: all $(TESTS:%=$(B)/%)
+
+# The suite: plain build first, then the sanitizer build.
+# Unit tests run in both builds; the integration tests (tests/it_*) drive
+# the sanitizer-built daemons, so every real run is checked by ASan/UBSan.
+check: deps-check
+	$(MAKE) test-bins
+	$(MAKE) SANITIZE=1 test-bins
+	tests/run --unit build --unit build/san --it build/san
+
+# Plain build only, optionally one test (make check-fast T=kme).
+check-fast:
+	$(MAKE) test-bins
+	tests/run --unit build --it build $(if $(T),--only $(T))
+
+bench: all
+	@mkdir -p build/bench
+	bench/run
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -m 0755 $(BINS:%=$(B)/%) $(DESTDIR)$(SBINDIR)/
+	$(if $(MAN8),install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
+	$(if $(MAN5),install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+
+deps:
+	scripts/deps
+
+deps-check:
+	@scripts/deps --check-only >/dev/null 2>&1 || scripts/deps
+
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+fuzz:
+	fuzz/run
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

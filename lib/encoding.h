@@ -1,0 +1,40 @@
+/*
+ * encoding.h — hex, base64 (RFC 4648, padded) and UUID text forms.
+ *
+ * Hex and base64 run in constant time with respect to the data (they carry
+ * key bytes); decoders are strict and return -1 on any malformed input.
+ */
+#ifndef QKDLAB_ENCODING_H
+#define QKDLAB_ENCODING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UUID_LEN 16
+#define UUID_STR_LEN 36	/* without the terminating NUL */
+
+/* Writes 2*len lowercase hex digits and a NUL; out needs 2*len+1 octets. */
+void hex_encode(char *out, const uint8_t *in, size_t len);
+/* Upper-case variant (SKIP's /entropy example uses upper case). */
+void hex_encode_upper(char *out, const uint8_t *in, size_t len);
+/*
+ * Decodes an even-length hex string of either case.  Returns the number of
+ * octets written, or -1 if the string is odd, too long for out, or not hex.
+ */
+int hex_decode(uint8_t *out, size_t outcap, const char *in, size_t inlen);
+
+/* Length of the padded base64 text for len octets (without NUL). */
+size_t base64_encoded_len(size_t len);
+/* out needs base64_encoded_len(len)+1 octets. */
+void base64_encode(char *out, const uint8_t *in, size_t len);
+/* Strict padded RFC 4648 decoding; returns octets written or -1. */
+int base64_decode(uint8_t *out, size_t outcap, const char *in, size_t inlen);
+
+/* Lowercase 8-4-4-4-12 form; out needs UUID_STR_LEN+1 octets. */
+void uuid_format(char *out, const uint8_t uuid[UUID_LEN]);
+/* Accepts either case; -1 unless exactly the 36-character form. */
+int uuid_parse(uint8_t uuid[UUID_LEN], const char *in);
+/* A random version-4 UUID from the OpenSSL RNG; -1 if the RNG fails. */
+int uuid_generate_v4(uint8_t uuid[UUID_LEN]);
+
+#endif

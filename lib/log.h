@@ -1,0 +1,36 @@
+/*
+ * log.h — one logging facility for every qkdlab daemon.
+ *
+ * Lines go to stderr (foreground, containers, labs) or to syslog.  With
+ * LOG_FMT_JSON each event is one JSON object per line for log collectors.
+ * Never pass key bytes to these functions: there is no "show keys" switch.
+ */
+#ifndef QKDLAB_LOG_H
+#define QKDLAB_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+enum log_dest { LOG_DEST_STDERR = 0, LOG_DEST_SYSLOG };
+enum log_fmt { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
+
+void log_init(const char *progname, enum log_dest dest, enum log_fmt fmt,
+	      enum log_level level);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parses "error", "warn", "info", "debug"; -1 on anything else. */
+int log_level_parse(const char *s, enum log_level *out);
+
+/* log_warn appends ": strerror(errno)"; the x variants do not. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Only before the event loop starts: log and exit(1). */
+void fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,221 @@
+/*
+ * test_lib.c — unit tests for lib/: cursors, encodings, config parsing.
+ *
+ * Base64 vectors are RFC 4648 section 10; hex and UUID cases check both
+ * cases and every malformed shape the decoders must refuse.
+ */
+#include "harness.h"
+
+#include "buf.h"
+#include "cfg.h"
+#include "encoding.h"
+#include "log.h"
+#include "util.h"
+
+TEST(rbuf_reads_and_refuses_short)
+{
+	static const uint8_t d[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+	struct rbuf rb, sub;
+	uint8_t u8;
+	uint16_t u16;
+	uint32_t u32;
+	uint64_t u64;
+
+	rbuf_init(&rb, d, sizeof(d));
+	ASSERT_INT_EQ(rbuf_get_u8(&rb, &u8), 0);
+	ASSERT_INT_EQ(u8, 1);
+	ASSERT_INT_EQ(rbuf_get_be16(&rb, &u16), 0);
+	ASSERT_INT_EQ(u16, 0x0203);
+	ASSERT_INT_EQ(rbuf_get_be64(&rb, &u64), 0);
+	ASSERT_U64_EQ(u64, 0x0405060708090a0bULL);
+	ASSERT_INT_EQ(rbuf_left(&rb), 0);
+	ASSERT_INT_EQ(rbuf_get_u8(&rb, &u8), -1);
+
+	rbuf_init(&rb, d, 3);
+	ASSERT_INT_EQ(rbuf_get_be32(&rb, &u32), -1);
+	ASSERT_INT_EQ(rb.off, 0);	/* cursor untouched on failure */
+	ASSERT_INT_EQ(rbuf_sub(&rb, 4, &sub), -1);
+	ASSERT_INT_EQ(rbuf_sub(&rb, 2, &sub), 0);
+	ASSERT_INT_EQ(rbuf_left(&sub), 2);
+	ASSERT_INT_EQ(rbuf_skip(&rb, 2), -1);
+	ASSERT_INT_EQ(rbuf_skip(&rb, 1), 0);
+}
+
+TEST(wbuf_writes_and_sticks_on_overflow)
+{
+	uint8_t out[7];
+	struct wbuf wb;
+	static const uint8_t want[] = { 0xaa, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06 };
+
+	wbuf_init(&wb, out, sizeof(out));
+	ASSERT_INT_EQ(wbuf_put_u8(&wb, 0xaa), 0);
+	ASSERT_INT_EQ(wbuf_put_be16(&wb, 0x0102), 0);
+	ASSERT_INT_EQ(wbuf_put_be32(&wb, 0x03040506), 0);
+	ASSERT_MEM_EQ(out, want, sizeof(want));
+	ASSERT_INT_EQ(wbuf_put_u8(&wb, 1), -1);
+	ASSERT_TRUE(wb.err);
+	ASSERT_INT_EQ(wbuf_len(&wb), 7);
+}
+
+TEST(hex_round_trip_and_rejects)
+{
+	static const uint8_t d[] = { 0x00, 0x9f, 0xa0, 0xff, 0x5c };
+	char s[11];
+	uint8_t back[5];
+
+	hex_encode(s, d, sizeof(d));
+	ASSERT_STR_EQ(s, "009fa0ff5c");
+	hex_encode_upper(s, d, sizeof(d));
+	ASSERT_STR_EQ(s, "009FA0FF5C");
+	ASSERT_INT_EQ(hex_decode(back, sizeof(back), "009FA0ff5C", 10), 5);
+	ASSERT_MEM_EQ(back, d, 5);
+	ASSERT_INT_EQ(hex_decode(back, sizeof(back), "009", 3), -1);
+	ASSERT_INT_EQ(hex_decode(back, sizeof(back), "0g", 2), -1);
+	ASSERT_INT_EQ(hex_decode(back, sizeof(back), "0:", 2), -1);
+	ASSERT_INT_EQ(hex_decode(back, sizeof(back), "@0", 2), -1);
+	ASSERT_INT_EQ(hex_decode(back, sizeof(back), "`0", 2), -1);
+	ASSERT_INT_EQ(hex_decode(back, 2, "000000", 6), -1);
+}
+
+TEST(base64_rfc4648_vectors)
+{
+	/* RFC 4648 section 10 test vectors. */
+	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+	char out[16];
+	uint8_t back[8];
+
+	for (size_t i = 0; i < ARRAY_LEN(plain); i++) {
+		size_t n = strlen(plain[i]);
+		base64_encode(out, (const uint8_t *)plain[i], n);
+		ASSERT_STR_EQ(out, enc[i]);
+		ASSERT_INT_EQ(base64_encoded_len(n), strlen(enc[i]));
+		ASSERT_INT_EQ(base64_decode(back, sizeof(back), enc[i], strlen(enc[i])), (int)n);
+		ASSERT_MEM_EQ(back, plain[i], n);
+	}
+}
+
+TEST(base64_full_alphabet_and_rejects)
+{
+	uint8_t all[48], back[48];
+	char s[65];
+
+	for (size_t i = 0; i < sizeof(all); i++)
+		all[i] = (uint8_t)(i * 5 + 3);
+	all[0] = 0xfb; all[1] = 0xff; all[2] = 0xbf;	/* "+/+/" territory */
+	base64_encode(s, all, sizeof(all));
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), s, 64), 48);
+	ASSERT_MEM_EQ(back, all, 48);
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm9", 3), -1);
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm9v!A==", 8), -1);
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Z=9v", 4), -1);
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zh==", 4), -1); /* non-canonical */
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm9=Zm9v", 8), -1);
+	ASSERT_INT_EQ(base64_decode(back, 2, "Zm9v", 4), -1);
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm-v", 4), -1);
+}
+
+TEST(uuid_format_parse)
+{
+	static const uint8_t u[16] = { 0xbc, 0x49, 0x04, 0x19, 0x7d, 0x60, 0x48, 0x7f,
+				       0xad, 0xc1, 0x4d, 0xdc, 0xc1, 0x77, 0xc1, 0x39 };
+	char s[UUID_STR_LEN + 1];
+	uint8_t back[16], r[16];
+
+	uuid_format(s, u);
+	ASSERT_STR_EQ(s, "bc490419-7d60-487f-adc1-4ddcc177c139");
+	ASSERT_INT_EQ(uuid_parse(back, "BC490419-7D60-487F-ADC1-4DDCC177C139"), 0);
+	ASSERT_MEM_EQ(back, u, 16);
+	ASSERT_INT_EQ(uuid_parse(back, "bc4904197d60487fadc14ddcc177c139"), -1);
+	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1-4ddcc177c13"), -1);
+	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1x4ddcc177c139"), -1);
+	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1-4ddcc177c13g"), -1);
+	ASSERT_INT_EQ(uuid_generate_v4(r), 0);
+	ASSERT_INT_EQ(r[6] >> 4, 4);
+	ASSERT_INT_EQ(r[8] >> 6, 2);
+}
+
+struct cfg_seen {
+	int n;
+	char last[3][64];
+};
+
+static int
+cfg_collect(void *arg, const char *section, const char *section_arg,
+	    const char *key, const char *value, const struct cfg_pos *pos)
+{
+	struct cfg_seen *seen = arg;
+
+	(void)pos;
+	if (strcmp(key, "reject") == 0)
+		return -1;
+	snprintf(seen->last[0], 64, "%s", section);
+	snprintf(seen->last[1], 64, "%s", section_arg);
+	snprintf(seen->last[2], 64, "%s=%s", key, value);
+	seen->n++;
+	return 0;
+}
+
+TEST(cfg_lines_sections_errors)
+{
+	static const char good[] =
+		"# comment\n\n  rate = 1000 \n[port eth0]\nmode=psk\r\n";
+	struct cfg_seen seen = { 0 };
+
+	ASSERT_INT_EQ(cfg_parse_buf(good, strlen(good), "t", cfg_collect, &seen), 0);
+	ASSERT_INT_EQ(seen.n, 2);
+	ASSERT_STR_EQ(seen.last[0], "port");
+	ASSERT_STR_EQ(seen.last[1], "eth0");
+	ASSERT_STR_EQ(seen.last[2], "mode=psk");
+	ASSERT_INT_EQ(cfg_parse_buf("novalue\n", 8, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("[bad\n", 5, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("a b = 1\n", 8, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("reject = 1\n", 11, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("a = 1\0\n", 7, "t", cfg_collect, &seen), -1);
+}
+
+TEST(cfg_numbers_bools_durations)
+{
+	uint64_t v;
+	bool b;
+
+	ASSERT_INT_EQ(cfg_parse_u64("42", 0, 100, &v), 0);
+	ASSERT_U64_EQ(v, 42);
+	ASSERT_INT_EQ(cfg_parse_u64("101", 0, 100, &v), -1);
+	ASSERT_INT_EQ(cfg_parse_u64("-1", 0, 100, &v), -1);
+	ASSERT_INT_EQ(cfg_parse_u64("4x", 0, 100, &v), -1);
+	ASSERT_INT_EQ(cfg_parse_u64("", 0, 100, &v), -1);
+	ASSERT_INT_EQ(cfg_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -1);
+	ASSERT_INT_EQ(cfg_parse_bool("yes", &b), 0);
+	ASSERT_TRUE(b);
+	ASSERT_INT_EQ(cfg_parse_bool("off", &b), 0);
+	ASSERT_TRUE(!b);
+	ASSERT_INT_EQ(cfg_parse_bool("maybe", &b), -1);
+	ASSERT_INT_EQ(cfg_parse_duration_ms("250ms", &v), 0);
+	ASSERT_U64_EQ(v, 250);
+	ASSERT_INT_EQ(cfg_parse_duration_ms("2m", &v), 0);
+	ASSERT_U64_EQ(v, 120000);
+	ASSERT_INT_EQ(cfg_parse_duration_ms("7", &v), 0);
+	ASSERT_U64_EQ(v, 7000);
+	ASSERT_INT_EQ(cfg_parse_duration_ms("3w", &v), -1);
+}
+
+TEST(ct_equal_and_wipe)
+{
+	uint8_t a[4] = { 1, 2, 3, 4 }, b[4] = { 1, 2, 3, 5 };
+
+	ASSERT_TRUE(ct_equal(a, a, 4));
+	ASSERT_TRUE(!ct_equal(a, b, 4));
+	secure_wipe(a, 4);
+	ASSERT_TRUE(a[0] == 0 && a[3] == 0);
+}
+
+TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
+	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
+	  TEST_CASE(hex_round_trip_and_rejects),
+	  TEST_CASE(base64_rfc4648_vectors),
+	  TEST_CASE(base64_full_alphabet_and_rejects),
+	  TEST_CASE(uuid_format_parse),
+	  TEST_CASE(cfg_lines_sections_errors),
+	  TEST_CASE(cfg_numbers_bools_durations),
+	  TEST_CASE(ct_equal_and_wipe))
