@@ -1,5 +1,9 @@
 # lib/: the small shared library every daemon links (libqkdlab.a).
-LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c
+LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c
+PKG_LIBS += libmicrohttpd
 
 TESTS += tests/test_lib
 tests_test_lib_OBJS := tests/test_lib.o tests/harness.o
+
+TESTS += tests/test_tls_front
+tests_test_tls_front_OBJS := tests/test_tls_front.o tests/harness.o
