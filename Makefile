@@ -32,6 +32,16 @@ ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
 
+# `make FUZZER=1 CC=clang fuzz-bins` builds libFuzzer targets into build/fuzz
+# (fuzz/run does this); every other build links the same targets to a
+# replay main() so `make check` replays the committed corpus.
+ifeq ($(FUZZER),1)
+B       ?= build/fuzz
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	   -U_FORTIFY_SOURCE
+LDFLAGS += -fsanitize=address,undefined
+endif
+
 # `make SANITIZE=1 ...` builds into build/san with ASan + UBSan.
 ifeq ($(SANITIZE),1)
 B       ?= build/san
@@ -55,6 +65,7 @@ TESTS        :=
 MAN8         :=
 MAN5         :=
 PKG_LIBS     :=
+FUZZ         :=
 
 include lib/module.mk
 -include $(filter-out lib/module.mk,$(sort $(wildcard */module.mk)))
@@ -67,7 +78,7 @@ LDLIBS += $(PKG_LDLIBS) -lcrypto -lssl
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 LIBQKD   := $(B)/lib/libqkdlab.a
 
-.PHONY: all check check-fast test-bins bench install demo lab-up lab-down \
+.PHONY: all check check-fast test-bins fuzz-bins bench install demo lab-up lab-down \
 	lab-compose clean deps fuzz
 
 all: $(BINS:%=$(B)/%)
@@ -91,7 +102,23 @@ $(B)/$(1): $$($(subst /,_,$(subst -,_,$(1)))_OBJS:%=$(B)/%) $(LIBQKD)
 endef
 $(foreach b,$(BINS) $(TESTS),$(eval $(call link_rule,$(b))))
 
-test-bins: all $(TESTS:%=$(B)/%)
+# Fuzz targets: module.mk files add a name to FUZZ and define
+# fuzz_<name>_OBJS (the target's own object plus the code under test).
+define fuzz_rule
+$(B)/fuzz/replay_$(1): $$(fuzz_$(1)_OBJS:%=$(B)/%) $(B)/fuzz/replay_main.o $(LIBQKD)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+$(B)/fuzz/fuzz_$(1): $$(fuzz_$(1)_OBJS:%=$(B)/%) $(LIBQKD)
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach f,$(FUZZ),$(eval $(call fuzz_rule,$(f))))
+
+test-bins: all $(TESTS:%=$(B)/%) $(FUZZ:%=$(B)/fuzz/replay_%)
+
+fuzz-bins: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 
 # The suite: plain build first, then the sanitizer build.
 # Unit tests run in both builds; the integration tests (tests/it_*) drive

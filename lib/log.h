@@ -10,7 +10,13 @@
 
 #include <stdbool.h>
 
-enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+enum log_level {
+	LOG_LVL_SILENT = -1,	/* fuzzers and tests that expect errors */
+	LOG_LVL_ERR = 0,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+};
 enum log_dest { LOG_DEST_STDERR = 0, LOG_DEST_SYSLOG };
 enum log_fmt { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 
