@@ -1,0 +1,192 @@
+/*
+ * macsec_sw.h — private interfaces of macsec-sw, the user-space SecY.
+ *
+ * Grouped by the file that implements them.  The data path is:
+ *   port (AF_PACKET / TAP)  ->  secy (802.1AE clause 10)  ->  cipher
+ *                                  ^ sectag (clause 9 codec)
+ * and ctl.c drives the secy's management interface over a Unix socket.
+ */
+#ifndef QKDLAB_MACSEC_SW_H
+#define QKDLAB_MACSEC_SW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "macsec_wire.h"
+
+/* sectag.c — SecTAG codec (clause 9), pure functions of the bytes. */
+struct sectag {
+	uint16_t st_ethertype;	/* octets 1-2, MACSEC_ETHERTYPE when valid */
+	uint8_t st_tci;		/* TCI bits, MACSEC_TCI_* */
+	uint8_t st_an;		/* association number 0-3 */
+	uint8_t st_sl;		/* whole octet 4: short length + reserved */
+	uint32_t st_pn;		/* packet number (32 LSBs for XPN) */
+	uint64_t st_sci;	/* meaningful only when st_tci has SC */
+};
+
+/* SecTAG length in octets (EtherType included) for the given TCI. */
+size_t sectag_len(uint8_t tci);
+/* Decodes the SecTAG that follows DA/SA in a whole frame; -1 if short. */
+int sectag_decode(const uint8_t *frame, size_t len, struct sectag *tag);
+/* Applies 802.1AE-2018 9.12 a)-i) to a decoded tag and its frame length. */
+bool sectag_valid(const struct sectag *tag, size_t frame_len, bool xpn);
+/* Writes the SecTAG (from the EtherType on); -1 on overflow. */
+int sectag_encode(struct wbuf *wb, const struct sectag *tag);
+/* Short length for a Secure Data length (9.7). */
+uint8_t sectag_short_len(size_t secure_data_len);
+
+uint64_t sci_from_mac(const uint8_t mac[ETH_ADDR_LEN], uint16_t port);
+/* Parses 16 hex digits; -1 otherwise. */
+int sci_parse(const char *s, uint64_t *sci);
+/* out needs 17 octets. */
+void sci_format(char *out, uint64_t sci);
+
+/* cipher.c — clause 14 cipher suites on OpenSSL EVP. */
+enum macsec_cs {
+	MACSEC_CS_GCM_AES_128 = 0,
+	MACSEC_CS_GCM_AES_256,
+	MACSEC_CS_GCM_AES_XPN_128,
+	MACSEC_CS_GCM_AES_XPN_256,
+};
+
+struct cipher_key;	/* opaque: one SA's key schedule and EVP context */
+
+const char *cipher_suite_name(enum macsec_cs cs);
+int cipher_suite_parse(const char *s, enum macsec_cs *cs);
+size_t cipher_suite_key_len(enum macsec_cs cs);
+bool cipher_suite_is_xpn(enum macsec_cs cs);
+/*
+ * Expands key once into an EVP context for one direction.  The caller keeps
+ * ownership of key (and should wipe it); salt is only used by XPN suites.
+ */
+struct cipher_key *cipher_key_new(enum macsec_cs cs, const uint8_t *key,
+				  size_t key_len, uint32_t ssci,
+				  const uint8_t salt[MACSEC_SALT_LEN],
+				  bool encrypt);
+/* Wipes and frees; NULL-safe. */
+void cipher_key_free(struct cipher_key *ck);
+/* The one IV builder (14.5, 14.7). */
+void cipher_iv(const struct cipher_key *ck, uint64_t sci, uint64_t pn,
+	       uint8_t iv[MACSEC_IV_LEN]);
+/* GCM over aad then pt -> ct (may alias pt); writes the 16-octet ICV. */
+int cipher_seal(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
+		const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+		size_t len, uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN]);
+/* Inverse of cipher_seal; -1 when the ICV does not verify. */
+int cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
+		const uint8_t *aad, size_t aad_len, const uint8_t *ct,
+		size_t len, uint8_t *pt, const uint8_t icv[MACSEC_ICV_LEN]);
+
+/* secy.c — the SecY (clause 10): SCs, SAs, policy, counters. */
+enum secy_validate { SECY_VALIDATE_DISABLED = 0, SECY_VALIDATE_CHECK,
+		     SECY_VALIDATE_STRICT };
+
+struct secy_policy {
+	enum macsec_cs cs;		/* currentCipherSuite */
+	bool protect;			/* protectFrames */
+	enum secy_validate validate;	/* validateFrames */
+	bool replay_protect;		/* replayProtect */
+	uint32_t replay_window;		/* replayWindow */
+	unsigned offset;		/* confidentialityOffset: 0, 30, 50 */
+	bool encrypt;			/* confidentiality (E=C=1) */
+	bool include_sci;		/* alwaysIncludeSCI */
+	bool use_es;			/* ES bit instead of an explicit SCI */
+};
+
+/* SecY-wide counters (802.1AE 10.7.5, IEEE8021-SECY-MIB names). */
+struct secy_stats {
+	uint64_t OutPktsUntagged, OutPktsTooLong, OutPktsSAUnusable;
+	uint64_t OutOctetsProtected, OutOctetsEncrypted;
+	uint64_t InPktsUntagged, InPktsNoTag, InPktsBadTag;
+	uint64_t InPktsUnknownSCI, InPktsNoSCI, InPktsOverrun;
+	uint64_t InOctetsValidated, InOctetsDecrypted;
+};
+
+struct secy_txsa_stats {
+	uint64_t OutPktsProtected, OutPktsEncrypted;
+};
+
+struct secy_rxsa_stats {
+	uint64_t InPktsOK, InPktsInvalid, InPktsNotValid, InPktsUnchecked;
+	uint64_t InPktsDelayed, InPktsLate;
+};
+
+struct secy_rxsc_stats {
+	uint64_t InPktsNotUsingSA, InPktsUnusedSA;
+};
+
+/* What the caller does with a received frame. */
+enum secy_rx {
+	SECY_RX_DELIVER = 0,	/* out holds the frame for the Controlled Port */
+	SECY_RX_DROP,		/* discarded; a counter says why */
+	SECY_RX_IGNORE,		/* for the Uncontrolled Port only (EAPOL, KaY) */
+};
+
+#define SECY_MAX_RXSC	16
+
+struct secy;
+
+struct secy *secy_new(const uint8_t mac[ETH_ADDR_LEN], uint64_t tx_sci);
+/* Frees every SC and SA and wipes their keys; NULL-safe. */
+void secy_free(struct secy *secy);
+/* The reason for the last management call that returned -1. */
+const char *secy_error(const struct secy *secy);
+
+void secy_get_policy(const struct secy *secy, struct secy_policy *pol);
+int secy_set_policy(struct secy *secy, const struct secy_policy *pol);
+uint64_t secy_tx_sci(const struct secy *secy);
+int secy_set_tx_sci(struct secy *secy, uint64_t sci);
+/* Longest frame the Uncontrolled Port can carry (DA to ICV). */
+void secy_set_max_frame(struct secy *secy, size_t max_frame);
+
+int secy_rxsc_create(struct secy *secy, uint64_t sci);
+int secy_rxsc_delete(struct secy *secy, uint64_t sci);
+/* Keys are copied into an EVP context; the caller wipes its copy. */
+int secy_rxsa_install(struct secy *secy, uint64_t sci, unsigned an,
+		      uint64_t lowest_pn, const uint8_t *key, size_t key_len,
+		      uint32_t ssci, const uint8_t *salt);
+int secy_rxsa_enable(struct secy *secy, uint64_t sci, unsigned an, bool on);
+int secy_rxsa_remove(struct secy *secy, uint64_t sci, unsigned an);
+int secy_rxsa_get_pn(struct secy *secy, uint64_t sci, unsigned an,
+		     uint64_t *lowest_pn, uint64_t *next_pn);
+int secy_txsa_install(struct secy *secy, unsigned an, uint64_t next_pn,
+		      const uint8_t *key, size_t key_len, uint32_t ssci,
+		      const uint8_t *salt);
+/* Makes an installed TX SA the encoding SA. */
+int secy_txsa_enable(struct secy *secy, unsigned an);
+int secy_txsa_remove(struct secy *secy, unsigned an);
+/* next_pn of the SA; *exhausted when the SA can send no more. */
+int secy_txsa_get_pn(struct secy *secy, unsigned an, uint64_t *next_pn,
+		     bool *exhausted);
+
+/*
+ * Transmit (10.5): protects one frame from the Controlled Port into out,
+ * which needs len + MACSEC_OVERHEAD octets.  0 = send *out_len octets,
+ * -1 = dropped (counted).
+ */
+int secy_protect(struct secy *secy, const uint8_t *in, size_t len,
+		 uint8_t *out, size_t cap, size_t *out_len);
+/*
+ * Receive (10.6): validates one frame from the Uncontrolled Port; on
+ * SECY_RX_DELIVER, out (len octets suffice) holds the plain frame.
+ */
+enum secy_rx secy_validate_frame(struct secy *secy, const uint8_t *in,
+				 size_t len, uint8_t *out, size_t cap,
+				 size_t *out_len);
+
+/* Reporting: iterate the installed objects (for ctl.c). */
+const struct secy_stats *secy_stats(const struct secy *secy);
+int secy_txsa_info(const struct secy *secy, unsigned an, bool *enabled,
+		   uint64_t *next_pn, bool *exhausted, uint32_t *ssci,
+		   struct secy_txsa_stats *st);
+int secy_encoding_an(const struct secy *secy);
+size_t secy_rxsc_count(const struct secy *secy);
+int secy_rxsc_info(const struct secy *secy, size_t idx, uint64_t *sci,
+		   struct secy_rxsc_stats *st);
+int secy_rxsa_info(const struct secy *secy, size_t idx, unsigned an,
+		   bool *enabled, uint64_t *next_pn, uint64_t *lowest_pn,
+		   uint32_t *ssci, struct secy_rxsa_stats *st);
+
+#endif
