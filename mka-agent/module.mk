@@ -1,0 +1,13 @@
+# mka-agent/: IEEE 802.1X-2020 MKA (KaY) whose CAKs may come from QKD.
+PKG_LIBS += libcjson
+
+MKA_CORE_OBJS := mka-agent/mka_crypto.o mka-agent/mka_pdu.o
+
+TESTS += tests/test_mka_crypto tests/test_mka_pdu
+tests_test_mka_crypto_OBJS := tests/test_mka_crypto.o tests/test_mka_util.o \
+	tests/harness.o $(MKA_CORE_OBJS)
+tests_test_mka_pdu_OBJS := tests/test_mka_pdu.o tests/test_mka_util.o \
+	tests/harness.o $(MKA_CORE_OBJS)
+
+# The mka-agent tests include the daemon's private headers.
+$(B)/tests/test_mka%.o: CFLAGS += -Imka-agent
