@@ -11,3 +11,10 @@ tests_test_mka_pdu_OBJS := tests/test_mka_pdu.o tests/test_mka_util.o \
 
 # The mka-agent tests include the daemon's private headers.
 $(B)/tests/test_mka%.o: CFLAGS += -Imka-agent
+TESTS += tests/test_mka_tshark
+tests_test_mka_tshark_OBJS := tests/test_mka_tshark.o tests/harness.o \
+	$(MKA_CORE_OBJS)
+TESTS += tests/test_mka_fuzz
+tests_test_mka_fuzz_OBJS := tests/test_mka_fuzz.o tests/harness.o \
+	fuzz/fuzz_mkpdu.o $(MKA_CORE_OBJS)
+$(B)/fuzz/fuzz_mkpdu.o: CFLAGS += -Imka-agent
