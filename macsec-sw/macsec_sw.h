@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "macsec_wire.h"
@@ -188,5 +189,91 @@ int secy_rxsc_info(const struct secy *secy, size_t idx, uint64_t *sci,
 int secy_rxsa_info(const struct secy *secy, size_t idx, unsigned an,
 		   bool *enabled, uint64_t *next_pn, uint64_t *lowest_pn,
 		   uint32_t *ssci, struct secy_rxsa_stats *st);
+
+/* conf.c — macsec-sw.conf(5) and the policy keys shared with ctl.c. */
+#define CONF_DEFAULT_PATH	"/etc/qkdlab/macsec-sw.conf"
+#define CONF_DEFAULT_SOCKET	"/run/qkdlab/macsec-sw.sock"
+#define CONF_NAME_MAX		16	/* IFNAMSIZ */
+#define CONF_PATH_MAX		108	/* sun_path */
+
+struct macsec_conf {
+	char interface[CONF_NAME_MAX];	/* uncontrolled port */
+	char tap[CONF_NAME_MAX];	/* controlled port */
+	char socket[CONF_PATH_MAX];	/* control socket */
+	bool sci_set;			/* sci = given explicitly */
+	uint64_t sci;
+	uint16_t sci_port;		/* with the interface MAC otherwise */
+	bool tap_copy_mac;		/* TAP takes the interface's MAC */
+	struct secy_policy pol;
+};
+
+void conf_defaults(struct macsec_conf *conf);
+int conf_load(const char *path, struct macsec_conf *conf);
+/*
+ * Applies one policy key (cipher, protect, validate, replay-protect,
+ * replay-window, offset, encrypt, include-sci, es).  Returns 0, 1 if the
+ * key is not a policy key, or -1 with a message in err.
+ */
+int conf_policy_kv(struct secy_policy *pol, const char *key,
+		   const char *value, char *err, size_t errlen);
+const char *conf_validate_name(enum secy_validate v);
+
+/* show.c — text forms of the SecY for the control socket. */
+/* Like `ip macsec show`; name is the controlled port's. */
+void show_secy(const struct secy *secy, const char *name, FILE *fp);
+/* One line per object, counters as key=value with their MIB names. */
+void show_stats(const struct secy *secy, FILE *fp);
+
+/* port.c — the Uncontrolled Port (AF_PACKET) and Controlled Port (TAP). */
+#define PORT_BATCH	32
+#define PORT_FRAME_MAX	(9216 + MACSEC_OVERHEAD + ETH_HDR_LEN)
+
+struct port_batch {
+	size_t n;
+	size_t len[PORT_BATCH];
+	uint8_t frame[PORT_BATCH][PORT_FRAME_MAX];
+};
+
+struct wire {
+	int fd;
+	int ifindex;
+	unsigned mtu;
+	uint8_t mac[ETH_ADDR_LEN];
+};
+
+/* Opens ifname with a packet socket (promiscuous, no outgoing copies). */
+int wire_open(struct wire *w, const char *ifname);
+void wire_close(struct wire *w);
+/* Receives up to PORT_BATCH frames without blocking; -1 on error. */
+int wire_recv(struct wire *w, struct port_batch *b);
+/* Sends every frame of b; returns how many were not sent. */
+size_t wire_send(struct wire *w, const struct port_batch *b);
+
+/* Creates (or attaches to) TAP name, sets its MAC (if mac) and MTU, up. */
+int tap_open(const char *name, const uint8_t *mac, unsigned mtu);
+/* Reads up to PORT_BATCH frames without blocking; -1 on error. */
+int tap_recv(int fd, struct port_batch *b);
+int tap_send(int fd, const uint8_t *frame, size_t len);
+
+/* ctl.c — the control socket (see macsec-sw(8), CONTROL PROTOCOL). */
+#define CTL_LINE_MAX	1024
+#define CTL_MAX_CLIENTS	8
+
+struct ctl;
+struct pollfd;
+
+/*
+ * Runs one request line against the SecY and writes the whole response
+ * (terminated lines) to fp.  Wipes nothing: the caller owns
+ * and wipes line.  Returns 0 for "ok", -1 for "err".
+ */
+int ctl_exec(struct secy *secy, const char *name, char *line, FILE *fp);
+struct ctl *ctl_new(const char *path, struct secy *secy, const char *name);
+/* Closes every connection and removes the socket file; NULL-safe. */
+void ctl_free(struct ctl *ctl);
+/* Fills up to max pollfds; returns how many. */
+size_t ctl_pollfds(struct ctl *ctl, struct pollfd *pfd, size_t max);
+/* Serves what poll() reported on the n pollfds ctl_pollfds filled. */
+void ctl_dispatch(struct ctl *ctl, const struct pollfd *pfd, size_t n);
 
 #endif

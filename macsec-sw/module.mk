@@ -1,6 +1,13 @@
 # macsec-sw/: the user-space IEEE 802.1AE SecY and its control client.
 MACSEC_CORE_OBJS := macsec-sw/sectag.o macsec-sw/cipher.o macsec-sw/secy.o
 
+BINS += macsec-sw/macsec-sw macsec-sw/macsec-ctl
+macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/conf.o \
+	macsec-sw/port.o macsec-sw/ctl.o macsec-sw/show.o $(MACSEC_CORE_OBJS)
+macsec_sw_macsec_ctl_OBJS := macsec-sw/macsec_ctl.o
+
+
 TESTS += tests/test_macsec
 tests_test_macsec_OBJS := tests/test_macsec.o tests/harness.o \
 	$(MACSEC_CORE_OBJS)
+

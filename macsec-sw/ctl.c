@@ -1,0 +1,633 @@
+/*
+ * ctl.c — the control socket: a Unix SOCK_STREAM socket, mode 0600, one
+ * request line "verb key=value ..." and one response, "ok [key=value ...]"
+ * or "err <message>".  `show` and `stats` answer "ok", then text lines,
+ * then a line holding a single ".".  macsec-sw(8) is the reference.
+ *
+ * Requests carry SAKs in hex: lines are wiped once served, and keys are
+ * never logged.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "encoding.h"
+#include "log.h"
+#include "macsec_sw.h"
+#include "util.h"
+
+#define CTL_MAX_ARGS	16
+
+struct ctl_req {
+	const char *verb;
+	size_t n;
+	const char *key[CTL_MAX_ARGS];
+	const char *val[CTL_MAX_ARGS];
+};
+
+struct ctl_client {
+	int fd;
+	size_t len;
+	char buf[CTL_LINE_MAX];
+};
+
+struct ctl {
+	int lfd;
+	char path[CONF_PATH_MAX];
+	struct secy *secy;
+	const char *name;
+	struct ctl_client cl[CTL_MAX_CLIENTS];
+};
+
+static const char *
+req_get(const struct ctl_req *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return r->val[i];
+	return NULL;
+}
+
+/* Required/optional argument parsers: each writes "err ..." on failure. */
+static int
+arg_sci(const struct ctl_req *r, FILE *fp, uint64_t *sci)
+{
+	const char *v = req_get(r, "sci");
+
+	if (v == NULL || sci_parse(v, sci) == -1) {
+		fprintf(fp, "err sci= must be 16 hex digits\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+arg_an(const struct ctl_req *r, FILE *fp, unsigned *an)
+{
+	const char *v = req_get(r, "an");
+	uint64_t n;
+
+	if (v == NULL || cfg_parse_u64(v, 0, MACSEC_AN_COUNT - 1, &n) == -1) {
+		fprintf(fp, "err an= must be 0-3\n");
+		return -1;
+	}
+	*an = (unsigned)n;
+	return 0;
+}
+
+/* The key material of install-rxsa / install-txsa. */
+struct sa_args {
+	uint64_t pn;
+	uint8_t key[MACSEC_KEY_MAX];
+	size_t key_len;
+	uint32_t ssci;
+	bool has_salt;
+	uint8_t salt[MACSEC_SALT_LEN];
+};
+
+static int
+arg_sa(const struct ctl_req *r, FILE *fp, struct sa_args *a)
+{
+	const char *pn = req_get(r, "pn"), *key = req_get(r, "key");
+	const char *ssci = req_get(r, "ssci"), *salt = req_get(r, "salt");
+	uint8_t b[MACSEC_SSCI_LEN];
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	if (pn == NULL || cfg_parse_u64(pn, 1, UINT64_MAX, &a->pn) == -1) {
+		fprintf(fp, "err pn= must be a decimal number >= 1\n");
+		return -1;
+	}
+	if (key == NULL || (n = hex_decode(a->key, sizeof(a->key), key,
+					   strlen(key))) == -1 || n == 0) {
+		fprintf(fp, "err key= must be 16 or 32 octets in hex\n");
+		return -1;
+	}
+	a->key_len = (size_t)n;
+	if (ssci != NULL) {
+		if (strlen(ssci) != 2 * MACSEC_SSCI_LEN ||
+		    hex_decode(b, sizeof(b), ssci, strlen(ssci)) !=
+		    MACSEC_SSCI_LEN) {
+			fprintf(fp, "err ssci= must be 8 hex digits\n");
+			return -1;
+		}
+		a->ssci = load_be32(b);
+	}
+	if (salt != NULL) {
+		if (strlen(salt) != 2 * MACSEC_SALT_LEN ||
+		    hex_decode(a->salt, sizeof(a->salt), salt, strlen(salt)) !=
+		    MACSEC_SALT_LEN) {
+			fprintf(fp, "err salt= must be 24 hex digits\n");
+			return -1;
+		}
+		a->has_salt = true;
+	}
+	if ((ssci == NULL) != (salt == NULL)) {
+		fprintf(fp, "err ssci= and salt= go together\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+reply(struct secy *secy, FILE *fp, int rc)
+{
+	if (rc == -1)
+		fprintf(fp, "err %s\n", secy_error(secy));
+	else
+		fprintf(fp, "ok\n");
+	return rc;
+}
+
+static int
+do_create_rxsc(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	uint64_t sci;
+
+	if (arg_sci(r, fp, &sci) == -1)
+		return -1;
+	return reply(secy, fp, secy_rxsc_create(secy, sci));
+}
+
+static int
+do_delete_rxsc(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	uint64_t sci;
+
+	if (arg_sci(r, fp, &sci) == -1)
+		return -1;
+	return reply(secy, fp, secy_rxsc_delete(secy, sci));
+}
+
+static int
+do_install_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	struct sa_args a;
+	uint64_t sci;
+	unsigned an;
+	int rc = -1;
+
+	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1 ||
+	    arg_sa(r, fp, &a) == -1)
+		goto out;
+	rc = reply(secy, fp, secy_rxsa_install(secy, sci, an, a.pn, a.key,
+					       a.key_len, a.ssci,
+					       a.has_salt ? a.salt : NULL));
+out:
+	secure_wipe(&a, sizeof(a));
+	return rc;
+}
+
+static int
+do_install_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	struct sa_args a;
+	unsigned an;
+	int rc = -1;
+
+	if (arg_an(r, fp, &an) == -1 || arg_sa(r, fp, &a) == -1)
+		goto out;
+	rc = reply(secy, fp, secy_txsa_install(secy, an, a.pn, a.key,
+					       a.key_len, a.ssci,
+					       a.has_salt ? a.salt : NULL));
+out:
+	secure_wipe(&a, sizeof(a));
+	return rc;
+}
+
+static int
+rxsa_enable(struct secy *secy, const struct ctl_req *r, FILE *fp, bool on)
+{
+	uint64_t sci;
+	unsigned an;
+
+	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1)
+		return -1;
+	return reply(secy, fp, secy_rxsa_enable(secy, sci, an, on));
+}
+
+static int
+do_enable_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	return rxsa_enable(secy, r, fp, true);
+}
+
+static int
+do_disable_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	return rxsa_enable(secy, r, fp, false);
+}
+
+static int
+do_remove_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	uint64_t sci;
+	unsigned an;
+
+	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1)
+		return -1;
+	return reply(secy, fp, secy_rxsa_remove(secy, sci, an));
+}
+
+static int
+do_enable_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	unsigned an;
+
+	if (arg_an(r, fp, &an) == -1)
+		return -1;
+	return reply(secy, fp, secy_txsa_enable(secy, an));
+}
+
+static int
+do_remove_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	unsigned an;
+
+	if (arg_an(r, fp, &an) == -1)
+		return -1;
+	return reply(secy, fp, secy_txsa_remove(secy, an));
+}
+
+static int
+do_get_txsa_pn(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	uint64_t pn;
+	unsigned an;
+	bool exhausted;
+
+	if (arg_an(r, fp, &an) == -1)
+		return -1;
+	if (secy_txsa_get_pn(secy, an, &pn, &exhausted) == -1)
+		return reply(secy, fp, -1);
+	fprintf(fp, "ok an=%u pn=%" PRIu64 " exhausted=%s\n", an, pn,
+		exhausted ? "yes" : "no");
+	return 0;
+}
+
+static int
+do_get_rxsa_pn(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	uint64_t sci, lowest, next;
+	unsigned an;
+
+	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1)
+		return -1;
+	if (secy_rxsa_get_pn(secy, sci, an, &lowest, &next) == -1)
+		return reply(secy, fp, -1);
+	fprintf(fp, "ok an=%u pn=%" PRIu64 " next-pn=%" PRIu64 "\n", an,
+		lowest, next);
+	return 0;
+}
+
+static int
+do_set_policy(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	struct secy_policy pol;
+	char err[160];
+	size_t i;
+
+	secy_get_policy(secy, &pol);
+	for (i = 0; i < r->n; i++) {
+		if (conf_policy_kv(&pol, r->key[i], r->val[i], err,
+				   sizeof(err)) != 0) {
+			fprintf(fp, "err %s\n", err);
+			return -1;
+		}
+	}
+	return reply(secy, fp, secy_set_policy(secy, &pol));
+}
+
+static int
+do_get_sci(struct secy *secy, const struct ctl_req *r, FILE *fp)
+{
+	char s[2 * MACSEC_SCI_LEN + 1];
+
+	(void)r;
+	sci_format(s, secy_tx_sci(secy));
+	fprintf(fp, "ok sci=%s\n", s);
+	return 0;
+}
+
+static const struct {
+	const char *verb;
+	const char *keys;	/* accepted keys, space separated */
+	int (*fn)(struct secy *, const struct ctl_req *, FILE *);
+} verbs[] = {
+	{ "create-rxsc", "sci", do_create_rxsc },
+	{ "delete-rxsc", "sci", do_delete_rxsc },
+	{ "install-rxsa", "sci an pn key ssci salt", do_install_rxsa },
+	{ "install-txsa", "an pn key ssci salt", do_install_txsa },
+	{ "enable-rxsa", "sci an", do_enable_rxsa },
+	{ "disable-rxsa", "sci an", do_disable_rxsa },
+	{ "remove-rxsa", "sci an", do_remove_rxsa },
+	{ "enable-txsa", "an", do_enable_txsa },
+	{ "remove-txsa", "an", do_remove_txsa },
+	{ "get-txsa-pn", "an", do_get_txsa_pn },
+	{ "get-rxsa-pn", "sci an", do_get_rxsa_pn },
+	{ "set-policy", "cipher protect validate replay-protect replay-window "
+	  "offset encrypt include-sci es", do_set_policy },
+	{ "get-sci", "", do_get_sci },
+	{ "stats", "", NULL },
+	{ "show", "", NULL },
+};
+
+static bool
+key_allowed(const char *keys, const char *key)
+{
+	size_t n = strlen(key);
+	const char *p = keys;
+
+	while ((p = strstr(p, key)) != NULL) {
+		if ((p == keys || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* Splits "verb k=v k=v" in place; -1 with a message on a bad shape. */
+static int
+req_parse(char *line, struct ctl_req *r, FILE *fp)
+{
+	char *save = NULL, *tok, *eq;
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	if ((r->verb = strtok_r(line, " \t\r", &save)) == NULL) {
+		fprintf(fp, "err empty request\n");
+		return -1;
+	}
+	while ((tok = strtok_r(NULL, " \t\r", &save)) != NULL) {
+		if ((eq = strchr(tok, '=')) == NULL || eq == tok) {
+			fprintf(fp, "err arguments are key=value\n");
+			return -1;
+		}
+		if (r->n == CTL_MAX_ARGS) {
+			fprintf(fp, "err too many arguments\n");
+			return -1;
+		}
+		*eq = '\0';
+		for (i = 0; i < r->n; i++) {
+			if (strcmp(r->key[i], tok) == 0) {
+				fprintf(fp, "err %s= given twice\n", tok);
+				return -1;
+			}
+		}
+		r->key[r->n] = tok;
+		r->val[r->n++] = eq + 1;
+	}
+	return 0;
+}
+
+int
+ctl_exec(struct secy *secy, const char *name, char *line, FILE *fp)
+{
+	struct ctl_req r;
+	size_t v, i;
+
+	if (req_parse(line, &r, fp) == -1)
+		return -1;
+	for (v = 0; v < ARRAY_LEN(verbs); v++)
+		if (strcmp(verbs[v].verb, r.verb) == 0)
+			break;
+	if (v == ARRAY_LEN(verbs)) {
+		fprintf(fp, "err unknown request '%.40s'\n", r.verb);
+		return -1;
+	}
+	for (i = 0; i < r.n; i++) {
+		if (!key_allowed(verbs[v].keys, r.key[i])) {
+			fprintf(fp, "err %s does not take %.40s=\n", r.verb,
+				r.key[i]);
+			return -1;
+		}
+	}
+	if (verbs[v].fn != NULL)
+		return verbs[v].fn(secy, &r, fp);
+	fprintf(fp, "ok\n");
+	if (strcmp(r.verb, "show") == 0)
+		show_secy(secy, name, fp);
+	else
+		show_stats(secy, fp);
+	fprintf(fp, ".\n");
+	return 0;
+}
+
+struct ctl *
+ctl_new(const char *path, struct secy *secy, const char *name)
+{
+	struct ctl *ctl;
+	struct sockaddr_un sun;
+	mode_t old;
+	size_t i;
+
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
+		return NULL;
+	ctl->lfd = -1;
+	ctl->secy = secy;
+	ctl->name = name;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++)
+		ctl->cl[i].fd = -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (str_copy(sun.sun_path, sizeof(sun.sun_path), path) == -1 ||
+	    str_copy(ctl->path, sizeof(ctl->path), path) == -1) {
+		log_warnx("control socket path too long: %s", path);
+		goto err;
+	}
+	if ((ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+			       SOCK_NONBLOCK, 0)) == -1) {
+		log_warn("control socket");
+		goto err;
+	}
+	/* A stale socket from a killed daemon would make bind() fail. */
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("unlink %s", path);
+		goto err;
+	}
+	old = umask(0177);	/* born 0600: keys travel on this socket */
+	if (bind(ctl->lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		log_warn("bind %s", path);
+		goto err;
+	}
+	umask(old);
+	if (chmod(path, 0600) == -1 || listen(ctl->lfd, 8) == -1) {
+		log_warn("listen %s", path);
+		goto err;
+	}
+	return ctl;
+err:
+	ctl->path[0] = '\0';	/* not ours to unlink */
+	ctl_free(ctl);
+	return NULL;
+}
+
+static void
+client_close(struct ctl_client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	secure_wipe(c->buf, sizeof(c->buf));
+	c->len = 0;
+}
+
+void
+ctl_free(struct ctl *ctl)
+{
+	size_t i;
+
+	if (ctl == NULL)
+		return;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++)
+		client_close(&ctl->cl[i]);
+	if (ctl->lfd != -1)
+		close(ctl->lfd);
+	if (ctl->path[0] != '\0')
+		unlink(ctl->path);
+	free(ctl);
+}
+
+size_t
+ctl_pollfds(struct ctl *ctl, struct pollfd *pfd, size_t max)
+{
+	size_t i, n = 0;
+
+	if (max < 1 + CTL_MAX_CLIENTS)
+		return 0;
+	pfd[n].fd = ctl->lfd;
+	pfd[n++].events = POLLIN;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		pfd[n].fd = ctl->cl[i].fd;	/* -1 is ignored by poll() */
+		pfd[n++].events = POLLIN;
+	}
+	return n;
+}
+
+static void
+ctl_accept(struct ctl *ctl)
+{
+	struct timeval tmo = { .tv_sec = 1, .tv_usec = 0 };
+	size_t i;
+	int fd;
+
+	if ((fd = accept4(ctl->lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_warn("control accept");
+		return;
+	}
+	/* A client that stops reading must not stall the data path long. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		if (ctl->cl[i].fd == -1) {
+			ctl->cl[i].fd = fd;
+			ctl->cl[i].len = 0;
+			return;
+		}
+	}
+	log_warnx("control socket: more than %d clients, refusing one",
+		  CTL_MAX_CLIENTS);
+	close(fd);
+}
+
+/* Writes the whole response; the peer is local, so a blocking write. */
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Serves every complete line in the client's buffer. */
+static int
+client_serve(struct ctl *ctl, struct ctl_client *c)
+{
+	char *nl, *resp = NULL;
+	size_t rlen = 0, used;
+	FILE *fp;
+	int rc = 0;
+
+	while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
+		*nl = '\0';
+		used = (size_t)(nl - c->buf) + 1;
+		if ((fp = open_memstream(&resp, &rlen)) == NULL)
+			return -1;
+		if (memchr(c->buf, '\0', used - 1) != NULL)
+			fprintf(fp, "err NUL in request\n");
+		else
+			ctl_exec(ctl->secy, ctl->name, c->buf, fp);
+		fclose(fp);
+		if (write_all(c->fd, resp, rlen) == -1)
+			rc = -1;
+		free(resp);
+		resp = NULL;
+		secure_wipe(c->buf, used);
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+		if (rc == -1)
+			break;
+	}
+	return rc;
+}
+
+static void
+client_read(struct ctl *ctl, struct ctl_client *c)
+{
+	ssize_t n;
+
+	n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+	if (n <= 0) {
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		client_close(c);
+		return;
+	}
+	c->len += (size_t)n;
+	if (client_serve(ctl, c) == -1) {
+		client_close(c);
+		return;
+	}
+	if (c->len == sizeof(c->buf)) {
+		write_all(c->fd, "err request line too long\n", 26);
+		client_close(c);
+	}
+}
+
+void
+ctl_dispatch(struct ctl *ctl, const struct pollfd *pfd, size_t n)
+{
+	size_t i;
+
+	if (n < 1 + CTL_MAX_CLIENTS)
+		return;
+	for (i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (ctl->cl[i].fd != -1 && pfd[1 + i].fd == ctl->cl[i].fd &&
+		    (pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+			client_read(ctl, &ctl->cl[i]);
+	if (pfd[0].revents & POLLIN)
+		ctl_accept(ctl);
+}

@@ -1,0 +1,314 @@
+/*
+ * main.c — macsec-sw: a user-space IEEE 802.1AE SecY between an Ethernet
+ * interface (Uncontrolled Port) and a TAP device (Controlled Port).
+ *
+ * One thread, one poll() loop: wire frames are validated into the TAP,
+ * TAP frames are protected onto the wire, and the control socket installs
+ * SAs.  SIGTERM/SIGINT end the loop through a signalfd; everything is then
+ * freed and every key wiped.
+ */
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macsec_sw.h"
+#include "util.h"
+
+struct daemon {
+	struct macsec_conf conf;
+	struct wire wire;
+	int tap_fd;
+	int sig_fd;
+	struct secy *secy;
+	struct ctl *ctl;
+	struct port_batch *in, *out;
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: macsec-sw [-dnv] [-f config] [-i interface] [-t tap] [-s socket]\n"
+"\n"
+"A user-space IEEE 802.1AE MACsec SecY: frames written to the TAP device\n"
+"(Controlled Port) leave the interface (Uncontrolled Port) protected, and\n"
+"MACsec frames received there reach the TAP once validated.  SAs are\n"
+"installed over the control socket (see macsec-ctl(8), macsec-sw(8)).\n"
+"\n"
+"  -f config     configuration file (default " CONF_DEFAULT_PATH ",\n"
+"                optional when -i is given)\n"
+"  -i interface  the Ethernet interface (config: interface)\n"
+"  -t tap        the TAP device to create (config: tap; default macsec0)\n"
+"  -s socket     control socket path (default " CONF_DEFAULT_SOCKET ")\n"
+"  -d            stay in the foreground and log to stderr\n"
+"  -v            debug logging\n"
+"  -n            check the configuration and exit\n"
+"  -h, --help    this text\n");
+}
+
+/* Creates the socket's directory (0700) when it is missing. */
+static int
+make_socket_dir(const char *path)
+{
+	char dir[CONF_PATH_MAX];
+
+	if (str_copy(dir, sizeof(dir), path) == -1)
+		return -1;
+	if (mkdir(dirname(dir), 0700) == -1 && errno != EEXIST) {
+		log_warn("mkdir for %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+daemon_setup(struct daemon *d)
+{
+	const struct macsec_conf *c = &d->conf;
+	uint64_t sci;
+	sigset_t set;
+
+	if (wire_open(&d->wire, c->interface) == -1)
+		return -1;
+	if (d->wire.mtu <= MACSEC_OVERHEAD + 64) {
+		log_warnx("%s: MTU %u is too small for MACsec", c->interface,
+			  d->wire.mtu);
+		return -1;
+	}
+	sci = c->sci_set ? c->sci : sci_from_mac(d->wire.mac, c->sci_port);
+	if ((d->secy = secy_new(d->wire.mac, sci)) == NULL ||
+	    secy_set_policy(d->secy, &c->pol) == -1) {
+		log_warnx("policy: %s", d->secy ? secy_error(d->secy) :
+			  "out of memory");
+		return -1;
+	}
+	secy_set_max_frame(d->secy, d->wire.mtu + ETH_HDR_LEN);
+	/* The Controlled Port loses the SecTAG and ICV to the wire MTU. */
+	d->tap_fd = tap_open(c->tap, c->tap_copy_mac ? d->wire.mac : NULL,
+			     d->wire.mtu - MACSEC_OVERHEAD);
+	if (d->tap_fd == -1)
+		return -1;
+	if (make_socket_dir(c->socket) == -1 ||
+	    (d->ctl = ctl_new(c->socket, d->secy, c->tap)) == NULL)
+		return -1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1) {
+		log_warn("signalfd");
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if ((d->in = malloc(sizeof(*d->in))) == NULL ||
+	    (d->out = malloc(sizeof(*d->out))) == NULL)
+		return -1;
+	log_info("SecY on %s (SCI %016llx), controlled port %s, control "
+		 "socket %s", c->interface, (unsigned long long)sci, c->tap,
+		 c->socket);
+	return 0;
+}
+
+/* Uncontrolled Port -> validate -> Controlled Port. */
+static int
+pump_rx(struct daemon *d)
+{
+	size_t i, len;
+
+	if (wire_recv(&d->wire, d->in) == -1) {
+		log_warn("receive on %s", d->conf.interface);
+		return -1;
+	}
+	for (i = 0; i < d->in->n; i++) {
+		if (secy_validate_frame(d->secy, d->in->frame[i],
+					d->in->len[i], d->out->frame[0],
+					PORT_FRAME_MAX, &len) != SECY_RX_DELIVER)
+			continue;
+		if (tap_send(d->tap_fd, d->out->frame[0], len) == -1)
+			log_debug("write to %s: %s", d->conf.tap,
+				  strerror(errno));
+	}
+	return 0;
+}
+
+/* Controlled Port -> protect -> Uncontrolled Port. */
+static int
+pump_tx(struct daemon *d)
+{
+	size_t i;
+
+	if (tap_recv(d->tap_fd, d->in) == -1) {
+		log_warn("read from %s", d->conf.tap);
+		return -1;
+	}
+	d->out->n = 0;
+	for (i = 0; i < d->in->n; i++) {
+		if (secy_protect(d->secy, d->in->frame[i], d->in->len[i],
+				 d->out->frame[d->out->n], PORT_FRAME_MAX,
+				 &d->out->len[d->out->n]) == 0)
+			d->out->n++;
+	}
+	if (d->out->n > 0 && wire_send(&d->wire, d->out) > 0)
+		log_debug("send on %s: frames dropped", d->conf.interface);
+	return 0;
+}
+
+static int
+daemon_loop(struct daemon *d)
+{
+	struct pollfd pfd[3 + 1 + CTL_MAX_CLIENTS];
+	struct signalfd_siginfo si;
+	size_t nctl;
+
+	for (;;) {
+		pfd[0].fd = d->sig_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = d->wire.fd;
+		pfd[1].events = POLLIN;
+		pfd[2].fd = d->tap_fd;
+		pfd[2].events = POLLIN;
+		nctl = ctl_pollfds(d->ctl, pfd + 3, ARRAY_LEN(pfd) - 3);
+		if (poll(pfd, 3 + nctl, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			return -1;
+		}
+		if (pfd[0].revents & POLLIN) {
+			if (read(d->sig_fd, &si, sizeof(si)) == sizeof(si) &&
+			    si.ssi_signo != SIGHUP) {
+				log_info("signal %u: exiting", si.ssi_signo);
+				return 0;
+			}
+		}
+		if ((pfd[1].revents & POLLIN) && pump_rx(d) == -1)
+			return -1;
+		if ((pfd[2].revents & POLLIN) && pump_tx(d) == -1)
+			return -1;
+		if (pfd[1].revents & (POLLERR | POLLNVAL) ||
+		    pfd[2].revents & (POLLERR | POLLNVAL | POLLHUP)) {
+			log_warnx("a port went away");
+			return -1;
+		}
+		ctl_dispatch(d->ctl, pfd + 3, nctl);
+	}
+}
+
+static void
+daemon_teardown(struct daemon *d)
+{
+	ctl_free(d->ctl);
+	secy_free(d->secy);	/* wipes every SA key */
+	wire_close(&d->wire);
+	if (d->tap_fd != -1)
+		close(d->tap_fd);
+	if (d->sig_fd != -1)
+		close(d->sig_fd);
+	free(d->in);
+	free(d->out);
+}
+
+static int
+parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
+	   bool *verbose)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_path = NULL, *ifname = NULL, *tap = NULL;
+	const char *sock = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "df:hi:ns:t:v", longopts,
+				 NULL)) != -1) {
+		switch (ch) {
+		case 'd': *fg = true; break;
+		case 'f': conf_path = optarg; break;
+		case 'i': ifname = optarg; break;
+		case 'n': *check = true; break;
+		case 's': sock = optarg; break;
+		case 't': tap = optarg; break;
+		case 'v': *verbose = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "macsec-sw: unexpected argument '%s'\n",
+			argv[optind]);
+		return -1;
+	}
+	conf_defaults(&d->conf);
+	if (conf_path == NULL && ifname == NULL)
+		conf_path = CONF_DEFAULT_PATH;
+	if (conf_path != NULL && conf_load(conf_path, &d->conf) == -1)
+		return -1;
+	if ((ifname && str_copy(d->conf.interface, CONF_NAME_MAX, ifname)) ||
+	    (tap && str_copy(d->conf.tap, CONF_NAME_MAX, tap)) ||
+	    (sock && (sock[0] != '/' ||
+		      str_copy(d->conf.socket, CONF_PATH_MAX, sock)))) {
+		fprintf(stderr, "macsec-sw: -i/-t names are at most %d "
+			"characters; -s is an absolute path\n",
+			CONF_NAME_MAX - 1);
+		return -1;
+	}
+	if (d->conf.interface[0] == '\0') {
+		fprintf(stderr, "macsec-sw: no interface (-i or interface = "
+			"in the configuration)\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct daemon d;
+	struct secy *probe;
+	static const uint8_t zero[ETH_ADDR_LEN];
+	bool fg = false, check = false, verbose = false;
+	int rc = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.wire.fd = d.tap_fd = d.sig_fd = -1;
+	log_init("macsec-sw", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_INFO);
+	if (parse_args(argc, argv, &d, &fg, &check, &verbose) == -1)
+		return 1;
+	if (verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	/* -n: the policy must also be one the SecY accepts. */
+	if ((probe = secy_new(zero, 1)) == NULL)
+		return 1;
+	if (secy_set_policy(probe, &d.conf.pol) == -1) {
+		fprintf(stderr, "macsec-sw: policy: %s\n", secy_error(probe));
+		secy_free(probe);
+		return 1;
+	}
+	secy_free(probe);
+	if (check) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	if (!fg) {
+		log_init(NULL, LOG_DEST_SYSLOG, LOG_FMT_TEXT,
+			 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+	}
+	if (daemon_setup(&d) == 0 && daemon_loop(&d) == 0)
+		rc = 0;
+	daemon_teardown(&d);
+	return rc;
+}
