@@ -149,9 +149,21 @@ deps:
 deps-check:
 	@scripts/deps --check-only >/dev/null 2>&1 || scripts/deps
 
-demo: deps
+demo: deps-check
 	$(MAKE) all
 	scripts/demo
+
+# A two-site lab in network namespaces that stays up (build/lab/lab.env).
+lab-up: deps-check
+	$(MAKE) all
+	scripts/lab up
+
+lab-down:
+	scripts/lab down
+
+# The same two sites in containers (podman-compose; see docs/CONTAINERS.md).
+lab-compose:
+	scripts/lab-compose
 
 fuzz:
 	fuzz/run
