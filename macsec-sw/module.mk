@@ -6,6 +6,9 @@ macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/conf.o \
 	macsec-sw/port.o macsec-sw/ctl.o macsec-sw/show.o $(MACSEC_CORE_OBJS)
 macsec_sw_macsec_ctl_OBJS := macsec-sw/macsec_ctl.o
 
+MAN8 += man/macsec-sw.8
+MAN5 += man/macsec-sw.conf.5
+
 
 TESTS += tests/test_macsec
 tests_test_macsec_OBJS := tests/test_macsec.o tests/harness.o \
