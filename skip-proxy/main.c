@@ -1,0 +1,262 @@
+/*
+ * main.c — skip-proxy: command line, start-up checks, and the signal loop.
+ * See skip-proxy(8).
+ */
+#include "skip.h"
+
+#include "log.h"
+#include "tls_front.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <getopt.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SKIP_DEFAULT_CONF "/etc/qkdlab/skip-proxy.conf"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: skip-proxy [-dnv] [-f config]\n"
+	    "SKIP key provider (draft-cisco-skip-02) backed by an ETSI GS QKD 014 KME.\n"
+	    "\n"
+	    "  -f config  configuration file (default " SKIP_DEFAULT_CONF ")\n"
+	    "  -d         stay in the foreground and log to stderr\n"
+	    "  -n         check the configuration, PSK file and certificates, then exit\n"
+	    "  -v         debug logging (never key bytes)\n"
+	    "  -h, --help this text\n"
+	    "\n"
+	    "SKIP resources: GET /capabilities, /key?remoteSystemID=ID[&size=BITS],\n"
+	    "/key/KEYID?remoteSystemID=ID, /entropy[?minentropy=BITS].\n"
+	    "See skip-proxy(8) and skip-proxy.conf(5).\n");
+}
+
+/*
+ * The KME knows us by our certificate's CN (the SAE ID), and SKIP peers
+ * know us by localSystemID: they must be the same name.
+ */
+static int
+skip_check_identity(const struct skip_conf *c)
+{
+	char cn[SKIP_ID_MAX + 1];
+	X509 *x = NULL;
+	FILE *f = fopen(c->kme_cert_file, "r");
+	int len, rc = -1;
+
+	if (f == NULL) {
+		log_warn("kme_cert_file %s", c->kme_cert_file);
+		return -1;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL) {
+		log_warnx("kme_cert_file %s holds no PEM certificate", c->kme_cert_file);
+		goto out;
+	}
+	len = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+					cn, sizeof(cn));
+	if (len <= 0) {
+		log_warnx("kme_cert_file %s has no subject CN (the SAE ID)",
+			  c->kme_cert_file);
+		goto out;
+	}
+	if (strcmp(cn, c->local_system_id) != 0) {
+		log_warnx("local_system_id '%s' differs from the SAE ID '%s' in "
+			  "kme_cert_file %s; the KME knows this proxy as '%s'",
+			  c->local_system_id, cn, c->kme_cert_file, cn);
+		goto out;
+	}
+	rc = 0;
+out:
+	X509_free(x);
+	return rc;
+}
+
+static int
+skip_check_files(const struct skip_conf *c)
+{
+	if (access(c->kme_ca_file, R_OK) != 0) {
+		log_warn("kme_ca_file %s", c->kme_ca_file);
+		return -1;
+	}
+	if (file_check_private(c->kme_key_file) < 0)
+		return -1;
+	return skip_check_identity(c);
+}
+
+struct skip_daemon {
+	struct skip_conf conf;
+	struct skip_psk_set *psks;
+	SSL_CTX *ctx;
+	struct skip_metrics metrics;
+	struct skip_kme *kme;
+	struct skip_api api;
+	struct skip_http *http;
+	struct tls_front *tf;
+	struct MHD_Daemon *metrics_mhd;
+};
+
+/* Everything that can fail on bad input, before any thread starts. */
+static int
+skip_prepare(struct skip_daemon *d, const char *path)
+{
+	struct skip_conf *c = &d->conf;
+
+	skip_conf_defaults(c);
+	if (skip_conf_load(c, path) < 0) {
+		log_warnx("%s: configuration refused", path);
+		return -1;
+	}
+	if (skip_check_files(c) < 0)
+		return -1;
+	if (c->tls_mode == SKIP_TLS_PSK) {
+		d->psks = skip_psk_load(c->psk_file);
+		if (d->psks == NULL) {
+			log_warnx("psk_file %s refused", c->psk_file);
+			return -1;
+		}
+		d->ctx = skip_tls_psk_ctx_new(c, d->psks);
+	} else {
+		d->ctx = skip_tls_cert_ctx_new(c);
+	}
+	return d->ctx != NULL ? 0 : -1;
+}
+
+static int
+skip_start(struct skip_daemon *d)
+{
+	const struct skip_conf *c = &d->conf;
+	struct skip_kme_cfg kc = {
+		.url = c->kme_url, .ca_file = c->kme_ca_file,
+		.cert_file = c->kme_cert_file, .key_file = c->kme_key_file,
+		.verify_host = c->kme_verify_host, .timeout_ms = c->kme_timeout_ms,
+		.connect_timeout_ms = c->kme_connect_timeout_ms,
+		.retries = c->kme_retries, .retry_delay_ms = c->kme_retry_delay_ms,
+	};
+	struct tls_front_cfg tc = { 0 };
+
+	d->kme = skip_kme_new(&kc);
+	if (d->kme == NULL)
+		return -1;
+	d->api.conf = c;
+	d->api.kme = d->kme;
+	d->api.metrics = &d->metrics;
+	d->http = skip_http_new(&d->api, c->threads);
+	if (d->http == NULL)
+		return -1;
+	tc.ssl_ctx = d->ctx;
+	tc.mhd = skip_http_mhd(d->http);
+	tc.peer_id = skip_tls_peer_id;
+	tc.name = "skip";
+	tc.max_conns = c->max_connections;
+	tc.idle_timeout_ms = (unsigned)c->idle_timeout_ms;
+	d->tf = tls_front_new(&tc);
+	if (d->tf == NULL ||
+	    tls_front_listen(d->tf, c->listen_addr, c->port) < 0)
+		return -1;
+	skip_http_set_front(d->http, d->tf);
+	if (tls_front_start(d->tf) < 0)
+		return -1;
+	if (c->metrics_port != 0) {
+		d->metrics_mhd = skip_metrics_start(c->metrics_addr, c->metrics_port,
+						    &d->metrics, d->http);
+		if (d->metrics_mhd == NULL)
+			return -1;
+	}
+	log_info("SKIP (%s) for '%s' on %s port %u, KME %s",
+		 c->tls_mode == SKIP_TLS_PSK ? "TLS-PSK" : "certificates",
+		 c->local_system_id, c->listen_addr, tls_front_port(d->tf),
+		 c->kme_url);
+	return 0;
+}
+
+static void
+skip_stop(struct skip_daemon *d)
+{
+	if (d->metrics_mhd != NULL)
+		MHD_stop_daemon(d->metrics_mhd);
+	tls_front_free(d->tf);		/* before the HTTP layer it feeds */
+	skip_http_free(d->http);
+	skip_kme_free(d->kme);
+	SSL_CTX_free(d->ctx);
+	skip_psk_free(d->psks);
+	log_info("stopped: %llu key requests served, %llu KME calls, %llu "
+		 "KME errors, %llu KME unreachable",
+		 (unsigned long long)(atomic_load(&d->metrics.requests[SKIP_R_KEY_NEW]) +
+				      atomic_load(&d->metrics.requests[SKIP_R_KEY_GET])),
+		 (unsigned long long)atomic_load(&d->metrics.kme_calls),
+		 (unsigned long long)atomic_load(&d->metrics.kme_errors),
+		 (unsigned long long)atomic_load(&d->metrics.kme_unreachable));
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct skip_daemon d;
+	const char *path = SKIP_DEFAULT_CONF;
+	bool foreground = false, check_only = false, debug = false;
+	sigset_t sigs;
+	int ch, sig = 0, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': foreground = true; break;
+		case 'f': path = optarg; break;
+		case 'n': check_only = true; break;
+		case 'v': debug = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "skip-proxy: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	log_init("skip-proxy", foreground || check_only ? LOG_DEST_STDERR :
+		 LOG_DEST_SYSLOG, LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (skip_prepare(&d, path) < 0)
+		goto out;
+	if (check_only) {
+		log_info("%s: configuration OK", path);
+		rc = 0;
+		goto out;
+	}
+	if (!foreground && daemon(0, 0) < 0) {
+		log_warn("daemon");
+		goto out;
+	}
+	/* Every thread inherits this mask; only sigwait() below sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_warnx("libcurl initialisation failed");
+		goto out;
+	}
+	if (skip_start(&d) == 0) {
+		sigwait(&sigs, &sig);
+		log_info("signal %d: shutting down", sig);
+		rc = 0;
+	}
+	skip_stop(&d);
+	curl_global_cleanup();
+	return rc;
+out:
+	SSL_CTX_free(d.ctx);
+	skip_psk_free(d.psks);
+	return rc;
+}

@@ -1,0 +1,12 @@
+# skip-proxy/: SKIP key provider backed by an ETSI 014 KME.
+PKG_LIBS += libcurl libcjson
+
+SKIP_PROXY_CORE := skip-proxy/skip_conf.o skip-proxy/skip_psk.o \
+	skip-proxy/skip_tls.o skip-proxy/skip_req.o skip-proxy/skip_kme.o \
+	skip-proxy/skip_api.o skip-proxy/skip_metrics.o skip-proxy/skip_http.o
+
+BINS += skip-proxy/skip-proxy
+skip_proxy_skip_proxy_OBJS := skip-proxy/main.o $(SKIP_PROXY_CORE)
+
+MAN8 += man/skip-proxy.8
+MAN5 += man/skip-proxy.conf.5

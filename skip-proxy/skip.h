@@ -1,0 +1,273 @@
+/*
+ * skip.h — skip-proxy private interfaces.
+ *
+ * skip-proxy is a SKIP key provider (draft-cisco-skip-02) for one site: it
+ * serves SKIP to routers over TLS-PSK (or certificates) and translates each
+ * key request into an ETSI GS QKD 014 call to the site's KME, as the SAE
+ * whose certificate it holds.
+ */
+#ifndef QKDLAB_SKIP_H
+#define QKDLAB_SKIP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#define SKIP_ID_MAX 255		/* longest system ID we accept (octets) */
+#define SKIP_MAX_REMOTES 64	/* remote_system_id entries in the config */
+#define SKIP_KEYID_MAX 32	/* keyId octets we parse (any even hex length) */
+#define SKIP_KEY_MAX_BITS 8192	/* hard ceiling for key_size_max */
+#define SKIP_KEY_MAX (SKIP_KEY_MAX_BITS / 8)
+#define SKIP_ENTROPY_MAX_BITS 65536
+#define SKIP_MSG_MAX 256	/* error message passed to the client */
+#define SKIP_TARGET_MAX 4096	/* longest request-target we parse */
+#define SKIP_PSK_ID_MAX 127	/* Cisco XR: psk id 1..127 characters */
+#define SKIP_PSK_MIN 16
+#define SKIP_PSK_MAX 128
+
+/* ---- skip_conf.c: the configuration file ---- */
+
+enum skip_tls_mode { SKIP_TLS_PSK = 0, SKIP_TLS_CERT };
+
+struct skip_conf {
+	/* router side */
+	char listen_addr[64];
+	uint16_t port;
+	enum skip_tls_mode tls_mode;
+	char psk_file[1024];
+	char cert_file[1024];
+	char key_file[1024];
+	char client_ca_file[1024];
+	char tls12_ciphers[512];
+	char tls13_ciphersuites[256];
+	unsigned threads;
+	unsigned max_connections;
+	uint64_t idle_timeout_ms;
+
+	/* SKIP semantics */
+	char local_system_id[SKIP_ID_MAX + 1];
+	char remote_ids[SKIP_MAX_REMOTES][SKIP_ID_MAX + 1];
+	size_t n_remote_ids;
+	char algorithm[128];
+	unsigned key_size_default;
+	unsigned key_size_max;
+	unsigned entropy_default;
+	unsigned entropy_max;
+
+	/* KME side (ETSI 014) */
+	char kme_url[1024];
+	char kme_ca_file[1024];
+	char kme_cert_file[1024];
+	char kme_key_file[1024];
+	bool kme_verify_host;
+	uint64_t kme_timeout_ms;
+	uint64_t kme_connect_timeout_ms;
+	unsigned kme_retries;
+	uint64_t kme_retry_delay_ms;
+
+	/* metrics: plain HTTP, off unless metrics_port is set */
+	char metrics_addr[64];
+	uint16_t metrics_port;
+};
+
+void skip_conf_defaults(struct skip_conf *c);
+/* Parses and validates a file; logs every problem, returns 0 or -1. */
+int skip_conf_load(struct skip_conf *c, const char *path);
+int skip_conf_load_buf(struct skip_conf *c, const char *buf, size_t len,
+		       const char *name);
+/* Checks the whole (required keys, consistent limits); fills mode defaults. */
+int skip_conf_validate(struct skip_conf *c);
+
+/* ---- skip_psk.c: "identity:hex" PSK file ---- */
+
+struct skip_psk_set;
+
+/* Refuses a file group/other may access; NULL on any error (logged). */
+struct skip_psk_set *skip_psk_load(const char *path);
+struct skip_psk_set *skip_psk_parse(const char *buf, size_t len,
+				    const char *name);
+/* Wipes every key; NULL-safe. */
+void skip_psk_free(struct skip_psk_set *set);
+size_t skip_psk_count(const struct skip_psk_set *set);
+/* Copies the key for identity into out; returns its length or -1. */
+int skip_psk_lookup(const struct skip_psk_set *set, const char *identity,
+		    size_t id_len, uint8_t *out, size_t cap);
+
+/* ---- skip_tls.c: the router-side SSL_CTX ---- */
+
+/* PSK mode: TLS 1.3 external PSK and TLS 1.2 (DHE-)PSK suites. */
+SSL_CTX *skip_tls_psk_ctx_new(const struct skip_conf *c,
+			      const struct skip_psk_set *psks);
+/* Certificate mode: server certificate; client certificate required. */
+SSL_CTX *skip_tls_cert_ctx_new(const struct skip_conf *c);
+/* tls_peer_id_fn for both modes: PSK identity or client certificate CN. */
+int skip_tls_peer_id(SSL *ssl, char *out, size_t cap, void *arg);
+
+/* ---- skip_req.c: request-target parsing (pure; fuzzed) ---- */
+
+enum skip_route {
+	SKIP_R_NONE = 0,
+	SKIP_R_CAPABILITIES,	/* GET /capabilities */
+	SKIP_R_KEY_NEW,		/* GET /key?remoteSystemID=&size= */
+	SKIP_R_KEY_GET,		/* GET /key/{keyId}?remoteSystemID= */
+	SKIP_R_ENTROPY,		/* GET /entropy?minentropy= */
+	SKIP_R_COUNT
+};
+
+struct skip_limits {
+	unsigned key_size_default;
+	unsigned key_size_max;
+	unsigned entropy_default;
+	unsigned entropy_max;
+};
+
+struct skip_req {
+	enum skip_route route;
+	char remote[SKIP_ID_MAX + 1];	/* remoteSystemID, decoded */
+	bool has_remote;
+	unsigned size_bits;		/* /key: requested or default */
+	unsigned entropy_bits;		/* /entropy: requested or default */
+	uint8_t key_id[SKIP_KEYID_MAX];
+	size_t key_id_len;
+};
+
+/* An HTTP status and a message for the JSON error body. */
+struct skip_err {
+	int status;
+	char msg[SKIP_MSG_MAX];
+};
+
+/*
+ * Parses method and raw request-target ("/key?remoteSystemID=B&size=256")
+ * into req.  0 on success; -1 with err filled (404, 405 or 400).
+ */
+int skip_req_parse(const char *method, const char *target,
+		   const struct skip_limits *lim, struct skip_req *req,
+		   struct skip_err *err);
+/* The route's name for logs and metrics ("key", "capabilities", ...). */
+const char *skip_route_name(enum skip_route r);
+/* True if id matches one of the POSIX glob patterns (draft 4.1). */
+bool skip_remote_allowed(const char (*patterns)[SKIP_ID_MAX + 1], size_t n,
+			 const char *id);
+/* Decodes %XX (and '+' as space) into out; -1 if malformed or too long. */
+int skip_pct_decode(char *out, size_t cap, const char *in, size_t len);
+
+/* ---- skip_kme.c: the ETSI GS QKD 014 client ---- */
+
+enum skip_kme_outcome {
+	SKIP_KME_OK = 0,
+	SKIP_KME_REFUSED,	/* the KME answered with an error status */
+	SKIP_KME_UNREACHABLE,	/* no answer: connect/TLS/timeout */
+	SKIP_KME_BAD_ANSWER,	/* an answer we cannot use */
+	SKIP_KME_LOCAL,		/* local failure (memory, ...) */
+};
+
+struct skip_kme_result {
+	enum skip_kme_outcome outcome;
+	long http_status;
+	char msg[SKIP_MSG_MAX];		/* KME's message or our diagnosis */
+	unsigned attempts;
+	uint64_t latency_us;		/* all attempts together */
+};
+
+struct skip_kme_key {
+	uint8_t id[16];			/* the 014 key_ID UUID's octets */
+	uint8_t key[SKIP_KEY_MAX];
+	size_t key_len;
+};
+
+struct skip_kme_cfg {
+	const char *url;		/* https://host:port, no trailing path */
+	const char *ca_file;
+	const char *cert_file;
+	const char *key_file;
+	bool verify_host;
+	uint64_t timeout_ms;
+	uint64_t connect_timeout_ms;
+	unsigned retries;
+	uint64_t retry_delay_ms;
+};
+
+struct skip_kme;
+
+struct skip_kme *skip_kme_new(const struct skip_kme_cfg *cfg);
+void skip_kme_free(struct skip_kme *kme);
+/* 014 Get key: enc_keys for slave, one key of bits.  Wipe out after use. */
+int skip_kme_enc_key(struct skip_kme *kme, const char *slave, unsigned bits,
+		     struct skip_kme_key *out, struct skip_kme_result *res);
+/* 014 Get key with key IDs: dec_keys for master, the key with id. */
+int skip_kme_dec_key(struct skip_kme *kme, const char *master,
+		     const uint8_t id[16], struct skip_kme_key *out,
+		     struct skip_kme_result *res);
+/* Pure parts, unit-tested: a Key container with exactly one key. */
+int skip_kme_parse_keys(const char *json, size_t len, struct skip_kme_key *out,
+			char *why, size_t whycap);
+/* The "message" of a 014 Error body, or a description of the body. */
+void skip_kme_parse_error(const char *json, size_t len, char *msg, size_t cap);
+
+/* ---- skip_metrics.c: counters and the metrics endpoint ---- */
+
+#define SKIP_LAT_BUCKETS 12
+
+struct skip_metrics {
+	atomic_uint_fast64_t requests[SKIP_R_COUNT];
+	atomic_uint_fast64_t responses_2xx;
+	atomic_uint_fast64_t responses_4xx;
+	atomic_uint_fast64_t responses_5xx;
+	atomic_uint_fast64_t kme_calls;
+	atomic_uint_fast64_t kme_errors;
+	atomic_uint_fast64_t kme_unreachable;
+	atomic_uint_fast64_t kme_retries;
+	atomic_uint_fast64_t kme_latency_sum_us;
+	atomic_uint_fast64_t kme_latency_bucket[SKIP_LAT_BUCKETS + 1];
+};
+
+extern const uint64_t skip_lat_bounds_us[SKIP_LAT_BUCKETS];
+
+void skip_metrics_response(struct skip_metrics *m, int status);
+void skip_metrics_kme(struct skip_metrics *m, const struct skip_kme_result *r);
+/* Prometheus text exposition into a fresh heap string. */
+char *skip_metrics_render(struct skip_metrics *m, unsigned tls_conns);
+
+/* ---- skip_api.c: the SKIP resources ---- */
+
+struct skip_api {
+	const struct skip_conf *conf;
+	struct skip_kme *kme;
+	struct skip_metrics *metrics;
+};
+
+/* A response body; wiped when freed because it may carry a key. */
+struct skip_reply {
+	int status;
+	char *body;			/* NUL-terminated JSON */
+	size_t len;
+	bool allow_get;			/* add "Allow: GET" (405) */
+};
+
+/* Serves one parsed request; fills rep (always, even on error). */
+void skip_api_serve(struct skip_api *api, const struct skip_req *req,
+		    const char *peer, struct skip_reply *rep);
+/* The small JSON error body {"message": "..."}. */
+void skip_api_error(struct skip_reply *rep, int status, const char *msg);
+void skip_reply_clear(struct skip_reply *rep);
+
+/* ---- skip_http.c: libmicrohttpd glue ---- */
+
+struct skip_http;
+struct tls_front;
+struct MHD_Daemon;
+
+struct skip_http *skip_http_new(struct skip_api *api, unsigned threads);
+struct MHD_Daemon *skip_http_mhd(struct skip_http *h);
+void skip_http_set_front(struct skip_http *h, struct tls_front *tf);
+void skip_http_free(struct skip_http *h);
+/* The metrics listener (plain HTTP, own socket); NULL if off or failed. */
+struct MHD_Daemon *skip_metrics_start(const char *addr, uint16_t port,
+				      struct skip_metrics *m,
+				      struct skip_http *h);
+
+#endif
