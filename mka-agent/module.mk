@@ -18,3 +18,9 @@ TESTS += tests/test_mka_fuzz
 tests_test_mka_fuzz_OBJS := tests/test_mka_fuzz.o tests/harness.o \
 	fuzz/fuzz_mkpdu.o $(MKA_CORE_OBJS)
 $(B)/fuzz/fuzz_mkpdu.o: CFLAGS += -Imka-agent
+
+MKA_ENGINE_OBJS := $(MKA_CORE_OBJS) mka-agent/mka_suite.o mka-agent/mka_kay.o \
+	mka-agent/mka_cp.o mka-agent/secy_fake.o
+TESTS += tests/test_mka_kay
+tests_test_mka_kay_OBJS := tests/test_mka_kay.o tests/test_mka_util.o \
+	tests/harness.o $(MKA_ENGINE_OBJS)
