@@ -14,3 +14,9 @@ TESTS += tests/test_macsec
 tests_test_macsec_OBJS := tests/test_macsec.o tests/harness.o \
 	$(MACSEC_CORE_OBJS)
 
+# The in-memory crypto benchmark (run by bench/bench_macsec, `make bench`);
+# not installed, so it is not in BINS.
+$(B)/bench/bench_macsec_crypto: $(B)/bench/bench_macsec_crypto.o \
+		$(MACSEC_CORE_OBJS:%=$(B)/%) $(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
