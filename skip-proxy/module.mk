@@ -10,3 +10,10 @@ skip_proxy_skip_proxy_OBJS := skip-proxy/main.o $(SKIP_PROXY_CORE)
 
 MAN8 += man/skip-proxy.8
 MAN5 += man/skip-proxy.conf.5
+
+TESTS += tests/test_skip
+tests_test_skip_OBJS := tests/test_skip.o tests/harness.o $(SKIP_PROXY_CORE)
+
+# The SKIP request-target parser: input = "METHOD target" (first space).
+FUZZ += skip_req
+fuzz_skip_req_OBJS := fuzz/fuzz_skip_req.o skip-proxy/skip_req.o
