@@ -20,3 +20,7 @@ $(B)/bench/bench_macsec_crypto: $(B)/bench/bench_macsec_crypto.o \
 		$(MACSEC_CORE_OBJS:%=$(B)/%) $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer target for the SecTAG / receive path (corpus: fuzz/corpus/sectag).
+FUZZ += sectag
+fuzz_sectag_OBJS := fuzz/fuzz_sectag.o $(MACSEC_CORE_OBJS)
