@@ -24,3 +24,7 @@ $(B)/bench/bench_macsec_crypto: $(B)/bench/bench_macsec_crypto.o \
 # libFuzzer target for the SecTAG / receive path (corpus: fuzz/corpus/sectag).
 FUZZ += sectag
 fuzz_sectag_OBJS := fuzz/fuzz_sectag.o $(MACSEC_CORE_OBJS)
+
+TESTS += tests/test_macsec_ctl
+tests_test_macsec_ctl_OBJS := tests/test_macsec_ctl.o tests/harness.o \
+	macsec-sw/ctl.o macsec-sw/conf.o macsec-sw/show.o $(MACSEC_CORE_OBJS)
