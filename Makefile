@@ -65,6 +65,8 @@ TESTS        :=
 MAN8         :=
 MAN5         :=
 PKG_LIBS     :=
+SCRIPTS      :=
+MAN1         :=
 FUZZ         :=
 
 include lib/module.mk
@@ -142,6 +144,8 @@ install: all
 	install -m 0755 $(BINS:%=$(B)/%) $(DESTDIR)$(SBINDIR)/
 	$(if $(MAN8),install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
 	$(if $(MAN5),install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(SCRIPTS),install -d $(DESTDIR)$(BINDIR) && install -m 0755 $(SCRIPTS) $(DESTDIR)$(BINDIR)/)
+	$(if $(MAN1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 
 deps:
 	scripts/deps

@@ -1,0 +1,296 @@
+/*
+ * kme.h — kme-sim private interfaces, grouped by file.
+ *
+ * kme-sim is an ETSI GS QKD 014 V1.1.1 key server.  Pairs of kme-sim
+ * processes share key material over a mutually authenticated "KME link"
+ * that stands in for the QKD link; see kme-sim(8) for the model.
+ */
+#ifndef QKDLAB_KME_H
+#define QKDLAB_KME_H
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encoding.h"
+
+#define KME_ID_MAX		64	/* KME and SAE IDs: 1..64 octets */
+#define KME_MAX_SAES		64	/* per KME, local or per peer */
+#define KME_MAX_PEERS		16
+#define KME_MAX_SLAVES		16	/* hard cap of max_SAE_ID_count */
+#define KME_MAX_KEYS		1024	/* hard cap of max_key_per_request */
+#define KME_MAX_KEY_BITS	65536	/* hard cap of max_key_size */
+#define KME_MAX_BODY		(256 * 1024)
+#define KME_ERR_MAX		256
+
+/* ---------------------------------------------------------------- kme_cfg.c */
+
+struct kme_addr {
+	char host[256];
+	uint16_t port;
+};
+
+struct kme_peer_cfg {
+	char id[KME_ID_MAX + 1];
+	struct kme_addr addr;		/* its KME-link listener */
+	char saes[KME_MAX_SAES][KME_ID_MAX + 1];
+	size_t nsaes;
+	uint64_t key_rate;		/* secret-key rate, bits/s */
+	uint64_t max_key_count;		/* in keys of key_size bits */
+};
+
+struct kme_cfg {
+	char kme_id[KME_ID_MAX + 1];
+	struct kme_addr listen, link_listen, admin_listen;
+	bool has_admin;
+	char cert[1024], key[1024], sae_ca[1024];
+	char link_cert[1024], link_key[1024], link_ca[1024];
+	char database[1024];
+	char saes[KME_MAX_SAES][KME_ID_MAX + 1];	/* local SAEs */
+	size_t nsaes;
+	uint32_t key_size, min_key_size, max_key_size;
+	uint32_t max_key_per_request, max_sae_id_count;
+	uint64_t key_rate, max_key_count;		/* defaults for peers */
+	uint64_t key_ttl_ms, link_timeout_ms, sync_interval_ms;
+	unsigned threads;
+	struct kme_peer_cfg peers[KME_MAX_PEERS];
+	size_t npeers;
+};
+
+/* Defaults, then the file; validates the whole.  Logs what is wrong. */
+int kme_cfg_load(struct kme_cfg *cfg, const char *path);
+/* "host:port" or "[v6]:port". */
+int kme_cfg_parse_addr(const char *s, struct kme_addr *out);
+bool kme_cfg_valid_id(const char *s);
+bool kme_cfg_is_local_sae(const struct kme_cfg *cfg, const char *sae);
+/* The peer serving a remote SAE, or NULL. */
+const struct kme_peer_cfg *kme_cfg_peer_of_sae(const struct kme_cfg *cfg,
+					       const char *sae);
+int kme_cfg_peer_index(const struct kme_cfg *cfg, const char *kme_id);
+
+/* -------------------------------------------------------------- kme_req.c */
+/*
+ * Pure parsers and validators of ETSI 014 requests (no daemon state), so
+ * that they can be unit tested and fuzzed.  On failure they return -1 and
+ * write the 400 message for the client into err.
+ */
+
+struct kme_kv {
+	const char *key;
+	const char *value;
+};
+
+struct kme_limits {
+	uint32_t key_size, min_key_size, max_key_size;
+	uint32_t max_key_per_request, max_sae_id_count;
+};
+
+struct kme_enc_req {
+	uint32_t number;	/* after validation: defaults filled in */
+	uint32_t size;
+	bool has_number, has_size;
+	char slaves[KME_MAX_SLAVES][KME_ID_MAX + 1];	/* additional ones */
+	size_t nslaves;
+	char ext_unsupported[KME_ID_MAX + 1];	/* first unsupported name */
+	bool ext_mandatory_bad;
+};
+
+struct kme_dec_req {
+	uint8_t ids[KME_MAX_KEYS][UUID_LEN];
+	size_t nids;
+};
+
+/* enc_keys GET: only number and size (clause 5.2, URI parameters). */
+int kme_req_enc_query(const struct kme_kv *kv, size_t n,
+		      struct kme_enc_req *r, char *err, size_t cap);
+/* enc_keys POST: Key request (Table 10). */
+int kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r,
+		     char *err, size_t cap);
+/* Limits and defaults; fills number/size. */
+int kme_req_enc_validate(struct kme_enc_req *r, const struct kme_limits *lim,
+			 char *err, size_t cap);
+/* dec_keys GET: exactly one key_ID. */
+int kme_req_dec_query(const struct kme_kv *kv, size_t n,
+		      struct kme_dec_req *r, char *err, size_t cap);
+/* dec_keys POST: Key IDs (Table 12). */
+int kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
+		     struct kme_dec_req *r, char *err, size_t cap);
+/*
+ * Splits a raw query string ("a=1&b=%41") into at most cap pairs, decoding
+ * %xx and '+' in place in buf; -1 on malformed escapes or too many pairs.
+ */
+int kme_req_split_query(char *buf, struct kme_kv *kv, size_t cap, size_t *n);
+
+/* ------------------------------------------------------------ kme_store.c */
+
+struct kme_key {
+	uint8_t id[UUID_LEN];
+	size_t len;		/* octets */
+	uint8_t *bytes;		/* heap, wiped by kme_keys_free */
+};
+
+/* Allocates n keys of len octets each with random IDs and bytes. */
+struct kme_key *kme_keys_new_random(size_t n, size_t len);
+struct kme_key *kme_keys_new(size_t n);
+void kme_keys_free(struct kme_key *keys, size_t n);
+
+enum kme_fetch_rc {
+	KME_FETCH_OK = 0,
+	KME_FETCH_NOT_FOUND = 1,
+	KME_FETCH_UNAUTHORIZED = 2,
+	KME_FETCH_ERROR = -1,
+};
+
+struct kme_store;
+
+struct kme_store *kme_store_open(const char *path);
+void kme_store_free(struct kme_store *st);
+/* Current pool size for a peer, in bits (0 if none yet). */
+int kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits);
+int kme_store_pool_set(struct kme_store *st, const char *peer, uint64_t bits);
+/* Adds up to max (never lowers a pool above max); returns the new size. */
+int kme_store_pool_add(struct kme_store *st, const char *peer, uint64_t add,
+		       uint64_t max, uint64_t *now_bits);
+/*
+ * Reserves keys for slaves in one transaction: if take_bits > 0 they are
+ * first taken from the peer's pool (returns 1, changing nothing, when the
+ * pool holds fewer).  Returns 0 once committed.
+ */
+int kme_store_reserve(struct kme_store *st, const char *peer,
+		      uint64_t take_bits, const char *master,
+		      char (*slaves)[KME_ID_MAX + 1], size_t nslaves,
+		      const struct kme_key *keys, size_t n, int64_t expires);
+/* Takes bits from the pool without reserving (the master side). */
+int kme_store_pool_take(struct kme_store *st, const char *peer, uint64_t bits);
+/*
+ * Hands reserved keys to a slave, once: all IDs or none.  The key leaves
+ * the store when its last slave has fetched it.  out gets n keys.
+ */
+enum kme_fetch_rc kme_store_fetch(struct kme_store *st, const char *master,
+				  const char *slave, const uint8_t (*ids)[UUID_LEN],
+				  size_t n, struct kme_key *out);
+/* Deletes reserved keys whose time is up; returns how many (or -1). */
+int64_t kme_store_expire(struct kme_store *st, int64_t now);
+int64_t kme_store_reserved_count(struct kme_store *st);
+
+/* ---------------------------------------------------------- kme_metrics.c */
+
+enum kme_op { KME_OP_STATUS, KME_OP_ENC, KME_OP_DEC, KME_OP_OTHER, KME_OP_N };
+#define KME_LAT_BUCKETS 12
+
+struct kme_metrics {
+	atomic_uint_fast64_t req[KME_OP_N][4];	/* 200, 400, 401, 503 */
+	atomic_uint_fast64_t lat_bucket[KME_OP_N][KME_LAT_BUCKETS + 1];
+	atomic_uint_fast64_t lat_sum_us[KME_OP_N];
+	atomic_uint_fast64_t keys_enc, keys_dec, keys_expired;
+	atomic_uint_fast64_t link_calls_ok, link_calls_failed;
+};
+
+void kme_metrics_request(struct kme_metrics *m, enum kme_op op,
+			 unsigned status, uint64_t us);
+struct kme;
+/* Prometheus text exposition format 0.0.4; heap string. */
+char *kme_metrics_render(struct kme *k);
+
+/* ---------------------------------------------------------- kme_http.c */
+
+/* Per-request state kept in MHD's con_cls. */
+struct kme_http_req {
+	char *body;
+	size_t len;
+	bool too_large;
+	bool started;
+	uint64_t t0_us;
+};
+
+/*
+ * Common part of every access handler: allocates the state on the first
+ * call, gathers the body on the following ones.  Returns true when the
+ * request is complete and a response may be queued.
+ */
+bool kme_http_gather(void **con_cls, const char *upload, size_t *upload_size,
+		     size_t max);
+void kme_http_completed(void *cls, struct MHD_Connection *conn,
+			void **con_cls, enum MHD_RequestTerminationCode toe);
+enum MHD_Result kme_http_json(struct MHD_Connection *conn, unsigned status,
+			      char *json_heap);
+enum MHD_Result kme_http_error(struct MHD_Connection *conn, unsigned status,
+			       const char *message);
+enum MHD_Result kme_http_empty(struct MHD_Connection *conn, unsigned status);
+struct cJSON;
+/* {"keys":[{"key_ID":..,"key":..}]} (Table 11); NULL on no memory. */
+struct cJSON *kme_http_key_container(const struct kme_key *keys, size_t n);
+/* Exactly want keys of len octets from a "keys" array; NULL otherwise. */
+struct kme_key *kme_http_parse_keys(const struct cJSON *arr, size_t want,
+				    size_t len);
+/* Makes cJSON wipe what it frees; call once before any thread starts. */
+void kme_http_init_json(void);
+/* Collects GET arguments (at most cap) in order of appearance. */
+size_t kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv,
+		     size_t cap);
+
+/* -------------------------------------------------------------- kme_link.c */
+
+struct kme_link_client;
+
+/* Run-time state of one peer (index matches cfg.peers). */
+struct kme_peer {
+	const struct kme_peer_cfg *cfg;
+	bool authority;			/* we hold this pair's pool */
+	pthread_mutex_t lock;
+	uint64_t pool_bits;		/* truth if authority, else mirror */
+	uint64_t max_bits;
+	uint64_t last_contact_ms;	/* mono; 0 = never */
+	double carry_bits;		/* generation remainder */
+	/* faults (kme_admin.c) */
+	bool f_down, f_starve;
+	uint32_t f_delay_ms;
+	struct kme_link_client *client;
+};
+
+struct kme {
+	struct kme_cfg cfg;
+	struct kme_store *store;
+	struct kme_peer peers[KME_MAX_PEERS];
+	struct kme_metrics metrics;
+	struct kme_limits limits;
+	struct MHD_Daemon *api_mhd, *link_mhd, *admin_mhd;
+	struct tls_front *api_tf, *link_tf;
+	pthread_t ticker;
+	bool ticker_started;
+	atomic_bool stopping;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+};
+
+int kme_link_start(struct kme *k);
+void kme_link_stop(struct kme *k);
+/* Whether the link to a peer is usable now; fills why (for a 503). */
+bool kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap);
+/*
+ * Master side of enc_keys: obtains n keys of bits each for master and
+ * slaves (all at peer p), recorded at the peer before returning.  Returns
+ * 0, or -1 with a 503 message in why.
+ */
+int kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
+		      char (*slaves)[KME_ID_MAX + 1], size_t nslaves,
+		      uint32_t n, uint32_t bits, struct kme_key **out,
+		      char *why, size_t cap);
+/* Background: pool generation, sync heartbeats, expiry. */
+void *kme_link_ticker(void *arg);
+struct kme_peer *kme_peer_by_id(struct kme *k, const char *id);
+
+/* --------------------------------------------------------------- kme_api.c */
+
+int kme_api_start(struct kme *k);
+void kme_api_stop(struct kme *k);
+
+/* ------------------------------------------------------------- kme_admin.c */
+
+int kme_admin_start(struct kme *k);
+void kme_admin_stop(struct kme *k);
+
+#endif

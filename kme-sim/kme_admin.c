@@ -1,0 +1,183 @@
+/*
+ * kme_admin.c — loopback-only admin interface: metrics and fault injection.
+ *
+ *   GET  /metrics                                   Prometheus text
+ *   GET  /admin/v1/faults                           current faults (JSON)
+ *   POST /admin/v1/fault?peer=ID&kind=down
+ *   POST /admin/v1/fault?peer=ID&kind=slow&delay_ms=N
+ *   POST /admin/v1/fault?peer=ID&kind=starve
+ *   POST /admin/v1/clear?peer=ID[&kind=K]           clears one or all
+ *
+ * It has no authentication, so kme_cfg.c refuses a non-loopback address.
+ */
+#include "kme.h"
+
+#include "cfg.h"
+#include "log.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum MHD_Result
+kme_admin_text(struct MHD_Connection *conn, char *text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (text == NULL)
+		return kme_http_error(conn, 503, "out of memory");
+	resp = MHD_create_response_from_buffer(strlen(text), text,
+					       MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/plain; version=0.0.4");
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+kme_admin_faults(struct kme *k, struct MHD_Connection *conn)
+{
+	cJSON *root = cJSON_CreateObject(), *arr;
+
+	arr = root ? cJSON_AddArrayToObject(root, "peers") : NULL;
+	for (size_t i = 0; arr != NULL && i < k->cfg.npeers; i++) {
+		struct kme_peer *p = &k->peers[i];
+		cJSON *o = cJSON_CreateObject();
+		char why[KME_ERR_MAX];
+		bool up = kme_link_up(k, p, why, sizeof(why));
+
+		if (o == NULL)
+			break;
+		cJSON_AddItemToArray(arr, o);
+		pthread_mutex_lock(&p->lock);
+		cJSON_AddStringToObject(o, "peer", p->cfg->id);
+		cJSON_AddBoolToObject(o, "authority", p->authority);
+		cJSON_AddBoolToObject(o, "link_up", up);
+		if (!up)
+			cJSON_AddStringToObject(o, "reason", why);
+		cJSON_AddBoolToObject(o, "down", p->f_down);
+		cJSON_AddBoolToObject(o, "starve", p->f_starve);
+		cJSON_AddNumberToObject(o, "delay_ms", p->f_delay_ms);
+		cJSON_AddNumberToObject(o, "pool_keys",
+					(double)(p->pool_bits / k->cfg.key_size));
+		pthread_mutex_unlock(&p->lock);
+	}
+	{
+		char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+		cJSON_Delete(root);
+		return kme_http_json(conn, 200, s);
+	}
+}
+
+static enum MHD_Result
+kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
+{
+	const char *peer = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "peer");
+	const char *kind = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
+	const char *dl = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
+	struct kme_peer *p = peer ? kme_peer_by_id(k, peer) : NULL;
+	uint64_t delay = 0;
+
+	if (p == NULL)
+		return kme_http_error(conn, 400, "peer=<configured peer KME ID> is required");
+	if (set && (kind == NULL || (strcmp(kind, "down") != 0 &&
+				     strcmp(kind, "slow") != 0 &&
+				     strcmp(kind, "starve") != 0)))
+		return kme_http_error(conn, 400, "kind must be down, slow or starve");
+	if (set && strcmp(kind, "slow") == 0 &&
+	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) < 0))
+		return kme_http_error(conn, 400, "slow needs delay_ms=1..600000");
+	pthread_mutex_lock(&p->lock);
+	if (set) {
+		if (strcmp(kind, "down") == 0)
+			p->f_down = true;
+		else if (strcmp(kind, "starve") == 0)
+			p->f_starve = true;
+		else
+			p->f_delay_ms = (uint32_t)delay;
+	} else {
+		if (kind == NULL || strcmp(kind, "down") == 0)
+			p->f_down = false;
+		if (kind == NULL || strcmp(kind, "starve") == 0)
+			p->f_starve = false;
+		if (kind == NULL || strcmp(kind, "slow") == 0)
+			p->f_delay_ms = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	log_info("admin: %s fault %s on the link to %s", set ? "set" : "cleared",
+		 kind ? kind : "all", p->cfg->id);
+	return kme_admin_faults(k, conn);
+}
+
+static enum MHD_Result
+kme_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
+		  const char *method, const char *version, const char *upload,
+		  size_t *upload_size, void **con_cls)
+{
+	struct kme *k = cls;
+	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+
+	(void)version;
+	if (!kme_http_gather(con_cls, upload, upload_size, 4096))
+		return MHD_YES;
+	if (get && strcmp(url, "/metrics") == 0)
+		return kme_admin_text(conn, kme_metrics_render(k));
+	if (get && strcmp(url, "/admin/v1/faults") == 0)
+		return kme_admin_faults(k, conn);
+	if (post && strcmp(url, "/admin/v1/fault") == 0)
+		return kme_admin_set(k, conn, true);
+	if (post && strcmp(url, "/admin/v1/clear") == 0)
+		return kme_admin_set(k, conn, false);
+	return kme_http_error(conn, 404, "unknown admin path (see kme-sim(8))");
+}
+
+int
+kme_admin_start(struct kme *k)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+
+	if (!k->cfg.has_admin)
+		return 0;
+	if (inet_pton(AF_INET, k->cfg.admin_listen.host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(k->cfg.admin_listen.port);
+	} else if (inet_pton(AF_INET6, k->cfg.admin_listen.host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(k->cfg.admin_listen.port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		log_warnx("admin: bad address %s", k->cfg.admin_listen.host);
+		return -1;
+	}
+	k->admin_mhd = MHD_start_daemon(flags, k->cfg.admin_listen.port, NULL, NULL,
+					kme_admin_handler, k,
+					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
+					MHD_OPTION_END);
+	if (k->admin_mhd == NULL) {
+		log_warnx("admin: cannot listen on %s port %u",
+			  k->cfg.admin_listen.host, k->cfg.admin_listen.port);
+		return -1;
+	}
+	return 0;
+}
+
+void
+kme_admin_stop(struct kme *k)
+{
+	if (k->admin_mhd != NULL)
+		MHD_stop_daemon(k->admin_mhd);
+	k->admin_mhd = NULL;
+}

@@ -1,0 +1,377 @@
+/*
+ * kme_api.c — the ETSI GS QKD 014 V1.1.1 REST interface for SAEs.
+ *
+ * HTTPS with mutual TLS through lib/tls_front: a client without a
+ * certificate from the SAE CA fails the handshake; the SAE ID is the
+ * subject CN of its certificate.  Routes (Table 2):
+ *   GET        /api/v1/keys/{slave_SAE_ID}/status
+ *   GET, POST  /api/v1/keys/{slave_SAE_ID}/enc_keys
+ *   GET, POST  /api/v1/keys/{master_SAE_ID}/dec_keys
+ * Replies: 200 with the data model, 400/503 with {"message": ...}, 401
+ * with no body (clause 5, status codes).
+ */
+#include "kme.h"
+
+#include "log.h"
+#include "tls_front.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KME_API_PREFIX "/api/v1/keys/"
+#define KME_API_MAX_ARGS 8
+
+struct kme_api_ctx {
+	struct kme *k;
+	struct MHD_Connection *conn;
+	struct kme_http_req *req;
+	const char *method;
+	char caller[TLS_PEER_ID_MAX];	/* SAE ID from the certificate */
+	char sae[KME_ID_MAX + 1];	/* SAE ID from the URL */
+};
+
+typedef unsigned (*kme_api_fn)(struct kme_api_ctx *c);
+
+static unsigned
+kme_api_reply(struct kme_api_ctx *c, unsigned status, const char *message)
+{
+	if (status == 401)
+		kme_http_empty(c->conn, 401);
+	else
+		kme_http_error(c->conn, status, message);
+	return status;
+}
+
+static unsigned
+kme_api_reply_json(struct kme_api_ctx *c, cJSON *root)
+{
+	char *s = root ? cJSON_PrintUnformatted(root) : NULL;
+
+	cJSON_Delete(root);
+	if (s == NULL)
+		return kme_api_reply(c, 503, "out of memory");
+	kme_http_json(c->conn, 200, s);
+	return 200;
+}
+
+/* Common checks for status and enc_keys: caller local, slave remote. */
+static unsigned
+kme_api_master_side(struct kme_api_ctx *c, struct kme_peer **pp)
+{
+	const struct kme_peer_cfg *pc;
+	char msg[KME_ERR_MAX];
+
+	if (!kme_cfg_is_local_sae(&c->k->cfg, c->caller))
+		return 401;
+	pc = kme_cfg_peer_of_sae(&c->k->cfg, c->sae);
+	if (pc == NULL) {
+		snprintf(msg, sizeof(msg), "slave SAE ID '%s' is not known to KME %s",
+			 c->sae, c->k->cfg.kme_id);
+		return kme_api_reply(c, 400, msg);
+	}
+	*pp = kme_peer_by_id(c->k, pc->id);
+	return 0;
+}
+
+static unsigned
+kme_api_status(struct kme_api_ctx *c)
+{
+	const struct kme_cfg *cfg = &c->k->cfg;
+	struct kme_peer *p = NULL;
+	uint64_t bits, max;
+	unsigned rc;
+	cJSON *o;
+
+	if (strcmp(c->method, "GET") != 0)
+		return kme_api_reply(c, 400, "status takes GET");
+	if ((rc = kme_api_master_side(c, &p)) != 0)
+		return rc == 401 ? kme_api_reply(c, 401, NULL) : rc;
+	pthread_mutex_lock(&p->lock);
+	bits = p->pool_bits;
+	max = p->max_bits;
+	pthread_mutex_unlock(&p->lock);
+	o = cJSON_CreateObject();
+	if (o == NULL)
+		return kme_api_reply(c, 503, "out of memory");
+	/* Table 9, every field filled with what this KME really does. */
+	cJSON_AddStringToObject(o, "source_KME_ID", cfg->kme_id);
+	cJSON_AddStringToObject(o, "target_KME_ID", p->cfg->id);
+	cJSON_AddStringToObject(o, "master_SAE_ID", c->caller);
+	cJSON_AddStringToObject(o, "slave_SAE_ID", c->sae);
+	cJSON_AddNumberToObject(o, "key_size", cfg->key_size);
+	cJSON_AddNumberToObject(o, "stored_key_count", (double)(bits / cfg->key_size));
+	cJSON_AddNumberToObject(o, "max_key_count", (double)(max / cfg->key_size));
+	cJSON_AddNumberToObject(o, "max_key_per_request", cfg->max_key_per_request);
+	cJSON_AddNumberToObject(o, "max_key_size", cfg->max_key_size);
+	cJSON_AddNumberToObject(o, "min_key_size", cfg->min_key_size);
+	cJSON_AddNumberToObject(o, "max_SAE_ID_count", cfg->max_sae_id_count);
+	return kme_api_reply_json(c, o);
+}
+
+static unsigned
+kme_api_enc_keys(struct kme_api_ctx *c)
+{
+	struct kme_enc_req req;
+	struct kme_kv kv[KME_API_MAX_ARGS];
+	char err[KME_ERR_MAX], slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
+	struct kme_key *keys = NULL;
+	struct kme_peer *p = NULL;
+	size_t nargs;
+	unsigned rc;
+	cJSON *root;
+
+	if ((rc = kme_api_master_side(c, &p)) != 0)
+		return rc == 401 ? kme_api_reply(c, 401, NULL) : rc;
+	nargs = kme_http_args(c->conn, kv, KME_API_MAX_ARGS);
+	if (nargs > KME_API_MAX_ARGS)
+		return kme_api_reply(c, 400, "too many query parameters");
+	if (strcmp(c->method, "GET") == 0) {
+		if (c->req->len > 0)
+			return kme_api_reply(c, 400, "enc_keys GET takes no body; use POST");
+		if (kme_req_enc_query(kv, nargs, &req, err, sizeof(err)) < 0)
+			return kme_api_reply(c, 400, err);
+	} else {
+		if (nargs > 0)
+			return kme_api_reply(c, 400, "enc_keys POST takes no query "
+					     "parameters; put them in the body");
+		if (kme_req_enc_body(c->req->body, c->req->len, &req, err,
+				     sizeof(err)) < 0)
+			return kme_api_reply(c, 400, err);
+	}
+	if (kme_req_enc_validate(&req, &c->k->limits, err, sizeof(err)) < 0)
+		return kme_api_reply(c, 400, err);
+	/* The named slave first, then the additional ones (Annex B). */
+	snprintf(slaves[0], sizeof(slaves[0]), "%s", c->sae);
+	for (size_t i = 0; i < req.nslaves; i++) {
+		const struct kme_peer_cfg *pc = kme_cfg_peer_of_sae(&c->k->cfg,
+								    req.slaves[i]);
+		if (strcmp(req.slaves[i], c->sae) == 0 ||
+		    strcmp(req.slaves[i], c->caller) == 0) {
+			snprintf(err, sizeof(err), "additional_slave_SAE_IDs must not "
+				 "repeat the slave or name the master (%s)", req.slaves[i]);
+			return kme_api_reply(c, 400, err);
+		}
+		if (pc != p->cfg) {
+			snprintf(err, sizeof(err), "additional slave SAE ID '%s' is %s; "
+				 "all slaves must be served by KME %s", req.slaves[i],
+				 pc ? "served by another KME" : "not known to this KME",
+				 p->cfg->id);
+			return kme_api_reply(c, 400, err);
+		}
+		snprintf(slaves[i + 1], sizeof(slaves[i + 1]), "%s", req.slaves[i]);
+	}
+	if (kme_link_get_keys(c->k, p, c->caller, slaves, req.nslaves + 1,
+			      req.number, req.size, &keys, err, sizeof(err)) < 0) {
+		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae, err);
+		return kme_api_reply(c, 503, err);
+	}
+	root = kme_http_key_container(keys, req.number);
+	kme_keys_free(keys, req.number);
+	atomic_fetch_add(&c->k->metrics.keys_enc, req.number);
+	log_debug("enc_keys: %u key(s) of %u bits for %s -> %s", req.number,
+		  req.size, c->caller, c->sae);
+	return kme_api_reply_json(c, root);
+}
+
+static unsigned
+kme_api_dec_keys(struct kme_api_ctx *c)
+{
+	static struct kme_dec_req empty;
+	struct kme_dec_req *req;
+	struct kme_kv kv[KME_API_MAX_ARGS];
+	struct kme_key *keys = NULL;
+	char err[KME_ERR_MAX];
+	enum kme_fetch_rc fr;
+	unsigned status;
+	size_t nargs;
+	cJSON *root;
+
+	if (!kme_cfg_is_local_sae(&c->k->cfg, c->caller))
+		return kme_api_reply(c, 401, NULL);
+	req = malloc(sizeof(*req));	/* large: 16 KiB of IDs */
+	if (req == NULL)
+		return kme_api_reply(c, 503, "out of memory");
+	*req = empty;
+	nargs = kme_http_args(c->conn, kv, KME_API_MAX_ARGS);
+	if (nargs > KME_API_MAX_ARGS) {
+		status = kme_api_reply(c, 400, "too many query parameters");
+		goto out;
+	}
+	if (strcmp(c->method, "GET") == 0) {
+		if (c->req->len > 0 ||
+		    kme_req_dec_query(kv, nargs, req, err, sizeof(err)) < 0) {
+			status = kme_api_reply(c, 400, c->req->len > 0 ?
+					       "dec_keys GET takes no body; use POST" : err);
+			goto out;
+		}
+	} else if (nargs > 0 ||
+		   kme_req_dec_body(c->req->body, c->req->len,
+				    c->k->cfg.max_key_per_request, req, err,
+				    sizeof(err)) < 0) {
+		status = kme_api_reply(c, 400, nargs > 0 ? "dec_keys POST takes no "
+				       "query parameters" : err);
+		goto out;
+	}
+	keys = kme_keys_new(req->nids);
+	if (keys == NULL) {
+		status = kme_api_reply(c, 503, "out of memory");
+		goto out;
+	}
+	fr = kme_store_fetch(c->k->store, c->sae, c->caller,
+			     (const uint8_t (*)[UUID_LEN])req->ids, req->nids, keys);
+	switch (fr) {
+	case KME_FETCH_OK:
+		root = kme_http_key_container(keys, req->nids);
+		status = kme_api_reply_json(c, root);
+		atomic_fetch_add(&c->k->metrics.keys_dec, req->nids);
+		log_debug("dec_keys: %zu key(s) of %s for %s", req->nids, c->sae,
+			  c->caller);
+		break;
+	case KME_FETCH_NOT_FOUND:
+		/* Clause 5.3, the mandated message. */
+		status = kme_api_reply(c, 400, "one or more keys specified are not "
+				       "found on KME");
+		break;
+	case KME_FETCH_UNAUTHORIZED:
+		log_info("dec_keys: %s asked for key(s) of %s it is not a slave of",
+			 c->caller, c->sae);
+		status = kme_api_reply(c, 401, NULL);
+		break;
+	default:
+		status = kme_api_reply(c, 503, "key store error");
+	}
+out:
+	kme_keys_free(keys, req->nids);
+	free(req);
+	return status;
+}
+
+static const struct {
+	const char *suffix;
+	enum kme_op op;
+	kme_api_fn fn;
+	bool post;
+} kme_api_routes[] = {
+	{ "/status", KME_OP_STATUS, kme_api_status, false },
+	{ "/enc_keys", KME_OP_ENC, kme_api_enc_keys, true },
+	{ "/dec_keys", KME_OP_DEC, kme_api_dec_keys, true },
+};
+
+static unsigned
+kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
+{
+	const char *id = url + strlen(KME_API_PREFIX), *slash;
+	size_t idlen;
+
+	*op = KME_OP_OTHER;
+	if (strncmp(url, KME_API_PREFIX, strlen(KME_API_PREFIX)) != 0 ||
+	    (slash = strchr(id, '/')) == NULL)
+		return kme_api_reply(c, 400, "unknown path; use /api/v1/keys/"
+				     "{SAE_ID}/status|enc_keys|dec_keys");
+	idlen = (size_t)(slash - id);
+	for (size_t i = 0; i < ARRAY_LEN(kme_api_routes); i++) {
+		if (strcmp(slash, kme_api_routes[i].suffix) != 0)
+			continue;
+		*op = kme_api_routes[i].op;
+		if (strcmp(c->method, "GET") != 0 &&
+		    !(kme_api_routes[i].post && strcmp(c->method, "POST") == 0))
+			return kme_api_reply(c, 400, kme_api_routes[i].post ?
+					     "method must be GET or POST" :
+					     "method must be GET");
+		if (c->req->too_large)
+			return kme_api_reply(c, 400, "request body too large");
+		if (idlen == 0 || idlen > KME_ID_MAX)
+			return kme_api_reply(c, 400, "SAE ID in the path must have "
+					     "1..64 characters");
+		memcpy(c->sae, id, idlen);
+		c->sae[idlen] = '\0';
+		if (!kme_cfg_valid_id(c->sae)) {
+			/* Known SAE IDs use a restricted alphabet; this is none. */
+			char msg[KME_ERR_MAX];
+			snprintf(msg, sizeof(msg), "SAE ID '%.64s' is not known to KME %s",
+				 c->sae, c->k->cfg.kme_id);
+			return kme_api_reply(c, 400, msg);
+		}
+		return kme_api_routes[i].fn(c);
+	}
+	return kme_api_reply(c, 400, "unknown method; use status, enc_keys or "
+			     "dec_keys");
+}
+
+static enum MHD_Result
+kme_api_handler(void *cls, struct MHD_Connection *conn, const char *url,
+		const char *method, const char *version, const char *upload,
+		size_t *upload_size, void **con_cls)
+{
+	struct kme_api_ctx c = { .k = cls, .conn = conn, .method = method };
+	enum kme_op op;
+	unsigned status;
+
+	(void)version;
+	if (!kme_http_gather(con_cls, upload, upload_size, KME_MAX_BODY))
+		return MHD_YES;
+	c.req = *con_cls;
+	/* Defence in depth: the handshake already required a certificate. */
+	if (tls_front_conn_peer(c.k->api_tf, conn, c.caller, sizeof(c.caller)) < 0 ||
+	    c.caller[0] == '\0') {
+		kme_http_empty(conn, 401);
+		kme_metrics_request(&c.k->metrics, KME_OP_OTHER, 401, 0);
+		return MHD_YES;
+	}
+	status = kme_api_route(&c, url, &op);
+	kme_metrics_request(&c.k->metrics, op, status, mono_us() - c.req->t0_us);
+	if (status == 401)
+		log_info("401 for SAE '%s' on %s %s", c.caller, method, url);
+	return MHD_YES;
+}
+
+int
+kme_api_start(struct kme *k)
+{
+	struct tls_front_cfg tc = { 0 };
+	SSL_CTX *ctx;
+	int rc = -1;
+
+	ctx = tls_server_ctx_new(k->cfg.cert, k->cfg.key, k->cfg.sae_ca);
+	if (ctx == NULL) {
+		log_warnx("api: cannot set up TLS from cert/key/sae_ca");
+		return -1;
+	}
+	k->api_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+				      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+				      0, NULL, NULL, kme_api_handler, k,
+				      MHD_OPTION_THREAD_POOL_SIZE, k->cfg.threads,
+				      MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
+				      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+				      MHD_OPTION_END);
+	if (k->api_mhd == NULL) {
+		log_warnx("api: cannot start the HTTP layer");
+		goto out;
+	}
+	tc.ssl_ctx = ctx;
+	tc.mhd = k->api_mhd;
+	tc.peer_id = tls_peer_subject_cn;
+	tc.name = "014";
+	tc.max_conns = 1024;
+	k->api_tf = tls_front_new(&tc);
+	if (k->api_tf == NULL ||
+	    tls_front_listen(k->api_tf, k->cfg.listen.host, k->cfg.listen.port) < 0 ||
+	    tls_front_start(k->api_tf) < 0)
+		goto out;
+	rc = 0;
+out:
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+void
+kme_api_stop(struct kme *k)
+{
+	tls_front_free(k->api_tf);
+	k->api_tf = NULL;
+	if (k->api_mhd != NULL)
+		MHD_stop_daemon(k->api_mhd);
+	k->api_mhd = NULL;
+}

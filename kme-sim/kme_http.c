@@ -1,0 +1,243 @@
+/*
+ * kme_http.c — libmicrohttpd plumbing shared by the 014, link and admin
+ * servers: request bodies, JSON and error responses.
+ */
+#include "kme.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool
+kme_http_gather(void **con_cls, const char *upload, size_t *upload_size,
+		size_t max)
+{
+	struct kme_http_req *r = *con_cls;
+
+	if (r == NULL) {
+		/* First call: answer later, or MHD closes the connection. */
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return false;
+		r->t0_us = mono_us();
+		*con_cls = r;
+		return false;
+	}
+	if (*upload_size > 0) {
+		size_t n = *upload_size;
+
+		if (!r->too_large && r->len + n <= max) {
+			char *nb = realloc(r->body, r->len + n + 1);
+			if (nb == NULL) {
+				r->too_large = true;
+			} else {
+				r->body = nb;
+				memcpy(r->body + r->len, upload, n);
+				r->len += n;
+				r->body[r->len] = '\0';
+			}
+		} else {
+			r->too_large = true;
+		}
+		*upload_size = 0;
+		return false;
+	}
+	return true;
+}
+
+void
+kme_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		   enum MHD_RequestTerminationCode toe)
+{
+	struct kme_http_req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	/* Bodies of link messages carry key bytes. */
+	secure_free(r->body, r->len + 1);
+	free(r);
+	*con_cls = NULL;
+}
+
+enum MHD_Result
+kme_http_json(struct MHD_Connection *conn, unsigned status, char *json)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len;
+
+	if (json == NULL)
+		return kme_http_error(conn, 503, "out of memory");
+	len = strlen(json);
+	/* The body may hold keys: copy it into MHD and wipe ours. */
+	resp = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_COPY);
+	secure_wipe(json, len);
+	cJSON_free(json);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"application/json");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result
+kme_http_error(struct MHD_Connection *conn, unsigned status,
+	       const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	if (o != NULL && cJSON_AddStringToObject(o, "message", message) != NULL)
+		s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (s == NULL) {
+		struct MHD_Response *resp = MHD_create_response_from_buffer(
+			0, NULL, MHD_RESPMEM_PERSISTENT);
+		enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	return kme_http_json(conn, status, s);
+}
+
+enum MHD_Result
+kme_http_empty(struct MHD_Connection *conn, unsigned status)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+struct kme_http_argv {
+	struct kme_kv *kv;
+	size_t cap, n;
+};
+
+static enum MHD_Result
+kme_http_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+	     const char *value)
+{
+	struct kme_http_argv *a = cls;
+
+	(void)kind;
+	if (a->n < a->cap) {
+		a->kv[a->n].key = key;
+		a->kv[a->n].value = value;
+	}
+	a->n++;
+	return MHD_YES;
+}
+
+size_t
+kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap)
+{
+	struct kme_http_argv a = { kv, cap, 0 };
+
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, kme_http_arg, &a);
+	return a.n;
+}
+
+cJSON *
+kme_http_key_container(const struct kme_key *keys, size_t n)
+{
+	cJSON *root = cJSON_CreateObject(), *arr;
+	char id[UUID_STR_LEN + 1];
+
+	if (root == NULL)
+		return NULL;
+	arr = cJSON_AddArrayToObject(root, "keys");	/* Table 11 */
+	if (arr == NULL)
+		goto err;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		size_t blen = base64_encoded_len(keys[i].len);
+		char *b64 = malloc(blen + 1);
+
+		if (o == NULL || b64 == NULL) {
+			cJSON_Delete(o);
+			free(b64);
+			goto err;
+		}
+		cJSON_AddItemToArray(arr, o);
+		uuid_format(id, keys[i].id);
+		base64_encode(b64, keys[i].bytes, keys[i].len);
+		if (cJSON_AddStringToObject(o, "key_ID", id) == NULL ||
+		    cJSON_AddStringToObject(o, "key", b64) == NULL) {
+			secure_free(b64, blen + 1);
+			goto err;
+		}
+		secure_free(b64, blen + 1);
+	}
+	return root;
+err:
+	cJSON_Delete(root);
+	return NULL;
+}
+
+struct kme_key *
+kme_http_parse_keys(const cJSON *arr, size_t want, size_t len)
+{
+	struct kme_key *keys;
+	const cJSON *o;
+	size_t i = 0;
+
+	if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != want)
+		return NULL;
+	keys = kme_keys_new(want);
+	if (keys == NULL)
+		return NULL;
+	cJSON_ArrayForEach(o, arr) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "key_ID");
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "key");
+		int got;
+
+		if (!cJSON_IsString(id) || !cJSON_IsString(k) ||
+		    uuid_parse(keys[i].id, id->valuestring) < 0)
+			goto err;
+		keys[i].bytes = malloc(len ? len : 1);
+		if (keys[i].bytes == NULL)
+			goto err;
+		keys[i].len = len;
+		got = base64_decode(keys[i].bytes, len, k->valuestring,
+				    strlen(k->valuestring));
+		if (got < 0 || (size_t)got != len)
+			goto err;
+		i++;
+	}
+	return keys;
+err:
+	kme_keys_free(keys, want);
+	return NULL;
+}
+
+/* cJSON frees through here: its strings may have held keys. */
+static void
+kme_http_json_free(void *p)
+{
+	if (p != NULL)
+		secure_wipe(p, malloc_usable_size(p));
+	free(p);
+}
+
+void
+kme_http_init_json(void)
+{
+	cJSON_Hooks hooks = { malloc, kme_http_json_free };
+
+	cJSON_InitHooks(&hooks);
+}

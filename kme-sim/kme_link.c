@@ -1,0 +1,839 @@
+/*
+ * kme_link.c — the simulated QKD link between a pair of KMEs.
+ *
+ * Model (kme-sim(8), "KME LINK"): of each pair, the KME with the lower ID
+ * is the pool authority.  Its pool is a count of secret bits that grows at
+ * the configured secret-key rate while the link is up, up to
+ * max_key_count keys.  The authority tells its peer the pool size on
+ * every sync (sync_interval).  Key bytes are drawn from the OpenSSL RNG
+ * when a master takes them and cross the link, inside TLS, to the KME of
+ * the slave(s), which records them before the master's response is sent:
+ *
+ *   master at the authority:  take bits (commit) -> POST reserve to peer
+ *                             (peer commits) -> 200 to the master
+ *   master at the other KME:  POST alloc to authority (authority takes
+ *                             bits and records the keys for its slaves in
+ *                             one transaction) -> 200 to the master
+ *
+ * A failure after the take loses pool bits, never a delivered key, and no
+ * key is ever made twice.  Messages are HTTPS+JSON on the link port, both
+ * sides authenticated by the KME-link CA; the certificate CN is the KME ID.
+ */
+#include "kme.h"
+
+#include "log.h"
+#include "tls_front.h"
+#include "util.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KME_LINK_HANDLES 16
+#define KME_LINK_MAX_RESP (4 * 1024 * 1024)
+
+struct kme_link_client {
+	pthread_mutex_t lock;
+	CURL *idle[KME_LINK_HANDLES];	/* keep-alive connections */
+	size_t nidle;
+	char base[320];
+	const char *peer_id;
+	const struct kme_cfg *cfg;
+};
+
+struct kme_link_resp {
+	char *buf;
+	size_t len;
+	bool overflow;
+};
+
+struct kme_peer *
+kme_peer_by_id(struct kme *k, const char *id)
+{
+	int i = kme_cfg_peer_index(&k->cfg, id);
+
+	return i < 0 ? NULL : &k->peers[i];
+}
+
+static void
+kme_link_sleep_ms(uint32_t ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+/* ------------------------------------------------------------- client */
+
+static size_t
+kme_link_write_cb(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct kme_link_resp *r = arg;
+	size_t n = sz * nm;
+	char *nb;
+
+	if (r->len + n > KME_LINK_MAX_RESP) {
+		r->overflow = true;
+		return 0;
+	}
+	nb = realloc(r->buf, r->len + n + 1);
+	if (nb == NULL)
+		return 0;
+	r->buf = nb;
+	memcpy(r->buf + r->len, p, n);
+	r->len += n;
+	r->buf[r->len] = '\0';
+	return n;
+}
+
+/* Makes the TLS layer accept only the peer's own certificate CN/SAN. */
+static CURLcode
+kme_link_sslctx_cb(CURL *c, void *sslctx, void *arg)
+{
+	struct kme_link_client *lc = arg;
+
+	(void)c;
+	if (X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(sslctx),
+					lc->peer_id, 0) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	return CURLE_OK;
+}
+
+static CURL *
+kme_link_handle(struct kme_link_client *lc)
+{
+	CURL *c = NULL;
+
+	pthread_mutex_lock(&lc->lock);
+	if (lc->nidle > 0)
+		c = lc->idle[--lc->nidle];
+	pthread_mutex_unlock(&lc->lock);
+	if (c != NULL)
+		return c;
+	c = curl_easy_init();
+	if (c == NULL)
+		return NULL;
+	curl_easy_setopt(c, CURLOPT_SSLCERT, lc->cfg->link_cert);
+	curl_easy_setopt(c, CURLOPT_SSLKEY, lc->cfg->link_key);
+	curl_easy_setopt(c, CURLOPT_CAINFO, lc->cfg->link_ca);
+	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	/* The peer is named by KME ID (checked in kme_link_sslctx_cb), not
+	 * by the address it listens on. */
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, kme_link_sslctx_cb);
+	curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, lc);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)lc->cfg->link_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)lc->cfg->link_timeout_ms);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, kme_link_write_cb);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	return c;
+}
+
+static void
+kme_link_release(struct kme_link_client *lc, CURL *c, bool ok)
+{
+	pthread_mutex_lock(&lc->lock);
+	if (ok && lc->nidle < KME_LINK_HANDLES) {
+		lc->idle[lc->nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&lc->lock);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+}
+
+static struct kme_link_client *
+kme_link_client_new(const struct kme_cfg *cfg, const struct kme_peer_cfg *pc)
+{
+	struct kme_link_client *lc = calloc(1, sizeof(*lc));
+	bool v6;
+
+	if (lc == NULL)
+		return NULL;
+	pthread_mutex_init(&lc->lock, NULL);
+	lc->cfg = cfg;
+	lc->peer_id = pc->id;
+	v6 = strchr(pc->addr.host, ':') != NULL;
+	snprintf(lc->base, sizeof(lc->base), "https://%s%s%s:%u/link/v1/",
+		 v6 ? "[" : "", pc->addr.host, v6 ? "]" : "", pc->addr.port);
+	return lc;
+}
+
+static void
+kme_link_client_free(struct kme_link_client *lc)
+{
+	if (lc == NULL)
+		return;
+	for (size_t i = 0; i < lc->nidle; i++)
+		curl_easy_cleanup(lc->idle[i]);
+	pthread_mutex_destroy(&lc->lock);
+	free(lc);
+}
+
+/*
+ * POSTs a JSON object to the peer.  Returns the parsed 200 reply, or NULL
+ * with a reason in why (the peer's own message when it sent one).
+ */
+static cJSON *
+kme_link_call(struct kme *k, struct kme_peer *p, const char *op, cJSON *body,
+	      char *why, size_t cap)
+{
+	struct kme_link_resp r = { 0 };
+	struct curl_slist *hdr = NULL;
+	char url[400], *json = NULL;
+	cJSON *reply = NULL;
+	long status = 0;
+	uint32_t delay;
+	CURLcode cc;
+	CURL *c;
+
+	pthread_mutex_lock(&p->lock);
+	delay = p->f_delay_ms;
+	pthread_mutex_unlock(&p->lock);
+	if (delay > 0)	/* the "slow" fault: added one-way latency */
+		kme_link_sleep_ms(delay);
+	c = kme_link_handle(p->client);
+	json = cJSON_PrintUnformatted(body);
+	if (c == NULL || json == NULL) {
+		snprintf(why, cap, "out of memory");
+		if (c != NULL)
+			kme_link_release(p->client, c, false);
+		goto out;
+	}
+	snprintf(url, sizeof(url), "%s%s", p->client->base, op);
+	hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+	kme_link_release(p->client, c, cc == CURLE_OK);
+	if (cc != CURLE_OK) {
+		snprintf(why, cap, "KME link to %s failed: %s", p->cfg->id,
+			 cc == CURLE_OPERATION_TIMEDOUT ? "timed out" :
+			 curl_easy_strerror(cc));
+		goto out;
+	}
+	reply = r.len > 0 ? cJSON_ParseWithLength(r.buf, r.len) : NULL;
+	if (status != 200 || !cJSON_IsObject(reply)) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(reply, "message");
+		snprintf(why, cap, "KME %s answered %ld: %s", p->cfg->id, status,
+			 cJSON_IsString(m) ? m->valuestring : "no message");
+		cJSON_Delete(reply);
+		reply = NULL;
+	}
+out:
+	if (reply != NULL)
+		atomic_fetch_add(&k->metrics.link_calls_ok, 1);
+	else
+		atomic_fetch_add(&k->metrics.link_calls_failed, 1);
+	curl_slist_free_all(hdr);
+	if (json != NULL) {
+		secure_wipe(json, strlen(json));
+		cJSON_free(json);
+	}
+	secure_free(r.buf, r.len + 1);
+	return reply;
+}
+
+/* ------------------------------------------------------------ master side */
+
+bool
+kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap)
+{
+	uint64_t now = mono_ms(), last, dead;
+	bool down;
+
+	/* Silence for this long means the peer or the link is gone. */
+	dead = 3 * k->cfg.sync_interval_ms + k->cfg.link_timeout_ms;
+	pthread_mutex_lock(&p->lock);
+	down = p->f_down;
+	last = p->last_contact_ms;
+	pthread_mutex_unlock(&p->lock);
+	if (down) {
+		snprintf(why, cap, "KME link to %s is down (fault injected at %s)",
+			 p->cfg->id, k->cfg.kme_id);
+		return false;
+	}
+	if (last == 0) {
+		snprintf(why, cap, "KME link to %s is not up yet", p->cfg->id);
+		return false;
+	}
+	if (now - last > dead) {
+		snprintf(why, cap, "KME link to %s is down (no contact for %llu ms)",
+			 p->cfg->id, (unsigned long long)(now - last));
+		return false;
+	}
+	return true;
+}
+
+static cJSON *
+kme_link_ids_json(char (*ids)[KME_ID_MAX + 1], size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
+	return arr;
+}
+
+static void
+kme_link_touch(struct kme_peer *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->last_contact_ms = mono_ms();
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Authority side: take from our pool, then have the peer record them. */
+static int
+kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
+		   char (*slaves)[KME_ID_MAX + 1], size_t nslaves, uint32_t n,
+		   uint32_t bits, struct kme_key **out, char *why, size_t cap)
+{
+	struct kme_key *keys = NULL;
+	cJSON *msg = NULL, *reply = NULL;
+	uint64_t need = (uint64_t)n * bits;
+	int rc = -1, t;
+	bool starved;
+
+	pthread_mutex_lock(&p->lock);
+	starved = p->f_starve;
+	pthread_mutex_unlock(&p->lock);
+	if (starved) {
+		snprintf(why, cap, "key pool for KME %s is starved (fault injected)",
+			 p->cfg->id);
+		return -1;
+	}
+	t = kme_store_pool_take(k->store, p->cfg->id, need);
+	if (t != 0) {
+		uint64_t have = 0;
+		kme_store_pool_get(k->store, p->cfg->id, &have);
+		snprintf(why, cap, t > 0 ? "not enough key material for KME %s: "
+			 "%llu bits requested, %llu in the pool" :
+			 "key store error (%s %llu %llu)", p->cfg->id,
+			 (unsigned long long)need, (unsigned long long)have);
+		goto out;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->pool_bits = p->pool_bits >= need ? p->pool_bits - need : 0;
+	pthread_mutex_unlock(&p->lock);
+	keys = kme_keys_new_random(n, bits / 8);
+	msg = keys ? kme_http_key_container(keys, n) : NULL;
+	if (msg == NULL ||
+	    cJSON_AddStringToObject(msg, "master", master) == NULL ||
+	    !cJSON_AddItemToObject(msg, "slaves", kme_link_ids_json(slaves, nslaves))) {
+		snprintf(why, cap, "out of memory");
+		goto out;
+	}
+	reply = kme_link_call(k, p, "reserve", msg, why, cap);
+	if (reply == NULL) {
+		log_warnx("link: %u key(s) for %s not recorded at %s; their %llu "
+			  "bits are discarded: %s", n, master, p->cfg->id,
+			  (unsigned long long)need, why);
+		goto out;
+	}
+	kme_link_touch(p);
+	*out = keys;
+	keys = NULL;
+	rc = 0;
+out:
+	kme_keys_free(keys, n);
+	cJSON_Delete(msg);
+	cJSON_Delete(reply);
+	return rc;
+}
+
+/* Other side: the authority takes, records and hands the keys to us. */
+static int
+kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
+		    char (*slaves)[KME_ID_MAX + 1], size_t nslaves, uint32_t n,
+		    uint32_t bits, struct kme_key **out, char *why, size_t cap)
+{
+	cJSON *msg = cJSON_CreateObject(), *reply = NULL;
+	const cJSON *pool;
+	struct kme_key *keys;
+	int rc = -1;
+
+	if (msg == NULL ||
+	    cJSON_AddStringToObject(msg, "master", master) == NULL ||
+	    !cJSON_AddItemToObject(msg, "slaves", kme_link_ids_json(slaves, nslaves)) ||
+	    cJSON_AddNumberToObject(msg, "number", n) == NULL ||
+	    cJSON_AddNumberToObject(msg, "size", bits) == NULL) {
+		snprintf(why, cap, "out of memory");
+		goto out;
+	}
+	reply = kme_link_call(k, p, "alloc", msg, why, cap);
+	if (reply == NULL)
+		goto out;
+	kme_link_touch(p);
+	keys = kme_http_parse_keys(cJSON_GetObjectItemCaseSensitive(reply, "keys"),
+				   n, bits / 8);
+	if (keys == NULL) {
+		snprintf(why, cap, "KME %s sent a malformed key allocation",
+			 p->cfg->id);
+		log_warnx("link: %s", why);
+		goto out;
+	}
+	pool = cJSON_GetObjectItemCaseSensitive(reply, "pool_bits");
+	if (cJSON_IsNumber(pool) && pool->valuedouble >= 0) {
+		pthread_mutex_lock(&p->lock);
+		p->pool_bits = (uint64_t)pool->valuedouble;
+		pthread_mutex_unlock(&p->lock);
+	}
+	*out = keys;
+	rc = 0;
+out:
+	cJSON_Delete(msg);
+	cJSON_Delete(reply);
+	return rc;
+}
+
+int
+kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
+		  char (*slaves)[KME_ID_MAX + 1], size_t nslaves, uint32_t n,
+		  uint32_t bits, struct kme_key **out, char *why, size_t cap)
+{
+	if (!kme_link_up(k, p, why, cap))
+		return -1;
+	if (p->authority)
+		return kme_link_keys_here(k, p, master, slaves, nslaves, n, bits,
+					  out, why, cap);
+	return kme_link_keys_there(k, p, master, slaves, nslaves, n, bits, out,
+				   why, cap);
+}
+
+/* ------------------------------------------------------------ link server */
+
+/* The master must be an SAE of the calling KME, the slaves ours. */
+static int
+kme_link_check_parties(struct kme *k, struct kme_peer *p, const cJSON *msg,
+		       char *master, char (*slaves)[KME_ID_MAX + 1],
+		       size_t *nslaves, char *why, size_t cap)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg, "master");
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, "slaves"), *it;
+
+	if (!cJSON_IsString(m) || kme_cfg_peer_of_sae(&k->cfg, m->valuestring) != p->cfg) {
+		snprintf(why, cap, "master is not an SAE of KME %s", p->cfg->id);
+		return -1;
+	}
+	snprintf(master, KME_ID_MAX + 1, "%s", m->valuestring);
+	*nslaves = 0;
+	if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) < 1 ||
+	    cJSON_GetArraySize(s) > KME_MAX_SLAVES + 1) {
+		snprintf(why, cap, "slaves must be a list of 1..%d SAE IDs",
+			 KME_MAX_SLAVES + 1);
+		return -1;
+	}
+	cJSON_ArrayForEach(it, s) {
+		if (!cJSON_IsString(it) || !kme_cfg_is_local_sae(&k->cfg, it->valuestring)) {
+			snprintf(why, cap, "slave %.64s is not served by KME %s",
+				 cJSON_IsString(it) ? it->valuestring : "?",
+				 k->cfg.kme_id);
+			return -1;
+		}
+		snprintf(slaves[(*nslaves)++], KME_ID_MAX + 1, "%s", it->valuestring);
+	}
+	return 0;
+}
+
+static int64_t
+kme_link_expiry(struct kme *k)
+{
+	return wall_s() + (int64_t)((k->cfg.key_ttl_ms + 999) / 1000);
+}
+
+static enum MHD_Result
+kme_link_on_sync(struct kme_peer *p, struct MHD_Connection *conn,
+		 const cJSON *msg)
+{
+	const cJSON *bits = cJSON_GetObjectItemCaseSensitive(msg, "pool_bits");
+	const cJSON *max = cJSON_GetObjectItemCaseSensitive(msg, "max_bits");
+	cJSON *reply;
+	bool starve;
+
+	if (p->authority)
+		return kme_http_error(conn, 400, "sync goes from the pool "
+				      "authority (the lower KME ID) only");
+	if (!cJSON_IsNumber(bits) || !cJSON_IsNumber(max) ||
+	    bits->valuedouble < 0 || max->valuedouble < 0)
+		return kme_http_error(conn, 400, "sync needs pool_bits and max_bits");
+	pthread_mutex_lock(&p->lock);
+	p->pool_bits = (uint64_t)bits->valuedouble;
+	p->max_bits = (uint64_t)max->valuedouble;
+	p->last_contact_ms = mono_ms();
+	starve = p->f_starve;
+	pthread_mutex_unlock(&p->lock);
+	reply = cJSON_CreateObject();
+	if (reply != NULL)
+		cJSON_AddBoolToObject(reply, "starve", starve);
+	return kme_http_json(conn, 200, reply ? cJSON_PrintUnformatted(reply) : NULL);
+}
+
+static enum MHD_Result
+kme_link_finish(struct MHD_Connection *conn, cJSON *reply)
+{
+	char *s = reply ? cJSON_PrintUnformatted(reply) : NULL;
+
+	cJSON_Delete(reply);
+	return kme_http_json(conn, 200, s);
+}
+
+static enum MHD_Result
+kme_link_on_reserve(struct kme *k, struct kme_peer *p,
+		    struct MHD_Connection *conn, const cJSON *msg)
+{
+	char master[KME_ID_MAX + 1], why[KME_ERR_MAX];
+	char slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(msg, "keys"), *first;
+	const cJSON *k0;
+	struct kme_key *keys;
+	size_t nslaves, n, len;
+	enum MHD_Result ret;
+
+	if (p->authority)
+		return kme_http_error(conn, 400, "reserve goes to the pool "
+				      "authority's peer only");
+	if (kme_link_check_parties(k, p, msg, master, slaves, &nslaves, why,
+				   sizeof(why)) < 0)
+		return kme_http_error(conn, 400, why);
+	n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
+	first = cJSON_IsArray(arr) ? cJSON_GetArrayItem(arr, 0) : NULL;
+	k0 = first ? cJSON_GetObjectItemCaseSensitive(first, "key") : NULL;
+	if (n < 1 || n > KME_MAX_KEYS || !cJSON_IsString(k0))
+		return kme_http_error(conn, 400, "reserve needs 1..1024 keys");
+	len = strlen(k0->valuestring) / 4 * 3;	/* upper bound, refined below */
+	if (len > KME_MAX_KEY_BITS / 8 + 2)
+		return kme_http_error(conn, 400, "key too long");
+	{
+		uint8_t tmp[KME_MAX_KEY_BITS / 8 + 3];
+		int got = base64_decode(tmp, sizeof(tmp), k0->valuestring,
+					strlen(k0->valuestring));
+		secure_wipe(tmp, sizeof(tmp));
+		if (got <= 0)
+			return kme_http_error(conn, 400, "bad key encoding");
+		len = (size_t)got;
+	}
+	keys = kme_http_parse_keys(arr, n, len);
+	if (keys == NULL)
+		return kme_http_error(conn, 400, "malformed keys");
+	if (kme_store_reserve(k->store, p->cfg->id, 0, master, slaves, nslaves,
+			      keys, n, kme_link_expiry(k)) != 0) {
+		kme_keys_free(keys, n);
+		return kme_http_error(conn, 503, "key store error");
+	}
+	kme_keys_free(keys, n);
+	kme_link_touch(p);
+	log_debug("link: %zu key(s) from %s for %s recorded", n, master,
+		  slaves[0]);
+	ret = kme_link_finish(conn, cJSON_CreateObject());
+	return ret;
+}
+
+static enum MHD_Result
+kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
+		  const cJSON *msg)
+{
+	char master[KME_ID_MAX + 1], why[KME_ERR_MAX];
+	char slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
+	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(msg, "number");
+	const cJSON *js = cJSON_GetObjectItemCaseSensitive(msg, "size");
+	struct kme_key *keys = NULL;
+	cJSON *reply = NULL;
+	uint32_t n, bits;
+	uint64_t have = 0;
+	size_t nslaves;
+	bool starved;
+	int t;
+
+	if (!p->authority)
+		return kme_http_error(conn, 400, "alloc goes to the pool authority "
+				      "(the lower KME ID) only");
+	if (kme_link_check_parties(k, p, msg, master, slaves, &nslaves, why,
+				   sizeof(why)) < 0)
+		return kme_http_error(conn, 400, why);
+	if (!cJSON_IsNumber(jn) || !cJSON_IsNumber(js) ||
+	    jn->valuedouble < 1 || jn->valuedouble > k->limits.max_key_per_request ||
+	    js->valuedouble < k->limits.min_key_size ||
+	    js->valuedouble > k->limits.max_key_size ||
+	    (uint32_t)js->valuedouble % 8 != 0)
+		return kme_http_error(conn, 400, "alloc number or size out of range");
+	n = (uint32_t)jn->valuedouble;
+	bits = (uint32_t)js->valuedouble;
+	pthread_mutex_lock(&p->lock);
+	starved = p->f_starve;
+	pthread_mutex_unlock(&p->lock);
+	if (starved) {
+		snprintf(why, sizeof(why), "key pool for KME %s is starved (fault "
+			 "injected at %s)", p->cfg->id, k->cfg.kme_id);
+		return kme_http_error(conn, 503, why);
+	}
+	keys = kme_keys_new_random(n, bits / 8);
+	if (keys == NULL)
+		return kme_http_error(conn, 503, "out of memory");
+	t = kme_store_reserve(k->store, p->cfg->id, (uint64_t)n * bits, master,
+			      slaves, nslaves, keys, n, kme_link_expiry(k));
+	kme_store_pool_get(k->store, p->cfg->id, &have);
+	pthread_mutex_lock(&p->lock);
+	p->pool_bits = have;
+	pthread_mutex_unlock(&p->lock);
+	if (t != 0) {
+		kme_keys_free(keys, n);
+		snprintf(why, sizeof(why), t > 0 ? "not enough key material for "
+			 "KME %s: %llu bits requested, %llu in the pool" :
+			 "key store error (%s %llu %llu)", k->cfg.kme_id,
+			 (unsigned long long)n * bits, (unsigned long long)have);
+		return kme_http_error(conn, 503, why);
+	}
+	kme_link_touch(p);
+	reply = kme_http_key_container(keys, n);
+	kme_keys_free(keys, n);
+	if (reply != NULL)
+		cJSON_AddNumberToObject(reply, "pool_bits", (double)have);
+	return kme_link_finish(conn, reply);
+}
+
+static enum MHD_Result
+kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
+		 const char *method, const char *version, const char *upload,
+		 size_t *upload_size, void **con_cls)
+{
+	struct kme *k = cls;
+	struct kme_http_req *r;
+	char peer_id[TLS_PEER_ID_MAX];
+	struct kme_peer *p;
+	enum MHD_Result ret;
+	uint32_t delay;
+	cJSON *msg;
+	bool down;
+
+	(void)version;
+	if (!kme_http_gather(con_cls, upload, upload_size, KME_LINK_MAX_RESP))
+		return MHD_YES;
+	r = *con_cls;
+	if (tls_front_conn_peer(k->link_tf, conn, peer_id, sizeof(peer_id)) < 0 ||
+	    (p = kme_peer_by_id(k, peer_id)) == NULL)
+		return kme_http_empty(conn, 401);
+	pthread_mutex_lock(&p->lock);
+	down = p->f_down;
+	delay = p->f_delay_ms;
+	pthread_mutex_unlock(&p->lock);
+	if (down)
+		return kme_http_error(conn, 503, "KME link is down (fault injected)");
+	if (delay > 0)
+		kme_link_sleep_ms(delay);
+	if (strcmp(method, "POST") != 0 || r->too_large)
+		return kme_http_error(conn, 400, "link messages are POSTed JSON");
+	msg = r->len > 0 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
+	if (!cJSON_IsObject(msg))
+		ret = kme_http_error(conn, 400, "link message is not a JSON object");
+	else if (strcmp(url, "/link/v1/sync") == 0)
+		ret = kme_link_on_sync(p, conn, msg);
+	else if (strcmp(url, "/link/v1/reserve") == 0)
+		ret = kme_link_on_reserve(k, p, conn, msg);
+	else if (strcmp(url, "/link/v1/alloc") == 0)
+		ret = kme_link_on_alloc(k, p, conn, msg);
+	else
+		ret = kme_http_error(conn, 400, "unknown link message");
+	cJSON_Delete(msg);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- ticker */
+
+/* Authority: heartbeat to the peer, then grow the pool for the time the
+ * link was up.  No contact, no key: QKD needs the link. */
+static void
+kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
+{
+	char why[KME_ERR_MAX];
+	cJSON *msg = cJSON_CreateObject(), *reply;
+	const cJSON *st;
+	uint64_t bits, max, add, now_bits;
+	bool starve, down;
+	double want;
+
+	pthread_mutex_lock(&p->lock);
+	bits = p->pool_bits;
+	max = p->max_bits;
+	down = p->f_down;
+	pthread_mutex_unlock(&p->lock);
+	if (msg == NULL || down) {
+		cJSON_Delete(msg);
+		return;
+	}
+	cJSON_AddNumberToObject(msg, "pool_bits", (double)bits);
+	cJSON_AddNumberToObject(msg, "max_bits", (double)max);
+	reply = kme_link_call(k, p, "sync", msg, why, sizeof(why));
+	cJSON_Delete(msg);
+	if (reply == NULL) {
+		log_debug("link: sync with %s: %s", p->cfg->id, why);
+		return;
+	}
+	st = cJSON_GetObjectItemCaseSensitive(reply, "starve");
+	starve = cJSON_IsTrue(st);
+	cJSON_Delete(reply);
+
+	pthread_mutex_lock(&p->lock);
+	if (p->last_contact_ms == 0)
+		log_info("link: KME %s is up", p->cfg->id);
+	p->last_contact_ms = mono_ms();
+	starve = starve || p->f_starve;
+	want = p->carry_bits + (double)p->cfg->key_rate * (double)dt_ms / 1000.0;
+	add = (uint64_t)want;
+	p->carry_bits = want - (double)add;
+	pthread_mutex_unlock(&p->lock);
+	if (starve) {
+		kme_store_pool_set(k->store, p->cfg->id, 0);
+		now_bits = 0;
+	} else if (kme_store_pool_add(k->store, p->cfg->id, add, max,
+				      &now_bits) < 0) {
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->pool_bits = now_bits;
+	if (starve)
+		p->carry_bits = 0;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void *
+kme_link_ticker(void *arg)
+{
+	struct kme *k = arg;
+	uint64_t last = mono_ms(), last_expire = last;
+
+	while (!atomic_load(&k->stopping)) {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)(k->cfg.sync_interval_ms % 1000) * 1000000L;
+		ts.tv_sec += (time_t)(k->cfg.sync_interval_ms / 1000) +
+			     ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&k->stop_lock);
+		if (!atomic_load(&k->stopping))
+			pthread_cond_timedwait(&k->stop_cond, &k->stop_lock, &ts);
+		pthread_mutex_unlock(&k->stop_lock);
+		if (atomic_load(&k->stopping))
+			break;
+		now = mono_ms();
+		for (size_t i = 0; i < k->cfg.npeers; i++) {
+			if (k->peers[i].authority)
+				kme_link_tick_authority(k, &k->peers[i], now - last);
+		}
+		last = now;
+		if (now - last_expire >= 1000) {
+			int64_t n = kme_store_expire(k->store, wall_s());
+			if (n > 0) {
+				atomic_fetch_add(&k->metrics.keys_expired, (uint64_t)n);
+				log_info("%lld reserved key(s) expired unfetched",
+					 (long long)n);
+			}
+			last_expire = now;
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+int
+kme_link_start(struct kme *k)
+{
+	struct tls_front_cfg tc = { 0 };
+	SSL_CTX *ctx = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < k->cfg.npeers; i++) {
+		struct kme_peer *p = &k->peers[i];
+
+		p->cfg = &k->cfg.peers[i];
+		pthread_mutex_init(&p->lock, NULL);
+		/* The lower ID of a pair holds the pool (kme-sim.8). */
+		p->authority = strcmp(k->cfg.kme_id, p->cfg->id) < 0;
+		p->max_bits = p->cfg->max_key_count * k->cfg.key_size;
+		if (p->authority &&
+		    kme_store_pool_get(k->store, p->cfg->id, &p->pool_bits) < 0)
+			goto out;
+		p->client = kme_link_client_new(&k->cfg, p->cfg);
+		if (p->client == NULL)
+			goto out;
+	}
+	ctx = tls_server_ctx_new(k->cfg.link_cert, k->cfg.link_key, k->cfg.link_ca);
+	if (ctx == NULL) {
+		log_warnx("link: cannot set up TLS from link_cert/link_key/link_ca");
+		goto out;
+	}
+	k->link_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+				       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+				       0, NULL, NULL, kme_link_handler, k,
+				       MHD_OPTION_THREAD_POOL_SIZE, 4,
+				       MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
+				       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+				       MHD_OPTION_END);
+	if (k->link_mhd == NULL) {
+		log_warnx("link: cannot start the HTTP layer");
+		goto out;
+	}
+	tc.ssl_ctx = ctx;
+	tc.mhd = k->link_mhd;
+	tc.peer_id = tls_peer_subject_cn;
+	tc.name = "kme-link";
+	k->link_tf = tls_front_new(&tc);
+	if (k->link_tf == NULL ||
+	    tls_front_listen(k->link_tf, k->cfg.link_listen.host,
+			     k->cfg.link_listen.port) < 0 ||
+	    tls_front_start(k->link_tf) < 0)
+		goto out;
+	if (pthread_create(&k->ticker, NULL, kme_link_ticker, k) != 0) {
+		log_warnx("link: cannot start the ticker thread");
+		goto out;
+	}
+	k->ticker_started = true;
+	rc = 0;
+out:
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
+void
+kme_link_stop(struct kme *k)
+{
+	if (k->ticker_started) {
+		pthread_mutex_lock(&k->stop_lock);
+		atomic_store(&k->stopping, true);
+		pthread_cond_broadcast(&k->stop_cond);
+		pthread_mutex_unlock(&k->stop_lock);
+		pthread_join(k->ticker, NULL);
+		k->ticker_started = false;
+	}
+	tls_front_free(k->link_tf);
+	k->link_tf = NULL;
+	if (k->link_mhd != NULL)
+		MHD_stop_daemon(k->link_mhd);
+	k->link_mhd = NULL;
+	for (size_t i = 0; i < k->cfg.npeers; i++) {
+		kme_link_client_free(k->peers[i].client);
+		k->peers[i].client = NULL;
+		if (k->peers[i].cfg != NULL)
+			pthread_mutex_destroy(&k->peers[i].lock);
+	}
+}

@@ -1,0 +1,464 @@
+/*
+ * kme_store.c — the KME's durable state in SQLite (WAL).
+ *
+ * pool:   secret bits available per peer (the authority side holds the
+ *         truth; see kme_link.c).
+ * rkey:   keys delivered to a master and waiting for their slave(s).
+ * rslave: one row per (key, slave); fetched = 1 once that slave has it.
+ *
+ * Every change is one transaction, so a process killed at any point
+ * leaves either the state before or the state after it.  WAL with
+ * synchronous=NORMAL survives the process being killed (the OS keeps the
+ * written pages), not a power cut; kme-sim.8 says so.
+ */
+#include "kme.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kme_store {
+	sqlite3 *db;
+	pthread_mutex_t lock;	/* one connection, used by many threads */
+};
+
+static const char kme_store_schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=NORMAL;"
+	"PRAGMA foreign_keys=ON;"
+	"CREATE TABLE IF NOT EXISTS pool("
+	"  peer TEXT PRIMARY KEY, bits INTEGER NOT NULL CHECK(bits >= 0));"
+	"CREATE TABLE IF NOT EXISTS rkey("
+	"  key_id BLOB PRIMARY KEY, master TEXT NOT NULL, peer TEXT NOT NULL,"
+	"  key BLOB NOT NULL, expires INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS rslave("
+	"  key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
+	"  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY(key_id, slave));"
+	"CREATE INDEX IF NOT EXISTS rkey_expires ON rkey(expires);";
+
+struct kme_key *
+kme_keys_new(size_t n)
+{
+	return calloc(n ? n : 1, sizeof(struct kme_key));
+}
+
+void
+kme_keys_free(struct kme_key *keys, size_t n)
+{
+	if (keys == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		secure_free(keys[i].bytes, keys[i].len);
+	free(keys);
+}
+
+struct kme_key *
+kme_keys_new_random(size_t n, size_t len)
+{
+	struct kme_key *keys = kme_keys_new(n);
+
+	if (keys == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		keys[i].len = len;
+		keys[i].bytes = malloc(len);
+		if (keys[i].bytes == NULL || uuid_generate_v4(keys[i].id) < 0 ||
+		    RAND_bytes(keys[i].bytes, (int)len) != 1) {
+			kme_keys_free(keys, n);
+			return NULL;
+		}
+	}
+	return keys;
+}
+
+static int
+kme_store_exec(struct kme_store *st, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_warnx("store: %s: %s", sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+struct kme_store *
+kme_store_open(const char *path)
+{
+	struct kme_store *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	pthread_mutex_init(&st->lock, NULL);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		log_warnx("store: cannot open database %s: %s", path,
+			  st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto err;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (kme_store_exec(st, kme_store_schema) < 0)
+		goto err;
+	return st;
+err:
+	kme_store_free(st);
+	return NULL;
+}
+
+void
+kme_store_free(struct kme_store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static sqlite3_stmt *
+kme_store_prep(struct kme_store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("store: %s: %s", sql, sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	return s;
+}
+
+/* Runs a statement that returns no rows; -1 on error. */
+static int
+kme_store_step_done(struct kme_store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "SELECT bits FROM pool WHERE peer = ?");
+	if (s == NULL)
+		goto out;
+	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	switch (sqlite3_step(s)) {
+	case SQLITE_ROW:
+		*bits = (uint64_t)sqlite3_column_int64(s, 0);
+		rc = 0;
+		break;
+	case SQLITE_DONE:
+		*bits = 0;
+		rc = 0;
+		break;
+	default:
+		log_warnx("store: pool: %s", sqlite3_errmsg(st->db));
+	}
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+kme_store_pool_set(struct kme_store *st, const char *peer, uint64_t bits)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "INSERT INTO pool(peer, bits) VALUES(?1, ?2) "
+			   "ON CONFLICT(peer) DO UPDATE SET bits = ?2");
+	if (s == NULL)
+		goto out;
+	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)bits);
+	rc = kme_store_step_done(st, s);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+kme_store_pool_add(struct kme_store *st, const char *peer, uint64_t add,
+		   uint64_t max, uint64_t *now_bits)
+{
+	sqlite3_stmt *s = NULL, *g = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	/* One statement, so it cannot undo a concurrent take. */
+	s = kme_store_prep(st, "INSERT INTO pool(peer, bits) VALUES(?1, min(?2, ?3)) "
+			   "ON CONFLICT(peer) DO UPDATE SET bits = "
+			   "max(bits, min(bits + ?2, ?3))");
+	g = kme_store_prep(st, "SELECT bits FROM pool WHERE peer = ?");
+	if (s == NULL || g == NULL)
+		goto out;
+	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)add);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
+	if (kme_store_step_done(st, s) < 0)
+		goto out;
+	sqlite3_bind_text(g, 1, peer, -1, SQLITE_STATIC);
+	if (sqlite3_step(g) != SQLITE_ROW)
+		goto out;
+	*now_bits = (uint64_t)sqlite3_column_int64(g, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(g);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* With st->lock held and inside a transaction: 1 if the pool is short. */
+static int
+kme_store_take_locked(struct kme_store *st, const char *peer, uint64_t bits)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	s = kme_store_prep(st, "UPDATE pool SET bits = bits - ?2 "
+			   "WHERE peer = ?1 AND bits >= ?2");
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)bits);
+	if (kme_store_step_done(st, s) == 0)
+		rc = sqlite3_changes(st->db) == 1 ? 0 : 1;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+kme_store_pool_take(struct kme_store *st, const char *peer, uint64_t bits)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = kme_store_take_locked(st, peer, bits);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static int
+kme_store_insert_keys(struct kme_store *st, const char *peer,
+		      const char *master, char (*slaves)[KME_ID_MAX + 1],
+		      size_t nslaves, const struct kme_key *keys, size_t n,
+		      int64_t expires)
+{
+	sqlite3_stmt *k = NULL, *sl = NULL;
+	int rc = -1;
+
+	k = kme_store_prep(st, "INSERT INTO rkey(key_id, master, peer, key, expires) "
+			   "VALUES(?, ?, ?, ?, ?)");
+	sl = kme_store_prep(st, "INSERT INTO rslave(key_id, slave) VALUES(?, ?)");
+	if (k == NULL || sl == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(k);
+		sqlite3_bind_blob(k, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(k, 2, master, -1, SQLITE_STATIC);
+		sqlite3_bind_text(k, 3, peer, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(k, 4, keys[i].bytes, (int)keys[i].len, SQLITE_STATIC);
+		sqlite3_bind_int64(k, 5, expires);
+		if (kme_store_step_done(st, k) < 0)
+			goto out;
+		for (size_t j = 0; j < nslaves; j++) {
+			sqlite3_reset(sl);
+			sqlite3_bind_blob(sl, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
+			sqlite3_bind_text(sl, 2, slaves[j], -1, SQLITE_STATIC);
+			if (kme_store_step_done(st, sl) < 0)
+				goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(k);
+	sqlite3_finalize(sl);
+	return rc;
+}
+
+int
+kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
+		  const char *master, char (*slaves)[KME_ID_MAX + 1],
+		  size_t nslaves, const struct kme_key *keys, size_t n,
+		  int64_t expires)
+{
+	int rc = -1, t;
+
+	pthread_mutex_lock(&st->lock);
+	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	if (take_bits > 0) {
+		t = kme_store_take_locked(st, peer, take_bits);
+		if (t != 0) {
+			rc = t;
+			goto rollback;
+		}
+	}
+	if (kme_store_insert_keys(st, peer, master, slaves, nslaves, keys, n,
+				  expires) < 0)
+		goto rollback;
+	if (kme_store_exec(st, "COMMIT") < 0)
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	kme_store_exec(st, "ROLLBACK");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/*
+ * Within the fetch transaction: looks one key up for (master, slave) and
+ * marks it fetched.  The key itself is copied to out.
+ */
+static enum kme_fetch_rc
+kme_store_fetch_one(struct kme_store *st, sqlite3_stmt *q, sqlite3_stmt *mark,
+		    const char *master, const char *slave,
+		    const uint8_t id[UUID_LEN], struct kme_key *out)
+{
+	enum kme_fetch_rc rc = KME_FETCH_NOT_FOUND;
+	int fetched = -1, r;
+
+	sqlite3_reset(q);
+	sqlite3_bind_blob(q, 1, id, UUID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, slave, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, wall_s());	/* expired, not yet swept */
+	r = sqlite3_step(q);
+	if (r == SQLITE_DONE)
+		return KME_FETCH_NOT_FOUND;
+	if (r != SQLITE_ROW) {
+		log_warnx("store: fetch: %s", sqlite3_errmsg(st->db));
+		return KME_FETCH_ERROR;
+	}
+	/* A key of another master is, for this request, not on this KME. */
+	if (strcmp((const char *)sqlite3_column_text(q, 0), master) != 0)
+		return KME_FETCH_NOT_FOUND;
+	if (sqlite3_column_type(q, 2) != SQLITE_NULL)
+		fetched = sqlite3_column_int(q, 2);
+	if (fetched < 0)	/* 5.3: not a slave named for this key */
+		return KME_FETCH_UNAUTHORIZED;
+	if (fetched > 0)
+		return KME_FETCH_NOT_FOUND;
+	out->len = (size_t)sqlite3_column_bytes(q, 1);
+	out->bytes = malloc(out->len ? out->len : 1);
+	if (out->bytes == NULL)
+		return KME_FETCH_ERROR;
+	memcpy(out->bytes, sqlite3_column_blob(q, 1), out->len);
+	memcpy(out->id, id, UUID_LEN);
+	sqlite3_reset(mark);
+	sqlite3_bind_blob(mark, 1, id, UUID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(mark, 2, slave, -1, SQLITE_STATIC);
+	if (kme_store_step_done(st, mark) < 0)
+		return KME_FETCH_ERROR;
+	rc = KME_FETCH_OK;
+	return rc;
+}
+
+enum kme_fetch_rc
+kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
+		const uint8_t (*ids)[UUID_LEN], size_t n, struct kme_key *out)
+{
+	sqlite3_stmt *q = NULL, *mark = NULL, *gc = NULL;
+	enum kme_fetch_rc rc = KME_FETCH_ERROR, worst = KME_FETCH_OK;
+
+	pthread_mutex_lock(&st->lock);
+	q = kme_store_prep(st, "SELECT k.master, k.key, s.fetched FROM rkey k "
+			   "LEFT JOIN rslave s ON s.key_id = k.key_id AND s.slave = ?2 "
+			   "WHERE k.key_id = ?1 AND k.expires > ?3");
+	mark = kme_store_prep(st, "UPDATE rslave SET fetched = 1 "
+			      "WHERE key_id = ? AND slave = ?");
+	/* The key leaves the store once every slave has it. */
+	gc = kme_store_prep(st, "DELETE FROM rkey WHERE key_id = ?1 AND NOT EXISTS "
+			    "(SELECT 1 FROM rslave WHERE key_id = ?1 AND fetched = 0)");
+	if (q == NULL || mark == NULL || gc == NULL)
+		goto out;
+	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		enum kme_fetch_rc r = kme_store_fetch_one(st, q, mark, master,
+							  slave, ids[i], &out[i]);
+		if (r == KME_FETCH_ERROR) {
+			worst = r;
+			break;
+		}
+		/* 401 wins over 400: a party to none of them learns nothing. */
+		if (r == KME_FETCH_UNAUTHORIZED ||
+		    (r == KME_FETCH_NOT_FOUND && worst == KME_FETCH_OK))
+			worst = r;
+		if (r == KME_FETCH_OK) {
+			sqlite3_reset(gc);
+			sqlite3_bind_blob(gc, 1, ids[i], UUID_LEN, SQLITE_STATIC);
+			if (kme_store_step_done(st, gc) < 0) {
+				worst = KME_FETCH_ERROR;
+				break;
+			}
+		}
+	}
+	if (worst != KME_FETCH_OK || kme_store_exec(st, "COMMIT") < 0) {
+		kme_store_exec(st, "ROLLBACK");
+		rc = worst == KME_FETCH_OK ? KME_FETCH_ERROR : worst;
+		goto out;
+	}
+	rc = KME_FETCH_OK;
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(mark);
+	sqlite3_finalize(gc);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int64_t
+kme_store_expire(struct kme_store *st, int64_t now)
+{
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "DELETE FROM rkey WHERE expires <= ?");
+	if (s == NULL)
+		goto out;
+	sqlite3_bind_int64(s, 1, now);
+	if (kme_store_step_done(st, s) == 0)
+		n = sqlite3_changes(st->db);
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+int64_t
+kme_store_reserved_count(struct kme_store *st)
+{
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "SELECT count(*) FROM rkey");
+	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}

@@ -1,0 +1,16 @@
+# kme-sim/: the ETSI GS QKD 014 KME simulator and its lab PKI command.
+PKG_LIBS += sqlite3 libcjson libcurl
+
+KME_SIM_OBJS := kme-sim/kme_cfg.o kme-sim/kme_req.o kme-sim/kme_store.o \
+	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_api.o \
+	kme-sim/kme_admin.o kme-sim/kme_metrics.o
+
+BINS += kme-sim/kme-sim
+kme_sim_kme_sim_OBJS := kme-sim/main.o $(KME_SIM_OBJS)
+
+MAN8 += man/kme-sim.8
+MAN5 += man/kme-sim.conf.5
+
+# The lab PKI command is a shell script over the openssl CLI.
+SCRIPTS += scripts/qkdlab-pki
+MAN1 += man/qkdlab-pki.1
