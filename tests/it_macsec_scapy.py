@@ -39,6 +39,9 @@ for ifn in ("wire0", "peer0"):
 
 # Enter the namespace (this thread only; the test is single-threaded).
 libc = ctypes.CDLL(None, use_errno=True)
+home_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+# Leave before the namespace is torn down (that kills what is inside it).
+t.cleanup(lambda: libc.setns(home_ns, 0x40000000))
 with open("/var/run/netns/" + ns.name) as f:
     if libc.setns(f.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
         t.skip_all("setns failed")
