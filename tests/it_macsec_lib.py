@@ -31,6 +31,9 @@ class Node:
         self.proc = tap.Proc(t, [tap.binpath("macsec-sw/macsec-sw"), "-d", "-i", ifname,
                                  "-t", tapname, "-s", self.sock] + list(extra),
                              "macsec-%s" % ns.name, netns=ns.name)
+        # Runs before Proc.stop (cleanups run in reverse); the open log
+        # stays readable until then.
+        t.cleanup(lambda: os.path.exists(self.proc.log_path) and os.unlink(self.proc.log_path))
         if not tap.wait_for(lambda: os.path.exists(self.sock), 15):
             raise RuntimeError("macsec-sw did not start:\n" + self.proc.output())
         self.mac = mac_of(ns, ifname)
