@@ -460,6 +460,15 @@ kme_link_expiry(struct kme *k)
 }
 
 static enum MHD_Result
+kme_link_finish(struct MHD_Connection *conn, cJSON *reply)
+{
+	char *s = reply ? cJSON_PrintUnformatted(reply) : NULL;
+
+	cJSON_Delete(reply);
+	return kme_http_json(conn, 200, s);
+}
+
+static enum MHD_Result
 kme_link_on_sync(struct kme_peer *p, struct MHD_Connection *conn,
 		 const cJSON *msg)
 {
@@ -483,16 +492,7 @@ kme_link_on_sync(struct kme_peer *p, struct MHD_Connection *conn,
 	reply = cJSON_CreateObject();
 	if (reply != NULL)
 		cJSON_AddBoolToObject(reply, "starve", starve);
-	return kme_http_json(conn, 200, reply ? cJSON_PrintUnformatted(reply) : NULL);
-}
-
-static enum MHD_Result
-kme_link_finish(struct MHD_Connection *conn, cJSON *reply)
-{
-	char *s = reply ? cJSON_PrintUnformatted(reply) : NULL;
-
-	cJSON_Delete(reply);
-	return kme_http_json(conn, 200, s);
+	return kme_link_finish(conn, reply);
 }
 
 static enum MHD_Result
