@@ -17,3 +17,9 @@ tests_test_skip_OBJS := tests/test_skip.o tests/harness.o $(SKIP_PROXY_CORE)
 # The SKIP request-target parser: input = "METHOD target" (first space).
 FUZZ += skip_req
 fuzz_skip_req_OBJS := fuzz/fuzz_skip_req.o skip-proxy/skip_req.o
+
+# The load generator of bench/bench_skip (`make bench`); not installed, so
+# not in BINS.
+$(B)/bench/bench_skip_client: $(B)/bench/bench_skip_client.o $(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

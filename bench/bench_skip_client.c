@@ -1,0 +1,482 @@
+/*
+ * bench_skip_client.c — load generator for bench/bench_skip.
+ *
+ * Times one key's life both ways against the same kme-sim pair:
+ *   direct: ETSI 014 enc_keys at KME A as SAE_A, then dec_keys at KME B as
+ *           SAE_B (libcurl, client certificates, kept-alive connections);
+ *   skip:   SKIP GET /key at skip-proxy A, then GET /key/{keyId} at
+ *           skip-proxy B (TLS 1.3 external PSK, TLS_AES_256_GCM_SHA384,
+ *           kept-alive connections; a minimal HTTP/1.1 client).
+ * Latency: one client, batches of the two modes interleaved so that load
+ * from elsewhere hits both alike.  Rate: T threads, each mode in turn.
+ * Prints lines "<mode> <op> p50_us p99_us" and "<mode> rate pairs_per_s".
+ */
+#include "encoding.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct opts {
+	const char *kme_a, *kme_b, *ca, *cert_a, *key_a, *cert_b, *key_b;
+	int skip_a, skip_b;
+	const char *id_a, *id_b;	/* PSK identities */
+	uint8_t psk_a[64], psk_b[64];
+	size_t psk_a_len, psk_b_len;
+	int n;				/* pairs per mode for latency */
+	double seconds;			/* per mode for the rate */
+	int threads;
+};
+
+static struct opts o;
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "bench_skip_client: %s\n", what);
+	exit(1);
+}
+
+/* ---------------------------------------------------------- ETSI 014 direct */
+
+struct body {
+	char buf[8192];
+	size_t len;
+};
+
+static size_t
+body_write(char *p, size_t sz, size_t n, void *arg)
+{
+	struct body *b = arg;
+
+	if (b->len + sz * n >= sizeof(b->buf))
+		return 0;
+	memcpy(b->buf + b->len, p, sz * n);
+	b->len += sz * n;
+	b->buf[b->len] = '\0';
+	return sz * n;
+}
+
+static CURL *
+curl_for(const char *cert, const char *key)
+{
+	CURL *h = curl_easy_init();
+
+	curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+	curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+	curl_easy_setopt(h, CURLOPT_CAINFO, o.ca);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+	return h;
+}
+
+static int
+curl_get(CURL *h, const char *url, struct body *b, long *status)
+{
+	b->len = 0;
+	b->buf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	if (curl_easy_perform(h) != CURLE_OK)
+		return -1;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	return 0;
+}
+
+/* First key's key_ID and key (base64) out of a Key container. */
+static int
+container_first(const char *json, char *id, size_t idcap, char *key, size_t keycap)
+{
+	cJSON *r = cJSON_Parse(json), *k = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "keys"), 0);
+	cJSON *i = cJSON_GetObjectItem(k, "key_ID"), *v = cJSON_GetObjectItem(k, "key");
+	int rc = -1;
+
+	if (cJSON_IsString(i) && cJSON_IsString(v)) {
+		snprintf(id, idcap, "%s", i->valuestring);
+		snprintf(key, keycap, "%s", v->valuestring);
+		rc = 0;
+	}
+	cJSON_Delete(r);
+	return rc;
+}
+
+struct direct {
+	CURL *a, *b;
+	struct body body;
+};
+
+/* One key: enc at A, dec at B.  Latencies in us; retries counted. */
+static int
+direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec, unsigned *retries)
+{
+	char url[512], id[64], key_a[128], id_b[64], key_b[128];
+	uint64_t t0;
+	long st = 0;
+
+	snprintf(url, sizeof(url), "%s/api/v1/keys/SAE_B/enc_keys?number=1&size=256", o.kme_a);
+	t0 = now_us();
+	if (curl_get(d->a, url, &d->body, &st) < 0 || st != 200 ||
+	    container_first(d->body.buf, id, sizeof(id), key_a, sizeof(key_a)) < 0)
+		return -1;
+	*t_enc = now_us() - t0;
+	snprintf(url, sizeof(url), "%s/api/v1/keys/SAE_A/dec_keys?key_ID=%s", o.kme_b, id);
+	for (;;) {
+		t0 = now_us();
+		if (curl_get(d->b, url, &d->body, &st) < 0)
+			return -1;
+		if (st == 200)
+			break;
+		if (++*retries > 1000)
+			return -1;
+		usleep(200);	/* the KME link has not carried it yet */
+	}
+	*t_dec = now_us() - t0;
+	if (container_first(d->body.buf, id_b, sizeof(id_b), key_b, sizeof(key_b)) < 0 ||
+	    strcmp(key_a, key_b) != 0)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------- SKIP client */
+
+struct skipconn {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	int port;
+	const char *id;
+	const uint8_t *psk;
+	size_t psk_len;
+	char buf[8192];
+};
+
+static int
+psk_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
+		size_t *idlen, SSL_SESSION **sess)
+{
+	static const unsigned char aes256[2] = { 0x13, 0x02 };
+	struct skipconn *c = SSL_get_app_data(ssl);
+	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes256);
+	SSL_SESSION *s;
+
+	*sess = NULL;
+	if (md != NULL && md != SSL_CIPHER_get_handshake_digest(cipher))
+		return 1;
+	s = SSL_SESSION_new();
+	if (s == NULL || SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) != 1 ||
+	    SSL_SESSION_set_cipher(s, cipher) != 1 ||
+	    SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION) != 1) {
+		SSL_SESSION_free(s);
+		return 0;
+	}
+	*sess = s;
+	*id = (const unsigned char *)c->id;
+	*idlen = strlen(c->id);
+	return 1;
+}
+
+static int
+skip_connect(struct skipconn *c)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
+	int one = 1;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	c->ssl = SSL_new(c->ctx);
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_fd(c->ssl, c->fd);
+	return SSL_connect(c->ssl) == 1 ? 0 : -1;
+}
+
+static void
+skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk, size_t len)
+{
+	memset(c, 0, sizeof(*c));
+	c->port = port;
+	c->id = id;
+	c->psk = psk;
+	c->psk_len = len;
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION);
+	SSL_CTX_set_ciphersuites(c->ctx, "TLS_AES_256_GCM_SHA384");
+	SSL_CTX_set_psk_use_session_callback(c->ctx, psk_use_session);
+	if (skip_connect(c) < 0)
+		die("cannot connect to a skip-proxy with TLS 1.3 PSK");
+}
+
+static void
+skip_close(struct skipconn *c)
+{
+	SSL_free(c->ssl);
+	close(c->fd);
+	SSL_CTX_free(c->ctx);
+}
+
+/* GET target on the kept-alive session; returns the HTTP status, body in buf. */
+static int
+skip_get(struct skipconn *c, const char *target, const char **body)
+{
+	char req[512];
+	size_t have = 0, need = 0;
+	char *hdr_end = NULL;
+	int n;
+
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: kp\r\n\r\n", target);
+	if (SSL_write(c->ssl, req, n) != n)
+		return -1;
+	for (;;) {
+		n = SSL_read(c->ssl, c->buf + have, (int)(sizeof(c->buf) - 1 - have));
+		if (n <= 0)
+			return -1;
+		have += (size_t)n;
+		c->buf[have] = '\0';
+		if (hdr_end == NULL && (hdr_end = strstr(c->buf, "\r\n\r\n")) != NULL) {
+			const char *cl = strcasestr(c->buf, "Content-Length:");
+			if (cl == NULL)
+				return -1;
+			need = (size_t)(hdr_end + 4 - c->buf) + strtoul(cl + 15, NULL, 10);
+		}
+		if (hdr_end != NULL && have >= need)
+			break;
+	}
+	*body = hdr_end + 4;
+	return atoi(c->buf + 9);
+}
+
+static int
+json_str(const char *body, const char *field, char *out, size_t cap)
+{
+	char pat[32];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "\"%s\":\"", field);
+	p = strstr(body, pat);
+	if (p == NULL)
+		return -1;
+	p += strlen(pat);
+	e = strchr(p, '"');
+	if (e == NULL || (size_t)(e - p) >= cap)
+		return -1;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return 0;
+}
+
+struct skippair {
+	struct skipconn a, b;
+};
+
+static int
+skip_pair(struct skippair *s, uint64_t *t_key, uint64_t *t_get, unsigned *retries)
+{
+	char target[256], id[80], key_a[300], key_b[300];
+	const char *body;
+	uint64_t t0 = now_us();
+
+	if (skip_get(&s->a, "/key?remoteSystemID=SAE_B", &body) != 200 ||
+	    json_str(body, "keyId", id, sizeof(id)) < 0 ||
+	    json_str(body, "key", key_a, sizeof(key_a)) < 0)
+		return -1;
+	*t_key = now_us() - t0;
+	snprintf(target, sizeof(target), "/key/%s?remoteSystemID=SAE_A", id);
+	for (;;) {
+		int st;
+
+		t0 = now_us();
+		st = skip_get(&s->b, target, &body);
+		if (st == 200)
+			break;
+		if (st != 400 || ++*retries > 1000)
+			return -1;
+		usleep(200);
+	}
+	*t_get = now_us() - t0;
+	if (json_str(body, "key", key_b, sizeof(key_b)) < 0 || strcmp(key_a, key_b) != 0)
+		return -1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ driver */
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+report(const char *mode, const char *op, uint64_t *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+	printf("%s %s %llu %llu\n", mode, op, (unsigned long long)v[n / 2],
+	       (unsigned long long)v[(n * 99) / 100]);
+}
+
+struct rate_arg {
+	bool skip;
+	atomic_ulong *pairs;
+	uint64_t until;
+	bool failed;
+};
+
+static void *
+rate_thread(void *arg)
+{
+	struct rate_arg *r = arg;
+	struct direct d = { 0 };
+	struct skippair s;
+	uint64_t t1, t2;
+	unsigned retries = 0;
+
+	if (r->skip) {
+		skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
+		skip_init(&s.b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len);
+	} else {
+		d.a = curl_for(o.cert_a, o.key_a);
+		d.b = curl_for(o.cert_b, o.key_b);
+	}
+	while (now_us() < r->until) {
+		int rc = r->skip ? skip_pair(&s, &t1, &t2, &retries) :
+				   direct_pair(&d, &t1, &t2, &retries);
+		if (rc < 0) {
+			r->failed = true;
+			break;
+		}
+		atomic_fetch_add(r->pairs, 1);
+	}
+	if (r->skip) {
+		skip_close(&s.a);
+		skip_close(&s.b);
+	} else {
+		curl_easy_cleanup(d.a);
+		curl_easy_cleanup(d.b);
+	}
+	return NULL;
+}
+
+static double
+measure_rate(bool skip)
+{
+	pthread_t th[16];
+	struct rate_arg ra[16];
+	atomic_ulong pairs = 0;
+	uint64_t t0 = now_us();
+
+	for (int i = 0; i < o.threads; i++) {
+		ra[i] = (struct rate_arg){ skip, &pairs, t0 + (uint64_t)(o.seconds * 1e6), false };
+		pthread_create(&th[i], NULL, rate_thread, &ra[i]);
+	}
+	for (int i = 0; i < o.threads; i++) {
+		pthread_join(th[i], NULL);
+		if (ra[i].failed)
+			die(skip ? "a SKIP pair failed under load" : "a direct pair failed under load");
+	}
+	return (double)atomic_load(&pairs) / ((double)(now_us() - t0) / 1e6);
+}
+
+static void
+parse_args(int argc, char **argv)
+{
+	if (argc != 16)
+		die("usage: kme_a kme_b ca cert_a key_a cert_b key_b skip_a skip_b "
+		    "id_a psk_a id_b psk_b n seconds:threads");
+	o.kme_a = argv[1]; o.kme_b = argv[2]; o.ca = argv[3];
+	o.cert_a = argv[4]; o.key_a = argv[5]; o.cert_b = argv[6]; o.key_b = argv[7];
+	o.skip_a = atoi(argv[8]); o.skip_b = atoi(argv[9]);
+	o.id_a = argv[10]; o.id_b = argv[12];
+	if (hex_decode(o.psk_a, sizeof(o.psk_a), argv[11], strlen(argv[11])) <= 0 ||
+	    hex_decode(o.psk_b, sizeof(o.psk_b), argv[13], strlen(argv[13])) <= 0)
+		die("bad PSK hex");
+	o.psk_a_len = strlen(argv[11]) / 2;
+	o.psk_b_len = strlen(argv[13]) / 2;
+	o.n = atoi(argv[14]);
+	if (sscanf(argv[15], "%lf:%d", &o.seconds, &o.threads) != 2 || o.threads < 1 ||
+	    o.threads > 16 || o.n < 100)
+		die("bad n or seconds:threads");
+}
+
+int
+main(int argc, char **argv)
+{
+	uint64_t *dk, *dd, *dp, *sk, *sg, *sp;
+	struct direct d = { 0 };
+	struct skippair s;
+	unsigned retries_d = 0, retries_s = 0;
+	int batch = 50, i = 0, j = 0;
+
+	parse_args(argc, argv);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	dk = calloc((size_t)o.n, 8); dd = calloc((size_t)o.n, 8); dp = calloc((size_t)o.n, 8);
+	sk = calloc((size_t)o.n, 8); sg = calloc((size_t)o.n, 8); sp = calloc((size_t)o.n, 8);
+	d.a = curl_for(o.cert_a, o.key_a);
+	d.b = curl_for(o.cert_b, o.key_b);
+	skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
+	skip_init(&s.b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len);
+	/* Warm-up: connections, TLS sessions, caches. */
+	for (int w = 0; w < 50; w++) {
+		uint64_t a, b;
+		if (direct_pair(&d, &a, &b, &retries_d) < 0 || skip_pair(&s, &a, &b, &retries_s) < 0)
+			die("warm-up pair failed");
+	}
+	retries_d = retries_s = 0;
+	while (i < o.n || j < o.n) {
+		for (int k = 0; k < batch && i < o.n; k++, i++) {
+			if (direct_pair(&d, &dk[i], &dd[i], &retries_d) < 0)
+				die("direct pair failed");
+			dp[i] = dk[i] + dd[i];
+		}
+		for (int k = 0; k < batch && j < o.n; k++, j++) {
+			if (skip_pair(&s, &sk[j], &sg[j], &retries_s) < 0)
+				die("SKIP pair failed");
+			sp[j] = sk[j] + sg[j];
+		}
+	}
+	report("direct", "key", dk, o.n);
+	report("direct", "key_by_id", dd, o.n);
+	report("direct", "pair", dp, o.n);
+	report("skip", "key", sk, o.n);
+	report("skip", "key_by_id", sg, o.n);
+	report("skip", "pair", sp, o.n);
+	printf("direct retries %u\nskip retries %u\n", retries_d, retries_s);
+	curl_easy_cleanup(d.a);
+	curl_easy_cleanup(d.b);
+	skip_close(&s.a);
+	skip_close(&s.b);
+	printf("direct rate %.1f\n", measure_rate(false));
+	printf("skip rate %.1f\n", measure_rate(true));
+	free(dk); free(dd); free(dp); free(sk); free(sg); free(sp);
+	curl_global_cleanup();
+	return 0;
+}
