@@ -85,7 +85,13 @@ rxsc_ensure(struct mka_kay *kay, const uint8_t sci[8])
 	for (size_t i = 0; i < MKA_MAX_PEERS; i++) {
 		if (kay->rxsc[i].used)
 			continue;
-		if (ops->create_rxsc(kay->conf.secy_arg, sci) == -1)
+		/*
+		 * A SecY that outlived an earlier agent may still hold this
+		 * SC: remove it (and its stale SAs) and create it afresh.
+		 */
+		if (ops->create_rxsc(kay->conf.secy_arg, sci) == -1 &&
+		    (ops->delete_rxsc(kay->conf.secy_arg, sci) == -1 ||
+		     ops->create_rxsc(kay->conf.secy_arg, sci) == -1))
 			return -1;
 		kay->rxsc[i].used = true;
 		memcpy(kay->rxsc[i].sci, sci, 8);

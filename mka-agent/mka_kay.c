@@ -202,6 +202,10 @@ mka_kay_remove_ca(struct mka_kay *kay, struct mka_participant *p)
 	if (kay->principal == p) {
 		mka_cp_drop_key(kay, &p->lkey);
 		mka_cp_drop_key(kay, &p->okey);
+		/* Leave the SecY as we found it: no SC, no SA. */
+		for (size_t i = 0; i < MKA_MAX_PEERS; i++)
+			if (kay->rxsc[i].used)
+				mka_cp_drop_peer(kay, kay->rxsc[i].sci);
 		kay->principal = NULL;
 		mka_cp_run(kay, kay->now);
 	}

@@ -24,3 +24,10 @@ MKA_ENGINE_OBJS := $(MKA_CORE_OBJS) mka-agent/mka_suite.o mka-agent/mka_kay.o \
 TESTS += tests/test_mka_kay
 tests_test_mka_kay_OBJS := tests/test_mka_kay.o tests/test_mka_util.o \
 	tests/harness.o $(MKA_ENGINE_OBJS)
+
+BINS += mka-agent/mka-agent
+mka_agent_mka_agent_OBJS := mka-agent/main.o mka-agent/mka_conf.o \
+	mka-agent/mka_port.o mka-agent/mka_status.o mka-agent/secy_ctl.o \
+	$(MKA_ENGINE_OBJS)
+MAN8 += man/mka-agent.8
+MAN5 += man/mka-agent.conf.5

@@ -1,0 +1,353 @@
+/*
+ * main.c — mka-agent: the daemon around the KaY.  One KaY per [port];
+ * one poll loop over the ports' AF_PACKET sockets and the status socket;
+ * timers from mka_kay_next_event() on the monotonic clock.
+ *
+ *   mka-agent [-dnv] [-f config]            run (or -n: check the config)
+ *   mka-agent [-f config] status|metrics    ask a running agent
+ */
+#include "log.h"
+#include "mka_conf.h"
+#include "mka_kay.h"
+#include "mka_port.h"
+#include "mka_status.h"
+#include "secy_ctl.h"
+#include "secy_fake.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_CONF	"/etc/qkdlab/mka-agent.conf"
+
+struct agent_port {
+	struct mka_port_conf *pc;
+	struct mka_port io;
+	struct mka_kay *kay;
+	struct secy_ctl *ctl;
+	struct secy_fake *fake;
+};
+
+struct agent {
+	struct mka_conf conf;
+	struct agent_port ports[MKA_CONF_MAX_PORTS];
+	size_t n_ports;
+	int status_fd;
+	FILE *key_log;
+};
+
+static volatile sig_atomic_t quit;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mka-agent [-dnv] [-f config]\n"
+		"       mka-agent [-f config] status | metrics\n"
+		"IEEE 802.1X-2020 MKA agent: agrees MACsec keys with its peers\n"
+		"and installs them into macsec-sw.\n"
+		"  -d  stay in the foreground, log to stderr\n"
+		"  -f  configuration file (default %s)\n"
+		"  -n  check the configuration and exit\n"
+		"  -v  verbose (debug) logging\n"
+		"  -h, --help  this text\n"
+		"See mka-agent(8) and mka-agent.conf(5).\n",
+		DEFAULT_CONF);
+}
+
+static void
+key_log_line(void *arg, const char *line)
+{
+	FILE *f = arg;
+
+	fprintf(f, "%s\n", line);
+	fflush(f);
+}
+
+static int
+key_log_open(struct agent *a)
+{
+	int fd;
+
+	if (a->conf.key_log[0] == '\0')
+		return 0;
+	fd = open(a->conf.key_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+		  0600);
+	if (fd == -1 || (a->key_log = fdopen(fd, "a")) == NULL) {
+		log_warn("key_log %s", a->conf.key_log);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	log_warnx("key log %s is on: every CAK and SAK is written there",
+		  a->conf.key_log);
+	return 0;
+}
+
+static int
+port_start(struct agent *a, struct agent_port *ap, uint64_t now)
+{
+	struct mka_port_conf *pc = ap->pc;
+	struct mka_kay_conf kc = pc->kay;
+
+	if (mka_port_open(&ap->io, pc->ifname, kc.eapol_da) == -1)
+		return -1;
+	memcpy(kc.mac, ap->io.mac, 6);
+	kc.name = pc->ifname;
+	if (pc->secy_socket[0] != '\0') {
+		if ((ap->ctl = secy_ctl_new(pc->secy_socket)) == NULL)
+			return -1;
+		kc.secy = &secy_ctl_ops;
+		kc.secy_arg = ap->ctl;
+	} else {
+		/* secy_socket = none: agree keys, install them nowhere. */
+		if ((ap->fake = calloc(1, sizeof(*ap->fake))) == NULL)
+			return -1;
+		secy_fake_init(ap->fake);
+		kc.secy = &secy_fake_ops;
+		kc.secy_arg = ap->fake;
+	}
+	kc.tx = mka_port_send;
+	kc.tx_arg = &ap->io;
+	if (a->key_log != NULL) {
+		kc.key_log = key_log_line;
+		kc.key_log_arg = a->key_log;
+	}
+	if ((ap->kay = mka_kay_new(&kc, now)) == NULL ||
+	    mka_kay_add_ca(ap->kay, pc->cak, pc->cak_len, pc->ckn,
+			   pc->ckn_len, NULL, 0, now) == NULL) {
+		log_warnx("%s: cannot start the KaY", pc->ifname);
+		return -1;
+	}
+	log_info("%s: MKA running, CAK source %s", pc->ifname,
+		 mka_cak_source_name(pc->source));
+	return 0;
+}
+
+static void
+port_stop(struct agent_port *ap)
+{
+	mka_kay_free(ap->kay);
+	ap->kay = NULL;
+	mka_port_close(&ap->io);
+	secy_ctl_free(ap->ctl);
+	ap->ctl = NULL;
+	free(ap->fake);
+	ap->fake = NULL;
+}
+
+static int
+status_open(struct agent *a)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *path = a->conf.status_socket;
+	mode_t old;
+
+	str_copy(sun.sun_path, sizeof(sun.sun_path), path);
+	if ((a->status_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+						    SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	unlink(path);
+	old = umask(0077);
+	if (bind(a->status_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(a->status_fd, 4) == -1) {
+		umask(old);
+		log_warn("status socket %s", path);
+		return -1;
+	}
+	umask(old);
+	return 0;
+}
+
+/* One request line ("status" or "metrics"), one answer, close. */
+static void
+status_serve(struct agent *a)
+{
+	char req[64] = { 0 };
+	struct pollfd pfd;
+	ssize_t n;
+	FILE *f;
+	int fd;
+
+	if ((fd = accept4(a->status_fd, NULL, NULL, SOCK_CLOEXEC)) == -1)
+		return;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (poll(&pfd, 1, 1000) != 1 ||
+	    (n = read(fd, req, sizeof(req) - 1)) <= 0 ||
+	    (f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		return;
+	}
+	req[strcspn(req, "\r\n")] = '\0';
+	for (size_t i = 0; i < a->n_ports; i++) {
+		struct agent_port *ap = &a->ports[i];
+		struct mka_kay_status st;
+
+		mka_kay_get_status(ap->kay, &st);
+		if (strcmp(req, "metrics") == 0)
+			mka_status_metrics(f, ap->pc->ifname,
+					   mka_cak_source_name(ap->pc->source),
+					   &st);
+		else
+			mka_status_line(f, ap->pc->ifname,
+					mka_cak_source_name(ap->pc->source),
+					&st);
+	}
+	fclose(f);
+}
+
+static int
+query(const char *path, const char *what)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	str_copy(sun.sun_path, sizeof(sun.sun_path), path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "mka-agent: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	dprintf(fd, "%s\n", what);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	close(fd);
+	return 0;
+}
+
+static void
+run(struct agent *a)
+{
+	struct pollfd pfd[MKA_CONF_MAX_PORTS + 1];
+	static uint8_t frame[2048];
+
+	while (!quit) {
+		uint64_t now = mono_ms(), next = UINT64_MAX;
+		int timeout;
+
+		for (size_t i = 0; i < a->n_ports; i++) {
+			uint64_t t = mka_kay_next_event(a->ports[i].kay);
+
+			next = t < next ? t : next;
+			pfd[i] = (struct pollfd){ .fd = a->ports[i].io.fd,
+						  .events = POLLIN };
+		}
+		pfd[a->n_ports] = (struct pollfd){ .fd = a->status_fd,
+						   .events = POLLIN };
+		timeout = next <= now ? 0 : next - now > 1000 ? 1000 :
+								(int)(next - now);
+		if (poll(pfd, a->n_ports + 1, timeout) == -1 && errno != EINTR) {
+			log_warn("poll");
+			break;
+		}
+		now = mono_ms();
+		for (size_t i = 0; i < a->n_ports; i++) {
+			struct agent_port *ap = &a->ports[i];
+			ssize_t n;
+
+			if (pfd[i].revents & POLLIN)
+				while ((n = mka_port_recv(&ap->io, frame,
+							  sizeof(frame))) > 0)
+					mka_kay_rx(ap->kay, frame, (size_t)n,
+						   now);
+			mka_kay_tick(ap->kay, now);
+		}
+		if (pfd[a->n_ports].revents & POLLIN)
+			status_serve(a);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct agent a;
+	const char *conf_path = DEFAULT_CONF;
+	bool foreground = false, check = false, verbose = false;
+	struct sigaction sa = { .sa_handler = on_signal };
+	int ch, rc = 1;
+	uint64_t now;
+
+	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': foreground = true; break;
+		case 'f': conf_path = optarg; break;
+		case 'n': check = true; break;
+		case 'v': verbose = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	log_init("mka-agent", foreground || check ? LOG_DEST_STDERR :
+						    LOG_DEST_SYSLOG,
+		 LOG_FMT_TEXT, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	if (mka_conf_load(conf_path, &a.conf) == -1)
+		return 1;
+	if (optind < argc) {
+		rc = strcmp(argv[optind], "status") == 0 ||
+				     strcmp(argv[optind], "metrics") == 0 ?
+			     query(a.conf.status_socket, argv[optind]) :
+			     (usage(stderr), 2);
+		mka_conf_wipe(&a.conf);
+		return rc;
+	}
+	if (check) {
+		printf("mka-agent: %s: configuration OK (%zu port%s)\n",
+		       conf_path, a.conf.n_ports, a.conf.n_ports == 1 ? "" : "s");
+		mka_conf_wipe(&a.conf);
+		return 0;
+	}
+	if (!verbose)
+		log_set_level(a.conf.log_level);
+	if (!foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a.status_fd = -1;
+	now = mono_ms();
+	if (key_log_open(&a) == -1 || status_open(&a) == -1)
+		goto out;
+	for (size_t i = 0; i < a.conf.n_ports; i++) {
+		a.ports[i].pc = &a.conf.ports[i];
+		a.n_ports++;
+		if (port_start(&a, &a.ports[i], now) == -1)
+			goto out;
+	}
+	run(&a);
+	log_info("shutting down");
+	rc = 0;
+out:
+	for (size_t i = 0; i < a.n_ports; i++)
+		port_stop(&a.ports[i]);
+	if (a.status_fd != -1) {
+		close(a.status_fd);
+		unlink(a.conf.status_socket);
+	}
+	if (a.key_log != NULL)
+		fclose(a.key_log);
+	mka_conf_wipe(&a.conf);
+	return rc;
+}

@@ -1,0 +1,301 @@
+/*
+ * mka_conf.c — the mka-agent.conf parser: one callback per "key = value"
+ * line (lib/cfg.c splits the lines), a table of port keys, then checks
+ * that need the whole file (a CAK and CKN per PSK port).
+ */
+#include "mka_conf.h"
+
+#include "cfg.h"
+#include "encoding.h"
+#include "mka_suite.h"
+#include "mka_wire.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static const uint8_t pae_group[6] = { 0x01, 0x80, 0xc2, 0x00, 0x00, 0x03 };
+
+const char *
+mka_cak_source_name(enum mka_cak_source s)
+{
+	static const char *const names[] = { "psk", "skip", "etsi014" };
+
+	return s <= MKA_CAK_ETSI014 ? names[s] : "?";
+}
+
+static int
+parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+
+	if (strcasecmp(s, "pae") == 0) {
+		memcpy(mac, pae_group, 6);
+		return 0;
+	}
+	if (strcasecmp(s, "broadcast") == 0) {
+		memset(mac, 0xff, 6);
+		return 0;
+	}
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &end) != 6 &&
+	    sscanf(s, "%2x-%2x-%2x-%2x-%2x-%2x%c", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &end) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+static int
+parse_suites(const char *s, struct mka_kay_conf *k)
+{
+	char buf[256], *tok, *save = NULL;
+
+	if (str_copy(buf, sizeof(buf), s) == -1)
+		return -1;
+	k->n_suites = 0;
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		const struct mka_suite *cs = mka_suite_by_name(tok);
+
+		if (cs == NULL || k->n_suites == MKA_MAX_SUITES)
+			return -1;
+		k->suites[k->n_suites++] = cs->id;
+	}
+	return k->n_suites > 0 ? 0 : -1;
+}
+
+static int
+parse_offset(const char *s, uint8_t *co, uint8_t *cap)
+{
+	static const struct {
+		const char *name;
+		uint8_t co, cap;
+	} t[] = {
+		{ "none", MKA_CO_INTEGRITY_ONLY, MKA_CAP_INTEGRITY },
+		{ "0", MKA_CO_0, MKA_CAP_CONF_0 },
+		{ "30", MKA_CO_30, MKA_CAP_CONF_0_30_50 },
+		{ "50", MKA_CO_50, MKA_CAP_CONF_0_30_50 },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(t); i++) {
+		if (strcmp(s, t[i].name) == 0) {
+			*co = t[i].co;
+			*cap = t[i].cap;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+port_key(struct mka_port_conf *pc, const char *key, const char *value,
+	 const struct cfg_pos *pos)
+{
+	struct mka_kay_conf *k = &pc->kay;
+	uint64_t n, ms;
+	int len;
+
+	if (strcmp(key, "cak_source") == 0) {
+		if (strcmp(value, "psk") == 0)
+			pc->source = MKA_CAK_PSK;
+		else if (strcmp(value, "skip") == 0)
+			pc->source = MKA_CAK_SKIP;
+		else if (strcmp(value, "etsi014") == 0)
+			pc->source = MKA_CAK_ETSI014;
+		else
+			goto bad;
+	} else if (strcmp(key, "cak") == 0) {
+		len = hex_decode(pc->cak, sizeof(pc->cak), value, strlen(value));
+		if (len != 16 && len != 32) {
+			cfg_error(pos, "cak: 32 or 64 hex digits expected");
+			return -1;
+		}
+		pc->cak_len = (size_t)len;
+	} else if (strcmp(key, "ckn") == 0) {
+		len = hex_decode(pc->ckn, sizeof(pc->ckn), value, strlen(value));
+		if (len < MKA_CKN_MIN || len > MKA_CKN_MAX) {
+			cfg_error(pos, "ckn: 2 to 64 hex digits expected");
+			return -1;
+		}
+		pc->ckn_len = (size_t)len;
+	} else if (strcmp(key, "priority") == 0) {
+		if (cfg_parse_u64(value, 0, 255, &n) == -1)
+			goto bad;
+		k->priority = (uint8_t)n;
+	} else if (strcmp(key, "port_id") == 0) {
+		if (cfg_parse_u64(value, 1, 0xffff, &n) == -1)
+			goto bad;
+		k->port_id = (uint16_t)n;
+	} else if (strcmp(key, "macsec_desired") == 0) {
+		if (cfg_parse_bool(value, &k->macsec_desired) == -1)
+			goto bad;
+	} else if (strcmp(key, "cipher_suites") == 0) {
+		if (parse_suites(value, k) == -1)
+			goto bad;
+	} else if (strcmp(key, "confidentiality_offset") == 0) {
+		if (parse_offset(value, &k->conf_offset, &k->capability) == -1)
+			goto bad;
+	} else if (strcmp(key, "replay_protect") == 0) {
+		if (cfg_parse_bool(value, &k->replay_protect) == -1)
+			goto bad;
+	} else if (strcmp(key, "replay_window") == 0) {
+		if (cfg_parse_u64(value, 0, UINT32_MAX, &n) == -1)
+			goto bad;
+		k->replay_window = (uint32_t)n;
+	} else if (strcmp(key, "eapol_destination") == 0) {
+		if (parse_mac(value, k->eapol_da) == -1)
+			goto bad;
+	} else if (strcmp(key, "hello_time") == 0) {
+		if (cfg_parse_duration_ms(value, &ms) == -1 || ms < 100 ||
+		    ms > 60000)
+			goto bad;
+		k->hello_ms = (uint32_t)ms;
+	} else if (strcmp(key, "life_time") == 0) {
+		if (cfg_parse_duration_ms(value, &ms) == -1 || ms < 300 ||
+		    ms > 600000)
+			goto bad;
+		k->life_ms = (uint32_t)ms;
+	} else if (strcmp(key, "pn_threshold") == 0) {
+		if (cfg_parse_u64(value, 2, UINT64_MAX, &n) == -1)
+			goto bad;
+		k->pn_threshold = n;
+	} else if (strcmp(key, "secy_socket") == 0) {
+		if (strcmp(value, "none") == 0)
+			pc->secy_socket[0] = '\0';
+		else if (*value != '/' || str_copy(pc->secy_socket,
+						   sizeof(pc->secy_socket),
+						   value) == -1)
+			goto bad;
+	} else {
+		cfg_error(pos, "unknown key '%s' in [port]", key);
+		return -1;
+	}
+	return 0;
+bad:
+	cfg_error(pos, "%s: invalid value '%s'", key, value);
+	return -1;
+}
+
+static void
+port_defaults(struct mka_port_conf *pc, const char *ifname)
+{
+	memset(pc, 0, sizeof(*pc));
+	str_copy(pc->ifname, sizeof(pc->ifname), ifname);
+	pc->kay.port_id = 1;
+	pc->kay.priority = 16;
+	pc->kay.macsec_desired = true;
+	pc->kay.capability = MKA_CAP_CONF_0;
+	pc->kay.conf_offset = MKA_CO_0;
+	pc->kay.replay_protect = true;
+	pc->kay.suites[0] = MKA_CS_GCM_AES_128;
+	pc->kay.n_suites = 1;
+	memcpy(pc->kay.eapol_da, pae_group, 6);
+	str_copy(pc->secy_socket, sizeof(pc->secy_socket),
+		 MKA_CONF_DEFAULT_SECY);
+}
+
+static int
+conf_line(void *arg, const char *section, const char *section_arg,
+	  const char *key, const char *value, const struct cfg_pos *pos)
+{
+	struct mka_conf *c = arg;
+
+	if (strcmp(section, "port") == 0) {
+		struct mka_port_conf *pc;
+
+		if (c->n_ports == 0 ||
+		    strcmp(c->ports[c->n_ports - 1].ifname, section_arg) != 0) {
+			if (c->n_ports == MKA_CONF_MAX_PORTS ||
+			    *section_arg == '\0' ||
+			    strlen(section_arg) >= IF_NAMESIZE) {
+				cfg_error(pos, "bad or too many [port] "
+					  "sections");
+				return -1;
+			}
+			port_defaults(&c->ports[c->n_ports++], section_arg);
+		}
+		pc = &c->ports[c->n_ports - 1];
+		return port_key(pc, key, value, pos);
+	}
+	if (*section != '\0') {
+		cfg_error(pos, "unknown section [%s]", section);
+		return -1;
+	}
+	if (strcmp(key, "key_log") == 0) {
+		if (*value != '/' ||
+		    str_copy(c->key_log, sizeof(c->key_log), value) == -1)
+			goto bad;
+	} else if (strcmp(key, "status_socket") == 0) {
+		if (*value != '/' || str_copy(c->status_socket,
+					      sizeof(c->status_socket),
+					      value) == -1)
+			goto bad;
+	} else if (strcmp(key, "log_level") == 0) {
+		if (log_level_parse(value, &c->log_level) == -1)
+			goto bad;
+	} else {
+		cfg_error(pos, "unknown key '%s'", key);
+		return -1;
+	}
+	return 0;
+bad:
+	cfg_error(pos, "%s: invalid value '%s'", key, value);
+	return -1;
+}
+
+/* Checks that need the whole file. */
+static int
+conf_check(const char *path, struct mka_conf *c)
+{
+	bool secrets = false;
+
+	if (c->n_ports == 0) {
+		log_warnx("%s: no [port] section", path);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_ports; i++) {
+		struct mka_port_conf *pc = &c->ports[i];
+
+		if (pc->source != MKA_CAK_PSK) {
+			log_warnx("%s: port %s: cak_source %s is not "
+				  "available in this version", path,
+				  pc->ifname, mka_cak_source_name(pc->source));
+			return -1;
+		}
+		if (pc->cak_len == 0 || pc->ckn_len == 0) {
+			log_warnx("%s: port %s: cak_source psk needs cak and "
+				  "ckn", path, pc->ifname);
+			return -1;
+		}
+		secrets = true;
+	}
+	/* A file holding a CAK must not be readable by others. */
+	if (secrets && file_check_private(path) == -1)
+		return -1;
+	return 0;
+}
+
+int
+mka_conf_load(const char *path, struct mka_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_LVL_INFO;
+	str_copy(c->status_socket, sizeof(c->status_socket),
+		 MKA_CONF_DEFAULT_STATUS);
+	if (cfg_parse_file(path, conf_line, c) == -1 ||
+	    conf_check(path, c) == -1) {
+		mka_conf_wipe(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+mka_conf_wipe(struct mka_conf *c)
+{
+	secure_wipe(c, sizeof(*c));
+}

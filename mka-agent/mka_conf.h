@@ -1,0 +1,61 @@
+/*
+ * mka_conf.h — mka-agent's configuration (mka-agent.conf(5)).
+ *
+ *   key_log = /var/lib/mka/keys.log     (opt-in; DESIGN.md format)
+ *   status_socket = /run/qkdlab/mka-agent.sock
+ *   [port wire0]
+ *   cak_source = psk
+ *   cak = <32 or 64 hex digits>
+ *   ckn = <2..64 hex digits>
+ *   secy_socket = /run/qkdlab/macsec-sw.sock   (or "none")
+ *   ...
+ */
+#ifndef QKDLAB_MKA_CONF_H
+#define QKDLAB_MKA_CONF_H
+
+#include "log.h"
+#include "mka_kay.h"
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <sys/un.h>
+
+#define MKA_CONF_MAX_PORTS	8
+#define MKA_CONF_PATH_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
+#define MKA_CONF_DEFAULT_STATUS	"/run/qkdlab/mka-agent.sock"
+#define MKA_CONF_DEFAULT_SECY	"/run/qkdlab/macsec-sw.sock"
+
+enum mka_cak_source {
+	MKA_CAK_PSK = 0,
+	MKA_CAK_SKIP,
+	MKA_CAK_ETSI014,
+};
+
+struct mka_port_conf {
+	char ifname[IF_NAMESIZE];
+	/* Protocol settings; callbacks and mac are filled in at start. */
+	struct mka_kay_conf kay;
+	enum mka_cak_source source;
+	uint8_t cak[32];
+	size_t cak_len;
+	uint8_t ckn[32];
+	size_t ckn_len;
+	char secy_socket[MKA_CONF_PATH_MAX];	/* "" = none (fake SecY) */
+	bool has_eapol_da;
+};
+
+struct mka_conf {
+	char key_log[256];
+	char status_socket[MKA_CONF_PATH_MAX];
+	enum log_level log_level;
+	struct mka_port_conf ports[MKA_CONF_MAX_PORTS];
+	size_t n_ports;
+};
+
+/* Parses and checks a whole file; logs each error with file:line. */
+int mka_conf_load(const char *path, struct mka_conf *conf);
+/* Wipes the secrets a conf holds. */
+void mka_conf_wipe(struct mka_conf *conf);
+const char *mka_cak_source_name(enum mka_cak_source s);
+
+#endif
