@@ -177,6 +177,9 @@ enum secy_rx secy_validate_frame(struct secy *secy, const uint8_t *in,
 				 size_t len, uint8_t *out, size_t cap,
 				 size_t *out_len);
 
+/* Receive frames lost before validation: too many for us (InPktsOverrun). */
+void secy_count_overrun(struct secy *secy, uint64_t n);
+
 /* Reporting: iterate the installed objects (for ctl.c). */
 const struct secy_stats *secy_stats(const struct secy *secy);
 int secy_txsa_info(const struct secy *secy, unsigned an, bool *enabled,
@@ -246,6 +249,8 @@ int wire_open(struct wire *w, const char *ifname);
 void wire_close(struct wire *w);
 /* Receives up to PORT_BATCH frames without blocking; -1 on error. */
 int wire_recv(struct wire *w, struct port_batch *b);
+/* Frames the kernel dropped for want of buffer since the last call. */
+uint64_t wire_drops(struct wire *w);
 /* Sends every frame of b; returns how many were not sent. */
 size_t wire_send(struct wire *w, const struct port_batch *b);
 

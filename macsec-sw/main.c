@@ -32,6 +32,7 @@ struct daemon {
 	struct secy *secy;
 	struct ctl *ctl;
 	struct port_batch *in, *out;
+	unsigned rx_batches;
 };
 
 static void
@@ -130,6 +131,9 @@ pump_rx(struct daemon *d)
 		log_warn("receive on %s", d->conf.interface);
 		return -1;
 	}
+	/* The socket's queue overflowing is 802.1AE's InPktsOverrun. */
+	if (++d->rx_batches % 64 == 0)
+		secy_count_overrun(d->secy, wire_drops(&d->wire));
 	for (i = 0; i < d->in->n; i++) {
 		if (secy_validate_frame(d->secy, d->in->frame[i],
 					d->in->len[i], d->out->frame[0],
@@ -301,14 +305,20 @@ main(int argc, char **argv)
 		printf("configuration OK\n");
 		return 0;
 	}
+	/* Set up first, so that errors reach the terminal and the exit code. */
+	if (daemon_setup(&d) == -1)
+		goto out;
 	if (!fg) {
 		log_init(NULL, LOG_DEST_SYSLOG, LOG_FMT_TEXT,
 			 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-		if (daemon(0, 0) == -1)
-			fatal("daemon");
+		if (daemon(0, 0) == -1) {
+			log_warn("daemon");
+			goto out;
+		}
 	}
-	if (daemon_setup(&d) == 0 && daemon_loop(&d) == 0)
+	if (daemon_loop(&d) == 0)
 		rc = 0;
+out:
 	daemon_teardown(&d);
 	return rc;
 }

@@ -147,6 +147,18 @@ wire_recv(struct wire *w, struct port_batch *b)
 	return 0;
 }
 
+uint64_t
+wire_drops(struct wire *w)
+{
+	struct tpacket_stats st;
+	socklen_t len = sizeof(st);
+
+	/* Reading the statistics also resets them. */
+	if (getsockopt(w->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) == -1)
+		return 0;
+	return st.tp_drops;
+}
+
 size_t
 wire_send(struct wire *w, const struct port_batch *b)
 {

@@ -458,10 +458,8 @@ secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 		goto drop_sa;
 	ulen = len - ETH_ADDRS_LEN;
 	if (!pol->protect) {
-		if (len > secy->max_frame) {
-			secy->st.OutPktsTooLong++;
-			return -1;
-		}
+		if (len > secy->max_frame)
+			goto drop_too_long;
 		memcpy(out, in, len);
 		*out_len = len;
 		secy->st.OutPktsUntagged++;
@@ -483,10 +481,8 @@ secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 		tag.st_tci |= MACSEC_TCI_E | MACSEC_TCI_C;
 	hlen = ETH_ADDRS_LEN + sectag_len(tag.st_tci);
 	total = hlen + ulen + MACSEC_ICV_LEN;
-	if (total > secy->max_frame || total > cap) {
-		secy->st.OutPktsTooLong++;
-		return -1;
-	}
+	if (total > secy->max_frame || total > cap)
+		goto drop_too_long;
 	pn = sa->next_pn;
 	if (pn == (cipher_suite_is_xpn(pol->cs) ? PN64_MAX : PN32_MAX)) {
 		/* 10.5.2: the last PN; the SA can send nothing after it */
@@ -523,6 +519,9 @@ secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 	}
 	return 0;
 
+drop_too_long:
+	secy->st.OutPktsTooLong++;
+	return -1;
 drop_sa:
 	/* No usable SA: the Controlled Port is not operational (10.7.2). */
 	secy->st.OutPktsSAUnusable++;
@@ -693,6 +692,12 @@ secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 	}
 	*out_len = ETH_ADDRS_LEN + ulen;
 	return SECY_RX_DELIVER;
+}
+
+void
+secy_count_overrun(struct secy *secy, uint64_t n)
+{
+	secy->st.InPktsOverrun += n;
 }
 
 const struct secy_stats *
