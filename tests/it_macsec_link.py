@@ -95,6 +95,20 @@ t.eq(sorted(set(types)), ["0x88e5"], "every frame on the wire is MACsec (tshark 
 bad = subprocess.run(["tshark", "-r", pcap, "-Y", "not macsec"], capture_output=True, text=True)
 t.eq(bad.stdout.strip(), "", "tshark dissects every frame as 802.1AE")
 
+# tshark's own SecTAG dissection: A's frames carry A's SCI, AN 0, E=C=1,
+# and strictly increasing PNs starting at 1.
+ft = subprocess.run(["tshark", "-r", pcap, "-Y", "eth.src == %s" % na.mac, "-T", "fields",
+                     "-e", "macsec.SCI.system_identifier", "-e", "macsec.SCI.port_identifier",
+                     "-e", "macsec.AN", "-e", "macsec.TCI.E", "-e", "macsec.TCI.C", "-e", "macsec.PN"],
+                    capture_output=True, text=True).stdout.split("\n")
+rows = [r.split("\t") for r in ft if r]
+pns = [int(r[5]) for r in rows]
+t.ok(rows and all(r[0] == na.mac and r[1] == "1" and int(r[2], 0) == 0 for r in rows),
+     "SecTAGs from A: SCI = A's MAC / port 1, AN 0 (tshark)", rows[:3])
+t.ok(rows and all(r[3] in ("1", "True") and r[4] in ("1", "True") for r in rows),
+     "SecTAGs from A: E and C set (tshark)", rows[:3])
+t.ok(pns == sorted(set(pns)) and pns and pns[0] >= 1, "PNs from A strictly increase", pns[:5])
+
 sa = na.stats()
 sb = nb.stats()
 t.ok(sb[("rxsa", na.sci, 0)]["InPktsOK"] > 1000, "B counted InPktsOK",
