@@ -526,6 +526,65 @@ TEST(integrity_only_check_and_disabled)
 	pair_free(&p);
 }
 
+TEST(check_mode_delivers_unknown_sci_and_unused_sa)
+{
+	struct pair p;
+	uint8_t plain[80], w[200], bad[200], out[200];
+	size_t plen, wl, olen;
+	struct secy_policy pol;
+	struct secy_rxsc_stats scst;
+	uint64_t sci;
+
+	/* Integrity only (C=0) and validateFrames Check: 10.6.2 delivers. */
+	pair_setup(&p, MACSEC_CS_GCM_AES_128, false, 0, 1, 1, 0);
+	secy_get_policy(p.b, &pol);
+	pol.validate = SECY_VALIDATE_CHECK;
+	ASSERT_INT_EQ(secy_set_policy(p.b, &pol), 0);
+	plen = make_plain(plain, sizeof(plain));
+	ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w, 200, &wl), 0);
+	memcpy(bad, w, wl);
+	bad[27] ^= 0x04;			/* another SCI */
+	ASSERT_INT_EQ(secy_validate_frame(p.b, bad, wl, out, 200, &olen),
+		      SECY_RX_DELIVER);
+	ASSERT_INT_EQ(olen, plen);
+	ASSERT_MEM_EQ(out, plain, plen);
+	ASSERT_U64_EQ(secy_stats(p.b)->InPktsUnknownSCI, 1);
+	memcpy(bad, w, wl);
+	bad[14] = (uint8_t)((bad[14] & ~MACSEC_AN_MASK) | 3);
+	ASSERT_INT_EQ(secy_validate_frame(p.b, bad, wl, out, 200, &olen),
+		      SECY_RX_DELIVER);
+	ASSERT_INT_EQ(secy_rxsc_info(p.b, 0, &sci, &scst), 0);
+	ASSERT_U64_EQ(scst.InPktsUnusedSA, 1);
+	ASSERT_U64_EQ(scst.InPktsNotUsingSA, 0);
+	pair_free(&p);
+}
+
+TEST(implicit_sci_with_one_receive_sc)
+{
+	struct pair p;
+	uint8_t plain[80], w[200], out[200];
+	size_t plen, wl, olen;
+	struct secy_policy pol;
+
+	pair_setup(&p, MACSEC_CS_GCM_AES_256, true, 0, 1, 1, 0);
+	secy_get_policy(p.a, &pol);
+	pol.include_sci = false;	/* no SC, no ES: the only RX SC */
+	ASSERT_INT_EQ(secy_set_policy(p.a, &pol), 0);
+	plen = make_plain(plain, sizeof(plain));
+	ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w, 200, &wl), 0);
+	ASSERT_INT_EQ(wl, plen + MACSEC_SECTAG_LEN + MACSEC_ICV_LEN);
+	ASSERT_INT_EQ(w[14] & (MACSEC_TCI_SC | MACSEC_TCI_ES), 0);
+	ASSERT_INT_EQ(secy_validate_frame(p.b, w, wl, out, 200, &olen),
+		      SECY_RX_DELIVER);
+	ASSERT_MEM_EQ(out, plain, plen);
+	/* With a second receive SC the SCI is ambiguous: InPktsNoSCI. */
+	ASSERT_INT_EQ(secy_rxsc_create(p.b, 77), 0);
+	ASSERT_INT_EQ(secy_validate_frame(p.b, w, wl, out, 200, &olen),
+		      SECY_RX_DROP);
+	ASSERT_U64_EQ(secy_stats(p.b)->InPktsNoSCI, 1);
+	pair_free(&p);
+}
+
 TEST(management_refusals)
 {
 	struct secy *s = secy_new(mac_a, sci_from_mac(mac_a, 1));
@@ -567,4 +626,6 @@ TEST_MAIN(TEST_CASE(annexc_protect_all_32), TEST_CASE(annexc_validate_all_32),
 	  TEST_CASE(pn_exhaustion_makes_sa_unusable),
 	  TEST_CASE(rx_discards_and_their_counters),
 	  TEST_CASE(integrity_only_check_and_disabled),
+	  TEST_CASE(check_mode_delivers_unknown_sci_and_unused_sa),
+	  TEST_CASE(implicit_sci_with_one_receive_sc),
 	  TEST_CASE(management_refusals))
