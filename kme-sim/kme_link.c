@@ -232,7 +232,8 @@ kme_link_call(struct kme *k, struct kme_peer *p, const char *op, cJSON *body,
 	reply = r.len > 0 ? cJSON_ParseWithLength(r.buf, r.len) : NULL;
 	if (status != 200 || !cJSON_IsObject(reply)) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(reply, "message");
-		snprintf(why, cap, "KME %s answered %ld: %s", p->cfg->id, status,
+		snprintf(why, cap, "KME link to %s: peer answered %ld: %s",
+			 p->cfg->id, status,
 			 cJSON_IsString(m) ? m->valuestring : "no message");
 		cJSON_Delete(reply);
 		reply = NULL;
@@ -369,7 +370,16 @@ kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
 	const cJSON *pool;
 	struct kme_key *keys;
 	int rc = -1;
+	bool starved;
 
+	pthread_mutex_lock(&p->lock);
+	starved = p->f_starve;
+	pthread_mutex_unlock(&p->lock);
+	if (starved) {
+		snprintf(why, cap, "key pool for KME %s is starved (fault injected)",
+			 p->cfg->id);
+		goto out;
+	}
 	if (msg == NULL ||
 	    cJSON_AddStringToObject(msg, "master", master) == NULL ||
 	    !cJSON_AddItemToObject(msg, "slaves", kme_link_ids_json(slaves, nslaves)) ||
