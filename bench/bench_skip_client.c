@@ -9,7 +9,7 @@
  *           kept-alive connections; a minimal HTTP/1.1 client).
  * Latency: one client, batches of the two modes interleaved so that load
  * from elsewhere hits both alike.  Rate: T threads, each mode in turn.
- * Prints lines "<mode> <op> p50_us p99_us" and "<mode> rate pairs_per_s".
+ * Prints lines "<mode> <op> p50 p99 p90 p99.9 max" (us) and "<mode> rate pairs_per_s".
  */
 #include "encoding.h"
 
@@ -340,8 +340,10 @@ static void
 report(const char *mode, const char *op, uint64_t *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
-	printf("%s %s %llu %llu\n", mode, op, (unsigned long long)v[n / 2],
-	       (unsigned long long)v[(n * 99) / 100]);
+	/* p50 p99, then p90 p99.9 max for the curious. */
+	printf("%s %s %llu %llu %llu %llu %llu\n", mode, op, (unsigned long long)v[n / 2],
+	       (unsigned long long)v[(n * 99) / 100], (unsigned long long)v[(n * 9) / 10],
+	       (unsigned long long)v[(n * 999) / 1000], (unsigned long long)v[n - 1]);
 }
 
 struct rate_arg {
