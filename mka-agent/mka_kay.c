@@ -1005,6 +1005,18 @@ mka_kay_tick(struct mka_kay *kay, uint64_t now)
 	}
 }
 
+int
+mka_kay_send_announce(struct mka_kay *kay, const struct mka_announce *ann)
+{
+	uint8_t frame[MKA_ETH_HDR_LEN + EAPOL_HDR_LEN + 600];
+	size_t len;
+
+	if (mka_announce_encode(kay->conf.eapol_da, kay->conf.mac, ann, frame,
+				sizeof(frame), &len) == -1)
+		return -1;
+	return kay->conf.tx(kay->conf.tx_arg, frame, len);
+}
+
 uint64_t
 mka_kay_next_event(const struct mka_kay *kay)
 {

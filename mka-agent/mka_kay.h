@@ -135,6 +135,10 @@ struct mka_participant *mka_kay_find_ca(struct mka_kay *kay,
 /* One received frame (from the destination MAC on). */
 void mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len,
 		uint64_t now);
+/* Sends an EAPOL-Announcement to the EAPOL destination address. */
+int mka_kay_send_announce(struct mka_kay *kay, const struct mka_announce *ann);
+/* Records (and logs once) a condition for status output. */
+void mka_kay_error(struct mka_kay *kay, const char *what);
 /* Timers: hellos, peer expiry, rekey checks, CP timeouts. */
 void mka_kay_tick(struct mka_kay *kay, uint64_t now);
 uint64_t mka_kay_next_event(const struct mka_kay *kay);

@@ -109,7 +109,6 @@ struct mka_kay {
 enum mka_connect mka_kay_connect(const struct mka_kay *kay);
 bool mka_kay_all_receiving(const struct mka_participant *p);
 bool mka_kay_server_transmitting(const struct mka_participant *p);
-void mka_kay_error(struct mka_kay *kay, const char *what);
 void mka_kay_log_sak(struct mka_kay *kay, const struct mka_participant *p,
 		     const struct mka_key *k);
 

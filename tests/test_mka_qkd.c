@@ -1,0 +1,319 @@
+/*
+ * test_mka_qkd.c — the QKD binding (mka_qkd.c) between two real KaYs on
+ * a fake wire, with a fake key service standing in for the KME pair (the
+ * far side of the seam): enc_keys hands out a random key under a random
+ * 16-octet ID, dec_keys returns it once, to the named slave only.
+ *
+ * Checked: the pair secures with CKN = key ID and the initiator's SAE ID
+ * in the KMD set; the responder fetches each key once; a key that does
+ * not verify the MKPDU's ICV is never used; disallowed peers get nothing;
+ * lookups are rate limited; a restarted responder gets a fresh key.
+ */
+#include "harness.h"
+
+#include "log.h"
+#include "mka_qkd.h"
+#include "secy_fake.h"
+#include "util.h"
+
+#include <openssl/rand.h>
+
+#define STEP_MS 10
+#define QLEN 64
+#define SVC_KEYS 16
+
+struct svc_key {
+	bool used, delivered;
+	char master[32], slave[32];
+	uint8_t id[16];
+	uint8_t key[32];
+};
+
+static struct svc_key svc[SVC_KEYS];
+static unsigned svc_new_calls, svc_get_calls;
+static bool svc_corrupt;	/* dec_keys returns a wrong key */
+static enum mka_qkd_role b_role;	/* side B's configured role */
+
+struct side {
+	const char *sae;
+	struct mka_kay *kay;
+	struct mka_qkd *qkd;
+	struct secy_fake secy;
+	struct mka_kay_conf conf;
+	int idx;
+};
+
+static struct side sides[2];
+static struct { uint8_t b[1600]; size_t len; } queue[2][QLEN], last[2];
+static int qn[2];
+static uint64_t now;
+
+__attribute__((constructor)) static void
+quiet(void)
+{
+	log_set_level(LOG_LVL_ERR);
+}
+
+static int
+svc_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
+	    size_t *id_len, uint8_t *key)
+{
+	struct side *s = arg;
+
+	svc_new_calls++;
+	for (size_t i = 0; i < SVC_KEYS; i++) {
+		struct svc_key *k = &svc[i];
+
+		if (k->used)
+			continue;
+		k->used = true;
+		str_copy(k->master, sizeof(k->master), s->sae);
+		str_copy(k->slave, sizeof(k->slave), slave);
+		RAND_bytes(k->id, 16);
+		RAND_bytes(k->key, (int)key_len);
+		memcpy(id, k->id, 16);
+		*id_len = 16;
+		memcpy(key, k->key, key_len);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+svc_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
+	    size_t key_len, uint8_t *key)
+{
+	struct side *s = arg;
+
+	svc_get_calls++;
+	for (size_t i = 0; i < SVC_KEYS; i++) {
+		struct svc_key *k = &svc[i];
+
+		if (!k->used || k->delivered || id_len != 16 ||
+		    memcmp(k->id, id, 16) != 0 || strcmp(k->master, master) ||
+		    strcmp(k->slave, s->sae))
+			continue;
+		k->delivered = true;	/* ETSI 014: once per slave */
+		memcpy(key, k->key, key_len);
+		if (svc_corrupt)
+			key[0] ^= 1;
+		return 0;
+	}
+	return -1;
+}
+
+static const struct mka_keysvc_ops svc_ops = {
+	.new_key = svc_new_key,
+	.get_key = svc_get_key,
+};
+
+static int
+wire_tx(void *arg, const uint8_t *f, size_t len)
+{
+	struct side *s = arg;
+	int to = 1 - s->idx;
+
+	memcpy(last[s->idx].b, f, len);
+	last[s->idx].len = len;
+	if (qn[to] < QLEN) {
+		memcpy(queue[to][qn[to]].b, f, len);
+		queue[to][qn[to]++].len = len;
+	}
+	return 0;
+}
+
+static void
+side_start(int idx, const char *sae, const char *allowed)
+{
+	struct side *s = &sides[idx];
+	struct mka_qkd_conf qc = { 0 };
+
+	if (s->kay != NULL) {
+		mka_kay_free(s->kay);
+		mka_qkd_free(s->qkd);
+	}
+	memset(s, 0, sizeof(*s));
+	s->idx = idx;
+	s->sae = sae;
+	str_copy(qc.own_sae, sizeof(qc.own_sae), sae);
+	str_copy(qc.allowed[0], sizeof(qc.allowed[0]), allowed);
+	qc.n_allowed = 1;
+	qc.role = idx == 1 ? b_role : MKA_ROLE_AUTO;
+	qc.cak_len = 32;
+	qc.ops = &svc_ops;
+	qc.ops_arg = s;
+	secy_fake_init(&s->secy);
+	s->conf.name = idx == 0 ? "A" : "B";
+	memcpy(s->conf.mac, "\x02\x00\x00\x00\x00\x01", 6);
+	s->conf.mac[5] = (uint8_t)(idx + 1);
+	s->conf.priority = 16;
+	s->conf.macsec_desired = true;
+	s->conf.capability = MKA_CAP_CONF_0;
+	s->conf.suites[0] = MKA_CS_GCM_AES_XPN_256;
+	s->conf.n_suites = 1;
+	memcpy(s->conf.eapol_da, "\x01\x80\xc2\x00\x00\x03", 6);
+	s->conf.secy = &secy_fake_ops;
+	s->conf.secy_arg = &s->secy;
+	s->conf.tx = wire_tx;
+	s->conf.tx_arg = s;
+	if ((s->qkd = mka_qkd_new(&qc)) == NULL)
+		abort();
+	mka_qkd_hook(s->qkd, &s->conf);
+	if ((s->kay = mka_kay_new(&s->conf, now)) == NULL)
+		abort();
+	mka_qkd_attach(s->qkd, s->kay);
+	qn[idx] = 0;
+}
+
+static void
+pair_start(const char *allowed_by_b)
+{
+	memset(svc, 0, sizeof(svc));
+	svc_new_calls = svc_get_calls = 0;
+	svc_corrupt = false;
+	now = 1000;
+	side_start(0, "SAE_A_01", "SAE_B_02");
+	side_start(1, "SAE_B_02", allowed_by_b);
+}
+
+static void
+pair_stop(void)
+{
+	for (int i = 0; i < 2; i++) {
+		mka_kay_free(sides[i].kay);
+		mka_qkd_free(sides[i].qkd);
+		sides[i].kay = NULL;
+		sides[i].qkd = NULL;
+	}
+}
+
+static void
+run(uint64_t ms)
+{
+	static struct { uint8_t b[1600]; size_t len; } q[QLEN];
+
+	for (uint64_t t = 0; t < ms; t += STEP_MS) {
+		for (int i = 0; i < 2; i++) {
+			int n = qn[i];
+
+			memcpy(q, queue[i], sizeof(q[0]) * (size_t)n);
+			qn[i] = 0;
+			for (int j = 0; j < n; j++)
+				mka_kay_rx(sides[i].kay, q[j].b, q[j].len, now);
+		}
+		for (int i = 0; i < 2; i++) {
+			mka_qkd_tick(sides[i].qkd, now);
+			mka_kay_tick(sides[i].kay, now);
+		}
+		now += STEP_MS;
+	}
+}
+
+static struct mka_kay_status
+status(int i)
+{
+	struct mka_kay_status st;
+
+	mka_kay_get_status(sides[i].kay, &st);
+	return st;
+}
+
+static uint64_t
+run_until_secured(uint64_t limit)
+{
+	uint64_t t = 0;
+
+	while (t < limit && !(status(0).secured && status(1).secured)) {
+		run(100);
+		t += 100;
+	}
+	return t;
+}
+
+static struct mka_qkd_counters
+counters(int i)
+{
+	struct mka_qkd_counters c;
+
+	mka_qkd_get_counters(sides[i].qkd, &c);
+	return c;
+}
+
+TEST(qkd_pair_secures_on_the_binding)
+{
+	struct mkpdu pdu;
+	const char *why;
+
+	pair_start("SAE_A_01");
+	ASSERT_TRUE(mka_qkd_is_initiator(sides[0].qkd));
+	ASSERT_TRUE(!mka_qkd_is_initiator(sides[1].qkd));
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	ASSERT_INT_EQ(svc_new_calls, 1);
+	ASSERT_INT_EQ(svc_get_calls, 1);
+	ASSERT_TRUE(counters(1).announcements_sent >= 1);
+	/* The initiator's MKPDU: CKN = the key ID, KMD = its SAE ID. */
+	ASSERT_INT_EQ(mka_pdu_decode(last[0].b, last[0].len, &pdu, &why), 0);
+	ASSERT_INT_EQ(pdu.basic.ckn_len, 16);
+	ASSERT_MEM_EQ(pdu.basic.ckn, svc[0].id, 16);
+	ASSERT_TRUE(pdu.has & MKA_HAS(MKA_PS_KMD));
+	ASSERT_MEM_EQ(pdu.kmd.v, "SAE_A_01", 8);
+	/* The responder's MKPDUs carry the same CKN and no KMD. */
+	ASSERT_INT_EQ(mka_pdu_decode(last[1].b, last[1].len, &pdu, &why), 0);
+	ASSERT_MEM_EQ(pdu.basic.ckn, svc[0].id, 16);
+	ASSERT_TRUE(!(pdu.has & MKA_HAS(MKA_PS_KMD)));
+	/* Same SAK both ways, XPN-256 from a 256-bit QKD CAK. */
+	ASSERT_INT_EQ(status(1).suite, MKA_CS_GCM_AES_XPN_256);
+	ASSERT_MEM_EQ(sides[0].secy.tx[0].key, sides[1].secy.tx[0].key, 32);
+	/* Steady: no more keys, no more announcements once live. */
+	{
+		uint64_t ann = counters(1).announcements_sent;
+
+		run(20000);
+		ASSERT_INT_EQ(svc_new_calls, 1);
+		ASSERT_INT_EQ(counters(1).announcements_sent, ann);
+	}
+	pair_stop();
+}
+
+TEST(disallowed_peer_gets_nothing)
+{
+	/* B answers to SAE_X_99 only ("auto" would make B initiator). */
+	b_role = MKA_ROLE_RESPONDER;
+	pair_start("SAE_X_99");
+	b_role = MKA_ROLE_AUTO;
+	ASSERT_INT_EQ(run_until_secured(8000), 8000);
+	ASSERT_INT_EQ(svc_get_calls, 0);
+	ASSERT_TRUE(counters(1).peers_refused > 0);
+	ASSERT_INT_EQ(status(1).live_peers, 0);
+	pair_stop();
+}
+
+TEST(key_failing_the_icv_is_never_used)
+{
+	pair_start("SAE_A_01");
+	svc_corrupt = true;
+	ASSERT_INT_EQ(run_until_secured(10000), 10000);
+	ASSERT_TRUE(counters(1).keys_rejected_icv >= 1);
+	/* Rate limit: one lookup per (SAE ID, CKN) per 15 s. */
+	ASSERT_INT_EQ(svc_get_calls, 1);
+	ASSERT_TRUE(counters(1).lookups_limited > 0);
+	ASSERT_TRUE(mka_kay_principal(sides[1].kay) == NULL);
+	ASSERT_INT_EQ(sides[1].secy.calls, 0);
+	pair_stop();
+}
+
+TEST(restarted_responder_gets_a_fresh_key)
+{
+	pair_start("SAE_A_01");
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	side_start(1, "SAE_B_02", "SAE_A_01");
+	ASSERT_TRUE(run_until_secured(40000) < 40000);
+	ASSERT_INT_EQ(svc_new_calls, 2);
+	ASSERT_TRUE(svc[1].delivered);
+	pair_stop();
+}
+
+TEST_MAIN(TEST_CASE(qkd_pair_secures_on_the_binding),
+	  TEST_CASE(disallowed_peer_gets_nothing),
+	  TEST_CASE(key_failing_the_icv_is_never_used),
+	  TEST_CASE(restarted_responder_gets_a_fresh_key))
