@@ -174,6 +174,10 @@ secy_set_policy(struct secy *secy, const struct secy_policy *pol)
 	if (pol->offset != 0 && cipher_suite_is_xpn(pol->cs))
 		return secy_fail(secy, "%s supports offset 0 only",
 				 cipher_suite_name(pol->cs));
+	/* XPN (802.1AEbw) bounds the window at 2^30 so PN recovery holds. */
+	if (cipher_suite_is_xpn(pol->cs) && pol->replay_window > (1U << 30))
+		return secy_fail(secy, "replay window above 2^30 with %s",
+				 cipher_suite_name(pol->cs));
 	if (pol->include_sci && pol->use_es)
 		return secy_fail(secy, "es=on needs include-sci=off (9.12 d)");
 	/* SAs hold keys expanded for one suite. */

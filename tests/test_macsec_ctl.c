@@ -97,6 +97,9 @@ TEST(ctl_xpn_and_policy)
 	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-xpn-256 offset=30"),
 		      "err gcm-aes-xpn-256 supports offset 0 only\n");
 	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-xpn-256 "
+			  "replay-window=1073741825"),
+		      "err replay window above 2^30 with gcm-aes-xpn-256\n");
+	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-xpn-256 "
 			  "replay-window=64 validate=check"), "ok\n");
 	ASSERT_STR_EQ(run(s, "install-txsa an=0 pn=4294967296 key=" K16 K16),
 		      "err gcm-aes-xpn-256 needs ssci= and salt=\n");
