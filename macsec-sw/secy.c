@@ -676,7 +676,11 @@ secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 		}
 		sa->st.InPktsInvalid++;
 	} else if (validated) {
-		/* Only frames that authenticated move the window (10.6.5). */
+		/*
+		 * Only frames that authenticated move the window (10.6.5).  The
+		 * post-decryption repeat of the late check that Linux needs is
+		 * moot here: one thread, nothing moved lowest_pn meanwhile.
+		 */
 		if (pn >= sa->next_pn) {
 			sa->next_pn = pn == PN64_MAX ? pn : pn + 1;
 			if (sa->next_pn > pol->replay_window &&
