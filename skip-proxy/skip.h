@@ -152,6 +152,11 @@ const char *skip_route_name(enum skip_route r);
 /* True if id matches one of the POSIX glob patterns (draft 4.1). */
 bool skip_remote_allowed(const char (*patterns)[SKIP_ID_MAX + 1], size_t n,
 			 const char *id);
+/*
+ * A printable, bounded copy of untrusted input for messages and logs:
+ * control characters, quotes and backslashes become '?', "..." marks a cut.
+ */
+void skip_printable(char *out, size_t cap, const char *in, size_t len);
 /* Decodes %XX (and '+' as space) into out; -1 if malformed or too long. */
 int skip_pct_decode(char *out, size_t cap, const char *in, size_t len);
 

@@ -104,7 +104,7 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	struct skip_reply rep = { 0 };
 	struct skip_req req;
 	struct skip_err err;
-	char peer[TLS_PEER_ID_MAX] = "?";
+	char peer[TLS_PEER_ID_MAX] = "?", raw[TLS_PEER_ID_MAX], shown[160];
 	enum MHD_Result ret;
 
 	(void)url; (void)version; (void)upload;
@@ -120,8 +120,9 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		if (x->body <= SKIP_HTTP_BODY_MAX)
 			return MHD_YES;
 	}
-	if (h->tf != NULL)
-		tls_front_conn_peer(h->tf, conn, peer, sizeof(peer));
+	/* The identity goes into logs: keep it printable. */
+	if (h->tf != NULL && tls_front_conn_peer(h->tf, conn, raw, sizeof(raw)) == 0)
+		skip_printable(peer, sizeof(peer), raw, strlen(raw));
 	if (x->target == NULL) {
 		memset(&req, 0, sizeof(req));
 		skip_api_error(&rep, 400, "request target too long");
@@ -136,8 +137,10 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	atomic_fetch_add(&h->api->metrics->requests[req.route], 1);
 	skip_metrics_response(h->api->metrics, rep.status);
-	log_debug("%s %.128s from '%s': %d", method,
-		  x->target ? x->target : "(too long)", peer, rep.status);
+	if (x->target != NULL)
+		skip_printable(shown, sizeof(shown), x->target, strlen(x->target));
+	log_debug("%s %s from '%s': %d", method,
+		  x->target ? shown : "(too long)", peer, rep.status);
 	ret = skip_http_queue(conn, &rep);
 	skip_reply_clear(&rep);
 	return ret;

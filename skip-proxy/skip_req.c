@@ -62,9 +62,8 @@ skip_err_set(struct skip_err *err, int status, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A printable, bounded copy of untrusted input for an error message. */
-static void
-skip_quote(char *out, size_t cap, const char *in, size_t len)
+void
+skip_printable(char *out, size_t cap, const char *in, size_t len)
 {
 	size_t i, n = 0;
 
@@ -188,7 +187,7 @@ skip_parse_key_id(const char *seg, size_t len, struct skip_req *req,
 	n = len <= 2 * SKIP_KEYID_MAX ?
 	    hex_decode(req->key_id, sizeof(req->key_id), seg, len) : -1;
 	if (n <= 0) {
-		skip_quote(q, sizeof(q), seg, len);
+		skip_printable(q, sizeof(q), seg, len);
 		skip_err_set(err, 400, "malformed keyId '%s': expected an even "
 			     "number of hex digits (at most %d)", q,
 			     2 * SKIP_KEYID_MAX);
@@ -223,7 +222,7 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 		if (slen == 0)
 			continue;
 		if (skip_pct_decode(name, sizeof(name), seg, nlen) < 0) {
-			skip_quote(quoted, sizeof(quoted), seg, nlen);
+			skip_printable(quoted, sizeof(quoted), seg, nlen);
 			skip_err_set(err, 400, "bad query parameter name '%s'",
 				     quoted);
 			return -1;
@@ -232,7 +231,7 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 		for (size_t i = 0; i < SKIP_MAX_PARAMS && d->params[i]; i++)
 			if (strcmp(name, d->params[i]) == 0)
 				p = &params[i];
-		skip_quote(quoted, sizeof(quoted), name, strlen(name));
+		skip_printable(quoted, sizeof(quoted), name, strlen(name));
 		if (p == NULL) {
 			skip_err_set(err, 400, "unknown query parameter '%s' for %s",
 				     quoted, d->path);
@@ -283,7 +282,7 @@ skip_check_size(const struct skip_param *p, const struct skip_limits *lim,
 	req->size_bits = lim->key_size_default;
 	if (!p->seen)
 		return 0;
-	skip_quote(q, sizeof(q), p->value, strlen(p->value));
+	skip_printable(q, sizeof(q), p->value, strlen(p->value));
 	if (skip_parse_uint(p->value, &v) < 0 || v % 8 != 0 || v < 128 ||
 	    v > lim->key_size_max) {
 		skip_err_set(err, 400, "bad size '%s': a multiple of 8 from 128 "
@@ -304,7 +303,7 @@ skip_check_entropy(const struct skip_param *p, const struct skip_limits *lim,
 	req->entropy_bits = lim->entropy_default;
 	if (!p->seen)
 		return 0;
-	skip_quote(q, sizeof(q), p->value, strlen(p->value));
+	skip_printable(q, sizeof(q), p->value, strlen(p->value));
 	if (skip_parse_uint(p->value, &v) < 0 || v % 8 != 0 || v < 8 ||
 	    v > lim->entropy_max) {
 		skip_err_set(err, 400, "bad minentropy '%s': a multiple of 8 from "

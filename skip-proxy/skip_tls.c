@@ -59,11 +59,14 @@ skip_tls12_psk_cb(SSL *ssl, const char *identity, unsigned char *psk,
 	const struct skip_psk_set *set = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	int n;
 
+	char shown[80];
+
 	if (identity == NULL)
 		return 0;
 	n = skip_psk_lookup(set, identity, strlen(identity), psk, max_psk_len);
 	if (n <= 0) {
-		log_info("TLS 1.2 PSK identity '%.64s' is not configured", identity);
+		skip_printable(shown, sizeof(shown), identity, strlen(identity));
+		log_info("TLS 1.2 PSK identity '%s' is not configured", shown);
 		return 0;
 	}
 	skip_tls_set_identity(ssl, identity, strlen(identity));
@@ -89,8 +92,10 @@ skip_tls13_find_cb(SSL *ssl, const unsigned char *identity, size_t id_len,
 	*sess = NULL;
 	n = skip_psk_lookup(set, (const char *)identity, id_len, key, sizeof(key));
 	if (n <= 0) {
-		log_info("TLS 1.3 PSK identity '%.*s' is not configured",
-			 (int)(id_len > 64 ? 64 : id_len), (const char *)identity);
+		char shown[80];
+
+		skip_printable(shown, sizeof(shown), (const char *)identity, id_len);
+		log_info("TLS 1.3 PSK identity '%s' is not configured", shown);
 		rc = 1;		/* no PSK: the handshake fails without one */
 		goto out;
 	}

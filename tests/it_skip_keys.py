@@ -25,10 +25,11 @@ for exe in ("skip-proxy/skip-proxy", "kme-sim/kme-sim"):
 
 lab = sk.Lab(t, "skip-keys")
 lab.make_pki(kmes=("KME_A", "KME_B"), saes=("SAE_A", "SAE_B", "SAE_X"))
-ports = {n: tap.free_port() for n in ("kme_a", "kme_b", "link_a", "link_b", "skip_a", "skip_b")}
+ports = {n: tap.free_port() for n in ("kme_a", "kme_b", "link_a", "link_b", "skip_a", "skip_b", "skip_x",
+                                      "admin_a")}
 
 
-def kme_conf(me, peer, sae, peer_sae, port, link, peer_link):
+def kme_conf(me, peer, sae, peer_sae, port, link, peer_link, extra=""):
     p = lab.path(me + ".conf")
     pki = lab.pki
     with open(p, "w") as f:
@@ -48,15 +49,17 @@ max_key_size = 1024
 key_rate = 10000000
 max_key_count = 10000
 
+{extra}
 [peer {peer}]
 address = 127.0.0.1:{peer_link}
 saes = {peer_sae}
 """.format(me=me, peer=peer, sae=sae, peer_sae=peer_sae, port=port, link=link,
-           peer_link=peer_link, pki=pki, db=lab.path(me + ".db")))
+           peer_link=peer_link, pki=pki, db=lab.path(me + ".db"), extra=extra))
     return p
 
 
-kme_a_conf = kme_conf("KME_A", "KME_B", "SAE_A", "SAE_B SAE_X", ports["kme_a"], ports["link_a"], ports["link_b"])
+kme_a_conf = kme_conf("KME_A", "KME_B", "SAE_A", "SAE_B SAE_X", ports["kme_a"], ports["link_a"], ports["link_b"],
+                      "admin_listen = 127.0.0.1:%d\n" % ports["admin_a"])
 kme_b_conf = kme_conf("KME_B", "KME_A", "SAE_B SAE_X", "SAE_A", ports["kme_b"], ports["link_b"], ports["link_a"])
 kmes = {}
 
@@ -84,6 +87,10 @@ conf_b = lab.proxy_conf("skip-b", "SAE_B", ["SAE_?"], "https://localhost:%d" % p
                         ports["skip_b"], common)
 p_a = lab.start_proxy("skip-a", conf_a, ports["skip_a"])
 p_b = lab.start_proxy("skip-b", conf_b, ports["skip_b"])
+# SAE_X is served by KME B: KME A answers it 401 whatever it asks.
+conf_x = lab.proxy_conf("skip-x", "SAE_X", ["SAE_B"], "https://localhost:%d" % ports["kme_a"],
+                        ports["skip_x"], common)
+p_x = lab.start_proxy("skip-x", conf_x, ports["skip_x"])
 
 
 def at_a(target):
@@ -183,6 +190,34 @@ def wrong_remote():
 
 
 t.case("wrong remote")(wrong_remote)
+
+
+def admin(action, query):
+    import subprocess
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                        "http://127.0.0.1:%d/admin/v1/%s?%s" % (ports["admin_a"], action, query)],
+                       capture_output=True, text=True, timeout=10)
+    return r.stdout
+
+
+def kme_errors():
+    r = sk.s_client(ports["skip_x"], sk.http_req("GET", "/key?remoteSystemID=SAE_B"), identity="router-a",
+                    session=sess_a)
+    t.ok(r is not None and r.status == 500 and "credentials" in r.json()["message"],
+         "KME 401 to enc_keys (proxy's SAE unknown there) is 500 naming the credentials", r)
+    t.eq(admin("fault", "peer=KME_B&kind=starve"), "200", "kme-a: starve fault injected")
+    r = at_a("/key?remoteSystemID=SAE_B")
+    t.ok(r is not None and r.status == 503 and "starved" in r.json()["message"],
+         "KME 503 (pool starved) is 503 with the KME's message passed on", r)
+    t.eq(admin("clear", "peer=KME_B"), "200", "kme-a: fault cleared")
+    r = new_key(timeout=15)
+    t.ok(r is not None and r.status == 200, "after the fault is cleared /key is 200 again", r)
+    if r is not None and r.status == 200:
+        r2 = fetch_b(r.json()["keyId"], timeout=10)
+        t.ok(r2 is not None and r2.status == 200 and r2.json() == r.json(), "and site B gets that key", r2)
+
+
+t.case("kme errors")(kme_errors)
 
 
 def kme_down_and_back():
