@@ -172,8 +172,11 @@ int kme_store_pool_take(struct kme_store *st, const char *peer, uint64_t bits);
 enum kme_fetch_rc kme_store_fetch(struct kme_store *st, const char *master,
 				  const char *slave, const uint8_t (*ids)[UUID_LEN],
 				  size_t n, struct kme_key *out);
-/* Deletes reserved keys whose time is up; returns how many (or -1). */
-int64_t kme_store_expire(struct kme_store *st, int64_t now);
+/*
+ * Deletes reserved keys whose time is up; returns how many (or -1).  Also
+ * prunes fetch_log entries older than log_keep_s.
+ */
+int64_t kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s);
 int64_t kme_store_reserved_count(struct kme_store *st);
 
 /* ---------------------------------------------------------- kme_metrics.c */

@@ -751,7 +751,8 @@ kme_link_ticker(void *arg)
 		}
 		last = now;
 		if (now - last_expire >= 1000) {
-			int64_t n = kme_store_expire(k->store, wall_s());
+			int64_t n = kme_store_expire(k->store, wall_s(),
+						     (int64_t)(k->cfg.key_ttl_ms / 1000) + 1);
 			if (n > 0) {
 				atomic_fetch_add(&k->metrics.keys_expired, (uint64_t)n);
 				log_info("%lld reserved key(s) expired unfetched",

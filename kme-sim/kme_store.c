@@ -5,6 +5,7 @@
  *         truth; see kme_link.c).
  * rkey:   keys delivered to a master and waiting for their slave(s).
  * rslave: one row per (key, slave); fetched = 1 once that slave has it.
+ * fetch_log: key IDs handed to slaves, for audits (no key bytes).
  *
  * Every change is one transaction, so a process killed at any point
  * leaves either the state before or the state after it.  WAL with
@@ -39,7 +40,12 @@ static const char kme_store_schema[] =
 	"  key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
 	"  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY(key_id, slave));"
-	"CREATE INDEX IF NOT EXISTS rkey_expires ON rkey(expires);";
+	"CREATE INDEX IF NOT EXISTS rkey_expires ON rkey(expires);"
+	/* IDs (never bytes) of keys handed to slaves: an audit trail that
+	 * survives a reply lost in a crash; pruned after key_ttl. */
+	"CREATE TABLE IF NOT EXISTS fetch_log("
+	"  key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
+	"  PRIMARY KEY(key_id, slave));";
 
 struct kme_key *
 kme_keys_new(size_t n)
@@ -379,7 +385,7 @@ enum kme_fetch_rc
 kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		const uint8_t (*ids)[UUID_LEN], size_t n, struct kme_key *out)
 {
-	sqlite3_stmt *q = NULL, *mark = NULL, *gc = NULL;
+	sqlite3_stmt *q = NULL, *mark = NULL, *gc = NULL, *logs = NULL;
 	enum kme_fetch_rc rc = KME_FETCH_ERROR, worst = KME_FETCH_OK;
 
 	pthread_mutex_lock(&st->lock);
@@ -387,11 +393,13 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 			   "LEFT JOIN rslave s ON s.key_id = k.key_id AND s.slave = ?2 "
 			   "WHERE k.key_id = ?1 AND k.expires > ?3");
 	mark = kme_store_prep(st, "UPDATE rslave SET fetched = 1 "
-			      "WHERE key_id = ? AND slave = ?");
+			      "WHERE key_id = ?1 AND slave = ?2");
+	logs = kme_store_prep(st, "INSERT OR REPLACE INTO fetch_log(key_id, slave, at) "
+			      "VALUES(?, ?, ?)");
 	/* The key leaves the store once every slave has it. */
 	gc = kme_store_prep(st, "DELETE FROM rkey WHERE key_id = ?1 AND NOT EXISTS "
 			    "(SELECT 1 FROM rslave WHERE key_id = ?1 AND fetched = 0)");
-	if (q == NULL || mark == NULL || gc == NULL)
+	if (q == NULL || mark == NULL || gc == NULL || logs == NULL)
 		goto out;
 	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
@@ -407,6 +415,14 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		    (r == KME_FETCH_NOT_FOUND && worst == KME_FETCH_OK))
 			worst = r;
 		if (r == KME_FETCH_OK) {
+			sqlite3_reset(logs);
+			sqlite3_bind_blob(logs, 1, ids[i], UUID_LEN, SQLITE_STATIC);
+			sqlite3_bind_text(logs, 2, slave, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(logs, 3, wall_s());
+			if (kme_store_step_done(st, logs) < 0) {
+				worst = KME_FETCH_ERROR;
+				break;
+			}
 			sqlite3_reset(gc);
 			sqlite3_bind_blob(gc, 1, ids[i], UUID_LEN, SQLITE_STATIC);
 			if (kme_store_step_done(st, gc) < 0) {
@@ -425,25 +441,30 @@ out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(mark);
 	sqlite3_finalize(gc);
+	sqlite3_finalize(logs);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
 int64_t
-kme_store_expire(struct kme_store *st, int64_t now)
+kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s, *l;
 	int64_t n = -1;
 
 	pthread_mutex_lock(&st->lock);
 	s = kme_store_prep(st, "DELETE FROM rkey WHERE expires <= ?");
-	if (s == NULL)
+	l = kme_store_prep(st, "DELETE FROM fetch_log WHERE at <= ?");
+	if (s == NULL || l == NULL)
 		goto out;
 	sqlite3_bind_int64(s, 1, now);
 	if (kme_store_step_done(st, s) == 0)
 		n = sqlite3_changes(st->db);
+	sqlite3_bind_int64(l, 1, now - log_keep_s);
+	kme_store_step_done(st, l);
 out:
 	sqlite3_finalize(s);
+	sqlite3_finalize(l);
 	pthread_mutex_unlock(&st->lock);
 	return n;
 }
