@@ -234,7 +234,8 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	if (!foreground && daemon(0, 0) < 0) {
+	/* nochdir: libcurl opens the (maybe relative) KME key paths per call. */
+	if (!foreground && daemon(1, 0) < 0) {
 		log_warn("daemon");
 		goto out;
 	}

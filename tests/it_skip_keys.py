@@ -192,6 +192,25 @@ def wrong_remote():
 t.case("wrong remote")(wrong_remote)
 
 
+def concurrent():
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        made = list(ex.map(lambda _: at_a("/key?remoteSystemID=SAE_B"), range(8)))
+    ok = [r for r in made if r is not None and r.status == 200]
+    t.eq(len(ok), 8, "8 concurrent /key requests at site A all succeed")
+    ids = {r.json()["keyId"] for r in ok}
+    t.eq(len(ids), len(ok), "and give 8 different keyIds")
+    seen_keys.extend(r.json()["key"] for r in ok)
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        got = list(ex.map(lambda r: fetch_b(r.json()["keyId"]), ok))
+    t.ok(all(g is not None and g.status == 200 for g in got) and
+         [g.json() for g in got] == [r.json() for r in ok],
+         "8 concurrent fetches at site B return the same keys", got)
+
+
+t.case("concurrent")(concurrent)
+
+
 def admin(action, query):
     import subprocess
     r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",

@@ -8,8 +8,10 @@ clean (sanitizer-clean) exit on SIGTERM.  Keys end to end: it_skip_keys.py.
 """
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import it_skip_common as sk  # noqa: E402
@@ -34,8 +36,14 @@ conf_psk = lab.proxy_conf("psk", "SAE_A", ["SAE_B", "KP_*_LOC1"], "https://127.0
 cert_extra = "tls_mode = certificate\ncert_file = %s\nkey_file = %s\nclient_ca_file = %s/sae-ca.crt\n"
 conf_ec = lab.proxy_conf("ec", "SAE_A", ["SAE_B"], "https://127.0.0.1:%d" % dead_kme, port_ec,
                          cert_extra % (lab.pki + "/KME_A.crt", lab.pki + "/KME_A.key", lab.pki))
-conf_rsa = lab.proxy_conf("rsa", "SAE_A", ["SAE_B"], "https://127.0.0.1:%d" % dead_kme, port_rsa,
-                          cert_extra % (rsa_crt, rsa_key, lab.pki))
+# A "KME" that accepts TCP connections and never says a word: timeouts.
+black_hole = socket.socket()
+black_hole.bind(("127.0.0.1", 0))
+black_hole.listen(16)
+t.cleanup(black_hole.close)
+conf_rsa = lab.proxy_conf("rsa", "SAE_A", ["SAE_B"], "https://127.0.0.1:%d" % black_hole.getsockname()[1],
+                          port_rsa, cert_extra % (rsa_crt, rsa_key, lab.pki) +
+                          "kme_timeout = 300ms\nkme_retries = 1\nkme_retry_delay = 10ms\n")
 p_psk = lab.start_proxy("skip-psk", conf_psk, port_psk)
 p_ec = lab.start_proxy("skip-ec", conf_ec, port_ec)
 p_rsa = lab.start_proxy("skip-rsa", conf_rsa, port_rsa)
@@ -204,6 +212,23 @@ def cert_mode():
 
 
 case("cert mode")(cert_mode)
+
+
+# ---- a KME that never answers: bounded by kme_timeout x (1 + kme_retries) ----
+def kme_silent():
+    ca = lab.pki + "/sae-ca.crt"
+    t0 = time.monotonic()
+    c = subprocess.run(["curl", "-s", "--cacert", ca, "--cert", lab.pki + "/router1.crt", "--key",
+                        lab.pki + "/router1.key", "https://localhost:%d/key?remoteSystemID=SAE_B" % port_rsa,
+                        "-w", "\n%{http_code}"], capture_output=True, text=True, timeout=30)
+    took = time.monotonic() - t0
+    body, _, code = c.stdout.rpartition("\n")
+    t.ok(code == "503" and "unreachable" in body and "2 attempts" in body,
+         "a silent KME gives 503 'KME unreachable' after 2 attempts", c.stdout)
+    t.ok(0.55 <= took < 5, "the wait is bounded by the timeouts (%.2f s for 2 x 300 ms)" % took)
+
+
+case("kme silent")(kme_silent)
 
 
 # ---- metrics ----
