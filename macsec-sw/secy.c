@@ -581,18 +581,72 @@ rx_sci_of(const struct sectag *tag, const struct rxsc *sc)
 	return (tag->st_tci & MACSEC_TCI_SC) ? tag->st_sci : sc->sci;
 }
 
+/* 10.6.1: frames without a SecTAG pass unless validation is Strict. */
+static enum secy_rx
+rx_untagged(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
+	    size_t *out_len)
+{
+	if (secy->pol.validate == SECY_VALIDATE_STRICT) {
+		secy->st.InPktsNoTag++;
+		return SECY_RX_DROP;
+	}
+	memmove(out, in, len);
+	*out_len = len;
+	secy->st.InPktsUntagged++;
+	return SECY_RX_DELIVER;
+}
+
+/*
+ * 10.6.4 / 14: verifies (and for E=1 decrypts) the Secure Data into out
+ * after DA and SA.  The first offset octets of encrypted user data are in
+ * clear but part of the AAD.  Returns true when the ICV verifies.
+ */
+static bool
+rx_open(const struct secy_policy *pol, const struct sectag *tag,
+	const struct rxsc *sc, struct rxsa *sa, uint64_t pn,
+	const uint8_t *in, size_t hlen, size_t ulen, uint8_t *out)
+{
+	uint8_t iv[MACSEC_IV_LEN];
+	size_t clear = ulen;
+	bool valid;
+
+	if ((tag->st_tci & MACSEC_TCI_E) && pol->offset < ulen)
+		clear = pol->offset;
+	cipher_iv(sa->key, rx_sci_of(tag, sc), pn, iv);
+	valid = cipher_open(sa->key, iv, in, hlen + clear, in + hlen + clear,
+			    ulen - clear, out + ETH_ADDRS_LEN + clear,
+			    in + hlen + ulen) == 0;
+	memmove(out + ETH_ADDRS_LEN, in + hlen, clear);
+	return valid;
+}
+
+/*
+ * 10.6.5: only frames that authenticated move nextPN and lowestPN.  The
+ * post-decryption repeat of the late check that Linux needs is moot here:
+ * one thread, nothing moved lowest_pn since the check before decryption.
+ */
+static void
+rx_advance(const struct secy_policy *pol, struct rxsa *sa, uint64_t pn)
+{
+	if (pn < sa->next_pn)
+		return;
+	sa->next_pn = pn == PN64_MAX ? pn : pn + 1;
+	if (sa->next_pn > pol->replay_window &&
+	    sa->next_pn - pol->replay_window > sa->lowest_pn)
+		sa->lowest_pn = sa->next_pn - pol->replay_window;
+}
+
 /* Receive (10.6): validation in the order of 10.6.1-10.6.5. */
 enum secy_rx
 secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 		    uint8_t *out, size_t cap, size_t *out_len)
 {
 	const struct secy_policy *pol = &secy->pol;
-	bool xpn = cipher_suite_is_xpn(pol->cs), strict, validated, valid;
+	bool xpn = cipher_suite_is_xpn(pol->cs), discard_bad, valid;
 	struct sectag tag;
 	struct rxsc *sc;
 	struct rxsa *sa;
-	uint8_t iv[MACSEC_IV_LEN];
-	size_t hlen, ulen, clear;
+	size_t hlen, ulen;
 	uint64_t pn, lowest;
 
 	if (len < ETH_HDR_LEN || cap < len) {
@@ -602,18 +656,8 @@ secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 	/* The KaY's frames are for the Uncontrolled Port only. */
 	if (load_be16(in + ETH_ADDRS_LEN) == EAPOL_ETHERTYPE)
 		return SECY_RX_IGNORE;
-	strict = pol->validate == SECY_VALIDATE_STRICT;
-	if (load_be16(in + ETH_ADDRS_LEN) != MACSEC_ETHERTYPE) {
-		/* 10.6.1: untagged frames pass unless validation is Strict */
-		if (strict) {
-			secy->st.InPktsNoTag++;
-			return SECY_RX_DROP;
-		}
-		memmove(out, in, len);
-		*out_len = len;
-		secy->st.InPktsUntagged++;
-		return SECY_RX_DELIVER;
-	}
+	if (load_be16(in + ETH_ADDRS_LEN) != MACSEC_ETHERTYPE)
+		return rx_untagged(secy, in, len, out, out_len);
 	if (sectag_decode(in, len, &tag) == -1 ||
 	    !sectag_valid(&tag, len, xpn)) {
 		secy->st.InPktsBadTag++;
@@ -624,9 +668,12 @@ secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 		return SECY_RX_IGNORE;
 	hlen = ETH_ADDRS_LEN + sectag_len(tag.st_tci);
 	ulen = len - hlen - MACSEC_ICV_LEN;
+	/* Strict, or changed text that cannot be delivered unverified. */
+	discard_bad = pol->validate == SECY_VALIDATE_STRICT ||
+		      (tag.st_tci & MACSEC_TCI_C);
 	/* 10.6.2 a) no receive SC for the SCI */
 	if ((sc = rx_lookup_sc(secy, &tag, in)) == NULL) {
-		if (strict || (tag.st_tci & MACSEC_TCI_C)) {
+		if (discard_bad) {
 			secy->st.InPktsNoSCI++;
 			return SECY_RX_DROP;
 		}
@@ -637,7 +684,7 @@ secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 	/* 10.6.2 b) no receive SA in use for the AN */
 	sa = &sc->sa[tag.st_an];
 	if (!sa->in_use || !sa->enabled) {
-		if (strict || (tag.st_tci & MACSEC_TCI_C)) {
+		if (discard_bad) {
 			sc->st.InPktsNotUsingSA++;
 			return SECY_RX_DROP;
 		}
@@ -652,53 +699,33 @@ secy_validate_frame(struct secy *secy, const uint8_t *in, size_t len,
 		sa->st.InPktsLate++;
 		return SECY_RX_DROP;
 	}
-	validated = valid = false;
 	memmove(out, in, ETH_ADDRS_LEN);
-	if ((tag.st_tci & MACSEC_TCI_C) ||
-	    pol->validate != SECY_VALIDATE_DISABLED) {
-		validated = true;
-		clear = (tag.st_tci & MACSEC_TCI_E) ?
-			(ulen < pol->offset ? ulen : pol->offset) : ulen;
-		cipher_iv(sa->key, rx_sci_of(&tag, sc), pn, iv);
-		valid = cipher_open(sa->key, iv, in, hlen + clear,
-				    in + hlen + clear, ulen - clear,
-				    out + ETH_ADDRS_LEN + clear,
-				    in + hlen + ulen) == 0;
-		memmove(out + ETH_ADDRS_LEN, in + hlen, clear);
-	} else {
+	*out_len = ETH_ADDRS_LEN + ulen;
+	if (!(tag.st_tci & MACSEC_TCI_C) &&
+	    pol->validate == SECY_VALIDATE_DISABLED) {
 		memmove(out + ETH_ADDRS_LEN, in + hlen, ulen);
+		sa->st.InPktsUnchecked++;
+		return SECY_RX_DELIVER;
 	}
+	valid = rx_open(pol, &tag, sc, sa, pn, in, hlen, ulen, out);
 	/* 10.6.4 */
-	if (validated && !valid) {
-		if (strict || (tag.st_tci & MACSEC_TCI_C)) {
+	if (!valid) {
+		if (discard_bad) {
 			sa->st.InPktsNotValid++;
 			return SECY_RX_DROP;
 		}
 		sa->st.InPktsInvalid++;
-	} else if (validated) {
-		/*
-		 * Only frames that authenticated move the window (10.6.5).  The
-		 * post-decryption repeat of the late check that Linux needs is
-		 * moot here: one thread, nothing moved lowest_pn meanwhile.
-		 */
-		if (pn >= sa->next_pn) {
-			sa->next_pn = pn == PN64_MAX ? pn : pn + 1;
-			if (sa->next_pn > pol->replay_window &&
-			    sa->next_pn - pol->replay_window > sa->lowest_pn)
-				sa->lowest_pn = sa->next_pn - pol->replay_window;
-		}
-		if (pn < lowest)
-			sa->st.InPktsDelayed++;
-		else
-			sa->st.InPktsOK++;
-		if (tag.st_tci & MACSEC_TCI_E)
-			secy->st.InOctetsDecrypted += ulen;
-		else
-			secy->st.InOctetsValidated += ulen;
-	} else {
-		sa->st.InPktsUnchecked++;
+		return SECY_RX_DELIVER;
 	}
-	*out_len = ETH_ADDRS_LEN + ulen;
+	rx_advance(pol, sa, pn);
+	if (pn < lowest)
+		sa->st.InPktsDelayed++;
+	else
+		sa->st.InPktsOK++;
+	if (tag.st_tci & MACSEC_TCI_E)
+		secy->st.InOctetsDecrypted += ulen;
+	else
+		secy->st.InOctetsValidated += ulen;
 	return SECY_RX_DELIVER;
 }
 
