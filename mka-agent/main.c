@@ -6,6 +6,7 @@
  *   mka-agent [-dnv] [-f config]            run (or -n: check the config)
  *   mka-agent [-f config] status|metrics    ask a running agent
  */
+#include "keysvc_etsi014.h"
 #include "log.h"
 #include "mka_conf.h"
 #include "mka_kay.h"
@@ -15,6 +16,7 @@
 #include "secy_fake.h"
 #include "util.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +38,8 @@ struct agent_port {
 	struct mka_kay *kay;
 	struct secy_ctl *ctl;
 	struct secy_fake *fake;
+	struct mka_qkd *qkd;		/* cak_source etsi014 */
+	struct keysvc_etsi014 *kme;
 };
 
 struct agent {
@@ -130,9 +134,31 @@ port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 		kc.key_log = key_log_line;
 		kc.key_log_arg = a->key_log;
 	}
-	if ((ap->kay = mka_kay_new(&kc, now)) == NULL ||
-	    mka_kay_add_ca(ap->kay, pc->cak, pc->cak_len, pc->ckn,
-			   pc->ckn_len, NULL, 0, now) == NULL) {
+	if (pc->source == MKA_CAK_ETSI014) {
+		struct mka_qkd_conf qc = pc->qkd;
+
+		if ((ap->kme = keysvc_etsi014_new(pc->kme_url, pc->kme_cert,
+						  pc->kme_key,
+						  pc->kme_ca)) == NULL)
+			return -1;
+		qc.ops = &keysvc_etsi014_ops;
+		qc.ops_arg = ap->kme;
+		if ((ap->qkd = mka_qkd_new(&qc)) == NULL)
+			return -1;
+		mka_qkd_hook(ap->qkd, &kc);
+	}
+	if ((ap->kay = mka_kay_new(&kc, now)) == NULL) {
+		log_warnx("%s: cannot start the KaY", pc->ifname);
+		return -1;
+	}
+	if (ap->qkd != NULL) {
+		mka_qkd_attach(ap->qkd, ap->kay);
+		log_info("%s: QKD %s, SAE ID %s", pc->ifname,
+			 mka_qkd_is_initiator(ap->qkd) ? "initiator" :
+							 "responder",
+			 pc->qkd.own_sae);
+	} else if (mka_kay_add_ca(ap->kay, pc->cak, pc->cak_len, pc->ckn,
+				  pc->ckn_len, NULL, 0, now) == NULL) {
 		log_warnx("%s: cannot start the KaY", pc->ifname);
 		return -1;
 	}
@@ -146,6 +172,10 @@ port_stop(struct agent_port *ap)
 {
 	mka_kay_free(ap->kay);
 	ap->kay = NULL;
+	mka_qkd_free(ap->qkd);
+	ap->qkd = NULL;
+	keysvc_etsi014_free(ap->kme);
+	ap->kme = NULL;
 	mka_port_close(&ap->io);
 	secy_ctl_free(ap->ctl);
 	ap->ctl = NULL;
@@ -269,6 +299,8 @@ run(struct agent *a)
 							  sizeof(frame))) > 0)
 					mka_kay_rx(ap->kay, frame, (size_t)n,
 						   now);
+			if (ap->qkd != NULL)
+				mka_qkd_tick(ap->qkd, now);
 			mka_kay_tick(ap->kay, now);
 		}
 		if (pfd[a->n_ports].revents & POLLIN)
@@ -327,6 +359,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	a.status_fd = -1;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	now = mono_ms();
 	if (key_log_open(&a) == -1 || status_open(&a) == -1)
 		goto out;
@@ -349,5 +382,6 @@ out:
 	if (a.key_log != NULL)
 		fclose(a.key_log);
 	mka_conf_wipe(&a.conf);
+	curl_global_cleanup();
 	return rc;
 }

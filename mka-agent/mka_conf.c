@@ -91,6 +91,40 @@ parse_offset(const char *s, uint8_t *co, uint8_t *cap)
 	return -1;
 }
 
+/* SAE IDs: printable, no separators (they go into URLs and the KMD). */
+static bool
+sae_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < MKA_KMD_MIN || n > MKA_SAE_MAX)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+		      *s == '.'))
+			return false;
+	return true;
+}
+
+static int
+parse_peers(const char *s, struct mka_qkd_conf *q)
+{
+	char buf[1024], *tok, *save = NULL;
+
+	if (str_copy(buf, sizeof(buf), s) == -1)
+		return -1;
+	q->n_allowed = 0;
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		if (!sae_ok(tok) || q->n_allowed == MKA_QKD_MAX_ALLOWED)
+			return -1;
+		str_copy(q->allowed[q->n_allowed++], sizeof(q->allowed[0]),
+			 tok);
+	}
+	return q->n_allowed > 0 ? 0 : -1;
+}
+
 static int
 port_key(struct mka_port_conf *pc, const char *key, const char *value,
 	 const struct cfg_pos *pos)
@@ -163,6 +197,39 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		if (cfg_parse_u64(value, 2, UINT64_MAX, &n) == -1)
 			goto bad;
 		k->pn_threshold = n;
+	} else if (strcmp(key, "sae_id") == 0) {
+		if (!sae_ok(value) || str_copy(pc->qkd.own_sae,
+					       sizeof(pc->qkd.own_sae),
+					       value) == -1)
+			goto bad;
+	} else if (strcmp(key, "role") == 0) {
+		if (strcmp(value, "auto") == 0)
+			pc->qkd.role = MKA_ROLE_AUTO;
+		else if (strcmp(value, "initiator") == 0)
+			pc->qkd.role = MKA_ROLE_INITIATOR;
+		else if (strcmp(value, "responder") == 0)
+			pc->qkd.role = MKA_ROLE_RESPONDER;
+		else
+			goto bad;
+	} else if (strcmp(key, "allowed_peers") == 0) {
+		if (parse_peers(value, &pc->qkd) == -1)
+			goto bad;
+	} else if (strcmp(key, "cak_bits") == 0) {
+		if (strcmp(value, "128") != 0 && strcmp(value, "256") != 0)
+			goto bad;
+		pc->qkd.cak_len = strcmp(value, "128") == 0 ? 16 : 32;
+	} else if (strcmp(key, "kme_url") == 0) {
+		if (strncmp(value, "https://", 8) != 0 ||
+		    str_copy(pc->kme_url, sizeof(pc->kme_url), value) == -1)
+			goto bad;
+	} else if (strcmp(key, "kme_cert") == 0 || strcmp(key, "kme_key") == 0 ||
+		   strcmp(key, "kme_ca") == 0) {
+		char *dst = strcmp(key, "kme_cert") == 0 ? pc->kme_cert :
+			    strcmp(key, "kme_key") == 0 ? pc->kme_key :
+							  pc->kme_ca;
+
+		if (str_copy(dst, sizeof(pc->kme_cert), value) == -1)
+			goto bad;
 	} else if (strcmp(key, "secy_socket") == 0) {
 		if (strcmp(value, "none") == 0)
 			pc->secy_socket[0] = '\0';
@@ -196,6 +263,7 @@ port_defaults(struct mka_port_conf *pc, const char *ifname)
 	memcpy(pc->kay.eapol_da, pae_group, 6);
 	str_copy(pc->secy_socket, sizeof(pc->secy_socket),
 		 MKA_CONF_DEFAULT_SECY);
+	pc->qkd.cak_len = 32;
 }
 
 static int
@@ -260,11 +328,24 @@ conf_check(const char *path, struct mka_conf *c)
 	for (size_t i = 0; i < c->n_ports; i++) {
 		struct mka_port_conf *pc = &c->ports[i];
 
-		if (pc->source != MKA_CAK_PSK) {
-			log_warnx("%s: port %s: cak_source %s is not "
+		if (pc->source == MKA_CAK_SKIP) {
+			log_warnx("%s: port %s: cak_source skip is not "
 				  "available in this version", path,
-				  pc->ifname, mka_cak_source_name(pc->source));
+				  pc->ifname);
 			return -1;
+		}
+		if (pc->source == MKA_CAK_ETSI014) {
+			if (pc->qkd.own_sae[0] == '\0' ||
+			    pc->qkd.n_allowed == 0 || pc->kme_url[0] == '\0' ||
+			    pc->kme_cert[0] == '\0' ||
+			    pc->kme_key[0] == '\0' || pc->kme_ca[0] == '\0') {
+				log_warnx("%s: port %s: cak_source etsi014 "
+					  "needs sae_id, allowed_peers, "
+					  "kme_url, kme_cert, kme_key and "
+					  "kme_ca", path, pc->ifname);
+				return -1;
+			}
+			continue;
 		}
 		if (pc->cak_len == 0 || pc->ckn_len == 0) {
 			log_warnx("%s: port %s: cak_source psk needs cak and "

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "mka_kay.h"
+#include "mka_qkd.h"
 
 #include <net/if.h>
 #include <stdbool.h>
@@ -41,6 +42,9 @@ struct mka_port_conf {
 	uint8_t ckn[32];
 	size_t ckn_len;
 	char secy_socket[MKA_CONF_PATH_MAX];	/* "" = none (fake SecY) */
+	/* QKD (cak_source etsi014): the binding and the KME. */
+	struct mka_qkd_conf qkd;
+	char kme_url[256], kme_cert[256], kme_key[256], kme_ca[256];
 	bool has_eapol_da;
 };
 

@@ -1,5 +1,5 @@
 # mka-agent/: IEEE 802.1X-2020 MKA (KaY) whose CAKs may come from QKD.
-PKG_LIBS += libcjson
+PKG_LIBS += libcjson libcurl
 
 MKA_CORE_OBJS := mka-agent/mka_crypto.o mka-agent/mka_pdu.o
 
@@ -30,6 +30,7 @@ tests_test_mka_kay_OBJS := tests/test_mka_kay.o tests/test_mka_util.o \
 BINS += mka-agent/mka-agent
 mka_agent_mka_agent_OBJS := mka-agent/main.o mka-agent/mka_conf.o \
 	mka-agent/mka_port.o mka-agent/mka_status.o mka-agent/secy_ctl.o \
+	mka-agent/keysvc_etsi014.o \
 	$(MKA_ENGINE_OBJS)
 MAN8 += man/mka-agent.8
 MAN5 += man/mka-agent.conf.5
