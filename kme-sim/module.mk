@@ -14,3 +14,9 @@ MAN5 += man/kme-sim.conf.5
 # The lab PKI command is a shell script over the openssl CLI.
 SCRIPTS += scripts/qkdlab-pki
 MAN1 += man/qkdlab-pki.1
+
+TESTS += tests/test_kme_req
+tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_cfg.o
+
+TESTS += tests/test_kme_store
+tests_test_kme_store_OBJS := tests/test_kme_store.o tests/harness.o kme-sim/kme_store.o

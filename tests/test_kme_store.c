@@ -1,0 +1,157 @@
+/*
+ * test_kme_store.c — kme-sim's SQLite store (kme-sim/kme_store.c) on a
+ * temporary database: pool arithmetic, reserve-and-take in one
+ * transaction, once-only fetch per slave, all-or-nothing, 401 versus 400,
+ * expiry, and state surviving a reopen.
+ */
+#include "harness.h"
+
+#include "../kme-sim/kme.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char dbpath[64];
+
+static struct kme_store *
+fresh(void)
+{
+	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db", (int)getpid());
+	unlink(dbpath);
+	return kme_store_open(dbpath);
+}
+
+static void
+cleanup_db(struct kme_store *st)
+{
+	char p[96];
+
+	kme_store_free(st);
+	unlink(dbpath);
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", dbpath);
+	unlink(p);
+}
+
+static char slaves1[1][KME_ID_MAX + 1] = { "SAE_B" };
+static char slaves2[2][KME_ID_MAX + 1] = { "SAE_B", "SAE_B2" };
+
+TEST(pool_arithmetic)
+{
+	struct kme_store *st = fresh();
+	uint64_t bits = 99;
+
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_pool_get(st, "KME_B", &bits), 0);
+	ASSERT_U64_EQ(bits, 0);
+	ASSERT_INT_EQ(kme_store_pool_add(st, "KME_B", 1000, 1500, &bits), 0);
+	ASSERT_U64_EQ(bits, 1000);
+	ASSERT_INT_EQ(kme_store_pool_add(st, "KME_B", 1000, 1500, &bits), 0);
+	ASSERT_U64_EQ(bits, 1500);	/* capped */
+	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_B", 1501), 1);
+	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_B", 500), 0);
+	ASSERT_INT_EQ(kme_store_pool_get(st, "KME_B", &bits), 0);
+	ASSERT_U64_EQ(bits, 1000);
+	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_C", 1), 1);	/* no pool yet */
+	cleanup_db(st);
+}
+
+TEST(reserve_fetch_once)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(2, 32), *out = kme_keys_new(2);
+	uint8_t ids[2][UUID_LEN];
+	uint64_t bits;
+
+	kme_store_pool_set(st, "KME_A", 1000);
+	/* Not enough pool: nothing is recorded. */
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 1024, "SAE_A", slaves1, 1, keys, 2,
+					wall_s() + 60), 1);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 512, "SAE_A", slaves1, 1, keys, 2,
+					wall_s() + 60), 0);
+	kme_store_pool_get(st, "KME_A", &bits);
+	ASSERT_U64_EQ(bits, 488);
+	memcpy(ids[0], keys[0].id, UUID_LEN);
+	memcpy(ids[1], keys[1].id, UUID_LEN);
+	/* Wrong master: as if unknown. */
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_X", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_NOT_FOUND);
+	kme_keys_free(out, 2);
+	out = kme_keys_new(2);
+	/* Not a slave of it. */
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_C", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_UNAUTHORIZED);
+	kme_keys_free(out, 2);
+	out = kme_keys_new(2);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(out[1].len, 32);
+	ASSERT_MEM_EQ(out[1].bytes, keys[1].bytes, 32);
+	ASSERT_MEM_EQ(out[0].id, keys[0].id, UUID_LEN);
+	kme_keys_free(out, 2);
+	out = kme_keys_new(2);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
+	kme_keys_free(out, 2);
+	kme_keys_free(keys, 2);
+	cleanup_db(st);
+}
+
+TEST(all_or_nothing_and_multicast)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(1, 16), *out = kme_keys_new(2);
+	uint8_t ids[2][UUID_LEN];
+
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves2, 2, keys, 1,
+					wall_s() + 60), 0);
+	memcpy(ids[0], keys[0].id, UUID_LEN);
+	memset(ids[1], 0x42, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_NOT_FOUND);
+	kme_keys_free(out, 2);
+	out = kme_keys_new(2);
+	/* The failed request consumed nothing. */
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_OK);
+	kme_keys_free(out, 2);
+	out = kme_keys_new(2);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);	/* SAE_B2 still to fetch */
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B2", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_OK);
+	ASSERT_MEM_EQ(out[0].bytes, keys[0].bytes, 16);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
+	kme_keys_free(out, 2);
+	kme_keys_free(keys, 1);
+	cleanup_db(st);
+}
+
+TEST(expiry_and_reopen)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(2, 16), *out = kme_keys_new(1);
+	uint8_t id[1][UUID_LEN];
+	uint64_t bits;
+
+	kme_store_pool_set(st, "KME_B", 777);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, 1,
+					wall_s() - 1), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys + 1, 1,
+					wall_s() + 60), 0);
+	memcpy(id[0], keys[0].id, UUID_LEN);
+	/* Expired but not yet swept: already not served. */
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_expire(st, wall_s(), 60), 1);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	kme_store_free(st);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	kme_store_pool_get(st, "KME_B", &bits);
+	ASSERT_U64_EQ(bits, 777);
+	memcpy(id[0], keys[1].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	kme_keys_free(out, 1);
+	kme_keys_free(keys, 2);
+	cleanup_db(st);
+}
+
+TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(reserve_fetch_once),
+	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen))
