@@ -20,3 +20,12 @@ tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.
 
 TESTS += tests/test_kme_store
 tests_test_kme_store_OBJS := tests/test_kme_store.o tests/harness.o kme-sim/kme_store.o
+
+# bench/bench_kme (`make bench`): the load client and the bare reference
+# responder.  Not installed, so not in BINS.
+$(B)/bench/bench_kme_load: $(B)/bench/bench_kme_load.o $(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bench/bench_kme_bare: $(B)/bench/bench_kme_bare.o $(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
