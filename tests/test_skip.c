@@ -357,6 +357,59 @@ TEST(config)
 	ASSERT_INT_EQ(skip_conf_load_buf(&c, "psk_file = /x\n", 14, "t"), -1);
 }
 
+/* The resources that need no KME (kme is NULL: any KME call would crash). */
+TEST(api_without_kme)
+{
+	static struct skip_metrics m;
+	struct skip_conf c;
+	struct skip_api api = { &c, NULL, &m };
+	struct skip_reply rep;
+	struct skip_req req;
+	struct skip_err err;
+	size_t hexlen;
+
+	quiet();
+	skip_conf_defaults(&c);
+	ASSERT_INT_EQ(skip_conf_load_buf(&c, base_conf, sizeof(base_conf) - 1, "t"), 0);
+
+	ASSERT_INT_EQ(skip_req_parse("GET", "/capabilities", &lim, &req, &err), 0);
+	skip_api_serve(&api, &req, "r1", &rep);
+	ASSERT_INT_EQ(rep.status, 200);
+	ASSERT_STR_EQ(rep.body, "{\"entropy\":true,\"key\":true,\"algorithm\":"
+		      "\"QKD via ETSI GS QKD 014\",\"localSystemID\":\"SAE_A\","
+		      "\"remoteSystemID\":[\"SAE_B\",\"KP_*\"]}");
+	ASSERT_INT_EQ(rep.len, strlen(rep.body));
+	skip_reply_clear(&rep);
+
+	ASSERT_INT_EQ(skip_req_parse("GET", "/entropy?minentropy=64", &lim, &req, &err), 0);
+	skip_api_serve(&api, &req, "r1", &rep);
+	ASSERT_INT_EQ(rep.status, 200);
+	ASSERT_TRUE(strncmp(rep.body, "{\"randomStr\":\"", 14) == 0);
+	hexlen = strspn(rep.body + 14, "0123456789ABCDEF");
+	ASSERT_INT_EQ(hexlen, 16);
+	ASSERT_STR_EQ(rep.body + 14 + 16, "\",\"minentropy\":64}");
+	skip_reply_clear(&rep);
+
+	/* Refused before any KME call. */
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key?remoteSystemID=KP_LOC2x", &lim, &req, &err), 0);
+	skip_api_serve(&api, &req, "r1", &rep);
+	ASSERT_INT_EQ(rep.status, 400);
+	ASSERT_STR_EQ(rep.body, "{\"message\":\"unknown remoteSystemID 'KP_LOC2x' "
+		      "(see /capabilities)\"}");
+	skip_reply_clear(&rep);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key/00112233?remoteSystemID=SAE_B", &lim, &req, &err), 0);
+	skip_api_serve(&api, &req, "r1", &rep);
+	ASSERT_INT_EQ(rep.status, 400);
+	ASSERT_TRUE(strstr(rep.body, "32 hex digits") != NULL);
+	skip_reply_clear(&rep);
+
+	skip_api_error(&rep, 405, "only GET");
+	ASSERT_TRUE(rep.allow_get);
+	ASSERT_STR_EQ(rep.body, "{\"message\":\"only GET\"}");
+	skip_reply_clear(&rep);
+	ASSERT_TRUE(rep.body == NULL);
+}
+
 TEST_MAIN(TEST_CASE(routes_and_codes),
 	  TEST_CASE(key_new_params),
 	  TEST_CASE(query_decoding),
@@ -366,4 +419,5 @@ TEST_MAIN(TEST_CASE(routes_and_codes),
 	  TEST_CASE(psk_file),
 	  TEST_CASE(kme_key_container),
 	  TEST_CASE(kme_error_body),
-	  TEST_CASE(config))
+	  TEST_CASE(config),
+	  TEST_CASE(api_without_kme))
