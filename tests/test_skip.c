@@ -391,10 +391,10 @@ TEST(api_without_kme)
 	skip_reply_clear(&rep);
 
 	/* Refused before any KME call. */
-	ASSERT_INT_EQ(skip_req_parse("GET", "/key?remoteSystemID=KP_LOC2x", &lim, &req, &err), 0);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key?remoteSystemID=XP_LOC2", &lim, &req, &err), 0);
 	skip_api_serve(&api, &req, "r1", &rep);
 	ASSERT_INT_EQ(rep.status, 400);
-	ASSERT_STR_EQ(rep.body, "{\"message\":\"unknown remoteSystemID 'KP_LOC2x' "
+	ASSERT_STR_EQ(rep.body, "{\"message\":\"unknown remoteSystemID 'XP_LOC2' "
 		      "(see /capabilities)\"}");
 	skip_reply_clear(&rep);
 	ASSERT_INT_EQ(skip_req_parse("GET", "/key/00112233?remoteSystemID=SAE_B", &lim, &req, &err), 0);
