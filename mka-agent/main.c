@@ -229,16 +229,19 @@ status_serve(struct agent *a)
 	for (size_t i = 0; i < a->n_ports; i++) {
 		struct agent_port *ap = &a->ports[i];
 		struct mka_kay_status st;
+		struct mka_qkd_counters qc;
 
 		mka_kay_get_status(ap->kay, &st);
+		if (ap->qkd != NULL)
+			mka_qkd_get_counters(ap->qkd, &qc);
 		if (strcmp(req, "metrics") == 0)
 			mka_status_metrics(f, ap->pc->ifname,
 					   mka_cak_source_name(ap->pc->source),
-					   &st);
+					   &st, ap->qkd != NULL ? &qc : NULL);
 		else
 			mka_status_line(f, ap->pc->ifname,
 					mka_cak_source_name(ap->pc->source),
-					&st);
+					&st, ap->qkd != NULL ? &qc : NULL);
 	}
 	fclose(f);
 }

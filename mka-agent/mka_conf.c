@@ -218,6 +218,28 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		if (strcmp(value, "128") != 0 && strcmp(value, "256") != 0)
 			goto bad;
 		pc->qkd.cak_len = strcmp(value, "128") == 0 ? 16 : 32;
+	} else if (strcmp(key, "cak_lifetime") == 0) {
+		if (cfg_parse_duration_ms(value, &ms) == -1 ||
+		    (ms != 0 && ms < 5000))
+			goto bad;
+		pc->qkd.cak_lifetime_ms = ms;
+	} else if (strcmp(key, "fallback_cak") == 0) {
+		len = hex_decode(pc->qkd.fb_cak, sizeof(pc->qkd.fb_cak), value,
+				 strlen(value));
+		if (len != 16 && len != 32)
+			goto bad;
+		pc->qkd.fb_cak_len = (size_t)len;
+	} else if (strcmp(key, "fallback_ckn") == 0) {
+		len = hex_decode(pc->qkd.fb_ckn, sizeof(pc->qkd.fb_ckn), value,
+				 strlen(value));
+		if (len < MKA_CKN_MIN || len > MKA_CKN_MAX)
+			goto bad;
+		pc->qkd.fb_ckn_len = (size_t)len;
+	} else if (strcmp(key, "fallback_after") == 0) {
+		if (cfg_parse_duration_ms(value, &ms) == -1 || ms < 1000 ||
+		    ms > 3600000)
+			goto bad;
+		pc->qkd.fallback_after_ms = (uint32_t)ms;
 	} else if (strcmp(key, "kme_url") == 0) {
 		if (strncmp(value, "https://", 8) != 0 ||
 		    str_copy(pc->kme_url, sizeof(pc->kme_url), value) == -1)
@@ -345,6 +367,15 @@ conf_check(const char *path, struct mka_conf *c)
 					  "kme_ca", path, pc->ifname);
 				return -1;
 			}
+			if ((pc->qkd.fb_cak_len == 0) !=
+			    (pc->qkd.fb_ckn_len == 0)) {
+				log_warnx("%s: port %s: fallback_cak and "
+					  "fallback_ckn go together", path,
+					  pc->ifname);
+				return -1;
+			}
+			pc->qkd.has_fallback = pc->qkd.fb_cak_len > 0;
+			secrets = secrets || pc->qkd.has_fallback;
 			continue;
 		}
 		if (pc->cak_len == 0 || pc->ckn_len == 0) {

@@ -218,6 +218,71 @@ mka_kay_set_principal(struct mka_kay *kay, struct mka_participant *p)
 	kay->principal = p;
 }
 
+void
+mka_participant_set_rank(struct mka_participant *p, unsigned rank)
+{
+	p->rank = rank;
+}
+
+bool
+mka_participant_in_use(const struct mka_participant *p)
+{
+	return p == p->kay->principal && mka_participant_secured(p) &&
+	       p->ks_known && memcmp(p->lkey.ks_mi, p->ks_mi, MKA_MI_LEN) == 0;
+}
+
+/*
+ * Principal change (make before break): the new principal takes over the
+ * keys in use -- SAs stay installed -- and its pending SAK enters the CP
+ * as newSAK, so the CP installs it beside them and retires them only once
+ * the new key is used in both directions.
+ */
+static void
+switch_principal(struct mka_kay *kay, struct mka_participant *to)
+{
+	struct mka_participant *from = kay->principal;
+	char mi[25];
+
+	if (from != NULL) {
+		mka_cp_drop_key(kay, &to->lkey);
+		mka_cp_drop_key(kay, &to->okey);
+		to->lkey = from->lkey;
+		to->okey = from->okey;
+		to->lrx = from->lrx;
+		to->ltx = from->ltx;
+		to->orx = from->orx;
+		to->otx = from->otx;
+		/* Moved, not deleted: wipe without touching the SecY. */
+		secure_wipe(&from->lkey, sizeof(from->lkey));
+		secure_wipe(&from->okey, sizeof(from->okey));
+		from->lrx = from->ltx = from->orx = from->otx = false;
+	}
+	kay->principal = to;
+	kay->cp.new_sak = to->dkey.valid;
+	to->tx_now = true;
+	mi_hex(mi, to->mi);
+	log_info("%s: principal CA is now participant %s", kay->conf.name, mi);
+}
+
+static void
+choose_principal(struct mka_kay *kay)
+{
+	struct mka_participant *pr = kay->principal;
+
+	for (size_t i = 0; i < MKA_MAX_PARTICIPANTS; i++) {
+		struct mka_participant *p = &kay->parts[i];
+
+		if (!p->used || p == pr || !p->dkey.valid || !p->decided ||
+		    !p->macsec_used || mka_participant_live_peers(p) == 0)
+			continue;
+		if (pr == NULL || p->rank > pr->rank ||
+		    mka_participant_live_peers(pr) == 0) {
+			switch_principal(kay, p);
+			pr = p;
+		}
+	}
+}
+
 struct mka_participant *
 mka_kay_principal(struct mka_kay *kay)
 {
@@ -479,8 +544,18 @@ generate_sak(struct mka_participant *p)
 	k->sak_len = s->key_len;
 	k->suite = s;
 	k->kn = p->next_kn++;
-	/* AN: the next after the latest key, 0 for the first (9.8.2). */
-	k->an = p->lkey.valid ? (uint8_t)((p->lkey.an + 1) & 3) : 0;
+	/*
+	 * AN: the next after the latest key in use on this port (9.8.2) --
+	 * the principal's, so a new CA's first SAK never takes the AN that
+	 * the CA it replaces is still using.
+	 */
+	{
+		const struct mka_participant *pr = kay->principal;
+		const struct mka_key *cur = pr != NULL && pr->lkey.valid ?
+						    &pr->lkey : &p->lkey;
+
+		k->an = cur->valid ? (uint8_t)((cur->an + 1) & 3) : 0;
+	}
 	k->conf_offset = s->xpn && kay->conf.conf_offset > MKA_CO_0 ?
 				 MKA_CO_0 : kay->conf.conf_offset;
 	memcpy(k->ks_mi, p->mi, MKA_MI_LEN);
@@ -825,6 +900,7 @@ mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len,
 	}
 	kay->c.rx_mkpdus++;
 	rx_mkpdu(p, &pdu, now);
+	choose_principal(kay);
 	mka_cp_run(kay, now);
 }
 
@@ -993,6 +1069,7 @@ mka_kay_tick(struct mka_kay *kay, uint64_t now)
 		    p->lkey.tx_enabled && mka_kay_all_receiving(p))
 			p->dist_active = false;
 	}
+	choose_principal(kay);
 	mka_cp_run(kay, now);
 	for (size_t i = 0; i < MKA_MAX_PARTICIPANTS; i++) {
 		struct mka_participant *p = &kay->parts[i];

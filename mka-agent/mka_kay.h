@@ -126,6 +126,15 @@ struct mka_participant *mka_kay_add_ca(struct mka_kay *kay,
 				       uint64_t now);
 /* Removes (and wipes) a participant; its SAs go if it was principal. */
 void mka_kay_remove_ca(struct mka_kay *kay, struct mka_participant *p);
+/*
+ * Preference among CAs of one port (higher wins): a participant whose
+ * first SAK arrives becomes principal if it outranks the principal or the
+ * principal has no live peer, taking over the keys in use, so the old SAs
+ * are retired only after the new SAK is used both ways (make before break).
+ */
+void mka_participant_set_rank(struct mka_participant *p, unsigned rank);
+/* p is principal and a SAK of its own CA is in use in both directions. */
+bool mka_participant_in_use(const struct mka_participant *p);
 /* Makes p the participant whose SAKs drive the Controlled Port. */
 void mka_kay_set_principal(struct mka_kay *kay, struct mka_participant *p);
 struct mka_participant *mka_kay_principal(struct mka_kay *kay);

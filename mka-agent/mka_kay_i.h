@@ -48,6 +48,7 @@ struct mka_peer {
 struct mka_participant {
 	bool used;
 	struct mka_kay *kay;
+	unsigned rank;			/* preference as principal */
 	uint8_t cak[MKA_KEY_MAX], ick[MKA_KEY_MAX], kek[MKA_KEY_MAX];
 	size_t cak_len;
 	uint8_t ckn[MKA_CKN_MAX];

@@ -16,6 +16,7 @@
 struct qkd_ca {
 	bool used;
 	struct mka_participant *p;
+	unsigned rank;			/* creation order: newer is higher */
 	char peer[MKA_SAE_MAX + 1];
 	uint64_t created, last_live;
 };
@@ -38,6 +39,10 @@ struct mka_qkd {
 	uint64_t bucket_at;		/* start of the current second */
 	unsigned bucket_n;		/* lookups in it */
 	uint64_t next_announce;
+	uint64_t retry_at;		/* initiator: after a key service error */
+	uint64_t qkd_live_at;		/* last time a QKD CA had a live peer */
+	unsigned next_rank;
+	struct mka_participant *fallback;
 	uint64_t now;
 	struct mka_qkd_counters c;
 };
@@ -72,6 +77,9 @@ mka_qkd_new(const struct mka_qkd_conf *conf)
 		q->conf.announce_ms = 1000;
 	if (q->conf.dead_ms == 0)
 		q->conf.dead_ms = 15000;
+	if (q->conf.fallback_after_ms == 0)
+		q->conf.fallback_after_ms = 30000;
+	q->next_rank = 1;
 	/* DESIGN.md: auto = the side whose SAE ID sorts lower initiates. */
 	if (conf->role == MKA_ROLE_AUTO)
 		q->initiator = strcmp(conf->own_sae, conf->allowed[0]) < 0;
@@ -96,15 +104,37 @@ void
 mka_qkd_get_counters(const struct mka_qkd *q, struct mka_qkd_counters *c)
 {
 	*c = q->c;
+	c->fallback_active = q->fallback != NULL;
 }
 
+/* The newest CA with peer, or NULL. */
 static struct qkd_ca *
-ca_for_peer(struct mka_qkd *q, const char *peer)
+ca_newest(struct mka_qkd *q, const char *peer)
 {
-	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++)
-		if (q->cas[i].used && strcmp(q->cas[i].peer, peer) == 0)
-			return &q->cas[i];
-	return NULL;
+	struct qkd_ca *best = NULL;
+
+	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++) {
+		struct qkd_ca *ca = &q->cas[i];
+
+		if (ca->used && strcmp(ca->peer, peer) == 0 &&
+		    (best == NULL || ca->rank > best->rank))
+			best = ca;
+	}
+	return best;
+}
+
+/* Some CA with peer has (or recently had, or may soon have) a live peer. */
+static bool
+peer_alive(struct mka_qkd *q, const char *peer)
+{
+	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++) {
+		const struct qkd_ca *ca = &q->cas[i];
+
+		if (ca->used && strcmp(ca->peer, peer) == 0 &&
+		    q->now < ca->last_live + q->conf.dead_ms)
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -114,16 +144,24 @@ ca_drop(struct mka_qkd *q, struct qkd_ca *ca)
 	memset(ca, 0, sizeof(*ca));
 }
 
+/*
+ * A new CA with peer.  CAs of that peer without a live member go (a
+ * restart); a live one stays until the new one is in use (rollover).
+ */
 static struct qkd_ca *
 ca_add(struct mka_qkd *q, const char *peer, const uint8_t *cak,
        const uint8_t *ckn, size_t ckn_len, bool with_kmd)
 {
-	struct qkd_ca *ca = NULL, *old = ca_for_peer(q, peer);
+	struct qkd_ca *ca = NULL;
 	struct mka_participant *p;
 
-	/* One CA per peer here: a new key replaces a dead CA. */
-	if (old != NULL)
-		ca_drop(q, old);
+	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++) {
+		struct qkd_ca *o = &q->cas[i];
+
+		if (o->used && strcmp(o->peer, peer) == 0 &&
+		    mka_participant_live_peers(o->p) == 0)
+			ca_drop(q, o);
+	}
 	for (size_t i = 0; i < MKA_QKD_MAX_CAS && ca == NULL; i++)
 		if (!q->cas[i].used)
 			ca = &q->cas[i];
@@ -134,13 +172,39 @@ ca_add(struct mka_qkd *q, const char *peer, const uint8_t *cak,
 			   with_kmd ? strlen(q->conf.own_sae) : 0, q->now);
 	if (p == NULL)
 		return NULL;
-	if (mka_kay_principal(q->kay) == NULL)
-		mka_kay_set_principal(q->kay, p);
 	ca->used = true;
 	ca->p = p;
+	ca->rank = q->next_rank++;
+	mka_participant_set_rank(p, ca->rank);
 	str_copy(ca->peer, sizeof(ca->peer), peer);
 	ca->created = ca->last_live = q->now;
 	return ca;
+}
+
+/* Initiator: a fresh key for peer and a CA on it. */
+static void
+new_ca(struct mka_qkd *q, const char *peer)
+{
+	uint8_t id[32], cak[MKA_KEY_MAX];
+	size_t id_len = 0;
+
+	if (q->now < q->retry_at)
+		return;
+	q->c.keys_requested++;
+	if (q->conf.ops->new_key(q->conf.ops_arg, peer, q->conf.cak_len, id,
+				 &id_len, cak) == -1 ||
+	    id_len < 1 || id_len > 32) {
+		q->c.key_errors++;
+		q->retry_at = q->now + 5000;
+		mka_kay_error(q->kay, "key service: no new key");
+		goto out;
+	}
+	q->c.keys_fetched++;
+	if (ca_add(q, peer, cak, id, id_len, true) != NULL)
+		log_info("qkd: new CA with %s (key from the key service)",
+			 peer);
+out:
+	secure_wipe(cak, sizeof(cak));
 }
 
 /* Initiator: an allowed responder announced itself. */
@@ -148,10 +212,7 @@ static void
 on_announce(void *arg, const uint8_t sa[6], const struct mka_announce *ann)
 {
 	struct mka_qkd *q = arg;
-	uint8_t id[32], cak[MKA_KEY_MAX];
 	char peer[MKA_SAE_MAX + 1];
-	struct qkd_ca *ca;
-	size_t id_len = 0;
 
 	(void)sa;
 	if (!q->initiator || !ann->has_kmd)
@@ -163,23 +224,8 @@ on_announce(void *arg, const uint8_t sa[6], const struct mka_announce *ann)
 		return;
 	}
 	/* A CA for it is young or alive: the peer will join it. */
-	if ((ca = ca_for_peer(q, peer)) != NULL &&
-	    q->now < ca->last_live + q->conf.dead_ms)
-		return;
-	q->c.keys_requested++;
-	if (q->conf.ops->new_key(q->conf.ops_arg, peer, q->conf.cak_len, id,
-				 &id_len, cak) == -1 ||
-	    id_len < 1 || id_len > 32) {
-		q->c.key_errors++;
-		mka_kay_error(q->kay, "key service: no new key");
-		goto out;
-	}
-	q->c.keys_fetched++;
-	if (ca_add(q, peer, cak, id, id_len, true) != NULL)
-		log_info("qkd: new CA with %s (key from the key service)",
-			 peer);
-out:
-	secure_wipe(cak, sizeof(cak));
+	if (!peer_alive(q, peer))
+		new_ca(q, peer);
 }
 
 /* One lookup per (SAE ID, CKN) per dead_ms; a few per second overall. */
@@ -279,19 +325,66 @@ mka_qkd_attach(struct mka_qkd *q, struct mka_kay *kay)
 	q->kay = kay;
 }
 
+/* Rollover done: CAs older than the one in use with that peer go. */
+static void
+retire_old(struct mka_qkd *q)
+{
+	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++) {
+		struct qkd_ca *ca = &q->cas[i];
+
+		if (!ca->used || !mka_participant_in_use(ca->p))
+			continue;
+		for (size_t j = 0; j < MKA_QKD_MAX_CAS; j++) {
+			struct qkd_ca *o = &q->cas[j];
+
+			if (o->used && o->rank < ca->rank &&
+			    strcmp(o->peer, ca->peer) == 0) {
+				log_info("qkd: CA with %s replaced, old CA "
+					 "ended", o->peer);
+				ca_drop(q, o);
+				q->c.rollovers++;
+			}
+		}
+		if (q->fallback != NULL) {
+			log_info("qkd: QKD CA in use, fallback CA ended");
+			mka_kay_remove_ca(q->kay, q->fallback);
+			q->fallback = NULL;
+		}
+	}
+}
+
+static void
+fallback_check(struct mka_qkd *q)
+{
+	if (!q->conf.has_fallback || q->fallback != NULL ||
+	    q->now < q->qkd_live_at + q->conf.fallback_after_ms)
+		return;
+	q->fallback = mka_kay_add_ca(q->kay, q->conf.fb_cak,
+				     q->conf.fb_cak_len, q->conf.fb_ckn,
+				     q->conf.fb_ckn_len, NULL, 0, q->now);
+	if (q->fallback != NULL) {
+		mka_participant_set_rank(q->fallback, 0);
+		q->c.fallbacks++;
+		log_warnx("qkd: no QKD CA for %u ms, fallback CA started",
+			  (unsigned)q->conf.fallback_after_ms);
+	}
+}
+
 void
 mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 {
 	bool live = false;
 
 	q->now = now;
+	if (q->qkd_live_at == 0)
+		q->qkd_live_at = now;
 	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++) {
 		struct qkd_ca *ca = &q->cas[i];
 
 		if (!ca->used)
 			continue;
 		if (mka_participant_live_peers(ca->p) > 0) {
-			ca->last_live = now;
+			ca->last_live = q->qkd_live_at = now;
 			live = true;
 		} else if (now >= ca->last_live + q->conf.dead_ms) {
 			/* Its peer is gone (or never came): a new key next. */
@@ -300,6 +393,21 @@ mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 			ca_drop(q, ca);
 		}
 	}
+	/* Initiator: a fresh CAK every cak_lifetime (DESIGN.md step 6). */
+	for (size_t i = 0; q->initiator && q->conf.cak_lifetime_ms != 0 &&
+			   i < MKA_QKD_MAX_CAS; i++) {
+		struct qkd_ca *ca = &q->cas[i];
+
+		if (ca->used && ca == ca_newest(q, ca->peer) &&
+		    mka_participant_in_use(ca->p) &&
+		    now >= ca->created + q->conf.cak_lifetime_ms) {
+			log_info("qkd: CAK lifetime over, new CA with %s",
+				 ca->peer);
+			new_ca(q, ca->peer);
+		}
+	}
+	retire_old(q);
+	fallback_check(q);
 	/* Responder: announce until part of a live CA (DESIGN.md step 1). */
 	if (!q->initiator && !live && now >= q->next_announce) {
 		struct mka_announce ann = { .has_kmd = true };

@@ -43,6 +43,12 @@ struct mka_qkd_conf {
 	unsigned lookups_per_s;		/* 0: 2 per second */
 	uint32_t announce_ms;		/* 0: 1 s */
 	uint32_t dead_ms;		/* CA without live peer: 0: 15 s */
+	uint64_t cak_lifetime_ms;	/* initiator rolls the CAK; 0: never */
+	/* Optional fallback PSK CA when no QKD CA is live for a while. */
+	bool has_fallback;
+	uint8_t fb_cak[32], fb_ckn[32];
+	size_t fb_cak_len, fb_ckn_len;
+	uint32_t fallback_after_ms;	/* 0: 30 s */
 	const struct mka_keysvc_ops *ops;
 	void *ops_arg;
 };
@@ -50,7 +56,8 @@ struct mka_qkd_conf {
 struct mka_qkd_counters {
 	uint64_t keys_requested, keys_fetched, key_errors;
 	uint64_t keys_rejected_icv, lookups_limited, peers_refused;
-	uint64_t announcements_sent;
+	uint64_t announcements_sent, rollovers, fallbacks;
+	bool fallback_active;
 };
 
 struct mka_qkd;

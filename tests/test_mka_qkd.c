@@ -33,6 +33,9 @@ static struct svc_key svc[SVC_KEYS];
 static unsigned svc_new_calls, svc_get_calls;
 static bool svc_corrupt;	/* dec_keys returns a wrong key */
 static enum mka_qkd_role b_role;	/* side B's configured role */
+static uint64_t cak_lifetime;		/* both sides */
+static bool with_fallback;		/* both sides */
+static bool svc_down;			/* the KMEs answer nothing */
 
 struct side {
 	const char *sae;
@@ -61,6 +64,8 @@ svc_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 	struct side *s = arg;
 
 	svc_new_calls++;
+	if (svc_down)
+		return -1;
 	for (size_t i = 0; i < SVC_KEYS; i++) {
 		struct svc_key *k = &svc[i];
 
@@ -86,6 +91,8 @@ svc_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
 	struct side *s = arg;
 
 	svc_get_calls++;
+	if (svc_down)
+		return -1;
 	for (size_t i = 0; i < SVC_KEYS; i++) {
 		struct svc_key *k = &svc[i];
 
@@ -139,6 +146,15 @@ side_start(int idx, const char *sae, const char *allowed)
 	str_copy(qc.allowed[0], sizeof(qc.allowed[0]), allowed);
 	qc.n_allowed = 1;
 	qc.role = idx == 1 ? b_role : MKA_ROLE_AUTO;
+	qc.cak_lifetime_ms = cak_lifetime;
+	if (with_fallback) {
+		qc.has_fallback = true;
+		memset(qc.fb_cak, 0x5f, 16);
+		qc.fb_cak_len = 16;
+		memcpy(qc.fb_ckn, "fallback", 8);
+		qc.fb_ckn_len = 8;
+		qc.fallback_after_ms = 10000;
+	}
 	qc.cak_len = 32;
 	qc.ops = &svc_ops;
 	qc.ops_arg = s;
@@ -171,6 +187,7 @@ pair_start(const char *allowed_by_b)
 	memset(svc, 0, sizeof(svc));
 	svc_new_calls = svc_get_calls = 0;
 	svc_corrupt = false;
+	svc_down = false;
 	now = 1000;
 	side_start(0, "SAE_A_01", "SAE_B_02");
 	side_start(1, "SAE_B_02", allowed_by_b);
@@ -313,7 +330,112 @@ TEST(restarted_responder_gets_a_fresh_key)
 	pair_stop();
 }
 
+/*
+ * "No frame lost": each side's encoding SA has a matching, enabled
+ * receive SA on the other side with the same key.
+ */
+static bool
+link_ok(void)
+{
+	for (int i = 0; i < 2; i++) {
+		struct secy_fake *tx = &sides[i].secy, *rx = &sides[1 - i].secy;
+		uint8_t sci[8];
+		struct secy_fake_sc *sc;
+		int an = tx->encoding_an;
+
+		memcpy(sci, sides[i].conf.mac, 6);
+		sci[6] = 0;
+		sci[7] = 1;
+		if (an < 0 || !tx->tx[an].installed ||
+		    (sc = secy_fake_rxsc(rx, sci)) == NULL ||
+		    !sc->sa[an].enabled ||
+		    sc->sa[an].key_len != tx->tx[an].key_len ||
+		    memcmp(sc->sa[an].key, tx->tx[an].key,
+			   tx->tx[an].key_len) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Runs ms in steps, asserting the link carries frames at every step. */
+static bool
+run_hitless(uint64_t ms)
+{
+	for (uint64_t t = 0; t < ms; t += STEP_MS) {
+		run(STEP_MS);
+		if (!link_ok())
+			return false;
+	}
+	return true;
+}
+
+static struct mka_participant *
+principal(int i)
+{
+	return mka_kay_principal(sides[i].kay);
+}
+
+TEST(cak_rollover_is_make_before_break)
+{
+	uint8_t tx_key[32];
+
+	cak_lifetime = 20000;
+	pair_start("SAE_A_01");
+	cak_lifetime = 0;
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	memcpy(tx_key, sides[0].secy.tx[sides[0].secy.encoding_an].key, 32);
+	/* Through two lifetimes, the link never drops a frame. */
+	ASSERT_TRUE(run_hitless(45000));
+	ASSERT_INT_EQ(svc_new_calls, 3);
+	ASSERT_INT_EQ(svc_get_calls, 3);
+	ASSERT_INT_EQ(counters(0).rollovers, 2);
+	ASSERT_INT_EQ(counters(1).rollovers, 2);
+	/* Participant slots are reused: compare CAs by their key ID. */
+	ASSERT_TRUE(principal(0) == mka_kay_find_ca(sides[0].kay, svc[2].id,
+						     16));
+	ASSERT_TRUE(principal(1) == mka_kay_find_ca(sides[1].kay, svc[2].id,
+						     16));
+	/* The link now runs on a SAK of the third CA, the old ones gone. */
+	ASSERT_TRUE(memcmp(tx_key, sides[0].secy.tx[sides[0].secy.encoding_an]
+				       .key, 32) != 0);
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[0].id, 16) == NULL);
+	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay, svc[1].id, 16) == NULL);
+	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay, svc[2].id, 16) != NULL);
+	ASSERT_TRUE(status(0).secured && status(1).secured);
+	pair_stop();
+}
+
+TEST(kme_down_falls_back_to_psk_then_back_to_qkd)
+{
+	with_fallback = true;
+	pair_start("SAE_A_01");
+	with_fallback = false;
+	svc_down = true;
+	run(9000);
+	ASSERT_TRUE(!status(0).secured);
+	ASSERT_TRUE(!counters(0).fallback_active);
+	/* After fallback_after (10 s) without a QKD CA: the PSK CA. */
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	ASSERT_TRUE(counters(0).fallback_active && counters(1).fallback_active);
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay,
+				    (const uint8_t *)"fallback", 8) != NULL);
+	ASSERT_TRUE(counters(0).key_errors > 0);
+	/* The KMEs recover: QKD takes over without losing a frame. */
+	svc_down = false;
+	ASSERT_TRUE(run_hitless(20000));
+	ASSERT_TRUE(!counters(0).fallback_active);
+	ASSERT_TRUE(!counters(1).fallback_active);
+	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay,
+				    (const uint8_t *)"fallback", 8) == NULL);
+	ASSERT_TRUE(mka_participant_in_use(principal(0)));
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[0].id, 16) ==
+		    principal(0));
+	pair_stop();
+}
+
 TEST_MAIN(TEST_CASE(qkd_pair_secures_on_the_binding),
 	  TEST_CASE(disallowed_peer_gets_nothing),
 	  TEST_CASE(key_failing_the_icv_is_never_used),
-	  TEST_CASE(restarted_responder_gets_a_fresh_key))
+	  TEST_CASE(restarted_responder_gets_a_fresh_key),
+	  TEST_CASE(cak_rollover_is_make_before_break),
+	  TEST_CASE(kme_down_falls_back_to_psk_then_back_to_qkd))
