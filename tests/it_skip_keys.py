@@ -239,6 +239,20 @@ def kme_errors():
 t.case("kme errors")(kme_errors)
 
 
+def connection_reuse():
+    import subprocess
+    m = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/metrics" % ports["admin_a"]],
+                       capture_output=True, text=True, timeout=10).stdout
+    conns = re.search(r"^kme_tls_connections(?:\{[^}]*\})? (\d+)", m, re.M)
+    # ~30 enc_keys calls went through proxy A, on at most 2 HTTP threads.
+    t.ok(conns is not None and 1 <= int(conns.group(1)) <= 3,
+         "KME A holds 1..3 TLS connections after ~30 proxied calls (connections reused)",
+         "\n".join(l for l in m.splitlines() if "tls_conn" in l or "requests_total" in l))
+
+
+t.case("connection reuse")(connection_reuse)
+
+
 def kme_down_and_back():
     rc = kmes["kme-a"].stop()
     t.ok(rc == 0 and sk.sanitizer_clean(kmes["kme-a"].output()), "kme-a stops cleanly (exit %s)" % rc)
