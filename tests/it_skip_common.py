@@ -155,8 +155,8 @@ class Lab:
             f.write("\n".join(lines) + "\n" + extra)
         return p
 
-    def start_proxy(self, name, conf, port):
-        p = tap.Proc(self.t, [tap.binpath("skip-proxy/skip-proxy"), "-d", "-f", conf], name)
+    def start_proxy(self, name, conf, port, extra_args=()):
+        p = tap.Proc(self.t, [tap.binpath("skip-proxy/skip-proxy"), "-d", "-f", conf] + list(extra_args), name)
         self.procs.append((name, p))
         if not tap.wait_port(port, timeout=15):
             raise RuntimeError("%s did not listen on %d:\n%s" % (name, port, p.output()))

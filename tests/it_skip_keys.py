@@ -86,7 +86,7 @@ conf_a = lab.proxy_conf("skip-a", "SAE_A", ["SAE_B"], "https://localhost:%d" % p
 conf_b = lab.proxy_conf("skip-b", "SAE_B", ["SAE_?"], "https://localhost:%d" % ports["kme_b"],
                         ports["skip_b"], common)
 p_a = lab.start_proxy("skip-a", conf_a, ports["skip_a"])
-p_b = lab.start_proxy("skip-b", conf_b, ports["skip_b"])
+p_b = lab.start_proxy("skip-b", conf_b, ports["skip_b"], ["-v"])	# debug logs must hold no keys either
 # SAE_X is served by KME B: KME A answers it 401 whatever it asks.
 conf_x = lab.proxy_conf("skip-x", "SAE_X", ["SAE_B"], "https://localhost:%d" % ports["kme_a"],
                         ports["skip_x"], common)
