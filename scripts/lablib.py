@@ -1,0 +1,617 @@
+"""lablib.py — the two-site qkdlab lab in network namespaces, shared by
+scripts/lab (a lab that stays up) and scripts/demo (up, show, tear down).
+
+Topology (docs/LAB.md):
+
+    namespace <ns>-a                               namespace <ns>-b
+    kme-sim KME_A   198.51.100.1 ==kmelink== 198.51.100.2   kme-sim KME_B
+    skip-proxy (SAE_A_01)                                    skip-proxy (SAE_B_01)
+    mka-agent  --wire0 ======== veth, no IP ======== wire0-- mka-agent
+    macsec-sw  TAP macsec0 192.0.2.1/24          192.0.2.2/24 TAP macsec0
+
+All runtime state (PKI, configs, databases, sockets, logs, key logs, pids)
+lives in one directory (build/lab by default); lab-down removes it.
+
+Environment: QKDLAB_BUILD (daemons, default <src>/build), QKDLAB_LAB_DIR
+(state, default <src>/build/lab), QKDLAB_LAB_NS (namespace prefix, default
+"qkdlab").
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+SRC = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), ".."))
+
+# Identities.  SAE IDs are 8 characters (a multiple of 4) so that tshark 4.0
+# decodes the KMD parameter set without a malformed mark (DESIGN.md).
+SAE = {"a": "SAE_A_01", "b": "SAE_B_01", "c": "SAE_C_01"}
+KME = {"a": "KME_A", "b": "KME_B"}
+LINK_IP = {"a": "198.51.100.1", "b": "198.51.100.2"}
+TAP_IP = {"a": "192.0.2.1", "b": "192.0.2.2"}
+KME_PORT = 8443
+LINK_PORT = 9443
+ADMIN_PORT = 9080
+SKIP_PORT = 443
+SKIP_METRICS = 9102
+WIRE = "wire0"
+TAP = "macsec0"
+KEY_RATE = 256000           # bits/s: 1000 keys of 256 bits in about a second
+MAX_KEYS = 2000
+CAK_BITS = 256              # QKD key size asked for the CAK
+
+DAEMONS = ("kme-sim", "skip-proxy", "macsec-sw", "mka-agent")
+
+
+class LabError(Exception):
+    """An error for a person: what went wrong and what to do about it."""
+
+    def __init__(self, msg, hint=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.hint = hint
+
+
+def run(argv, check=True, timeout=30, **kw):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise LabError("command failed: %s\n%s" % (" ".join(argv), (r.stderr or r.stdout).strip()))
+    return r
+
+
+def netns_list():
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    return [ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()]
+
+
+def parse_metrics(text):
+    """Prometheus text -> {name{labels}: float} and {name: [values]}."""
+    out = {}
+    for ln in text.splitlines():
+        if not ln or ln.startswith("#"):
+            continue
+        parts = ln.rsplit(None, 1)
+        if len(parts) != 2:
+            continue
+        try:
+            out[parts[0]] = float(parts[1])
+        except ValueError:
+            pass
+    return out
+
+
+def metric(m, name):
+    """Sum of every series called name (any labels)."""
+    tot = None
+    for k, v in m.items():
+        if k == name or k.startswith(name + "{"):
+            tot = (tot or 0) + v
+    return tot
+
+
+def kv_line(text):
+    out = {}
+    for tok in re.findall(r'(\w+)=("[^"]*"|\S+)', text):
+        out[tok[0]] = tok[1].strip('"')
+    return out
+
+
+class Lab:
+    def __init__(self, build=None, state=None, prefix=None, say=None):
+        self.build = os.path.abspath(build or os.environ.get("QKDLAB_BUILD") or os.path.join(SRC, "build"))
+        self.dir = os.path.abspath(state or os.environ.get("QKDLAB_LAB_DIR") or os.path.join(SRC, "build", "lab"))
+        self.prefix = prefix or os.environ.get("QKDLAB_LAB_NS") or "qkdlab"
+        self.ns = {s: "%s-%s" % (self.prefix, s) for s in ("a", "b")}
+        self.say = say or (lambda *a, **k: None)
+        self.pki = os.path.join(self.dir, "pki")
+        self.logs = os.path.join(self.dir, "logs")
+        self.procs = {}          # name -> Popen (only in the process that started them)
+        self.mode = None
+        self.key_id = None
+
+    # ---- paths ----------------------------------------------------------
+    def bin(self, name):
+        sub = "macsec-sw" if name == "macsec-ctl" else name
+        return os.path.join(self.build, sub, name)
+
+    def site(self, s, *parts):
+        return os.path.join(self.dir, "site-" + s, *parts)
+
+    def env_path(self):
+        return os.path.join(self.dir, "lab.env")
+
+    # ---- checks -----------------------------------------------------------
+    def mka_has_skip(self):
+        """True once mka-agent accepts cak_source = skip (its -n check)."""
+        tmp = os.path.join(self.dir, "probe-mka.conf")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.write(fd, b"[port wire0]\ncak_source = skip\n")
+            os.close(fd)
+            r = subprocess.run([self.bin("mka-agent"), "-n", "-f", tmp], capture_output=True, text=True)
+            return "not available in this version" not in (r.stdout + r.stderr)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def is_up(self):
+        present = [n for n in self.ns.values() if n in netns_list()]
+        return present or os.path.exists(self.dir) and os.listdir(self.dir) and present
+
+    def preflight(self, tools=("ip", "openssl", "curl")):
+        if os.geteuid() != 0:
+            raise LabError("this needs root (it creates network namespaces, veth pairs and TAP devices)",
+                           "run it as root, e.g.  sudo make demo   or   sudo make lab-up")
+        missing = [t for t in tools if shutil.which(t) is None]
+        if missing:
+            pk = {"ip": "iproute2", "tshark": "tshark", "tcpdump": "tcpdump", "iperf3": "iperf3",
+                  "ping": "iputils-ping", "openssl": "openssl", "curl": "curl"}
+            raise LabError("missing program(s): %s" % ", ".join(missing),
+                           "install them:  sudo scripts/deps   (or: apt-get install %s)"
+                           % " ".join(pk.get(t, t) for t in missing))
+        nobin = [d for d in DAEMONS + ("macsec-ctl",) if not os.access(self.bin(d), os.X_OK)]
+        if nobin:
+            raise LabError("not built: %s (looked in %s)" % (", ".join(nobin), self.build),
+                           "build them first:  make -j2")
+        present = [n for n in self.ns.values() if n in netns_list()]
+        if present or os.path.exists(self.env_path()):
+            raise LabError("a lab is already up (namespaces: %s; state: %s)"
+                           % (", ".join(present) or "none", self.dir),
+                           "take it down first:  sudo make lab-down   (or: scripts/lab down)")
+
+    # ---- processes ----------------------------------------------------------
+    def start(self, name, site, argv):
+        log = open(os.path.join(self.logs, name + ".log"), "ab")
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns[site]] + argv, stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             cwd=self.dir)
+        log.close()
+        self.procs[name] = p
+        with open(os.path.join(self.dir, "pids"), "a") as f:
+            f.write("%s %d %s\n" % (name, p.pid, argv[0]))
+        return p
+
+    def log_tail(self, name, n=12):
+        try:
+            with open(os.path.join(self.logs, name + ".log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def check_alive(self, name):
+        p = self.procs.get(name)
+        if p is not None and p.poll() is not None:
+            tail = self.log_tail(name)
+            hint = "see %s" % os.path.join(self.logs, name + ".log")
+            m = re.search(r"(\S+:\d+).*(in use|EADDRINUSE)", tail, re.I) or re.search(r"in use", tail, re.I)
+            if m:
+                hint = ("a port it needs is in use inside %s: another program was started in the lab "
+                        "namespace; take the lab down (sudo make lab-down) and try again" % self.ns.get(name[-1], "?"))
+            raise LabError("%s exited (status %s) while starting:\n%s" % (name, p.returncode, tail.rstrip()),
+                           hint)
+
+    def wait(self, what, pred, timeout, names=()):
+        end = time.monotonic() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            for n in names:
+                self.check_alive(n)
+            if time.monotonic() > end:
+                raise LabError("timed out after %ds waiting for %s" % (timeout, what),
+                               "look at the daemon logs in %s" % self.logs)
+            time.sleep(0.1)
+
+    def nsrun(self, site, argv, check=False, timeout=30, **kw):
+        return run(["ip", "netns", "exec", self.ns[site]] + argv, check=check, timeout=timeout, **kw)
+
+    def http(self, site, port, path="/metrics"):
+        r = self.nsrun(site, ["curl", "-s", "-m", "2", "http://127.0.0.1:%d%s" % (port, path)])
+        return r.stdout if r.returncode == 0 else None
+
+    def kme_metrics(self, s):
+        t = self.http(s, ADMIN_PORT)
+        return parse_metrics(t) if t else None
+
+    def skip_metrics(self, s):
+        t = self.http(s, SKIP_METRICS)
+        return parse_metrics(t) if t else None
+
+    def mka_status(self, s):
+        try:
+            r = subprocess.run([self.bin("mka-agent"), "-f", self.site(s, "mka-agent.conf"), "status"],
+                               capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            return {}
+        return kv_line(r.stdout) if r.returncode == 0 else {}
+
+    def ctl(self, s, *args):
+        r = subprocess.run([self.bin("macsec-ctl"), "-s", self.site(s, "macsec.sock")] + list(args),
+                           capture_output=True, text=True, timeout=5)
+        return r.stdout if r.returncode == 0 else None
+
+    # ---- building blocks -------------------------------------------------
+    def write(self, path, text, mode=0o644):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+
+    def make_pki(self):
+        pki = os.path.join(SRC, "scripts", "qkdlab-pki")
+        for s in ("a", "b"):
+            run([pki, "-d", self.pki, "-k", KME[s], "-S", "IP:" + LINK_IP[s]])
+        run([pki, "-d", self.pki] + sum((["-s", SAE[s]] for s in ("a", "b", "c")), []))
+
+    def make_netns(self):
+        for s in ("a", "b"):
+            run(["ip", "netns", "add", self.ns[s]])
+            self.nsrun(s, ["ip", "link", "set", "lo", "up"], check=True)
+        run(["ip", "link", "add", "kmelink", "netns", self.ns["a"], "type", "veth",
+             "peer", "name", "kmelink", "netns", self.ns["b"]])
+        run(["ip", "link", "add", WIRE, "netns", self.ns["a"], "type", "veth",
+             "peer", "name", WIRE, "netns", self.ns["b"]])
+        for s in ("a", "b"):
+            # The wire carries only EAPOL and MACsec: no IPv6 on it.
+            self.nsrun(s, ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % WIRE], check=True)
+            self.nsrun(s, ["sysctl", "-q", "-w", "net.ipv4.conf.%s.rp_filter=1" % WIRE], check=True)
+            self.nsrun(s, ["ip", "addr", "add", LINK_IP[s] + "/24", "dev", "kmelink"], check=True)
+            self.nsrun(s, ["ip", "link", "set", "kmelink", "up"], check=True)
+            self.nsrun(s, ["ip", "link", "set", WIRE, "up"], check=True)
+
+    def kme_conf(self, s):
+        o = "b" if s == "a" else "a"
+        own = SAE[s] + (" " + SAE["c"] if s == "b" else "")
+        return "\n".join([
+            "# kme-sim of site %s (written by scripts/lab)" % s.upper(),
+            "kme_id = %s" % KME[s],
+            "listen = %s:%d" % (LINK_IP[s], KME_PORT),
+            "cert = %s/%s.crt" % (self.pki, KME[s]),
+            "key = %s/%s.key" % (self.pki, KME[s]),
+            "sae_ca = %s/sae-ca.crt" % self.pki,
+            "link_listen = %s:%d" % (LINK_IP[s], LINK_PORT),
+            "link_cert = %s/%s-link.crt" % (self.pki, KME[s]),
+            "link_key = %s/%s-link.key" % (self.pki, KME[s]),
+            "link_ca = %s/kme-ca.crt" % self.pki,
+            "admin_listen = 127.0.0.1:%d" % ADMIN_PORT,
+            "database = %s" % self.site(s, "kme.db"),
+            "saes = %s" % own,
+            "key_size = 256",
+            "key_rate = %d" % KEY_RATE,
+            "max_key_count = %d" % MAX_KEYS,
+            "",
+            "[peer %s]" % KME[o],
+            "address = %s:%d" % (LINK_IP[o], LINK_PORT),
+            "saes = %s" % SAE[o],
+            ""])
+
+    def psk(self, s):
+        with open(self.site(s, "skip.psk")) as f:
+            ident, key = f.read().strip().split(":", 1)
+        return ident, key
+
+    def skip_conf(self, s):
+        o = "b" if s == "a" else "a"
+        return "\n".join([
+            "# skip-proxy of site %s (written by scripts/lab)" % s.upper(),
+            "listen = 0.0.0.0",
+            "port = %d" % SKIP_PORT,
+            "tls_mode = psk",
+            "psk_file = %s" % self.site(s, "skip.psk"),
+            "local_system_id = %s" % SAE[s],
+            "remote_system_id = %s" % SAE[o],
+            "kme_url = https://%s:%d" % (LINK_IP[s], KME_PORT),
+            "kme_ca_file = %s/sae-ca.crt" % self.pki,
+            "kme_cert_file = %s/%s.crt" % (self.pki, SAE[s]),
+            "kme_key_file = %s/%s.key" % (self.pki, SAE[s]),
+            "metrics_port = %d" % SKIP_METRICS,
+            ""])
+
+    def mka_conf(self, s, cak=None, ckn=None):
+        o = "b" if s == "a" else "a"
+        lines = [
+            "# mka-agent of site %s (written by scripts/lab; mode: %s)" % (s.upper(), self.mode),
+            "status_socket = %s" % self.site(s, "mka-agent.sock"),
+            "key_log = %s" % self.site(s, "keys.log"),
+            "[port %s]" % WIRE,
+        ]
+        if self.mode == "qkd-skip":
+            ident, key = self.psk(s)
+            lines += [
+                "cak_source = skip",
+                "skip_url = https://%s:%d" % (LINK_IP[s], SKIP_PORT),
+                "skip_psk_identity = %s" % ident,
+                "skip_psk = %s" % key,
+                "local_sae_id = %s" % SAE[s],
+                "peer_sae_id = %s" % SAE[o],
+            ]
+        else:
+            lines += ["cak_source = psk", "cak = %s" % cak, "ckn = %s" % ckn]
+        lines += [
+            "priority = %d" % (16 if s == "a" else 32),
+            "hello_time = 1s",
+            "secy_socket = %s" % self.site(s, "macsec.sock"),
+            ""]
+        return "\n".join(lines)
+
+    def skip_get(self, s, target):
+        """One SKIP request from site s (TLS 1.2 DHE-PSK through openssl
+        s_client); returns (status, parsed JSON body)."""
+        ident, key = self.psk(s)
+        req = "GET %s HTTP/1.1\r\nHost: skip\r\nConnection: close\r\n\r\n" % target
+        r = self.nsrun(s, ["openssl", "s_client", "-quiet", "-ign_eof", "-connect",
+                           "%s:%d" % (LINK_IP[s], SKIP_PORT), "-tls1_2", "-cipher",
+                           "DHE-PSK-AES256-GCM-SHA384", "-psk_identity", ident, "-psk", key],
+                       input=req, timeout=20)
+        out = r.stdout
+        m = re.match(r"HTTP/1\.[01] (\d+)", out)
+        if not m:
+            raise LabError("SKIP request to site %s failed:\n%s" % (s.upper(), (r.stderr or out)[-800:]),
+                           "see %s" % os.path.join(self.logs, "skip-proxy-%s.log" % s))
+        body = re.split(r"\r?\n\r?\n", out, 1)[1] if re.search(r"\r?\n\r?\n", out) else ""
+        try:
+            js = json.loads(body[body.find("{"):body.rfind("}") + 1]) if "{" in body else {}
+        except ValueError:
+            js = {}
+        return int(m.group(1)), js
+
+    # ---- the whole lab --------------------------------------------------------
+    def up(self, narrate=None):
+        """Brings the two sites up; narrate(event, **facts) reports steps."""
+        note = narrate or (lambda ev, **kw: None)
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir)
+        os.makedirs(self.logs)
+        for s in ("a", "b"):
+            os.makedirs(self.site(s))
+        self.mode = "qkd-skip" if self.mka_has_skip() else "interim"
+        note("mode", mode=self.mode)
+
+        self.make_pki()
+        note("pki", dir=self.pki)
+        self.make_netns()
+        note("netns", ns=self.ns)
+
+        # KMEs and their link.
+        for s in ("a", "b"):
+            self.write(self.site(s, "kme-sim.conf"), self.kme_conf(s))
+            self.start("kme-sim-" + s, s, [self.bin("kme-sim"), "-d", "-f", self.site(s, "kme-sim.conf")])
+        kme_names = ("kme-sim-a", "kme-sim-b")
+
+        def linked():
+            ms = [self.kme_metrics(s) for s in ("a", "b")]
+            if all(ms) and all(metric(m, "kme_link_up") == 1 for m in ms):
+                return ms
+            return None
+        self.wait("the KME link between KME_A and KME_B", linked, 30, kme_names)
+        note("kme_paired")
+
+        def pool():
+            m = self.kme_metrics("a")
+            return m and (metric(m, "kme_pool_keys") or 0) >= 1 and m
+        m = self.wait("key material in the KME pool", pool, 30, kme_names)
+        note("pool", keys=int(metric(m, "kme_pool_keys")))
+
+        # SKIP proxies.
+        for s in ("a", "b"):
+            self.write(self.site(s, "skip.psk"), "router-%s:%s\n" % (s, os.urandom(32).hex()), 0o600)
+            self.write(self.site(s, "skip-proxy.conf"), self.skip_conf(s))
+            self.start("skip-proxy-" + s, s, [self.bin("skip-proxy"), "-d", "-f",
+                                               self.site(s, "skip-proxy.conf")])
+        for s in ("a", "b"):
+            self.wait("skip-proxy %s" % s.upper(), lambda s=s: self.skip_metrics(s) is not None, 30,
+                      ("skip-proxy-" + s,))
+        note("skip_up")
+
+        # Data plane.
+        for s in ("a", "b"):
+            self.start("macsec-sw-" + s, s, [self.bin("macsec-sw"), "-d", "-i", WIRE, "-t", TAP,
+                                              "-s", self.site(s, "macsec.sock")])
+        for s in ("a", "b"):
+            self.wait("macsec-sw %s's control socket" % s.upper(),
+                      lambda s=s: self.ctl(s, "get-sci") is not None, 30, ("macsec-sw-" + s,))
+            self.nsrun(s, ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % TAP])
+            self.nsrun(s, ["ip", "addr", "add", TAP_IP[s] + "/24", "dev", TAP], check=True)
+            self.nsrun(s, ["ip", "link", "set", TAP, "up"], check=True)
+        note("secy_up", sci={s: (self.ctl(s, "get-sci") or "").strip() for s in ("a", "b")})
+
+        # Keys for MKA.
+        cak = ckn = None
+        if self.mode != "qkd-skip":
+            # Interim: the lab does what mka-agent's QKD-via-SKIP mode will do,
+            # once, and hands the key to mka-agent as its pre-shared CAK.
+            code, js = self.skip_get("a", "/key?remoteSystemID=%s&size=%d" % (SAE["b"], CAK_BITS))
+            if code != 200 or "keyId" not in js:
+                raise LabError("site A's SKIP proxy refused a new key (%d %s)" % (code, js.get("message", "")),
+                               "see %s" % os.path.join(self.logs, "skip-proxy-a.log"))
+            ckn, cak = js["keyId"].lower(), js["key"].lower()
+            self.key_id = ckn
+            note("key_id", key_id=ckn, site="a")
+            code, jb = self.skip_get("b", "/key/%s?remoteSystemID=%s" % (ckn, SAE["a"]))
+            if code != 200 or jb.get("key", "").lower() != cak:
+                raise LabError("site B could not fetch key %s by its ID (%d %s)" % (ckn, code, jb.get("message", "")),
+                               "see %s" % os.path.join(self.logs, "skip-proxy-b.log"))
+            note("key_fetched", key_id=ckn, site="b")
+        for s in ("a", "b"):
+            self.write(self.site(s, "mka-agent.conf"), self.mka_conf(s, cak, ckn), 0o600)
+            self.start("mka-agent-" + s, s, [self.bin("mka-agent"), "-d", "-f", self.site(s, "mka-agent.conf")])
+        agents = ("mka-agent-a", "mka-agent-b")
+        note("mka_started")
+
+        seen = set()
+
+        def secured():
+            st = {s: self.mka_status(s) for s in ("a", "b")}
+            for s in ("a", "b"):
+                x = st[s]
+                if self.mode == "qkd-skip" and x.get("ckn") and ("ckn", s) not in seen:
+                    seen.add(("ckn", s))
+                    self.key_id = x["ckn"]
+                    note("key_id", key_id=x["ckn"], site=s)
+                if int(x.get("sak_installed", 0) or 0) > 0 and ("sak", s) not in seen:
+                    seen.add(("sak", s))
+                    note("sak", site=s, kn=x.get("kn"), an=x.get("an"), suite=x.get("cipher_suite"))
+            if all(st[s].get("state") == "secured" for s in ("a", "b")):
+                sa = {s: self.ctl(s, "show") or "" for s in ("a", "b")}
+                if all(re.search(r"TXSC: \S+ on SA \d", sa[s]) for s in ("a", "b")):
+                    return st
+            return None
+        st = self.wait("MKA to secure the link", secured, 60, agents + ("macsec-sw-a", "macsec-sw-b"))
+        note("secured", status=st)
+        self.write_env()
+        note("env", path=self.env_path())
+        return st
+
+    def lab_env(self):
+        e = {"CA_CERT": os.path.join(self.pki, "sae-ca.crt")}
+        for s in ("a", "b"):
+            S = s.upper()
+            e["KME_%s_URL" % S] = "https://%s:%d" % (LINK_IP[s], KME_PORT)
+            e["KME_%s_NS" % S] = self.ns[s]
+        for s in ("a", "b", "c"):
+            S = s.upper()
+            e["SAE_%s" % S] = SAE[s]
+            e["SAE_%s_CERT" % S] = os.path.join(self.pki, SAE[s] + ".crt")
+            e["SAE_%s_KEY" % S] = os.path.join(self.pki, SAE[s] + ".key")
+        for s in ("a", "b"):
+            S = s.upper()
+            ident, key = self.psk(s)
+            e["SKIP_%s_URL" % S] = "https://%s:%d" % (LINK_IP[s], SKIP_PORT)
+            e["SKIP_%s_NS" % S] = self.ns[s]
+            e["SKIP_%s_PSK_ID" % S] = ident
+            e["SKIP_%s_PSK" % S] = key
+        for s in ("a", "b"):
+            S = s.upper()
+            e["ROUTER_%s_NS" % S] = self.ns[s]
+            e["WIRE_%s" % S] = WIRE
+            e["MACSEC_%s" % S] = TAP
+            e["IP_%s" % S] = TAP_IP[s]
+            e["KEYLOG_%s" % S] = self.site(s, "keys.log")
+            e["MACSEC_CTL_%s" % S] = self.site(s, "macsec.sock")
+            e["MKA_STATUS_%s" % S] = self.site(s, "mka-agent.sock")
+            e["KME_%s_ADMIN" % S] = "http://127.0.0.1:%d" % ADMIN_PORT
+        e["LAB_MODE"] = self.mode or ""
+        e["LAB_DIR"] = self.dir
+        return e
+
+    def write_env(self):
+        lines = ["# qkdlab lab — written by scripts/lab up; removed by scripts/lab down",
+                 "# shell KEY=value lines; see README.md (Lab)"]
+        for k, v in self.lab_env().items():
+            lines.append("%s=%s" % (k, v))
+        self.write(self.env_path(), "\n".join(lines) + "\n", 0o600)
+
+    # ---- tear down ---------------------------------------------------------------
+    def lab_pids(self):
+        """Every process of this lab: the ones recorded at start (if still
+        the same program) and anything running in the lab's namespaces."""
+        pids = set()
+        try:
+            with open(os.path.join(self.dir, "pids")) as f:
+                for ln in f:
+                    parts = ln.split()
+                    if len(parts) < 3:
+                        continue
+                    pid, prog = int(parts[1]), parts[2]
+                    try:
+                        with open("/proc/%d/cmdline" % pid, "rb") as c:
+                            cmd = c.read().split(b"\0")
+                    except OSError:
+                        continue
+                    if cmd and (cmd[0].decode(errors="replace") == prog or
+                                prog.encode() in cmd[:6]):
+                        pids.add(pid)
+        except OSError:
+            pass
+        present = netns_list()
+        for n in self.ns.values():
+            if n in present:
+                r = subprocess.run(["ip", "netns", "pids", n], capture_output=True, text=True)
+                pids.update(int(x) for x in r.stdout.split() if x.isdigit())
+        pids.discard(os.getpid())
+        return pids
+
+    def down(self, timeout=8.0):
+        """Stops every lab process, deletes the namespaces (and so their
+        veths and TAPs) and removes the state directory.  Returns a list of
+        what was removed; safe to call when nothing is up."""
+        removed = []
+        pids = self.lab_pids()
+        for p in self.procs.values():
+            if p.poll() is None:
+                pids.add(p.pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        end = time.monotonic() + timeout
+        while pids and time.monotonic() < end:
+            for p in self.procs.values():
+                p.poll()
+            pids = {p for p in pids if os.path.exists("/proc/%d" % p) and not _zombie(p)}
+            time.sleep(0.05)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for p in self.procs.values():
+            try:
+                p.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+        if pids:
+            removed.append("%d process(es) that needed SIGKILL" % len(pids))
+        present = netns_list()
+        for n in self.ns.values():
+            if n in present:
+                subprocess.run(["ip", "netns", "del", n], capture_output=True)
+                removed.append("namespace " + n)
+        if os.path.exists(self.dir):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            removed.append(self.dir)
+        return removed
+
+    def leftovers(self):
+        """What a lab-down would still find (empty when clean)."""
+        left = []
+        left += ["namespace " + n for n in self.ns.values() if n in netns_list()]
+        left += ["process %d" % p for p in self.lab_pids()]
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            if self.dir.encode() in cmd and int(pid) != os.getpid():
+                left.append("process %s (%s)" % (pid, cmd.replace(b"\0", b" ")[:80].decode(errors="replace")))
+        if os.path.exists(self.dir):
+            left.append(self.dir)
+        return left
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def load_env(path):
+    e = {}
+    with open(path) as f:
+        for ln in f:
+            ln = ln.strip()
+            if ln and not ln.startswith("#") and "=" in ln:
+                k, v = ln.split("=", 1)
+                e[k] = v
+    return e
