@@ -165,6 +165,20 @@ int kme_store_reserve(struct kme_store *st, const char *peer,
 		      const struct kme_key *keys, size_t n, int64_t expires);
 /* Takes bits from the pool without reserving (the master side). */
 int kme_store_pool_take(struct kme_store *st, const char *peer, uint64_t bits);
+
+/* One master's keys for its slaves, in a batch recorded at once. */
+struct kme_store_resv {
+	const char *master;
+	char (*slaves)[KME_ID_MAX + 1];
+	size_t nslaves;
+	const struct kme_key *keys;
+	size_t n;
+};
+
+/* Records every item in one transaction (all or none). */
+int kme_store_reserve_batch(struct kme_store *st, const char *peer,
+			    const struct kme_store_resv *items, size_t n,
+			    int64_t expires);
 /*
  * Hands reserved keys to a slave, once: all IDs or none.  The key leaves
  * the store when its last slave has fetched it.  out gets n keys.
@@ -238,6 +252,7 @@ size_t kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv,
 /* -------------------------------------------------------------- kme_link.c */
 
 struct kme_link_client;
+struct kme_link_resv;
 
 /* Run-time state of one peer (index matches cfg.peers). */
 struct kme_peer {
@@ -252,6 +267,11 @@ struct kme_peer {
 	bool f_down, f_starve;
 	uint32_t f_delay_ms;
 	struct kme_link_client *client;
+	/* reservations waiting to go to the peer in one message */
+	pthread_mutex_t rq_lock;
+	pthread_cond_t rq_cond;
+	struct kme_link_resv *rq_head;
+	bool rq_busy;
 };
 
 struct kme {

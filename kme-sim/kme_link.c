@@ -301,16 +301,131 @@ kme_link_touch(struct kme_peer *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* A reservation waiting for the next batch to the peer. */
+struct kme_link_resv {
+	const char *master;
+	char (*slaves)[KME_ID_MAX + 1];
+	size_t nslaves;
+	const struct kme_key *keys;
+	size_t n;
+	bool done;
+	int rc;
+	char why[KME_ERR_MAX];
+	struct kme_link_resv *next;
+};
+
+#define KME_LINK_BATCH_MAX 32
+
+/* Authority: takes bits from the pool, which lives in memory while we run
+ * (the ticker persists it).  A crash may forget the last takes; key bytes
+ * are drawn fresh for every key, so that only flatters the pool count. */
+static int
+kme_link_pool_take(struct kme_peer *p, uint64_t need, uint64_t *have)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&p->lock);
+	*have = p->pool_bits;
+	if (p->pool_bits >= need) {
+		p->pool_bits -= need;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+static void
+kme_link_pool_give(struct kme_peer *p, uint64_t bits)
+{
+	pthread_mutex_lock(&p->lock);
+	p->pool_bits += bits;
+	if (p->pool_bits > p->max_bits)
+		p->pool_bits = p->max_bits;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Sends one batch of reservations in one message; sets rc/why of each. */
+static void
+kme_link_send_batch(struct kme *k, struct kme_peer *p, struct kme_link_resv *b)
+{
+	cJSON *msg = cJSON_CreateObject(), *arr, *reply = NULL;
+	char why[KME_ERR_MAX] = "out of memory";
+
+	arr = msg ? cJSON_AddArrayToObject(msg, "batch") : NULL;
+	for (struct kme_link_resv *r = b; arr != NULL && r != NULL; r = r->next) {
+		cJSON *it = kme_http_key_container(r->keys, r->n);
+		if (it == NULL) {
+			arr = NULL;
+			break;
+		}
+		cJSON_AddItemToArray(arr, it);
+		if (cJSON_AddStringToObject(it, "master", r->master) == NULL ||
+		    !cJSON_AddItemToObject(it, "slaves",
+					   kme_link_ids_json(r->slaves, r->nslaves)))
+			arr = NULL;
+	}
+	if (arr != NULL)
+		reply = kme_link_call(k, p, "reserve", msg, why, sizeof(why));
+	if (reply != NULL)
+		kme_link_touch(p);
+	for (struct kme_link_resv *r = b; r != NULL; r = r->next) {
+		r->rc = reply != NULL ? 0 : -1;
+		snprintf(r->why, sizeof(r->why), "%s", why);
+	}
+	cJSON_Delete(msg);
+	cJSON_Delete(reply);
+}
+
+/*
+ * Has the peer record the keys before we answer the master.  Concurrent
+ * requests share one link message: whoever finds the link idle sends
+ * everything queued so far (group commit); the others wait for it.
+ */
+static int
+kme_link_reserve(struct kme *k, struct kme_peer *p, struct kme_link_resv *me)
+{
+	pthread_mutex_lock(&p->rq_lock);
+	me->next = p->rq_head;
+	p->rq_head = me;
+	while (!me->done) {
+		struct kme_link_resv *batch, **pp;
+		size_t n = 0;
+
+		if (p->rq_busy) {
+			pthread_cond_wait(&p->rq_cond, &p->rq_lock);
+			continue;
+		}
+		/* Take up to KME_LINK_BATCH_MAX, oldest last (list is LIFO). */
+		for (pp = &p->rq_head; *pp != NULL && n < KME_LINK_BATCH_MAX - 1; n++)
+			pp = &(*pp)->next;
+		batch = p->rq_head;
+		p->rq_head = *pp;
+		*pp = NULL;
+		p->rq_busy = true;
+		pthread_mutex_unlock(&p->rq_lock);
+		kme_link_send_batch(k, p, batch);
+		pthread_mutex_lock(&p->rq_lock);
+		for (struct kme_link_resv *r = batch, *nx; r != NULL; r = nx) {
+			nx = r->next;
+			r->done = true;
+		}
+		p->rq_busy = false;
+		pthread_cond_broadcast(&p->rq_cond);
+	}
+	pthread_mutex_unlock(&p->rq_lock);
+	return me->rc;
+}
+
 /* Authority side: take from our pool, then have the peer record them. */
 static int
 kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 		   char (*slaves)[KME_ID_MAX + 1], size_t nslaves, uint32_t n,
 		   uint32_t bits, struct kme_key **out, char *why, size_t cap)
 {
+	struct kme_link_resv r = { 0 };
 	struct kme_key *keys = NULL;
-	cJSON *msg = NULL, *reply = NULL;
-	uint64_t need = (uint64_t)n * bits;
-	int rc = -1, t;
+	uint64_t need = (uint64_t)n * bits, have;
+	int rc = -1;
 	bool starved;
 
 	pthread_mutex_lock(&p->lock);
@@ -321,42 +436,37 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 			 p->cfg->id);
 		return -1;
 	}
-	t = kme_store_pool_take(k->store, p->cfg->id, need);
-	if (t != 0) {
-		uint64_t have = 0;
-		kme_store_pool_get(k->store, p->cfg->id, &have);
-		snprintf(why, cap, t > 0 ? "not enough key material for KME %s: "
-			 "%llu bits requested, %llu in the pool" :
-			 "key store error (%s %llu %llu)", p->cfg->id,
+	if (kme_link_pool_take(p, need, &have) < 0) {
+		snprintf(why, cap, "not enough key material for KME %s: %llu bits "
+			 "requested, %llu in the pool", p->cfg->id,
 			 (unsigned long long)need, (unsigned long long)have);
-		goto out;
+		return -1;
 	}
-	pthread_mutex_lock(&p->lock);
-	p->pool_bits = p->pool_bits >= need ? p->pool_bits - need : 0;
-	pthread_mutex_unlock(&p->lock);
 	keys = kme_keys_new_random(n, bits / 8);
-	msg = keys ? kme_http_key_container(keys, n) : NULL;
-	if (msg == NULL ||
-	    cJSON_AddStringToObject(msg, "master", master) == NULL ||
-	    !cJSON_AddItemToObject(msg, "slaves", kme_link_ids_json(slaves, nslaves))) {
+	if (keys == NULL) {
+		kme_link_pool_give(p, need);
 		snprintf(why, cap, "out of memory");
-		goto out;
+		return -1;
 	}
-	reply = kme_link_call(k, p, "reserve", msg, why, cap);
-	if (reply == NULL) {
+	r.master = master;
+	r.slaves = slaves;
+	r.nslaves = nslaves;
+	r.keys = keys;
+	r.n = n;
+	if (kme_link_reserve(k, p, &r) < 0) {
+		/* The peer may have recorded them before the reply was lost:
+		 * the bits are spent, the keys never leave. */
+		snprintf(why, cap, "%s", r.why);
 		log_warnx("link: %u key(s) for %s not recorded at %s; their %llu "
 			  "bits are discarded: %s", n, master, p->cfg->id,
 			  (unsigned long long)need, why);
 		goto out;
 	}
-	kme_link_touch(p);
 	*out = keys;
 	keys = NULL;
 	rc = 0;
 out:
 	kme_keys_free(keys, n);
-	cJSON_Delete(msg);
-	cJSON_Delete(reply);
 	return rc;
 }
 
@@ -505,55 +615,86 @@ kme_link_on_sync(struct kme_peer *p, struct MHD_Connection *conn,
 	return kme_link_finish(conn, reply);
 }
 
+/* Decodes one batch item: parties checked, keys all of one length. */
+static int
+kme_link_resv_item(struct kme *k, struct kme_peer *p, const cJSON *it,
+		   struct kme_store_resv *out, char *master,
+		   char (*slaves)[KME_ID_MAX + 1], char *why, size_t cap)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(it, "keys"), *k0;
+	uint8_t tmp[KME_MAX_KEY_BITS / 8 + 3];
+	size_t n;
+	int got;
+
+	if (kme_link_check_parties(k, p, it, master, slaves, &out->nslaves, why,
+				   cap) < 0)
+		return -1;
+	n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
+	k0 = n > 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 0), "key") : NULL;
+	if (n < 1 || n > KME_MAX_KEYS || !cJSON_IsString(k0)) {
+		snprintf(why, cap, "reserve needs 1..%d keys per item", KME_MAX_KEYS);
+		return -1;
+	}
+	got = base64_decode(tmp, sizeof(tmp), k0->valuestring, strlen(k0->valuestring));
+	secure_wipe(tmp, sizeof(tmp));
+	if (got <= 0) {
+		snprintf(why, cap, "bad key encoding");
+		return -1;
+	}
+	out->keys = kme_http_parse_keys(arr, n, (size_t)got);
+	if (out->keys == NULL) {
+		snprintf(why, cap, "malformed keys");
+		return -1;
+	}
+	out->n = n;
+	out->master = master;
+	out->slaves = slaves;
+	return 0;
+}
+
 static enum MHD_Result
 kme_link_on_reserve(struct kme *k, struct kme_peer *p,
 		    struct MHD_Connection *conn, const cJSON *msg)
 {
-	char master[KME_ID_MAX + 1], why[KME_ERR_MAX];
-	char slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(msg, "keys"), *first;
-	const cJSON *k0;
-	struct kme_key *keys;
-	size_t nslaves, n, len;
-	enum MHD_Result ret;
+	const cJSON *batch = cJSON_GetObjectItemCaseSensitive(msg, "batch"), *it;
+	char masters[KME_LINK_BATCH_MAX][KME_ID_MAX + 1], why[KME_ERR_MAX] = "";
+	char (*sl)[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
+	struct kme_store_resv items[KME_LINK_BATCH_MAX];
+	size_t n = 0, nkeys = 0;
+	unsigned status = 400;
 
 	if (p->authority)
 		return kme_http_error(conn, 400, "reserve goes to the pool "
 				      "authority's peer only");
-	if (kme_link_check_parties(k, p, msg, master, slaves, &nslaves, why,
-				   sizeof(why)) < 0)
-		return kme_http_error(conn, 400, why);
-	n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
-	first = cJSON_IsArray(arr) ? cJSON_GetArrayItem(arr, 0) : NULL;
-	k0 = first ? cJSON_GetObjectItemCaseSensitive(first, "key") : NULL;
-	if (n < 1 || n > KME_MAX_KEYS || !cJSON_IsString(k0))
-		return kme_http_error(conn, 400, "reserve needs 1..1024 keys");
-	len = strlen(k0->valuestring) / 4 * 3;	/* upper bound, refined below */
-	if (len > KME_MAX_KEY_BITS / 8 + 2)
-		return kme_http_error(conn, 400, "key too long");
-	{
-		uint8_t tmp[KME_MAX_KEY_BITS / 8 + 3];
-		int got = base64_decode(tmp, sizeof(tmp), k0->valuestring,
-					strlen(k0->valuestring));
-		secure_wipe(tmp, sizeof(tmp));
-		if (got <= 0)
-			return kme_http_error(conn, 400, "bad key encoding");
-		len = (size_t)got;
+	if (!cJSON_IsArray(batch) || cJSON_GetArraySize(batch) < 1 ||
+	    cJSON_GetArraySize(batch) > KME_LINK_BATCH_MAX)
+		return kme_http_error(conn, 400, "reserve needs a batch of 1..32 items");
+	sl = calloc(KME_LINK_BATCH_MAX, sizeof(*sl));
+	if (sl == NULL)
+		return kme_http_error(conn, 503, "out of memory");
+	cJSON_ArrayForEach(it, batch) {
+		if (kme_link_resv_item(k, p, it, &items[n], masters[n], sl[n], why,
+				       sizeof(why)) < 0)
+			goto out;
+		nkeys += items[n++].n;
 	}
-	keys = kme_http_parse_keys(arr, n, len);
-	if (keys == NULL)
-		return kme_http_error(conn, 400, "malformed keys");
-	if (kme_store_reserve(k->store, p->cfg->id, 0, master, slaves, nslaves,
-			      keys, n, kme_link_expiry(k)) != 0) {
-		kme_keys_free(keys, n);
-		return kme_http_error(conn, 503, "key store error");
+	if (kme_store_reserve_batch(k->store, p->cfg->id, items, n,
+				    kme_link_expiry(k)) != 0) {
+		snprintf(why, sizeof(why), "key store error");
+		status = 503;
+		goto out;
 	}
-	kme_keys_free(keys, n);
 	kme_link_touch(p);
-	log_debug("link: %zu key(s) from %s for %s recorded", n, master,
-		  slaves[0]);
-	ret = kme_link_finish(conn, cJSON_CreateObject());
-	return ret;
+	log_debug("link: %zu key(s) in %zu reservation(s) from %s recorded",
+		  nkeys, n, p->cfg->id);
+	status = 200;
+out:
+	for (size_t i = 0; i < n; i++)
+		kme_keys_free((struct kme_key *)(uintptr_t)items[i].keys, items[i].n);
+	free(sl);
+	if (status != 200)
+		return kme_http_error(conn, status, why);
+	return kme_link_finish(conn, cJSON_CreateObject());
 }
 
 static enum MHD_Result
@@ -570,7 +711,6 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 	uint64_t have = 0;
 	size_t nslaves;
 	bool starved;
-	int t;
 
 	if (!p->authority)
 		return kme_http_error(conn, 400, "alloc goes to the pool authority "
@@ -594,23 +734,24 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 			 "injected at %s)", p->cfg->id, k->cfg.kme_id);
 		return kme_http_error(conn, 503, why);
 	}
-	keys = kme_keys_new_random(n, bits / 8);
-	if (keys == NULL)
-		return kme_http_error(conn, 503, "out of memory");
-	t = kme_store_reserve(k->store, p->cfg->id, (uint64_t)n * bits, master,
-			      slaves, nslaves, keys, n, kme_link_expiry(k));
-	kme_store_pool_get(k->store, p->cfg->id, &have);
-	pthread_mutex_lock(&p->lock);
-	p->pool_bits = have;
-	pthread_mutex_unlock(&p->lock);
-	if (t != 0) {
-		kme_keys_free(keys, n);
-		snprintf(why, sizeof(why), t > 0 ? "not enough key material for "
-			 "KME %s: %llu bits requested, %llu in the pool" :
-			 "key store error (%s %llu %llu)", k->cfg.kme_id,
+	if (kme_link_pool_take(p, (uint64_t)n * bits, &have) < 0) {
+		snprintf(why, sizeof(why), "not enough key material for KME %s: "
+			 "%llu bits requested, %llu in the pool", k->cfg.kme_id,
 			 (unsigned long long)n * bits, (unsigned long long)have);
 		return kme_http_error(conn, 503, why);
 	}
+	keys = kme_keys_new_random(n, bits / 8);
+	/* Recorded for our slaves before the keys leave for the master. */
+	if (keys == NULL || kme_store_reserve(k->store, p->cfg->id, 0, master,
+					      slaves, nslaves, keys, n,
+					      kme_link_expiry(k)) != 0) {
+		kme_keys_free(keys, n);
+		kme_link_pool_give(p, (uint64_t)n * bits);
+		return kme_http_error(conn, 503, "key store error");
+	}
+	pthread_mutex_lock(&p->lock);
+	have = p->pool_bits;
+	pthread_mutex_unlock(&p->lock);
 	kme_link_touch(p);
 	reply = kme_http_key_container(keys, n);
 	kme_keys_free(keys, n);
@@ -708,19 +849,15 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	want = p->carry_bits + (double)p->cfg->key_rate * (double)dt_ms / 1000.0;
 	add = (uint64_t)want;
 	p->carry_bits = want - (double)add;
-	pthread_mutex_unlock(&p->lock);
 	if (starve) {
-		kme_store_pool_set(k->store, p->cfg->id, 0);
-		now_bits = 0;
-	} else if (kme_store_pool_add(k->store, p->cfg->id, add, max,
-				      &now_bits) < 0) {
-		return;
-	}
-	pthread_mutex_lock(&p->lock);
-	p->pool_bits = now_bits;
-	if (starve)
+		p->pool_bits = 0;
 		p->carry_bits = 0;
+	} else {
+		p->pool_bits = p->pool_bits + add > max ? max : p->pool_bits + add;
+	}
+	now_bits = p->pool_bits;
 	pthread_mutex_unlock(&p->lock);
+	kme_store_pool_set(k->store, p->cfg->id, now_bits);
 }
 
 void *
@@ -778,6 +915,8 @@ kme_link_start(struct kme *k)
 
 		p->cfg = &k->cfg.peers[i];
 		pthread_mutex_init(&p->lock, NULL);
+		pthread_mutex_init(&p->rq_lock, NULL);
+		pthread_cond_init(&p->rq_cond, NULL);
 		/* The lower ID of a pair holds the pool (kme-sim.8). */
 		p->authority = strcmp(k->cfg.kme_id, p->cfg->id) < 0;
 		p->max_bits = p->cfg->max_key_count * k->cfg.key_size;
@@ -844,7 +983,10 @@ kme_link_stop(struct kme *k)
 	for (size_t i = 0; i < k->cfg.npeers; i++) {
 		kme_link_client_free(k->peers[i].client);
 		k->peers[i].client = NULL;
-		if (k->peers[i].cfg != NULL)
+		if (k->peers[i].cfg != NULL) {
 			pthread_mutex_destroy(&k->peers[i].lock);
+			pthread_mutex_destroy(&k->peers[i].rq_lock);
+			pthread_cond_destroy(&k->peers[i].rq_cond);
+		}
 	}
 }

@@ -334,6 +334,33 @@ out:
 	return rc;
 }
 
+int
+kme_store_reserve_batch(struct kme_store *st, const char *peer,
+			const struct kme_store_resv *items, size_t n,
+			int64_t expires)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (kme_store_insert_keys(st, peer, items[i].master, items[i].slaves,
+					  items[i].nslaves, items[i].keys, items[i].n,
+					  expires) < 0)
+			goto rollback;
+	}
+	if (kme_store_exec(st, "COMMIT") < 0)
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	kme_store_exec(st, "ROLLBACK");
+out:
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
 /*
  * Within the fetch transaction: looks one key up for (master, slave) and
  * marks it fetched.  The key itself is copied to out.
