@@ -24,6 +24,8 @@ import tap  # noqa: E402
 SAE = ["SAE_A_01", "SAE_B_02"]  # multiples of 4 octets: clean tshark KMD
 KME = ["KME_A", "KME_B"]
 LINK_IP = ["198.51.100.1", "198.51.100.2"]
+FB_CAK = "000102030405060708090a0b0c0d0e0f"
+FB_CKN = "66616c6c6261636b"  # "fallback"
 
 t = tap.Tap()
 tap.require_root(t)
@@ -109,6 +111,10 @@ for i in range(2):
         "cipher_suites = gcm-aes-xpn-256",
         "eapol_destination = broadcast",
         "secy_socket = %s/msw-%d.sock" % (tmp, i),
+        "cak_lifetime = 12s",
+        "fallback_cak = %s" % FB_CAK,
+        "fallback_ckn = %s" % FB_CKN,
+        "fallback_after = 5s",
     ])
     agents.append(tap.Proc(t, [AGENT, "-d", "-f", conf], "mka-%d" % i, netns=ns[i].name))
 
@@ -157,7 +163,58 @@ t.ok([x for x in mk if x[4] == ckn and x[5] == kmd_hex],
 t.ok(ann and all(x[6].startswith("e208" + SAE[1].encode().hex()) for x in ann),
      "responder's EAPOL-Announcements carry KMD TLV 113 = %s" % SAE[1], ann[:3])
 
+
+def ping_loss(count, interval):
+    r = ns[0].run("ping -q -c %d -i %s -W 1 192.0.2.2" % (count, interval), check=False)
+    for part in r.stdout.split(","):
+        if "packet loss" in part:
+            return float(part.split("%")[0].strip()), r.stdout
+    return 100.0, r.stdout + r.stderr
+
+
+# CAK rollover (cak_lifetime 12 s) under steady traffic: no frame lost.
+loss, out = ping_loss(400, "0.05")
+s0, s1 = status(0), status(1)
+t.ok(int(s0.get("rollovers", 0)) >= 1 and int(s1.get("rollovers", 0)) >= 1,
+     "CAK rolled over at least once on both sides during the traffic", "A %r\nB %r" % (s0, s1))
+t.eq(loss, 0.0, "no ping lost across the CAK rollover (%s)" % out.strip().splitlines()[-2:])
+with open(os.path.join(tmp, "keys-0.log")) as f:
+    ckns = {ln.split()[1] for ln in f.read().splitlines() if ln.startswith("CAK ")}
+t.ok(len(ckns) >= 2, "the rollover used a new key ID as CKN (%d CKNs)" % len(ckns))
+
+# KME link down (kme-sim fault injection: enc_keys answer 503): a
+# restarted peer cannot get a QKD CA -> fallback PSK.
+
+
+def kme_admin(path):
+    r = ns[0].run("curl -s -o /dev/null -w '%%{http_code}' -X POST 'http://127.0.0.1:9080%s'" % path,
+                  check=False)
+    return r.stdout.strip()
+
+
+t.eq(kme_admin("/admin/v1/fault?peer=KME_B&kind=down"), "200", "KME_A: QKD link to KME_B taken down")
+agents[1].stop()
+agents[1] = tap.Proc(t, [AGENT, "-d", "-f", os.path.join(tmp, "mka-1.conf")], "mka-1b",
+                     netns=ns[1].name)
+ok = tap.wait_for(lambda: status(0).get("fallback") == "yes" and
+                  status(1).get("fallback") == "yes" and
+                  status(0).get("state") == "secured" and
+                  status(1).get("state") == "secured", 60, 0.2)
+t.ok(ok, "KME down: both sides secured on the fallback PSK CA", "A %r\nB %r" % (status(0), status(1)))
+loss, out = ping_loss(5, "0.2")
+t.eq(loss, 0.0, "ping passes on the fallback CA")
+
+# The KME link comes back: QKD takes over again, the fallback CA ends.
+t.eq(kme_admin("/admin/v1/clear?peer=KME_B"), "200", "KME_A: QKD link restored")
+ok = tap.wait_for(lambda: status(0).get("fallback") == "no" and
+                  status(1).get("fallback") == "no" and
+                  status(0).get("state") == "secured" and
+                  status(1).get("state") == "secured", 60, 0.2)
+t.ok(ok, "KME back: QKD CA in use again, fallback ended", "A %r\nB %r" % (status(0), status(1)))
+loss, out = ping_loss(5, "0.2")
+t.eq(loss, 0.0, "ping passes on the QKD CA again")
+
 for i, a in enumerate(agents):
     t.eq(a.stop(), 0, "SIGTERM: mka-agent %d exits 0" % i)
-for p in procs:
-    p.stop()
+for i, p in enumerate(procs):
+    t.eq(p.stop(), 0, "SIGTERM: %s exits 0" % ("kme-sim", "macsec-sw")[i % 2])
