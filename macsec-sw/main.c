@@ -196,11 +196,15 @@ daemon_loop(struct daemon *d)
 				return 0;
 			}
 		}
-		if ((pfd[1].revents & POLLIN) && pump_rx(d) == -1)
+		/*
+		 * POLLERR on the packet socket is a pending error such as
+		 * ENETDOWN after a link flap: reading it clears it.
+		 */
+		if ((pfd[1].revents & (POLLIN | POLLERR)) && pump_rx(d) == -1)
 			return -1;
 		if ((pfd[2].revents & POLLIN) && pump_tx(d) == -1)
 			return -1;
-		if (pfd[1].revents & (POLLERR | POLLNVAL) ||
+		if (pfd[1].revents & POLLNVAL ||
 		    pfd[2].revents & (POLLERR | POLLNVAL | POLLHUP)) {
 			log_warnx("a port went away");
 			return -1;

@@ -131,8 +131,14 @@ wire_recv(struct wire *w, struct port_batch *b)
 	}
 	b->n = 0;
 	n = recvmmsg(w->fd, msg, PORT_BATCH, MSG_DONTWAIT, NULL);
-	if (n == -1)
+	if (n == -1) {
+		/* A link flap is reported once as ENETDOWN: carry on. */
+		if (errno == ENETDOWN) {
+			log_warnx("interface %d went down", w->ifindex);
+			return 0;
+		}
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+	}
 	for (i = 0; i < (size_t)n; i++) {
 		/* Kernels without PACKET_IGNORE_OUTGOING show us our sends. */
 		if (from[i].sll_pkttype == PACKET_OUTGOING)

@@ -125,6 +125,13 @@ t.ok(r.returncode == 1 and "exhausted" in r.stderr, "an exhausted SA cannot be e
 t.ok("exhausted" in node.proc.output(), "exhaustion is logged")
 t.ok("ab" * 16 not in node.proc.output(), "key bytes never appear in the log")
 
+# A link flap on the wire interface does not end the daemon.
+ns.run("ip link set wire0 down && sleep 0.3 && ip link set wire0 up && sleep 0.3")
+ns.run(udp)
+time.sleep(0.3)
+t.ok(node.proc.alive() and node.ctl("get-sci").strip() == "sci=" + node.sci,
+     "daemon survives the interface going down and up", node.proc.output()[-500:])
+
 t.eq(node.proc.stop(sig=2), 0, "SIGINT: clean exit 0 (leak-free under ASan)")
 t.ok(not os.path.exists(node.sock), "socket removed")
 t.ok("macsec0" not in ns.run("ip link").stdout, "TAP removed")
