@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
+static int __attribute__((format(printf, 3, 4)))
 kme_req_fail(char *err, size_t cap, const char *fmt, ...)
 {
 	va_list ap;

@@ -29,3 +29,7 @@ $(B)/bench/bench_kme_load: $(B)/bench/bench_kme_load.o $(B)/lib/libqkdlab.a
 $(B)/bench/bench_kme_bare: $(B)/bench/bench_kme_bare.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ETSI 014 request bodies and query strings (fuzz/fuzz_kme_req.c).
+FUZZ += kme_req
+fuzz_kme_req_OBJS := fuzz/fuzz_kme_req.o kme-sim/kme_req.o

@@ -1,0 +1,110 @@
+/*
+ * fuzz_kme_req.c — kme-sim's ETSI 014 request parsers (kme-sim/kme_req.c):
+ * Key request bodies, Key IDs bodies and the enc_keys/dec_keys query
+ * strings.
+ *
+ * Input: the first octet picks the parser (mod 4: 0 enc_keys body,
+ * 1 dec_keys body, 2 enc_keys query, 3 dec_keys query); the rest is the
+ * body or the raw query string.  Whatever is accepted must respect the
+ * limits the handlers rely on; what is refused must say why.
+ */
+#include "../kme-sim/kme.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct kme_limits lim = {
+	.key_size = 256, .min_key_size = 64, .max_key_size = 1024,
+	.max_key_per_request = 128, .max_sae_id_count = 4,
+};
+
+static void
+check_enc(struct kme_enc_req *r, int rc, const char *err)
+{
+	char err2[KME_ERR_MAX];
+
+	if (rc < 0) {
+		if (err[0] == '\0')
+			abort();
+		return;
+	}
+	if (kme_req_enc_validate(r, &lim, err2, sizeof(err2)) < 0) {
+		if (err2[0] == '\0')
+			abort();
+		return;
+	}
+	if (r->number < 1 || r->number > lim.max_key_per_request ||
+	    r->size % 8 != 0 || r->size < lim.min_key_size ||
+	    r->size > lim.max_key_size || r->nslaves > lim.max_sae_id_count ||
+	    r->ext_mandatory_bad)
+		abort();
+	for (size_t i = 0; i < r->nslaves; i++) {
+		size_t n = strlen(r->slaves[i]);
+		if (n == 0 || n > KME_ID_MAX)
+			abort();
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(r->slaves[i], r->slaves[j]) == 0)
+				abort();
+	}
+}
+
+static void
+check_dec(const struct kme_dec_req *r, int rc, const char *err, size_t max)
+{
+	if (rc < 0) {
+		if (err[0] == '\0')
+			abort();
+		return;
+	}
+	if (r->nids < 1 || r->nids > max)
+		abort();
+	for (size_t i = 0; i < r->nids; i++)
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(r->ids[i], r->ids[j], UUID_LEN) == 0)
+				abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct kme_dec_req dec;
+	struct kme_enc_req enc;
+	struct kme_kv kv[16];
+	char err[KME_ERR_MAX] = "", *buf;
+	size_t n;
+	int rc;
+
+	if (size < 1)
+		return 0;
+	buf = malloc(size);
+	if (buf == NULL)
+		return 0;
+	memcpy(buf, data + 1, size - 1);
+	buf[size - 1] = '\0';
+	switch (data[0] % 4) {
+	case 0:
+		rc = kme_req_enc_body(buf, size - 1, &enc, err, sizeof(err));
+		check_enc(&enc, rc, err);
+		break;
+	case 1:
+		rc = kme_req_dec_body(buf, size - 1, 128, &dec, err, sizeof(err));
+		check_dec(&dec, rc, err, 128);
+		break;
+	case 2:
+		if (kme_req_split_query(buf, kv, 16, &n) == 0) {
+			rc = kme_req_enc_query(kv, n, &enc, err, sizeof(err));
+			check_enc(&enc, rc, err);
+		}
+		break;
+	default:
+		if (kme_req_split_query(buf, kv, 16, &n) == 0) {
+			rc = kme_req_dec_query(kv, n, &dec, err, sizeof(err));
+			check_dec(&dec, rc, err, 1);
+		}
+	}
+	free(buf);
+	return 0;
+}
