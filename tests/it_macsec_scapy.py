@@ -70,7 +70,7 @@ SIZES = (1, 33, 200, 1400)
 HDR = 28  # DA SA SecTAG-with-SCI: scapy's assoclen base
 
 
-def configure(cipher, klen, xpn, offset, encrypt, rx_pn=1):
+def configure(cipher, klen, xpn, offset, encrypt, rx_pn=1, tx_pn=1):
     """Fresh SAs (AN 0) in both directions; SSCI 1 for the peer, 2 for us."""
     for args in (("remove-txsa", "an=0"), ("delete-rxsc", "sci=" + PEER_SCI)):
         node.ctl_raw(*args)
@@ -83,7 +83,7 @@ def configure(cipher, klen, xpn, offset, encrypt, rx_pn=1):
     node.ctl("create-rxsc", "sci=" + PEER_SCI)
     node.ctl("install-rxsa", "sci=" + PEER_SCI, "an=0", "pn=%d" % rx_pn, "key=" + key, *x_rx)
     node.ctl("enable-rxsa", "sci=" + PEER_SCI, "an=0")
-    node.ctl("install-txsa", "an=0", "pn=1", "key=" + key, *x_tx)
+    node.ctl("install-txsa", "an=0", "pn=%d" % tx_pn, "key=" + key, *x_tx)
     node.ctl("enable-txsa", "an=0")
 
 
@@ -165,6 +165,30 @@ for cipher, klen, xpn, offset, encrypt in cases:
     t.ok(tx_ok, "macsec-sw -> scapy, %s, sizes %s" % (label, SIZES), "\n".join(diag))
     st = node.stats()[("rxsa", PEER_SCI, 0)]
     t.eq((st["InPktsOK"], st["InPktsNotValid"]), (len(SIZES), 0), "InPktsOK counts them, " + label)
+
+# ---- XPN with PNs above 2^32: only 32 bits travel; both ends recover 64 ----
+BASE = (7 << 32) + 0xfffffffe   # crosses into the next 2^32 window
+configure("gcm-aes-xpn-256", 32, True, 0, True, rx_pn=BASE, tx_pn=BASE)
+drain()
+rx_ok = tx_ok = True
+for i in range(4):
+    pn = BASE + i
+    payload = b"xpn-%d" % i
+    peer.send(scapy_frame(peer_sa(32, True, True, pn=pn), payload, 0))
+    rx_ok = rx_ok and recv_udp() == payload
+    udp.sendto(payload, ("192.0.2.2", 9999))
+    wire = recv_wire()
+    try:
+        pkt = Ether(wire)
+        sa = peer_sa(32, True, True, pn=pn, sci=node.sci, ssci=2)
+        dec = sa.decap(sa.decrypt(pkt, assoclen=HDR))
+        tx_ok = tx_ok and pkt[MACsec].PN == pn & 0xffffffff and bytes(dec[UDP].payload) == payload
+    except Exception:  # noqa: BLE001 - a failure, reported below
+        tx_ok = False
+t.ok(rx_ok, "XPN-256 PNs 2^35-2 .. 2^35+1 from scapy recovered and accepted")
+t.ok(tx_ok, "XPN-256 PNs 2^35-2 .. 2^35+1 sent with the right 32 bits, scapy decrypts")
+t.eq(node.ctl("get-rxsa-pn", "sci=" + PEER_SCI, "an=0").split()[2], "next-pn=%d" % (BASE + 4),
+     "64-bit next PN after the 2^32 boundary")
 
 # ---- receive discards, GCM-AES-128 with encryption, replay window 0 ----
 configure("gcm-aes-128", 16, False, 0, True)
