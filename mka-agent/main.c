@@ -7,6 +7,7 @@
  *   mka-agent [-f config] status|metrics    ask a running agent
  */
 #include "keysvc_etsi014.h"
+#include "keysvc_skip.h"
 #include "log.h"
 #include "mka_conf.h"
 #include "mka_kay.h"
@@ -40,6 +41,7 @@ struct agent_port {
 	struct secy_fake *fake;
 	struct mka_qkd *qkd;		/* cak_source etsi014 */
 	struct keysvc_etsi014 *kme;
+	struct keysvc_skip *skip;	/* cak_source skip */
 };
 
 struct agent {
@@ -134,17 +136,27 @@ port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 		kc.key_log = key_log_line;
 		kc.key_log_arg = a->key_log;
 	}
-	if (pc->source == MKA_CAK_ETSI014) {
+	if (pc->source != MKA_CAK_PSK) {
 		struct mka_qkd_conf qc = pc->qkd;
 
-		if ((ap->kme = keysvc_etsi014_new(pc->kme_url, pc->kme_cert,
-						  pc->kme_key,
-						  pc->kme_ca)) == NULL)
+		if (pc->source == MKA_CAK_ETSI014) {
+			ap->kme = keysvc_etsi014_new(pc->kme_url, pc->kme_cert,
+						     pc->kme_key, pc->kme_ca);
+			qc.ops = &keysvc_etsi014_ops;
+			qc.ops_arg = ap->kme;
+		} else {
+			ap->skip = keysvc_skip_new(pc->skip_host, pc->skip_port,
+						   pc->skip_identity,
+						   pc->skip_psk,
+						   pc->skip_psk_len);
+			qc.ops = &keysvc_skip_ops;
+			qc.ops_arg = ap->skip;
+		}
+		if (qc.ops_arg == NULL || (ap->qkd = mka_qkd_new(&qc)) == NULL) {
+			secure_wipe(&qc, sizeof(qc));
 			return -1;
-		qc.ops = &keysvc_etsi014_ops;
-		qc.ops_arg = ap->kme;
-		if ((ap->qkd = mka_qkd_new(&qc)) == NULL)
-			return -1;
+		}
+		secure_wipe(&qc, sizeof(qc));
 		mka_qkd_hook(ap->qkd, &kc);
 	}
 	if ((ap->kay = mka_kay_new(&kc, now)) == NULL) {
@@ -176,6 +188,8 @@ port_stop(struct agent_port *ap)
 	ap->qkd = NULL;
 	keysvc_etsi014_free(ap->kme);
 	ap->kme = NULL;
+	keysvc_skip_free(ap->skip);
+	ap->skip = NULL;
 	mka_port_close(&ap->io);
 	secy_ctl_free(ap->ctl);
 	ap->ctl = NULL;

@@ -240,6 +240,27 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		    ms > 3600000)
 			goto bad;
 		pc->qkd.fallback_after_ms = (uint32_t)ms;
+	} else if (strcmp(key, "skip_address") == 0) {
+		const char *colon = strrchr(value, ':');
+
+		if (colon == NULL || colon == value ||
+		    (size_t)(colon - value) >= sizeof(pc->skip_host) ||
+		    cfg_parse_u64(colon + 1, 1, 65535, &n) == -1)
+			goto bad;
+		memcpy(pc->skip_host, value, (size_t)(colon - value));
+		pc->skip_host[colon - value] = '\0';
+		str_copy(pc->skip_port, sizeof(pc->skip_port), colon + 1);
+	} else if (strcmp(key, "skip_identity") == 0) {
+		if (*value == '\0' || str_copy(pc->skip_identity,
+					       sizeof(pc->skip_identity),
+					       value) == -1)
+			goto bad;
+	} else if (strcmp(key, "skip_psk") == 0) {
+		len = hex_decode(pc->skip_psk, sizeof(pc->skip_psk), value,
+				 strlen(value));
+		if (len < 16)
+			goto bad;
+		pc->skip_psk_len = (size_t)len;
 	} else if (strcmp(key, "kme_url") == 0) {
 		if (strncmp(value, "https://", 8) != 0 ||
 		    str_copy(pc->kme_url, sizeof(pc->kme_url), value) == -1)
@@ -350,23 +371,26 @@ conf_check(const char *path, struct mka_conf *c)
 	for (size_t i = 0; i < c->n_ports; i++) {
 		struct mka_port_conf *pc = &c->ports[i];
 
-		if (pc->source == MKA_CAK_SKIP) {
-			log_warnx("%s: port %s: cak_source skip is not "
-				  "available in this version", path,
-				  pc->ifname);
+		if (pc->source == MKA_CAK_SKIP &&
+		    (pc->qkd.own_sae[0] == '\0' || pc->qkd.n_allowed == 0 ||
+		     pc->skip_host[0] == '\0' ||
+		     pc->skip_identity[0] == '\0' || pc->skip_psk_len == 0)) {
+			log_warnx("%s: port %s: cak_source skip needs sae_id, "
+				  "allowed_peers, skip_address, skip_identity "
+				  "and skip_psk", path, pc->ifname);
 			return -1;
 		}
-		if (pc->source == MKA_CAK_ETSI014) {
-			if (pc->qkd.own_sae[0] == '\0' ||
-			    pc->qkd.n_allowed == 0 || pc->kme_url[0] == '\0' ||
-			    pc->kme_cert[0] == '\0' ||
-			    pc->kme_key[0] == '\0' || pc->kme_ca[0] == '\0') {
-				log_warnx("%s: port %s: cak_source etsi014 "
-					  "needs sae_id, allowed_peers, "
-					  "kme_url, kme_cert, kme_key and "
-					  "kme_ca", path, pc->ifname);
-				return -1;
-			}
+		if (pc->source == MKA_CAK_ETSI014 &&
+		    (pc->qkd.own_sae[0] == '\0' || pc->qkd.n_allowed == 0 ||
+		     pc->kme_url[0] == '\0' || pc->kme_cert[0] == '\0' ||
+		     pc->kme_key[0] == '\0' || pc->kme_ca[0] == '\0')) {
+			log_warnx("%s: port %s: cak_source etsi014 needs "
+				  "sae_id, allowed_peers, kme_url, kme_cert, "
+				  "kme_key and kme_ca", path, pc->ifname);
+			return -1;
+		}
+		if (pc->source != MKA_CAK_PSK) {
+			secrets = secrets || pc->source == MKA_CAK_SKIP;
 			if ((pc->qkd.fb_cak_len == 0) !=
 			    (pc->qkd.fb_ckn_len == 0)) {
 				log_warnx("%s: port %s: fallback_cak and "

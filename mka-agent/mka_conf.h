@@ -45,6 +45,10 @@ struct mka_port_conf {
 	/* QKD (cak_source etsi014): the binding and the KME. */
 	struct mka_qkd_conf qkd;
 	char kme_url[256], kme_cert[256], kme_key[256], kme_ca[256];
+	/* cak_source skip: the site's skip-proxy, TLS 1.3 external PSK. */
+	char skip_host[256], skip_port[16], skip_identity[128];
+	uint8_t skip_psk[64];
+	size_t skip_psk_len;
 	bool has_eapol_da;
 };
 

@@ -91,7 +91,8 @@ mka_qkd_new(const struct mka_qkd_conf *conf)
 void
 mka_qkd_free(struct mka_qkd *q)
 {
-	free(q);
+	/* The conf holds the fallback CAK. */
+	secure_free(q, sizeof(*q));
 }
 
 bool
