@@ -80,7 +80,7 @@ main(int argc, char **argv)
 		sock = argv[2];
 		i = 3;
 	}
-	if (i >= argc) {
+	if (i >= argc || argv[i][0] == '-') {
 		usage(stderr);
 		return 2;
 	}

@@ -238,6 +238,7 @@ struct port_batch {
 };
 
 struct wire {
+	char name[16];		/* IFNAMSIZ */
 	int fd;
 	int ifindex;
 	unsigned mtu;

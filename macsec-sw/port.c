@@ -51,7 +51,8 @@ wire_open(struct wire *w, const char *ifname)
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
 	memset(&ifr, 0, sizeof(ifr));
-	if (str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), ifname) == -1) {
+	if (str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), ifname) == -1 ||
+	    str_copy(w->name, sizeof(w->name), ifname) == -1) {
 		log_warnx("interface name too long: %s", ifname);
 		goto err;
 	}
@@ -134,7 +135,7 @@ wire_recv(struct wire *w, struct port_batch *b)
 	if (n == -1) {
 		/* A link flap is reported once as ENETDOWN: carry on. */
 		if (errno == ENETDOWN) {
-			log_warnx("interface %d went down", w->ifindex);
+			log_warnx("%s went down", w->name);
 			return 0;
 		}
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
