@@ -22,30 +22,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KME_STORE_STMTS 24
+
 struct kme_store {
 	sqlite3 *db;
 	pthread_mutex_t lock;	/* one connection, used by many threads */
+	/* Prepared once, reset after each use (under lock). */
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+	} cache[KME_STORE_STMTS];
+	size_t ncache;
 };
 
 static const char kme_store_schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
 	"PRAGMA foreign_keys=ON;"
+	/* Deleted keys are overwritten in the database file. */
+	"PRAGMA secure_delete=ON;"
 	"CREATE TABLE IF NOT EXISTS pool("
-	"  peer TEXT PRIMARY KEY, bits INTEGER NOT NULL CHECK(bits >= 0));"
+	"  peer TEXT PRIMARY KEY, bits INTEGER NOT NULL CHECK(bits >= 0))"
+	"  WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS rkey("
 	"  key_id BLOB PRIMARY KEY, master TEXT NOT NULL, peer TEXT NOT NULL,"
-	"  key BLOB NOT NULL, expires INTEGER NOT NULL);"
+	"  key BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS rslave("
 	"  key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
 	"  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY(key_id, slave));"
+	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS rkey_expires ON rkey(expires);"
 	/* IDs (never bytes) of keys handed to slaves: an audit trail that
 	 * survives a reply lost in a crash; pruned after key_ttl. */
 	"CREATE TABLE IF NOT EXISTS fetch_log("
 	"  key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
-	"  PRIMARY KEY(key_id, slave));";
+	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;";
 
 struct kme_key *
 kme_keys_new(size_t n)
@@ -123,6 +134,8 @@ kme_store_free(struct kme_store *st)
 {
 	if (st == NULL)
 		return;
+	for (size_t i = 0; i < st->ncache; i++)
+		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -133,11 +146,52 @@ kme_store_prep(struct kme_store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+	for (size_t i = 0; i < st->ncache; i++) {
+		if (strcmp(st->cache[i].sql, sql) == 0)
+			return st->cache[i].stmt;
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s,
+			       NULL) != SQLITE_OK) {
 		log_warnx("store: %s: %s", sql, sqlite3_errmsg(st->db));
 		return NULL;
 	}
+	if (st->ncache < KME_STORE_STMTS) {
+		st->cache[st->ncache].sql = sql;
+		st->cache[st->ncache++].stmt = s;
+	}
 	return s;
+}
+
+/* Ends a use of a cached statement; bound key bytes are dropped. */
+static void
+kme_store_release(struct kme_store *st, sqlite3_stmt *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	for (size_t i = 0; i < st->ncache; i++) {
+		if (st->cache[i].stmt == s)
+			return;
+	}
+	sqlite3_finalize(s);	/* the cache was full */
+}
+
+/* BEGIN, COMMIT, ROLLBACK through the statement cache. */
+static int
+kme_store_run(struct kme_store *st, const char *sql)
+{
+	sqlite3_stmt *s = kme_store_prep(st, sql);
+	int rc = -1;
+
+	if (s == NULL)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+	else
+		log_warnx("store: %s: %s", sql, sqlite3_errmsg(st->db));
+	kme_store_release(st, s);
+	return rc;
 }
 
 /* Runs a statement that returns no rows; -1 on error. */
@@ -177,7 +231,7 @@ kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits)
 		log_warnx("store: pool: %s", sqlite3_errmsg(st->db));
 	}
 out:
-	sqlite3_finalize(s);
+	kme_store_release(st, s);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -197,7 +251,7 @@ kme_store_pool_set(struct kme_store *st, const char *peer, uint64_t bits)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)bits);
 	rc = kme_store_step_done(st, s);
 out:
-	sqlite3_finalize(s);
+	kme_store_release(st, s);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -228,8 +282,8 @@ kme_store_pool_add(struct kme_store *st, const char *peer, uint64_t add,
 	*now_bits = (uint64_t)sqlite3_column_int64(g, 0);
 	rc = 0;
 out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(g);
+	kme_store_release(st, s);
+	kme_store_release(st, g);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -249,7 +303,7 @@ kme_store_take_locked(struct kme_store *st, const char *peer, uint64_t bits)
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)bits);
 	if (kme_store_step_done(st, s) == 0)
 		rc = sqlite3_changes(st->db) == 1 ? 0 : 1;
-	sqlite3_finalize(s);
+	kme_store_release(st, s);
 	return rc;
 }
 
@@ -297,8 +351,8 @@ kme_store_insert_keys(struct kme_store *st, const char *peer,
 	}
 	rc = 0;
 out:
-	sqlite3_finalize(k);
-	sqlite3_finalize(sl);
+	kme_store_release(st, k);
+	kme_store_release(st, sl);
 	return rc;
 }
 
@@ -311,7 +365,7 @@ kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
 	int rc = -1, t;
 
 	pthread_mutex_lock(&st->lock);
-	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	if (take_bits > 0) {
 		t = kme_store_take_locked(st, peer, take_bits);
@@ -323,12 +377,12 @@ kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
 	if (kme_store_insert_keys(st, peer, master, slaves, nslaves, keys, n,
 				  expires) < 0)
 		goto rollback;
-	if (kme_store_exec(st, "COMMIT") < 0)
+	if (kme_store_run(st, "COMMIT") < 0)
 		goto rollback;
 	rc = 0;
 	goto out;
 rollback:
-	kme_store_exec(st, "ROLLBACK");
+	kme_store_run(st, "ROLLBACK");
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -342,7 +396,7 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 	int rc = -1;
 
 	pthread_mutex_lock(&st->lock);
-	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (kme_store_insert_keys(st, peer, items[i].master, items[i].slaves,
@@ -350,12 +404,12 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 					  expires) < 0)
 			goto rollback;
 	}
-	if (kme_store_exec(st, "COMMIT") < 0)
+	if (kme_store_run(st, "COMMIT") < 0)
 		goto rollback;
 	rc = 0;
 	goto out;
 rollback:
-	kme_store_exec(st, "ROLLBACK");
+	kme_store_run(st, "ROLLBACK");
 out:
 	pthread_mutex_unlock(&st->lock);
 	return rc;
@@ -428,7 +482,7 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 			    "(SELECT 1 FROM rslave WHERE key_id = ?1 AND fetched = 0)");
 	if (q == NULL || mark == NULL || gc == NULL || logs == NULL)
 		goto out;
-	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		enum kme_fetch_rc r = kme_store_fetch_one(st, q, mark, master,
@@ -458,17 +512,17 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 			}
 		}
 	}
-	if (worst != KME_FETCH_OK || kme_store_exec(st, "COMMIT") < 0) {
-		kme_store_exec(st, "ROLLBACK");
+	if (worst != KME_FETCH_OK || kme_store_run(st, "COMMIT") < 0) {
+		kme_store_run(st, "ROLLBACK");
 		rc = worst == KME_FETCH_OK ? KME_FETCH_ERROR : worst;
 		goto out;
 	}
 	rc = KME_FETCH_OK;
 out:
-	sqlite3_finalize(q);
-	sqlite3_finalize(mark);
-	sqlite3_finalize(gc);
-	sqlite3_finalize(logs);
+	kme_store_release(st, q);
+	kme_store_release(st, mark);
+	kme_store_release(st, gc);
+	kme_store_release(st, logs);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
@@ -490,8 +544,8 @@ kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 	sqlite3_bind_int64(l, 1, now - log_keep_s);
 	kme_store_step_done(st, l);
 out:
-	sqlite3_finalize(s);
-	sqlite3_finalize(l);
+	kme_store_release(st, s);
+	kme_store_release(st, l);
 	pthread_mutex_unlock(&st->lock);
 	return n;
 }
@@ -506,7 +560,7 @@ kme_store_reserved_count(struct kme_store *st)
 	s = kme_store_prep(st, "SELECT count(*) FROM rkey");
 	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
 		n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	kme_store_release(st, s);
 	pthread_mutex_unlock(&st->lock);
 	return n;
 }
