@@ -453,6 +453,18 @@ ctl_new(const char *path, struct secy *secy, const char *name)
 		log_warn("control socket");
 		goto err;
 	}
+	/* A live daemon answers on the path: do not steal its socket. */
+	if (connect(ctl->lfd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN) {
+		log_warnx("%s: another macsec-sw is listening there", path);
+		goto err;
+	}
+	close(ctl->lfd);
+	if ((ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+			       SOCK_NONBLOCK, 0)) == -1) {
+		log_warn("control socket");
+		goto err;
+	}
 	/* A stale socket from a killed daemon would make bind() fail. */
 	if (unlink(path) == -1 && errno != ENOENT) {
 		log_warn("unlink %s", path);
@@ -588,6 +600,7 @@ client_serve(struct ctl *ctl, struct ctl_client *c)
 		secure_wipe(c->buf, used);
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
+		secure_wipe(c->buf + c->len, used);	/* the moved-from tail */
 		if (rc == -1)
 			break;
 	}

@@ -65,6 +65,11 @@ node = m.Node(t, ns)
 mode = stat.S_IMODE(os.stat(node.sock).st_mode)
 t.eq(oct(mode), oct(0o600), "control socket is mode 0600")
 
+r = run(["ip", "netns", "exec", ns.name, SW, "-d", "-i", "wire0", "-t", "other0", "-s", node.sock])
+t.ok(r.returncode == 1 and "another macsec-sw" in r.stderr and os.path.exists(node.sock),
+     "a second daemon refuses to take a live control socket", r.stderr)
+t.ok("TXSC" in node.ctl("show"), "the first daemon still answers")
+
 r = run([CTL, "-s", os.path.join(tmp, "none.sock"), "show"])
 t.ok(r.returncode == 2 and "none.sock" in r.stderr, "macsec-ctl: no daemon -> exit 2")
 r = node.ctl_raw("enable-txsa", "an=3")
