@@ -349,16 +349,20 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	log_init("mka-agent", foreground || check ? LOG_DEST_STDERR :
-						    LOG_DEST_SYSLOG,
-		 LOG_FMT_TEXT, verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	/* stderr until we daemonize: config errors reach the operator. */
+	log_init("mka-agent", LOG_DEST_STDERR, LOG_FMT_TEXT,
+		 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (mka_conf_load(conf_path, &a.conf) == -1)
 		return 1;
 	if (optind < argc) {
-		rc = strcmp(argv[optind], "status") == 0 ||
-				     strcmp(argv[optind], "metrics") == 0 ?
-			     query(a.conf.status_socket, argv[optind]) :
-			     (usage(stderr), 2);
+		/* A query of the running agent: status or metrics. */
+		if (optind + 1 == argc && (strcmp(argv[optind], "status") == 0 ||
+					   strcmp(argv[optind], "metrics") == 0)) {
+			rc = query(a.conf.status_socket, argv[optind]);
+		} else {
+			usage(stderr);
+			rc = 2;
+		}
 		mka_conf_wipe(&a.conf);
 		return rc;
 	}
@@ -370,8 +374,12 @@ main(int argc, char **argv)
 	}
 	if (!verbose)
 		log_set_level(a.conf.log_level);
-	if (!foreground && daemon(0, 0) == -1)
-		fatal("daemon");
+	if (!foreground) {
+		log_init("mka-agent", LOG_DEST_SYSLOG, LOG_FMT_TEXT,
+			 verbose ? LOG_LVL_DEBUG : a.conf.log_level);
+		if (daemon(0, 0) == -1)
+			fatal("daemon");
+	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

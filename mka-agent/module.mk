@@ -34,3 +34,11 @@ mka_agent_mka_agent_OBJS := mka-agent/main.o mka-agent/mka_conf.o \
 	$(MKA_ENGINE_OBJS)
 MAN8 += man/mka-agent.8
 MAN5 += man/mka-agent.conf.5
+
+# The in-memory codec benchmark (run by bench/bench_mka, `make bench`);
+# not installed, so it is not in BINS.
+$(B)/bench/bench_mka_codec.o: CFLAGS += -Imka-agent
+$(B)/bench/bench_mka_codec: $(B)/bench/bench_mka_codec.o \
+		$(MKA_CORE_OBJS:%=$(B)/%) $(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
