@@ -44,6 +44,14 @@ KEY_RATE = 256000           # bits/s: 1000 keys of 256 bits in about a second
 MAX_KEYS = 2000
 CAK_BITS = 256              # QKD key size asked for the CAK
 
+MODE_TEXT = {
+    "qkd-skip": "QKD via SKIP (each mka-agent gets its CAK from its site's skip-proxy, backed by the KME)",
+    "qkd-014": "QKD via ETSI 014 (each mka-agent gets its CAK straight from its site's KME; mka-agent's "
+               "SKIP mode is not there yet, so the skip-proxies run beside it for external routers only)",
+    "interim": "interim (a QKD key fetched via SKIP by this script is given to mka-agent as its "
+               "pre-shared CAK; mka-agent has no QKD key source yet)",
+}
+
 DAEMONS = ("kme-sim", "skip-proxy", "macsec-sw", "mka-agent")
 
 
@@ -111,6 +119,7 @@ class Lab:
         self.logs = os.path.join(self.dir, "logs")
         self.procs = {}          # name -> Popen (only in the process that started them)
         self.mode = None
+        self.mode_note = ""
         self.key_id = None
 
     # ---- paths ----------------------------------------------------------
@@ -125,22 +134,39 @@ class Lab:
         return os.path.join(self.dir, "lab.env")
 
     # ---- checks -----------------------------------------------------------
-    def mka_has_skip(self):
-        """True once mka-agent accepts cak_source = skip (its -n check)."""
+    def mka_check(self, text):
+        """Runs mka-agent -n on a configuration; returns (ok, message)."""
         tmp = os.path.join(self.dir, "probe-mka.conf")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.write(fd, b"[port wire0]\ncak_source = skip\n")
-            os.close(fd)
+            self.write(tmp, text, 0o600)
             r = subprocess.run([self.bin("mka-agent"), "-n", "-f", tmp], capture_output=True, text=True)
-            return "not available in this version" not in (r.stdout + r.stderr)
+            return r.returncode == 0, (r.stdout + r.stderr).strip()
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def is_up(self):
-        present = [n for n in self.ns.values() if n in netns_list()]
-        return present or os.path.exists(self.dir) and os.listdir(self.dir) and present
+    def mka_has(self, source):
+        """True once mka-agent accepts cak_source = source at all."""
+        ok, msg = self.mka_check("[port %s]\ncak_source = %s\n" % (WIRE, source))
+        return "not available" not in msg and "invalid value" not in msg
+
+    def choose_mode(self):
+        """The best key path mka-agent offers: QKD via SKIP, QKD via ETSI
+        014, or the interim one (a SKIP key given to mka-agent as its PSK).
+        A mode is taken only if mka-agent -n accepts the configuration
+        this script writes for it."""
+        self.mode_note = ""
+        for mode, source in (("qkd-skip", "skip"), ("qkd-014", "etsi014")):
+            if not self.mka_has(source):
+                continue
+            self.mode = mode
+            ok, msg = self.mka_check(self.mka_conf("a"))
+            if ok:
+                return mode
+            self.mode_note += "mka-agent has cak_source %s, but refused this lab's configuration: %s\n" % (
+                source, msg.splitlines()[-1] if msg else "?")
+        self.mode = "interim"
+        return self.mode
 
     def preflight(self, tools=("ip", "openssl", "curl")):
         if os.geteuid() != 0:
@@ -321,14 +347,30 @@ class Lab:
             "[port %s]" % WIRE,
         ]
         if self.mode == "qkd-skip":
+            # The key names mka-agent.conf(5) gives the SKIP source (guessed
+            # until its man page documents them; choose_mode() checks them).
             ident, key = self.psk(s)
             lines += [
                 "cak_source = skip",
+                "sae_id = %s" % SAE[s],
+                "allowed_peers = %s" % SAE[o],
+                "cak_bits = %d" % CAK_BITS,
                 "skip_url = https://%s:%d" % (LINK_IP[s], SKIP_PORT),
                 "skip_psk_identity = %s" % ident,
                 "skip_psk = %s" % key,
-                "local_sae_id = %s" % SAE[s],
-                "peer_sae_id = %s" % SAE[o],
+                "cipher_suites = gcm-aes-256",
+            ]
+        elif self.mode == "qkd-014":
+            lines += [
+                "cak_source = etsi014",
+                "sae_id = %s" % SAE[s],
+                "allowed_peers = %s" % SAE[o],
+                "cak_bits = %d" % CAK_BITS,
+                "kme_url = https://%s:%d" % (LINK_IP[s], KME_PORT),
+                "kme_cert = %s/%s.crt" % (self.pki, SAE[s]),
+                "kme_key = %s/%s.key" % (self.pki, SAE[s]),
+                "kme_ca = %s/sae-ca.crt" % self.pki,
+                "cipher_suites = gcm-aes-256",
             ]
         else:
             lines += ["cak_source = psk", "cak = %s" % cak, "ckn = %s" % ckn]
@@ -369,10 +411,11 @@ class Lab:
         os.makedirs(self.logs)
         for s in ("a", "b"):
             os.makedirs(self.site(s))
-        self.mode = "qkd-skip" if self.mka_has_skip() else "interim"
-        note("mode", mode=self.mode)
-
+        for s in ("a", "b"):
+            self.write(self.site(s, "skip.psk"), "router-%s:%s\n" % (s, os.urandom(32).hex()), 0o600)
         self.make_pki()
+        self.choose_mode()
+        note("mode", mode=self.mode, why=self.mode_note)
         note("pki", dir=self.pki)
         self.make_netns()
         note("netns", ns=self.ns)
@@ -399,7 +442,6 @@ class Lab:
 
         # SKIP proxies.
         for s in ("a", "b"):
-            self.write(self.site(s, "skip.psk"), "router-%s:%s\n" % (s, os.urandom(32).hex()), 0o600)
             self.write(self.site(s, "skip-proxy.conf"), self.skip_conf(s))
             self.start("skip-proxy-" + s, s, [self.bin("skip-proxy"), "-d", "-f",
                                                self.site(s, "skip-proxy.conf")])
@@ -422,7 +464,7 @@ class Lab:
 
         # Keys for MKA.
         cak = ckn = None
-        if self.mode != "qkd-skip":
+        if self.mode == "interim":
             # Interim: the lab does what mka-agent's QKD-via-SKIP mode will do,
             # once, and hands the key to mka-agent as its pre-shared CAK.
             code, js = self.skip_get("a", "/key?remoteSystemID=%s&size=%d" % (SAE["b"], CAK_BITS))
@@ -445,17 +487,26 @@ class Lab:
 
         seen = set()
 
+        def once(key, ev, **kw):
+            if key not in seen:
+                seen.add(key)
+                note(ev, **kw)
+
         def secured():
             st = {s: self.mka_status(s) for s in ("a", "b")}
+            if self.mode != "interim":
+                if int(st["b"].get("announcements", 0) or 0) > 0:
+                    once("ann", "announce", site="b", sae=SAE["b"])
+                for s in ("a", "b"):
+                    if int(st[s].get("keys_fetched", 0) or 0) > 0:
+                        ckn = self.logged_ckn(s)
+                        if ckn:
+                            self.key_id = self.key_id or ckn
+                            once(("key", s), "key_id", key_id=ckn, site=s)
             for s in ("a", "b"):
                 x = st[s]
-                if self.mode == "qkd-skip" and x.get("ckn") and ("ckn", s) not in seen:
-                    seen.add(("ckn", s))
-                    self.key_id = x["ckn"]
-                    note("key_id", key_id=x["ckn"], site=s)
-                if int(x.get("sak_installed", 0) or 0) > 0 and ("sak", s) not in seen:
-                    seen.add(("sak", s))
-                    note("sak", site=s, kn=x.get("kn"), an=x.get("an"), suite=x.get("cipher_suite"))
+                if int(x.get("sak_installed", 0) or 0) > 0:
+                    once(("sak", s), "sak", site=s, kn=x.get("kn"), an=x.get("an"), suite=x.get("cipher_suite"))
             if all(st[s].get("state") == "secured" for s in ("a", "b")):
                 sa = {s: self.ctl(s, "show") or "" for s in ("a", "b")}
                 if all(re.search(r"TXSC: \S+ on SA \d", sa[s]) for s in ("a", "b")):
@@ -466,6 +517,17 @@ class Lab:
         self.write_env()
         note("env", path=self.env_path())
         return st
+
+    def logged_ckn(self, s):
+        """The CKN of the first CAK in site s's key log (the QKD key ID)."""
+        try:
+            with open(self.site(s, "keys.log")) as f:
+                for ln in f:
+                    if ln.startswith("CAK "):
+                        return ln.split()[1]
+        except OSError:
+            pass
+        return None
 
     def lab_env(self):
         e = {"CA_CERT": os.path.join(self.pki, "sae-ca.crt")}
@@ -507,44 +569,44 @@ class Lab:
         self.write(self.env_path(), "\n".join(lines) + "\n", 0o600)
 
     # ---- tear down ---------------------------------------------------------------
-    def lab_pids(self):
-        """Every process of this lab: the ones recorded at start (if still
-        the same program) and anything running in the lab's namespaces."""
-        pids = set()
+    def recorded(self):
+        """[(name, pid)] of the processes this lab started that still run
+        the program they were started as (a reused pid is not ours)."""
+        out = []
         try:
             with open(os.path.join(self.dir, "pids")) as f:
-                for ln in f:
-                    parts = ln.split()
-                    if len(parts) < 3:
-                        continue
-                    pid, prog = int(parts[1]), parts[2]
-                    try:
-                        with open("/proc/%d/cmdline" % pid, "rb") as c:
-                            cmd = c.read().split(b"\0")
-                    except OSError:
-                        continue
-                    if cmd and (cmd[0].decode(errors="replace") == prog or
-                                prog.encode() in cmd[:6]):
-                        pids.add(pid)
+                lines = f.read().splitlines()
         except OSError:
-            pass
+            return out
+        for ln in lines:
+            parts = ln.split()
+            if len(parts) < 3:
+                continue
+            name, pid, prog = parts[0], int(parts[1]), parts[2]
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as c:
+                    cmd = c.read().split(b"\0")
+            except OSError:
+                continue
+            if cmd and prog.encode() in cmd[:6] and not _zombie(pid):
+                out.append((name, pid))
+        return out
+
+    def lab_pids(self):
+        """Every process of this lab: the ones recorded at start and
+        anything running in the lab's namespaces."""
+        pids = {pid for _, pid in self.recorded()}
         present = netns_list()
         for n in self.ns.values():
             if n in present:
                 r = subprocess.run(["ip", "netns", "pids", n], capture_output=True, text=True)
                 pids.update(int(x) for x in r.stdout.split() if x.isdigit())
         pids.discard(os.getpid())
-        return pids
+        return {p for p in pids if not _zombie(p)}
 
-    def down(self, timeout=8.0):
-        """Stops every lab process, deletes the namespaces (and so their
-        veths and TAPs) and removes the state directory.  Returns a list of
-        what was removed; safe to call when nothing is up."""
-        removed = []
-        pids = self.lab_pids()
-        for p in self.procs.values():
-            if p.poll() is None:
-                pids.add(p.pid)
+    def _stop(self, pids, timeout):
+        """SIGTERM, wait up to timeout, then SIGKILL; returns how many
+        needed SIGKILL."""
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -561,13 +623,40 @@ class Lab:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+        return len(pids)
+
+    def down(self, timeout=8.0):
+        """Stops every lab process, deletes the namespaces (and so their
+        veths and TAPs) and removes the state directory.  Returns a list of
+        what was removed; safe to call when nothing is up."""
+        removed = []
+        # In order: the agents first (they remove their SAs from macsec-sw),
+        # then the data plane and captures, the SKIP proxies, the KMEs, and
+        # last anything else still running in the lab's namespaces.
+        rec = self.recorded()
+        for p in self.procs.values():
+            if p.poll() is None and p.pid not in {x[1] for x in rec}:
+                rec.append(("?", p.pid))
+        killed = 0
+        for group in ("mka-agent", ("macsec-sw", "tcpdump", "iperf3"), "skip-proxy", "kme-sim"):
+            pids = {pid for name, pid in rec if name.startswith(group)}
+            killed += self._stop(pids, timeout)
+        killed += self._stop(self.lab_pids() | {pid for _, pid in rec}, timeout)
         for p in self.procs.values():
             try:
                 p.wait(2)
             except subprocess.TimeoutExpired:
                 pass
-        if pids:
-            removed.append("%d process(es) that needed SIGKILL" % len(pids))
+        if killed:
+            removed.append("%d process(es) that needed SIGKILL" % killed)
+        save = os.environ.get("QKDLAB_LAB_SAVE_LOGS")
+        if save and os.path.isdir(self.logs):
+            # For tests: the daemon logs and exit statuses, before the
+            # state directory goes.
+            shutil.copytree(self.logs, save, dirs_exist_ok=True)
+            with open(os.path.join(save, "exit-status"), "w") as f:
+                for name, p in self.procs.items():
+                    f.write("%s %s\n" % (name, p.returncode))
         present = netns_list()
         for n in self.ns.values():
             if n in present:

@@ -12,6 +12,7 @@ Then the demo is interrupted (SIGINT, as Ctrl-C) once the link is secured
 and must still leave nothing behind.
 """
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,7 +41,7 @@ prefix = "qkt%d" % (os.getpid() % 100000)
 state = os.path.join(tmp, "lab")
 env = dict(os.environ, QKDLAB_LAB_DIR=state, QKDLAB_LAB_NS=prefix, DEMO_PAUSE="0",
            DEMO_IPERF_SECONDS="1", DEMO_PCAP=os.path.join(tmp, "wire.pcap"),
-           DEMO_KEYLOG=os.path.join(tmp, "keys.log"))
+           DEMO_KEYLOG=os.path.join(tmp, "keys.log"), QKDLAB_LAB_SAVE_LOGS=os.path.join(tmp, "logs"))
 lab = lablib.Lab(state=state, prefix=prefix)
 t.cleanup(lab.down)     # whatever happens, nothing stays up
 
@@ -66,14 +67,39 @@ for phrase in ("KMEs paired", "Key pool filling", "SAK installed at site A", "SA
                "Link SECURED", " 0% packet loss", "iperf3 TCP", "CAK Name", "802.1AE Security tag",
                "decrypted with the SAK", "Everything removed"):
     t.ok(phrase in out, "demo says: %s" % phrase.strip())
-qkd = "QKD via SKIP" in out
-t.diag("demo mode: %s" % ("QKD via SKIP" if qkd else "interim (SKIP key as pre-shared CAK)"))
+qkd = "Mode: interim" not in out
+mode = [ln for ln in out.splitlines() if "Mode:" in ln]
+t.diag("demo %s" % (mode[0].split("]", 1)[-1].strip() if mode else "mode: ?"))
 if qkd:
-    t.ok("Key ID announced" in out and "Key Management Domain" in out,
-         "QKD mode: key ID announced, KMD shown in the MKPDU decode")
+    t.ok("SAE ID announced" in out and "Key ID announced" in out and "Key ID received" in out,
+         "QKD mode: SAE ID announced, key ID announced and received")
+    t.ok("Key Management Domain SAE_A_01" in out, "QKD mode: tshark shows the KMD SAE ID of the initiator")
 else:
     t.ok("interim" in out and "Key ID announced" in out, "interim mode is labelled as such")
 nothing_left("after the demo")
+
+
+def daemons_clean(what):
+    """Every daemon exited 0 on SIGTERM and logged no sanitizer report."""
+    logs = os.path.join(tmp, "logs")
+    try:
+        with open(os.path.join(logs, "exit-status")) as f:
+            st = dict(ln.split() for ln in f if ln.strip())
+    except OSError:
+        st = {}
+    daemons = {k: v for k, v in st.items() if k.split("-")[0] in ("kme", "skip", "macsec", "mka")}
+    t.ok(len(daemons) == 8 and all(v == "0" for v in daemons.values()),
+         "%s: all 8 daemons exit 0 on SIGTERM" % what, repr(st))
+    bad = []
+    for name in os.listdir(logs) if os.path.isdir(logs) else []:
+        with open(os.path.join(logs, name), errors="replace") as f:
+            if re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", f.read()):
+                bad.append(name)
+    t.ok(not bad, "%s: no sanitizer report in the daemon logs" % what, bad)
+    subprocess.run(["rm", "-rf", logs])
+
+
+daemons_clean("demo")
 
 # 2. The capture: only EAPOL and MACsec on the wire.
 from scapy.all import rdpcap, Ether  # noqa: E402
@@ -117,17 +143,23 @@ t.eq(oct(os.stat(env["DEMO_KEYLOG"]).st_mode & 0o777), "0o600", "kept key log is
 caks = [ln.split() for ln in klog if ln.startswith("CAK ")]
 saks = [ln.split() for ln in klog if ln.startswith("SAK ")]
 t.ok(caks and saks, "key log has CAK and SAK lines", "\n".join(klog))
-ckn = caks[0][1] if caks else ""
-mkpdus = [bytes(f) for f in frames if Ether in f and f[Ether].type == 0x888E and bytes(f)[15] == 5]
-from scapy.layers.eap import MKAPDU  # noqa: E402
-named = 0
-for m in mkpdus:
-    blen = int.from_bytes(m[16:18], "big")
-    e = Ether(m[:18 + blen - 16])
-    if MKAPDU in e and e[MKAPDU].basic_param_set.cak_name.hex() == ckn:
-        named += 1
+ckns = {c[1] for c in caks}
+ckn = caks[-1][1] if caks else ""
+r = subprocess.run(["tshark", "-n", "-r", env["DEMO_PCAP"], "-Y", "eapol.type == 5", "-T", "fields",
+                    "-e", "mka.cak_name"], capture_output=True, text=True)
+mkpdus = [x.replace(":", "") for x in r.stdout.split()]
+named = sum(1 for x in mkpdus if x in ckns)
+if qkd:
+    r = subprocess.run(["tshark", "-n", "-r", env["DEMO_PCAP"], "-Y", "eapol.type == 5", "-T", "fields",
+                        "-e", "_ws.malformed", "-e", "_ws.expert.severity", "-e", "mka.kmd"],
+                       capture_output=True, text=True)
+    rows = [ln.split("\t") for ln in r.stdout.splitlines()]
+    t.ok(rows and not [x for x in rows if x[0] or x[1]], "tshark: no MKPDU malformed or marked", r.stdout[-800:])
+    t.ok([x for x in rows if x[2].replace(":", "") == b"SAE_A_01".hex()],
+         "tshark: initiator MKPDUs carry KMD SAE_A_01")
 t.ok(mkpdus and named == len(mkpdus) and len(ckn) == 32,
-     "every MKPDU names the 16-octet key ID %s as CKN" % ckn, "%d of %d" % (named, len(mkpdus)))
+     "every MKPDU names a 16-octet key ID from the key log as CKN",
+     "%d of %d: %r\n%s" % (named, len(mkpdus), sorted(set(mkpdus)), "\n".join(klog)))
 pings = 0
 for f in frames:
     if Ether not in f or f[Ether].type != 0x88E5:
@@ -176,3 +208,4 @@ except subprocess.TimeoutExpired:
 t.eq(p.returncode, 130, "interrupted demo exits 130")
 t.ok("interrupted" in rest and "Everything removed" in rest, "interrupted demo says it tore down", rest[-1500:])
 nothing_left("after the interrupted demo")
+daemons_clean("interrupted demo")
