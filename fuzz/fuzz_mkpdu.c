@@ -6,12 +6,10 @@
  * decodes and validates must re-encode, and the re-encoded frame must
  * decode to the same sets (the codec is its own inverse on valid input).
  *
- *   clang -fsanitize=fuzzer,address -Ilib -Imka-agent fuzz/fuzz_mkpdu.c \
- *         mka-agent/mka_pdu.c mka-agent/mka_crypto.c build/lib/libqkdlab.a \
- *         -lcrypto -o fuzz_mkpdu && ./fuzz_mkpdu fuzz/corpus/mkpdu
- *
- * Without libFuzzer, tests/test_mka_fuzz.c calls the same entry point on
- * the corpus and on mutated frames, so `make check` runs it under ASan.
+ * `make FUZZER=1 CC=clang fuzz-bins` builds it for libFuzzer (fuzz/run,
+ * dictionary fuzz/mkpdu.dict); `make check` replays fuzz/corpus/mkpdu/
+ * through it, and tests/test_mka_fuzz.c adds a fixed-seed stream of
+ * mutations of that corpus, under ASan/UBSan.
  */
 #include "mka_pdu.h"
 

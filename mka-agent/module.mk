@@ -42,3 +42,7 @@ $(B)/bench/bench_mka_codec: $(B)/bench/bench_mka_codec.o \
 		$(MKA_CORE_OBJS:%=$(B)/%) $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The MKPDU decoder's libFuzzer target (fuzz/run), replayed by make check.
+FUZZ += mkpdu
+fuzz_mkpdu_OBJS := fuzz/fuzz_mkpdu.o $(MKA_CORE_OBJS)
