@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """it_macsec_link.py — two macsec-sw SecYs in two network namespaces joined
 by a veth pair, static SAs installed over the control socket: ping and a
-TCP transfer pass through the TAPs, and a capture of the wire (tcpdump,
-dissected by tshark) holds MACsec frames only, none carrying the plaintext."""
+TCP transfer pass through the TAPs, a capture of the wire (tcpdump,
+dissected by tshark) holds MACsec frames only, none carrying the plaintext,
+and a SAK rollover under a ping flood loses no frame."""
 import hashlib
 import os
 import subprocess
@@ -118,6 +119,32 @@ t.eq(sb[("rxsa", na.sci, 0)]["InPktsNotValid"] + sb["secy"]["InPktsBadTag"], 0,
 t.ok(sa[("txsa", 0)]["OutPktsEncrypted"] > 1000, "A counted OutPktsEncrypted")
 pn = int(na.ctl("get-txsa-pn", "an=0").split()[1].split("=")[1])
 t.eq(pn, sa[("txsa", 0)]["OutPktsEncrypted"] + 1, "next TX PN = frames sent + 1")
+
+# SAK rollover the way an MKA key server drives it (802.1X 12.8): new
+# receive SAs first, then the new transmit SAs, then the old ones go, all
+# while a ping flood runs; no echo may be lost.
+NEW_AB = "0f" * 32
+NEW_BA = "f0" * 32
+flood = subprocess.Popen(["ip", "netns", "exec", a.name, "ping", "-q", "-c", "400", "-i", "0.005",
+                          "-W", "2", "192.0.2.2"], stdout=subprocess.PIPE, text=True)
+time.sleep(0.4)
+for node, peer, rxkey, ssci_rx in ((na, nb, NEW_BA, "00000002"), (nb, na, NEW_AB, "00000001")):
+    node.ctl("install-rxsa", "sci=" + peer.sci, "an=1", "pn=1", "key=" + rxkey,
+             "ssci=" + ssci_rx, "salt=" + SALT)
+    node.ctl("enable-rxsa", "sci=" + peer.sci, "an=1")
+for node, txkey, ssci_tx in ((na, NEW_AB, "00000001"), (nb, NEW_BA, "00000002")):
+    node.ctl("install-txsa", "an=1", "pn=1", "key=" + txkey, "ssci=" + ssci_tx, "salt=" + SALT)
+    node.ctl("enable-txsa", "an=1")
+time.sleep(0.4)
+for node, peer in ((na, nb), (nb, na)):
+    node.ctl("remove-txsa", "an=0")
+    node.ctl("remove-rxsa", "sci=" + peer.sci, "an=0")
+out = flood.communicate(timeout=60)[0]
+t.ok(" 0% packet loss" in out, "SAK rollover under a ping flood loses nothing", out)
+sb = nb.stats()
+t.ok(sb[("rxsa", na.sci, 1)]["InPktsOK"] > 0 and ("rxsa", na.sci, 0) not in sb,
+     "B receives on AN 1 and AN 0 is gone", sb)
+t.ok("TXSC: %s on SA 1" % na.sci in na.ctl("show"), "A encodes with AN 1")
 
 t.eq(na.stop(), 0, "A exits 0 on SIGTERM")
 t.eq(nb.stop(), 0, "B exits 0 on SIGTERM")
