@@ -67,8 +67,13 @@ kme_api_master_side(struct kme_api_ctx *c, struct kme_peer **pp)
 		return 401;
 	pc = kme_cfg_peer_of_sae(&c->k->cfg, c->sae);
 	if (pc == NULL) {
-		snprintf(msg, sizeof(msg), "slave SAE ID '%s' is not known to KME %s",
-			 c->sae, c->k->cfg.kme_id);
+		if (kme_cfg_is_local_sae(&c->k->cfg, c->sae))
+			snprintf(msg, sizeof(msg), "slave SAE ID '%s' is served by KME "
+				 "%s itself; keys are shared only with SAEs of a "
+				 "peer KME", c->sae, c->k->cfg.kme_id);
+		else
+			snprintf(msg, sizeof(msg), "slave SAE ID '%s' is not known to "
+				 "KME %s", c->sae, c->k->cfg.kme_id);
 		return kme_api_reply(c, 400, msg);
 	}
 	*pp = kme_peer_by_id(c->k, pc->id);

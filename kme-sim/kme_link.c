@@ -314,7 +314,8 @@ struct kme_link_resv {
 	struct kme_link_resv *next;
 };
 
-#define KME_LINK_BATCH_MAX 32
+/* At least the largest thread pool, so that no waiter is left behind. */
+#define KME_LINK_BATCH_MAX 64
 
 /* Authority: takes bits from the pool, which lives in memory while we run
  * (the ticker persists it).  A crash may forget the last takes; key bytes
@@ -396,7 +397,7 @@ kme_link_reserve(struct kme *k, struct kme_peer *p, struct kme_link_resv *me)
 			continue;
 		}
 		/* Take up to KME_LINK_BATCH_MAX, oldest last (list is LIFO). */
-		for (pp = &p->rq_head; *pp != NULL && n < KME_LINK_BATCH_MAX - 1; n++)
+		for (pp = &p->rq_head; *pp != NULL && n < KME_LINK_BATCH_MAX; n++)
 			pp = &(*pp)->next;
 		batch = p->rq_head;
 		p->rq_head = *pp;
@@ -668,7 +669,7 @@ kme_link_on_reserve(struct kme *k, struct kme_peer *p,
 				      "authority's peer only");
 	if (!cJSON_IsArray(batch) || cJSON_GetArraySize(batch) < 1 ||
 	    cJSON_GetArraySize(batch) > KME_LINK_BATCH_MAX)
-		return kme_http_error(conn, 400, "reserve needs a batch of 1..32 items");
+		return kme_http_error(conn, 400, "reserve needs a batch of 1..64 items");
 	sl = calloc(KME_LINK_BATCH_MAX, sizeof(*sl));
 	if (sl == NULL)
 		return kme_http_error(conn, 503, "out of memory");

@@ -56,6 +56,9 @@ t.ok(r.code == 400 and "served by another KME" in (r.message() or ""),
 r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_C/enc_keys")
 t.ok(r.code == 400 and "not known" in (r.message() or ""), "KME_B does not know SAE_C (no B-C pair): 400", r)
 
+r = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_A2/enc_keys")
+t.ok(r.code == 400 and "itself" in (r.message() or ""), "a slave at the same KME: 400 saying so", r)
+
 A.fault("KME_B", "down")
 r = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/enc_keys")
 t.eq(r.code, 503, "link A-B down: 503 for SAE_B")
