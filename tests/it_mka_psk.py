@@ -34,6 +34,16 @@ tmp = tempfile.mkdtemp(prefix="qkdlab-mka-")
 t.cleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
 ns = [tap.Netns(t, "mkaA"), tap.Netns(t, "mkaB")]
 tap.veth_pair(t, ns[0], ns[1])
+# A second link between the same agents: several ports per agent (this
+# one agrees keys without a data plane: secy_socket = none).
+subprocess.run(["ip", "link", "add", "qc%d" % os.getpid(), "type", "veth", "peer", "name",
+                "qd%d" % os.getpid()], check=True)
+subprocess.run(["ip", "link", "set", "qc%d" % os.getpid(), "netns", ns[0].name, "name", "wire1"], check=True)
+subprocess.run(["ip", "link", "set", "qd%d" % os.getpid(), "netns", ns[1].name, "name", "wire1"], check=True)
+for n in ns:
+    n.run("ip link set wire1 up")
+CKN2 = "7888f5d48ba8b24e96bb95bd8c7304ec"
+CAK2 = "a29efdb63d6fba73c65daab2295340a837a8886e94a905b5c9c7ef1d9dbb297e"
 
 
 def write_conf(i, cak=CAK, prio=None):
@@ -47,6 +57,12 @@ def write_conf(i, cak=CAK, prio=None):
         "ckn = %s" % CKN,
         "priority = %d" % (prio if prio is not None else 16 + 16 * i),
         "secy_socket = %s" % ("%s/msw-%d.sock" % (tmp, i) if HAVE_MSW else "none"),
+        "[port wire1]",
+        "cak = %s" % CAK2,
+        "ckn = %s" % CKN2,
+        "cipher_suites = gcm-aes-xpn-256",
+        "eapol_destination = broadcast",
+        "secy_socket = none",
     ]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(fd, ("\n".join(lines) + "\n").encode())
@@ -54,18 +70,20 @@ def write_conf(i, cak=CAK, prio=None):
     return path
 
 
-def status(i):
+def status_all(i):
+    """One dict per port line of `mka-agent status`."""
     try:
         r = subprocess.run([AGENT, "-f", os.path.join(tmp, "mka-%d.conf" % i), "status"],
                            capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
-        return {}
-    out = {}
-    for tok in r.stdout.split():
-        if "=" in tok:
-            k, v = tok.split("=", 1)
-            out[k] = v
-    return out
+        return []
+    return [dict(tok.split("=", 1) for tok in ln.split() if "=" in tok)
+            for ln in r.stdout.splitlines()]
+
+
+def status(i):
+    """The wire0 line (the port with the data plane)."""
+    return next((p for p in status_all(i) if p.get("port") == "wire0"), {})
 
 
 def start_agent(i, cak=CAK):
@@ -97,6 +115,14 @@ t.ok(ok, "PSK: both agents reach SECURED", "A: %r\nB: %r" % (status(0), status(1
 sa, sb = status(0), status(1)
 t.eq((sa.get("key_server"), sb.get("key_server")), ("yes", "no"), "A (priority 16) is key server")
 t.eq(sa.get("live_peers"), "1", "A has one live peer")
+ok = tap.wait_for(lambda: all(len(status_all(i)) == 2 and
+                              all(p.get("state") == "secured" for p in status_all(i))
+                              for i in range(2)), 10)
+t.ok(ok, "several ports per agent: wire0 and wire1 both secured",
+     "A %r\nB %r" % (status_all(0), status_all(1)))
+w1 = [p for p in status_all(0) if p.get("port") == "wire1"]
+t.ok(w1 and w1[0].get("cipher_suite") == "GCM-AES-XPN-256",
+     "wire1 runs its own CA and suite (XPN-256)", w1)
 
 # 2. Traffic over the TAPs.
 if HAVE_MSW:
@@ -182,7 +208,7 @@ if HAVE_MSW:
     with open(os.path.join(tmp, "keys-0.log")) as f:
         log = f.read().split("\n")
     t.ok(any(ln == "CAK %s %s" % (CKN, CAK) for ln in log), "key log has the CAK line")
-    saks = [ln.split() for ln in log if ln.startswith("SAK ")]
+    saks = [ln.split() for ln in log if ln.startswith("SAK %s " % CKN)]
     t.ok(saks and saks[0][1] == CKN and len(saks[0][4]) == 32, "key log has a SAK line", log)
     sec = [Ether(bytes(f)) for f in frames if Ether in f and f[Ether].type == 0x88E5]
     decrypted = False
