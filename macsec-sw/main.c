@@ -79,6 +79,17 @@ daemon_setup(struct daemon *d)
 	uint64_t sci;
 	sigset_t set;
 
+	/* Signals wait in the signalfd from here on: teardown always runs. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1) {
+		log_warn("signalfd");
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
 	if (wire_open(&d->wire, c->interface) == -1)
 		return -1;
 	if (d->wire.mtu <= MACSEC_OVERHEAD + 64) {
@@ -102,16 +113,6 @@ daemon_setup(struct daemon *d)
 	if (make_socket_dir(c->socket) == -1 ||
 	    (d->ctl = ctl_new(c->socket, d->secy, c->tap)) == NULL)
 		return -1;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
-	    (d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1) {
-		log_warn("signalfd");
-		return -1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	if ((d->in = malloc(sizeof(*d->in))) == NULL ||
 	    (d->out = malloc(sizeof(*d->out))) == NULL)
 		return -1;
