@@ -36,6 +36,7 @@ struct kme_store {
 };
 
 static const char kme_store_schema[] =
+	"PRAGMA locking_mode=EXCLUSIVE;"
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
 	"PRAGMA foreign_keys=ON;"
