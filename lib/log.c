@@ -77,6 +77,9 @@ log_json_escape(FILE *f, const char *s)
 	}
 }
 
+static void log_emit(enum log_level level, const char *suffix, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void
 log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
