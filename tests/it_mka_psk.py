@@ -202,6 +202,22 @@ t.ok(rows and not marked, "tshark dissects %d MKPDUs without malformed/expert ma
      "\n".join("|".join(x) for x in marked[:5]))
 t.ok(rows and all(x[3] == CKN for x in rows), "tshark shows the configured CKN")
 
+# The Distributed SAK in A's MKPDUs, unwrapped here with a KEK derived
+# here (802.1X 9.3, RFC 3394 via `cryptography`), is the SAK the key log
+# and the data plane use.
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap  # noqa: E402
+kek = kdf(cak, b"IEEE8021 KEK", (ckn + bytes(16))[:16], 128)
+unwrapped = set()
+for m in mkpdus:
+    blen = int.from_bytes(m[16:18], "big")
+    off, end = 18 + 4 + (((m[20] & 0x0F) << 8 | m[21]) + 3) // 4 * 4, 18 + blen - 16
+    while off + 4 <= end:
+        typ, ln = m[off], (m[off + 2] & 0x0F) << 8 | m[off + 3]
+        if typ == 4 and ln == 28:  # KN + 24-octet wrap (GCM-AES-128)
+            unwrapped.add(aes_key_unwrap(kek, m[off + 8:off + 32]).hex())
+        off += 4 + (ln + 3) // 4 * 4
+t.ok(unwrapped, "independent unwrap of the Distributed SAK (%d SAKs)" % len(unwrapped))
+
 # 5. The key log's SAK decrypts a captured MACsec frame (scapy as the peer).
 if HAVE_MSW:
     from scapy.contrib.macsec import MACsec, MACsecSA  # noqa: E402
@@ -210,6 +226,8 @@ if HAVE_MSW:
     t.ok(any(ln == "CAK %s %s" % (CKN, CAK) for ln in log), "key log has the CAK line")
     saks = [ln.split() for ln in log if ln.startswith("SAK %s " % CKN)]
     t.ok(saks and saks[0][1] == CKN and len(saks[0][4]) == 32, "key log has a SAK line", log)
+    t.ok(saks and {x[4] for x in saks} == unwrapped,
+         "the unwrapped SAKs are exactly the key log's SAKs", (unwrapped, saks))
     sec = [Ether(bytes(f)) for f in frames if Ether in f and f[Ether].type == 0x88E5]
     decrypted = False
     if saks and sec:
