@@ -46,3 +46,6 @@ $(B)/bench/bench_mka_codec: $(B)/bench/bench_mka_codec.o \
 # The MKPDU decoder's libFuzzer target (fuzz/run), replayed by make check.
 FUZZ += mkpdu
 fuzz_mkpdu_OBJS := fuzz/fuzz_mkpdu.o $(MKA_CORE_OBJS)
+TESTS += tests/test_mka_conf
+tests_test_mka_conf_OBJS := tests/test_mka_conf.o tests/harness.o \
+	mka-agent/mka_conf.o $(MKA_ENGINE_OBJS)
