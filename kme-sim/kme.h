@@ -55,6 +55,7 @@ struct kme_cfg {
 	uint32_t max_key_per_request, max_sae_id_count;
 	uint64_t key_rate, max_key_count;		/* defaults for peers */
 	uint64_t key_ttl_ms, link_timeout_ms, sync_interval_ms;
+	uint32_t prefetch_keys;	/* per (master, slave) pair; 0: off */
 	unsigned threads;
 	struct kme_peer_cfg peers[KME_MAX_PEERS];
 	size_t npeers;
@@ -191,6 +192,25 @@ enum kme_fetch_rc kme_store_fetch(struct kme_store *st, const char *master,
  * prunes fetch_log entries older than log_keep_s.
  */
 int64_t kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s);
+/*
+ * Prefetched keys (authority side, prefetch_keys): ready_take hands out n
+ * keys created at or after min_created for (master, slave), deleting them
+ * in the same transaction; 1 (nothing taken) if fewer are ready.
+ */
+int kme_store_ready_add(struct kme_store *st, const char *peer,
+			const char *master, const char *slave,
+			const struct kme_key *keys, size_t n, int64_t created);
+int64_t kme_store_ready_count(struct kme_store *st, const char *master,
+			      const char *slave, int64_t min_created);
+int kme_store_ready_take(struct kme_store *st, const char *master,
+			 const char *slave, int64_t min_created,
+			 struct kme_key *out, size_t n);
+/* Deletes a peer's ready keys created before the given time. */
+int64_t kme_store_ready_purge(struct kme_store *st, const char *peer,
+			      int64_t before);
+/* Slave side: a prefetched key was delivered; its key_ttl starts now. */
+int kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
+		     size_t n, int64_t expires);
 int64_t kme_store_reserved_count(struct kme_store *st);
 
 /* ---------------------------------------------------------- kme_metrics.c */
@@ -202,7 +222,7 @@ struct kme_metrics {
 	atomic_uint_fast64_t req[KME_OP_N][4];	/* 200, 400, 401, 503 */
 	atomic_uint_fast64_t lat_bucket[KME_OP_N][KME_LAT_BUCKETS + 1];
 	atomic_uint_fast64_t lat_sum_us[KME_OP_N];
-	atomic_uint_fast64_t keys_enc, keys_dec, keys_expired;
+	atomic_uint_fast64_t keys_enc, keys_dec, keys_expired, keys_prefetched;
 	atomic_uint_fast64_t link_calls_ok, link_calls_failed;
 };
 
@@ -272,6 +292,10 @@ struct kme_peer {
 	pthread_cond_t rq_cond;
 	struct kme_link_resv *rq_head;
 	bool rq_busy;
+	/* prefetched keys given to masters, to tell the peer (under lock) */
+	uint8_t (*delivered)[UUID_LEN];
+	size_t ndelivered;
+	uint64_t ready_keys;		/* prefetched, counted against the max */
 };
 
 struct kme {
@@ -302,6 +326,9 @@ int kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 		      char (*slaves)[KME_ID_MAX + 1], size_t nslaves,
 		      uint32_t n, uint32_t bits, struct kme_key **out,
 		      char *why, size_t cap);
+/* Prefetched keys ready for (master, slave) at peer p (0 if off). */
+int64_t kme_link_ready_count(struct kme *k, struct kme_peer *p,
+			     const char *master, const char *slave);
 /* Background: pool generation, sync heartbeats, expiry. */
 void *kme_link_ticker(void *arg);
 struct kme_peer *kme_peer_by_id(struct kme *k, const char *id);

@@ -106,7 +106,9 @@ kme_api_status(struct kme_api_ctx *c)
 	cJSON_AddStringToObject(o, "master_SAE_ID", c->caller);
 	cJSON_AddStringToObject(o, "slave_SAE_ID", c->sae);
 	cJSON_AddNumberToObject(o, "key_size", cfg->key_size);
-	cJSON_AddNumberToObject(o, "stored_key_count", (double)(bits / cfg->key_size));
+	/* Prefetched keys for this pair are available too. */
+	cJSON_AddNumberToObject(o, "stored_key_count", (double)(bits / cfg->key_size +
+				(uint64_t)kme_link_ready_count(c->k, p, c->caller, c->sae)));
 	cJSON_AddNumberToObject(o, "max_key_count", (double)(max / cfg->key_size));
 	cJSON_AddNumberToObject(o, "max_key_per_request", cfg->max_key_per_request);
 	cJSON_AddNumberToObject(o, "max_key_size", cfg->max_key_size);

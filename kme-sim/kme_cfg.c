@@ -245,6 +245,8 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 		return kme_cfg_dur(v, 50, &c->link_timeout_ms, key, pos);
 	if (strcmp(key, "sync_interval") == 0)
 		return kme_cfg_dur(v, 10, &c->sync_interval_ms, key, pos);
+	if (strcmp(key, "prefetch_keys") == 0)
+		return kme_cfg_u32(v, 0, 4096, &c->prefetch_keys, key, pos);
 	if (strcmp(key, "threads") == 0) {
 		uint32_t t;
 		if (kme_cfg_u32(v, 1, 64, &t, key, pos) < 0)

@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #define KME_LINK_HANDLES 16
+#define KME_DELIVERED_MAX 8192
+#define KME_PREFETCH_PER_TICK 256
 #define KME_LINK_MAX_RESP (4 * 1024 * 1024)
 
 struct kme_link_client {
@@ -525,13 +527,78 @@ out:
 	return rc;
 }
 
+/* Prefetched keys older than this are not handed out: the peer's copy,
+ * recorded with key_ttl when it was made, must outlive the delivery. */
+static int64_t
+kme_link_ready_min_created(struct kme *k)
+{
+	int64_t age = (int64_t)(k->cfg.key_ttl_ms / 2000);
+
+	return wall_s() - (age > 0 ? age : 1);
+}
+
+int64_t
+kme_link_ready_count(struct kme *k, struct kme_peer *p, const char *master,
+		     const char *slave)
+{
+	int64_t n;
+
+	if (!p->authority || k->cfg.prefetch_keys == 0)
+		return 0;
+	n = kme_store_ready_count(k->store, master, slave,
+				  kme_link_ready_min_created(k));
+	return n > 0 ? n : 0;
+}
+
+/*
+ * The fast path (prefetch_keys): keys already recorded at the peer for
+ * this pair are taken in one local transaction.  The peer learns of the
+ * delivery with the next sync, which starts their key_ttl there.
+ */
+static int
+kme_link_keys_ready(struct kme *k, struct kme_peer *p, const char *master,
+		    const char *slave, uint32_t n, struct kme_key **out)
+{
+	struct kme_key *keys = kme_keys_new(n);
+
+	if (keys == NULL)
+		return -1;
+	if (kme_store_ready_take(k->store, master, slave,
+				 kme_link_ready_min_created(k), keys, n) != 0) {
+		kme_keys_free(keys, n);
+		return -1;
+	}
+	atomic_fetch_add(&k->metrics.keys_prefetched, n);
+	pthread_mutex_lock(&p->lock);
+	if (p->ready_keys >= n)
+		p->ready_keys -= n;
+	if (p->delivered == NULL)
+		p->delivered = calloc(KME_DELIVERED_MAX, UUID_LEN);
+	/* Beyond the cap a key keeps the expiry it was recorded with. */
+	for (uint32_t i = 0; p->delivered != NULL && i < n &&
+	     p->ndelivered < KME_DELIVERED_MAX; i++)
+		memcpy(p->delivered[p->ndelivered++], keys[i].id, UUID_LEN);
+	pthread_mutex_unlock(&p->lock);
+	*out = keys;
+	return 0;
+}
+
 int
 kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 		  char (*slaves)[KME_ID_MAX + 1], size_t nslaves, uint32_t n,
 		  uint32_t bits, struct kme_key **out, char *why, size_t cap)
 {
+	bool starved;
+
 	if (!kme_link_up(k, p, why, cap))
 		return -1;
+	pthread_mutex_lock(&p->lock);
+	starved = p->f_starve;
+	pthread_mutex_unlock(&p->lock);
+	if (p->authority && !starved && k->cfg.prefetch_keys > 0 &&
+	    nslaves == 1 && bits == k->cfg.key_size &&
+	    kme_link_keys_ready(k, p, master, slaves[0], n, out) == 0)
+		return 0;
 	if (p->authority)
 		return kme_link_keys_here(k, p, master, slaves, nslaves, n, bits,
 					  out, why, cap);
@@ -589,8 +656,36 @@ kme_link_finish(struct MHD_Connection *conn, cJSON *reply)
 	return kme_http_json(conn, 200, s);
 }
 
+/* Prefetched keys the authority gave to masters: key_ttl starts now. */
+static int
+kme_link_on_delivered(struct kme *k, const cJSON *arr)
+{
+	uint8_t (*ids)[UUID_LEN];
+	const cJSON *it;
+	size_t n = 0;
+	int rc = -1;
+
+	if (arr == NULL)
+		return 0;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KME_DELIVERED_MAX)
+		return -1;
+	ids = calloc(KME_DELIVERED_MAX, UUID_LEN);
+	if (ids == NULL)
+		return -1;
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it) || uuid_parse(ids[n], it->valuestring) < 0)
+			goto out;
+		n++;
+	}
+	rc = n == 0 ? 0 : kme_store_extend(k->store, (const uint8_t (*)[UUID_LEN])ids,
+					   n, kme_link_expiry(k));
+out:
+	free(ids);
+	return rc;
+}
+
 static enum MHD_Result
-kme_link_on_sync(struct kme_peer *p, struct MHD_Connection *conn,
+kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 		 const cJSON *msg)
 {
 	const cJSON *bits = cJSON_GetObjectItemCaseSensitive(msg, "pool_bits");
@@ -604,6 +699,8 @@ kme_link_on_sync(struct kme_peer *p, struct MHD_Connection *conn,
 	if (!cJSON_IsNumber(bits) || !cJSON_IsNumber(max) ||
 	    bits->valuedouble < 0 || max->valuedouble < 0)
 		return kme_http_error(conn, 400, "sync needs pool_bits and max_bits");
+	if (kme_link_on_delivered(k, cJSON_GetObjectItemCaseSensitive(msg, "delivered")) < 0)
+		return kme_http_error(conn, 400, "delivered must be a list of key IDs");
 	pthread_mutex_lock(&p->lock);
 	p->pool_bits = (uint64_t)bits->valuedouble;
 	p->max_bits = (uint64_t)max->valuedouble;
@@ -796,7 +893,7 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (!cJSON_IsObject(msg))
 		ret = kme_http_error(conn, 400, "link message is not a JSON object");
 	else if (strcmp(url, "/link/v1/sync") == 0)
-		ret = kme_link_on_sync(p, conn, msg);
+		ret = kme_link_on_sync(k, p, conn, msg);
 	else if (strcmp(url, "/link/v1/reserve") == 0)
 		ret = kme_link_on_reserve(k, p, conn, msg);
 	else if (strcmp(url, "/link/v1/alloc") == 0)
@@ -809,6 +906,101 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 
 /* ---------------------------------------------------------------- ticker */
 
+/* Adds the IDs of delivered prefetched keys to a sync; returns how many. */
+static size_t
+kme_link_add_delivered(struct kme_peer *p, cJSON *msg)
+{
+	char id[UUID_STR_LEN + 1];
+	cJSON *arr;
+	size_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->ndelivered;
+	arr = n > 0 ? cJSON_AddArrayToObject(msg, "delivered") : NULL;
+	for (size_t i = 0; arr != NULL && i < n; i++) {
+		uuid_format(id, p->delivered[i]);
+		cJSON_AddItemToArray(arr, cJSON_CreateString(id));
+	}
+	pthread_mutex_unlock(&p->lock);
+	return arr != NULL ? n : 0;
+}
+
+/* After a successful sync: forgets the first n (more may have come). */
+static void
+kme_link_drop_delivered(struct kme_peer *p, size_t n)
+{
+	pthread_mutex_lock(&p->lock);
+	if (n > 0 && n <= p->ndelivered) {
+		memmove(p->delivered, p->delivered + n,
+			(p->ndelivered - n) * UUID_LEN);
+		p->ndelivered -= n;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * Authority with prefetch_keys: tops up, for every (our SAE, peer's SAE)
+ * pair, the keys already recorded at the peer, from the pool.
+ */
+static void
+kme_link_prefetch(struct kme *k, struct kme_peer *p)
+{
+	int64_t min_created = kme_link_ready_min_created(k), now = wall_s();
+	uint32_t bits = k->cfg.key_size;
+	uint64_t total = 0;
+
+	kme_store_ready_purge(k->store, p->cfg->id, min_created);
+	for (size_t i = 0; i < k->cfg.nsaes; i++) {
+		for (size_t j = 0; j < p->cfg->nsaes; j++) {
+			char slave[1][KME_ID_MAX + 1];
+			struct kme_link_resv r = { 0 };
+			struct kme_key *keys;
+			int64_t have = kme_store_ready_count(k->store, k->cfg.saes[i],
+							     p->cfg->saes[j], min_created);
+			uint64_t need, avail;
+
+			if (have < 0)
+				continue;
+			total += (uint64_t)have;
+			if (have >= (int64_t)k->cfg.prefetch_keys)
+				continue;
+			need = k->cfg.prefetch_keys - (uint64_t)have;
+			if (need > KME_PREFETCH_PER_TICK)
+				need = KME_PREFETCH_PER_TICK;
+			pthread_mutex_lock(&p->lock);
+			avail = p->pool_bits / bits;
+			if (need > avail)
+				need = avail;
+			p->pool_bits -= need * bits;
+			pthread_mutex_unlock(&p->lock);
+			if (need == 0)
+				goto out;
+			keys = kme_keys_new_random(need, bits / 8);
+			if (keys == NULL)
+				goto out;
+			snprintf(slave[0], sizeof(slave[0]), "%s", p->cfg->saes[j]);
+			r.master = k->cfg.saes[i];
+			r.slaves = slave;
+			r.nslaves = 1;
+			r.keys = keys;
+			r.n = need;
+			/* Recorded at the peer first, then ready here. */
+			if (kme_link_reserve(k, p, &r) < 0 ||
+			    kme_store_ready_add(k->store, p->cfg->id, r.master, slave[0],
+						keys, need, now) < 0) {
+				kme_keys_free(keys, need);
+				goto out;
+			}
+			kme_keys_free(keys, need);
+			total += need;
+		}
+	}
+out:
+	pthread_mutex_lock(&p->lock);
+	p->ready_keys = total;
+	pthread_mutex_unlock(&p->lock);
+}
+
 /* Authority: heartbeat to the peer, then grow the pool for the time the
  * link was up.  No contact, no key: QKD needs the link. */
 static void
@@ -818,6 +1010,7 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	cJSON *msg = cJSON_CreateObject(), *reply;
 	const cJSON *st;
 	uint64_t bits, max, add, now_bits;
+	size_t ndel;
 	bool starve, down;
 	double want;
 
@@ -832,12 +1025,14 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	}
 	cJSON_AddNumberToObject(msg, "pool_bits", (double)bits);
 	cJSON_AddNumberToObject(msg, "max_bits", (double)max);
+	ndel = kme_link_add_delivered(p, msg);
 	reply = kme_link_call(k, p, "sync", msg, why, sizeof(why));
 	cJSON_Delete(msg);
 	if (reply == NULL) {
 		log_debug("link: sync with %s: %s", p->cfg->id, why);
 		return;
 	}
+	kme_link_drop_delivered(p, ndel);
 	st = cJSON_GetObjectItemCaseSensitive(reply, "starve");
 	starve = cJSON_IsTrue(st);
 	cJSON_Delete(reply);
@@ -850,12 +1045,25 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	want = p->carry_bits + (double)p->cfg->key_rate * (double)dt_ms / 1000.0;
 	add = (uint64_t)want;
 	p->carry_bits = want - (double)add;
+	/* Prefetched keys count against max_key_count too. */
+	max = max > p->ready_keys * k->cfg.key_size ?
+	      max - p->ready_keys * k->cfg.key_size : 0;
 	if (starve) {
 		p->pool_bits = 0;
 		p->carry_bits = 0;
-	} else {
+		p->ready_keys = 0;
+	} else if (p->pool_bits < max) {
 		p->pool_bits = p->pool_bits + add > max ? max : p->pool_bits + add;
 	}
+	now_bits = p->pool_bits;
+	pthread_mutex_unlock(&p->lock);
+	if (k->cfg.prefetch_keys > 0) {
+		if (starve)
+			kme_store_ready_purge(k->store, p->cfg->id, INT64_MAX);
+		else
+			kme_link_prefetch(k, p);
+	}
+	pthread_mutex_lock(&p->lock);
 	now_bits = p->pool_bits;
 	pthread_mutex_unlock(&p->lock);
 	kme_store_pool_set(k->store, p->cfg->id, now_bits);
@@ -984,6 +1192,8 @@ kme_link_stop(struct kme *k)
 	for (size_t i = 0; i < k->cfg.npeers; i++) {
 		kme_link_client_free(k->peers[i].client);
 		k->peers[i].client = NULL;
+		free(k->peers[i].delivered);
+		k->peers[i].delivered = NULL;
 		if (k->peers[i].cfg != NULL) {
 			pthread_mutex_destroy(&k->peers[i].lock);
 			pthread_mutex_destroy(&k->peers[i].rq_lock);

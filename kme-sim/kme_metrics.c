@@ -144,6 +144,8 @@ kme_metrics_render(struct kme *k)
 	kme_sb_printf(&sb, "# TYPE kme_keys_served_total counter\n"
 		      "kme_keys_served_total{method=\"enc_keys\"} %llu\n"
 		      "kme_keys_served_total{method=\"dec_keys\"} %llu\n"
+		      "# TYPE kme_keys_prefetched_total counter\n"
+		      "kme_keys_prefetched_total %llu\n"
 		      "# TYPE kme_keys_expired_total counter\n"
 		      "kme_keys_expired_total %llu\n"
 		      "# TYPE kme_reserved_keys gauge\n"
@@ -155,6 +157,7 @@ kme_metrics_render(struct kme *k)
 		      "kme_tls_connections %u\n",
 		      (unsigned long long)atomic_load(&m->keys_enc),
 		      (unsigned long long)atomic_load(&m->keys_dec),
+		      (unsigned long long)atomic_load(&m->keys_prefetched),
 		      (unsigned long long)atomic_load(&m->keys_expired),
 		      (long long)kme_store_reserved_count(k->store),
 		      (unsigned long long)atomic_load(&m->link_calls_ok),

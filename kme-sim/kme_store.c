@@ -6,6 +6,7 @@
  * rkey:   keys delivered to a master and waiting for their slave(s).
  * rslave: one row per (key, slave); fetched = 1 once that slave has it.
  * fetch_log: key IDs handed to slaves, for audits (no key bytes).
+ * ready:  prefetched keys of the authority (kme_link.c, prefetch_keys).
  *
  * Every change is one transaction, so a process killed at any point
  * leaves either the state before or the state after it.  WAL with
@@ -57,7 +58,14 @@ static const char kme_store_schema[] =
 	 * survives a reply lost in a crash; pruned after key_ttl. */
 	"CREATE TABLE IF NOT EXISTS fetch_log("
 	"  key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
-	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;";
+	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+	/* Authority only (prefetch_keys): keys already recorded at the peer
+	 * for one (master, slave) pair, not yet given to the master. */
+	"CREATE TABLE IF NOT EXISTS ready("
+	"  key_id BLOB PRIMARY KEY, master TEXT NOT NULL, slave TEXT NOT NULL,"
+	"  peer TEXT NOT NULL, key BLOB NOT NULL, created INTEGER NOT NULL)"
+	"  WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS ready_pair ON ready(master, slave, created);";
 
 struct kme_key *
 kme_keys_new(size_t n)
@@ -564,4 +572,163 @@ kme_store_reserved_count(struct kme_store *st)
 	kme_store_release(st, s);
 	pthread_mutex_unlock(&st->lock);
 	return n;
+}
+
+int
+kme_store_ready_add(struct kme_store *st, const char *peer, const char *master,
+		    const char *slave, const struct kme_key *keys, size_t n,
+		    int64_t created)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "INSERT INTO ready(key_id, master, slave, peer, key, "
+			   "created) VALUES(?, ?, ?, ?, ?, ?)");
+	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_blob(s, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, master, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 3, slave, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, peer, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 5, keys[i].bytes, (int)keys[i].len, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 6, created);
+		if (kme_store_step_done(st, s) < 0) {
+			kme_store_run(st, "ROLLBACK");
+			goto out;
+		}
+	}
+	rc = kme_store_run(st, "COMMIT");
+	if (rc < 0)
+		kme_store_run(st, "ROLLBACK");
+out:
+	kme_store_release(st, s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int64_t
+kme_store_ready_count(struct kme_store *st, const char *master,
+		      const char *slave, int64_t min_created)
+{
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "SELECT count(*) FROM ready WHERE master = ? "
+			   "AND slave = ? AND created >= ?");
+	if (s != NULL) {
+		sqlite3_bind_text(s, 1, master, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, slave, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, min_created);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int64(s, 0);
+	}
+	kme_store_release(st, s);
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+int
+kme_store_ready_take(struct kme_store *st, const char *master,
+		     const char *slave, int64_t min_created, struct kme_key *out,
+		     size_t n)
+{
+	sqlite3_stmt *q = NULL, *d = NULL;
+	size_t got = 0;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	q = kme_store_prep(st, "SELECT key_id, key FROM ready WHERE master = ? "
+			   "AND slave = ? AND created >= ? ORDER BY created LIMIT ?");
+	d = kme_store_prep(st, "DELETE FROM ready WHERE key_id = ?");
+	if (q == NULL || d == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	sqlite3_bind_text(q, 1, master, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, slave, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, min_created);
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)n);
+	while (got < n && sqlite3_step(q) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(q, 1);
+
+		if (sqlite3_column_bytes(q, 0) != UUID_LEN)
+			break;
+		out[got].bytes = malloc(len ? len : 1);
+		if (out[got].bytes == NULL)
+			break;
+		out[got].len = len;
+		memcpy(out[got].id, sqlite3_column_blob(q, 0), UUID_LEN);
+		memcpy(out[got].bytes, sqlite3_column_blob(q, 1), len);
+		got++;
+	}
+	sqlite3_reset(q);
+	for (size_t i = 0; got == n && i < n; i++) {
+		sqlite3_reset(d);
+		sqlite3_bind_blob(d, 1, out[i].id, UUID_LEN, SQLITE_STATIC);
+		if (kme_store_step_done(st, d) < 0)
+			got = 0;
+	}
+	/* All or none: the master gets them only once they are gone here. */
+	if (got != n || kme_store_run(st, "COMMIT") < 0) {
+		kme_store_run(st, "ROLLBACK");
+		rc = got != n ? 1 : -1;
+		goto out;
+	}
+	rc = 0;
+out:
+	kme_store_release(st, q);
+	kme_store_release(st, d);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int64_t
+kme_store_ready_purge(struct kme_store *st, const char *peer, int64_t before)
+{
+	sqlite3_stmt *s;
+	int64_t n = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "DELETE FROM ready WHERE peer = ? AND created < ?");
+	if (s != NULL) {
+		sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, before);
+		if (kme_store_step_done(st, s) == 0)
+			n = sqlite3_changes(st->db);
+	}
+	kme_store_release(st, s);
+	pthread_mutex_unlock(&st->lock);
+	return n;
+}
+
+int
+kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN], size_t n,
+		 int64_t expires)
+{
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	s = kme_store_prep(st, "UPDATE rkey SET expires = max(expires, ?) "
+			   "WHERE key_id = ?");
+	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, expires);
+		sqlite3_bind_blob(s, 2, ids[i], UUID_LEN, SQLITE_STATIC);
+		if (kme_store_step_done(st, s) < 0) {
+			kme_store_run(st, "ROLLBACK");
+			goto out;
+		}
+	}
+	rc = kme_store_run(st, "COMMIT");
+	if (rc < 0)
+		kme_store_run(st, "ROLLBACK");
+out:
+	kme_store_release(st, s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
 }

@@ -212,6 +212,8 @@ reqs = A.metric('kme_requests_total{method="enc_keys",code="200"}')
 t.eq(reqs, 7.0, "metrics count the seven enc_keys 200s at KME_A")
 t.ok(A.metric('kme_link_up{peer="KME_B"}') == 1, "metrics: link up")
 t.ok((B.metric('kme_keys_served_total{method="dec_keys"}') or 0) >= 8, "metrics: dec keys served at KME_B")
+if os.environ.get("KME_PREFETCH"):
+    t.ok((A.metric("kme_keys_prefetched_total") or 0) > 0, "some keys came from the prefetched fast path")
 
 kc.stop_all(t, lab)
 kc.no_key_bytes_in_logs(t, lab, seen_keys)

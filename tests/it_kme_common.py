@@ -72,6 +72,9 @@ class Kme:
             "database = %s" % self.db,
             "saes = %s" % " ".join(self.saes),
         ] + ["%s = %s" % kv for kv in self.extra.items()]
+        # KME_PREFETCH=N runs a whole test with prefetched keys (the fast path).
+        if os.environ.get("KME_PREFETCH") and "prefetch_keys" not in self.extra:
+            lines.append("prefetch_keys = %s" % os.environ["KME_PREFETCH"])
         for peer in self.peers:
             other = self.lab.kmes[peer]
             lines += ["", "[peer %s]" % peer,

@@ -132,6 +132,9 @@ finally:
 t.diag("stream: %s, %d keys issued, %d fetched during the stream" % (stats, len(issued), len(fetched)))
 t.ok(stats["enc_ok"] > 50, "the stream ran (%d enc_keys 200s)" % stats["enc_ok"])
 t.ok(stats["enc_err"] > 0, "the crashes did interrupt requests (%d failed)" % stats["enc_err"])
+if os.environ.get("KME_PREFETCH"):
+    pf = A.metric("kme_keys_prefetched_total")
+    t.ok(pf is not None and pf > 0, "prefetched keys were served at KME_A since its restart (%s)" % pf)
 
 # A slave answer lost in a crash is not a delivery: a slave whose request
 # failed retries below, and a key it did get is refused from then on.

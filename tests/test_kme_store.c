@@ -153,5 +153,47 @@ TEST(expiry_and_reopen)
 	cleanup_db(st);
 }
 
-TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(reserve_fetch_once),
+TEST(ready_take_all_or_none)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(3, 32), *out = kme_keys_new(3);
+	uint8_t id[1][UUID_LEN];
+	int64_t now = wall_s();
+
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys, 2, now - 100), 0);
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys + 2, 1, now), 0);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 3);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", now - 10), 1);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_C", 0), 0);
+	/* Too few fresh enough: nothing taken. */
+	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", now - 10, out, 2), 1);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 3);
+	kme_keys_free(out, 3);
+	out = kme_keys_new(3);
+	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", 0, out, 2), 0);
+	/* The two oldest, in either order, with their bytes. */
+	{
+		int i0 = memcmp(out[0].id, keys[0].id, UUID_LEN) == 0 ? 0 : 1;
+		ASSERT_MEM_EQ(out[0].id, keys[i0].id, UUID_LEN);
+		ASSERT_MEM_EQ(out[0].bytes, keys[i0].bytes, 32);
+		ASSERT_MEM_EQ(out[1].id, keys[1 - i0].id, UUID_LEN);
+		ASSERT_MEM_EQ(out[1].bytes, keys[1 - i0].bytes, 32);
+	}
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 1);
+	ASSERT_INT_EQ(kme_store_ready_purge(st, "KME_B", now + 1), 1);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 0);
+	/* Slave side: delivery extends the expiry of a recorded key. */
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, 1, now - 1), 0);
+	memcpy(id[0], keys[0].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_extend(st, (const uint8_t (*)[UUID_LEN])id, 1, now + 60), 0);
+	ASSERT_INT_EQ(kme_store_expire(st, now, 60), 0);
+	kme_keys_free(out, 3);
+	out = kme_keys_new(1);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	kme_keys_free(out, 1);
+	kme_keys_free(keys, 3);
+	cleanup_db(st);
+}
+
+TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none), TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen))
