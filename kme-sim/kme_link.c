@@ -36,7 +36,7 @@
 
 #define KME_LINK_HANDLES 16
 #define KME_DELIVERED_MAX 8192
-#define KME_PREFETCH_PER_TICK 256
+#define KME_PREFETCH_PER_TICK 1024	/* = KME_MAX_KEYS, one reserve item */
 #define KME_LINK_MAX_RESP (4 * 1024 * 1024)
 
 struct kme_link_client {
