@@ -3,3 +3,23 @@
 FUZZ += cfg
 fuzz_cfg_OBJS := fuzz/fuzz_cfg.o
 
+
+# Each daemon's configuration parser.  kme-sim, mka-agent and macsec-sw
+# only parse files, so their targets hand the input over through a memfd
+# (fuzz/fuzz_file.c).  Recursive '=': the object lists are defined by
+# module.mk files read after this one.
+FUZZ += conf_kme
+fuzz_conf_kme_OBJS = fuzz/fuzz_conf_kme.o fuzz/fuzz_file.o kme-sim/kme_cfg.o
+
+FUZZ += conf_skip
+fuzz_conf_skip_OBJS = fuzz/fuzz_conf_skip.o skip-proxy/skip_conf.o \
+	skip-proxy/skip_psk.o
+
+FUZZ += conf_mka
+fuzz_conf_mka_OBJS = fuzz/fuzz_conf_mka.o fuzz/fuzz_file.o \
+	mka-agent/mka_conf.o mka-agent/mka_suite.o $(MKA_CORE_OBJS)
+$(B)/fuzz/fuzz_conf_mka.o: CFLAGS += -Imka-agent
+
+FUZZ += conf_macsec
+fuzz_conf_macsec_OBJS = fuzz/fuzz_conf_macsec.o fuzz/fuzz_file.o \
+	macsec-sw/conf.o $(MACSEC_CORE_OBJS)
