@@ -347,16 +347,15 @@ class Lab:
             "[port %s]" % WIRE,
         ]
         if self.mode == "qkd-skip":
-            # The key names mka-agent.conf(5) gives the SKIP source (guessed
-            # until its man page documents them; choose_mode() checks them).
+            # choose_mode() checks that mka-agent -n accepts these keys.
             ident, key = self.psk(s)
             lines += [
                 "cak_source = skip",
                 "sae_id = %s" % SAE[s],
                 "allowed_peers = %s" % SAE[o],
                 "cak_bits = %d" % CAK_BITS,
-                "skip_url = https://%s:%d" % (LINK_IP[s], SKIP_PORT),
-                "skip_psk_identity = %s" % ident,
+                "skip_address = %s:%d" % (LINK_IP[s], SKIP_PORT),
+                "skip_identity = %s" % ident,
                 "skip_psk = %s" % key,
                 "cipher_suites = gcm-aes-256",
             ]
@@ -501,8 +500,11 @@ class Lab:
                     if int(st[s].get("keys_fetched", 0) or 0) > 0:
                         ckn = self.logged_ckn(s)
                         if ckn:
-                            self.key_id = self.key_id or ckn
-                            once(("key", s), "key_id", key_id=ckn, site=s)
+                            # A new key ID each time the site's CA changes
+                            # (e.g. a CA that ended before the peer joined).
+                            self.key_id = ckn
+                            once(("key", s, ckn), "key_id", key_id=ckn, site=s,
+                                 again=any(k[:2] == ("key", s) for k in seen if isinstance(k, tuple)))
             for s in ("a", "b"):
                 x = st[s]
                 if int(x.get("sak_installed", 0) or 0) > 0:
@@ -519,15 +521,16 @@ class Lab:
         return st
 
     def logged_ckn(self, s):
-        """The CKN of the first CAK in site s's key log (the QKD key ID)."""
+        """The CKN of the latest CAK in site s's key log (the QKD key ID)."""
+        ckn = None
         try:
             with open(self.site(s, "keys.log")) as f:
                 for ln in f:
                     if ln.startswith("CAK "):
-                        return ln.split()[1]
+                        ckn = ln.split()[1]
         except OSError:
             pass
-        return None
+        return ckn
 
     def lab_env(self):
         e = {"CA_CERT": os.path.join(self.pki, "sae-ca.crt")}
