@@ -213,10 +213,12 @@ class Lab:
         if p is not None and p.poll() is not None:
             tail = self.log_tail(name)
             hint = "see %s" % os.path.join(self.logs, name + ".log")
-            m = re.search(r"(\S+:\d+).*(in use|EADDRINUSE)", tail, re.I) or re.search(r"in use", tail, re.I)
-            if m:
-                hint = ("a port it needs is in use inside %s: another program was started in the lab "
-                        "namespace; take the lab down (sudo make lab-down) and try again" % self.ns.get(name[-1], "?"))
+            if re.search(r"in use|EADDRINUSE", tail, re.I):
+                m = re.search(r"port (\d+)|:(\d+)\S*:? Address already in use", tail)
+                port = (m.group(1) or m.group(2)) if m else "?"
+                ns = self.ns.get(name[-1], self.prefix)
+                hint = ("port %s is already in use inside namespace %s (see who holds it: ip netns exec %s "
+                        "ss -ltnp); take the lab down (sudo make lab-down) and try again" % (port, ns, ns))
             raise LabError("%s exited (status %s) while starting:\n%s" % (name, p.returncode, tail.rstrip()),
                            hint)
 

@@ -62,6 +62,28 @@ t.ok(r.returncode == 1 and "missing program" in r.stderr and "scripts/deps" in r
      and "apt-get install" in r.stderr, "missing program: the demo names it and how to install it", r.stderr)
 t.ok(not lab.leftovers(), "refusals leave nothing behind", lab.leftovers())
 
+# A port in use: provoked by giving site A's skip-proxy the KME's port.
+probe = r"""
+import sys
+sys.path.insert(0, %r)
+import lablib
+lablib.SKIP_PORT = lablib.KME_PORT
+lab = lablib.Lab()
+try:
+    lab.preflight()
+    lab.up()
+except lablib.LabError as e:
+    print("MSG", e.msg.splitlines()[0])
+    print("HINT", e.hint)
+finally:
+    lab.down()
+""" % os.path.join(tap.SRC, "scripts")
+r = subprocess.run(["/usr/bin/python3", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+t.ok("skip-proxy-a exited" in r.stdout and "port 8443 is already in use inside namespace %s-a" % prefix in r.stdout
+     and "lab-down" in r.stdout, "a port in use: the error names the daemon, the port, the namespace and what to do",
+     r.stdout + r.stderr)
+t.ok(not lab.leftovers(), "the failed start left nothing behind", lab.leftovers())
+
 # 1. Up.
 r = labcmd("up")
 t.eq(r.returncode, 0, "scripts/lab up exits 0")
