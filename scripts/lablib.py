@@ -46,8 +46,8 @@ CAK_BITS = 256              # QKD key size asked for the CAK
 
 MODE_TEXT = {
     "qkd-skip": "QKD via SKIP (each mka-agent gets its CAK from its site's skip-proxy, backed by the KME)",
-    "qkd-014": "QKD via ETSI 014 (each mka-agent gets its CAK straight from its site's KME; mka-agent's "
-               "SKIP mode is not there yet, so the skip-proxies run beside it for external routers only)",
+    "qkd-014": "QKD via ETSI 014 (each mka-agent gets its CAK straight from its site's KME; this "
+               "mka-agent has no usable SKIP mode, so the skip-proxies run beside it for external routers only)",
     "interim": "interim (a QKD key fetched via SKIP by this script is given to mka-agent as its "
                "pre-shared CAK; mka-agent has no QKD key source yet)",
 }

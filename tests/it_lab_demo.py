@@ -99,6 +99,26 @@ def daemons_clean(what):
     subprocess.run(["rm", "-rf", logs])
 
 
+t.ok("Mode: QKD via SKIP" in out, "the demo runs QKD via SKIP (mka-agent -> skip-proxy -> KME)",
+     "\n".join(mode))
+with open(env["DEMO_KEYLOG"]) as f:
+    used = [ln.split()[1] for ln in f if ln.startswith("CAK ")]
+
+
+def log_of(name):
+    try:
+        with open(os.path.join(tmp, "logs", name + ".log"), errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+if used and qkd:
+    kid = used[-1]
+    t.ok(re.search(r"new key %s .*for SAE_B_01 by 'router-a'" % kid, log_of("skip-proxy-a")) and
+         re.search(r"key %s .*from SAE_A_01 fetched by 'router-b'" % kid, log_of("skip-proxy-b")),
+         "the CAK in use (key ID %s) went through both skip-proxies: new at A, by ID at B" % kid,
+         log_of("skip-proxy-a")[-600:] + log_of("skip-proxy-b")[-600:])
 daemons_clean("demo")
 
 # 2. The capture: only EAPOL and MACsec on the wire.
