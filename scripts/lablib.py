@@ -412,6 +412,7 @@ class Lab:
         os.makedirs(self.logs)
         for s in ("a", "b"):
             os.makedirs(self.site(s))
+        note("start")
         for s in ("a", "b"):
             self.write(self.site(s, "skip.psk"), "router-%s:%s\n" % (s, os.urandom(32).hex()), 0o600)
         self.make_pki()
