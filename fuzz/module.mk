@@ -23,3 +23,8 @@ $(B)/fuzz/fuzz_conf_mka.o: CFLAGS += -Imka-agent
 FUZZ += conf_macsec
 fuzz_conf_macsec_OBJS = fuzz/fuzz_conf_macsec.o fuzz/fuzz_file.o \
 	macsec-sw/conf.o $(MACSEC_CORE_OBJS)
+
+# macsec-sw's control protocol (ctl_exec), which carries SAKs.
+FUZZ += macsec_ctl
+fuzz_macsec_ctl_OBJS = fuzz/fuzz_macsec_ctl.o macsec-sw/ctl.o macsec-sw/conf.o \
+	macsec-sw/show.o $(MACSEC_CORE_OBJS)
