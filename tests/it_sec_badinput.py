@@ -9,6 +9,7 @@ HTTP/1.0 without Host, and idle or half-sent connections.  Each request
 must get a 4xx (or the connection closed) and the daemon must go on
 serving; at the end both exit 0, sanitizer-clean.
 """
+import json
 import os
 import socket
 import ssl
@@ -131,6 +132,28 @@ took = time.monotonic() - t0
 t.ok(ok and took < 5, "kme-sim serves while 3 silent TCP and 3 half-sent TLS connections wait (%.2f s)" % took)
 for s in idle:
     s.close()
+
+# ---- kme-sim's admin interface (loopback, no authentication by design)
+admin_cases = [
+    ("POST", "/admin/v1/fault?kind=down", 400, "no peer"),
+    ("POST", "/admin/v1/fault?peer=NOPE&kind=down", 400, "unknown peer"),
+    ("POST", "/admin/v1/fault?peer=KME_B&kind=melt", 400, "unknown kind"),
+    ("POST", "/admin/v1/fault?peer=KME_B&kind=slow", 400, "slow without delay_ms"),
+    ("POST", "/admin/v1/fault?peer=KME_B&kind=slow&delay_ms=abc", 400, "delay_ms not a number"),
+    ("POST", "/admin/v1/fault?peer=KME_B&kind=slow&delay_ms=99999999999", 400, "delay_ms too large"),
+    ("GET", "/admin/v1/fault?peer=KME_B&kind=down", 404, "GET on the POST path"),
+    ("POST", "/admin/v1/%2e%2e/x", 404, "dot-dot path"),
+]
+for method, path, want, what in admin_cases:
+    try:
+        code, _ = A.admin(method, path)
+    except Exception as e:  # noqa: BLE001
+        code = repr(e)
+    t.eq(code, want, "kme-sim admin: %s -> %d" % (what, want))
+code, body = A.admin("GET", "/admin/v1/faults")
+peers = json.loads(body).get("peers", []) if code == 200 else []
+t.ok(peers and not any(p["down"] or p["starve"] or p["delay_ms"] for p in peers),
+     "kme-sim admin: none of those set a fault", body)
 
 # ---- skip-proxy
 slab = sk.Lab(t, "sec-bad")
