@@ -49,7 +49,7 @@ MODE_TEXT = {
     "qkd-014": "QKD via ETSI 014 (each mka-agent gets its CAK straight from its site's KME; this "
                "mka-agent has no usable SKIP mode, so the skip-proxies run beside it for external routers only)",
     "interim": "interim (a QKD key fetched via SKIP by this script is given to mka-agent as its "
-               "pre-shared CAK; mka-agent has no QKD key source yet)",
+               "pre-shared CAK, CKN = key ID)",
 }
 
 DAEMONS = ("kme-sim", "skip-proxy", "macsec-sw", "mka-agent")
@@ -156,6 +156,20 @@ class Lab:
         A mode is taken only if mka-agent -n accepts the configuration
         this script writes for it."""
         self.mode_note = ""
+        forced = os.environ.get("QKDLAB_LAB_MODE", "")
+        if forced:
+            if forced not in MODE_TEXT:
+                raise LabError("QKDLAB_LAB_MODE=%s is not a mode" % forced,
+                               "use one of: %s (or leave it unset)" % ", ".join(MODE_TEXT))
+            self.mode = forced
+            if forced != "interim":
+                ok, msg = self.mka_check(self.mka_conf("a"))
+                if not ok:
+                    raise LabError("QKDLAB_LAB_MODE=%s: mka-agent refuses this lab's configuration: %s"
+                                   % (forced, msg.splitlines()[-1] if msg else "?"),
+                                   "leave QKDLAB_LAB_MODE unset to take the best mode mka-agent offers")
+            self.mode_note = "mode forced by QKDLAB_LAB_MODE"
+            return forced
         for mode, source in (("qkd-skip", "skip"), ("qkd-014", "etsi014")):
             if not self.mka_has(source):
                 continue

@@ -40,6 +40,7 @@ prefix = "qke%d" % (os.getpid() % 100000)
 state = os.path.join(tmp, "lab")
 env = dict(os.environ, QKDLAB_LAB_DIR=state, QKDLAB_LAB_NS=prefix,
            QKDLAB_LAB_SAVE_LOGS=os.path.join(tmp, "logs"))
+env.pop("QKDLAB_LAB_MODE", None)
 lab = lablib.Lab(state=state, prefix=prefix)
 t.cleanup(lab.down)
 
@@ -84,11 +85,17 @@ t.ok("skip-proxy-a exited" in r.stdout and "port 8443 is already in use inside n
      r.stdout + r.stderr)
 t.ok(not lab.leftovers(), "the failed start left nothing behind", lab.leftovers())
 
-# 1. Up.
-r = labcmd("up")
+r = labcmd("up", env=dict(env, QKDLAB_LAB_MODE="quantum"))
+t.ok(r.returncode == 1 and "not a mode" in r.stderr and "qkd-skip" in r.stderr,
+     "an unknown QKDLAB_LAB_MODE is refused with the list of modes", r.stderr)
+t.ok(not lab.leftovers(), "the refused mode left nothing behind", lab.leftovers())
+
+# 1. Up, on the ETSI 014 key path (it_lab_demo covers QKD via SKIP).
+r = labcmd("up", env=dict(env, QKDLAB_LAB_MODE="qkd-014"))
 t.eq(r.returncode, 0, "scripts/lab up exits 0")
 t.ok("link SECURED" in r.stdout, "lab up reports the link SECURED", r.stdout[-2000:] + r.stderr[-2000:])
-t.diag([ln for ln in r.stdout.splitlines() if "mode:" in ln][:1])
+t.ok("mode: QKD via ETSI 014" in r.stdout and "site B has QKD key ID" in r.stdout,
+     "QKDLAB_LAB_MODE=qkd-014: mka-agent takes its CAK from the KME over ETSI 014", r.stdout)
 envfile = os.path.join(state, "lab.env")
 e = lablib.load_env(envfile) if os.path.exists(envfile) else {}
 want = ["CA_CERT", "KME_A_URL", "KME_B_URL", "KME_A_NS", "KME_B_NS"]
@@ -98,6 +105,7 @@ for s in "AB":
     want += ["SKIP_%s_URL" % s, "SKIP_%s_NS" % s, "SKIP_%s_PSK_ID" % s, "SKIP_%s_PSK" % s,
              "ROUTER_%s_NS" % s, "WIRE_%s" % s, "MACSEC_%s" % s, "IP_%s" % s, "KEYLOG_%s" % s]
 missing = [k for k in want if k not in e or (not e[k] and not k.endswith("_NS"))]
+t.eq(e.get("LAB_MODE"), "qkd-014", "lab.env records LAB_MODE")
 t.ok(not missing, "lab.env has every documented key", missing)
 if missing:
     sys.exit(1)
