@@ -189,14 +189,15 @@ class Lab:
         missing = [t for t in tools if shutil.which(t) is None]
         if missing:
             pk = {"ip": "iproute2", "tshark": "tshark", "tcpdump": "tcpdump", "iperf3": "iperf3",
-                  "ping": "iputils-ping", "openssl": "openssl", "curl": "curl"}
+                  "ping": "iputils-ping", "openssl": "openssl", "curl": "curl", "ss": "iproute2"}
             raise LabError("missing program(s): %s" % ", ".join(missing),
                            "install them:  sudo scripts/deps   (or: apt-get install %s)"
-                           % " ".join(pk.get(t, t) for t in missing))
+                           % " ".join(sorted({pk.get(t, t) for t in missing})))
         nobin = [d for d in DAEMONS + ("macsec-ctl",) if not os.access(self.bin(d), os.X_OK)]
         if nobin:
             raise LabError("not built: %s (looked in %s)" % (", ".join(nobin), self.build),
-                           "build them first:  make -j2")
+                           "build them first:  make -j2%s" % (
+                               " SANITIZE=1" if self.build.rstrip("/").endswith("/san") else ""))
         present = [n for n in self.ns.values() if n in netns_list()]
         if present or os.path.exists(self.env_path()):
             raise LabError("a lab is already up (namespaces: %s; state: %s)"
