@@ -58,6 +58,9 @@ else
 Q := @
 endif
 
+# module.mk files may define rules of their own; `make` still means `all`.
+.DEFAULT_GOAL := all
+
 # Filled in by the module.mk files.
 LIB_SRCS     :=
 BINS         :=

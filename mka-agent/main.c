@@ -311,6 +311,8 @@ run(struct agent *a)
 			struct agent_port *ap = &a->ports[i];
 			ssize_t n;
 
+			if (ap->qkd != NULL)
+				mka_qkd_set_now(ap->qkd, now);
 			if (pfd[i].revents & POLLIN)
 				while ((n = mka_port_recv(&ap->io, frame,
 							  sizeof(frame))) > 0)
@@ -339,6 +341,10 @@ main(int argc, char **argv)
 	int ch, rc = 1;
 	uint64_t now;
 
+	/* First thing: a TERM that arrives during start-up still ends cleanly. */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = true; break;
@@ -380,9 +386,6 @@ main(int argc, char **argv)
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	a.status_fd = -1;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	now = mono_ms();

@@ -372,6 +372,12 @@ fallback_check(struct mka_qkd *q)
 }
 
 void
+mka_qkd_set_now(struct mka_qkd *q, uint64_t now)
+{
+	q->now = now;
+}
+
+void
 mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 {
 	bool live = false;

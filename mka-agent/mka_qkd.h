@@ -70,6 +70,12 @@ void mka_qkd_hook(struct mka_qkd *q, struct mka_kay_conf *kc);
 /* After mka_kay_new(). */
 void mka_qkd_attach(struct mka_qkd *q, struct mka_kay *kay);
 void mka_qkd_tick(struct mka_qkd *q, uint64_t now);
+/*
+ * Sets the clock the receive hooks read, without running timers: call it
+ * before feeding frames to the KaY, so a CA created on receipt does not
+ * carry a stale (or zero) creation time and get ended as dead at once.
+ */
+void mka_qkd_set_now(struct mka_qkd *q, uint64_t now);
 bool mka_qkd_is_initiator(const struct mka_qkd *q);
 void mka_qkd_get_counters(const struct mka_qkd *q,
 			  struct mka_qkd_counters *c);

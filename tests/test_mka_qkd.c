@@ -215,6 +215,8 @@ run(uint64_t ms)
 
 			memcpy(q, queue[i], sizeof(q[0]) * (size_t)n);
 			qn[i] = 0;
+			/* As the daemon's loop does: clock first, then frames. */
+			mka_qkd_set_now(sides[i].qkd, now);
 			for (int j = 0; j < n; j++)
 				mka_kay_rx(sides[i].kay, q[j].b, q[j].len, now);
 		}
@@ -289,6 +291,26 @@ TEST(qkd_pair_secures_on_the_binding)
 		ASSERT_INT_EQ(svc_new_calls, 1);
 		ASSERT_INT_EQ(counters(1).announcements_sent, ann);
 	}
+	pair_stop();
+}
+
+/*
+ * The daemon's clock is mono_ms(), far from zero when the first
+ * announcement arrives.  A CA created on receipt must carry that time, or it
+ * looks dead at the next tick and is ended, wasting a QKD key.
+ */
+TEST(first_ca_survives_a_late_clock)
+{
+	pair_start("SAE_A_01");
+	now = 86400000;	/* a day of uptime */
+	/* B announces before A's loop has ever ticked (A started later). */
+	mka_qkd_tick(sides[1].qkd, now);
+	mka_kay_tick(sides[1].kay, now);
+	ASSERT_TRUE(qn[0] > 0);
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	run(3000);
+	ASSERT_INT_EQ(svc_new_calls, 1);
+	ASSERT_INT_EQ(svc_get_calls, 1);
 	pair_stop();
 }
 
@@ -434,6 +456,7 @@ TEST(kme_down_falls_back_to_psk_then_back_to_qkd)
 }
 
 TEST_MAIN(TEST_CASE(qkd_pair_secures_on_the_binding),
+	  TEST_CASE(first_ca_survives_a_late_clock),
 	  TEST_CASE(disallowed_peer_gets_nothing),
 	  TEST_CASE(key_failing_the_icv_is_never_used),
 	  TEST_CASE(restarted_responder_gets_a_fresh_key),

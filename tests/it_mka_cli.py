@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""it_mka_cli.py — mka-agent's command line: --help, -n, config errors,
+secret-file permissions, and a clean exit when SIGTERM arrives at any
+moment of start-up (it once died by the signal's default action)."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import tap  # noqa: E402
+
+t = tap.Tap()
+AGENT = tap.binpath("mka-agent/mka-agent")
+tmp = tempfile.mkdtemp(prefix="qkdlab-mkacli-")
+t.cleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
+CAK = "135bd758b0ee5c11c55ff6ab19fdb199"
+CKN = "96437a93ccf10d9dfe347846cce52c7d"
+
+
+def conf(body, mode=0o600, name="mka.conf"):
+    path = os.path.join(tmp, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.write(fd, body.encode())
+    os.close(fd)
+    os.chmod(path, mode)
+    return path
+
+
+def run(*args):
+    return subprocess.run([AGENT] + list(args), capture_output=True, text=True, timeout=30)
+
+
+r = run("--help")
+t.ok(r.returncode == 0 and "usage" in (r.stdout + r.stderr).lower(), "--help prints usage and exits 0")
+r = run("--no-such-option")
+t.ok(r.returncode != 0, "an unknown option is refused")
+
+good = conf("status_socket = %s/s.sock\n[port lo]\ncak_source = psk\ncak = %s\nckn = %s\n"
+            "secy_socket = none\n" % (tmp, CAK, CKN))
+r = run("-n", "-f", good)
+t.ok(r.returncode == 0 and "OK" in r.stdout, "-n accepts a good PSK config", r.stdout + r.stderr)
+
+bad = conf("[port lo]\ncak_source = psk\ncak = 12zz\nckn = %s\n" % CKN, name="bad.conf")
+r = run("-n", "-f", bad)
+t.ok(r.returncode != 0 and "bad.conf:3" in r.stderr, "a malformed CAK is refused with file:line", r.stderr)
+t.ok(CAK not in r.stderr and "12zz" not in r.stderr, "the error does not echo key material", r.stderr)
+
+loose = conf("[port lo]\ncak_source = psk\ncak = %s\nckn = %s\n" % (CAK, CKN), mode=0o644, name="loose.conf")
+r = run("-n", "-f", loose)
+t.ok(r.returncode != 0 and "loose.conf" in r.stderr, "a config holding a CAK with mode 0644 is refused", r.stderr)
+
+# SIGTERM during start-up.  Before main() runs nothing can catch it, so the
+# check is that the handler is in place before any start-up work (reading the
+# config), and that TERM at any later moment ends the agent with exit 0.
+def catches_term(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except OSError:
+        pass
+    return False
+
+
+fifo = os.path.join(tmp, "fifo.conf")
+os.mkfifo(fifo, 0o600)
+p = subprocess.Popen([AGENT, "-d", "-f", fifo], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+t.ok(tap.wait_for(lambda: catches_term(p.pid), 20), "SIGTERM is caught while the config is still being opened")
+p.send_signal(signal.SIGTERM)
+try:
+    p.wait(20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    p.wait()
+t.ok(p.returncode is not None and p.returncode >= 0, "TERM during the config read ends by exit, not by the signal",
+     "exit %r" % p.returncode)
+
+if os.geteuid() != 0:
+    t.skip("TERM at any moment after start ends with exit 0", "needs root (AF_PACKET on lo)")
+else:
+    codes = []
+    for delay in (0.0, 0.002, 0.01, 0.05, 0.2):
+        p = subprocess.Popen([AGENT, "-d", "-f", good], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        tap.wait_for(lambda: catches_term(p.pid), 20, interval=0.001)
+        time.sleep(delay)
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        codes.append(p.returncode)
+    t.eq(codes, [0] * len(codes), "TERM 0..200 ms after the handler is in place ends with exit 0 every time")
