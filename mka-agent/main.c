@@ -90,12 +90,22 @@ key_log_line(void *arg, const char *line)
 static int
 key_log_open(struct agent *a)
 {
+	struct stat st;
 	int fd;
 
 	if (a->conf.key_log[0] == '\0')
 		return 0;
-	fd = open(a->conf.key_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-		  0600);
+	fd = open(a->conf.key_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+		  O_NOFOLLOW, 0600);
+	/* An existing log others can read would leak every key appended. */
+	if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+			 (st.st_mode & 077) != 0)) {
+		log_warnx("key_log %s: must be a regular file that only its "
+			  "owner can access (chmod 600 %s)", a->conf.key_log,
+			  a->conf.key_log);
+		close(fd);
+		return -1;
+	}
 	if (fd == -1 || (a->key_log = fdopen(fd, "a")) == NULL) {
 		log_warn("key_log %s", a->conf.key_log);
 		if (fd != -1)

@@ -52,6 +52,20 @@ loose = conf("[port lo]\ncak_source = psk\ncak = %s\nckn = %s\n" % (CAK, CKN), m
 r = run("-n", "-f", loose)
 t.ok(r.returncode != 0 and "loose.conf" in r.stderr, "a config holding a CAK with mode 0644 is refused", r.stderr)
 
+# An existing key log that others can read is refused before any key is written.
+if os.geteuid() != 0:
+    t.skip("a world-readable key log is refused", "needs root (AF_PACKET on lo)")
+else:
+    klog = os.path.join(tmp, "keys.log")
+    open(klog, "w").close()
+    os.chmod(klog, 0o644)
+    kconf = conf("status_socket = %s/k.sock\nkey_log = %s\n[port lo]\ncak_source = psk\ncak = %s\n"
+                 "ckn = %s\nsecy_socket = none\n" % (tmp, klog, CAK, CKN), name="klog.conf")
+    r = subprocess.run([AGENT, "-d", "-f", kconf], capture_output=True, text=True, timeout=30)
+    t.ok(r.returncode != 0 and "keys.log" in r.stderr and "chmod 600" in r.stderr,
+         "a key log readable by others is refused at start", r.stderr)
+    t.eq(os.path.getsize(klog), 0, "nothing was written to it")
+
 # SIGTERM during start-up.  Before main() runs nothing can catch it, so the
 # check is that the handler is in place before any start-up work (reading the
 # config), and that TERM at any later moment ends the agent with exit 0.
