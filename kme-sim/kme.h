@@ -147,7 +147,13 @@ enum kme_fetch_rc {
 
 struct kme_store;
 
+/*
+ * Opens (creating it 0600 if absent) the database; refuses one whose
+ * file, -wal or -shm is accessible by group or others.
+ */
 struct kme_store *kme_store_open(const char *path);
+/* -1 (logged, with the fix) if a store file exists and is not private. */
+int kme_store_check_files(const char *path);
 void kme_store_free(struct kme_store *st);
 /* Current pool size for a peer, in bits (0 if none yet). */
 int kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -109,6 +110,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Every file this process creates (the key store, its -wal and
+	 * -shm) holds secrets: none is ever for group or others. */
+	umask(077);
 	log_init("kme-sim", foreground || check ? LOG_DEST_STDERR : LOG_DEST_SYSLOG,
 		 json ? LOG_FMT_JSON : LOG_FMT_TEXT,
 		 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
@@ -121,7 +125,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
-		rc = kme_check_tls(&k->cfg) < 0 ? 1 : 0;
+		rc = kme_check_tls(&k->cfg) < 0 ||
+		     kme_store_check_files(k->cfg.database) < 0 ? 1 : 0;
 		if (rc == 0)
 			printf("%s: configuration OK (KME %s, %zu SAE(s), %zu peer(s))\n",
 			       conf, k->cfg.kme_id, k->cfg.nsaes, k->cfg.npeers);

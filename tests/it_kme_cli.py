@@ -3,7 +3,9 @@
 
 --help, -n on a good configuration, and a clear error (exit 1, a message
 naming the problem, never a crash) for each kind of bad configuration,
-including a private key readable by others.
+including a private key readable by others.  The key store (database,
+-wal, -shm) is created mode 0600 whatever the umask, and an existing store
+that group or others can read is refused at start, naming the file.
 """
 import os
 import subprocess
@@ -69,4 +71,53 @@ p = subprocess.run([kc.PKI, "-h"], capture_output=True, text=True)
 t.ok(p.returncode == 0 and "usage: qkdlab-pki" in p.stdout, "qkdlab-pki -h")
 p = subprocess.run([kc.PKI, "-d", lab.dir, "-s", "bad/id"], capture_output=True, text=True)
 t.ok(p.returncode != 0 and "bad ID" in p.stderr, "qkdlab-pki refuses a bad ID")
+
+# --- the key store holds key bytes: private files only
+os.umask(0o022)                      # the usual umask; kme-sim must not rely on it
+lab.start()
+t.ok(lab.wait_keys("KME_A", "SAE_A", "SAE_B", 1) is not None, "pair up")
+r = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/enc_keys")
+t.eq(r.code, 200, "a key taken (written to both stores)")
+for k in lab.kmes.values():
+    files = [k.db + s for s in ("", "-wal", "-shm") if os.path.exists(k.db + s)]
+    modes = {os.path.basename(f): oct(os.stat(f).st_mode & 0o777) for f in files}
+    # -shm exists only if SQLite uses shared memory (not in exclusive mode).
+    t.ok(k.db in files and k.db + "-wal" in files and set(modes.values()) == {"0o600"},
+         "%s: store files are mode 0600 under umask 022: %s" % (k.id, modes))
+kc.stop_all(t, lab)
+
+
+def start_refused(kme):
+    """Starts kme-sim on a store it must refuse; returns (exited, rc, output)."""
+    p = subprocess.Popen([BIN, "-d", "-f", kme.conf], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = p.communicate(timeout=15)
+        return True, p.returncode, out
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+        return False, None, out
+
+
+for suffix, mode in (("", 0o644), ("-wal", 0o640)):
+    f = A.db + suffix
+    if not os.path.exists(f):
+        open(f, "wb").close()
+    os.chmod(f, mode)
+    exited, rc, out = start_refused(A)
+    t.ok(exited and rc == 1 and f + " holds secrets but is accessible by group or others" in out and
+         "chmod 600 " + f in out, "a %04o store file (%s) is refused at start, naming it and the fix"
+         % (mode, os.path.basename(f)), out[-600:])
+    rc, out = run("-n", "-f", A.conf)
+    t.ok(rc == 1 and f in out, "-n reports it too", out[-400:])
+    t.eq(os.stat(f).st_mode & 0o777, mode, "the file is left as it was (for the operator to judge)")
+    if suffix:
+        os.unlink(f)
+    else:
+        os.chmod(f, 0o600)
+A.start()
+t.ok(tap.wait_for(lambda: lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/status").code == 200, 10),
+     "with the modes fixed it starts on the same store")
+rc = A.stop()
+t.eq(rc, 0, "and stops cleanly")
 t.done()

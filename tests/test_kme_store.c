@@ -2,14 +2,16 @@
  * test_kme_store.c — kme-sim's SQLite store (kme-sim/kme_store.c) on a
  * temporary database: pool arithmetic, reserve-and-take in one
  * transaction, once-only fetch per slave, all-or-nothing, 401 versus 400,
- * expiry, and state surviving a reopen.
+ * expiry, state surviving a reopen, and private store files.
  */
 #include "harness.h"
 
 #include "../kme-sim/kme.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dbpath[64];
@@ -195,5 +197,50 @@ TEST(ready_take_all_or_none)
 	cleanup_db(st);
 }
 
+static unsigned
+file_mode(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (unsigned)(sb.st_mode & 07777) : 01000;
+}
+
+/* Key material never lands in a file group or others can read. */
+TEST(files_private)
+{
+	mode_t old = umask(022);
+	struct kme_store *st = fresh();
+	char wal[96], shm[96];
+	int fd;
+
+	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
+	snprintf(shm, sizeof(shm), "%s-shm", dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_pool_set(st, "KME_B", 1), 0);
+	ASSERT_INT_EQ(file_mode(dbpath), 0600);
+	ASSERT_INT_EQ(file_mode(wal), 0600);	/* exists while open (WAL) */
+	ASSERT_TRUE(access(shm, F_OK) < 0 || file_mode(shm) == 0600);
+	kme_store_free(st);
+	ASSERT_INT_EQ(kme_store_check_files(dbpath), 0);
+	/* An existing store readable by others is refused, and not opened. */
+	ASSERT_INT_EQ(chmod(dbpath, 0644), 0);
+	ASSERT_INT_EQ(kme_store_check_files(dbpath), -1);
+	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
+	ASSERT_INT_EQ(file_mode(dbpath), 0644);	/* left for the operator */
+	ASSERT_INT_EQ(chmod(dbpath, 0600), 0);
+	/* So is a leftover -shm (or -wal) that others can reach. */
+	fd = open(shm, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	ASSERT_TRUE(fd >= 0);
+	close(fd);
+	ASSERT_INT_EQ(chmod(shm, 0640), 0);
+	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
+	ASSERT_INT_EQ(unlink(shm), 0);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	umask(old);
+	cleanup_db(st);
+}
+
 TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none), TEST_CASE(reserve_fetch_once),
-	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen))
+	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
+	  TEST_CASE(files_private))
