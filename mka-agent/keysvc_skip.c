@@ -7,6 +7,8 @@
  */
 #include "keysvc_skip.h"
 
+#include "http_resp.h"
+
 #include "encoding.h"
 #include "log.h"
 #include "util.h"
@@ -131,7 +133,6 @@ http_get(struct keysvc_skip *k, const char *path, char *out, size_t cap)
 	SSL *ssl = NULL;
 	size_t len = 0;
 	int fd, n, status = -1;
-	char *body;
 
 	if ((fd = tcp_connect(k)) == -1) {
 		log_warn("skip: connect %s:%s", k->host, k->port);
@@ -150,34 +151,10 @@ http_get(struct keysvc_skip *k, const char *path, char *out, size_t cap)
 	}
 	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
 		goto out;
-	while (len < sizeof(resp) - 1 &&
-	       (n = SSL_read(ssl, resp + len, (int)(sizeof(resp) - 1 - len))) >
-		       0)
+	while (len < sizeof(resp) &&
+	       (n = SSL_read(ssl, resp + len, (int)(sizeof(resp) - len))) > 0)
 		len += (size_t)n;
-	resp[len] = '\0';
-	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1 ||
-	    (body = strstr(resp, "\r\n\r\n")) == NULL) {
-		status = -1;
-		goto out;
-	}
-	body += 4;
-	if (strcasestr(resp, "\r\ntransfer-encoding: chunked") != NULL &&
-	    strcasestr(resp, "\r\ntransfer-encoding: chunked") < body) {
-		/* size CRLF data CRLF ... 0 CRLF CRLF */
-		size_t o = 0;
-		char *p = body, *end;
-		unsigned long sz;
-
-		while ((sz = strtoul(p, &end, 16)) > 0 && end[0] == '\r' &&
-		       o + sz < cap && end + 2 + sz <= resp + len) {
-			memcpy(out + o, end + 2, sz);
-			o += sz;
-			p = end + 2 + sz + 2;
-		}
-		out[o] = '\0';
-	} else {
-		str_copy(out, cap, body);
-	}
+	status = http_resp_parse(resp, len, out, cap);
 out:
 	secure_wipe(resp, sizeof(resp));
 	if (ssl != NULL) {

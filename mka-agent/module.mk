@@ -31,7 +31,7 @@ BINS += mka-agent/mka-agent
 mka_agent_mka_agent_OBJS := mka-agent/main.o mka-agent/mka_conf.o \
 	mka-agent/mka_port.o mka-agent/mka_status.o mka-agent/secy_ctl.o \
 	mka-agent/keysvc_etsi014.o mka-agent/keysvc_skip.o \
-	$(MKA_ENGINE_OBJS)
+	mka-agent/http_resp.o $(MKA_ENGINE_OBJS)
 MAN8 += man/mka-agent.8
 MAN5 += man/mka-agent.conf.5
 
@@ -49,3 +49,11 @@ fuzz_mkpdu_OBJS := fuzz/fuzz_mkpdu.o $(MKA_CORE_OBJS)
 TESTS += tests/test_mka_conf
 tests_test_mka_conf_OBJS := tests/test_mka_conf.o tests/harness.o \
 	mka-agent/mka_conf.o $(MKA_ENGINE_OBJS)
+
+# The SKIP client's HTTP response parser: unit tests and a fuzz target.
+TESTS += tests/test_mka_http_resp
+tests_test_mka_http_resp_OBJS := tests/test_mka_http_resp.o tests/harness.o \
+	mka-agent/http_resp.o
+FUZZ += http_resp
+fuzz_http_resp_OBJS := fuzz/fuzz_http_resp.o mka-agent/http_resp.o
+$(B)/fuzz/fuzz_http_resp.o: CFLAGS += -Imka-agent
