@@ -120,7 +120,8 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
-			cfg_error(&pos, "expected 'key = value', got '%.64s'", s);
+			/* Not quoted: the line may be a secret missing its '='. */
+			cfg_error(&pos, "expected 'key = value'");
 			rc = -1;
 			goto out;
 		}
@@ -128,7 +129,8 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		key = cfg_trim(s);
 		val = cfg_trim(eq + 1);
 		if (!cfg_valid_name(key)) {
-			cfg_error(&pos, "bad key name '%.64s'", key);
+			cfg_error(&pos, "bad key name (letters, digits, '_', "
+				  "'-' and '.' only)");
 			rc = -1;
 			goto out;
 		}

@@ -28,9 +28,6 @@ mka_cak_source_name(enum mka_cak_source s)
 static int
 parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned v[6];
-	char end;
-
 	if (strcasecmp(s, "pae") == 0) {
 		memcpy(mac, pae_group, 6);
 		return 0;
@@ -39,14 +36,16 @@ parse_mac(const char *s, uint8_t mac[6])
 		memset(mac, 0xff, 6);
 		return 0;
 	}
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &end) != 6 &&
-	    sscanf(s, "%2x-%2x-%2x-%2x-%2x-%2x%c", &v[0], &v[1], &v[2], &v[3],
-		   &v[4], &v[5], &end) != 6)
+	/* Exactly xx:xx:xx:xx:xx:xx or xx-xx-..., two hex digits each. */
+	if (strlen(s) != 17)
 		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	return 0;
+	for (int i = 0; i < 6; i++) {
+		if (i > 0 && s[3 * i - 1] != s[2])
+			return -1;
+		if (hex_decode(&mac[i], 1, s + 3 * i, 2) != 1)
+			return -1;
+	}
+	return s[2] == ':' || s[2] == '-' ? 0 : -1;
 }
 
 static int
@@ -286,7 +285,15 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 	}
 	return 0;
 bad:
-	cfg_error(pos, "%s: invalid value '%s'", key, value);
+	/* Secrets are described, never quoted (they would land in logs). */
+	if (strcmp(key, "cak") == 0 || strcmp(key, "skip_psk") == 0 ||
+	    strcmp(key, "fallback_cak") == 0)
+		cfg_error(pos, "%s: invalid value (%s)", key,
+			  strcmp(key, "skip_psk") == 0 ?
+			  "at least 16 octets as hex digits" :
+			  "16 or 32 octets as 32 or 64 hex digits");
+	else
+		cfg_error(pos, "%s: invalid value '%s'", key, value);
 	return -1;
 }
 
@@ -320,6 +327,13 @@ conf_line(void *arg, const char *section, const char *section_arg,
 
 		if (c->n_ports == 0 ||
 		    strcmp(c->ports[c->n_ports - 1].ifname, section_arg) != 0) {
+			for (size_t i = 0; i + 1 < c->n_ports; i++) {
+				if (strcmp(c->ports[i].ifname, section_arg) == 0) {
+					cfg_error(pos, "[port %s] appears twice",
+						  section_arg);
+					return -1;
+				}
+			}
 			if (c->n_ports == MKA_CONF_MAX_PORTS ||
 			    *section_arg == '\0' ||
 			    strlen(section_arg) >= IF_NAMESIZE) {
@@ -412,6 +426,12 @@ conf_check(const char *path, struct mka_conf *c)
 	/* A file holding a CAK must not be readable by others. */
 	if (secrets && file_check_private(path) == -1)
 		return -1;
+	/* Nor the client key that authenticates an SAE to its KME. */
+	for (size_t i = 0; i < c->n_ports; i++) {
+		if (c->ports[i].source == MKA_CAK_ETSI014 &&
+		    file_check_private(c->ports[i].kme_key) == -1)
+			return -1;
+	}
 	return 0;
 }
 

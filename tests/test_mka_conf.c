@@ -101,7 +101,12 @@ TEST(qkd_ports)
 	static struct mka_conf c;
 	const struct mka_port_conf *p;
 
-	ASSERT_INT_EQ(load("[port eth1]\n"
+	char key_path[] = "/tmp/qkdlab-mkaconf-key-XXXXXX", text[1024];
+	int key_fd = mkstemp(key_path);	/* 0600: an SAE client key */
+
+	ASSERT_TRUE(key_fd != -1);
+	close(key_fd);
+	snprintf(text, sizeof(text), "[port eth1]\n"
 			   "cak_source = etsi014\n"
 			   "sae_id = SAE_A_01\n"
 			   "allowed_peers = SAE_B_02, SAE_C_03\n"
@@ -113,7 +118,7 @@ TEST(qkd_ports)
 			   "fallback_after = 10s\n"
 			   "kme_url = https://127.0.0.1:8443\n"
 			   "kme_cert = /p/a.crt\n"
-			   "kme_key = /p/a.key\n"
+			   "kme_key = %s\n"
 			   "kme_ca = /p/ca.crt\n"
 			   "[port eth2]\n"
 			   "cak_source = skip\n"
@@ -121,8 +126,13 @@ TEST(qkd_ports)
 			   "allowed_peers = SAE_B_02\n"
 			   "skip_address = 127.0.0.1:8445\n"
 			   "skip_identity = router1\n"
-			   "skip_psk = 000102030405060708090a0b0c0d0e0f\n",
-			   0600, &c), 0);
+			   "skip_psk = 000102030405060708090a0b0c0d0e0f\n", key_path);
+	/* The 014 client key must be private (docs/SECURITY.md S-2). */
+	chmod(key_path, 0644);
+	ASSERT_INT_EQ(load(text, 0600, &c), -1);
+	chmod(key_path, 0600);
+	ASSERT_INT_EQ(load(text, 0600, &c), 0);
+	unlink(key_path);
 	p = &c.ports[0];
 	ASSERT_INT_EQ(p->source, MKA_CAK_ETSI014);
 	ASSERT_STR_EQ(p->qkd.own_sae, "SAE_A_01");
@@ -135,7 +145,7 @@ TEST(qkd_ports)
 	ASSERT_INT_EQ(p->qkd.fb_ckn_len, 4);
 	ASSERT_INT_EQ(p->qkd.fallback_after_ms, 10000);
 	ASSERT_STR_EQ(p->kme_cert, "/p/a.crt");
-	ASSERT_STR_EQ(p->kme_key, "/p/a.key");
+	ASSERT_STR_EQ(p->kme_key, key_path);
 	ASSERT_STR_EQ(p->kme_ca, "/p/ca.crt");
 	p = &c.ports[1];
 	ASSERT_INT_EQ(p->source, MKA_CAK_SKIP);
@@ -180,6 +190,19 @@ static const char *const bad[] = {
 	"[port eth1]\ncak_source = etsi014\nsae_id = A\nallowed_peers = B\n"
 	"kme_url = https://k\nkme_cert = /c\nkme_key = /k\nkme_ca = /a\n"
 	"fallback_cak = 00112233445566778899aabbccddeeff\n", /* no ckn */
+	/* S-7: a port named twice, not adjacent */
+	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
+	"[port b]\ncak = 00112233445566778899aabbccddeeff\nckn = 02\n"
+	"[port a]\nckn = 03\n",
+	/* S-8: signs, blanks, short octets, mixed separators */
+	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
+	"eapol_destination = -1:+2: 3:4:5:6\n",
+	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
+	"eapol_destination = 1:2:3:4:5:6\n",
+	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
+	"eapol_destination = 01:80:c2-00:00:03\n",
+	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
+	"eapol_destination = 01:80:c2:00:00:03:\n",
 };
 
 TEST(malformed_or_incomplete_refused)
