@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define SKIP_HTTP_BODY_MAX 16384	/* request bodies are ignored; bounded */
@@ -94,6 +95,22 @@ skip_http_queue(struct MHD_Connection *conn, struct skip_reply *rep)
 	return ret;
 }
 
+/* A Content-Length of digits only, within SKIP_HTTP_BODY_MAX. */
+static bool
+skip_http_length_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || n > SKIP_HTTP_BODY_MAX)
+			return false;
+		n = n * 10 + (size_t)(*s - '0');
+	}
+	return n <= SKIP_HTTP_BODY_MAX;
+}
+
 static enum MHD_Result
 skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		 const char *method, const char *version, const char *upload,
@@ -111,8 +128,18 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	if (x == NULL)
 		return MHD_NO;	/* out of memory in the URI callback */
 	if (!x->seen) {
+		const char *cl = MHD_lookup_connection_value(conn,
+			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
 		x->seen = true;
-		return MHD_YES;
+		/*
+		 * A body declared too large is refused now, not after it has
+		 * arrived (or never arrived): answering on this first call
+		 * also closes the connection, which is what such a client gets.
+		 */
+		if (cl == NULL || skip_http_length_ok(cl))
+			return MHD_YES;
+		x->body = SKIP_HTTP_BODY_MAX + 1;
 	}
 	if (*upload_size != 0) {
 		x->body += *upload_size;
