@@ -302,6 +302,7 @@ struct kme_peer {
 	uint8_t (*delivered)[UUID_LEN];
 	size_t ndelivered;
 	uint64_t ready_keys;		/* prefetched, counted against the max */
+	bool saes_differ;		/* its SAEs vs [peer] saes (logged once) */
 };
 
 struct kme {

@@ -608,6 +608,27 @@ kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 
 /* ------------------------------------------------------------ link server */
 
+static bool
+kme_link_json_has(const cJSON *arr, const char *id)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, arr) {
+		if (cJSON_IsString(it) && strcmp(it->valuestring, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+kme_link_list_add(char *list, size_t cap, const char *id)
+{
+	size_t off = strlen(list);
+
+	if (off < cap)
+		snprintf(list + off, cap - off, "%s%.64s", off > 0 ? " " : "", id);
+}
+
 /* The master must be an SAE of the calling KME, the slaves ours. */
 static int
 kme_link_check_parties(struct kme *k, struct kme_peer *p, const cJSON *msg,
@@ -618,7 +639,18 @@ kme_link_check_parties(struct kme *k, struct kme_peer *p, const cJSON *msg,
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, "slaves"), *it;
 
 	if (!cJSON_IsString(m) || kme_cfg_peer_of_sae(&k->cfg, m->valuestring) != p->cfg) {
-		snprintf(why, cap, "master is not an SAE of KME %s", p->cfg->id);
+		/* Each KME knows its peers' SAEs from its own configuration
+		 * only: name both sides, so that a drift shows. */
+		char list[KME_ERR_MAX] = "";
+
+		for (size_t i = 0; i < p->cfg->nsaes; i++)
+			kme_link_list_add(list, sizeof(list), p->cfg->saes[i]);
+		if (snprintf(why, cap, "master %.64s is not an SAE of KME %s in the "
+			     "configuration of KME %s ([peer %s] saes = %s)",
+			     cJSON_IsString(m) ? m->valuestring : "(none)",
+			     p->cfg->id, k->cfg.kme_id, p->cfg->id, list) >= (int)cap)
+			log_debug("link: the refusal below is cut to %zu bytes", cap - 1);
+		log_warnx("link: %s", why);
 		return -1;
 	}
 	snprintf(master, KME_ID_MAX + 1, "%s", m->valuestring);
@@ -684,6 +716,48 @@ out:
 	return rc;
 }
 
+/*
+ * Each KME knows its peer's SAEs from its own configuration only.  Syncs
+ * carry each side's own SAEs, so that a difference (a KME restarted with
+ * a changed configuration) is logged when the link comes up, not found
+ * by the first key the peer refuses.  arr is absent from older peers.
+ */
+static void
+kme_link_check_saes(struct kme *k, struct kme_peer *p, const cJSON *arr)
+{
+	char unlisted[KME_ERR_MAX] = "", gone[KME_ERR_MAX] = "";
+	const cJSON *it;
+	bool differ, was;
+
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KME_MAX_SAES)
+		return;
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it))
+			return;
+		if (kme_cfg_peer_of_sae(&k->cfg, it->valuestring) != p->cfg)
+			kme_link_list_add(unlisted, sizeof(unlisted), it->valuestring);
+	}
+	for (size_t i = 0; i < p->cfg->nsaes; i++) {
+		if (!kme_link_json_has(arr, p->cfg->saes[i]))
+			kme_link_list_add(gone, sizeof(gone), p->cfg->saes[i]);
+	}
+	differ = unlisted[0] != '\0' || gone[0] != '\0';
+	pthread_mutex_lock(&p->lock);
+	was = p->saes_differ;
+	p->saes_differ = differ;
+	pthread_mutex_unlock(&p->lock);
+	if (differ && !was)
+		log_warnx("link: the SAEs of KME %s differ from [peer %s] in the "
+			  "configuration of KME %s: served there but not listed "
+			  "here (their keys are refused here): [%s]; listed here "
+			  "but not served there: [%s]; make both configurations "
+			  "agree", p->cfg->id, p->cfg->id, k->cfg.kme_id, unlisted,
+			  gone);
+	else if (!differ && was)
+		log_info("link: the SAEs of KME %s agree with [peer %s] again",
+			 p->cfg->id, p->cfg->id);
+}
+
 static enum MHD_Result
 kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 		 const cJSON *msg)
@@ -701,6 +775,7 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 		return kme_http_error(conn, 400, "sync needs pool_bits and max_bits");
 	if (kme_link_on_delivered(k, cJSON_GetObjectItemCaseSensitive(msg, "delivered")) < 0)
 		return kme_http_error(conn, 400, "delivered must be a list of key IDs");
+	kme_link_check_saes(k, p, cJSON_GetObjectItemCaseSensitive(msg, "saes"));
 	pthread_mutex_lock(&p->lock);
 	p->pool_bits = (uint64_t)bits->valuedouble;
 	p->max_bits = (uint64_t)max->valuedouble;
@@ -708,8 +783,11 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 	starve = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
 	reply = cJSON_CreateObject();
-	if (reply != NULL)
+	if (reply != NULL) {
 		cJSON_AddBoolToObject(reply, "starve", starve);
+		cJSON_AddItemToObject(reply, "saes",
+				      kme_link_ids_json(k->cfg.saes, k->cfg.nsaes));
+	}
 	return kme_link_finish(conn, reply);
 }
 
@@ -1025,6 +1103,8 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	}
 	cJSON_AddNumberToObject(msg, "pool_bits", (double)bits);
 	cJSON_AddNumberToObject(msg, "max_bits", (double)max);
+	cJSON_AddItemToObject(msg, "saes", kme_link_ids_json(k->cfg.saes,
+							     k->cfg.nsaes));
 	ndel = kme_link_add_delivered(p, msg);
 	reply = kme_link_call(k, p, "sync", msg, why, sizeof(why));
 	cJSON_Delete(msg);
@@ -1033,6 +1113,7 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 		return;
 	}
 	kme_link_drop_delivered(p, ndel);
+	kme_link_check_saes(k, p, cJSON_GetObjectItemCaseSensitive(reply, "saes"));
 	st = cJSON_GetObjectItemCaseSensitive(reply, "starve");
 	starve = cJSON_IsTrue(st);
 	cJSON_Delete(reply);

@@ -10,6 +10,12 @@ the stream.  The audit afterwards proves, from what the SAEs saw:
   - every key a master received is obtained by its slave exactly once,
     with the same bytes (none lost), even across the crashes;
   - a restarted KME resumes its link and serves again.
+Then, with no stream, each KME in turn is stopped (SIGTERM, then kill -9)
+and started again on the same configuration and store: enc_keys at the
+restarted KME, and at its peer, succeed within a few seconds, and each
+slave gets its key exactly once.  A KME restarted with a configuration
+its peer does not share (a new SAE) is refused by the peer with a message
+that names the master and both configurations.
 The SAE side is Python's ssl/http.client with keep-alive (not kme-sim code).
 """
 import json
@@ -27,7 +33,7 @@ t = tap.Tap()
 lab = kc.Lab(t, {
     "KME_A": {"saes": ["SAE_A"], "peers": ["KME_B"], "extra": {"link_timeout": "1s"}},
     "KME_B": {"saes": ["SAE_B"], "peers": ["KME_A"], "extra": {"link_timeout": "1s"}},
-})
+}, other_sae=["SAE_A9"])
 lab.start()
 t.ok(lab.wait_keys("KME_A", "SAE_A", "SAE_B", 50) is not None, "pair up, pool filling")
 
@@ -201,4 +207,77 @@ logged = fetch_log("KME_A") | fetch_log("KME_B")
 unexplained = [x for x in lost if x[0] not in in_doubt or x[0].replace("-", "") not in logged]
 t.eq(unexplained[:5], [], "no key delivered to a master was lost (%d refused at the end, all of them "
      "fetched in a reply lost in a crash, as the KME's fetch log shows)" % len(lost))
+
+# --- restarts, one at a time, no stream (the mka-agent report): the pair
+# recovers within a few seconds, in both directions, keys once only.
+RECOVER_S = 5.0
+ROLE = {"KME_A": ("SAE_A", "SAE_B", "KME_B"), "KME_B": ("SAE_B", "SAE_A", "KME_A")}
+
+
+def take_once(kme):
+    """enc_keys at kme; the slave fetches it at the peer, then again."""
+    master, slave, peer = ROLE[kme]
+    r = lab.curl(kme, master, "/api/v1/keys/%s/enc_keys" % slave, timeout=5)
+    if r.code != 200:
+        return r.code, r.message()
+    kid = kc.key_ids(r)[0]
+    d1 = lab.curl(peer, slave, "/api/v1/keys/%s/dec_keys?key_ID=%s" % (master, kid))
+    d2 = lab.curl(peer, slave, "/api/v1/keys/%s/dec_keys?key_ID=%s" % (master, kid))
+    got = d1.json["keys"] if d1.code == 200 else None
+    return 200, (got == r.json["keys"], d2.code)
+
+
+A.start()
+B.start()
+t.ok(lab.wait_keys("KME_A", "SAE_A", "SAE_B", 2) is not None, "both restarted on their stores, pool filling")
+for how in ("SIGTERM", "kill -9"):
+    for victim in (A, B):
+        if how == "SIGTERM":
+            t.eq(victim.stop(), 0, "%s stops on SIGTERM" % victim.id)
+        else:
+            victim.kill9()
+        victim.start()
+        t0 = time.monotonic()
+        last = [None]
+
+        def ok(kme=victim.id):
+            last[0] = take_once(kme)
+            return last[0][0] == 200
+        up = tap.wait_for(ok, RECOVER_S, 0.2)
+        took = time.monotonic() - t0
+        t.ok(up and last[0] == (200, (True, 400)),
+             "after %s of %s: enc_keys there is served within %.0f s (%.1f s), the slave gets the key "
+             "once" % (how, victim.id, RECOVER_S, took), "last: %r" % (last[0],))
+        other = "KME_B" if victim.id == "KME_A" else "KME_A"
+        res = tap.wait_for(lambda: (lambda x: x if x[0] == 200 else None)(take_once(other)), RECOVER_S, 0.2)
+        t.eq(res, (200, (True, 400)), "... and at its peer %s too" % other)
+
+# Each KME knows its peer's SAEs from its own configuration only: KME_A
+# restarted with an SAE that KME_B's [peer KME_A] does not list gets 503s
+# for that SAE that say so; its other SAEs are served.
+t.eq(A.stop(), 0, "KME_A stops on SIGTERM")
+A.saes = ["SAE_A", "SAE_A9"]
+A.write_conf()
+A.start()
+ok = tap.wait_for(lambda: lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/enc_keys").code == 200, RECOVER_S, 0.2)
+t.ok(ok, "KME_A restarted with one more SAE: SAE_A is served")
+drift = ("link: the SAEs of KME KME_A differ from [peer KME_A] in the configuration of KME KME_B: "
+         "served there but not listed here (their keys are refused here): [SAE_A9]; listed here but "
+         "not served there: []")
+t.ok(drift in B.proc.output(), "KME_B logs the difference when the link comes up",
+     B.proc.output()[-1500:])
+t.eq(B.proc.output().count("the SAEs of KME KME_A differ"), 1, "once, not every sync")
+r = lab.curl("KME_A", "SAE_A9", "/api/v1/keys/SAE_B/enc_keys")
+want = ("master SAE_A9 is not an SAE of KME KME_A in the configuration of KME KME_B "
+        "([peer KME_A] saes = SAE_A)")
+t.ok(r.code == 503 and want in (r.message() or ""), "the new SAE_A9 gets 503 naming the drift", r)
+t.ok(want in B.proc.output(), "KME_B logs it")
+t.eq(A.stop(), 0, "KME_A stops on SIGTERM")
+A.saes = ["SAE_A"]
+A.write_conf()
+A.start()
+t.ok(tap.wait_for(lambda: "the SAEs of KME KME_A agree with [peer KME_A] again" in B.proc.output(), RECOVER_S, 0.2),
+     "KME_A restarted with the shared configuration: KME_B says they agree again")
+t.eq(take_once("KME_A"), (200, (True, 400)), "and keys flow")
+kc.stop_all(t, lab)
 t.done()
