@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """it_sec_conf.py — bad configuration files (issue 7, bad input matrix):
 mka-agent.conf refusals with `mka-agent -n` (exit 1, the message names
-file:line or the port), which no other test lists, plus the three lax
-spots found while fuzzing the config parsers (open findings S-7, S-8,
-S-9 in docs/SECURITY.md, reported as SKIP until fixed).  kme-sim's,
+file:line or the port), which no other test lists, plus the findings of
+docs/SECURITY.md about config files: S-7, S-8, S-10, S-11 (fixed) and
+S-9 (reported as SKIP until its fix is committed).  kme-sim's,
 skip-proxy's and macsec-sw's refusals are in it_kme_cli.py,
 it_skip_tls.py and it_macsec_daemon.py.
 """
@@ -85,34 +85,22 @@ for what, text, want in bad:
          "mka-agent -n refuses %s: exit 1, '%s'" % (what, want), "rc=%r\n%s" % (rc, out[-800:]))
     t.ok("11" * 16 not in out, "... and does not echo the CAK (%s)" % what, out[-800:])
 
-# Open finding S-10: a refused secret value is quoted in the error message.
+# S-10 (fixed in 8ea0ab3): a refused secret value must not be quoted.
 for what, line, secret in (("skip_psk of 15 octets", "skip_psk = %s" % ("5a" * 15), "5a" * 15),
                            ("fallback_cak of 20 octets", "fallback_cak = %s" % ("6b" * 20), "6b" * 20)):
     rc, out, _ = check(mka, PSK + line + "\n")
-    if rc == 1 and secret not in out:
-        t.ok(True, "mka-agent refuses a %s without quoting it" % what)
-    else:
-        t.skip("mka-agent refuses a %s without quoting it" % what, "open finding S-10: rc=%r, value quoted" % rc)
-# Open finding S-11: lib/cfg.c quotes 64 characters of a line without '='.
+    t.ok(rc == 1 and secret[:16] not in out, "mka-agent refuses a %s without quoting it (S-10)" % what, out[-800:])
+# S-11 (fixed in 8ea0ab3): lib/cfg.c quoted 64 characters of a line without '='.
 rc, out, _ = check(mka, PSK + "cak %s\n" % ("7c" * 16))
-if rc == 1 and "7c" * 8 not in out:
-    t.ok(True, "a malformed line holding a CAK ('cak HEX', no '=') is refused without quoting it")
-else:
-    t.skip("a malformed line holding a CAK ('cak HEX', no '=') is refused without quoting it",
-           "open finding S-11: rc=%r, line quoted" % rc)
+t.ok(rc == 1 and "7c" * 8 not in out,
+     "a malformed line holding a CAK ('cak HEX', no '=') is refused without quoting it (S-11)", out[-800:])
 
-# Open findings: lax spots that fuzzing the parsers showed.
+# Lax spots found while fuzzing the parsers: S-7 and S-8 (fixed in 8ea0ab3).
 rc, out, _ = check(mka, PSK + "[port wire1]\ncak_source = psk\ncak = %s\nckn = 03\n" % ("33" * 16) +
                    PSK.replace("ckn = 0102", "ckn = 0405"))
-if rc == 1:
-    t.ok(True, "mka-agent refuses a second, non-adjacent [port wire0]")
-else:
-    t.skip("mka-agent refuses a second, non-adjacent [port wire0]", "open finding S-7: %s" % out.strip()[-80:])
+t.eq(rc, 1, "mka-agent refuses a second, non-adjacent [port wire0] (S-7)") or t.diag(out)
 rc, out, _ = check(mka, PSK + "eapol_destination = -1:+2: 3:4:5:6\n")
-if rc == 1:
-    t.ok(True, "mka-agent refuses eapol_destination '-1:+2: 3:4:5:6'")
-else:
-    t.skip("mka-agent refuses eapol_destination '-1:+2: 3:4:5:6'", "open finding S-8: accepted")
+t.eq(rc, 1, "mka-agent refuses eapol_destination '-1:+2: 3:4:5:6' (S-8)") or t.diag(out)
 
 pki = os.path.join(tmp, "pki")
 subprocess.run([PKI, "-d", pki, "-k", "KME_A"], check=True, stdout=subprocess.DEVNULL)
