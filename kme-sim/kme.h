@@ -252,10 +252,11 @@ struct kme_http_req {
 /*
  * Common part of every access handler: allocates the state on the first
  * call, gathers the body on the following ones.  Returns true when the
- * request is complete and a response may be queued.
+ * request is complete and a response may be queued (at once, with
+ * too_large set, when the declared Content-Length exceeds max).
  */
-bool kme_http_gather(void **con_cls, const char *upload, size_t *upload_size,
-		     size_t max);
+bool kme_http_gather(struct MHD_Connection *conn, void **con_cls,
+		     const char *upload, size_t *upload_size, size_t max);
 void kme_http_completed(void *cls, struct MHD_Connection *conn,
 			void **con_cls, enum MHD_RequestTerminationCode toe);
 enum MHD_Result kme_http_json(struct MHD_Connection *conn, unsigned status,

@@ -127,8 +127,10 @@ kme_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
 
 	(void)version;
-	if (!kme_http_gather(con_cls, upload, upload_size, 4096))
+	if (!kme_http_gather(conn, con_cls, upload, upload_size, 4096))
 		return MHD_YES;
+	if (((struct kme_http_req *)*con_cls)->too_large)
+		return kme_http_error(conn, 400, "request body too large");
 	if (get && strcmp(url, "/metrics") == 0)
 		return kme_admin_text(conn, kme_metrics_render(k));
 	if (get && strcmp(url, "/admin/v1/faults") == 0)

@@ -317,7 +317,7 @@ kme_api_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	unsigned status;
 
 	(void)version;
-	if (!kme_http_gather(con_cls, upload, upload_size, KME_MAX_BODY))
+	if (!kme_http_gather(conn, con_cls, upload, upload_size, KME_MAX_BODY))
 		return MHD_YES;
 	c.req = *con_cls;
 	/* Defence in depth: the handshake already required a certificate. */

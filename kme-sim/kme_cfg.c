@@ -341,7 +341,11 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 			p->max_key_count = c->max_key_count;
 		for (size_t j = 0; j < p->nsaes; j++) {
 			const struct kme_peer_cfg *o = kme_cfg_peer_of_sae(c, p->saes[j]);
-			if (kme_cfg_is_local_sae(c, p->saes[j]) || o != p) {
+			bool dup = false;
+
+			for (size_t l = 0; l < j; l++)
+				dup = dup || strcmp(p->saes[l], p->saes[j]) == 0;
+			if (kme_cfg_is_local_sae(c, p->saes[j]) || o != p || dup) {
 				log_warnx("%s: SAE %s is listed twice (each SAE belongs "
 					  "to exactly one KME)", path, p->saes[j]);
 				return -1;

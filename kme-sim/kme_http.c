@@ -12,19 +12,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* True for a Content-Length of digits only that is at most max. */
+static bool
+kme_http_length_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9' || n > max)
+			return false;
+		n = n * 10 + (size_t)(*s - '0');
+	}
+	return n <= max;
+}
+
 bool
-kme_http_gather(void **con_cls, const char *upload, size_t *upload_size,
-		size_t max)
+kme_http_gather(struct MHD_Connection *conn, void **con_cls,
+		const char *upload, size_t *upload_size, size_t max)
 {
 	struct kme_http_req *r = *con_cls;
 
 	if (r == NULL) {
-		/* First call: answer later, or MHD closes the connection. */
+		const char *cl = MHD_lookup_connection_value(conn,
+			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
 		r = calloc(1, sizeof(*r));
 		if (r == NULL)
 			return false;
 		r->t0_us = mono_us();
 		*con_cls = r;
+		/*
+		 * A body declared too large is refused at once rather than
+		 * waited for; answering on this first call also closes the
+		 * connection.  Otherwise answer later, or MHD closes it.
+		 */
+		if (cl != NULL && !kme_http_length_ok(cl, max)) {
+			r->too_large = true;
+			return true;
+		}
 		return false;
 	}
 	if (*upload_size > 0) {

@@ -473,6 +473,25 @@ out:
 	return rc;
 }
 
+/*
+ * A pool size from the peer: a JSON number that is a whole count of bits
+ * a double holds exactly (<= 2^53).  Converting anything larger, negative
+ * or not finite to uint64_t would be undefined (C11 6.3.1.4).
+ */
+static int
+kme_link_bits(const cJSON *n, uint64_t *out)
+{
+	double v;
+
+	if (!cJSON_IsNumber(n))
+		return -1;
+	v = n->valuedouble;
+	if (!(v >= 0.0 && v <= 9007199254740992.0) || v != (double)(uint64_t)v)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
 /* Other side: the authority takes, records and hands the keys to us. */
 static int
 kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
@@ -482,6 +501,7 @@ kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
 	cJSON *msg = cJSON_CreateObject(), *reply = NULL;
 	const cJSON *pool;
 	struct kme_key *keys;
+	uint64_t bits_left;
 	int rc = -1;
 	bool starved;
 
@@ -514,9 +534,9 @@ kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
 		goto out;
 	}
 	pool = cJSON_GetObjectItemCaseSensitive(reply, "pool_bits");
-	if (cJSON_IsNumber(pool) && pool->valuedouble >= 0) {
+	if (kme_link_bits(pool, &bits_left) == 0) {
 		pthread_mutex_lock(&p->lock);
-		p->pool_bits = (uint64_t)pool->valuedouble;
+		p->pool_bits = bits_left;
 		pthread_mutex_unlock(&p->lock);
 	}
 	*out = keys;
@@ -764,21 +784,23 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 {
 	const cJSON *bits = cJSON_GetObjectItemCaseSensitive(msg, "pool_bits");
 	const cJSON *max = cJSON_GetObjectItemCaseSensitive(msg, "max_bits");
+	uint64_t pool_bits, max_bits;
 	cJSON *reply;
 	bool starve;
 
 	if (p->authority)
 		return kme_http_error(conn, 400, "sync goes from the pool "
 				      "authority (the lower KME ID) only");
-	if (!cJSON_IsNumber(bits) || !cJSON_IsNumber(max) ||
-	    bits->valuedouble < 0 || max->valuedouble < 0)
-		return kme_http_error(conn, 400, "sync needs pool_bits and max_bits");
+	if (kme_link_bits(bits, &pool_bits) < 0 ||
+	    kme_link_bits(max, &max_bits) < 0 || pool_bits > max_bits)
+		return kme_http_error(conn, 400, "sync needs pool_bits and max_bits "
+				      "(integers, 0 <= pool_bits <= max_bits <= 2^53)");
 	if (kme_link_on_delivered(k, cJSON_GetObjectItemCaseSensitive(msg, "delivered")) < 0)
 		return kme_http_error(conn, 400, "delivered must be a list of key IDs");
 	kme_link_check_saes(k, p, cJSON_GetObjectItemCaseSensitive(msg, "saes"));
 	pthread_mutex_lock(&p->lock);
-	p->pool_bits = (uint64_t)bits->valuedouble;
-	p->max_bits = (uint64_t)max->valuedouble;
+	p->pool_bits = pool_bits;
+	p->max_bits = max_bits;
 	p->last_contact_ms = mono_ms();
 	starve = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
@@ -951,7 +973,7 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	bool down;
 
 	(void)version;
-	if (!kme_http_gather(con_cls, upload, upload_size, KME_LINK_MAX_RESP))
+	if (!kme_http_gather(conn, con_cls, upload, upload_size, KME_LINK_MAX_RESP))
 		return MHD_YES;
 	r = *con_cls;
 	if (tls_front_conn_peer(k->link_tf, conn, peer_id, sizeof(peer_id)) < 0 ||

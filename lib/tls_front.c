@@ -238,12 +238,42 @@ tf_unlink(struct tls_front *tf, struct tf_conn *conn)
 	pthread_mutex_unlock(&tf->lock);
 }
 
+/*
+ * The HTTP side closed, possibly while the client is still sending (a body
+ * refused before it arrived).  Closing now would reset the connection and
+ * the client could lose the answer already sent; so stop writing, and read
+ * and discard what still comes, for a bounded time and amount.
+ */
+static void
+tf_linger(int fd)
+{
+	static const int budget_ms = 1000;
+	uint64_t until = mono_ms() + budget_ms;
+	size_t drained = 0;
+	char sink[4096];
+
+	shutdown(fd, SHUT_WR);
+	while (drained < 1024 * 1024) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		uint64_t now = mono_ms();
+		ssize_t n;
+
+		if (now >= until || poll(&pfd, 1, (int)(until - now)) <= 0)
+			break;
+		n = read(fd, sink, sizeof(sink));
+		if (n <= 0)
+			break;
+		drained += (size_t)n;
+	}
+}
+
 /* Copies between the TLS session and libmicrohttpd until either side ends. */
 static void
 tf_pump(struct tf_conn *c)
 {
 	uint8_t *buf = malloc(TF_BUF);
 	struct pollfd pfd[2];
+	bool http_done = false;
 
 	if (buf == NULL)
 		return;
@@ -268,8 +298,14 @@ tf_pump(struct tf_conn *c)
 			n = SSL_read(c->ssl, buf, TF_BUF);
 			if (n <= 0)
 				break;
-			if (tf_write_all(c->app_fd, buf, (size_t)n) < 0)
-				break;
+			/*
+			 * Once the HTTP side stops reading (it answered and
+			 * closed), discard the rest: its answer still has to
+			 * go out before the connection ends.
+			 */
+			if (!http_done &&
+			    tf_write_all(c->app_fd, buf, (size_t)n) < 0)
+				http_done = true;
 		}
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t r = read(c->app_fd, buf, TF_BUF);
@@ -277,6 +313,7 @@ tf_pump(struct tf_conn *c)
 				continue;
 			if (r <= 0) {
 				SSL_shutdown(c->ssl);
+				tf_linger(c->tcp_fd);
 				break;
 			}
 			if (SSL_write(c->ssl, buf, (int)r) != (int)r)
