@@ -4,11 +4,13 @@
 #include "kme.h"
 
 #include "log.h"
+#include "privdrop.h"
 #include "tls_front.h"
 #include "util.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +145,16 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	kme_http_init_json();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/*
+	 * Before any thread starts (capabilities are per thread): from here
+	 * on only binding a port below 1024 may need a capability.
+	 */
+	{
+		static const int keep[] = { CAP_NET_BIND_SERVICE };
+
+		if (priv_drop("kme-sim", keep, 1) < 0)
+			goto out;
+	}
 	if (kme_start(k) < 0) {
 		log_err("kme-sim %s: start failed", k->cfg.kme_id);
 		goto out;

@@ -1,5 +1,5 @@
 # lib/: the small shared library every daemon links (libqkdlab.a).
-LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c
+LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c lib/privdrop.c
 PKG_LIBS += libmicrohttpd
 
 TESTS += tests/test_lib

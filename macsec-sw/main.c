@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <poll.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "privdrop.h"
 #include "macsec_sw.h"
 #include "util.h"
 
@@ -320,6 +322,14 @@ main(int argc, char **argv)
 			log_warn("daemon");
 			goto out;
 		}
+	}
+	{
+		/* The packet socket and the TAP are open: keep only what a
+		 * link flap may need to reopen them. */
+		static const int keep[] = { CAP_NET_RAW, CAP_NET_ADMIN };
+
+		if (priv_drop("macsec-sw", keep, 2) == -1)
+			goto out;
 	}
 	if (daemon_loop(&d) == 0)
 		rc = 0;

@@ -9,6 +9,7 @@
 #include "keysvc_etsi014.h"
 #include "keysvc_skip.h"
 #include "log.h"
+#include "privdrop.h"
 #include "mka_conf.h"
 #include "mka_kay.h"
 #include "mka_port.h"
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,6 +407,13 @@ main(int argc, char **argv)
 		a.ports[i].pc = &a.conf.ports[i];
 		a.n_ports++;
 		if (port_start(&a, &a.ports[i], now) == -1)
+			goto out;
+	}
+	{
+		/* Packet sockets are open; only raw send/receive remains. */
+		static const int keep[] = { CAP_NET_RAW };
+
+		if (priv_drop("mka-agent", keep, 1) == -1)
 			goto out;
 	}
 	run(&a);

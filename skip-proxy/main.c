@@ -5,6 +5,7 @@
 #include "skip.h"
 
 #include "log.h"
+#include "privdrop.h"
 #include "tls_front.h"
 #include "util.h"
 
@@ -13,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +249,13 @@ main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_warnx("libcurl initialisation failed");
 		goto out;
+	}
+	/* Before any thread starts (capabilities are per thread). */
+	{
+		static const int keep[] = { CAP_NET_BIND_SERVICE };
+
+		if (priv_drop("skip-proxy", keep, 1) < 0)
+			goto out;
 	}
 	if (skip_start(&d) == 0) {
 		sigwait(&sigs, &sig);
