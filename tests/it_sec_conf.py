@@ -2,8 +2,7 @@
 """it_sec_conf.py — bad configuration files (issue 7, bad input matrix):
 mka-agent.conf refusals with `mka-agent -n` (exit 1, the message names
 file:line or the port), which no other test lists, plus the findings of
-docs/SECURITY.md about config files: S-7, S-8, S-10, S-11 (fixed) and
-S-9 (reported as SKIP until its fix is committed).  kme-sim's,
+docs/SECURITY.md about config files: S-7, S-8, S-9, S-10, S-11 (all fixed since).  kme-sim's,
 skip-proxy's and macsec-sw's refusals are in it_kme_cli.py,
 it_skip_tls.py and it_macsec_daemon.py.
 """
@@ -128,7 +127,4 @@ saes = {s}
 rc, out, _ = check(kme, KCONF % "SAE_B")
 t.eq(rc, 0, "kme-sim -n: control configuration OK") or t.diag(out)
 rc, out, _ = check(kme, KCONF % "SAE_B SAE_B")
-if rc == 1:
-    t.ok(True, "kme-sim refuses an SAE ID listed twice in one [peer]")
-else:
-    t.skip("kme-sim refuses an SAE ID listed twice in one [peer]", "open finding S-9: accepted")
+t.eq(rc, 1, "kme-sim refuses an SAE ID listed twice in one [peer] (S-9)") or t.diag(out)
