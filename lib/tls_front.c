@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <poll.h>
@@ -386,6 +387,12 @@ out:
 	close(c->tcp_fd);
 	if (sp[0] >= 0)
 		close(sp[0]);
+	/*
+	 * Free this thread's OpenSSL state (its DRBGs) now, not in a thread
+	 * destructor after we signal the end: tls_front_free() may return and
+	 * the process exit before that destructor runs.
+	 */
+	OPENSSL_thread_stop();
 	if (added) {
 		tf_unlink(tf, c);
 	} else {
