@@ -45,7 +45,14 @@ t.eq((st.get("source_KME_ID"), st.get("target_KME_ID"), st.get("master_SAE_ID"),
 t.eq((st.get("key_size"), st.get("max_key_count"), st.get("max_key_per_request"), st.get("max_key_size"),
       st.get("min_key_size"), st.get("max_SAE_ID_count")), (256, 100000, 16, 1024, 64, 2),
      "status: limits are the configured ones")
-rb = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/status")
+# The peer learns the pool from the authority's periodic sync: give the
+# first sync time to arrive on a loaded machine, then insist.
+def peer_status():
+    r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/status")
+    return r if r.code == 200 and (r.json or {}).get("stored_key_count", 0) > 0 else None
+
+
+rb = tap.wait_for(peer_status, 10, 0.2) or lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/status")
 t.ok(rb.code == 200 and rb.json["source_KME_ID"] == "KME_B" and rb.json["stored_key_count"] > 0,
      "status at the peer KME mirrors the pool", rb)
 

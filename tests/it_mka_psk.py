@@ -243,7 +243,8 @@ if HAVE_MSW:
                 p = sa.decrypt(f)  # GCM: raises unless the ICV verifies
             except Exception:  # noqa: BLE001 - InvalidTag: not this SAK
                 continue
-            decrypted = p[MACsec].type in (0x0800, 0x0806)
+            # The ICV verified; the plaintext must be a frame the TAP sends.
+            decrypted = p[MACsec].type in (0x0800, 0x0806, 0x86DD)
             if decrypted:
                 break
     t.ok(decrypted, "scapy decrypts a captured MACsec frame with the logged SAK",
