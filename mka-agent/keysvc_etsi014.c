@@ -130,32 +130,46 @@ post(struct keysvc_etsi014 *k, const char *sae, const char *op,
 	return 0;
 }
 
-/* The first key of a Key container (014 Table 11); key_len octets. */
-static int
-parse_container(const struct body *b, uint8_t id[16], uint8_t *key,
-		size_t key_len)
+int
+keysvc_etsi014_parse_container(const char *p, size_t len, uint8_t id[UUID_LEN],
+			       uint8_t *key, size_t key_len)
 {
-	cJSON *root = cJSON_ParseWithLength(b->p, b->len);
-	const cJSON *k, *kid, *kb;
+	cJSON *root = cJSON_ParseWithLength(p, len);
+	const cJSON *keys, *k, *kid, *kb;
 	int n, rc = -1;
 
-	k = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "keys"),
-			       0);
+	/*
+	 * 014 Table 11: "keys" is an array of Key objects.  We always ask for
+	 * one key (number 1, or one key_ID), so any other count is a KME
+	 * fault; taking the first of several would also leave the others
+	 * unwiped in the tree.
+	 */
+	keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
+	if (!cJSON_IsArray(keys) || cJSON_GetArraySize(keys) != 1)
+		goto out;
+	k = cJSON_GetArrayItem(keys, 0);
 	kid = cJSON_GetObjectItemCaseSensitive(k, "key_ID");
 	kb = cJSON_GetObjectItemCaseSensitive(k, "key");
-	if (!cJSON_IsString(kid) || !cJSON_IsString(kb) ||
+	if (key_len == 0 || !cJSON_IsString(kid) || !cJSON_IsString(kb) ||
 	    uuid_parse(id, kid->valuestring) == -1)
 		goto out;
 	n = base64_decode(key, key_len, kb->valuestring,
 			  strlen(kb->valuestring));
-	if (n != (int)key_len) {
-		secure_wipe(key, key_len);
+	if (n != (int)key_len)
 		goto out;
-	}
 	rc = 0;
 out:
-	if (cJSON_IsString(kb))
-		secure_wipe(kb->valuestring, strlen(kb->valuestring));
+	if (rc == -1) {
+		secure_wipe(key, key_len);
+		memset(id, 0, UUID_LEN);
+	}
+	if (cJSON_IsArray(keys))
+		for (k = keys->child; k != NULL; k = k->next) {
+			kb = cJSON_GetObjectItemCaseSensitive(k, "key");
+			if (cJSON_IsString(kb))
+				secure_wipe(kb->valuestring,
+					    strlen(kb->valuestring));
+		}
 	cJSON_Delete(root);
 	return rc;
 }
@@ -171,7 +185,8 @@ etsi_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 	snprintf(json, sizeof(json), "{\"number\":1,\"size\":%zu}",
 		 key_len * 8);
 	if (post(arg, slave, "enc_keys", json, &b) == 0 && b.p != NULL &&
-	    parse_container(&b, id, key, key_len) == 0) {
+	    keysvc_etsi014_parse_container(b.p, b.len, id, key,
+					   key_len) == 0) {
 		*id_len = UUID_LEN;
 		rc = 0;
 	}
@@ -195,7 +210,8 @@ etsi_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
 	snprintf(json, sizeof(json), "{\"key_IDs\":[{\"key_ID\":\"%s\"}]}",
 		 uuid);
 	if (post(arg, master, "dec_keys", json, &b) == 0 && b.p != NULL &&
-	    parse_container(&b, got, key, key_len) == 0 &&
+	    keysvc_etsi014_parse_container(b.p, b.len, got, key,
+					   key_len) == 0 &&
 	    memcmp(got, id, UUID_LEN) == 0)
 		rc = 0;
 	if (rc == -1)
