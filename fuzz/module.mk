@@ -32,3 +32,9 @@ fuzz_macsec_ctl_OBJS = fuzz/fuzz_macsec_ctl.o macsec-sw/ctl.o macsec-sw/conf.o \
 # skip-proxy's parsers of its KME's answers (Key container, Error body).
 FUZZ += skip_kme
 fuzz_skip_kme_OBJS = fuzz/fuzz_skip_kme.o skip-proxy/skip_kme.o
+
+# mka-agent's parser of the KME's ETSI 014 Key container (the CAK), checked
+# against skip-proxy's parser of the same answer.
+FUZZ += etsi014_resp
+fuzz_etsi014_resp_OBJS = fuzz/fuzz_etsi014_resp.o mka-agent/keysvc_etsi014.o \
+	skip-proxy/skip_kme.o
