@@ -38,38 +38,83 @@ struct kme_store {
 		sqlite3_stmt *stmt;
 	} cache[KME_STORE_STMTS];
 	size_t ncache;
+	/* Keys still waiting for a slave (kme_store_reserved_count), kept
+	 * here so that the metrics need not scan the audit rows. */
+	int64_t reserved;
+	/* Unfetched keys that expired up to here are gone (kme_store_expire). */
+	int64_t swept_until;
 };
 
-static const char kme_store_schema[] =
+/* Connection settings, run at every open. */
+static const char kme_store_pragmas[] =
 	"PRAGMA locking_mode=EXCLUSIVE;"
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
-	"PRAGMA foreign_keys=ON;"
 	/* Deleted keys are overwritten in the database file. */
-	"PRAGMA secure_delete=ON;"
+	"PRAGMA secure_delete=ON;";
+
+/*
+ * Schema version 2 (PRAGMA user_version).  The tables are laid out so that
+ * the two hot transactions write one B-tree page each: a dec_keys fetch
+ * updates one rkey row in place (key bytes to NULL, fetched_at set; no
+ * indexed column changes), and a prefetched enc_keys deletes ready rows
+ * found and deleted through the primary key alone.  Every page a
+ * transaction dirties costs WAL writes while the store is locked, and
+ * system calls are what costs most here (docs/BENCHMARKS.md, kme-sim).
+ */
+#define KME_STORE_VERSION 2
+static const char kme_store_schema[] =
 	"CREATE TABLE IF NOT EXISTS pool("
 	"  peer TEXT PRIMARY KEY, bits INTEGER NOT NULL CHECK(bits >= 0))"
 	"  WITHOUT ROWID;"
+	/* One row per (key, slave): a multicast key has one per slave, each
+	 * with its own copy of the bytes, wiped when that slave fetches it.
+	 * A fetched row stays, without the bytes, as the audit record of
+	 * the delivery until expires + key_ttl (kme_store_expire). */
 	"CREATE TABLE IF NOT EXISTS rkey("
-	"  key_id BLOB PRIMARY KEY, master TEXT NOT NULL, peer TEXT NOT NULL,"
-	"  key BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS rslave("
-	"  key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
-	"  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+	"  key_id BLOB NOT NULL, slave TEXT NOT NULL, master TEXT NOT NULL,"
+	"  peer TEXT NOT NULL, key BLOB, expires INTEGER NOT NULL,"
+	"  fetched_at INTEGER, PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS rkey_expires ON rkey(expires);"
-	/* IDs (never bytes) of keys handed to slaves: an audit trail that
-	 * survives a reply lost in a crash; pruned after key_ttl. */
-	"CREATE TABLE IF NOT EXISTS fetch_log("
-	"  key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
-	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+	/* IDs (never bytes) of keys handed to slaves, for audits: a reply
+	 * lost in a crash is explained by its row here. */
+	"CREATE VIEW IF NOT EXISTS fetch_log(key_id, slave, at) AS"
+	"  SELECT key_id, slave, fetched_at FROM rkey WHERE fetched_at IS NOT NULL;"
 	/* Authority only (prefetch_keys): keys already recorded at the peer
-	 * for one (master, slave) pair, not yet given to the master. */
+	 * for one (master, slave) pair, not yet given to the master, in
+	 * the order they are handed out. */
 	"CREATE TABLE IF NOT EXISTS ready("
-	"  key_id BLOB PRIMARY KEY, master TEXT NOT NULL, slave TEXT NOT NULL,"
-	"  peer TEXT NOT NULL, key BLOB NOT NULL, created INTEGER NOT NULL)"
-	"  WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS ready_pair ON ready(master, slave, created);";
+	"  master TEXT NOT NULL, slave TEXT NOT NULL, created INTEGER NOT NULL,"
+	"  key_id BLOB NOT NULL, peer TEXT NOT NULL, key BLOB NOT NULL,"
+	"  PRIMARY KEY(master, slave, created, key_id)) WITHOUT ROWID;";
+
+/*
+ * Version 1 (the first release): rkey with one row per key, rslave with
+ * one per (key, slave), a fetch_log table and ready keyed by key_id.  Its
+ * rows are carried over in the same transaction that creates version 2;
+ * an audit record whose key is gone keeps its key ID, slave and time.
+ */
+static const char kme_store_migrate_v1[] =
+	"ALTER TABLE rkey RENAME TO rkey_v1;"
+	"ALTER TABLE fetch_log RENAME TO fetch_log_v1;"
+	"ALTER TABLE ready RENAME TO ready_v1;"
+	"DROP INDEX IF EXISTS rkey_expires;"
+	"DROP INDEX IF EXISTS ready_pair;"
+	"%s"
+	"INSERT INTO rkey(key_id, slave, master, peer, key, expires, fetched_at)"
+	"  SELECT k.key_id, s.slave, k.master, k.peer,"
+	"    CASE WHEN s.fetched THEN NULL ELSE k.key END, k.expires,"
+	"    CASE WHEN s.fetched THEN coalesce(l.at, 0) END"
+	"  FROM rkey_v1 k JOIN rslave s ON s.key_id = k.key_id"
+	"  LEFT JOIN fetch_log_v1 l ON l.key_id = k.key_id AND l.slave = s.slave;"
+	"INSERT OR IGNORE INTO rkey(key_id, slave, master, peer, key, expires,"
+	"  fetched_at) SELECT key_id, slave, '', '', NULL, at, at FROM fetch_log_v1;"
+	"INSERT INTO ready(master, slave, created, key_id, peer, key)"
+	"  SELECT master, slave, created, key_id, peer, key FROM ready_v1;"
+	"DROP TABLE rslave;"
+	"DROP TABLE rkey_v1;"
+	"DROP TABLE fetch_log_v1;"
+	"DROP TABLE ready_v1;";
 
 struct kme_key *
 kme_keys_new(size_t n)
@@ -167,6 +212,68 @@ kme_store_create_private(const char *path)
 	return 0;
 }
 
+/* -1 on error; else the value of a one-integer query. */
+static int64_t
+kme_store_query_int(struct kme_store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	else
+		log_warnx("store: %s: %s", sql, sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	return v;
+}
+
+/*
+ * Brings the schema to KME_STORE_VERSION in one transaction: creates it in
+ * a new database, carries a version 1 database's rows over, refuses one
+ * written by a newer kme-sim (its rows are left as they are).
+ */
+static int
+kme_store_upgrade(struct kme_store *st, const char *path)
+{
+	int64_t version = kme_store_query_int(st, "PRAGMA user_version");
+	int64_t v1 = kme_store_query_int(st, "SELECT count(*) FROM sqlite_master "
+					 "WHERE type = 'table' AND name = 'rslave'");
+	char *sql = NULL, set_version[40];
+	int rc = -1;
+
+	snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d",
+		 KME_STORE_VERSION);
+	if (version < 0 || v1 < 0)
+		return -1;
+	if (version > KME_STORE_VERSION) {
+		log_warnx("store: %s has schema version %lld, written by a newer "
+			  "kme-sim (this one knows up to %d); not touching it",
+			  path, (long long)version, KME_STORE_VERSION);
+		return -1;
+	}
+	if (version == KME_STORE_VERSION)
+		return kme_store_exec(st, kme_store_schema);
+	if (v1 > 0) {
+		if (asprintf(&sql, kme_store_migrate_v1, kme_store_schema) < 0)
+			return -1;
+		log_info("store: %s: carrying keys over from schema version 1 "
+			 "to %d", path, KME_STORE_VERSION);
+	}
+	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+		goto out;
+	if (kme_store_exec(st, sql ? sql : kme_store_schema) < 0 ||
+	    kme_store_exec(st, set_version) < 0 ||
+	    kme_store_exec(st, "COMMIT") < 0) {
+		kme_store_exec(st, "ROLLBACK");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(sql);
+	return rc;
+}
+
 struct kme_store *
 kme_store_open(const char *path)
 {
@@ -183,15 +290,22 @@ kme_store_open(const char *path)
 	if (st == NULL)
 		return NULL;
 	pthread_mutex_init(&st->lock, NULL);
+	/* NOMUTEX: every use of the connection is under st->lock already. */
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-			    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		log_warnx("store: cannot open database %s: %s", path,
 			  st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto err;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
-	if (kme_store_exec(st, kme_store_schema) < 0)
+	if (kme_store_exec(st, kme_store_pragmas) < 0 ||
+	    kme_store_upgrade(st, path) < 0)
 		goto err;
+	st->reserved = kme_store_query_int(st, "SELECT count(DISTINCT key_id) "
+					   "FROM rkey WHERE key IS NOT NULL");
+	if (st->reserved < 0)
+		goto err;
+	st->swept_until = INT64_MIN;
 	return st;
 err:
 	kme_store_free(st);
@@ -393,35 +507,30 @@ kme_store_insert_keys(struct kme_store *st, const char *peer,
 		      size_t nslaves, const struct kme_key *keys, size_t n,
 		      int64_t expires)
 {
-	sqlite3_stmt *k = NULL, *sl = NULL;
+	sqlite3_stmt *k = NULL;
 	int rc = -1;
 
-	k = kme_store_prep(st, "INSERT INTO rkey(key_id, master, peer, key, expires) "
-			   "VALUES(?, ?, ?, ?, ?)");
-	sl = kme_store_prep(st, "INSERT INTO rslave(key_id, slave) VALUES(?, ?)");
-	if (k == NULL || sl == NULL)
+	k = kme_store_prep(st, "INSERT INTO rkey(key_id, slave, master, peer, key, "
+			   "expires) VALUES(?, ?, ?, ?, ?, ?)");
+	if (k == NULL || nslaves == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_reset(k);
-		sqlite3_bind_blob(k, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
-		sqlite3_bind_text(k, 2, master, -1, SQLITE_STATIC);
-		sqlite3_bind_text(k, 3, peer, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(k, 4, keys[i].bytes, (int)keys[i].len, SQLITE_STATIC);
-		sqlite3_bind_int64(k, 5, expires);
-		if (kme_store_step_done(st, k) < 0)
-			goto out;
 		for (size_t j = 0; j < nslaves; j++) {
-			sqlite3_reset(sl);
-			sqlite3_bind_blob(sl, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
-			sqlite3_bind_text(sl, 2, slaves[j], -1, SQLITE_STATIC);
-			if (kme_store_step_done(st, sl) < 0)
+			sqlite3_reset(k);
+			sqlite3_bind_blob(k, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
+			sqlite3_bind_text(k, 2, slaves[j], -1, SQLITE_STATIC);
+			sqlite3_bind_text(k, 3, master, -1, SQLITE_STATIC);
+			sqlite3_bind_text(k, 4, peer, -1, SQLITE_STATIC);
+			sqlite3_bind_blob(k, 5, keys[i].bytes, (int)keys[i].len,
+					  SQLITE_STATIC);
+			sqlite3_bind_int64(k, 6, expires);
+			if (kme_store_step_done(st, k) < 0)
 				goto out;
 		}
 	}
 	rc = 0;
 out:
 	kme_store_release(st, k);
-	kme_store_release(st, sl);
 	return rc;
 }
 
@@ -448,6 +557,7 @@ kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
 		goto rollback;
 	if (kme_store_run(st, "COMMIT") < 0)
 		goto rollback;
+	st->reserved += (int64_t)n;
 	rc = 0;
 	goto out;
 rollback:
@@ -475,6 +585,8 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 	}
 	if (kme_store_run(st, "COMMIT") < 0)
 		goto rollback;
+	for (size_t i = 0; i < n; i++)
+		st->reserved += (int64_t)items[i].n;
 	rc = 0;
 	goto out;
 rollback:
@@ -484,78 +596,109 @@ out:
 	return rc;
 }
 
+/* The statements of one fetch transaction. */
+struct kme_store_fetch_q {
+	sqlite3_stmt *row;	/* this key for this slave */
+	sqlite3_stmt *party;	/* is the master a party to this key at all */
+	sqlite3_stmt *mark;	/* the slave has it: bytes gone, time noted */
+	sqlite3_stmt *waiting;	/* does another slave still wait for it */
+};
+
+/* 1 if a query bound by the caller returns a row, 0 if not, -1 on error. */
+static int
+kme_store_exists(struct kme_store *st, sqlite3_stmt *s)
+{
+	int r = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (r == SQLITE_ROW)
+		return 1;
+	if (r == SQLITE_DONE)
+		return 0;
+	log_warnx("store: %s", sqlite3_errmsg(st->db));
+	return -1;
+}
+
 /*
  * Within the fetch transaction: looks one key up for (master, slave) and
- * marks it fetched.  The key itself is copied to out.
+ * marks it fetched, which writes that one row in place.  The key itself
+ * is copied to out.
  */
 static enum kme_fetch_rc
-kme_store_fetch_one(struct kme_store *st, sqlite3_stmt *q, sqlite3_stmt *mark,
+kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 		    const char *master, const char *slave,
-		    const uint8_t id[UUID_LEN], struct kme_key *out)
+		    const uint8_t id[UUID_LEN], int64_t now, struct kme_key *out)
 {
-	enum kme_fetch_rc rc = KME_FETCH_NOT_FOUND;
-	int fetched = -1, r;
+	int r, other;
 
-	sqlite3_reset(q);
-	sqlite3_bind_blob(q, 1, id, UUID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(q, 2, slave, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 3, wall_s());	/* expired, not yet swept */
-	r = sqlite3_step(q);
-	if (r == SQLITE_DONE)
-		return KME_FETCH_NOT_FOUND;
+	sqlite3_reset(q->row);
+	sqlite3_bind_blob(q->row, 1, id, UUID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q->row, 2, slave, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q->row, 3, now);	/* expired, not yet swept */
+	r = sqlite3_step(q->row);
+	if (r == SQLITE_DONE) {
+		/* 5.3: a key of this master, waiting, but not for this slave. */
+		sqlite3_reset(q->party);
+		sqlite3_bind_blob(q->party, 1, id, UUID_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(q->party, 2, now);
+		sqlite3_bind_text(q->party, 3, master, -1, SQLITE_STATIC);
+		other = kme_store_exists(st, q->party);
+		if (other < 0)
+			return KME_FETCH_ERROR;
+		return other ? KME_FETCH_UNAUTHORIZED : KME_FETCH_NOT_FOUND;
+	}
 	if (r != SQLITE_ROW) {
 		log_warnx("store: fetch: %s", sqlite3_errmsg(st->db));
 		return KME_FETCH_ERROR;
 	}
-	/* A key of another master is, for this request, not on this KME. */
-	if (strcmp((const char *)sqlite3_column_text(q, 0), master) != 0)
+	/* A key of another master is, for this request, not on this KME;
+	 * one this slave already has is gone. */
+	if (strcmp((const char *)sqlite3_column_text(q->row, 0), master) != 0 ||
+	    sqlite3_column_type(q->row, 1) == SQLITE_NULL)
 		return KME_FETCH_NOT_FOUND;
-	if (sqlite3_column_type(q, 2) != SQLITE_NULL)
-		fetched = sqlite3_column_int(q, 2);
-	if (fetched < 0)	/* 5.3: not a slave named for this key */
-		return KME_FETCH_UNAUTHORIZED;
-	if (fetched > 0)
-		return KME_FETCH_NOT_FOUND;
-	out->len = (size_t)sqlite3_column_bytes(q, 1);
+	out->len = (size_t)sqlite3_column_bytes(q->row, 1);
 	out->bytes = malloc(out->len ? out->len : 1);
 	if (out->bytes == NULL)
 		return KME_FETCH_ERROR;
-	memcpy(out->bytes, sqlite3_column_blob(q, 1), out->len);
+	memcpy(out->bytes, sqlite3_column_blob(q->row, 1), out->len);
 	memcpy(out->id, id, UUID_LEN);
-	sqlite3_reset(mark);
-	sqlite3_bind_blob(mark, 1, id, UUID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(mark, 2, slave, -1, SQLITE_STATIC);
-	if (kme_store_step_done(st, mark) < 0)
+	sqlite3_reset(q->row);
+	sqlite3_reset(q->mark);
+	sqlite3_bind_blob(q->mark, 1, id, UUID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(q->mark, 2, slave, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q->mark, 3, now);
+	if (kme_store_step_done(st, q->mark) < 0)
 		return KME_FETCH_ERROR;
-	rc = KME_FETCH_OK;
-	return rc;
+	return KME_FETCH_OK;
 }
 
 enum kme_fetch_rc
 kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		const uint8_t (*ids)[UUID_LEN], size_t n, struct kme_key *out)
 {
-	sqlite3_stmt *q = NULL, *mark = NULL, *gc = NULL, *logs = NULL;
+	struct kme_store_fetch_q q;
 	enum kme_fetch_rc rc = KME_FETCH_ERROR, worst = KME_FETCH_OK;
+	int64_t now = wall_s(), done = 0;
 
 	pthread_mutex_lock(&st->lock);
-	q = kme_store_prep(st, "SELECT k.master, k.key, s.fetched FROM rkey k "
-			   "LEFT JOIN rslave s ON s.key_id = k.key_id AND s.slave = ?2 "
-			   "WHERE k.key_id = ?1 AND k.expires > ?3");
-	mark = kme_store_prep(st, "UPDATE rslave SET fetched = 1 "
-			      "WHERE key_id = ?1 AND slave = ?2");
-	logs = kme_store_prep(st, "INSERT OR REPLACE INTO fetch_log(key_id, slave, at) "
-			      "VALUES(?, ?, ?)");
-	/* The key leaves the store once every slave has it. */
-	gc = kme_store_prep(st, "DELETE FROM rkey WHERE key_id = ?1 AND NOT EXISTS "
-			    "(SELECT 1 FROM rslave WHERE key_id = ?1 AND fetched = 0)");
-	if (q == NULL || mark == NULL || gc == NULL || logs == NULL)
+	q.row = kme_store_prep(st, "SELECT master, key FROM rkey WHERE key_id = ?1 "
+			       "AND slave = ?2 AND expires > ?3");
+	q.party = kme_store_prep(st, "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
+				 "expires > ?2 AND master = ?3 AND key IS NOT NULL "
+				 "LIMIT 1");
+	q.mark = kme_store_prep(st, "UPDATE rkey SET key = NULL, fetched_at = ?3 "
+				"WHERE key_id = ?1 AND slave = ?2");
+	q.waiting = kme_store_prep(st, "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
+				   "key IS NOT NULL LIMIT 1");
+	if (q.row == NULL || q.party == NULL || q.mark == NULL || q.waiting == NULL)
 		goto out;
 	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		enum kme_fetch_rc r = kme_store_fetch_one(st, q, mark, master,
-							  slave, ids[i], &out[i]);
+		enum kme_fetch_rc r = kme_store_fetch_one(st, &q, master, slave,
+							  ids[i], now, &out[i]);
+		int left;
+
 		if (r == KME_FETCH_ERROR) {
 			worst = r;
 			break;
@@ -564,55 +707,79 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		if (r == KME_FETCH_UNAUTHORIZED ||
 		    (r == KME_FETCH_NOT_FOUND && worst == KME_FETCH_OK))
 			worst = r;
-		if (r == KME_FETCH_OK) {
-			sqlite3_reset(logs);
-			sqlite3_bind_blob(logs, 1, ids[i], UUID_LEN, SQLITE_STATIC);
-			sqlite3_bind_text(logs, 2, slave, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(logs, 3, wall_s());
-			if (kme_store_step_done(st, logs) < 0) {
-				worst = KME_FETCH_ERROR;
-				break;
-			}
-			sqlite3_reset(gc);
-			sqlite3_bind_blob(gc, 1, ids[i], UUID_LEN, SQLITE_STATIC);
-			if (kme_store_step_done(st, gc) < 0) {
-				worst = KME_FETCH_ERROR;
-				break;
-			}
+		if (r != KME_FETCH_OK)
+			continue;
+		/* The key leaves the count once every slave has it. */
+		sqlite3_bind_blob(q.waiting, 1, ids[i], UUID_LEN, SQLITE_STATIC);
+		left = kme_store_exists(st, q.waiting);
+		if (left < 0) {
+			worst = KME_FETCH_ERROR;
+			break;
 		}
+		done += left == 0;
 	}
 	if (worst != KME_FETCH_OK || kme_store_run(st, "COMMIT") < 0) {
 		kme_store_run(st, "ROLLBACK");
 		rc = worst == KME_FETCH_OK ? KME_FETCH_ERROR : worst;
 		goto out;
 	}
+	st->reserved -= done;
 	rc = KME_FETCH_OK;
 out:
-	kme_store_release(st, q);
-	kme_store_release(st, mark);
-	kme_store_release(st, gc);
-	kme_store_release(st, logs);
+	kme_store_release(st, q.row);
+	kme_store_release(st, q.party);
+	kme_store_release(st, q.mark);
+	kme_store_release(st, q.waiting);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
 
+/*
+ * Unfetched keys expire through the expires index, but only in the slice
+ * since the last sweep: below it sit the audit rows of fetched keys (kept
+ * until expires + log_keep_s), which a scan from the start would read
+ * every second.  A clock set back restarts the sweep from the beginning.
+ */
 int64_t
 kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 {
-	sqlite3_stmt *s, *l;
-	int64_t n = -1;
+	sqlite3_stmt *c, *s, *l;
+	int64_t n = -1, from, expired;
 
 	pthread_mutex_lock(&st->lock);
-	s = kme_store_prep(st, "DELETE FROM rkey WHERE expires <= ?");
-	l = kme_store_prep(st, "DELETE FROM fetch_log WHERE at <= ?");
-	if (s == NULL || l == NULL)
+	if (now < st->swept_until)
+		st->swept_until = INT64_MIN;
+	from = st->swept_until;
+	c = kme_store_prep(st, "SELECT count(DISTINCT key_id) FROM rkey WHERE "
+			   "expires > ?1 AND expires <= ?2 AND key IS NOT NULL");
+	s = kme_store_prep(st, "DELETE FROM rkey WHERE expires > ?1 AND "
+			   "expires <= ?2 AND key IS NOT NULL");
+	l = kme_store_prep(st, "DELETE FROM rkey WHERE expires <= ?");
+	if (c == NULL || s == NULL || l == NULL ||
+	    kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, now);
-	if (kme_store_step_done(st, s) == 0)
-		n = sqlite3_changes(st->db);
+	sqlite3_bind_int64(c, 1, from);
+	sqlite3_bind_int64(c, 2, now);
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int64(s, 2, now);
 	sqlite3_bind_int64(l, 1, now - log_keep_s);
-	kme_store_step_done(st, l);
+	if (sqlite3_step(c) != SQLITE_ROW) {
+		log_warnx("store: expiry: %s", sqlite3_errmsg(st->db));
+		kme_store_run(st, "ROLLBACK");
+		goto out;
+	}
+	expired = sqlite3_column_int64(c, 0);
+	sqlite3_reset(c);
+	if (kme_store_step_done(st, s) < 0 || kme_store_step_done(st, l) < 0 ||
+	    kme_store_run(st, "COMMIT") < 0) {
+		kme_store_run(st, "ROLLBACK");
+		goto out;
+	}
+	n = expired;
+	st->reserved -= n;
+	st->swept_until = now;
 out:
+	kme_store_release(st, c);
 	kme_store_release(st, s);
 	kme_store_release(st, l);
 	pthread_mutex_unlock(&st->lock);
@@ -622,14 +789,10 @@ out:
 int64_t
 kme_store_reserved_count(struct kme_store *st)
 {
-	sqlite3_stmt *s;
-	int64_t n = -1;
+	int64_t n;
 
 	pthread_mutex_lock(&st->lock);
-	s = kme_store_prep(st, "SELECT count(*) FROM rkey");
-	if (s != NULL && sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	kme_store_release(st, s);
+	n = st->reserved;
 	pthread_mutex_unlock(&st->lock);
 	return n;
 }
@@ -697,13 +860,21 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 		     size_t n)
 {
 	sqlite3_stmt *q = NULL, *d = NULL;
+	int64_t last_created = 0;
 	size_t got = 0;
 	int rc = -1;
 
 	pthread_mutex_lock(&st->lock);
-	q = kme_store_prep(st, "SELECT key_id, key FROM ready WHERE master = ? "
-			   "AND slave = ? AND created >= ? ORDER BY created LIMIT ?");
-	d = kme_store_prep(st, "DELETE FROM ready WHERE key_id = ?");
+	/* Oldest first, in primary key order: the rows taken are one range
+	 * of the key, deleted by the next statement without an index. */
+	q = kme_store_prep(st, "SELECT key_id, key, created FROM ready WHERE "
+			   "master = ?1 AND slave = ?2 AND created >= ?3 "
+			   "ORDER BY created, key_id LIMIT ?4");
+	/* Row values, so that both ends bound the primary key search:
+	 * keys prefetched in one second share their created value. */
+	d = kme_store_prep(st, "DELETE FROM ready WHERE master = ?1 AND slave = ?2 "
+			   "AND (created, key_id) >= (?3, x'') AND "
+			   "(created, key_id) <= (?4, ?5)");
 	if (q == NULL || d == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	sqlite3_bind_text(q, 1, master, -1, SQLITE_STATIC);
@@ -721,14 +892,21 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 		out[got].len = len;
 		memcpy(out[got].id, sqlite3_column_blob(q, 0), UUID_LEN);
 		memcpy(out[got].bytes, sqlite3_column_blob(q, 1), len);
+		last_created = sqlite3_column_int64(q, 2);
 		got++;
 	}
 	sqlite3_reset(q);
-	for (size_t i = 0; got == n && i < n; i++) {
-		sqlite3_reset(d);
-		sqlite3_bind_blob(d, 1, out[i].id, UUID_LEN, SQLITE_STATIC);
-		if (kme_store_step_done(st, d) < 0)
-			got = 0;
+	if (got == n) {
+		sqlite3_bind_text(d, 1, master, -1, SQLITE_STATIC);
+		sqlite3_bind_text(d, 2, slave, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(d, 3, min_created);
+		sqlite3_bind_int64(d, 4, last_created);
+		sqlite3_bind_blob(d, 5, out[n - 1].id, UUID_LEN, SQLITE_STATIC);
+		if (kme_store_step_done(st, d) < 0 ||
+		    (size_t)sqlite3_changes(st->db) != n) {
+			kme_store_run(st, "ROLLBACK");
+			goto out;
+		}
 	}
 	/* All or none: the master gets them only once they are gone here. */
 	if (got != n || kme_store_run(st, "COMMIT") < 0) {

@@ -2,7 +2,8 @@
  * test_kme_store.c — kme-sim's SQLite store (kme-sim/kme_store.c) on a
  * temporary database: pool arithmetic, reserve-and-take in one
  * transaction, once-only fetch per slave, all-or-nothing, 401 versus 400,
- * expiry, state surviving a reopen, and private store files.
+ * expiry, state surviving a reopen, private store files, the audit rows
+ * fetches leave, and the carry-over of a schema version 1 database.
  */
 #include "harness.h"
 
@@ -10,6 +11,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -197,6 +199,180 @@ TEST(ready_take_all_or_none)
 	cleanup_db(st);
 }
 
+/* Keys prefetched in one second share their created value. */
+TEST(ready_take_same_second)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(5, 32), *a = kme_keys_new(1),
+		       *b = kme_keys_new(2);
+	int64_t now = wall_s();
+	int seen[5] = { 0 };
+
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys, 5, now), 0);
+	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", 0, a, 1), 0);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 4);
+	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", 0, b, 2), 0);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 2);
+	/* Three different keys of the five, each with its own bytes. */
+	for (int i = 0; i < 5; i++) {
+		struct kme_key *got[3] = { &a[0], &b[0], &b[1] };
+
+		for (int j = 0; j < 3; j++) {
+			if (memcmp(got[j]->id, keys[i].id, UUID_LEN) == 0) {
+				ASSERT_MEM_EQ(got[j]->bytes, keys[i].bytes, 32);
+				seen[i]++;
+			}
+		}
+	}
+	ASSERT_INT_EQ(seen[0] + seen[1] + seen[2] + seen[3] + seen[4], 3);
+	for (int i = 0; i < 5; i++)
+		ASSERT_TRUE(seen[i] <= 1);
+	kme_keys_free(a, 1);
+	kme_keys_free(b, 2);
+	kme_keys_free(keys, 5);
+	cleanup_db(st);
+}
+
+/* Runs SQL on the closed store file; the store must not be open. */
+static int
+db_exec(const char *sql)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open(dbpath, &db) == SQLITE_OK &&
+		 sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The first integer a query returns, -1 if none. */
+static long long
+db_int(const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+
+	if (sqlite3_open(dbpath, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * A fetch wipes the key's bytes at once and leaves a row of IDs behind
+ * (the fetch_log view) until expires + log_keep; an unfetched key goes at
+ * its expiry, counted as expired, also when the sweep runs late.
+ */
+TEST(fetch_audit_and_retention)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(2, 16), *out = kme_keys_new(1);
+	uint8_t id[1][UUID_LEN];
+	int64_t now = wall_s();
+
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, 2,
+					now + 60), 0);
+	memcpy(id[0], keys[0].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	ASSERT_INT_EQ(kme_store_expire(st, now, 100), 0);
+	/* Both keys past their expiry: the unfetched one goes, the audit row
+	 * of the fetched one stays for log_keep. */
+	ASSERT_INT_EQ(kme_store_expire(st, now + 61, 100), 1);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
+	kme_store_free(st);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log"), 1);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey WHERE key IS NOT NULL"), 0);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey"), 1);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_expire(st, now + 60 + 99, 100), 0);
+	ASSERT_INT_EQ(kme_store_expire(st, now + 60 + 100, 100), 0);
+	kme_store_free(st);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log"), 0);
+	st = kme_store_open(dbpath);
+	kme_keys_free(out, 1);
+	kme_keys_free(keys, 2);
+	cleanup_db(st);
+}
+
+/* The first release's tables, as it created them. */
+static const char schema_v1[] =
+	"CREATE TABLE pool(peer TEXT PRIMARY KEY, bits INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE rkey(key_id BLOB PRIMARY KEY, master TEXT NOT NULL, peer TEXT NOT NULL,"
+	"  key BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE rslave(key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
+	"  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+	"CREATE INDEX rkey_expires ON rkey(expires);"
+	"CREATE TABLE fetch_log(key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
+	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+	"CREATE TABLE ready(key_id BLOB PRIMARY KEY, master TEXT NOT NULL, slave TEXT NOT NULL,"
+	"  peer TEXT NOT NULL, key BLOB NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX ready_pair ON ready(master, slave, created);"
+	"INSERT INTO pool VALUES('KME_B', 4242);"
+	/* key 11..: waiting for SAE_B; key 22..: multicast, SAE_B has it */
+	"INSERT INTO rkey VALUES(x'11111111111111111111111111111111', 'SAE_A', 'KME_A',"
+	"  x'0102030405060708090a0b0c0d0e0f10', 4000000000);"
+	"INSERT INTO rslave VALUES(x'11111111111111111111111111111111', 'SAE_B', 0);"
+	"INSERT INTO rkey VALUES(x'22222222222222222222222222222222', 'SAE_A', 'KME_A',"
+	"  x'a1a2a3a4a5a6a7a8a9aaabacadaeafb0', 4000000000);"
+	"INSERT INTO rslave VALUES(x'22222222222222222222222222222222', 'SAE_B', 1);"
+	"INSERT INTO rslave VALUES(x'22222222222222222222222222222222', 'SAE_B2', 0);"
+	"INSERT INTO fetch_log VALUES(x'22222222222222222222222222222222', 'SAE_B', 1700000000);"
+	/* a key long gone, only its audit row left */
+	"INSERT INTO fetch_log VALUES(x'33333333333333333333333333333333', 'SAE_B', 1700000001);"
+	"INSERT INTO ready VALUES(x'44444444444444444444444444444444', 'SAE_A', 'SAE_B',"
+	"  'KME_B', x'00112233445566778899aabbccddeeff', 1700000002);";
+
+TEST(carries_over_schema_v1)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *out = kme_keys_new(1);
+	uint8_t id[1][UUID_LEN];
+	uint64_t bits = 0;
+
+	kme_store_free(st);
+	unlink(dbpath);
+	ASSERT_INT_EQ(db_exec(schema_v1), 0);
+	ASSERT_INT_EQ(chmod(dbpath, 0600), 0);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 2);
+	ASSERT_INT_EQ(kme_store_pool_get(st, "KME_B", &bits), 0);
+	ASSERT_U64_EQ(bits, 4242);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 1);
+	memset(id[0], 0x11, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(out[0].bytes[0], 0x01);
+	kme_keys_free(out, 1);
+	out = kme_keys_new(1);
+	memset(id[0], 0x22, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B2", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(out[0].bytes[0], 0xa1);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
+	kme_store_free(st);
+	ASSERT_INT_EQ(db_int("PRAGMA user_version"), 2);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v1' "
+			     "OR name = 'rslave'"), 0);
+	/* Every audit record survived: the old two and the two fetches. */
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log"), 4);
+	ASSERT_INT_EQ(db_int("SELECT at FROM fetch_log WHERE key_id = "
+			     "x'33333333333333333333333333333333'"), 1700000001);
+	/* A store written by a newer kme-sim is refused and left alone. */
+	ASSERT_INT_EQ(db_exec("PRAGMA user_version = 99"), 0);
+	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
+	ASSERT_INT_EQ(db_int("PRAGMA user_version"), 99);
+	st = kme_store_open("/nonexistent-dir/x.db");
+	kme_keys_free(out, 1);
+	cleanup_db(st);
+}
+
 static unsigned
 file_mode(const char *path)
 {
@@ -243,4 +419,5 @@ TEST(files_private)
 
 TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none), TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
-	  TEST_CASE(files_private))
+	  TEST_CASE(files_private), TEST_CASE(ready_take_same_second),
+	  TEST_CASE(fetch_audit_and_retention), TEST_CASE(carries_over_schema_v1))
