@@ -174,7 +174,14 @@ install_key(struct mka_kay *kay, struct mka_participant *p,
 	if (k->suite->xpn)
 		mka_xpn_ssci(scis, n, kay->sci, &ssci);
 	sa_fill(&sa, k, ssci);
-	if (ops->install_txsa(arg, &sa) == -1)
+	/*
+	 * As for receive SCs (rxsc_ensure): a SecY that outlived an earlier
+	 * agent (kill -9, restart) may still hold a transmit SA on this AN,
+	 * which it refuses to overwrite.  Only our own key may be there.
+	 */
+	if (ops->install_txsa(arg, &sa) == -1 &&
+	    (ops->delete_txsa(arg, sa.an) == -1 ||
+	     ops->install_txsa(arg, &sa) == -1))
 		goto err;
 	k->installed = true;
 	kay->c.sak_installed++;
