@@ -171,10 +171,10 @@ class Sites(lablib.Lab):
         return int(code) if code.isdigit() else 0, body
 
     # ---- SKIP ------------------------------------------------------------
-    def start_skips(self, timeout=30):
+    def start_skips(self, extra=None, timeout=30):
         for s in SITES:
             path = self.site(s, "skip-proxy.conf")
-            self.write(path, self.skip_conf(s))
+            self.write(path, edit_conf(self.skip_conf(s), top=extra))
             self.daemon("skip-proxy-" + s, s, [self.bin("skip-proxy"), "-d", "-f", path])
         for s in SITES:
             self.wait("skip-proxy %s" % s.upper(), lambda s=s: self.skip_metrics(s) is not None, timeout,
