@@ -378,6 +378,8 @@ kme_cfg_load(struct kme_cfg *c, const char *path)
 	c->key_ttl_ms = 3600 * 1000;
 	c->link_timeout_ms = 2000;
 	c->sync_interval_ms = 100;
+	/* Keys already at both ends before anyone asks, as on a QKD link. */
+	c->prefetch_keys = 1024;
 	c->threads = 8;
 	if (cfg_parse_file(path, kme_cfg_line, c) < 0)
 		return -1;

@@ -51,7 +51,8 @@ static const char kme_store_pragmas[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
 	/* Deleted keys are overwritten in the database file. */
-	"PRAGMA secure_delete=ON;";
+	"PRAGMA secure_delete=ON;"
+	"PRAGMA wal_autocheckpoint=10000;";
 
 /*
  * Schema version 2 (PRAGMA user_version).  The tables are laid out so that
@@ -142,7 +143,7 @@ kme_keys_new_random(size_t n, size_t len)
 	for (size_t i = 0; i < n; i++) {
 		keys[i].len = len;
 		keys[i].bytes = malloc(len);
-		if (keys[i].bytes == NULL || uuid_generate_v4(keys[i].id) < 0 ||
+		if (keys[i].bytes == NULL || uuid_generate_v7(keys[i].id) < 0 ||
 		    RAND_bytes(keys[i].bytes, (int)len) != 1) {
 			kme_keys_free(keys, n);
 			return NULL;

@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 #include <string.h>
+#include <time.h>
 
 /* 0xff when a <= x <= b, else 0, without branches. */
 static unsigned
@@ -233,5 +234,23 @@ uuid_generate_v4(uint8_t uuid[UUID_LEN])
 		return -1;
 	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);	/* version 4 */
 	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	return 0;
+}
+
+int
+uuid_generate_v7(uint8_t uuid[UUID_LEN])
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || ts.tv_sec < 0 ||
+	    RAND_bytes(uuid + 6, UUID_LEN - 6) != 1)
+		return -1;
+	/* RFC 9562 5.7: 48-bit big-endian Unix time in milliseconds. */
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (int i = 0; i < 6; i++)
+		uuid[i] = (uint8_t)(ms >> (40 - 8 * i));
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x70);	/* version 7 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);	/* RFC 9562 variant */
 	return 0;
 }

@@ -36,5 +36,11 @@ void uuid_format(char *out, const uint8_t uuid[UUID_LEN]);
 int uuid_parse(uint8_t uuid[UUID_LEN], const char *in);
 /* A random version-4 UUID from the OpenSSL RNG; -1 if the RNG fails. */
 int uuid_generate_v4(uint8_t uuid[UUID_LEN]);
+/*
+ * A version-7 UUID (RFC 9562): the Unix time in milliseconds, then 74
+ * random bits.  IDs made later sort later, so a table keyed by them grows
+ * at one end; -1 if the clock or the RNG fails.
+ */
+int uuid_generate_v7(uint8_t uuid[UUID_LEN]);
 
 #endif

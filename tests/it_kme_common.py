@@ -72,9 +72,11 @@ class Kme:
             "database = %s" % self.db,
             "saes = %s" % " ".join(self.saes),
         ] + ["%s = %s" % kv for kv in self.extra.items()]
-        # KME_PREFETCH=N runs a whole test with prefetched keys (the fast path).
-        if os.environ.get("KME_PREFETCH") and "prefetch_keys" not in self.extra:
-            lines.append("prefetch_keys = %s" % os.environ["KME_PREFETCH"])
+        # These tests check the on-demand path (every enc_keys recorded at
+        # the peer over the KME link) unless KME_PREFETCH=N runs a whole
+        # test with N prefetched keys per pair, kme-sim's default path.
+        if "prefetch_keys" not in self.extra:
+            lines.append("prefetch_keys = %s" % os.environ.get("KME_PREFETCH", "0"))
         for peer in self.peers:
             other = self.lab.kmes[peer]
             lines += ["", "[peer %s]" % peer,

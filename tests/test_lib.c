@@ -12,6 +12,8 @@
 #include "log.h"
 #include "util.h"
 
+#include <time.h>
+
 TEST(rbuf_reads_and_refuses_short)
 {
 	static const uint8_t d[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
@@ -133,6 +135,25 @@ TEST(uuid_format_parse)
 	ASSERT_INT_EQ(uuid_generate_v4(r), 0);
 	ASSERT_INT_EQ(r[6] >> 4, 4);
 	ASSERT_INT_EQ(r[8] >> 6, 2);
+	{
+		struct timespec ts;
+		uint8_t later[16];
+		uint64_t ms = 0, now_ms;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		ASSERT_INT_EQ(uuid_generate_v7(r), 0);
+		ASSERT_INT_EQ(r[6] >> 4, 7);
+		ASSERT_INT_EQ(r[8] >> 6, 2);
+		for (int i = 0; i < 6; i++)
+			ms = ms << 8 | r[i];
+		ASSERT_TRUE(ms >= now_ms && ms <= now_ms + 1000);
+		/* Two milliseconds on, the next one sorts after it. */
+		nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+		ASSERT_INT_EQ(uuid_generate_v7(later), 0);
+		ASSERT_TRUE(memcmp(later, r, 16) > 0);
+		ASSERT_TRUE(memcmp(later + 6, r + 6, 10) != 0);
+	}
 }
 
 struct cfg_seen {
