@@ -9,6 +9,7 @@
 #include "encoding.h"
 
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -238,19 +239,33 @@ uuid_generate_v4(uint8_t uuid[UUID_LEN])
 }
 
 int
-uuid_generate_v7(uint8_t uuid[UUID_LEN])
+uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n)
 {
 	struct timespec ts;
 	uint64_t ms;
 
+	/* One RNG call for all: each call costs a getpid() (OpenSSL's fork
+	 * check), and system calls are what costs on a busy VM. */
+	if (n == 0 || n > SIZE_MAX / UUID_LEN)
+		return -1;
 	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || ts.tv_sec < 0 ||
-	    RAND_bytes(uuid + 6, UUID_LEN - 6) != 1)
+	    RAND_bytes(uuids[0], (int)(n * UUID_LEN)) != 1)
 		return -1;
 	/* RFC 9562 5.7: 48-bit big-endian Unix time in milliseconds. */
 	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	for (int i = 0; i < 6; i++)
-		uuid[i] = (uint8_t)(ms >> (40 - 8 * i));
-	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x70);	/* version 7 */
-	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);	/* RFC 9562 variant */
+	for (size_t k = 0; k < n; k++) {
+		uint8_t *u = uuids[k];
+
+		for (int i = 0; i < 6; i++)
+			u[i] = (uint8_t)(ms >> (40 - 8 * i));
+		u[6] = (uint8_t)((u[6] & 0x0f) | 0x70);	/* version 7 */
+		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);	/* RFC 9562 variant */
+	}
 	return 0;
+}
+
+int
+uuid_generate_v7(uint8_t uuid[UUID_LEN])
+{
+	return uuid_generate_v7_n((uint8_t (*)[UUID_LEN])uuid, 1);
 }

@@ -42,5 +42,7 @@ int uuid_generate_v4(uint8_t uuid[UUID_LEN]);
  * at one end; -1 if the clock or the RNG fails.
  */
 int uuid_generate_v7(uint8_t uuid[UUID_LEN]);
+/* n of them at once (n >= 1), one RNG call; -1 on failure. */
+int uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n);
 
 #endif
