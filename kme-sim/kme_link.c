@@ -839,6 +839,14 @@ kme_link_resv_item(struct kme *k, struct kme_peer *p, const cJSON *it,
 		snprintf(why, cap, "bad key encoding");
 		return -1;
 	}
+	/* Only sizes this KME serves: a slave must never get a key its own
+	 * enc_keys could not have made. */
+	if ((uint64_t)got * 8 < k->limits.min_key_size ||
+	    (uint64_t)got * 8 > k->limits.max_key_size) {
+		snprintf(why, cap, "key size %d bits is outside %u..%u", got * 8,
+			 k->limits.min_key_size, k->limits.max_key_size);
+		return -1;
+	}
 	out->keys = kme_http_parse_keys(arr, n, (size_t)got);
 	if (out->keys == NULL) {
 		snprintf(why, cap, "malformed keys");
@@ -920,6 +928,9 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 	    jn->valuedouble < 1 || jn->valuedouble > k->limits.max_key_per_request ||
 	    js->valuedouble < k->limits.min_key_size ||
 	    js->valuedouble > k->limits.max_key_size ||
+	    /* whole numbers only: 1.5 keys must not become 1 */
+	    jn->valuedouble != (double)(uint32_t)jn->valuedouble ||
+	    js->valuedouble != (double)(uint32_t)js->valuedouble ||
 	    (uint32_t)js->valuedouble % 8 != 0)
 		return kme_http_error(conn, 400, "alloc number or size out of range");
 	n = (uint32_t)jn->valuedouble;
