@@ -117,6 +117,19 @@ def state():
     return s
 
 
+def steady():
+    """Waits out a sync that was under way when a fault was set: returns
+    once two readings of the state 0.3 s apart agree."""
+    last = [None]
+
+    def same():
+        cur = state()
+        ok = cur == last[0]
+        last[0] = cur
+        return ok
+    t.ok(tap.wait_for(same, 15, 0.3), "... and the pair's figures are steady")
+
+
 def key_b64(n=32):
     return base64.b64encode(os.urandom(n)).decode()
 
@@ -168,6 +181,7 @@ COMMON = [
 
 # ------------------------------------------------------------- alloc at KME_A
 t.eq(B.fault("KME_A", "down")[0], 200, "KME_B held still (fault down): KME_A's pool stops moving")
+steady()
 ALLOC = "/link/v1/alloc"
 s0 = state()
 good = {"master": "SAE_B", "slaves": ["SAE_A"], "number": 1, "size": 256}
@@ -209,6 +223,7 @@ t.eq(B.clear("KME_A")[0], 200, "KME_B's fault cleared")
 
 # --------------------------------------------------- sync and reserve at KME_B
 t.eq(A.fault("KME_B", "down")[0], 200, "KME_A held still (fault down): no syncs reach KME_B")
+steady()
 SYNC = "/link/v1/sync"
 s0 = state()
 code = link(B, "KME_A", SYNC, {"pool_bits": 37 * 256, "max_bits": MAX_BITS, "saes": ["SAE_A"]})
@@ -321,6 +336,7 @@ t.ok(ok, "KME_A's next sync sets KME_B's pool right again (64 keys)")
 # Each message to the side that does not take it, the pair running again.
 tap.wait_for(lambda: lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/status").json.get("stored_key_count") == 64,
              15, 0.2)
+steady()
 before = state()
 t.eq(link(B, "KME_A", ALLOC, good), 400, "KME link alloc at KME_B (not the authority) -> 400")
 t.eq(link(A, "KME_B", SYNC, sync), 400, "KME link sync at KME_A (the authority takes none) -> 400")

@@ -114,11 +114,11 @@ N = 3000
 before = counts()
 w0 = time.time()
 dt = flood("a", "mkpdu", SAE["a"], N, 1000)
-after = settled(before["rx_unknown_ckn"] + int(N * 0.9))
+after = settled(before["rx_unknown_ckn"] + N // 2)
 w1 = time.time()
 d = delta(before, after)
 limit = LOOKUPS_PER_S * (int(w1 - w0) + 2)
-t.ok(d["rx_unknown_ckn"] >= int(N * 0.9), "site B took in the flood: %d of %d MKPDUs with unknown CKNs in %.1f s"
+t.ok(d["rx_unknown_ckn"] >= N // 2, "site B took in the flood: %d of %d MKPDUs with unknown CKNs in %.1f s"
      % (d["rx_unknown_ckn"], N, dt), d)
 t.ok(1 <= d["lookups"] <= limit,
      "unknown-CKN flood: site B made %d key lookups for %d unknown CKNs (at most %d a second: <= %d)"
@@ -133,9 +133,9 @@ t.ok(gap < 2.0, "traffic kept flowing during the flood (longest gap in the 10/s 
 # ---- 2. one unknown CKN, again and again
 before = counts()
 dt = flood("a", "mkpdu", SAE["a"], 100, 20, "--same-ckn")
-after = settled(before["rx_unknown_ckn"] + 90)
+after = settled(before["rx_unknown_ckn"] + 50)
 d = delta(before, after)
-t.ok(d["rx_unknown_ckn"] >= 90 and d["lookups"] <= 1,
+t.ok(d["rx_unknown_ckn"] >= 50 and d["lookups"] <= 1,
      "the same unknown CKN 100 times over %.1f s: %d lookup(s) (one per SAE ID and CKN)" % (dt, d["lookups"]), d)
 
 # ---- 3. announcements to the initiator
