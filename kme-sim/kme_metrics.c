@@ -5,6 +5,7 @@
 
 #include "metrics.h"
 #include "tls_front.h"
+#include "util.h"
 
 #include <stdio.h>
 
@@ -71,26 +72,38 @@ kme_metrics_requests(struct metrics_buf *mb, struct kme_metrics *m)
 static void
 kme_metrics_pools(struct metrics_buf *mb, struct kme *k)
 {
+	/* Format 0.0.4 wants each family's samples together: one family at
+	 * a time over the peers, from one reading of each pool. */
+	static const char *const family[] = {
+		"# HELP kme_pool_keys Keys of key_size bits in the pool shared "
+		"with a peer KME.\n# TYPE kme_pool_keys gauge\n",
+		"# TYPE kme_pool_max_keys gauge\n",
+		"# TYPE kme_pool_bits gauge\n",
+		"# TYPE kme_link_up gauge\n",
+	};
+	static const char *const name[] = {
+		"kme_pool_keys", "kme_pool_max_keys", "kme_pool_bits", "kme_link_up",
+	};
+	uint64_t v[KME_MAX_PEERS][4];
 	char why[KME_ERR_MAX];
 
-	metrics_buf_printf(mb, "# HELP kme_pool_keys Keys of key_size bits in the pool "
-			   "shared with a peer KME.\n# TYPE kme_pool_keys gauge\n");
-	for (size_t i = 0; i < k->cfg.npeers; i++) {
+	for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS; i++) {
 		struct kme_peer *p = &k->peers[i];
-		uint64_t bits, max;
 		bool up = kme_link_up(k, p, why, sizeof(why));
 
 		pthread_mutex_lock(&p->lock);
-		bits = p->pool_bits;
-		max = p->max_bits;
+		v[i][0] = p->pool_bits / k->cfg.key_size;
+		v[i][1] = p->max_bits / k->cfg.key_size;
+		v[i][2] = p->pool_bits;
 		pthread_mutex_unlock(&p->lock);
-		metrics_buf_printf(mb, "kme_pool_keys{peer=\"%s\"} %llu\n"
-				   "kme_pool_max_keys{peer=\"%s\"} %llu\n"
-				   "kme_pool_bits{peer=\"%s\"} %llu\n"
-				   "kme_link_up{peer=\"%s\"} %d\n",
-				   p->cfg->id, (unsigned long long)(bits / k->cfg.key_size),
-				   p->cfg->id, (unsigned long long)(max / k->cfg.key_size),
-				   p->cfg->id, (unsigned long long)bits, p->cfg->id, up);
+		v[i][3] = up;
+	}
+	for (size_t f = 0; f < ARRAY_LEN(family); f++) {
+		metrics_buf_printf(mb, "%s", family[f]);
+		for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS; i++)
+			metrics_buf_printf(mb, "%s{peer=\"%s\"} %llu\n", name[f],
+					   k->peers[i].cfg->id,
+					   (unsigned long long)v[i][f]);
 	}
 }
 

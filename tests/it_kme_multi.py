@@ -69,6 +69,13 @@ t.ok(tap.wait_for(lambda: lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/enc_key
      "A-B recovers")
 t.ok(A.metric('kme_pool_keys{peer="KME_B"}') is not None and A.metric('kme_pool_keys{peer="KME_C"}') is not None,
      "metrics have one pool per peer")
+# Text format 0.0.4: the samples of one family come together, also with
+# two peers (each family is printed over all peers before the next).
+_, body = A.admin("GET", "/metrics")
+order = [ln.split("{")[0].split(" ")[0] for ln in body.splitlines() if ln and not ln.startswith("#")]
+runs = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
+split = sorted(n for n in set(runs) if runs.count(n) > 1 and not n.endswith(("_bucket", "_sum", "_count")))
+t.eq(split, [], "every metric family's samples are contiguous with two peers")
 
 kc.stop_all(t, lab)
 t.done()
