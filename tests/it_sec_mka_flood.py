@@ -25,7 +25,6 @@ Throughout, the existing CA stays the one in use at both sites (same CKN,
 secured) and the ping goes on; at the end every daemon exits 0.
 """
 import os
-import subprocess
 import sys
 import time
 
