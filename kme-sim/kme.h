@@ -195,7 +195,8 @@ enum kme_fetch_rc kme_store_fetch(struct kme_store *st, const char *master,
 				  size_t n, struct kme_key *out);
 /*
  * Deletes reserved keys whose time is up; returns how many (or -1).  Also
- * prunes fetch_log entries older than log_keep_s.
+ * prunes fetch_log entries older than log_keep_s, and once keys have been
+ * fetched, taken or expired, overwrites SQLite's last-row buffer (S-14).
  */
 int64_t kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s);
 /*
@@ -259,6 +260,7 @@ bool kme_http_gather(struct MHD_Connection *conn, void **con_cls,
 		     const char *upload, size_t *upload_size, size_t max);
 void kme_http_completed(void *cls, struct MHD_Connection *conn,
 			void **con_cls, enum MHD_RequestTerminationCode toe);
+/* Takes json_heap (cJSON-printed); it is wiped once the reply is sent. */
 enum MHD_Result kme_http_json(struct MHD_Connection *conn, unsigned status,
 			      char *json_heap);
 enum MHD_Result kme_http_error(struct MHD_Connection *conn, unsigned status,
@@ -270,8 +272,6 @@ struct cJSON *kme_http_key_container(const struct kme_key *keys, size_t n);
 /* Exactly want keys of len octets from a "keys" array; NULL otherwise. */
 struct kme_key *kme_http_parse_keys(const struct cJSON *arr, size_t want,
 				    size_t len);
-/* Makes cJSON wipe what it frees; call once before any thread starts. */
-void kme_http_init_json(void);
 /* Collects GET arguments (at most cap) in order of appearance. */
 size_t kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv,
 		     size_t cap);

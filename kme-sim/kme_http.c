@@ -8,7 +8,6 @@
 #include "util.h"
 
 #include <cjson/cJSON.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,10 +57,15 @@ kme_http_gather(struct MHD_Connection *conn, void **con_cls,
 		size_t n = *upload_size;
 
 		if (!r->too_large && r->len + n <= max) {
-			char *nb = realloc(r->body, r->len + n + 1);
+			/* Not realloc(): a link message carries key bytes,
+			 * and realloc() would free the old block unwiped. */
+			char *nb = malloc(r->len + n + 1);
 			if (nb == NULL) {
 				r->too_large = true;
 			} else {
+				if (r->body != NULL)
+					memcpy(nb, r->body, r->len);
+				secure_free(r->body, r->len + 1);
 				r->body = nb;
 				memcpy(r->body + r->len, upload, n);
 				r->len += n;
@@ -93,22 +97,31 @@ kme_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* A response body may hold keys: wiped when MHD is done with it. */
+static void
+kme_http_body_free(void *cls)
+{
+	char *json = cls;
+
+	secure_wipe(json, strlen(json));
+	cJSON_free(json);
+}
+
 enum MHD_Result
 kme_http_json(struct MHD_Connection *conn, unsigned status, char *json)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	size_t len;
 
 	if (json == NULL)
 		return kme_http_error(conn, 503, "out of memory");
-	len = strlen(json);
-	/* The body may hold keys: copy it into MHD and wipe ours. */
-	resp = MHD_create_response_from_buffer(len, json, MHD_RESPMEM_MUST_COPY);
-	secure_wipe(json, len);
-	cJSON_free(json);
-	if (resp == NULL)
+	/* MHD sends from this buffer; a copy (MUST_COPY) is freed unwiped. */
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(
+		strlen(json), json, kme_http_body_free, json);
+	if (resp == NULL) {
+		kme_http_body_free(json);
 		return MHD_NO;
+	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"application/json");
 	ret = MHD_queue_response(conn, status, resp);
@@ -250,21 +263,4 @@ kme_http_parse_keys(const cJSON *arr, size_t want, size_t len)
 err:
 	kme_keys_free(keys, want);
 	return NULL;
-}
-
-/* cJSON frees through here: its strings may have held keys. */
-static void
-kme_http_json_free(void *p)
-{
-	if (p != NULL)
-		secure_wipe(p, malloc_usable_size(p));
-	free(p);
-}
-
-void
-kme_http_init_json(void)
-{
-	cJSON_Hooks hooks = { malloc, kme_http_json_free };
-
-	cJSON_InitHooks(&hooks);
 }

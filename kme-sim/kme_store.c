@@ -7,6 +7,7 @@
  * rslave: one row per (key, slave); fetched = 1 once that slave has it.
  * fetch_log: key IDs handed to slaves, for audits (no key bytes).
  * ready:  prefetched keys of the authority (kme_link.c, prefetch_keys).
+ * scratch: always empty (kme_store_scrub_locked).
  *
  * Every change is one transaction, so a process killed at any point
  * leaves either the state before or the state after it.  WAL with
@@ -16,11 +17,13 @@
 #include "kme.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -44,6 +47,9 @@ struct kme_store {
 	int64_t reserved;
 	/* Unfetched keys that expired up to here are gone (kme_store_expire). */
 	int64_t swept_until;
+	/* A key's row lost its bytes since the last kme_store_scrub_locked. */
+	bool scrub;
+	int64_t scrub_len;	/* octets of zeros that fill a page's cell */
 };
 
 /* Connection settings, run at every open. */
@@ -88,7 +94,9 @@ static const char kme_store_schema[] =
 	"CREATE TABLE IF NOT EXISTS ready("
 	"  master TEXT NOT NULL, slave TEXT NOT NULL, created INTEGER NOT NULL,"
 	"  key_id BLOB NOT NULL, peer TEXT NOT NULL, key BLOB NOT NULL,"
-	"  PRIMARY KEY(master, slave, created, key_id)) WITHOUT ROWID;";
+	"  PRIMARY KEY(master, slave, created, key_id)) WITHOUT ROWID;"
+	/* Always empty: a row of zeros passes through (kme_store_scrub_locked). */
+	"CREATE TABLE IF NOT EXISTS scratch(pad BLOB);";
 
 /*
  * Version 1 (the first release): rkey with one row per key, rslave with
@@ -169,6 +177,71 @@ out:
 		return NULL;
 	}
 	return keys;
+}
+
+/*
+ * SQLite's heap: key bytes pass through its registers (the record an
+ * INSERT builds, the blob a SELECT copies out), which it frees on every
+ * sqlite3_reset().  Those go through secmem_free.  Lookaside slots are
+ * reused without a free, so there is no lookaside.
+ */
+static void *
+kme_store_mem_malloc(int n)
+{
+	return malloc((size_t)n);
+}
+
+static void
+kme_store_mem_free(void *p)
+{
+	secmem_free(p);
+}
+
+static void *
+kme_store_mem_realloc(void *p, int n)
+{
+	return secmem_realloc(p, (size_t)n);
+}
+
+static int
+kme_store_mem_size(void *p)
+{
+	return (int)malloc_usable_size(p);
+}
+
+static int
+kme_store_mem_roundup(int n)
+{
+	return (n + 7) & ~7;
+}
+
+static int
+kme_store_mem_init(void *arg)
+{
+	(void)arg;
+	return SQLITE_OK;
+}
+
+static void
+kme_store_mem_shutdown(void *arg)
+{
+	(void)arg;
+}
+
+static void
+kme_store_init_sqlite(void)
+{
+	static const sqlite3_mem_methods mem = {
+		kme_store_mem_malloc, kme_store_mem_free, kme_store_mem_realloc,
+		kme_store_mem_size, kme_store_mem_roundup, kme_store_mem_init,
+		kme_store_mem_shutdown, NULL
+	};
+
+	/* Only before SQLite's first use in this process. */
+	if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK ||
+	    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0) != SQLITE_OK)
+		log_warnx("store: SQLite was in use before its allocator could "
+			  "be set: its buffers are freed without being wiped");
 }
 
 static int
@@ -297,8 +370,10 @@ out:
 struct kme_store *
 kme_store_open(const char *path)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct kme_store *st;
 
+	pthread_once(&once, kme_store_init_sqlite);
 	if (kme_store_check_files(path) < 0) {
 		log_warnx("store: refusing database %s: key material must be "
 			  "private to kme-sim (mode 0600)", path);
@@ -326,6 +401,10 @@ kme_store_open(const char *path)
 	if (st->reserved < 0)
 		goto err;
 	st->swept_until = INT64_MIN;
+	/* A table row of one blob this long fills a page without overflow. */
+	st->scrub_len = kme_store_query_int(st, "PRAGMA page_size") - 100;
+	if (st->scrub_len <= 0)
+		goto err;
 	return st;
 err:
 	kme_store_free(st);
@@ -744,6 +823,7 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		goto out;
 	}
 	st->reserved -= done;
+	st->scrub = true;
 	rc = KME_FETCH_OK;
 out:
 	kme_store_release(st, q.row);
@@ -751,6 +831,33 @@ out:
 	kme_store_release(st, q.mark);
 	kme_store_release(st, q.waiting);
 	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/*
+ * SQLite builds each row it inserts in one buffer per database (pTmpSpace,
+ * btree.c), which only the next insert overwrites.  A fetch rewrites the
+ * key's row without its bytes: that shorter row leaves the tail of the key
+ * behind, as a taken or deleted row leaves the whole of the last one
+ * inserted.  A row of zeros as long as a page, inserted and deleted again
+ * in the caller's transaction, overwrites all of it (docs/SECURITY.md, S-14).
+ */
+static int
+kme_store_scrub_locked(struct kme_store *st)
+{
+	sqlite3_stmt *ins, *del;
+	int rc = -1;
+
+	ins = kme_store_prep(st, "INSERT INTO scratch(pad) VALUES(zeroblob(?))");
+	del = kme_store_prep(st, "DELETE FROM scratch");
+	if (ins == NULL || del == NULL)
+		goto out;
+	sqlite3_bind_int64(ins, 1, st->scrub_len);
+	if (kme_store_step_done(st, ins) == 0 && kme_store_step_done(st, del) == 0)
+		rc = 0;
+out:
+	kme_store_release(st, ins);
+	kme_store_release(st, del);
 	return rc;
 }
 
@@ -791,10 +898,12 @@ kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 	expired = sqlite3_column_int64(c, 0);
 	sqlite3_reset(c);
 	if (kme_store_step_done(st, s) < 0 || kme_store_step_done(st, l) < 0 ||
+	    ((st->scrub || expired > 0) && kme_store_scrub_locked(st) < 0) ||
 	    kme_store_run(st, "COMMIT") < 0) {
 		kme_store_run(st, "ROLLBACK");
 		goto out;
 	}
+	st->scrub = false;
 	n = expired;
 	st->reserved -= n;
 	st->swept_until = now;
@@ -934,6 +1043,7 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 		rc = got != n ? 1 : -1;
 		goto out;
 	}
+	st->scrub = true;
 	rc = 0;
 out:
 	kme_store_release(st, q);

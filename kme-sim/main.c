@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
 
@@ -96,6 +97,8 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int opt, sig = 0, rc = 1;
 
+	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-14). */
+	secmem_init();
 	while ((opt = getopt_long(argc, argv, "f:dvjnh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': conf = optarg; break;
@@ -143,8 +146,8 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	kme_http_init_json();
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (secmem_curl_init() < 0)
+		goto out;
 	/*
 	 * Before any thread starts (capabilities are per thread): from here
 	 * on only binding a port below 1024 may need a capability.

@@ -1,5 +1,6 @@
 # lib/: the small shared library every daemon links (libqkdlab.a).
 LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c lib/privdrop.c \
+	lib/secmem.c \
 	lib/metrics.c
 PKG_LIBS += libmicrohttpd
 

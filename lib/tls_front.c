@@ -307,6 +307,9 @@ tf_pump(struct tf_conn *c)
 			if (!http_done &&
 			    tf_write_all(c->app_fd, buf, (size_t)n) < 0)
 				http_done = true;
+			/* Plaintext (keys) must not wait in here for the
+			 * next message of a kept-alive connection. */
+			secure_wipe(buf, (size_t)n);
 		}
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t r = read(c->app_fd, buf, TF_BUF);
@@ -317,11 +320,13 @@ tf_pump(struct tf_conn *c)
 				tf_linger(c->tcp_fd);
 				break;
 			}
-			if (SSL_write(c->ssl, buf, (int)r) != (int)r)
+			n = SSL_write(c->ssl, buf, (int)r);
+			secure_wipe(buf, (size_t)r);
+			if (n != (int)r)
 				break;
 		}
 	}
-	secure_free(buf, TF_BUF);	/* it carried plaintext (keys) */
+	secure_free(buf, TF_BUF);
 }
 
 static void *
@@ -538,7 +543,10 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 	if (ctx == NULL)
 		goto err;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* CLEANSE_PLAINTEXT: a record's plaintext (keys on the KME link) is
+	 * wiped from OpenSSL's read buffer once SSL_read() has copied it. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT);
 	/* One-shot key requests: no session tickets to leak or store. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

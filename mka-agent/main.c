@@ -14,6 +14,7 @@
 #include "mka_kay.h"
 #include "mka_port.h"
 #include "mka_status.h"
+#include "secmem.h"
 #include "secy_ctl.h"
 #include "secy_fake.h"
 #include "util.h"
@@ -357,6 +358,8 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-14). */
+	secmem_init();
 	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = true; break;
@@ -399,9 +402,9 @@ main(int argc, char **argv)
 			fatal("daemon");
 	}
 	a.status_fd = -1;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	now = mono_ms();
-	if (key_log_open(&a) == -1 || status_open(&a) == -1)
+	if (secmem_curl_init() == -1 || key_log_open(&a) == -1 ||
+	    status_open(&a) == -1)
 		goto out;
 	for (size_t i = 0; i < a.conf.n_ports; i++) {
 		a.ports[i].pc = &a.conf.ports[i];

@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
 
@@ -212,6 +213,8 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int ch, sig = 0, rc = 1;
 
+	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-14). */
+	secmem_init();
 	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = true; break;
@@ -246,10 +249,8 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_warnx("libcurl initialisation failed");
+	if (secmem_curl_init() < 0)
 		goto out;
-	}
 	/* Before any thread starts (capabilities are per thread). */
 	{
 		static const int keep[] = { CAP_NET_BIND_SERVICE };

@@ -121,8 +121,10 @@ static int
 skip_tls_common(SSL_CTX *ctx, const struct skip_conf *c)
 {
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* CLEANSE_PLAINTEXT: wipe each record's plaintext once read. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
+			    SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_dh_auto(ctx, 1);	/* DHE-PSK needs DH parameters */

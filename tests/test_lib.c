@@ -10,8 +10,10 @@
 #include "cfg.h"
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
+#include <malloc.h>
 #include <time.h>
 
 TEST(rbuf_reads_and_refuses_short)
@@ -231,6 +233,24 @@ TEST(ct_equal_and_wipe)
 	ASSERT_TRUE(a[0] == 0 && a[3] == 0);
 }
 
+TEST(secmem_realloc_keeps_contents_and_never_shrinks)
+{
+	uint8_t *p = secmem_realloc(NULL, 40), *q;
+
+	ASSERT_TRUE(p != NULL);
+	for (size_t i = 0; i < 40; i++)
+		p[i] = (uint8_t)i;
+	/* A smaller size keeps the block: realloc would free its tail. */
+	ASSERT_TRUE(secmem_realloc(p, 8) == p);
+	q = secmem_realloc(p, 4096);
+	ASSERT_TRUE(q != NULL);
+	ASSERT_TRUE(malloc_usable_size(q) >= 4096);
+	for (size_t i = 0; i < 40; i++)
+		ASSERT_INT_EQ(q[i], i);
+	ASSERT_TRUE(secmem_realloc(q, 0) == NULL);
+	secmem_free(NULL);
+}
+
 TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
 	  TEST_CASE(hex_round_trip_and_rejects),
@@ -239,4 +259,5 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(uuid_format_parse),
 	  TEST_CASE(cfg_lines_sections_errors),
 	  TEST_CASE(cfg_numbers_bools_durations),
-	  TEST_CASE(ct_equal_and_wipe))
+	  TEST_CASE(ct_equal_and_wipe),
+	  TEST_CASE(secmem_realloc_keeps_contents_and_never_shrinks))
