@@ -358,7 +358,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-14). */
+	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
 	secmem_init();
 	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
 		switch (ch) {
