@@ -97,7 +97,7 @@ post(struct keysvc_etsi014 *k, const char *sae, const char *op,
      const char *json, struct body *out)
 {
 	struct curl_slist *hdr = NULL;
-	char url[512];
+	char url[512], err[CURL_ERROR_SIZE] = "";
 	long code = 0;
 	CURLcode rc;
 
@@ -116,10 +116,15 @@ post(struct keysvc_etsi014 *k, const char *sae, const char *op,
 	curl_easy_setopt(k->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(k->curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(k->curl, CURLOPT_WRITEDATA, out);
+	/* libcurl's detail, e.g. OpenSSL's verify reason (S-19). */
+	curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, err);
 	rc = curl_easy_perform(k->curl);
+	curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hdr);
 	if (rc != CURLE_OK) {
-		log_warnx("etsi014: %s %s: %s", op, sae, curl_easy_strerror(rc));
+		log_warnx("etsi014: %s %s: %s%s%s%s", op, sae,
+			  curl_easy_strerror(rc), err[0] != '\0' ? " (" : "",
+			  err, err[0] != '\0' ? ")" : "");
 		return -1;
 	}
 	curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &code);

@@ -147,8 +147,14 @@ http_get(struct keysvc_skip *k, const char *path, char *out, size_t cap)
 		goto out;
 	SSL_set_app_data(ssl, k);
 	if (SSL_connect(ssl) != 1) {
-		log_warnx("skip: TLS-PSK handshake with %s:%s failed",
-			  k->host, k->port);
+		/* OpenSSL's reason (an alert, a bad PSK binder...): S-19. */
+		char why[256] = "connection closed";
+		unsigned long e = ERR_peek_last_error();
+
+		if (e != 0)
+			ERR_error_string_n(e, why, sizeof(why));
+		log_warnx("skip: TLS-PSK handshake with %s:%s failed: %s",
+			  k->host, k->port, why);
 		goto out;
 	}
 	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
