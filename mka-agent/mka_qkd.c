@@ -19,6 +19,7 @@ struct qkd_ca {
 	unsigned rank;			/* creation order: newer is higher */
 	char peer[MKA_SAE_MAX + 1];
 	uint64_t created, last_live;
+	bool had_live;			/* its peer has been live once */
 };
 
 /* A lookup already made for (SAE ID, CKN): not repeated soon. */
@@ -124,15 +125,26 @@ ca_newest(struct mka_qkd *q, const char *peer)
 	return best;
 }
 
-/* Some CA with peer has (or recently had, or may soon have) a live peer. */
+/*
+ * Some CA with peer answers its announcement: one whose peer is live (an
+ * announcement, which anybody can send, does not end it), or a young one
+ * whose peer has never been live (the peer is still fetching the key:
+ * the grace of dead_ms, so a flood of announcements takes one key per
+ * dead_ms, not one each).  A CA whose peer was live and no longer is has
+ * lost it -- a restarted responder, whose key for that CA its KME has
+ * consumed, announces itself -- so it gets a new key now, not dead_ms
+ * after the old peer fell silent (S-16).
+ */
 static bool
-peer_alive(struct mka_qkd *q, const char *peer)
+peer_served(struct mka_qkd *q, const char *peer)
 {
 	for (size_t i = 0; i < MKA_QKD_MAX_CAS; i++) {
 		const struct qkd_ca *ca = &q->cas[i];
 
-		if (ca->used && strcmp(ca->peer, peer) == 0 &&
-		    q->now < ca->last_live + q->conf.dead_ms)
+		if (!ca->used || strcmp(ca->peer, peer) != 0)
+			continue;
+		if (mka_participant_live_peers(ca->p) > 0 ||
+		    (!ca->had_live && q->now < ca->created + q->conf.dead_ms))
 			return true;
 	}
 	return false;
@@ -224,8 +236,7 @@ on_announce(void *arg, const uint8_t sa[6], const struct mka_announce *ann)
 		q->c.peers_refused++;
 		return;
 	}
-	/* A CA for it is young or alive: the peer will join it. */
-	if (!peer_alive(q, peer))
+	if (!peer_served(q, peer))
 		new_ca(q, peer);
 }
 
@@ -392,7 +403,7 @@ mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 			continue;
 		if (mka_participant_live_peers(ca->p) > 0) {
 			ca->last_live = q->qkd_live_at = now;
-			live = true;
+			ca->had_live = live = true;
 		} else if (now >= ca->last_live + q->conf.dead_ms) {
 			/* Its peer is gone (or never came): a new key next. */
 			log_info("qkd: CA with %s has no live peer, ending it",
