@@ -141,6 +141,62 @@ sa_fill(struct mka_sa *sa, const struct mka_key *k, uint32_t ssci)
 }
 
 /*
+ * The lowest PN to accept from sci under k in a SecY that replaced the
+ * one that knew: the LPN the peer last reported for k in SAK Use (9.8.4;
+ * this agent reports its transmit SA's next PN there, fill_sak_use), so
+ * no frame it sent before that MKPDU is accepted again; 1 if none.
+ */
+static uint64_t
+peer_lpn(const struct mka_participant *p, const uint8_t sci[8],
+	 const struct mka_key *k)
+{
+	for (size_t i = 0; i < MKA_MAX_PEERS; i++) {
+		const struct mka_peer *e = &p->peers[i];
+
+		if (e->used && e->live && e->has_su && e->su.in_use &&
+		    memcmp(e->sci, sci, MKA_SCI_LEN) == 0 &&
+		    e->su.lkn == k->kn &&
+		    memcmp(e->su.lki_mi, k->ks_mi, MKA_MI_LEN) == 0 &&
+		    (e->su.llpn != 0 || e->llpn_msb != 0))
+			return (uint64_t)e->llpn_msb << 32 | e->su.llpn;
+	}
+	return 1;
+}
+
+/*
+ * Receive SAs of k for every live peer, enabled (restore: each from the
+ * peer's last reported LPN, not from 1).
+ */
+static int
+install_rx(struct mka_kay *kay, struct mka_participant *p, struct mka_key *k,
+	   bool restore)
+{
+	const struct mka_secy_ops *ops = kay->conf.secy;
+	void *arg = kay->conf.secy_arg;
+	uint8_t scis[(MKA_MAX_PEERS + 1) * MKA_SCI_LEN];
+	size_t n = member_scis(p, scis);
+	uint32_t ssci = 0;
+	struct mka_sa sa;
+
+	k->n_rx = 0;
+	for (size_t i = 1; i < n; i++) {
+		const uint8_t *sci = scis + MKA_SCI_LEN * i;
+
+		if (k->suite->xpn)
+			mka_xpn_ssci(scis, n, sci, &ssci);
+		sa_fill(&sa, k, ssci);
+		if (restore)
+			sa.pn = peer_lpn(p, sci, k);
+		if (rxsc_ensure(kay, sci) == -1 ||
+		    ops->install_rxsa(arg, sci, &sa) == -1 ||
+		    ops->enable_rxsa(arg, sci, k->an) == -1)
+			return -1;
+		memcpy(k->rx_sci[k->n_rx++], sci, MKA_SCI_LEN);
+	}
+	return 0;
+}
+
+/*
  * Receive SAs for every live peer, enabled, then the transmit SA (not
  * yet the encoding SA): 802.1AE 10.7 wants receive ready before transmit.
  */
@@ -158,19 +214,8 @@ install_key(struct mka_kay *kay, struct mka_participant *p,
 	if ((kay->cp.policy_cs != k->suite->id || !kay->cp.policy_protect) &&
 	    set_policy(kay, true, k->suite->id) == -1)
 		return -1;
-	k->n_rx = 0;
-	for (size_t i = 1; i < n; i++) {
-		const uint8_t *sci = scis + MKA_SCI_LEN * i;
-
-		if (k->suite->xpn)
-			mka_xpn_ssci(scis, n, sci, &ssci);
-		sa_fill(&sa, k, ssci);
-		if (rxsc_ensure(kay, sci) == -1 ||
-		    ops->install_rxsa(arg, sci, &sa) == -1 ||
-		    ops->enable_rxsa(arg, sci, k->an) == -1)
-			goto err;
-		memcpy(k->rx_sci[k->n_rx++], sci, MKA_SCI_LEN);
-	}
+	if (install_rx(kay, p, k, false) == -1)
+		goto err;
 	if (k->suite->xpn)
 		mka_xpn_ssci(scis, n, kay->sci, &ssci);
 	sa_fill(&sa, k, ssci);
@@ -203,9 +248,75 @@ mka_cp_drop_key(struct mka_kay *kay, struct mka_key *k)
 		for (size_t i = 0; i < k->n_rx; i++)
 			if (rxsc_find(kay, k->rx_sci[i]) != NULL)
 				ops->delete_rxsa(arg, k->rx_sci[i], k->an);
-		ops->delete_txsa(arg, k->an);
+		if (!k->tx_lost)
+			ops->delete_txsa(arg, k->an);
 	}
 	secure_wipe(k, sizeof(*k));
+}
+
+/*
+ * The SecY was replaced under us (macsec-sw restarted, S-17): the new one
+ * has its default policy and no SC or SA, while the CP goes on as if the
+ * keys in use were installed.  Put back what may be put back:
+ *  - the policy;
+ *  - the receive SCs, and the receive SAs of the latest key, each from
+ *    the lowest PN its transmitter last reported (peer_lpn);
+ *  - the transmit SA of the latest key if it was never enabled: it has
+ *    sent nothing, so PN 1 is still unused.
+ * Not an enabled transmit SA: its next PN died with the old SecY (the
+ * last one read is stale by every frame sent since), and a PN used twice
+ * with one SAK repeats a GCM nonce, which 802.1AE forbids (10.6.2; a SAK
+ * is never used past PN exhaustion, 802.1X-2020 9.8).  Such a key is
+ * marked tx_lost and treated as exhausted: a key server distributes a
+ * fresh SAK at once (pn_exhausted), a member that is not reports an
+ * exhausted LPN in SAK Use so that its key server does (fill_sak_use),
+ * and the port is not reported secured until the new SAK is in use.  The
+ * old key's SAs are not restored: it is retiring anyway.
+ */
+void
+mka_cp_secy_lost(struct mka_kay *kay)
+{
+	struct mka_participant *p = kay->principal;
+	const struct mka_secy_ops *ops = kay->conf.secy;
+	struct mka_key *k;
+	uint8_t scis[(MKA_MAX_PEERS + 1) * MKA_SCI_LEN];
+	uint32_t ssci = 0;
+	struct mka_sa sa;
+
+	kay->c.secy_errors++;
+	mka_kay_error(kay, "SecY replaced: its SCs and SAs are gone");
+	memset(kay->rxsc, 0, sizeof(kay->rxsc));
+	if (kay->cp.policy_cs != 0)
+		set_policy(kay, kay->cp.policy_protect, kay->cp.policy_cs);
+	if (p == NULL)
+		return;
+	if (p->okey.valid) {
+		p->okey.installed = false;
+		p->orx = p->otx = false;
+	}
+	k = &p->lkey;
+	if (!k->valid || !k->installed)
+		return;
+	if (install_rx(kay, p, k, true) == -1) {
+		mka_kay_error(kay, "SecY refused a receive SA (restore)");
+		p->lrx = kay->cp.using_receive_sas = false;
+	}
+	if (k->tx_enabled) {
+		k->tx_lost = true;
+		p->tx_now = true;	/* SAK Use says so at once */
+		log_warnx("%s: SecY replaced: receive SAs restored, a new SAK "
+			  "for transmit (its PN is unknown)", kay->conf.name);
+		return;
+	}
+	if (k->suite->xpn)
+		mka_xpn_ssci(scis, member_scis(p, scis), kay->sci, &ssci);
+	sa_fill(&sa, k, ssci);
+	if (ops->install_txsa(kay->conf.secy_arg, &sa) == -1 &&
+	    (ops->delete_txsa(kay->conf.secy_arg, sa.an) == -1 ||
+	     ops->install_txsa(kay->conf.secy_arg, &sa) == -1))
+		mka_kay_error(kay, "SecY refused the transmit SA (restore)");
+	log_warnx("%s: SecY replaced: SAs of the latest key restored",
+		  kay->conf.name);
 }
 
 void

@@ -322,8 +322,8 @@ mka_participant_mi(const struct mka_participant *p)
 bool
 mka_participant_secured(const struct mka_participant *p)
 {
-	return p->lkey.valid && p->lkey.tx_enabled && p->lrx &&
-	       mka_participant_live_peers(p) > 0;
+	return p->lkey.valid && p->lkey.tx_enabled && !p->lkey.tx_lost &&
+	       p->lrx && mka_participant_live_peers(p) > 0;
 }
 
 static struct mka_peer *
@@ -593,6 +593,9 @@ pn_exhausted(struct mka_participant *p)
 
 	if (!k->valid || !k->tx_enabled || k->rekey_done)
 		return false;
+	/* Its transmit SA went with a replaced SecY: PN unknown (S-17). */
+	if (k->tx_lost)
+		return true;
 	limit = pn_threshold(kay, k);
 	if (kay->conf.secy->get_txsa_pn(kay->conf.secy_arg, k->an, &pn) == 0 &&
 	    pn >= limit)
@@ -942,7 +945,13 @@ fill_sak_use(const struct mka_participant *p, struct mkpdu *pdu)
 	su->ltx = p->ltx;
 	memcpy(su->lki_mi, p->lkey.ks_mi, MKA_MI_LEN);
 	su->lkn = p->lkey.kn;
-	if (p->ltx)
+	/*
+	 * A transmit SA lost with its SecY (S-17) may not go on from a PN we
+	 * cannot know: reported as exhausted, so the key server rekeys (9.8).
+	 */
+	if (p->ltx && p->lkey.tx_lost)
+		pn = p->lkey.suite->xpn ? UINT64_MAX : UINT32_MAX;
+	else if (p->ltx)
 		kay->conf.secy->get_txsa_pn(kay->conf.secy_arg, p->lkey.an, &pn);
 	su->llpn = (uint32_t)pn;
 	if (p->okey.valid && p->okey.installed) {
@@ -1052,10 +1061,32 @@ expire_peers(struct mka_participant *p, uint64_t now)
 			peer_remove(p, &p->peers[i]);
 }
 
+/*
+ * Another SecY answers than the one our SAs went to (S-17): restore.
+ * Checked before the timers, which read PNs from it, and after the
+ * MKPDUs, whose SAK Use reads one (often the first request to reach it).
+ */
+static void
+secy_check(struct mka_kay *kay)
+{
+	const struct mka_secy_ops *ops = kay->conf.secy;
+	unsigned inst;
+
+	if (ops->instance == NULL ||
+	    (inst = ops->instance(kay->conf.secy_arg)) == kay->secy_instance)
+		return;
+	if (kay->secy_instance != 0) {
+		kay->secy_instance = inst;
+		mka_cp_secy_lost(kay);
+	}
+	kay->secy_instance = inst;
+}
+
 void
 mka_kay_tick(struct mka_kay *kay, uint64_t now)
 {
 	kay->now = now;
+	secy_check(kay);
 	for (size_t i = 0; i < MKA_MAX_PARTICIPANTS; i++) {
 		struct mka_participant *p = &kay->parts[i];
 
@@ -1080,6 +1111,7 @@ mka_kay_tick(struct mka_kay *kay, uint64_t now)
 		p->next_hello = now + hello_ms(kay);
 		send_mkpdu(p, now);
 	}
+	secy_check(kay);
 }
 
 int

@@ -23,6 +23,8 @@ struct mka_key {
 	bool installed;			/* rx SAs + tx SA in the SecY */
 	bool tx_enabled;
 	bool rekey_done;		/* PN threshold rekey already asked */
+	/* Its enabled transmit SA went with a replaced SecY (S-17). */
+	bool tx_lost;
 	/* The receive SCs this key was installed for (to remove it). */
 	uint8_t rx_sci[MKA_MAX_PEERS][MKA_SCI_LEN];
 	size_t n_rx;
@@ -104,6 +106,7 @@ struct mka_kay {
 	struct mka_counters c;
 	const char *last_error;
 	uint64_t now;
+	unsigned secy_instance;		/* as last seen; 0: none yet */
 };
 
 /* mka_kay.c, for the CP */
@@ -122,5 +125,7 @@ uint64_t mka_cp_next_event(const struct mka_kay *kay);
 void mka_cp_drop_key(struct mka_kay *kay, struct mka_key *k);
 /* A peer left: its receive SC and SAs go. */
 void mka_cp_drop_peer(struct mka_kay *kay, const uint8_t sci[8]);
+/* The SecY was replaced: puts back what is in use, as far as it may. */
+void mka_cp_secy_lost(struct mka_kay *kay);
 
 #endif

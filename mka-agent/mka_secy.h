@@ -56,6 +56,13 @@ struct mka_secy_ops {
 	int (*get_txsa_pn)(void *arg, uint8_t an, uint64_t *next_pn);
 	int (*get_rxsa_pn)(void *arg, const uint8_t sci[8], uint8_t an,
 			   uint64_t *next_pn);
+	/*
+	 * Which SecY answers: a number that changes when the one behind the
+	 * seam may have been replaced (macsec-sw restarted: a new control
+	 * connection), which then holds none of the SCs, SAs and policy
+	 * installed before.  0 before the first answer.  May be NULL.
+	 */
+	unsigned (*instance)(void *arg);
 };
 
 #endif

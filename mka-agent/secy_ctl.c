@@ -2,7 +2,8 @@
  * secy_ctl.c — the macsec-sw control socket backend of the SecY seam.
  *
  * One persistent SOCK_STREAM connection; a failed exchange closes it and
- * the next request reconnects (macsec-sw may restart under us).
+ * the next request reconnects (macsec-sw may restart under us: the KaY
+ * learns of each new connection through the instance op).
  */
 #include "secy_ctl.h"
 
@@ -29,6 +30,7 @@
 struct secy_ctl {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd;
+	unsigned conns;			/* connections made: the instance */
 	char rbuf[CTL_LINE];
 	size_t rlen;
 };
@@ -80,6 +82,11 @@ ctl_connect(struct secy_ctl *c)
 		ctl_close(c);
 		return -1;
 	}
+	/*
+	 * A connection ends only on an error or a timeout (macsec-sw gone):
+	 * the SecY on a new one may be another, holding no SA (S-17).
+	 */
+	c->conns++;
 	return 0;
 }
 
@@ -300,6 +307,14 @@ ctl_get_rxsa_pn(void *arg, const uint8_t sci[8], uint8_t an,
 	return answer_u64(ans, "next-pn", next_pn);
 }
 
+static unsigned
+ctl_instance(void *arg)
+{
+	const struct secy_ctl *c = arg;
+
+	return c->conns;
+}
+
 const struct mka_secy_ops secy_ctl_ops = {
 	.set_policy = ctl_set_policy,
 	.create_rxsc = ctl_create_rxsc,
@@ -312,4 +327,5 @@ const struct mka_secy_ops secy_ctl_ops = {
 	.delete_txsa = ctl_delete_txsa,
 	.get_txsa_pn = ctl_get_txsa_pn,
 	.get_rxsa_pn = ctl_get_rxsa_pn,
+	.instance = ctl_instance,
 };
