@@ -182,7 +182,10 @@ struct kme_store_resv {
 	size_t n;
 };
 
-/* Records every item in one transaction (all or none). */
+/*
+ * Records every item in one transaction (all or none); 1, recording
+ * nothing, if a key ID is already recorded for a slave or repeats.
+ */
 int kme_store_reserve_batch(struct kme_store *st, const char *peer,
 			    const struct kme_store_resv *items, size_t n,
 			    int64_t expires);

@@ -679,8 +679,14 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 	for (size_t i = 0; i < n; i++) {
 		if (kme_store_insert_keys(st, peer, items[i].master, items[i].slaves,
 					  items[i].nslaves, items[i].keys, items[i].n,
-					  expires) < 0)
+					  expires) < 0) {
+			/* A key ID recorded already (a replay) or twice in
+			 * the batch: the peer's error, not the store's. */
+			if (sqlite3_extended_errcode(st->db) ==
+			    SQLITE_CONSTRAINT_PRIMARYKEY)
+				rc = 1;
 			goto rollback;
+		}
 	}
 	if (kme_store_run(st, "COMMIT") < 0)
 		goto rollback;

@@ -199,6 +199,30 @@ TEST(ready_take_all_or_none)
 	cleanup_db(st);
 }
 
+/* A replayed or repeated key ID is refused as such, and records nothing. */
+TEST(reserve_batch_refuses_repeated_ids)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(2, 16), *out = kme_keys_new(1);
+	struct kme_store_resv item = { "SAE_A", slaves1, 1, keys, 1 };
+	struct kme_store_resv twice[2] = { { "SAE_A", slaves1, 1, keys + 1, 1 },
+					   { "SAE_A", slaves1, 1, keys + 1, 1 } };
+	uint8_t id[1][UUID_LEN];
+
+	ASSERT_INT_EQ(kme_store_reserve_batch(st, "KME_A", &item, 1, wall_s() + 60), 0);
+	ASSERT_INT_EQ(kme_store_reserve_batch(st, "KME_A", &item, 1, wall_s() + 60), 1);
+	ASSERT_INT_EQ(kme_store_reserve_batch(st, "KME_A", twice, 2, wall_s() + 60), 1);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	memcpy(id[0], keys[1].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_NOT_FOUND);
+	memcpy(id[0], keys[0].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_MEM_EQ(out[0].bytes, keys[0].bytes, 16);
+	kme_keys_free(out, 1);
+	kme_keys_free(keys, 2);
+	cleanup_db(st);
+}
+
 /* Keys prefetched in one second share their created value. */
 TEST(ready_take_same_second)
 {
@@ -420,4 +444,5 @@ TEST(files_private)
 TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none), TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
 	  TEST_CASE(files_private), TEST_CASE(ready_take_same_second),
-	  TEST_CASE(fetch_audit_and_retention), TEST_CASE(carries_over_schema_v1))
+	  TEST_CASE(fetch_audit_and_retention), TEST_CASE(carries_over_schema_v1),
+	  TEST_CASE(reserve_batch_refuses_repeated_ids))
