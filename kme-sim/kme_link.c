@@ -20,6 +20,7 @@
  * sides authenticated by the KME-link CA; the certificate CN is the KME ID.
  */
 #include "kme.h"
+#include "kme_linkmsg.h"
 
 #include "log.h"
 #include "tls_front.h"
@@ -35,7 +36,7 @@
 #include <unistd.h>
 
 #define KME_LINK_HANDLES 16
-#define KME_DELIVERED_MAX 8192
+#define KME_DELIVERED_MAX KME_LINKMSG_DELIVERED_MAX	/* a sync's share */
 #define KME_PREFETCH_PER_TICK 1024	/* = KME_MAX_KEYS, one reserve item */
 #define KME_LINK_MAX_RESP (4 * 1024 * 1024)
 
@@ -316,8 +317,9 @@ struct kme_link_resv {
 	struct kme_link_resv *next;
 };
 
-/* At least the largest thread pool, so that no waiter is left behind. */
-#define KME_LINK_BATCH_MAX 64
+/* At least the largest thread pool, so that no waiter is left behind;
+ * at most what the peer takes in one reserve. */
+#define KME_LINK_BATCH_MAX KME_LINKMSG_BATCH_MAX
 
 /* Authority: takes bits from the pool, which lives in memory while we run
  * (the ticker persists it).  A crash may forget the last takes; key bytes
@@ -473,25 +475,6 @@ out:
 	return rc;
 }
 
-/*
- * A pool size from the peer: a JSON number that is a whole count of bits
- * a double holds exactly (<= 2^53).  Converting anything larger, negative
- * or not finite to uint64_t would be undefined (C11 6.3.1.4).
- */
-static int
-kme_link_bits(const cJSON *n, uint64_t *out)
-{
-	double v;
-
-	if (!cJSON_IsNumber(n))
-		return -1;
-	v = n->valuedouble;
-	if (!(v >= 0.0 && v <= 9007199254740992.0) || v != (double)(uint64_t)v)
-		return -1;
-	*out = (uint64_t)v;
-	return 0;
-}
-
 /* Other side: the authority takes, records and hands the keys to us. */
 static int
 kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
@@ -534,7 +517,7 @@ kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
 		goto out;
 	}
 	pool = cJSON_GetObjectItemCaseSensitive(reply, "pool_bits");
-	if (kme_link_bits(pool, &bits_left) == 0) {
+	if (kme_linkmsg_bits(pool, &bits_left) == 0) {
 		pthread_mutex_lock(&p->lock);
 		p->pool_bits = bits_left;
 		pthread_mutex_unlock(&p->lock);
@@ -628,18 +611,6 @@ kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 
 /* ------------------------------------------------------------ link server */
 
-static bool
-kme_link_json_has(const cJSON *arr, const char *id)
-{
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, arr) {
-		if (cJSON_IsString(it) && strcmp(it->valuestring, id) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void
 kme_link_list_add(char *list, size_t cap, const char *id)
 {
@@ -647,50 +618,6 @@ kme_link_list_add(char *list, size_t cap, const char *id)
 
 	if (off < cap)
 		snprintf(list + off, cap - off, "%s%.64s", off > 0 ? " " : "", id);
-}
-
-/* The master must be an SAE of the calling KME, the slaves ours. */
-static int
-kme_link_check_parties(struct kme *k, struct kme_peer *p, const cJSON *msg,
-		       char *master, char (*slaves)[KME_ID_MAX + 1],
-		       size_t *nslaves, char *why, size_t cap)
-{
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg, "master");
-	const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, "slaves"), *it;
-
-	if (!cJSON_IsString(m) || kme_cfg_peer_of_sae(&k->cfg, m->valuestring) != p->cfg) {
-		/* Each KME knows its peers' SAEs from its own configuration
-		 * only: name both sides, so that a drift shows. */
-		char list[KME_ERR_MAX] = "";
-
-		for (size_t i = 0; i < p->cfg->nsaes; i++)
-			kme_link_list_add(list, sizeof(list), p->cfg->saes[i]);
-		if (snprintf(why, cap, "master %.64s is not an SAE of KME %s in the "
-			     "configuration of KME %s ([peer %s] saes = %s)",
-			     cJSON_IsString(m) ? m->valuestring : "(none)",
-			     p->cfg->id, k->cfg.kme_id, p->cfg->id, list) >= (int)cap)
-			log_debug("link: the refusal below is cut to %zu bytes", cap - 1);
-		log_warnx("link: %s", why);
-		return -1;
-	}
-	snprintf(master, KME_ID_MAX + 1, "%s", m->valuestring);
-	*nslaves = 0;
-	if (!cJSON_IsArray(s) || cJSON_GetArraySize(s) < 1 ||
-	    cJSON_GetArraySize(s) > KME_MAX_SLAVES + 1) {
-		snprintf(why, cap, "slaves must be a list of 1..%d SAE IDs",
-			 KME_MAX_SLAVES + 1);
-		return -1;
-	}
-	cJSON_ArrayForEach(it, s) {
-		if (!cJSON_IsString(it) || !kme_cfg_is_local_sae(&k->cfg, it->valuestring)) {
-			snprintf(why, cap, "slave %.64s is not served by KME %s",
-				 cJSON_IsString(it) ? it->valuestring : "?",
-				 k->cfg.kme_id);
-			return -1;
-		}
-		snprintf(slaves[(*nslaves)++], KME_ID_MAX + 1, "%s", it->valuestring);
-	}
-	return 0;
 }
 
 static int64_t
@@ -708,57 +635,31 @@ kme_link_finish(struct MHD_Connection *conn, cJSON *reply)
 	return kme_http_json(conn, 200, s);
 }
 
-/* Prefetched keys the authority gave to masters: key_ttl starts now. */
-static int
-kme_link_on_delivered(struct kme *k, const cJSON *arr)
-{
-	uint8_t (*ids)[UUID_LEN];
-	const cJSON *it;
-	size_t n = 0;
-	int rc = -1;
-
-	if (arr == NULL)
-		return 0;
-	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KME_DELIVERED_MAX)
-		return -1;
-	ids = calloc(KME_DELIVERED_MAX, UUID_LEN);
-	if (ids == NULL)
-		return -1;
-	cJSON_ArrayForEach(it, arr) {
-		if (!cJSON_IsString(it) || uuid_parse(ids[n], it->valuestring) < 0)
-			goto out;
-		n++;
-	}
-	rc = n == 0 ? 0 : kme_store_extend(k->store, (const uint8_t (*)[UUID_LEN])ids,
-					   n, kme_link_expiry(k));
-out:
-	free(ids);
-	return rc;
-}
-
 /*
  * Each KME knows its peer's SAEs from its own configuration only.  Syncs
  * carry each side's own SAEs, so that a difference (a KME restarted with
  * a changed configuration) is logged when the link comes up, not found
- * by the first key the peer refuses.  arr is absent from older peers.
+ * by the first key the peer refuses.  Older peers send none.
  */
 static void
-kme_link_check_saes(struct kme *k, struct kme_peer *p, const cJSON *arr)
+kme_link_check_saes(struct kme *k, struct kme_peer *p,
+		    const struct kme_linkmsg_saes *s)
 {
 	char unlisted[KME_ERR_MAX] = "", gone[KME_ERR_MAX] = "";
-	const cJSON *it;
 	bool differ, was;
 
-	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KME_MAX_SAES)
+	if (!s->has)
 		return;
-	cJSON_ArrayForEach(it, arr) {
-		if (!cJSON_IsString(it))
-			return;
-		if (kme_cfg_peer_of_sae(&k->cfg, it->valuestring) != p->cfg)
-			kme_link_list_add(unlisted, sizeof(unlisted), it->valuestring);
+	for (size_t i = 0; i < s->n; i++) {
+		if (kme_cfg_peer_of_sae(&k->cfg, s->ids[i]) != p->cfg)
+			kme_link_list_add(unlisted, sizeof(unlisted), s->ids[i]);
 	}
 	for (size_t i = 0; i < p->cfg->nsaes; i++) {
-		if (!kme_link_json_has(arr, p->cfg->saes[i]))
+		size_t j = 0;
+
+		while (j < s->n && strcmp(s->ids[j], p->cfg->saes[i]) != 0)
+			j++;
+		if (j == s->n)
 			kme_link_list_add(gone, sizeof(gone), p->cfg->saes[i]);
 	}
 	differ = unlisted[0] != '\0' || gone[0] != '\0';
@@ -780,27 +681,20 @@ kme_link_check_saes(struct kme *k, struct kme_peer *p, const cJSON *arr)
 
 static enum MHD_Result
 kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
-		 const cJSON *msg)
+		 const struct kme_linkmsg_sync *s)
 {
-	const cJSON *bits = cJSON_GetObjectItemCaseSensitive(msg, "pool_bits");
-	const cJSON *max = cJSON_GetObjectItemCaseSensitive(msg, "max_bits");
-	uint64_t pool_bits, max_bits;
 	cJSON *reply;
 	bool starve;
 
-	if (p->authority)
-		return kme_http_error(conn, 400, "sync goes from the pool "
-				      "authority (the lower KME ID) only");
-	if (kme_link_bits(bits, &pool_bits) < 0 ||
-	    kme_link_bits(max, &max_bits) < 0 || pool_bits > max_bits)
-		return kme_http_error(conn, 400, "sync needs pool_bits and max_bits "
-				      "(integers, 0 <= pool_bits <= max_bits <= 2^53)");
-	if (kme_link_on_delivered(k, cJSON_GetObjectItemCaseSensitive(msg, "delivered")) < 0)
+	/* Prefetched keys the authority gave to masters: key_ttl starts now. */
+	if (s->ndelivered > 0 &&
+	    kme_store_extend(k->store, (const uint8_t (*)[UUID_LEN])s->delivered,
+			     s->ndelivered, kme_link_expiry(k)) < 0)
 		return kme_http_error(conn, 400, "delivered must be a list of key IDs");
-	kme_link_check_saes(k, p, cJSON_GetObjectItemCaseSensitive(msg, "saes"));
+	kme_link_check_saes(k, p, &s->saes);
 	pthread_mutex_lock(&p->lock);
-	p->pool_bits = pool_bits;
-	p->max_bits = max_bits;
+	p->pool_bits = s->pool_bits;
+	p->max_bits = s->max_bits;
 	p->last_contact_ms = mono_ms();
 	starve = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
@@ -813,128 +707,43 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 	return kme_link_finish(conn, reply);
 }
 
-/* Decodes one batch item: parties checked, keys all of one length. */
-static int
-kme_link_resv_item(struct kme *k, struct kme_peer *p, const cJSON *it,
-		   struct kme_store_resv *out, char *master,
-		   char (*slaves)[KME_ID_MAX + 1], char *why, size_t cap)
-{
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(it, "keys"), *k0;
-	uint8_t tmp[KME_MAX_KEY_BITS / 8 + 3];
-	size_t n;
-	int got;
-
-	if (kme_link_check_parties(k, p, it, master, slaves, &out->nslaves, why,
-				   cap) < 0)
-		return -1;
-	n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
-	k0 = n > 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 0), "key") : NULL;
-	if (n < 1 || n > KME_MAX_KEYS || !cJSON_IsString(k0)) {
-		snprintf(why, cap, "reserve needs 1..%d keys per item", KME_MAX_KEYS);
-		return -1;
-	}
-	got = base64_decode(tmp, sizeof(tmp), k0->valuestring, strlen(k0->valuestring));
-	secure_wipe(tmp, sizeof(tmp));
-	if (got <= 0) {
-		snprintf(why, cap, "bad key encoding");
-		return -1;
-	}
-	/* Only sizes this KME serves: a slave must never get a key its own
-	 * enc_keys could not have made. */
-	if ((uint64_t)got * 8 < k->limits.min_key_size ||
-	    (uint64_t)got * 8 > k->limits.max_key_size) {
-		snprintf(why, cap, "key size %d bits is outside %u..%u", got * 8,
-			 k->limits.min_key_size, k->limits.max_key_size);
-		return -1;
-	}
-	out->keys = kme_http_parse_keys(arr, n, (size_t)got);
-	if (out->keys == NULL) {
-		snprintf(why, cap, "malformed keys");
-		return -1;
-	}
-	out->n = n;
-	out->master = master;
-	out->slaves = slaves;
-	return 0;
-}
-
+/* Records every item of the batch in one transaction. */
 static enum MHD_Result
 kme_link_on_reserve(struct kme *k, struct kme_peer *p,
-		    struct MHD_Connection *conn, const cJSON *msg)
+		    struct MHD_Connection *conn, struct kme_linkmsg *m)
 {
-	const cJSON *batch = cJSON_GetObjectItemCaseSensitive(msg, "batch"), *it;
-	char masters[KME_LINK_BATCH_MAX][KME_ID_MAX + 1], why[KME_ERR_MAX] = "";
-	char (*sl)[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
-	struct kme_store_resv items[KME_LINK_BATCH_MAX];
-	size_t n = 0, nkeys = 0;
-	unsigned status = 400;
+	struct kme_store_resv items[KME_LINKMSG_BATCH_MAX];
+	size_t n = m->u.reserve.nitems, nkeys = 0;
 
-	if (p->authority)
-		return kme_http_error(conn, 400, "reserve goes to the pool "
-				      "authority's peer only");
-	if (!cJSON_IsArray(batch) || cJSON_GetArraySize(batch) < 1 ||
-	    cJSON_GetArraySize(batch) > KME_LINK_BATCH_MAX)
-		return kme_http_error(conn, 400, "reserve needs a batch of 1..64 items");
-	sl = calloc(KME_LINK_BATCH_MAX, sizeof(*sl));
-	if (sl == NULL)
-		return kme_http_error(conn, 503, "out of memory");
-	cJSON_ArrayForEach(it, batch) {
-		if (kme_link_resv_item(k, p, it, &items[n], masters[n], sl[n], why,
-				       sizeof(why)) < 0)
-			goto out;
-		nkeys += items[n++].n;
+	for (size_t i = 0; i < n; i++) {
+		struct kme_linkmsg_resv *r = &m->u.reserve.items[i];
+
+		items[i] = (struct kme_store_resv){
+			.master = r->parties.master, .slaves = r->parties.slaves,
+			.nslaves = r->parties.nslaves, .keys = r->keys, .n = r->n,
+		};
+		nkeys += r->n;
 	}
 	if (kme_store_reserve_batch(k->store, p->cfg->id, items, n,
-				    kme_link_expiry(k)) != 0) {
-		snprintf(why, sizeof(why), "key store error");
-		status = 503;
-		goto out;
-	}
+				    kme_link_expiry(k)) != 0)
+		return kme_http_error(conn, 503, "key store error");
 	kme_link_touch(p);
 	log_debug("link: %zu key(s) in %zu reservation(s) from %s recorded",
 		  nkeys, n, p->cfg->id);
-	status = 200;
-out:
-	for (size_t i = 0; i < n; i++)
-		kme_keys_free((struct kme_key *)(uintptr_t)items[i].keys, items[i].n);
-	free(sl);
-	if (status != 200)
-		return kme_http_error(conn, status, why);
 	return kme_link_finish(conn, cJSON_CreateObject());
 }
 
 static enum MHD_Result
 kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
-		  const cJSON *msg)
+		  struct kme_linkmsg_alloc *a)
 {
-	char master[KME_ID_MAX + 1], why[KME_ERR_MAX];
-	char slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
-	const cJSON *jn = cJSON_GetObjectItemCaseSensitive(msg, "number");
-	const cJSON *js = cJSON_GetObjectItemCaseSensitive(msg, "size");
+	char why[KME_ERR_MAX];
 	struct kme_key *keys = NULL;
 	cJSON *reply = NULL;
-	uint32_t n, bits;
+	uint32_t n = a->number, bits = a->size;
 	uint64_t have = 0;
-	size_t nslaves;
 	bool starved;
 
-	if (!p->authority)
-		return kme_http_error(conn, 400, "alloc goes to the pool authority "
-				      "(the lower KME ID) only");
-	if (kme_link_check_parties(k, p, msg, master, slaves, &nslaves, why,
-				   sizeof(why)) < 0)
-		return kme_http_error(conn, 400, why);
-	if (!cJSON_IsNumber(jn) || !cJSON_IsNumber(js) ||
-	    jn->valuedouble < 1 || jn->valuedouble > k->limits.max_key_per_request ||
-	    js->valuedouble < k->limits.min_key_size ||
-	    js->valuedouble > k->limits.max_key_size ||
-	    /* whole numbers only: 1.5 keys must not become 1 */
-	    jn->valuedouble != (double)(uint32_t)jn->valuedouble ||
-	    js->valuedouble != (double)(uint32_t)js->valuedouble ||
-	    (uint32_t)js->valuedouble % 8 != 0)
-		return kme_http_error(conn, 400, "alloc number or size out of range");
-	n = (uint32_t)jn->valuedouble;
-	bits = (uint32_t)js->valuedouble;
 	pthread_mutex_lock(&p->lock);
 	starved = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
@@ -951,8 +760,9 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 	}
 	keys = kme_keys_new_random(n, bits / 8);
 	/* Recorded for our slaves before the keys leave for the master. */
-	if (keys == NULL || kme_store_reserve(k->store, p->cfg->id, 0, master,
-					      slaves, nslaves, keys, n,
+	if (keys == NULL || kme_store_reserve(k->store, p->cfg->id, 0,
+					      a->parties.master, a->parties.slaves,
+					      a->parties.nslaves, keys, n,
 					      kme_link_expiry(k)) != 0) {
 		kme_keys_free(keys, n);
 		kme_link_pool_give(p, (uint64_t)n * bits);
@@ -976,11 +786,12 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct kme *k = cls;
 	struct kme_http_req *r;
-	char peer_id[TLS_PEER_ID_MAX];
+	char peer_id[TLS_PEER_ID_MAX], why[KME_ERR_MAX];
+	struct kme_linkmsg_ctx ctx;
+	struct kme_linkmsg *m;
 	struct kme_peer *p;
 	enum MHD_Result ret;
 	uint32_t delay;
-	cJSON *msg;
 	bool down;
 
 	(void)version;
@@ -1000,18 +811,33 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		kme_link_sleep_ms(delay);
 	if (strcmp(method, "POST") != 0 || r->too_large)
 		return kme_http_error(conn, 400, "link messages are POSTed JSON");
-	msg = r->len > 0 ? cJSON_ParseWithLength(r->body, r->len) : NULL;
-	if (!cJSON_IsObject(msg))
-		ret = kme_http_error(conn, 400, "link message is not a JSON object");
-	else if (strcmp(url, "/link/v1/sync") == 0)
-		ret = kme_link_on_sync(k, p, conn, msg);
-	else if (strcmp(url, "/link/v1/reserve") == 0)
-		ret = kme_link_on_reserve(k, p, conn, msg);
-	else if (strcmp(url, "/link/v1/alloc") == 0)
-		ret = kme_link_on_alloc(k, p, conn, msg);
-	else
-		ret = kme_http_error(conn, 400, "unknown link message");
-	cJSON_Delete(msg);
+	/* Parse and validate (kme_linkmsg.c), then act.  On the heap: a
+	 * sync may carry KME_LINKMSG_DELIVERED_MAX key IDs. */
+	m = malloc(sizeof(*m));
+	if (m == NULL)
+		return kme_http_error(conn, 503, "out of memory");
+	ctx = (struct kme_linkmsg_ctx){
+		.cfg = &k->cfg, .peer = p->cfg, .authority = p->authority,
+		.lim = &k->limits,
+	};
+	if (kme_linkmsg_parse(url, r->body, r->len, &ctx, m, why,
+			      sizeof(why)) < 0) {
+		if (m->log_refusal) {
+			if (strlen(why) + 1 == sizeof(why))
+				log_debug("link: the refusal below is cut to %zu "
+					  "bytes", sizeof(why) - 1);
+			log_warnx("link: %s", why);
+		}
+		ret = kme_http_error(conn, 400, why);
+	} else if (m->type == KME_LINKMSG_SYNC) {
+		ret = kme_link_on_sync(k, p, conn, &m->u.sync);
+	} else if (m->type == KME_LINKMSG_RESERVE) {
+		ret = kme_link_on_reserve(k, p, conn, m);
+	} else {
+		ret = kme_link_on_alloc(k, p, conn, &m->u.alloc);
+	}
+	kme_linkmsg_clear(m);
+	free(m);
 	return ret;
 }
 
@@ -1119,6 +945,7 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 {
 	char why[KME_ERR_MAX];
 	cJSON *msg = cJSON_CreateObject(), *reply;
+	struct kme_linkmsg_saes saes;
 	const cJSON *st;
 	uint64_t bits, max, add, now_bits;
 	size_t ndel;
@@ -1146,7 +973,8 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 		return;
 	}
 	kme_link_drop_delivered(p, ndel);
-	kme_link_check_saes(k, p, cJSON_GetObjectItemCaseSensitive(reply, "saes"));
+	kme_linkmsg_saes(cJSON_GetObjectItemCaseSensitive(reply, "saes"), &saes);
+	kme_link_check_saes(k, p, &saes);
 	st = cJSON_GetObjectItemCaseSensitive(reply, "starve");
 	starve = cJSON_IsTrue(st);
 	cJSON_Delete(reply);

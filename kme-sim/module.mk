@@ -2,7 +2,7 @@
 PKG_LIBS += sqlite3 libcjson libcurl
 
 KME_SIM_OBJS := kme-sim/kme_cfg.o kme-sim/kme_req.o kme-sim/kme_store.o \
-	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_api.o \
+	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
 	kme-sim/kme_admin.o kme-sim/kme_metrics.o
 
 BINS += kme-sim/kme-sim
@@ -17,6 +17,11 @@ MAN1 += man/qkdlab-pki.1
 
 TESTS += tests/test_kme_req
 tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_cfg.o
+
+TESTS += tests/test_kme_linkmsg
+tests_test_kme_linkmsg_OBJS := tests/test_kme_linkmsg.o tests/harness.o \
+	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_store.o kme-sim/kme_cfg.o
+$(B)/tests/test_kme_linkmsg.o: CFLAGS += -Ikme-sim
 
 TESTS += tests/test_kme_store
 tests_test_kme_store_OBJS := tests/test_kme_store.o tests/harness.o kme-sim/kme_store.o
