@@ -38,3 +38,9 @@ fuzz_skip_kme_OBJS = fuzz/fuzz_skip_kme.o skip-proxy/skip_kme.o
 FUZZ += etsi014_resp
 fuzz_etsi014_resp_OBJS = fuzz/fuzz_etsi014_resp.o mka-agent/keysvc_etsi014.o \
 	skip-proxy/skip_kme.o
+
+# kme-sim's KME-link messages (sync, reserve, alloc) as the receiving KME
+# parses and validates them.
+FUZZ += kme_link
+fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
+	kme-sim/kme_http.o kme-sim/kme_store.o kme-sim/kme_cfg.o

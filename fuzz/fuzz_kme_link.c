@@ -1,0 +1,291 @@
+/*
+ * fuzz_kme_link.c — kme-sim's KME-link messages as the receiving KME
+ * parses and validates them (kme_linkmsg_parse(), kme-sim/kme_linkmsg.c):
+ * sync (pool figures, delivered key IDs, the sender's SAEs), reserve (a
+ * batch of keys to record for our slaves) and alloc (keys to take from
+ * our pool).
+ *
+ * Input: the first octet picks the path (mod 4: sync, reserve, alloc, an
+ * unknown one) and, with 0x04, the wrong role in the pair; the rest is
+ * the POSTed body.  We are KME_B with SAE_B and SAE_B2; the caller is
+ * KME_A (SAE_A, SAE_A2); KME_C (SAE_C) is another peer.  Checked beyond
+ * "no memory error": an accepted message is the one the path names, came
+ * to the right role, names a master of the caller and 1..17 of our SAEs,
+ * and has counts and numbers within the bounds kme_linkmsg.h states; it
+ * also survives re-encoding as kme_link.c's sender writes it.  A refusal
+ * has a message and leaves nothing allocated.
+ */
+#include "../kme-sim/kme_linkmsg.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct kme_cfg cfg;
+static const struct kme_limits lim = {
+	.key_size = 256, .min_key_size = 64, .max_key_size = 1024,
+	.max_key_per_request = 128, .max_sae_id_count = 4,
+};
+static const char *const paths[] = {
+	"/link/v1/sync", "/link/v1/reserve", "/link/v1/alloc", "/link/v1/sync2",
+};
+
+static void
+setup(void)
+{
+	snprintf(cfg.kme_id, sizeof(cfg.kme_id), "KME_B");
+	snprintf(cfg.saes[0], sizeof(cfg.saes[0]), "SAE_B");
+	snprintf(cfg.saes[1], sizeof(cfg.saes[1]), "SAE_B2");
+	cfg.nsaes = 2;
+	snprintf(cfg.peers[0].id, sizeof(cfg.peers[0].id), "KME_A");
+	snprintf(cfg.peers[0].saes[0], sizeof(cfg.peers[0].saes[0]), "SAE_A");
+	snprintf(cfg.peers[0].saes[1], sizeof(cfg.peers[0].saes[1]), "SAE_A2");
+	cfg.peers[0].nsaes = 2;
+	snprintf(cfg.peers[1].id, sizeof(cfg.peers[1].id), "KME_C");
+	snprintf(cfg.peers[1].saes[0], sizeof(cfg.peers[1].saes[0]), "SAE_C");
+	cfg.peers[1].nsaes = 1;
+	cfg.npeers = 2;
+}
+
+static void
+check_parties(const struct kme_linkmsg_parties *pt)
+{
+	if (memchr(pt->master, '\0', sizeof(pt->master)) == NULL ||
+	    kme_cfg_peer_of_sae(&cfg, pt->master) != &cfg.peers[0] ||
+	    pt->nslaves < 1 || pt->nslaves > KME_MAX_SLAVES + 1)
+		abort();
+	for (size_t i = 0; i < pt->nslaves; i++)
+		if (memchr(pt->slaves[i], '\0', sizeof(pt->slaves[i])) == NULL ||
+		    !kme_cfg_is_local_sae(&cfg, pt->slaves[i]))
+			abort();
+}
+
+static void
+check_sync(const struct kme_linkmsg_sync *s)
+{
+	if (s->pool_bits > s->max_bits || s->max_bits > (UINT64_C(1) << 53) ||
+	    s->ndelivered > KME_LINKMSG_DELIVERED_MAX ||
+	    s->saes.n > KME_MAX_SAES || (!s->saes.has && s->saes.n != 0))
+		abort();
+	for (size_t i = 0; i < s->saes.n; i++)
+		if (memchr(s->saes.ids[i], '\0', sizeof(s->saes.ids[i])) == NULL)
+			abort();
+}
+
+static void
+check_reserve(const struct kme_linkmsg *m)
+{
+	if (m->u.reserve.nitems < 1 ||
+	    m->u.reserve.nitems > KME_LINKMSG_BATCH_MAX)
+		abort();
+	for (size_t i = 0; i < m->u.reserve.nitems; i++) {
+		const struct kme_linkmsg_resv *r = &m->u.reserve.items[i];
+
+		check_parties(&r->parties);
+		if (r->n < 1 || r->n > KME_MAX_KEYS || r->keys == NULL ||
+		    r->key_len * 8 < lim.min_key_size ||
+		    r->key_len * 8 > lim.max_key_size)
+			abort();
+		for (size_t j = 0; j < r->n; j++)
+			if (r->keys[j].len != r->key_len || r->keys[j].bytes == NULL)
+				abort();
+	}
+}
+
+static void
+check_alloc(const struct kme_linkmsg_alloc *a)
+{
+	check_parties(&a->parties);
+	if (a->number < 1 || a->number > lim.max_key_per_request ||
+	    a->size < lim.min_key_size || a->size > lim.max_key_size ||
+	    a->size % 8 != 0)
+		abort();
+}
+
+static cJSON *
+ids_json(const char (*ids)[KME_ID_MAX + 1], size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
+	return arr;
+}
+
+static void
+add_parties(cJSON *o, const struct kme_linkmsg_parties *pt)
+{
+	cJSON_AddStringToObject(o, "master", pt->master);
+	cJSON_AddItemToObject(o, "slaves", ids_json(pt->slaves, pt->nslaves));
+}
+
+/* The message as kme_link.c's sender writes it (the fields it reads). */
+static cJSON *
+encode(const struct kme_linkmsg *m)
+{
+	cJSON *o = cJSON_CreateObject(), *arr;
+	char id[UUID_STR_LEN + 1];
+
+	switch (m->type) {
+	case KME_LINKMSG_SYNC:
+		cJSON_AddNumberToObject(o, "pool_bits", (double)m->u.sync.pool_bits);
+		cJSON_AddNumberToObject(o, "max_bits", (double)m->u.sync.max_bits);
+		arr = m->u.sync.saes.has ? cJSON_AddArrayToObject(o, "saes") : NULL;
+		for (size_t i = 0; arr != NULL && i < m->u.sync.saes.n; i++)
+			cJSON_AddItemToArray(arr,
+					     cJSON_CreateString(m->u.sync.saes.ids[i]));
+		if (m->u.sync.ndelivered > 0) {
+			arr = cJSON_AddArrayToObject(o, "delivered");
+			for (size_t i = 0; i < m->u.sync.ndelivered; i++) {
+				uuid_format(id, m->u.sync.delivered[i]);
+				cJSON_AddItemToArray(arr, cJSON_CreateString(id));
+			}
+		}
+		break;
+	case KME_LINKMSG_RESERVE:
+		arr = cJSON_AddArrayToObject(o, "batch");
+		for (size_t i = 0; i < m->u.reserve.nitems; i++) {
+			const struct kme_linkmsg_resv *r = &m->u.reserve.items[i];
+			cJSON *it = kme_http_key_container(r->keys, r->n);
+
+			add_parties(it, &r->parties);
+			cJSON_AddItemToArray(arr, it);
+		}
+		break;
+	case KME_LINKMSG_ALLOC:
+		add_parties(o, &m->u.alloc.parties);
+		cJSON_AddNumberToObject(o, "number", m->u.alloc.number);
+		cJSON_AddNumberToObject(o, "size", m->u.alloc.size);
+		break;
+	}
+	return o;
+}
+
+static bool
+same_parties(const struct kme_linkmsg_parties *a,
+	     const struct kme_linkmsg_parties *b)
+{
+	if (strcmp(a->master, b->master) != 0 || a->nslaves != b->nslaves)
+		return false;
+	for (size_t i = 0; i < a->nslaves; i++)
+		if (strcmp(a->slaves[i], b->slaves[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * cJSON 1.7.15 prints a number with 15 significant digits when that reads
+ * back within its tolerance, so pool figures of 10^15 bits or more arrive
+ * rounded.  Configured pools stay far below (max_key_count * key_size <=
+ * 10^8 * 65536 bits), so only smaller ones must come back exactly.
+ */
+#define EXACT_MAX UINT64_C(1000000000000000)
+
+static bool
+same(const struct kme_linkmsg *a, const struct kme_linkmsg *b)
+{
+	const struct kme_linkmsg_sync *s = &a->u.sync, *t = &b->u.sync;
+
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case KME_LINKMSG_SYNC:
+		if ((s->max_bits < EXACT_MAX &&
+		     (s->pool_bits != t->pool_bits || s->max_bits != t->max_bits)) ||
+		    s->saes.has != t->saes.has || s->saes.n != t->saes.n ||
+		    s->ndelivered != t->ndelivered ||
+		    memcmp(s->delivered, t->delivered, s->ndelivered * UUID_LEN))
+			return false;
+		for (size_t i = 0; i < s->saes.n; i++)
+			if (strcmp(s->saes.ids[i], t->saes.ids[i]) != 0)
+				return false;
+		return true;
+	case KME_LINKMSG_RESERVE:
+		if (a->u.reserve.nitems != b->u.reserve.nitems)
+			return false;
+		for (size_t i = 0; i < a->u.reserve.nitems; i++) {
+			const struct kme_linkmsg_resv *r = &a->u.reserve.items[i];
+			const struct kme_linkmsg_resv *q = &b->u.reserve.items[i];
+
+			if (!same_parties(&r->parties, &q->parties) ||
+			    r->n != q->n || r->key_len != q->key_len)
+				return false;
+			for (size_t j = 0; j < r->n; j++)
+				if (memcmp(r->keys[j].id, q->keys[j].id, UUID_LEN) ||
+				    memcmp(r->keys[j].bytes, q->keys[j].bytes,
+					   r->key_len))
+					return false;
+		}
+		return true;
+	case KME_LINKMSG_ALLOC:
+		return same_parties(&a->u.alloc.parties, &b->u.alloc.parties) &&
+		       a->u.alloc.number == b->u.alloc.number &&
+		       a->u.alloc.size == b->u.alloc.size;
+	}
+	return false;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct kme_linkmsg m, m2;
+	struct kme_linkmsg_ctx ctx;
+	char why[KME_ERR_MAX], *json;
+	unsigned t;
+	int rc;
+
+	if (size < 1)
+		return 0;
+	if (cfg.nsaes == 0)
+		setup();
+	t = data[0] % 4;
+	ctx.cfg = &cfg;
+	ctx.peer = &cfg.peers[0];
+	ctx.lim = &lim;
+	/* The right role: sync and reserve go to the authority's peer,
+	 * alloc to the authority. */
+	ctx.authority = (t == 2) != ((data[0] & 0x04) != 0);
+	memset(why, 'x', sizeof(why));
+	rc = kme_linkmsg_parse(paths[t], (const char *)data + 1, size - 1, &ctx,
+			       &m, why, sizeof(why));
+	if (rc != 0) {
+		if (rc != -1 || memchr(why, '\0', sizeof(why)) == NULL ||
+		    why[0] == '\0' ||
+		    (m.type == KME_LINKMSG_RESERVE && m.u.reserve.nitems != 0))
+			abort();
+		return 0;
+	}
+	if (t == 3 || (unsigned)m.type != t || (data[0] & 0x04) != 0)
+		abort();
+	switch (m.type) {
+	case KME_LINKMSG_SYNC:
+		check_sync(&m.u.sync);
+		break;
+	case KME_LINKMSG_RESERVE:
+		check_reserve(&m);
+		break;
+	case KME_LINKMSG_ALLOC:
+		check_alloc(&m.u.alloc);
+		break;
+	}
+	/* What we accepted, written again as our sender would, is accepted
+	 * again as the same message. */
+	{
+		cJSON *o = encode(&m);
+
+		json = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+		cJSON_Delete(o);
+	}
+	if (json != NULL) {
+		if (kme_linkmsg_parse(paths[t], json, strlen(json), &ctx, &m2, why,
+				      sizeof(why)) != 0 || !same(&m, &m2))
+			abort();
+		kme_linkmsg_clear(&m2);
+		cJSON_free(json);
+	}
+	kme_linkmsg_clear(&m);
+	return 0;
+}
