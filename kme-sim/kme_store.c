@@ -32,6 +32,8 @@
 #include <unistd.h>
 
 #define KME_STORE_STMTS 24
+/* Rows per transaction where a long list need not be all or none. */
+#define KME_STORE_SLICE 64
 
 struct kme_store {
 	sqlite3 *db;
@@ -1077,14 +1079,14 @@ kme_store_ready_purge(struct kme_store *st, const char *peer, int64_t before)
 	return n;
 }
 
-int
-kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN], size_t n,
-		 int64_t expires)
+/* One transaction of kme_store_extend; under st->lock. */
+static int
+kme_store_extend_locked(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
+			size_t n, int64_t expires)
 {
 	sqlite3_stmt *s;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
 	s = kme_store_prep(st, "UPDATE rkey SET expires = max(expires, ?) "
 			   "WHERE key_id = ?");
 	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
@@ -1103,6 +1105,27 @@ kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN], size_t n,
 		kme_store_run(st, "ROLLBACK");
 out:
 	kme_store_release(st, s);
-	pthread_mutex_unlock(&st->lock);
 	return rc;
+}
+
+/*
+ * Each key stands alone here, so a sync's list of delivered keys is
+ * extended a slice at a time, the lock released in between: a dec_keys
+ * waits for one slice, not for the whole list.
+ */
+int
+kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN], size_t n,
+		 int64_t expires)
+{
+	for (size_t i = 0; i < n; i += KME_STORE_SLICE) {
+		size_t m = n - i < KME_STORE_SLICE ? n - i : KME_STORE_SLICE;
+		int rc;
+
+		pthread_mutex_lock(&st->lock);
+		rc = kme_store_extend_locked(st, ids + i, m, expires);
+		pthread_mutex_unlock(&st->lock);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
 }
