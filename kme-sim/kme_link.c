@@ -37,7 +37,8 @@
 
 #define KME_LINK_HANDLES 16
 #define KME_DELIVERED_MAX KME_LINKMSG_DELIVERED_MAX	/* a sync's share */
-#define KME_PREFETCH_PER_TICK 1024	/* = KME_MAX_KEYS, one reserve item */
+#define KME_PREFETCH_PER_TICK 1024	/* per (master, slave) pair */
+#define KME_PREFETCH_CHUNK 64		/* keys per reserve message */
 #define KME_LINK_MAX_RESP (4 * 1024 * 1024)
 
 struct kme_link_client {
@@ -724,9 +725,16 @@ kme_link_on_reserve(struct kme *k, struct kme_peer *p,
 		};
 		nkeys += r->n;
 	}
-	if (kme_store_reserve_batch(k->store, p->cfg->id, items, n,
-				    kme_link_expiry(k)) != 0)
+	switch (kme_store_reserve_batch(k->store, p->cfg->id, items, n,
+					kme_link_expiry(k))) {
+	case 0:
+		break;
+	case 1:		/* the peer's mistake or a replay: nothing recorded */
+		return kme_http_error(conn, 400, "a key_ID is already recorded "
+				      "or repeats in the reservation");
+	default:
 		return kme_http_error(conn, 503, "key store error");
+	}
 	kme_link_touch(p);
 	log_debug("link: %zu key(s) in %zu reservation(s) from %s recorded",
 		  nkeys, n, p->cfg->id);
@@ -904,32 +912,41 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 			need = k->cfg.prefetch_keys - (uint64_t)have;
 			if (need > KME_PREFETCH_PER_TICK)
 				need = KME_PREFETCH_PER_TICK;
-			pthread_mutex_lock(&p->lock);
-			avail = p->pool_bits / bits;
-			if (need > avail)
-				need = avail;
-			p->pool_bits -= need * bits;
-			pthread_mutex_unlock(&p->lock);
-			if (need == 0)
-				goto out;
-			keys = kme_keys_new_random(need, bits / 8);
-			if (keys == NULL)
-				goto out;
 			snprintf(slave[0], sizeof(slave[0]), "%s", p->cfg->saes[j]);
-			r.master = k->cfg.saes[i];
-			r.slaves = slave;
-			r.nslaves = 1;
-			r.keys = keys;
-			r.n = need;
-			/* Recorded at the peer first, then ready here. */
-			if (kme_link_reserve(k, p, &r) < 0 ||
-			    kme_store_ready_add(k->store, p->cfg->id, r.master, slave[0],
-						keys, need, now) < 0) {
-				kme_keys_free(keys, need);
-				goto out;
+			/* In chunks: each is one transaction at either end, and
+			 * requests wait for the store while one is written. */
+			while (need > 0) {
+				uint64_t n = need < KME_PREFETCH_CHUNK ?
+					     need : KME_PREFETCH_CHUNK;
+
+				pthread_mutex_lock(&p->lock);
+				avail = p->pool_bits / bits;
+				if (n > avail)
+					n = avail;
+				p->pool_bits -= n * bits;
+				pthread_mutex_unlock(&p->lock);
+				if (n == 0)
+					goto out;
+				keys = kme_keys_new_random(n, bits / 8);
+				if (keys == NULL)
+					goto out;
+				memset(&r, 0, sizeof(r));
+				r.master = k->cfg.saes[i];
+				r.slaves = slave;
+				r.nslaves = 1;
+				r.keys = keys;
+				r.n = n;
+				/* Recorded at the peer first, then ready here. */
+				if (kme_link_reserve(k, p, &r) < 0 ||
+				    kme_store_ready_add(k->store, p->cfg->id, r.master,
+							slave[0], keys, n, now) < 0) {
+					kme_keys_free(keys, n);
+					goto out;
+				}
+				kme_keys_free(keys, n);
+				total += n;
+				need -= n;
 			}
-			kme_keys_free(keys, need);
-			total += need;
 		}
 	}
 out:
