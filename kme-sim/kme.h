@@ -246,8 +246,8 @@ char *kme_metrics_render(struct kme *k);
 
 /* Per-request state kept in MHD's con_cls. */
 struct kme_http_req {
-	char *body;
-	size_t len;
+	char *body;		/* wiped when freed: link messages hold keys */
+	size_t len, cap;
 	bool too_large;
 	bool started;
 	uint64_t t0_us;

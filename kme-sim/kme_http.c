@@ -5,6 +5,7 @@
 #include "kme.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -56,21 +57,13 @@ kme_http_gather(struct MHD_Connection *conn, void **con_cls,
 	if (*upload_size > 0) {
 		size_t n = *upload_size;
 
-		if (!r->too_large && r->len + n <= max) {
-			/* Not realloc(): a link message carries key bytes,
-			 * and realloc() would free the old block unwiped. */
-			char *nb = malloc(r->len + n + 1);
-			if (nb == NULL) {
-				r->too_large = true;
-			} else {
-				if (r->body != NULL)
-					memcpy(nb, r->body, r->len);
-				secure_free(r->body, r->len + 1);
-				r->body = nb;
-				memcpy(r->body + r->len, upload, n);
-				r->len += n;
-				r->body[r->len] = '\0';
-			}
+		/* Not realloc(): a link message carries key bytes, and
+		 * realloc() frees a block it moves unwiped. */
+		if (!r->too_large && r->len + n <= max &&
+		    secmem_reserve(&r->body, &r->cap, r->len + n + 1) == 0) {
+			memcpy(r->body + r->len, upload, n);
+			r->len += n;
+			r->body[r->len] = '\0';
 		} else {
 			r->too_large = true;
 		}
@@ -92,9 +85,11 @@ kme_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r == NULL)
 		return;
 	/* Bodies of link messages carry key bytes. */
-	secure_free(r->body, r->len + 1);
+	secmem_free(r->body);
 	free(r);
 	*con_cls = NULL;
+	/* So may the stack the request was handled on (libraries' frames). */
+	secmem_wipe_stack();
 }
 
 /* A response body may hold keys: wiped when MHD is done with it. */

@@ -23,6 +23,7 @@
 #include "kme_linkmsg.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
 
@@ -51,8 +52,8 @@ struct kme_link_client {
 };
 
 struct kme_link_resp {
-	char *buf;
-	size_t len;
+	char *buf;		/* wiped when freed: alloc replies hold keys */
+	size_t len, cap;
 	bool overflow;
 };
 
@@ -80,16 +81,15 @@ kme_link_write_cb(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct kme_link_resp *r = arg;
 	size_t n = sz * nm;
-	char *nb;
 
 	if (r->len + n > KME_LINK_MAX_RESP) {
 		r->overflow = true;
 		return 0;
 	}
-	nb = realloc(r->buf, r->len + n + 1);
-	if (nb == NULL)
+	/* Not realloc(): an alloc reply carries keys, and realloc() frees
+	 * a block it moves unwiped (docs/SECURITY.md, S-20). */
+	if (secmem_reserve(&r->buf, &r->cap, r->len + n + 1) < 0)
 		return 0;
-	r->buf = nb;
 	memcpy(r->buf + r->len, p, n);
 	r->len += n;
 	r->buf[r->len] = '\0';
@@ -252,7 +252,7 @@ out:
 		secure_wipe(json, strlen(json));
 		cJSON_free(json);
 	}
-	secure_free(r.buf, r.len + 1);
+	secmem_free(r.buf);
 	return reply;
 }
 

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,32 @@ secmem_realloc(void *p, size_t n)
 	memcpy(np, p, have);
 	secmem_free(p);
 	return np;
+}
+
+int
+secmem_reserve(char **buf, size_t *cap, size_t need)
+{
+	size_t ncap = *cap > 0 ? *cap : 256;
+	char *nb;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
+	nb = secmem_realloc(*buf, ncap);
+	if (nb == NULL)
+		return -1;
+	*buf = nb;
+	*cap = ncap;
+	return 0;
+}
+
+void __attribute__((noinline))
+secmem_wipe_stack(void)
+{
+	unsigned char pad[SECMEM_STACK_WIPE];
+
+	secure_wipe(pad, sizeof(pad));
 }
 
 static void *

@@ -19,6 +19,19 @@ void secmem_free(void *p);
 /* realloc() that wipes a block it moves, and never shrinks one. */
 void *secmem_realloc(void *p, size_t n);
 /*
+ * Room for need octets in a growing buffer (capacity doubled) through
+ * secmem_realloc: 0, or -1 when out of memory (*buf left as it was).
+ */
+int secmem_reserve(char **buf, size_t *cap, size_t need);
+/*
+ * Library code leaves key bytes in the stack below the frames that called
+ * it (kme-sim's link thread after a 400-key alloc: a few keys, written by
+ * code outside the project).  Where a request ends, this overwrites the
+ * SECMEM_STACK_WIPE octets below the caller's frame.
+ */
+#define SECMEM_STACK_WIPE (32 * 1024)
+void secmem_wipe_stack(void);
+/*
  * Installs secmem_free/secmem_realloc in OpenSSL and cJSON.  OpenSSL
  * accepts it only before its first allocation: call it first in main().
  * Logs and returns -1 when OpenSSL refuses.

@@ -10,7 +10,10 @@ path the daemons serve:
   - ETSI 014 POST: SAE_B is master at KME_B, the keys come back from KME_A
     in the alloc reply; SAE_A fetches them there (POST dec_keys);
   - SKIP: router A's /key at skip-proxy A, router B's /key/{keyId} at
-    skip-proxy B (ETSI 014 underneath, hex towards the routers).
+    skip-proxy B (ETSI 014 underneath, hex towards the routers);
+  - one POST of 200 keys at KME_B: KME_A's alloc reply (18 KB) reaches
+    KME_B's libcurl in pieces, and KME_A's link thread handles 200 keys at
+    once (16 of them, from both ends and the middle, are searched for).
 When the last answer is in and the clients have closed their connections
 (the daemons' keep-alive connections to each other stay up), the test waits
 past kme-sim's once-a-second expiry transaction, which overwrites SQLite's
@@ -52,8 +55,10 @@ for exe in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
 if not os.access("/proc/self/mem", os.R_OK):
     t.skip_all("no /proc/PID/mem here")
 
-lab = kc.Lab(t, {"KME_A": {"saes": ["SAE_A"], "peers": ["KME_B"], "extra": {"prefetch_keys": "0"}},
-                 "KME_B": {"saes": ["SAE_B"], "peers": ["KME_A"], "extra": {"prefetch_keys": "0"}}})
+BIG = 200	# keys in one alloc: its reply (18 KB) reaches KME_B's libcurl in pieces
+extra = {"prefetch_keys": "0", "max_key_per_request": "256", "key_rate": "1000000", "max_key_count": "4096"}
+lab = kc.Lab(t, {"KME_A": {"saes": ["SAE_A"], "peers": ["KME_B"], "extra": extra},
+                 "KME_B": {"saes": ["SAE_B"], "peers": ["KME_A"], "extra": extra}})
 lab.start()
 # The skip-proxies use the KMEs' PKI: SAE certificates from sae-ca.
 sl = sk.Lab(t, "sec-wipe")
@@ -68,7 +73,7 @@ proxies = {
     "b": sl.start_proxy("skip-b", sl.proxy_conf("skip-b", "SAE_B", ["SAE_A"], "https://localhost:%d" %
                                                 lab.kmes["KME_B"].port, skip_port["b"], common), skip_port["b"]),
 }
-t.ok(lab.wait_keys("KME_A", "SAE_A", "SAE_B", 20) is not None, "the KME pair has key material")
+t.ok(lab.wait_keys("KME_A", "SAE_A", "SAE_B", BIG + 40) is not None, "the KME pair has key material")
 
 used = []	# (how, raw key bytes)
 
@@ -96,6 +101,19 @@ def enc_dec_post(n):
     t.ok(True, "014 POST: SAE_A got at KME_A the %d keys SAE_B got at KME_B (2 a request)" % (2 * n))
 
 
+def big_batch():
+    r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/enc_keys", method="POST", body={"number": BIG})
+    ks = r.json["keys"] if r.code == 200 else []
+    r2 = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/dec_keys", method="POST",
+                  body={"key_IDs": [{"key_ID": k["key_ID"]} for k in ks]})
+    if not t.ok(len(ks) == BIG and r2.code == 200 and r2.json["keys"] == ks,
+                "014 POST of %d keys at KME_B, fetched at KME_A in one POST" % BIG, (r, r2)):
+        return
+    # A sample, to keep the scan short: both ends and the middle.
+    for i in list(range(4)) + list(range(20, BIG - 4, 24)) + list(range(BIG - 4, BIG)):
+        used.append(("014 POST of %d" % BIG, base64.b64decode(ks[i]["key"])))
+
+
 def skip_keys(n):
     for _ in range(n):
         r = sk.s_client(skip_port["a"], sk.http_req("GET", "/key?remoteSystemID=SAE_B"),
@@ -113,10 +131,12 @@ def skip_keys(n):
 t.case("014 GET")(enc_dec_get, 6)
 t.case("014 POST")(enc_dec_post, 2)
 t.case("SKIP")(skip_keys, 4)
+t.case("014 POST of %d" % BIG)(big_batch)
 # The control: reserved at KME_B, never fetched, so still in its store.
 r = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/enc_keys")
 live = base64.b64decode(r.json["keys"][0]["key"]) if r.code == 200 else None
-t.eq(len(used), 14, "14 keys used: 6 over 014 GET, 4 over 014 POST, 4 over SKIP")
+t.eq(len(used), 30, "30 keys to look for: 6 used over 014 GET, 4 over 014 POST, 4 over SKIP, 16 of "
+     "the %d in one POST" % BIG)
 
 # Past the next expiry transaction of both KMEs (once a second).
 time.sleep(3)
