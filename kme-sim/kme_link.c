@@ -612,15 +612,6 @@ kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 
 /* ------------------------------------------------------------ link server */
 
-static void
-kme_link_list_add(char *list, size_t cap, const char *id)
-{
-	size_t off = strlen(list);
-
-	if (off < cap)
-		snprintf(list + off, cap - off, "%s%.64s", off > 0 ? " " : "", id);
-}
-
 static int64_t
 kme_link_expiry(struct kme *k)
 {
@@ -653,7 +644,7 @@ kme_link_check_saes(struct kme *k, struct kme_peer *p,
 		return;
 	for (size_t i = 0; i < s->n; i++) {
 		if (kme_cfg_peer_of_sae(&k->cfg, s->ids[i]) != p->cfg)
-			kme_link_list_add(unlisted, sizeof(unlisted), s->ids[i]);
+			kme_linkmsg_list_add(unlisted, sizeof(unlisted), s->ids[i]);
 	}
 	for (size_t i = 0; i < p->cfg->nsaes; i++) {
 		size_t j = 0;
@@ -661,7 +652,7 @@ kme_link_check_saes(struct kme *k, struct kme_peer *p,
 		while (j < s->n && strcmp(s->ids[j], p->cfg->saes[i]) != 0)
 			j++;
 		if (j == s->n)
-			kme_link_list_add(gone, sizeof(gone), p->cfg->saes[i]);
+			kme_linkmsg_list_add(gone, sizeof(gone), p->cfg->saes[i]);
 	}
 	differ = unlisted[0] != '\0' || gone[0] != '\0';
 	pthread_mutex_lock(&p->lock);

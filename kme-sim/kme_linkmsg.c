@@ -31,7 +31,7 @@ kme_linkmsg_bits(const cJSON *n, uint64_t *out)
 	return 0;
 }
 
-static void
+void
 kme_linkmsg_list_add(char *list, size_t cap, const char *id)
 {
 	size_t off = strlen(list);

@@ -99,6 +99,8 @@ void kme_linkmsg_clear(struct kme_linkmsg *m);
 struct cJSON;
 /* A pool figure in bits: an integer 0..2^53 (also in alloc replies). */
 int kme_linkmsg_bits(const struct cJSON *n, uint64_t *out);
+/* Appends " id" (the first 64 octets) to a space-separated list, if it fits. */
+void kme_linkmsg_list_add(char *list, size_t cap, const char *id);
 /* The "saes" of a sync or of its reply (arr may be NULL). */
 void kme_linkmsg_saes(const struct cJSON *arr, struct kme_linkmsg_saes *out);
 
