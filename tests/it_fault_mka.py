@@ -60,18 +60,13 @@ lab.start_secys()
 served0 = lab.served()
 for s in twosite.SITES:
     lab.start_agent(s, lab.agent_conf(s, "skip"))
-ok, took = twosite.wait_until(lambda: lab.both_secured() and lab.ping("a", 1, 0.2, 1)[0], 60, 0.2)
+ok, took = twosite.wait_until(lab.link_up, 60, 0.2)
 t.ok(ok, "QKD via SKIP: both agents secured, ping passes (%.1f s)" % took,
      "A %r\nB %r" % (lab.status("a"), lab.status("b")))
 if not ok:
     sys.exit(1)
 pinger = twosite.Pinger(lab, "a")
 time.sleep(1.0)
-
-
-def latest_ckn(s):
-    c = lab.caks(s)
-    return c[-1][0] if c else None
 
 
 def dec_400():
@@ -81,7 +76,7 @@ def dec_400():
 
 for victim in ("a", "b"):
     role = "initiator" if victim == "a" else "responder"
-    old = latest_ckn("a")
+    old = lab.latest_ckn("a")
     d400 = dec_400()
     name = "mka-agent-" + victim
     t0, w0 = time.monotonic(), time.time()
@@ -91,8 +86,8 @@ for victim in ("a", "b"):
     def recovered():
         # A new CA at both sites (same new key ID), both secured, and a
         # frame through it.
-        ca, cb = latest_ckn("a"), latest_ckn("b")
-        return (ca != old and ca == cb and lab.both_secured() and lab.ping("a", 1, 0.2, 1)[0])
+        ca, cb = lab.latest_ckn("a"), lab.latest_ckn("b")
+        return (ca != old and ca == cb and lab.link_up())
     ok, took = twosite.wait_until(recovered, BOUND[victim] + 20, 0.2)
     gap = pinger.outage(w0, time.time())
     t.ok(ok and took <= BOUND[victim],

@@ -54,7 +54,7 @@ lab.start_secys()
 served0 = lab.served()
 for s in twosite.SITES:
     lab.start_agent(s, lab.agent_conf(s, "etsi014"))
-ok, took = twosite.wait_until(lambda: lab.both_secured() and lab.ping("a", 1, 0.2, 1)[0], 60, 0.2)
+ok, took = twosite.wait_until(lab.link_up, 60, 0.2)
 t.ok(ok, "QKD via ETSI 014: both agents secured, ping passes (%.1f s)" % took,
      "A %r\nB %r" % (lab.status("a"), lab.status("b")))
 if not ok:
@@ -63,18 +63,13 @@ pinger = twosite.Pinger(lab, "a")
 time.sleep(1.0)
 
 
-def latest_ckn(s):
-    c = lab.caks(s)
-    return c[-1][0] if c else None
-
-
 def recovered(old):
-    ca, cb = latest_ckn("a"), latest_ckn("b")
-    return ca != old and ca == cb and lab.both_secured() and lab.ping("a", 1, 0.2, 1)[0]
+    ca, cb = lab.latest_ckn("a"), lab.latest_ckn("b")
+    return ca != old and ca == cb and lab.link_up()
 
 
 # ---- 1. kill -9 of macsec-sw at site A, its mka-agent left running
-old = latest_ckn("a")
+old = lab.latest_ckn("a")
 saks = [k for kind, _, k in lab.key_log("a") if kind == "SAK"]
 t0, w0 = time.monotonic(), time.time()
 lab.kill9("macsec-sw-a")
@@ -94,7 +89,7 @@ def resecured():
     # Same CA (no new QKD key), a SAK not used before the kill, both
     # secured, and a frame through it.
     new = [k for kind, _, k in lab.key_log("a") if kind == "SAK" and k not in saks]
-    return latest_ckn("a") == old and new and lab.both_secured() and lab.ping("a", 1, 0.2, 1)[0]
+    return lab.latest_ckn("a") == old and new and lab.link_up()
 
 
 ok, took = twosite.wait_until(resecured, BOUND_A + 20, 0.2)
@@ -109,7 +104,7 @@ t.ok(ok and since_kill <= BOUND_A and lab.alive("mka-agent-a"),
 time.sleep(1.0)
 
 # ---- 2. the whole router side B, stopped and started
-old = latest_ckn("a")
+old = lab.latest_ckn("a")
 t0, w0 = time.monotonic(), time.time()
 rcs = (lab.stop("mka-agent-b"), lab.stop("macsec-sw-b"))
 t.eq(rcs, (0, 0), "router side B: mka-agent and macsec-sw exit 0 on SIGTERM")

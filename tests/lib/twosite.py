@@ -267,6 +267,15 @@ class Sites(lablib.Lab):
             pass
         return out
 
+    def latest_ckn(self, s):
+        """The CKN of the newest CAK in site s's key log, or None."""
+        c = self.caks(s)
+        return c[-1][0] if c else None
+
+    def link_up(self):
+        """Both agents secured and one ping from site A over the link answered."""
+        return self.both_secured() and self.ping("a", 1, 0.2, 1)[0]
+
     def caks(self, s):
         return [(ckn, key) for kind, ckn, key in self.key_log(s) if kind == "CAK"]
 
