@@ -43,4 +43,4 @@ fuzz_etsi014_resp_OBJS = fuzz/fuzz_etsi014_resp.o mka-agent/keysvc_etsi014.o \
 # parses and validates them.
 FUZZ += kme_link
 fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
-	kme-sim/kme_http.o kme-sim/kme_store.o kme-sim/kme_cfg.o
+	kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_cfg.o

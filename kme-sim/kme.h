@@ -125,7 +125,7 @@ int kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
  */
 int kme_req_split_query(char *buf, struct kme_kv *kv, size_t cap, size_t *n);
 
-/* ------------------------------------------------------------ kme_store.c */
+/* ------------------------------------------- kme_store*.c, kme_keys.c */
 
 struct kme_key {
 	uint8_t id[UUID_LEN];
@@ -279,7 +279,7 @@ struct kme_key *kme_http_parse_keys(const struct cJSON *arr, size_t want,
 size_t kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv,
 		     size_t cap);
 
-/* -------------------------------------------------------------- kme_link.c */
+/* ------------------------------------------------------------ kme_link*.c */
 
 struct kme_link_client;
 struct kme_link_resv;

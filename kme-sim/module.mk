@@ -1,8 +1,16 @@
 # kme-sim/: the ETSI GS QKD 014 KME simulator and its lab PKI command.
 PKG_LIBS += sqlite3 libcjson libcurl
 
-KME_SIM_OBJS := kme-sim/kme_cfg.o kme-sim/kme_req.o kme-sim/kme_store.o \
-	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
+# The key store (kme_store*.c) and key objects, also linked by tests.
+KME_STORE_OBJS := kme-sim/kme_store.o kme-sim/kme_store_mem.o \
+	kme-sim/kme_store_files.o kme-sim/kme_store_schema.o \
+	kme-sim/kme_store_stmt.o kme-sim/kme_store_pool.o \
+	kme-sim/kme_store_rkey.o kme-sim/kme_store_ready.o kme-sim/kme_keys.o
+
+KME_SIM_OBJS := kme-sim/kme_cfg.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
+	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_link_client.o \
+	kme-sim/kme_link_pool.o kme-sim/kme_link_keys.o kme-sim/kme_link_server.o \
+	kme-sim/kme_link_ticker.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
 	kme-sim/kme_admin.o kme-sim/kme_metrics.o
 
 BINS += kme-sim/kme-sim
@@ -20,11 +28,11 @@ tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.
 
 TESTS += tests/test_kme_linkmsg
 tests_test_kme_linkmsg_OBJS := tests/test_kme_linkmsg.o tests/harness.o \
-	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_store.o kme-sim/kme_cfg.o
+	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_cfg.o
 $(B)/tests/test_kme_linkmsg.o: CFLAGS += -Ikme-sim
 
 TESTS += tests/test_kme_store
-tests_test_kme_store_OBJS := tests/test_kme_store.o tests/harness.o kme-sim/kme_store.o
+tests_test_kme_store_OBJS := tests/test_kme_store.o tests/harness.o $(KME_STORE_OBJS)
 
 # bench/bench_kme (`make bench`): the load client and the bare reference
 # responder.  Not installed, so not in BINS.

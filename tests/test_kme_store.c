@@ -1,5 +1,5 @@
 /*
- * test_kme_store.c — kme-sim's SQLite store (kme-sim/kme_store.c) on a
+ * test_kme_store.c — kme-sim's SQLite store (kme-sim/kme_store*.c) on a
  * temporary database: pool arithmetic, reserve-and-take in one
  * transaction, once-only fetch per slave, all-or-nothing, 401 versus 400,
  * expiry, state surviving a reopen, private store files, the audit rows

@@ -1,0 +1,64 @@
+/*
+ * kme_store_files.c — the modes of the store's files.  The store holds
+ * key bytes, so the database and its -wal and -shm files are private to
+ * kme-sim like a private key.
+ */
+#include "kme.h"
+#include "kme_store_int.h"
+
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * The store holds key bytes: the database and its -wal and -shm files
+ * must be private, like a private key.  An existing one that group or
+ * others can reach is refused, not repaired: its keys may have leaked.
+ */
+int
+kme_store_check_files(const char *path)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[4096];
+	int rc = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(suffix); i++) {
+		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= (int)sizeof(p)) {
+			log_warnx("store: database path too long: %s", path);
+			return -1;
+		}
+		if (access(p, F_OK) < 0 && errno == ENOENT)
+			continue;
+		if (file_check_private(p) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* A new database file is created 0600 whatever the umask; SQLite gives
+ * its -wal and -shm files the mode of the database file. */
+int
+kme_store_create_private(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
+
+	if (fd < 0 && errno == EEXIST)
+		return 0;
+	if (fd < 0) {
+		log_warn("store: cannot create database %s", path);
+		return -1;
+	}
+	if (fchmod(fd, 0600) < 0) {
+		log_warn("store: chmod 600 %s", path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}

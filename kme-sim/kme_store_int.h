@@ -1,0 +1,67 @@
+/*
+ * kme_store_int.h — what the files of the key store share (kme_store.c:
+ * open and close; kme_store_mem.c: SQLite's allocator; kme_store_files.c:
+ * file modes; kme_store_schema.c: schema and upgrade; kme_store_stmt.c:
+ * the statement cache; kme_store_pool.c, kme_store_rkey.c,
+ * kme_store_ready.c: the operations of kme.h).  Not for the rest of
+ * kme-sim.
+ */
+#ifndef QKDLAB_KME_STORE_INT_H
+#define QKDLAB_KME_STORE_INT_H
+
+#include "kme.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#define KME_STORE_STMTS 24
+
+struct kme_store {
+	sqlite3 *db;
+	pthread_mutex_t lock;	/* one connection, used by many threads */
+	/* Prepared once, reset after each use (under lock). */
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+	} cache[KME_STORE_STMTS];
+	size_t ncache;
+	/* Keys still waiting for a slave (kme_store_reserved_count), kept
+	 * here so that the metrics need not scan the audit rows. */
+	int64_t reserved;
+	/* Unfetched keys that expired up to here are gone (kme_store_expire). */
+	int64_t swept_until;
+	/* A key's row lost its bytes since the last kme_store_scrub_locked. */
+	bool scrub;
+	int64_t scrub_len;	/* octets of zeros that fill a page's cell */
+};
+
+/* kme_store_mem.c: SQLite's allocator; only before SQLite's first use. */
+void kme_store_init_sqlite(void);
+
+/* kme_store_files.c: creates the database file 0600 if it is absent. */
+int kme_store_create_private(const char *path);
+
+/* kme_store_schema.c: connection settings, then the schema brought to
+ * the current version (refusing a newer one). */
+int kme_store_setup(struct kme_store *st, const char *path);
+
+/* kme_store_stmt.c; all with st->lock held. */
+int kme_store_exec(struct kme_store *st, const char *sql);
+/* -1 on error; else the value of a one-integer query. */
+int64_t kme_store_query_int(struct kme_store *st, const char *sql);
+/* A cached prepared statement, or NULL (logged). */
+sqlite3_stmt *kme_store_prep(struct kme_store *st, const char *sql);
+/* Ends a use of a cached statement; bound key bytes are dropped. */
+void kme_store_release(struct kme_store *st, sqlite3_stmt *s);
+/* BEGIN, COMMIT, ROLLBACK through the statement cache. */
+int kme_store_run(struct kme_store *st, const char *sql);
+/* Runs a statement that returns no rows; -1 on error. */
+int kme_store_step_done(struct kme_store *st, sqlite3_stmt *s);
+/* 1 if a query bound by the caller returns a row, 0 if not, -1 on error. */
+int kme_store_exists(struct kme_store *st, sqlite3_stmt *s);
+
+/* kme_store_pool.c: inside a transaction, 1 if the pool is short. */
+int kme_store_take_locked(struct kme_store *st, const char *peer,
+			  uint64_t bits);
+
+#endif
