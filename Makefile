@@ -26,7 +26,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -pthread -MMD -MP -Ilib \
 	   -Wsign-compare -Wformat=2 -Wvla -Wnull-dereference \
 	   -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-strict-aliasing
 LDFLAGS ?=
-LDLIBS  += -pthread
+LDLIBS  += -pthread -lm
 
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror

@@ -46,3 +46,8 @@ $(B)/bench/bench_kme_bare: $(B)/bench/bench_kme_bare.o $(B)/lib/libqkdlab.a
 # ETSI 014 request bodies and query strings (fuzz/fuzz_kme_req.c).
 FUZZ += kme_req
 fuzz_kme_req_OBJS := fuzz/fuzz_kme_req.o kme-sim/kme_req.o
+
+# The QKD link model against published figures.
+TESTS += tests/test_qkd_model
+tests_test_qkd_model_OBJS := tests/test_qkd_model.o tests/harness.o kme-sim/qkd_model.o
+$(B)/tests/test_qkd_model.o: CFLAGS += -Ikme-sim
