@@ -55,7 +55,7 @@ const struct qkd_preset qkd_presets[] = {
 	  { .length_km = 50, .atten_db_km = 0.25, .extra_loss_db = 3,
 	    .det_eff = 0.2, .dark_yield = 1e-6, .misalign = 0.02,
 	    .ec_ineff = 1.16, .rep_rate_hz = 1e9, .mu = 0, .sift = 0.9 } },
-	{ NULL, NULL, { 0 } },
+	{ .name = NULL },
 };
 
 const struct qkd_preset *
