@@ -16,6 +16,7 @@
 #include "../mka-agent/keysvc_etsi014.h"
 #include "../skip-proxy/skip.h"
 
+#include "secmem.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -64,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc != 0 && orc == 0 && other.key_len == key_len)
 		abort();
-	secure_wipe(&other, sizeof(other));
-	secure_wipe(key, sizeof(key));
+	secmem_wipe(&other, sizeof(other));
+	secmem_wipe(key, sizeof(key));
 	return 0;
 }

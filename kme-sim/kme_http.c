@@ -98,7 +98,7 @@ kme_http_body_free(void *cls)
 {
 	char *json = cls;
 
-	secure_wipe(json, strlen(json));
+	secmem_wipe(json, strlen(json));
 	cJSON_free(json);
 }
 
@@ -213,10 +213,10 @@ kme_http_key_container(const struct kme_key *keys, size_t n)
 		base64_encode(b64, keys[i].bytes, keys[i].len);
 		if (cJSON_AddStringToObject(o, "key_ID", id) == NULL ||
 		    cJSON_AddStringToObject(o, "key", b64) == NULL) {
-			secure_free(b64, blen + 1);
+			secmem_free(b64);
 			goto err;
 		}
-		secure_free(b64, blen + 1);
+		secmem_free(b64);
 	}
 	return root;
 err:

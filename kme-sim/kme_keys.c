@@ -24,7 +24,7 @@ kme_keys_free(struct kme_key *keys, size_t n)
 	if (keys == NULL)
 		return;
 	for (size_t i = 0; i < n; i++)
-		secure_free(keys[i].bytes, keys[i].len);
+		secmem_free(keys[i].bytes);
 	free(keys);
 }
 
@@ -57,7 +57,7 @@ kme_keys_new_random(size_t n, size_t len)
 out:
 	free(ids);
 	if (bytes != NULL)
-		secure_free(bytes, n * len);
+		secmem_free(bytes);
 	if (!ok) {
 		kme_keys_free(keys, n);
 		return NULL;

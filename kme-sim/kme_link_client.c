@@ -210,7 +210,7 @@ out:
 		atomic_fetch_add(&k->metrics.link_calls_failed, 1);
 	curl_slist_free_all(hdr);
 	if (json != NULL) {
-		secure_wipe(json, strlen(json));
+		secmem_wipe(json, strlen(json));
 		cJSON_free(json);
 	}
 	secmem_free(r.buf);

@@ -6,6 +6,7 @@
  */
 #include "kme_linkmsg.h"
 
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -186,7 +187,7 @@ kme_linkmsg_resv(const struct kme_linkmsg_ctx *ctx, const cJSON *it,
 	/* The first key sets the length all of the item's keys must have. */
 	got = base64_decode(tmp, sizeof(tmp), k0->valuestring,
 			    strlen(k0->valuestring));
-	secure_wipe(tmp, sizeof(tmp));
+	secmem_wipe(tmp, sizeof(tmp));
 	if (got <= 0) {
 		snprintf(why, cap, "bad key encoding");
 		return -1;

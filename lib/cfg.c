@@ -4,6 +4,7 @@
 #include "cfg.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -140,7 +141,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		}
 	}
 out:
-	secure_wipe(line, sizeof(line));	/* lines may hold secrets */
+	secmem_wipe(line, sizeof(line));	/* lines may hold secrets */
 	return rc;
 }
 
@@ -154,7 +155,7 @@ cfg_parse_file(const char *path, cfg_cb cb, void *arg)
 	if (file_read_all(path, CFG_MAX_FILE, &buf, &len) < 0)
 		return -1;
 	rc = cfg_parse_buf(buf, len, path, cb, arg);
-	secure_free(buf, len);
+	secmem_free(buf);
 	return rc;
 }
 

@@ -19,11 +19,18 @@
 #include <string.h>
 
 void
+secmem_wipe(void *p, size_t len)
+{
+	if (p != NULL && len > 0)
+		OPENSSL_cleanse(p, len);
+}
+
+void
 secmem_free(void *p)
 {
 	if (p == NULL)
 		return;
-	secure_wipe(p, malloc_usable_size(p));
+	secmem_wipe(p, malloc_usable_size(p));
 	free(p);
 }
 
@@ -74,7 +81,7 @@ secmem_wipe_stack(void)
 {
 	unsigned char pad[SECMEM_STACK_WIPE];
 
-	secure_wipe(pad, sizeof(pad));
+	secmem_wipe(pad, sizeof(pad));
 }
 
 static void *

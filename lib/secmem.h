@@ -1,6 +1,10 @@
 /*
- * secmem.h — the libraries' heap blocks wiped when they are freed.
+ * secmem.h — wiping secrets, and the libraries' heap blocks wiped when
+ * they are freed.
  *
+ * The one wipe-and-free API: secmem_wipe() for memory the caller keeps,
+ * secmem_free() for a heap block (the whole block is wiped, whatever part
+ * of it was used).
  * Key bytes pass through memory the daemons never own: libcurl's request
  * and download buffers, OpenSSL's TLS records, cJSON's strings, SQLite's
  * registers.  Each of those libraries lets its allocator be replaced; the
@@ -14,6 +18,8 @@
 
 #include <stddef.h>
 
+/* Wipes len octets the compiler may not optimise away (OPENSSL_cleanse). */
+void secmem_wipe(void *p, size_t len);
 /* Wipes malloc_usable_size(p) octets, then frees; NULL-safe. */
 void secmem_free(void *p);
 /* realloc() that wipes a block it moves, and never shrinks one. */

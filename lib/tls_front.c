@@ -8,6 +8,7 @@
 #include "tls_front.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -309,7 +310,7 @@ tf_pump(struct tf_conn *c)
 				http_done = true;
 			/* Plaintext (keys) must not wait in here for the
 			 * next message of a kept-alive connection. */
-			secure_wipe(buf, (size_t)n);
+			secmem_wipe(buf, (size_t)n);
 		}
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			ssize_t r = read(c->app_fd, buf, TF_BUF);
@@ -321,12 +322,12 @@ tf_pump(struct tf_conn *c)
 				break;
 			}
 			n = SSL_write(c->ssl, buf, (int)r);
-			secure_wipe(buf, (size_t)r);
+			secmem_wipe(buf, (size_t)r);
 			if (n != (int)r)
 				break;
 		}
 	}
-	secure_free(buf, TF_BUF);
+	secmem_free(buf);
 }
 
 static void *

@@ -1,9 +1,10 @@
 /*
- * util.c — secrets, clocks and file helpers.
+ * util.c — constant-time comparison, clocks and file helpers.
  */
 #include "util.h"
 
 #include "log.h"
+#include "secmem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,22 +15,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-void
-secure_wipe(void *p, size_t len)
-{
-	if (p != NULL && len > 0)
-		OPENSSL_cleanse(p, len);
-}
-
-void
-secure_free(void *p, size_t len)
-{
-	if (p == NULL)
-		return;
-	secure_wipe(p, len);
-	free(p);
-}
 
 bool
 ct_equal(const void *a, const void *b, size_t len)
@@ -100,7 +85,7 @@ file_read_all(const char *path, size_t max, char **bufp, size_t *lenp)
 	buf = NULL;
 	rc = 0;
 out:
-	secure_free(buf, len);
+	secmem_free(buf);
 	close(fd);
 	return rc;
 }

@@ -1,5 +1,6 @@
 /*
- * util.h — small helpers every daemon needs: secrets, time, files.
+ * util.h — small helpers every daemon needs: comparison, time, files.
+ * Wiping and freeing secrets is lib/secmem.h.
  */
 #ifndef QKDLAB_UTIL_H
 #define QKDLAB_UTIL_H
@@ -10,10 +11,6 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Wipes memory the compiler may not optimise away (OPENSSL_cleanse). */
-void secure_wipe(void *p, size_t len);
-/* Wipes len octets and frees p; NULL-safe. */
-void secure_free(void *p, size_t len);
 /* Constant-time equality for keys, ICVs and tokens. */
 bool ct_equal(const void *a, const void *b, size_t len);
 

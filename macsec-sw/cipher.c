@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "macsec_sw.h"
+#include "secmem.h"
 #include "util.h"
 
 struct cipher_key {
@@ -103,7 +104,7 @@ cipher_key_free(struct cipher_key *ck)
 		return;
 	/* EVP_CIPHER_CTX_free cleanses the expanded key schedule. */
 	EVP_CIPHER_CTX_free(ck->ck_ctx);
-	secure_free(ck, sizeof(*ck));
+	secmem_free(ck);
 }
 
 void

@@ -25,6 +25,7 @@
 #include "encoding.h"
 #include "log.h"
 #include "macsec_sw.h"
+#include "secmem.h"
 #include "util.h"
 
 #define CTL_MAX_ARGS	16
@@ -187,7 +188,7 @@ do_install_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
 					       a.key_len, a.ssci,
 					       a.has_salt ? a.salt : NULL));
 out:
-	secure_wipe(&a, sizeof(a));
+	secmem_wipe(&a, sizeof(a));
 	return rc;
 }
 
@@ -204,7 +205,7 @@ do_install_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
 					       a.key_len, a.ssci,
 					       a.has_salt ? a.salt : NULL));
 out:
-	secure_wipe(&a, sizeof(a));
+	secmem_wipe(&a, sizeof(a));
 	return rc;
 }
 
@@ -494,7 +495,7 @@ client_close(struct ctl_client *c)
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
-	secure_wipe(c->buf, sizeof(c->buf));
+	secmem_wipe(c->buf, sizeof(c->buf));
 	c->len = 0;
 }
 
@@ -597,10 +598,10 @@ client_serve(struct ctl *ctl, struct ctl_client *c)
 			rc = -1;
 		free(resp);
 		resp = NULL;
-		secure_wipe(c->buf, used);
+		secmem_wipe(c->buf, used);
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
-		secure_wipe(c->buf + c->len, used);	/* the moved-from tail */
+		secmem_wipe(c->buf + c->len, used);	/* the moved-from tail */
 		if (rc == -1)
 			break;
 	}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "macsec_sw.h"
+#include "secmem.h"
 #include "util.h"
 
 static void
@@ -131,7 +132,7 @@ main(int argc, char **argv)
 	fprintf(stderr, "macsec-ctl: answer ended early\n");
 out:
 	(void)len;
-	secure_wipe(req, sizeof(req));	/* may hold a key */
+	secmem_wipe(req, sizeof(req));	/* may hold a key */
 	free(line);
 	if (in != NULL)
 		fclose(in);

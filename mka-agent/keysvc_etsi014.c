@@ -9,6 +9,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -70,7 +71,7 @@ on_data(char *data, size_t size, size_t n, void *arg)
 	if (b->p != NULL)
 		memcpy(p, b->p, b->len);
 	memcpy(p + b->len, data, add);
-	secure_free(b->p, b->len);
+	secmem_free(b->p);
 	b->p = p;
 	b->len += add;
 	b->p[b->len] = '\0';
@@ -165,14 +166,14 @@ keysvc_etsi014_parse_container(const char *p, size_t len, uint8_t id[UUID_LEN],
 	rc = 0;
 out:
 	if (rc == -1) {
-		secure_wipe(key, key_len);
+		secmem_wipe(key, key_len);
 		memset(id, 0, UUID_LEN);
 	}
 	if (cJSON_IsArray(keys))
 		for (k = keys->child; k != NULL; k = k->next) {
 			kb = cJSON_GetObjectItemCaseSensitive(k, "key");
 			if (cJSON_IsString(kb))
-				secure_wipe(kb->valuestring,
+				secmem_wipe(kb->valuestring,
 					    strlen(kb->valuestring));
 		}
 	cJSON_Delete(root);
@@ -195,7 +196,7 @@ etsi_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 		*id_len = UUID_LEN;
 		rc = 0;
 	}
-	secure_free(b.p, b.len);
+	secmem_free(b.p);
 	return rc;
 }
 
@@ -220,8 +221,8 @@ etsi_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
 	    memcmp(got, id, UUID_LEN) == 0)
 		rc = 0;
 	if (rc == -1)
-		secure_wipe(key, key_len);
-	secure_free(b.p, b.len);
+		secmem_wipe(key, key_len);
+	secmem_free(b.p);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -94,7 +95,7 @@ keysvc_skip_free(struct keysvc_skip *k)
 	if (k == NULL)
 		return;
 	SSL_CTX_free(k->ctx);
-	secure_free(k, sizeof(*k));
+	secmem_free(k);
 }
 
 static int
@@ -164,7 +165,7 @@ http_get(struct keysvc_skip *k, const char *path, char *out, size_t cap)
 		len += (size_t)n;
 	status = http_resp_parse(resp, len, out, cap);
 out:
-	secure_wipe(resp, sizeof(resp));
+	secmem_wipe(resp, sizeof(resp));
 	if (ssl != NULL) {
 		SSL_shutdown(ssl);
 		SSL_free(ssl);
@@ -193,13 +194,13 @@ parse_key(const char *json, uint8_t id[32], size_t *id_len, uint8_t *key,
 	*id_len = (size_t)n;
 	n = hex_decode(key, key_len, kb->valuestring, strlen(kb->valuestring));
 	if (n != (int)key_len) {
-		secure_wipe(key, key_len);
+		secmem_wipe(key, key_len);
 		goto out;
 	}
 	rc = 0;
 out:
 	if (cJSON_IsString(kb))
-		secure_wipe(kb->valuestring, strlen(kb->valuestring));
+		secmem_wipe(kb->valuestring, strlen(kb->valuestring));
 	cJSON_Delete(root);
 	return rc;
 }
@@ -232,7 +233,7 @@ skip_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 		rc = parse_key(body, id, id_len, key, key_len);
 	else
 		log_warnx("skip: GET /key for %s: status %d", slave, status);
-	secure_wipe(body, sizeof(body));
+	secmem_wipe(body, sizeof(body));
 	return rc;
 }
 
@@ -259,8 +260,8 @@ skip_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
 		log_warnx("skip: GET /key/<id> of %s: status %d", master,
 			  status);
 	if (rc == -1)
-		secure_wipe(key, key_len);
-	secure_wipe(body, sizeof(body));
+		secmem_wipe(key, key_len);
+	secmem_wipe(body, sizeof(body));
 	return rc;
 }
 

@@ -166,10 +166,10 @@ port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 			qc.ops_arg = ap->skip;
 		}
 		if (qc.ops_arg == NULL || (ap->qkd = mka_qkd_new(&qc)) == NULL) {
-			secure_wipe(&qc, sizeof(qc));
+			secmem_wipe(&qc, sizeof(qc));
 			return -1;
 		}
-		secure_wipe(&qc, sizeof(qc));
+		secmem_wipe(&qc, sizeof(qc));
 		mka_qkd_hook(ap->qkd, &kc);
 	}
 	if ((ap->kay = mka_kay_new(&kc, now)) == NULL) {

@@ -9,6 +9,7 @@
 #include "encoding.h"
 #include "mka_suite.h"
 #include "mka_wire.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -453,5 +454,5 @@ mka_conf_load(const char *path, struct mka_conf *c)
 void
 mka_conf_wipe(struct mka_conf *c)
 {
-	secure_wipe(c, sizeof(*c));
+	secmem_wipe(c, sizeof(*c));
 }

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <string.h>
@@ -251,7 +252,7 @@ mka_cp_drop_key(struct mka_kay *kay, struct mka_key *k)
 		if (!k->tx_lost)
 			ops->delete_txsa(arg, k->an);
 	}
-	secure_wipe(k, sizeof(*k));
+	secmem_wipe(k, sizeof(*k));
 }
 
 /*
@@ -393,7 +394,7 @@ enter_receive(struct mka_kay *kay, struct mka_participant *p, uint64_t now)
 		p->otx = p->ltx;
 	}
 	p->lkey = p->dkey;
-	secure_wipe(&p->dkey, sizeof(p->dkey));
+	secmem_wipe(&p->dkey, sizeof(p->dkey));
 	p->lrx = p->ltx = false;
 	kay->cp.using_transmit_sa = false;
 	kay->cp.using_receive_sas = install_key(kay, p, &p->lkey) == 0;

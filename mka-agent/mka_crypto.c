@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <openssl/core_names.h>
@@ -98,8 +99,8 @@ mka_kdf(const uint8_t *kdk, size_t kdk_len, const void *label,
 	}
 	rc = 0;
 out:
-	secure_wipe(k, sizeof(k));
-	secure_wipe(msg, sizeof(msg));
+	secmem_wipe(k, sizeof(k));
+	secmem_wipe(msg, sizeof(msg));
 	return rc;
 }
 
@@ -154,7 +155,7 @@ mka_derive_sak(const uint8_t *cak, size_t cak_len, const uint8_t *nonce,
 	}
 	rc = mka_kdf(cak, cak_len, "IEEE8021 SAK", MKA_KDF_LABEL_LEN, ctx,
 		     wbuf_len(&wb), sak, sak_len * 8);
-	secure_wipe(ctx, sizeof(ctx));
+	secmem_wipe(ctx, sizeof(ctx));
 	return rc;
 }
 
@@ -206,7 +207,7 @@ mka_icv_ok(const uint8_t *ick, size_t ick_len, const uint8_t *msg,
 	if (mka_icv(ick, ick_len, msg, msg_len, want) == -1)
 		return false;
 	ok = ct_equal(want, icv, sizeof(want));
-	secure_wipe(want, sizeof(want));
+	secmem_wipe(want, sizeof(want));
 	return ok;
 }
 
@@ -231,7 +232,7 @@ key_wrap(bool enc, const uint8_t *kek, size_t kek_len, const uint8_t *in,
 	rc = 0;
 out:
 	if (rc == -1 && out_len > 0)
-		secure_wipe(out, out_len);
+		secmem_wipe(out, out_len);
 	EVP_CIPHER_CTX_free(ctx);
 	return rc;
 }

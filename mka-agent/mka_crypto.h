@@ -4,7 +4,7 @@
  * the MKPDU ICV and RFC 3394 AES key wrap.
  *
  * Keys are 16 or 32 octets; every function refuses other lengths.  Output
- * buffers are caller-owned; callers wipe them (secure_wipe) when done.
+ * buffers are caller-owned; callers wipe them (secmem_wipe) when done.
  */
 #ifndef QKDLAB_MKA_CRYPTO_H
 #define QKDLAB_MKA_CRYPTO_H

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <openssl/rand.h>
@@ -66,8 +67,8 @@ log_cak(struct mka_kay *kay, const struct mka_participant *p)
 	hex_encode(cak, p->cak, p->cak_len);
 	snprintf(line, sizeof(line), "CAK %s %s", ckn, cak);
 	kay->conf.key_log(kay->conf.key_log_arg, line);
-	secure_wipe(cak, sizeof(cak));
-	secure_wipe(line, sizeof(line));
+	secmem_wipe(cak, sizeof(cak));
+	secmem_wipe(line, sizeof(line));
 }
 
 void
@@ -105,8 +106,8 @@ mka_kay_log_sak(struct mka_kay *kay, const struct mka_participant *p,
 		}
 	}
 	kay->conf.key_log(kay->conf.key_log_arg, line);
-	secure_wipe(sak, sizeof(sak));
-	secure_wipe(line, sizeof(line));
+	secmem_wipe(sak, sizeof(sak));
+	secmem_wipe(line, sizeof(line));
 }
 
 struct mka_kay *
@@ -140,7 +141,7 @@ mka_kay_free(struct mka_kay *kay)
 	for (size_t i = 0; i < MKA_MAX_PARTICIPANTS; i++)
 		if (kay->parts[i].used)
 			mka_kay_remove_ca(kay, &kay->parts[i]);
-	secure_free(kay, sizeof(*kay));
+	secmem_free(kay);
 }
 
 static int
@@ -182,7 +183,7 @@ mka_kay_add_ca(struct mka_kay *kay, const uint8_t *cak, size_t cak_len,
 	if (mka_derive_ick(cak, cak_len, ckn, ckn_len, p->ick) == -1 ||
 	    mka_derive_kek(cak, cak_len, ckn, ckn_len, p->kek) == -1 ||
 	    new_mi(p) == -1) {
-		secure_wipe(p, sizeof(*p));
+		secmem_wipe(p, sizeof(*p));
 		return NULL;
 	}
 	p->used = true;
@@ -209,7 +210,7 @@ mka_kay_remove_ca(struct mka_kay *kay, struct mka_participant *p)
 		kay->principal = NULL;
 		mka_cp_run(kay, kay->now);
 	}
-	secure_wipe(p, sizeof(*p));
+	secmem_wipe(p, sizeof(*p));
 }
 
 void
@@ -253,8 +254,8 @@ switch_principal(struct mka_kay *kay, struct mka_participant *to)
 		to->orx = from->orx;
 		to->otx = from->otx;
 		/* Moved, not deleted: wipe without touching the SecY. */
-		secure_wipe(&from->lkey, sizeof(from->lkey));
-		secure_wipe(&from->okey, sizeof(from->okey));
+		secmem_wipe(&from->lkey, sizeof(from->lkey));
+		secmem_wipe(&from->okey, sizeof(from->okey));
 		from->lrx = from->ltx = from->orx = from->otx = false;
 	}
 	kay->principal = to;
@@ -535,7 +536,7 @@ generate_sak(struct mka_participant *p)
 		if (p->peers[i].used && p->peers[i].live)
 			memcpy(mis + MKA_MI_LEN * n++, p->peers[i].mi,
 			       MKA_MI_LEN);
-	secure_wipe(k, sizeof(*k));
+	secmem_wipe(k, sizeof(*k));
 	if (RAND_bytes(nonce, (int)s->key_len) != 1 ||
 	    mka_derive_sak(p->cak, p->cak_len, nonce, s->key_len, mis, n,
 			   p->next_kn, k->sak, s->key_len) == -1)
@@ -571,7 +572,7 @@ generate_sak(struct mka_participant *p)
 		 k->kn, k->an, s->name);
 	rc = 0;
 out:
-	secure_wipe(nonce, sizeof(nonce));
+	secmem_wipe(nonce, sizeof(nonce));
 	return rc;
 }
 
@@ -724,12 +725,12 @@ rx_dist_sak(struct mka_participant *p, const struct mka_peer *from,
 		return;
 	}
 	s = mka_suite_by_id(ds->cs);
-	secure_wipe(k, sizeof(*k));
+	secmem_wipe(k, sizeof(*k));
 	if (ds->wrapped_len != s->key_len + MKA_WRAP_OVERHEAD ||
 	    mka_aes_unwrap(p->kek, p->cak_len, ds->wrapped, ds->wrapped_len,
 			   k->sak) == -1) {
 		mka_kay_error(kay, "Distributed SAK failed to unwrap");
-		secure_wipe(k, sizeof(*k));
+		secmem_wipe(k, sizeof(*k));
 		return;
 	}
 	k->valid = true;
@@ -1050,7 +1051,7 @@ send_mkpdu(struct mka_participant *p, uint64_t now)
 	if (kay->conf.tx(kay->conf.tx_arg, frame, len) == 0)
 		kay->c.tx_mkpdus++;
 out:
-	secure_wipe(&pdu.dist_sak, sizeof(pdu.dist_sak));
+	secmem_wipe(&pdu.dist_sak, sizeof(pdu.dist_sak));
 }
 
 static void

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "mka_crypto.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -93,7 +94,7 @@ void
 mka_qkd_free(struct mka_qkd *q)
 {
 	/* The conf holds the fallback CAK. */
-	secure_free(q, sizeof(*q));
+	secmem_free(q);
 }
 
 bool
@@ -217,7 +218,7 @@ new_ca(struct mka_qkd *q, const char *peer)
 		log_info("qkd: new CA with %s (key from the key service)",
 			 peer);
 out:
-	secure_wipe(cak, sizeof(cak));
+	secmem_wipe(cak, sizeof(cak));
 }
 
 /* Initiator: an allowed responder announced itself. */
@@ -313,14 +314,14 @@ on_unknown_ckn(void *arg, const struct mkpdu *pdu, const uint8_t *frame,
 	if (ca_add(q, peer, cak, ckn, ckn_len, false) == NULL)
 		goto out;
 	log_info("qkd: joined the CA of %s", peer);
-	secure_wipe(cak, sizeof(cak));
-	secure_wipe(ick, sizeof(ick));
+	secmem_wipe(cak, sizeof(cak));
+	secmem_wipe(ick, sizeof(ick));
 	/* The frame that proved the key is now a member's MKPDU. */
 	mka_kay_rx(q->kay, frame, len, q->now);
 	return;
 out:
-	secure_wipe(cak, sizeof(cak));
-	secure_wipe(ick, sizeof(ick));
+	secmem_wipe(cak, sizeof(cak));
+	secmem_wipe(ick, sizeof(ick));
 }
 
 void

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mka_suite.h"
 #include "mka_wire.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <errno.h>
@@ -147,7 +148,7 @@ request(struct secy_ctl *c, char *resp, size_t cap, const char *fmt, ...)
 		rc = 0;
 	}
 out:
-	secure_wipe(line, sizeof(line));
+	secmem_wipe(line, sizeof(line));
 	return rc;
 }
 
@@ -211,7 +212,7 @@ sa_args(char *out, size_t cap, const struct mka_sa *sa)
 		snprintf(out, cap, "an=%u pn=%" PRIu64 " key=%s", sa->an,
 			 sa->pn, key);
 	}
-	secure_wipe(key, sizeof(key));
+	secmem_wipe(key, sizeof(key));
 }
 
 static int
@@ -223,7 +224,7 @@ ctl_install_rxsa(void *arg, const uint8_t sci[8], const struct mka_sa *sa)
 	sci_hex(s, sci);
 	sa_args(args, sizeof(args), sa);
 	rc = request(arg, NULL, 0, "install-rxsa sci=%s %s", s, args);
-	secure_wipe(args, sizeof(args));
+	secmem_wipe(args, sizeof(args));
 	return rc;
 }
 
@@ -253,7 +254,7 @@ ctl_install_txsa(void *arg, const struct mka_sa *sa)
 
 	sa_args(args, sizeof(args), sa);
 	rc = request(arg, NULL, 0, "install-txsa %s", args);
-	secure_wipe(args, sizeof(args));
+	secmem_wipe(args, sizeof(args));
 	return rc;
 }
 

@@ -3,6 +3,7 @@
  */
 #include "secy_fake.h"
 
+#include "secmem.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -96,7 +97,7 @@ fake_delete_rxsc(void *arg, const uint8_t sci[8])
 	note(f, "delete-rxsc", 0);
 	if (sc == NULL)
 		return -1;
-	secure_wipe(sc, sizeof(*sc));
+	secmem_wipe(sc, sizeof(*sc));
 	return 0;
 }
 
@@ -135,7 +136,7 @@ fake_delete_rxsa(void *arg, const uint8_t sci[8], uint8_t an)
 	note(f, "delete-rxsa", an);
 	if (sc == NULL || an > 3)
 		return -1;
-	secure_wipe(&sc->sa[an], sizeof(sc->sa[an]));
+	secmem_wipe(&sc->sa[an], sizeof(sc->sa[an]));
 	return 0;
 }
 
@@ -172,7 +173,7 @@ fake_delete_txsa(void *arg, uint8_t an)
 	note(f, "delete-txsa", an);
 	if (an > 3)
 		return -1;
-	secure_wipe(&f->tx[an], sizeof(f->tx[an]));
+	secmem_wipe(&f->tx[an], sizeof(f->tx[an]));
 	if (f->encoding_an == an)
 		f->encoding_an = -1;
 	return 0;

@@ -11,6 +11,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -26,7 +27,7 @@ void
 skip_reply_clear(struct skip_reply *rep)
 {
 	if (rep->body != NULL)
-		secure_free(rep->body, rep->len + 1);
+		secmem_free(rep->body);
 	memset(rep, 0, sizeof(*rep));
 }
 
@@ -203,7 +204,7 @@ skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 	log_info("new key %s (%u bits) for %s by '%s' (KME %.2f ms)", idhex,
 		 req->size_bits, req->remote, peer, r.latency_us / 1000.0);
 	skip_reply_key(rep, &k);
-	secure_wipe(&k, sizeof(k));
+	secmem_wipe(&k, sizeof(k));
 }
 
 static void
@@ -234,7 +235,7 @@ skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 	log_info("key %s (%zu bits) from %s fetched by '%s' (KME %.2f ms)", idhex,
 		 k.key_len * 8, req->remote, peer, r.latency_us / 1000.0);
 	skip_reply_key(rep, &k);
-	secure_wipe(&k, sizeof(k));
+	secmem_wipe(&k, sizeof(k));
 }
 
 static void
@@ -261,9 +262,9 @@ skip_serve_entropy(struct skip_api *api, const struct skip_req *req,
 	rep->body = body;
 	body = NULL;
 out:
-	secure_free(rnd, n);
-	secure_free(hex, 2 * n + 1);
-	secure_free(body, cap);
+	secmem_free(rnd);
+	secmem_free(hex);
+	secmem_free(body);
 }
 
 static const skip_handler_fn skip_handlers[SKIP_R_COUNT] = {

@@ -10,6 +10,7 @@
 #include "skip.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
 
@@ -67,7 +68,7 @@ skip_http_body_free(void *cls)
 {
 	char *p = cls;
 
-	secure_free(p, strlen(p) + 1);
+	secmem_free(p);
 }
 
 static enum MHD_Result

@@ -12,6 +12,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -108,7 +109,7 @@ skip_kme_write(char *data, size_t size, size_t nmemb, void *arg)
 			return 0;
 		if (b->len > 0)
 			memcpy(np, b->p, b->len);
-		secure_free(b->p, b->cap);
+		secmem_free(b->p);
 		b->p = np;
 		b->cap = ncap;
 	}
@@ -227,7 +228,7 @@ skip_kme_wipe_keys(cJSON *keys)
 	cJSON_ArrayForEach(k, keys) {
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(k, "key");
 		if (cJSON_IsString(v))
-			secure_wipe(v->valuestring, strlen(v->valuestring));
+			secmem_wipe(v->valuestring, strlen(v->valuestring));
 	}
 }
 
@@ -269,7 +270,7 @@ skip_kme_parse_keys(const char *json, size_t len, struct skip_kme_key *out,
 	rc = 0;
 out:
 	if (rc < 0)
-		secure_wipe(out, sizeof(*out));
+		secmem_wipe(out, sizeof(*out));
 	skip_kme_wipe_keys(keys);
 	cJSON_Delete(root);
 	return rc;
@@ -331,7 +332,7 @@ out:
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
 		skip_kme_release(kme, h);
 	}
-	secure_free(body.p, body.cap);
+	secmem_free(body.p);
 	return rc;
 }
 
@@ -368,7 +369,7 @@ skip_kme_enc_key(struct skip_kme *kme, const char *slave, unsigned bits,
 	if (skip_kme_get(kme, url, out, res) < 0)
 		return -1;
 	if (out->key_len * 8 != bits) {
-		secure_wipe(out, sizeof(*out));
+		secmem_wipe(out, sizeof(*out));
 		res->outcome = SKIP_KME_BAD_ANSWER;
 		snprintf(res->msg, sizeof(res->msg), "KME returned a key of a "
 			 "size other than the %u bits asked for", bits);
@@ -396,7 +397,7 @@ skip_kme_dec_key(struct skip_kme *kme, const char *master,
 	if (skip_kme_get(kme, url, out, res) < 0)
 		return -1;
 	if (memcmp(out->id, id, 16) != 0) {
-		secure_wipe(out, sizeof(*out));
+		secmem_wipe(out, sizeof(*out));
 		res->outcome = SKIP_KME_BAD_ANSWER;
 		snprintf(res->msg, sizeof(res->msg), "KME returned another key_ID "
 			 "than the one asked for");

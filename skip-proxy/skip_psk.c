@@ -10,6 +10,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -33,7 +34,7 @@ skip_psk_free(struct skip_psk_set *set)
 {
 	if (set == NULL)
 		return;
-	secure_free(set->v, set->cap * sizeof(*set->v));
+	secmem_free(set->v);
 	free(set);
 }
 
@@ -89,7 +90,7 @@ skip_psk_line(struct skip_psk_set *set, const char *line, size_t len,
 		}
 		if (set->n > 0)
 			memcpy(nv, set->v, set->n * sizeof(*nv));
-		secure_free(set->v, set->cap * sizeof(*set->v));
+		secmem_free(set->v);
 		set->v = nv;
 		set->cap = ncap;
 	}
@@ -97,7 +98,7 @@ skip_psk_line(struct skip_psk_set *set, const char *line, size_t len,
 	n = hex_decode(p->key, sizeof(p->key), colon + 1, hex_len);
 	/* The message never quotes the key text. */
 	if (n < SKIP_PSK_MIN) {
-		secure_wipe(p->key, sizeof(p->key));
+		secmem_wipe(p->key, sizeof(p->key));
 		log_warnx("%s:%u: key for '%.*s' must be %d..%d octets of hex",
 			  name, lineno, (int)id_len, line, SKIP_PSK_MIN,
 			  SKIP_PSK_MAX);
@@ -161,7 +162,7 @@ skip_psk_load(const char *path)
 	if (file_read_all(path, 1024 * 1024, &buf, &len) < 0)
 		return NULL;
 	set = skip_psk_parse(buf, len, path);
-	secure_free(buf, len);
+	secmem_free(buf);
 	return set;
 }
 

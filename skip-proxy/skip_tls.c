@@ -11,6 +11,7 @@
 #include "skip.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
 
@@ -113,7 +114,7 @@ skip_tls13_find_cb(SSL *ssl, const unsigned char *identity, size_t id_len,
 	*sess = s;
 	rc = 1;
 out:
-	secure_wipe(key, sizeof(key));
+	secmem_wipe(key, sizeof(key));
 	return rc;
 }
 

@@ -229,7 +229,7 @@ TEST(ct_equal_and_wipe)
 
 	ASSERT_TRUE(ct_equal(a, a, 4));
 	ASSERT_TRUE(!ct_equal(a, b, 4));
-	secure_wipe(a, 4);
+	secmem_wipe(a, 4);
 	ASSERT_TRUE(a[0] == 0 && a[3] == 0);
 }
 
