@@ -29,15 +29,10 @@ FUZZ += macsec_ctl
 fuzz_macsec_ctl_OBJS = fuzz/fuzz_macsec_ctl.o macsec-sw/ctl.o macsec-sw/conf.o \
 	macsec-sw/show.o $(MACSEC_CORE_OBJS)
 
-# skip-proxy's parsers of its KME's answers (Key container, Error body).
-FUZZ += skip_kme
-fuzz_skip_kme_OBJS = fuzz/fuzz_skip_kme.o skip-proxy/skip_kme.o
-
-# mka-agent's parser of the KME's ETSI 014 Key container (the CAK), checked
-# against skip-proxy's parser of the same answer.
-FUZZ += etsi014_resp
-fuzz_etsi014_resp_OBJS = fuzz/fuzz_etsi014_resp.o mka-agent/keysvc_etsi014.o \
-	skip-proxy/skip_kme.o
+# The shared ETSI 014 parsers of a KME's answers (Key container, Error
+# body) and the URL rule, used by mka-agent and skip-proxy (lib/etsi014.c).
+FUZZ += etsi014
+fuzz_etsi014_OBJS = fuzz/fuzz_etsi014.o
 
 # kme-sim's KME-link messages (sync, reserve, alloc) as the receiving KME
 # parses and validates them.

@@ -4,11 +4,11 @@
 #include "kme.h"
 
 #include "cfg.h"
+#include "encoding.h"
 #include "log.h"
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +16,8 @@
 bool
 kme_cfg_valid_id(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > KME_ID_MAX)
-		return false;
 	/* IDs travel in URL paths and JSON: keep them to a safe alphabet. */
-	for (; *s != '\0'; s++) {
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' &&
-		    *s != '.')
-			return false;
-	}
-	return true;
+	return id_text_ok(s, 1, KME_ID_MAX);
 }
 
 int

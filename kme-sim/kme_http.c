@@ -4,6 +4,7 @@
  */
 #include "kme.h"
 
+#include "http_hdr.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
@@ -11,22 +12,6 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* True for a Content-Length of digits only that is at most max. */
-static bool
-kme_http_length_ok(const char *s, size_t max)
-{
-	size_t n = 0;
-
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || n > max)
-			return false;
-		n = n * 10 + (size_t)(*s - '0');
-	}
-	return n <= max;
-}
 
 bool
 kme_http_gather(struct MHD_Connection *conn, void **con_cls,
@@ -48,7 +33,7 @@ kme_http_gather(struct MHD_Connection *conn, void **con_cls,
 		 * waited for; answering on this first call also closes the
 		 * connection.  Otherwise answer later, or MHD closes it.
 		 */
-		if (cl != NULL && !kme_http_length_ok(cl, max)) {
+		if (cl != NULL && !http_content_length_ok(cl, max)) {
 			r->too_large = true;
 			return true;
 		}

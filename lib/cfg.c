@@ -3,6 +3,7 @@
  */
 #include "cfg.h"
 
+#include "encoding.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
@@ -39,18 +40,6 @@ cfg_trim(char *s)
 	return s;
 }
 
-static bool
-cfg_valid_name(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
-			return false;
-	}
-	return true;
-}
-
 /* Parses "[name]" or "[name arg]" into section/arg (each CFG_MAX_LINE). */
 static int
 cfg_section(char *line, char *section, char *arg, const struct cfg_pos *pos)
@@ -71,7 +60,7 @@ cfg_section(char *line, char *section, char *arg, const struct cfg_pos *pos)
 	} else {
 		arg[0] = '\0';
 	}
-	if (!cfg_valid_name(line)) {
+	if (!id_text_ok(line, 1, CFG_MAX_LINE)) {
 		cfg_error(pos, "bad section name '%s'", line);
 		return -1;
 	}
@@ -129,7 +118,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		*eq = '\0';
 		key = cfg_trim(s);
 		val = cfg_trim(eq + 1);
-		if (!cfg_valid_name(key)) {
+		if (!id_text_ok(key, 1, CFG_MAX_LINE)) {
 			cfg_error(&pos, "bad key name (letters, digits, '_', "
 				  "'-' and '.' only)");
 			rc = -1;

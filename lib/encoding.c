@@ -269,3 +269,21 @@ uuid_generate_v7(uint8_t uuid[UUID_LEN])
 {
 	return uuid_generate_v7_n((uint8_t (*)[UUID_LEN])uuid, 1);
 }
+
+bool
+id_text_ok(const char *s, size_t min, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+
+		if (n == max)
+			return false;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		      c == '.'))
+			return false;
+	}
+	return n >= min;
+}

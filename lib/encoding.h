@@ -1,5 +1,6 @@
 /*
- * encoding.h — hex, base64 (RFC 4648, padded) and UUID text forms.
+ * encoding.h — hex, base64 (RFC 4648, padded) and UUID text forms, and
+ * the alphabet of IDs.
  *
  * Hex and base64 run in constant time with respect to the data (they carry
  * key bytes); decoders are strict and return -1 on any malformed input.
@@ -7,6 +8,7 @@
 #ifndef QKDLAB_ENCODING_H
 #define QKDLAB_ENCODING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +46,11 @@ int uuid_generate_v4(uint8_t uuid[UUID_LEN]);
 int uuid_generate_v7(uint8_t uuid[UUID_LEN]);
 /* n of them at once (n >= 1), one RNG call; -1 on failure. */
 int uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n);
+
+/*
+ * True for an ID of min..max octets of [A-Za-z0-9_.-]: SAE, KME and
+ * section IDs travel in URL paths, JSON and logs, so they keep to it.
+ */
+bool id_text_ok(const char *s, size_t min, size_t max);
 
 #endif

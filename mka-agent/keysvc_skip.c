@@ -205,17 +205,6 @@ out:
 	return rc;
 }
 
-static bool
-id_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-		      *s == '.'))
-			return false;
-	return true;
-}
-
 static int
 skip_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 	     size_t *id_len, uint8_t *key)
@@ -224,7 +213,7 @@ skip_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 	char path[512];
 	int status, rc = -1;
 
-	if (!id_ok(slave))
+	if (!id_text_ok(slave, 1, SIZE_MAX))
 		return -1;
 	snprintf(path, sizeof(path), "/key?remoteSystemID=%s&size=%zu", slave,
 		 key_len * 8);
@@ -247,7 +236,7 @@ skip_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
 	size_t got_len = 0;
 	int status, rc = -1;
 
-	if (!id_ok(master) || id_len < 1 || id_len > 32)
+	if (!id_text_ok(master, 1, SIZE_MAX) || id_len < 1 || id_len > 32)
 		return -1;
 	hex_encode(hex, id, id_len);
 	snprintf(path, sizeof(path), "/key/%s?remoteSystemID=%s", hex, master);

@@ -43,7 +43,7 @@ struct agent_port {
 	struct secy_ctl *ctl;
 	struct secy_fake *fake;
 	struct mka_qkd *qkd;		/* cak_source etsi014 */
-	struct keysvc_etsi014 *kme;
+	struct etsi014_client *kme;
 	struct keysvc_skip *skip;	/* cak_source skip */
 };
 
@@ -199,7 +199,7 @@ port_stop(struct agent_port *ap)
 	ap->kay = NULL;
 	mka_qkd_free(ap->qkd);
 	ap->qkd = NULL;
-	keysvc_etsi014_free(ap->kme);
+	etsi014_client_free(ap->kme);
 	ap->kme = NULL;
 	keysvc_skip_free(ap->skip);
 	ap->skip = NULL;

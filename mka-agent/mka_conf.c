@@ -91,22 +91,6 @@ parse_offset(const char *s, uint8_t *co, uint8_t *cap)
 	return -1;
 }
 
-/* SAE IDs: printable, no separators (they go into URLs and the KMD). */
-static bool
-sae_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < MKA_KMD_MIN || n > MKA_SAE_MAX)
-		return false;
-	for (; *s != '\0'; s++)
-		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
-		      *s == '.'))
-			return false;
-	return true;
-}
-
 static int
 parse_peers(const char *s, struct mka_qkd_conf *q)
 {
@@ -117,7 +101,8 @@ parse_peers(const char *s, struct mka_qkd_conf *q)
 	q->n_allowed = 0;
 	for (tok = strtok_r(buf, ", ", &save); tok != NULL;
 	     tok = strtok_r(NULL, ", ", &save)) {
-		if (!sae_ok(tok) || q->n_allowed == MKA_QKD_MAX_ALLOWED)
+		if (!id_text_ok(tok, MKA_KMD_MIN, MKA_SAE_MAX) ||
+		    q->n_allowed == MKA_QKD_MAX_ALLOWED)
 			return -1;
 		str_copy(q->allowed[q->n_allowed++], sizeof(q->allowed[0]),
 			 tok);
@@ -198,9 +183,10 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 			goto bad;
 		k->pn_threshold = n;
 	} else if (strcmp(key, "sae_id") == 0) {
-		if (!sae_ok(value) || str_copy(pc->qkd.own_sae,
-					       sizeof(pc->qkd.own_sae),
-					       value) == -1)
+		/* SAE IDs go into URLs and the KMD. */
+		if (!id_text_ok(value, MKA_KMD_MIN, MKA_SAE_MAX) ||
+		    str_copy(pc->qkd.own_sae, sizeof(pc->qkd.own_sae),
+			     value) == -1)
 			goto bad;
 	} else if (strcmp(key, "role") == 0) {
 		if (strcmp(value, "auto") == 0)

@@ -57,9 +57,3 @@ tests_test_mka_http_resp_OBJS := tests/test_mka_http_resp.o tests/harness.o \
 FUZZ += http_resp
 fuzz_http_resp_OBJS := fuzz/fuzz_http_resp.o mka-agent/http_resp.o
 $(B)/fuzz/fuzz_http_resp.o: CFLAGS += -Imka-agent
-
-# The ETSI 014 Key container parser (keysvc_etsi014_parse_container): unit
-# tests here, its fuzz target (etsi014_resp) in fuzz/module.mk.
-TESTS += tests/test_mka_etsi014
-tests_test_mka_etsi014_OBJS := tests/test_mka_etsi014.o tests/harness.o \
-	mka-agent/keysvc_etsi014.o

@@ -100,7 +100,7 @@ struct skip_daemon {
 	struct skip_psk_set *psks;
 	SSL_CTX *ctx;
 	struct skip_metrics metrics;
-	struct skip_kme *kme;
+	struct etsi014_client *kme;
 	struct skip_api api;
 	struct skip_http *http;
 	struct tls_front *tf;
@@ -137,16 +137,17 @@ static int
 skip_start(struct skip_daemon *d)
 {
 	const struct skip_conf *c = &d->conf;
-	struct skip_kme_cfg kc = {
-		.url = c->kme_url, .ca_file = c->kme_ca_file,
+	struct https_client_cfg kc = {
+		.ca_file = c->kme_ca_file,
 		.cert_file = c->kme_cert_file, .key_file = c->kme_key_file,
 		.verify_host = c->kme_verify_host, .timeout_ms = c->kme_timeout_ms,
 		.connect_timeout_ms = c->kme_connect_timeout_ms,
 		.retries = c->kme_retries, .retry_delay_ms = c->kme_retry_delay_ms,
+		.body_max = SKIP_KME_BODY_MAX, .pool = SKIP_KME_POOL,
 	};
 	struct tls_front_cfg tc = { 0 };
 
-	d->kme = skip_kme_new(&kc);
+	d->kme = etsi014_client_new(c->kme_url, &kc);
 	if (d->kme == NULL)
 		return -1;
 	d->api.conf = c;
@@ -188,7 +189,7 @@ skip_stop(struct skip_daemon *d)
 		MHD_stop_daemon(d->metrics_mhd);
 	tls_front_free(d->tf);		/* before the HTTP layer it feeds */
 	skip_http_free(d->http);
-	skip_kme_free(d->kme);
+	etsi014_client_free(d->kme);
 	SSL_CTX_free(d->ctx);
 	skip_psk_free(d->psks);
 	log_info("stopped: %llu key requests served, %llu KME calls, %llu "

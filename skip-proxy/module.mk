@@ -2,7 +2,7 @@
 PKG_LIBS += libcurl libcjson
 
 SKIP_PROXY_CORE := skip-proxy/skip_conf.o skip-proxy/skip_psk.o \
-	skip-proxy/skip_tls.o skip-proxy/skip_req.o skip-proxy/skip_kme.o \
+	skip-proxy/skip_tls.o skip-proxy/skip_req.o \
 	skip-proxy/skip_api.o skip-proxy/skip_metrics.o skip-proxy/skip_http.o
 
 BINS += skip-proxy/skip-proxy

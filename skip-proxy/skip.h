@@ -16,13 +16,18 @@
 
 #include <openssl/ssl.h>
 
+#include "etsi014_client.h"
+
 #define SKIP_ID_MAX 255		/* longest system ID we accept (octets) */
 #define SKIP_MAX_REMOTES 64	/* remote_system_id entries in the config */
 #define SKIP_KEYID_MAX 32	/* keyId octets we parse (any even hex length) */
 #define SKIP_KEY_MAX_BITS 8192	/* hard ceiling for key_size_max */
 #define SKIP_KEY_MAX (SKIP_KEY_MAX_BITS / 8)
+_Static_assert(SKIP_KEY_MAX <= ETSI014_KEY_MAX, "014 keys hold SKIP keys");
 #define SKIP_ENTROPY_MAX_BITS 65536
 #define SKIP_MSG_MAX 256	/* error message passed to the client */
+#define SKIP_KME_POOL 16	/* kept-alive connections to the KME */
+#define SKIP_KME_BODY_MAX (64 * 1024)	/* longest KME answer */
 #define SKIP_TARGET_MAX 4096	/* longest request-target we parse */
 #define SKIP_PSK_ID_MAX 127	/* Cisco XR: psk id 1..127 characters */
 #define SKIP_PSK_MIN 16
@@ -160,59 +165,6 @@ void skip_printable(char *out, size_t cap, const char *in, size_t len);
 /* Decodes %XX (and '+' as space) into out; -1 if malformed or too long. */
 int skip_pct_decode(char *out, size_t cap, const char *in, size_t len);
 
-/* ---- skip_kme.c: the ETSI GS QKD 014 client ---- */
-
-enum skip_kme_outcome {
-	SKIP_KME_OK = 0,
-	SKIP_KME_REFUSED,	/* the KME answered with an error status */
-	SKIP_KME_UNREACHABLE,	/* no answer: connect/TLS/timeout */
-	SKIP_KME_BAD_ANSWER,	/* an answer we cannot use */
-	SKIP_KME_LOCAL,		/* local failure (memory, ...) */
-};
-
-struct skip_kme_result {
-	enum skip_kme_outcome outcome;
-	long http_status;
-	char msg[SKIP_MSG_MAX];		/* KME's message or our diagnosis */
-	unsigned attempts;
-	uint64_t latency_us;		/* all attempts together */
-};
-
-struct skip_kme_key {
-	uint8_t id[16];			/* the 014 key_ID UUID's octets */
-	uint8_t key[SKIP_KEY_MAX];
-	size_t key_len;
-};
-
-struct skip_kme_cfg {
-	const char *url;		/* https://host:port, no trailing path */
-	const char *ca_file;
-	const char *cert_file;
-	const char *key_file;
-	bool verify_host;
-	uint64_t timeout_ms;
-	uint64_t connect_timeout_ms;
-	unsigned retries;
-	uint64_t retry_delay_ms;
-};
-
-struct skip_kme;
-
-struct skip_kme *skip_kme_new(const struct skip_kme_cfg *cfg);
-void skip_kme_free(struct skip_kme *kme);
-/* 014 Get key: enc_keys for slave, one key of bits.  Wipe out after use. */
-int skip_kme_enc_key(struct skip_kme *kme, const char *slave, unsigned bits,
-		     struct skip_kme_key *out, struct skip_kme_result *res);
-/* 014 Get key with key IDs: dec_keys for master, the key with id. */
-int skip_kme_dec_key(struct skip_kme *kme, const char *master,
-		     const uint8_t id[16], struct skip_kme_key *out,
-		     struct skip_kme_result *res);
-/* Pure parts, unit-tested: a Key container with exactly one key. */
-int skip_kme_parse_keys(const char *json, size_t len, struct skip_kme_key *out,
-			char *why, size_t whycap);
-/* The "message" of a 014 Error body, or a description of the body. */
-void skip_kme_parse_error(const char *json, size_t len, char *msg, size_t cap);
-
 /* ---- skip_metrics.c: counters and the metrics endpoint ---- */
 
 #define SKIP_LAT_BUCKETS 12
@@ -233,7 +185,7 @@ struct skip_metrics {
 extern const uint64_t skip_lat_bounds_us[SKIP_LAT_BUCKETS];
 
 void skip_metrics_response(struct skip_metrics *m, int status);
-void skip_metrics_kme(struct skip_metrics *m, const struct skip_kme_result *r);
+void skip_metrics_kme(struct skip_metrics *m, const struct etsi014_result *r);
 /* Prometheus text exposition into a fresh heap string. */
 char *skip_metrics_render(struct skip_metrics *m, unsigned tls_conns);
 
@@ -241,7 +193,7 @@ char *skip_metrics_render(struct skip_metrics *m, unsigned tls_conns);
 
 struct skip_api {
 	const struct skip_conf *conf;
-	struct skip_kme *kme;
+	struct etsi014_client *kme;	/* the KME (ETSI 014) */
 	struct skip_metrics *metrics;
 };
 

@@ -96,14 +96,14 @@ skip_serve_capabilities(struct skip_api *api, const struct skip_req *req,
 
 /* Maps a failed 014 call onto the SKIP status, passing the KME's words on. */
 static void
-skip_kme_failure(struct skip_reply *rep, const struct skip_kme_result *r,
+skip_kme_failure(struct skip_reply *rep, const struct etsi014_result *r,
 		 bool by_id, const char *remote)
 {
 	char msg[SKIP_MSG_MAX + 128];
 	int status = 500;
 
 	switch (r->outcome) {
-	case SKIP_KME_REFUSED:
+	case ETSI014_REFUSED:
 		if (r->http_status == 400) {
 			status = 400;
 			snprintf(msg, sizeof(msg), "KME: %s", r->msg);
@@ -123,12 +123,12 @@ skip_kme_failure(struct skip_reply *rep, const struct skip_kme_result *r,
 				 r->http_status, r->msg);
 		}
 		break;
-	case SKIP_KME_UNREACHABLE:
+	case ETSI014_UNREACHABLE:
 		status = 503;
 		snprintf(msg, sizeof(msg), "KME unreachable (%s, %u attempts)",
 			 r->msg, r->attempts);
 		break;
-	case SKIP_KME_BAD_ANSWER:
+	case ETSI014_BAD_ANSWER:
 		snprintf(msg, sizeof(msg), "unusable answer from the KME: %s", r->msg);
 		break;
 	default:
@@ -140,7 +140,7 @@ skip_kme_failure(struct skip_reply *rep, const struct skip_kme_result *r,
 
 /* {"keyId": 32 hex, "key": hex} into a buffer wiped when freed. */
 static void
-skip_reply_key(struct skip_reply *rep, const struct skip_kme_key *k)
+skip_reply_key(struct skip_reply *rep, const struct etsi014_key *k)
 {
 	static const char pre[] = "{\"keyId\":\"", mid[] = "\",\"key\":\"",
 			  post[] = "\"}";
@@ -186,13 +186,13 @@ static void
 skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 		   const char *peer, struct skip_reply *rep)
 {
-	struct skip_kme_key k;
-	struct skip_kme_result r;
+	struct etsi014_key k;
+	struct etsi014_result r;
 	char idhex[33];
 
 	if (!skip_check_remote(api, req, rep))
 		return;
-	if (skip_kme_enc_key(api->kme, req->remote, req->size_bits, &k, &r) < 0) {
+	if (etsi014_get_key(api->kme, req->remote, req->size_bits, &k, &r) < 0) {
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key for %s by '%s': KME failed: %s", req->remote, peer,
 			 r.msg);
@@ -211,8 +211,8 @@ static void
 skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 		   const char *peer, struct skip_reply *rep)
 {
-	struct skip_kme_key k;
-	struct skip_kme_result r;
+	struct etsi014_key k;
+	struct etsi014_result r;
 	char idhex[2 * SKIP_KEYID_MAX + 1];
 
 	if (!skip_check_remote(api, req, rep))
@@ -224,7 +224,7 @@ skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 			       "keyIds are 32 hex digits (128 bits)");
 		return;
 	}
-	if (skip_kme_dec_key(api->kme, req->remote, req->key_id, &k, &r) < 0) {
+	if (etsi014_get_key_with_id(api->kme, req->remote, req->key_id, &k, &r) < 0) {
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key %s from %s by '%s': KME failed: %s", idhex,
 			 req->remote, peer, r.msg);

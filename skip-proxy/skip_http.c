@@ -9,6 +9,7 @@
  */
 #include "skip.h"
 
+#include "http_hdr.h"
 #include "log.h"
 #include "secmem.h"
 #include "tls_front.h"
@@ -96,22 +97,6 @@ skip_http_queue(struct MHD_Connection *conn, struct skip_reply *rep)
 	return ret;
 }
 
-/* A Content-Length of digits only, within SKIP_HTTP_BODY_MAX. */
-static bool
-skip_http_length_ok(const char *s)
-{
-	size_t n = 0;
-
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9' || n > SKIP_HTTP_BODY_MAX)
-			return false;
-		n = n * 10 + (size_t)(*s - '0');
-	}
-	return n <= SKIP_HTTP_BODY_MAX;
-}
-
 static enum MHD_Result
 skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		 const char *method, const char *version, const char *upload,
@@ -138,7 +123,7 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		 * arrived (or never arrived): answering on this first call
 		 * also closes the connection, which is what such a client gets.
 		 */
-		if (cl == NULL || skip_http_length_ok(cl))
+		if (cl == NULL || http_content_length_ok(cl, SKIP_HTTP_BODY_MAX))
 			return MHD_YES;
 		x->body = SKIP_HTTP_BODY_MAX + 1;
 	}

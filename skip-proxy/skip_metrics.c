@@ -37,16 +37,16 @@ skip_metrics_response(struct skip_metrics *m, int status)
 }
 
 void
-skip_metrics_kme(struct skip_metrics *m, const struct skip_kme_result *r)
+skip_metrics_kme(struct skip_metrics *m, const struct etsi014_result *r)
 {
 	struct metrics_hist h = skip_metrics_latency(m);
 
 	atomic_fetch_add(&m->kme_calls, 1);
 	if (r->attempts > 1)
 		atomic_fetch_add(&m->kme_retries, r->attempts - 1);
-	if (r->outcome == SKIP_KME_UNREACHABLE)
+	if (r->outcome == ETSI014_UNREACHABLE)
 		atomic_fetch_add(&m->kme_unreachable, 1);
-	else if (r->outcome != SKIP_KME_OK)
+	else if (r->outcome != ETSI014_OK)
 		atomic_fetch_add(&m->kme_errors, 1);
 	metrics_hist_observe(&h, r->latency_us);
 }

@@ -9,11 +9,13 @@
 #include "buf.h"
 #include "cfg.h"
 #include "encoding.h"
+#include "http_hdr.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
 
 #include <malloc.h>
+#include <stdint.h>
 #include <time.h>
 
 TEST(rbuf_reads_and_refuses_short)
@@ -251,7 +253,40 @@ TEST(secmem_realloc_keeps_contents_and_never_shrinks)
 	secmem_free(NULL);
 }
 
+TEST(id_alphabet)
+{
+	ASSERT_TRUE(id_text_ok("SAE_A-1.x", 1, 16));
+	ASSERT_TRUE(!id_text_ok("", 1, 16));
+	ASSERT_TRUE(id_text_ok("", 0, 16));
+	ASSERT_TRUE(!id_text_ok("a/b", 1, 16));
+	ASSERT_TRUE(!id_text_ok("a b", 1, 16));
+	ASSERT_TRUE(!id_text_ok("a%", 1, 16));
+	ASSERT_TRUE(!id_text_ok("\xc3\xa9", 1, 16));
+	ASSERT_TRUE(id_text_ok("0123456789abcdef", 1, 16));
+	ASSERT_TRUE(!id_text_ok("0123456789abcdefg", 1, 16));
+	ASSERT_TRUE(!id_text_ok("abc", 4, 16));
+}
+
+TEST(content_length_digits_within_max)
+{
+	ASSERT_TRUE(http_content_length_ok("0", 0));
+	ASSERT_TRUE(http_content_length_ok("65536", 65536));
+	ASSERT_TRUE(http_content_length_ok("000065536", 65536));
+	ASSERT_TRUE(!http_content_length_ok("65537", 65536));
+	ASSERT_TRUE(!http_content_length_ok("1000000000000000000000000", 65536));
+	ASSERT_TRUE(!http_content_length_ok("", 65536));
+	ASSERT_TRUE(!http_content_length_ok("+5", 65536));
+	ASSERT_TRUE(!http_content_length_ok(" 5", 65536));
+	ASSERT_TRUE(!http_content_length_ok("5 ", 65536));
+	ASSERT_TRUE(!http_content_length_ok("5, 5", 65536));
+	ASSERT_TRUE(!http_content_length_ok("0x10", 65536));
+	ASSERT_TRUE(http_content_length_ok("18446744073709551615", SIZE_MAX));
+	ASSERT_TRUE(!http_content_length_ok("18446744073709551616", SIZE_MAX));
+}
+
 TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
+	  TEST_CASE(id_alphabet),
+	  TEST_CASE(content_length_digits_within_max),
 	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
 	  TEST_CASE(hex_round_trip_and_rejects),
 	  TEST_CASE(base64_rfc4648_vectors),

@@ -1,8 +1,8 @@
 /*
  * test_skip.c — skip-proxy's pure parts: SKIP request-target parsing
  * (routes, status codes, keyId, sizes, query rules), remoteSystemID globs,
- * the PSK file, the ETSI 014 Key container / Error parsers, and the
- * configuration checks.
+ * the PSK file and the configuration checks (the ETSI 014 parsers are
+ * lib/etsi014.c, tested in test_etsi014.c).
  */
 #include "harness.h"
 
@@ -251,56 +251,6 @@ TEST(psk_file)
 	unlink(path);
 }
 
-TEST(kme_key_container)
-{
-	/* ETSI GS QKD 014 clause 6.3 example container. */
-	static const char ex[] =
-		"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
-		"\"key\":\"wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s=\"}]}";
-	struct skip_kme_key k;
-	char why[128], hex[65];
-
-	ASSERT_INT_EQ(skip_kme_parse_keys(ex, sizeof(ex) - 1, &k, why, sizeof(why)), 0);
-	ASSERT_INT_EQ(k.key_len, 32);
-	hex_encode(hex, k.id, 16);
-	ASSERT_STR_EQ(hex, "bc4904197d60487fadc14ddcc177c139");
-	hex_encode(hex, k.key, 32);
-	ASSERT_STR_EQ(hex, "c071d5c51c0326cdff6d7777f061cfde87b8b2f4ee469652d320"
-		      "82ef1e0bcbeb");
-
-#define BAD(txt) ASSERT_INT_EQ(skip_kme_parse_keys(txt, sizeof(txt) - 1, &k, why, sizeof(why)), -1)
-	BAD("");
-	BAD("{}");
-	BAD("{\"keys\":[]}");
-	BAD("{\"keys\":{}}");
-	BAD("{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\",\"key\":\"AAAA\"},"
-	    "{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\",\"key\":\"AAAA\"}]}");
-	BAD("{\"keys\":[{\"key_ID\":\"bc4904197d60487fadc14ddcc177c139\",\"key\":\"AAAA\"}]}");
-	BAD("{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\",\"key\":\"AAA\"}]}");
-	BAD("{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\",\"key\":\"\"}]}");
-	BAD("{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\",\"key\":7}]}");
-	BAD("{\"keys\":[{\"key\":\"AAAA\"}]}");
-#undef BAD
-}
-
-TEST(kme_error_body)
-{
-	char msg[64];
-
-	skip_kme_parse_error("{\"message\":\"one or more keys specified are not found on KME\"}",
-			     61, msg, sizeof(msg));
-	ASSERT_STR_EQ(msg, "one or more keys specified are not found on KME");
-	skip_kme_parse_error("{\"message\":\"a\\nb\"}", 18, msg, sizeof(msg));
-	ASSERT_STR_EQ(msg, "a?b");
-	skip_kme_parse_error("", 0, msg, sizeof(msg));
-	ASSERT_STR_EQ(msg, "no error message");
-	skip_kme_parse_error("<html>", 6, msg, sizeof(msg));
-	ASSERT_STR_EQ(msg, "error body without a message");
-	skip_kme_parse_error("{\"message\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-			     94, msg, 8);
-	ASSERT_STR_EQ(msg, "xxxxxxx");
-}
-
 static const char base_conf[] =
 	"psk_file = /x/psk\n"
 	"local_system_id = SAE_A\n"
@@ -417,7 +367,5 @@ TEST_MAIN(TEST_CASE(routes_and_codes),
 	  TEST_CASE(entropy_params),
 	  TEST_CASE(remote_globs),
 	  TEST_CASE(psk_file),
-	  TEST_CASE(kme_key_container),
-	  TEST_CASE(kme_error_body),
 	  TEST_CASE(config),
 	  TEST_CASE(api_without_kme))
