@@ -1,5 +1,5 @@
 /*
- * fuzz_conf_kme.c — kme-sim.conf(5): kme-sim/kme_cfg.c (line callback,
+ * fuzz_conf_kme.c — kme-sim.conf(5): kme-sim/kme_conf.c (line callback,
  * addresses, ID lists, sizes, durations, [peer] sections and the
  * whole-file checks) over lib/cfg.c.
  *

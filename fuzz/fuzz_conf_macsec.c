@@ -1,5 +1,5 @@
 /*
- * fuzz_conf_macsec.c — macsec-sw.conf(5): macsec-sw/conf.c (names, the
+ * fuzz_conf_macsec.c — macsec-sw.conf(5): macsec-sw/macsec_conf.c (names, the
  * control socket path, SCI, port, TAP MAC and the policy keys shared with
  * the control socket's set-policy) over lib/cfg.c.
  *

@@ -1,8 +1,8 @@
 /*
- * fuzz_macsec_ctl.c — macsec-sw's control protocol (macsec-sw/ctl.c,
- * ctl_exec: "verb key=value ..." lines that create SCs, install SAs with
- * their keys, read PNs and set the policy), which carries SAKs from
- * mka-agent.
+ * fuzz_macsec_ctl.c — macsec-sw's control protocol
+ * (macsec-sw/macsec_ctl_server.c, ctl_exec: "verb key=value ..." lines
+ * that create SCs, install SAs with their keys, read PNs and set the
+ * policy), which carries SAKs from mka-agent.
  *
  * Input: one or more request lines (split at '\n'; a line with a NUL is
  * skipped and a longer one cut to CTL_LINE_MAX - 1, where the socket

@@ -8,7 +8,7 @@
  *   POST /admin/v1/fault?peer=ID&kind=starve
  *   POST /admin/v1/clear?peer=ID[&kind=K]           clears one or all
  *
- * It has no authentication, so kme_cfg.c refuses a non-loopback address.
+ * It has no authentication, so kme_conf.c refuses a non-loopback address.
  */
 #include "kme.h"
 

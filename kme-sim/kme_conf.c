@@ -1,5 +1,5 @@
 /*
- * kme_cfg.c — kme-sim configuration file (kme-sim.conf(5)).
+ * kme_conf.c — kme-sim configuration file (kme-sim.conf(5)).
  */
 #include "kme.h"
 

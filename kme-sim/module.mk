@@ -7,7 +7,7 @@ KME_STORE_OBJS := kme-sim/kme_store.o kme-sim/kme_store_mem.o \
 	kme-sim/kme_store_stmt.o kme-sim/kme_store_pool.o \
 	kme-sim/kme_store_rkey.o kme-sim/kme_store_ready.o kme-sim/kme_keys.o
 
-KME_SIM_OBJS := kme-sim/kme_cfg.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
+KME_SIM_OBJS := kme-sim/kme_conf.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
 	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_link_client.o \
 	kme-sim/kme_link_pool.o kme-sim/kme_link_keys.o kme-sim/kme_link_server.o \
 	kme-sim/kme_link_ticker.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
@@ -24,11 +24,11 @@ SCRIPTS += scripts/qkdlab-pki
 MAN1 += man/qkdlab-pki.1
 
 TESTS += tests/test_kme_req
-tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_cfg.o
+tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_conf.o
 
 TESTS += tests/test_kme_linkmsg
 tests_test_kme_linkmsg_OBJS := tests/test_kme_linkmsg.o tests/harness.o \
-	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_cfg.o
+	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o
 $(B)/tests/test_kme_linkmsg.o: CFLAGS += -Ikme-sim
 
 TESTS += tests/test_kme_store

@@ -1,5 +1,5 @@
 /*
- * conf.c — the configuration file of macsec-sw (macsec-sw.conf(5)).
+ * macsec_conf.c — the configuration file of macsec-sw (macsec-sw.conf(5)).
  *
  * The policy keys are the same words as the control socket's set-policy
  * request, and both go through conf_policy_kv().

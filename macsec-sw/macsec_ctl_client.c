@@ -1,5 +1,5 @@
 /*
- * macsec_ctl.c — macsec-ctl: sends one request to macsec-sw's control
+ * macsec_ctl_client.c — macsec-ctl: sends one request to macsec-sw's control
  * socket and prints the answer.
  *
  *   macsec-ctl [-s socket] verb [key=value ...]

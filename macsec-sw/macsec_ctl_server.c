@@ -1,5 +1,5 @@
 /*
- * ctl.c — the control socket: a Unix SOCK_STREAM socket, mode 0600, one
+ * macsec_ctl_server.c — the control socket: a Unix SOCK_STREAM socket, mode 0600, one
  * request line "verb key=value ..." and one response, "ok [key=value ...]"
  * or "err <message>".  `show` and `stats` answer "ok", then text lines,
  * then a line holding a single ".".  macsec-sw(8) is the reference.

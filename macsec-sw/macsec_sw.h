@@ -4,7 +4,7 @@
  * Grouped by the file that implements them.  The data path is:
  *   port (AF_PACKET / TAP)  ->  secy (802.1AE clause 10)  ->  cipher
  *                                  ^ sectag (clause 9 codec)
- * and ctl.c drives the secy's management interface over a Unix socket.
+ * and macsec_ctl_server.c drives the secy's management interface over a Unix socket.
  */
 #ifndef QKDLAB_MACSEC_SW_H
 #define QKDLAB_MACSEC_SW_H
@@ -180,7 +180,7 @@ enum secy_rx secy_validate_frame(struct secy *secy, const uint8_t *in,
 /* Receive frames lost before validation: too many for us (InPktsOverrun). */
 void secy_count_overrun(struct secy *secy, uint64_t n);
 
-/* Reporting: iterate the installed objects (for ctl.c). */
+/* Reporting: iterate the installed objects (for macsec_ctl_server.c). */
 const struct secy_stats *secy_stats(const struct secy *secy);
 int secy_txsa_info(const struct secy *secy, unsigned an, bool *enabled,
 		   uint64_t *next_pn, bool *exhausted, uint32_t *ssci,
@@ -193,7 +193,7 @@ int secy_rxsa_info(const struct secy *secy, size_t idx, unsigned an,
 		   bool *enabled, uint64_t *next_pn, uint64_t *lowest_pn,
 		   uint32_t *ssci, struct secy_rxsa_stats *st);
 
-/* conf.c — macsec-sw.conf(5) and the policy keys shared with ctl.c. */
+/* macsec_conf.c — macsec-sw.conf(5), policy keys shared with the ctl. */
 #define CONF_DEFAULT_PATH	"/etc/qkdlab/macsec-sw.conf"
 #define CONF_DEFAULT_SOCKET	"/run/qkdlab/macsec-sw.sock"
 #define CONF_NAME_MAX		16	/* IFNAMSIZ */
@@ -261,7 +261,7 @@ int tap_open(const char *name, const uint8_t *mac, unsigned mtu);
 int tap_recv(int fd, struct port_batch *b);
 int tap_send(int fd, const uint8_t *frame, size_t len);
 
-/* ctl.c — the control socket (see macsec-sw(8), CONTROL PROTOCOL). */
+/* macsec_ctl_server.c — the control socket (see macsec-sw(8), CONTROL PROTOCOL). */
 #define CTL_LINE_MAX	1024
 #define CTL_MAX_CLIENTS	8
 

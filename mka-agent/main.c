@@ -15,7 +15,7 @@
 #include "mka_port.h"
 #include "mka_status.h"
 #include "secmem.h"
-#include "secy_ctl.h"
+#include "secy_ctl_client.h"
 #include "secy_fake.h"
 #include "util.h"
 

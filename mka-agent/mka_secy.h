@@ -1,7 +1,7 @@
 /*
  * mka_secy.h — the seam between the KaY and the data plane (802.1X-2020
  * clause 12 LMI, 802.1AE-2018 10.7): one ops table, so the KaY never
- * knows whether it drives macsec-sw's control socket (secy_ctl.c) or the
+ * knows whether it drives macsec-sw's control socket (secy_ctl_client.c) or the
  * recording fake of the unit tests (secy_fake.c).
  *
  * Every op returns 0 or -1.  SAKs passed in are borrowed for the call.

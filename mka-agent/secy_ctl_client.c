@@ -1,11 +1,11 @@
 /*
- * secy_ctl.c — the macsec-sw control socket backend of the SecY seam.
+ * secy_ctl_client.c — the macsec-sw control socket backend of the SecY seam.
  *
  * One persistent SOCK_STREAM connection; a failed exchange closes it and
  * the next request reconnects (macsec-sw may restart under us: the KaY
  * learns of each new connection through the instance op).
  */
-#include "secy_ctl.h"
+#include "secy_ctl_client.h"
 
 #include "encoding.h"
 #include "log.h"

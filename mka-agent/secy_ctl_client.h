@@ -1,11 +1,11 @@
 /*
- * secy_ctl.h — struct mka_secy_ops over macsec-sw's control socket
+ * secy_ctl_client.h — struct mka_secy_ops over macsec-sw's control socket
  * (macsec-sw(8): one request line "verb key=value ...", one answer line
  * "ok ..." or "err ...").  SAKs cross the socket in hex; the request
  * buffers are wiped after use and never logged.
  */
-#ifndef QKDLAB_SECY_CTL_H
-#define QKDLAB_SECY_CTL_H
+#ifndef QKDLAB_SECY_CTL_CLIENT_H
+#define QKDLAB_SECY_CTL_CLIENT_H
 
 #include "mka_secy.h"
 

@@ -1,6 +1,6 @@
 /*
  * test_macsec_ctl.c — the control protocol of macsec-sw (ctl_exec) and the
- * configuration parser (conf.c), linked against the real objects.
+ * configuration parser (macsec_conf.c), linked against the real objects.
  *
  * Requests are run against a real SecY and the responses compared with the
  * exact lines macsec-sw(8) documents; every refusal must be an "err" line.
