@@ -39,18 +39,6 @@ mka_cp_state_name(enum mka_cp_state s)
 	return s < CP_N_STATES ? cp_names[s] : "?";
 }
 
-static uint32_t
-retire_ms(const struct mka_kay *kay)
-{
-	return kay->conf.retire_ms != 0 ? kay->conf.retire_ms : 3000;
-}
-
-static uint32_t
-life_ms(const struct mka_kay *kay)
-{
-	return kay->conf.life_ms != 0 ? kay->conf.life_ms : MKA_LIFE_TIME_MS;
-}
-
 /* Our SCI and those of the live peers: the members for SSCI (10.7.13). */
 static size_t
 member_scis(const struct mka_participant *p, uint8_t *scis)
@@ -399,7 +387,7 @@ enter_receive(struct mka_kay *kay, struct mka_participant *p, uint64_t now)
 	kay->cp.using_transmit_sa = false;
 	kay->cp.using_receive_sas = install_key(kay, p, &p->lkey) == 0;
 	p->lrx = kay->cp.using_receive_sas;
-	kay->cp.transmit_when = now + life_ms(kay);
+	kay->cp.transmit_when = now + kay->conf.life_ms;
 	p->tx_now = true;
 }
 
@@ -441,7 +429,7 @@ enter_transmitting(struct mka_kay *kay, struct mka_participant *p,
 		   uint64_t now)
 {
 	/* Keep the old receive SAs a while for frames still in flight. */
-	kay->cp.retire_when = p->okey.valid ? now + retire_ms(kay) : now;
+	kay->cp.retire_when = p->okey.valid ? now + kay->conf.retire_ms : now;
 }
 
 static void

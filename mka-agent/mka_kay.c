@@ -7,6 +7,7 @@
  * step changes nothing but a counter.
  */
 #include "mka_kay_i.h"
+#include "mka_timers.h"
 
 #include "buf.h"
 #include "encoding.h"
@@ -18,18 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t
-hello_ms(const struct mka_kay *kay)
-{
-	return kay->conf.hello_ms != 0 ? kay->conf.hello_ms : MKA_HELLO_TIME_MS;
-}
-
-static uint32_t
-life_ms(const struct mka_kay *kay)
-{
-	return kay->conf.life_ms != 0 ? kay->conf.life_ms : MKA_LIFE_TIME_MS;
-}
 
 void
 mka_kay_error(struct mka_kay *kay, const char *what)
@@ -124,6 +113,7 @@ mka_kay_new(const struct mka_kay_conf *conf, uint64_t now)
 	}
 	if (kay->conf.mka_version == 0)
 		kay->conf.mka_version = MKA_VERSION_2020;
+	mka_timers_kay(&kay->conf);
 	if (kay->conf.name == NULL)
 		kay->conf.name = "port";
 	memcpy(kay->sci, conf->mac, 6);
@@ -392,7 +382,7 @@ peer_remove(struct mka_participant *p, struct mka_peer *e)
 static bool
 mn_recent(const struct mka_participant *p, uint32_t mn, uint64_t now)
 {
-	uint64_t life = life_ms(p->kay);
+	uint64_t life = p->kay->conf.life_ms;
 
 	for (unsigned i = 0; i < MKA_MN_HISTORY; i++) {
 		if (p->sent[i].mn == mn && p->sent[i].mn != 0 &&
@@ -778,7 +768,7 @@ peer_update(struct mka_participant *p, struct mka_peer *e,
 	e->ks_flag = b->key_server;
 	e->desired = b->macsec_desired;
 	e->cap = b->capability;
-	e->expires = now + life_ms(p->kay);
+	e->expires = now + p->kay->conf.life_ms;
 	if (pdu->has & MKA_HAS(MKA_PS_ANNOUNCE) &&
 	    pdu->announce.n_suites > 0) {
 		e->n_suites = 0;
@@ -1109,7 +1099,7 @@ mka_kay_tick(struct mka_kay *kay, uint64_t now)
 		if (!p->used || (!p->tx_now && now < p->next_hello))
 			continue;
 		p->tx_now = false;
-		p->next_hello = now + hello_ms(kay);
+		p->next_hello = now + kay->conf.hello_ms;
 		send_mkpdu(p, now);
 	}
 	secy_check(kay);

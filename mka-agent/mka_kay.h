@@ -44,9 +44,10 @@ struct mka_kay_conf {
 	bool replay_protect;
 	uint32_t replay_window;
 	uint8_t eapol_da[6];		/* where MKPDUs go */
-	uint32_t hello_ms;		/* 0: MKA Hello Time */
-	uint32_t life_ms;		/* 0: MKA Life Time */
-	uint32_t retire_ms;		/* old SA kept after switch; 0: 3 s */
+	/* Timers; 0: the default (mka_timers.h). */
+	uint32_t hello_ms;		/* MKA Hello Time */
+	uint32_t life_ms;		/* MKA Life Time */
+	uint32_t retire_ms;		/* old SA kept after switch */
 	uint64_t pn_threshold;		/* 0: 802.1X 9.8 default */
 	const struct mka_secy_ops *secy;
 	void *secy_arg;

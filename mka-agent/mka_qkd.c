@@ -2,6 +2,7 @@
  * mka_qkd.c — the QKD binding between the KaY and a key service.
  */
 #include "mka_qkd.h"
+#include "mka_timers.h"
 
 #include "log.h"
 #include "mka_crypto.h"
@@ -73,14 +74,7 @@ mka_qkd_new(const struct mka_qkd_conf *conf)
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return NULL;
 	q->conf = *conf;
-	if (q->conf.lookups_per_s == 0)
-		q->conf.lookups_per_s = 2;
-	if (q->conf.announce_ms == 0)
-		q->conf.announce_ms = 1000;
-	if (q->conf.dead_ms == 0)
-		q->conf.dead_ms = 15000;
-	if (q->conf.fallback_after_ms == 0)
-		q->conf.fallback_after_ms = 30000;
+	mka_timers_qkd(&q->conf);
 	q->next_rank = 1;
 	/* DESIGN.md: auto = the side whose SAE ID sorts lower initiates. */
 	if (conf->role == MKA_ROLE_AUTO)

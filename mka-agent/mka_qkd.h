@@ -40,15 +40,16 @@ struct mka_qkd_conf {
 	char allowed[MKA_QKD_MAX_ALLOWED][MKA_SAE_MAX + 1];
 	size_t n_allowed;
 	size_t cak_len;			/* 16 or 32 */
-	unsigned lookups_per_s;		/* 0: 2 per second */
-	uint32_t announce_ms;		/* 0: 1 s */
-	uint32_t dead_ms;		/* CA without live peer: 0: 15 s */
+	/* Rate and timers; 0: the default (mka_timers.h). */
+	unsigned lookups_per_s;
+	uint32_t announce_ms;
+	uint32_t dead_ms;		/* CA without live peer */
 	uint64_t cak_lifetime_ms;	/* initiator rolls the CAK; 0: never */
 	/* Optional fallback PSK CA when no QKD CA is live for a while. */
 	bool has_fallback;
 	uint8_t fb_cak[32], fb_ckn[32];
 	size_t fb_cak_len, fb_ckn_len;
-	uint32_t fallback_after_ms;	/* 0: 30 s */
+	uint32_t fallback_after_ms;	/* 0: the default (mka_timers.h) */
 	const struct mka_keysvc_ops *ops;
 	void *ops_arg;
 };

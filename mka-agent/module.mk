@@ -20,7 +20,8 @@ tests_test_mka_fuzz_OBJS := tests/test_mka_fuzz.o tests/harness.o \
 $(B)/fuzz/fuzz_mkpdu.o: CFLAGS += -Imka-agent
 
 MKA_ENGINE_OBJS := $(MKA_CORE_OBJS) mka-agent/mka_suite.o mka-agent/mka_kay.o \
-	mka-agent/mka_cp.o mka-agent/secy_fake.o mka-agent/mka_qkd.o
+	mka-agent/mka_cp.o mka-agent/secy_fake.o mka-agent/mka_qkd.o \
+	mka-agent/mka_timers.o
 TESTS += tests/test_mka_kay tests/test_mka_qkd
 tests_test_mka_qkd_OBJS := tests/test_mka_qkd.o tests/harness.o \
 	$(MKA_ENGINE_OBJS)
