@@ -10,6 +10,7 @@
  */
 #include "mka_crypto.h"
 #include "mka_pdu.h"
+#include "test_mka_util.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -17,38 +18,20 @@
 
 #define RUN_US 400000u
 
+/* The fixture of the tshark test, with an Announcement added. */
 static void
 sample_pdu(struct mkpdu *p)
 {
-	memset(p, 0, sizeof(*p));
-	memcpy(p->da, "\x01\x80\xc2\x00\x00\x03", 6);
-	memcpy(p->sa, "\x02\x00\x00\x00\x00\x01", 6);
-	p->basic.version = 3;
-	p->basic.priority = 16;
-	p->basic.key_server = true;
-	p->basic.macsec_desired = true;
-	p->basic.capability = MKA_CAP_CONF_0;
-	memcpy(p->basic.sci, "\x02\x00\x00\x00\x00\x01\x00\x01", 8);
-	memset(p->basic.mi, 0xc1, 12);
-	p->basic.mn = 7;
-	p->basic.algo_agility = MKA_ALGO_AGILITY_2009;
-	p->basic.ckn_len = 16;
-	memset(p->basic.ckn, 0x55, 16);
-	p->live.n = 1;
-	memset(p->live.e[0].mi, 0xd2, 12);
-	p->live.e[0].mn = 9;
-	p->sak_use.in_use = true;
-	p->sak_use.lrx = p->sak_use.ltx = true;
-	p->sak_use.lkn = 1;
-	p->sak_use.llpn = 1;
-	p->dist_sak = (struct mka_dist_sak){ .macsec = true, .an = 1,
-					     .conf_offset = MKA_CO_0, .kn = 1,
-					     .cs = MKA_CS_GCM_AES_256,
-					     .wrapped_len = 40 };
+	static const uint8_t ckn[16] = { 0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+					 0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+					 0x55, 0x55, 0x55, 0x55 };
+
+	tv_mkpdu_base(p, ckn, 7);
+	tv_mkpdu_with_sak(p, MKA_CS_GCM_AES_256, 40);
+	p->sak_use.ltx = true;
 	p->announce.n_suites = 1;
 	p->announce.suites[0] = (struct mka_ann_suite){ 2, MKA_CS_GCM_AES_256 };
-	p->has = MKA_HAS(MKA_PS_LIVE_PEERS) | MKA_HAS(MKA_PS_SAK_USE) |
-		 MKA_HAS(MKA_PS_DIST_SAK) | MKA_HAS(MKA_PS_ANNOUNCE);
+	p->has |= MKA_HAS(MKA_PS_ANNOUNCE);
 }
 
 static void

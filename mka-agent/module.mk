@@ -12,7 +12,8 @@ tests_test_mka_pdu_OBJS := tests/test_mka_pdu.o tests/test_mka_util.o \
 # The mka-agent tests include the daemon's private headers.
 $(B)/tests/test_mka%.o: CFLAGS += -Imka-agent
 TESTS += tests/test_mka_tshark
-tests_test_mka_tshark_OBJS := tests/test_mka_tshark.o tests/harness.o \
+tests_test_mka_tshark_OBJS := tests/test_mka_tshark.o tests/test_mka_util.o \
+	tests/harness.o \
 	$(MKA_CORE_OBJS)
 TESTS += tests/test_mka_fuzz
 tests_test_mka_fuzz_OBJS := tests/test_mka_fuzz.o tests/harness.o \
@@ -38,8 +39,9 @@ MAN5 += man/mka-agent.conf.5
 
 # The in-memory codec benchmark (run by bench/bench_mka, `make bench`);
 # not installed, so it is not in BINS.
-$(B)/bench/bench_mka_codec.o: CFLAGS += -Imka-agent
+$(B)/bench/bench_mka_codec.o: CFLAGS += -Imka-agent -Itests
 $(B)/bench/bench_mka_codec: $(B)/bench/bench_mka_codec.o \
+		$(B)/tests/test_mka_util.o $(B)/tests/harness.o \
 		$(MKA_CORE_OBJS:%=$(B)/%) $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -175,63 +175,6 @@ TEST(self_generated_256_and_xpn_frames)
 }
 
 static void
-fill_full(struct mkpdu *p, size_t wrap_len, uint64_t cs)
-{
-	memset(p, 0, sizeof(*p));
-	memcpy(p->da, "\x01\x80\xc2\x00\x00\x03", 6);
-	memcpy(p->sa, "\x02\x11\x22\x33\x44\x55", 6);
-	p->basic.version = 3;
-	p->basic.priority = 7;
-	p->basic.key_server = true;
-	p->basic.macsec_desired = true;
-	p->basic.capability = MKA_CAP_CONF_0;
-	memcpy(p->basic.sci, "\x02\x11\x22\x33\x44\x55\x00\x01", 8);
-	memset(p->basic.mi, 0xa5, 12);
-	p->basic.mn = 77;
-	p->basic.algo_agility = MKA_ALGO_AGILITY_2009;
-	p->basic.ckn_len = 5;	/* unaligned: exercises the padding */
-	memcpy(p->basic.ckn, "ckn-1", 5);
-	p->live.n = 2;
-	memset(p->live.e[0].mi, 1, 12);
-	p->live.e[0].mn = 3;
-	memset(p->live.e[1].mi, 2, 12);
-	p->live.e[1].mn = 4;
-	p->live.octet2 = 9;
-	p->potential.n = 1;
-	memset(p->potential.e[0].mi, 3, 12);
-	p->potential.e[0].mn = 0xfffffffe;
-	p->sak_use = (struct mka_sak_use){
-		.in_use = true, .lan = 2, .ltx = true, .lrx = true, .oan = 1,
-		.otx = false, .orx = true, .plain_tx = false, .plain_rx = true,
-		.delay_protect = true, .lkn = 5, .llpn = 0x11223344, .okn = 4,
-		.olpn = 0x55667788,
-	};
-	memset(p->sak_use.lki_mi, 0xa5, 12);
-	memset(p->sak_use.oki_mi, 0xa5, 12);
-	p->dist_sak = (struct mka_dist_sak){ .macsec = true, .an = 3,
-					     .conf_offset = MKA_CO_0, .kn = 6,
-					     .cs = cs, .wrapped_len = wrap_len };
-	memset(p->dist_sak.wrapped, 0x3c, wrap_len);
-	p->dist_cak.wrapped_len = 24;
-	memset(p->dist_cak.wrapped, 0x4d, 24);
-	p->dist_cak.ckn_len = 3;
-	memcpy(p->dist_cak.ckn, "abc", 3);
-	p->kmd.len = 7;
-	memcpy(p->kmd.v, "SAE_A_1", 7);
-	p->announce.has_kmd = true;
-	p->announce.kmd.len = 8;
-	memcpy(p->announce.kmd.v, "SAE_A_01", 8);
-	p->announce.n_suites = 2;
-	p->announce.suites[0] = (struct mka_ann_suite){ 2, MKA_CS_GCM_AES_128 };
-	p->announce.suites[1] = (struct mka_ann_suite){ 1,
-							MKA_CS_GCM_AES_XPN_256 };
-	p->xpn = (struct mka_xpn){ .suspension_time = 0, .llpn_msb = 1,
-				   .olpn_msb = 2 };
-	p->has = MKA_HAS(1) | MKA_HAS(2) | MKA_HAS(3) | MKA_HAS(4) |
-		 MKA_HAS(5) | MKA_HAS(6) | MKA_HAS(7) | MKA_HAS(8);
-}
-
-static void
 assert_same_sets(const struct mkpdu *a, const struct mkpdu *b)
 {
 	ASSERT_INT_EQ(a->has, b->has);
@@ -271,7 +214,7 @@ TEST(round_trip_every_set)
 		const char *why = NULL;
 		size_t len;
 
-		fill_full(&a, forms[i].wrap, forms[i].cs);
+		tv_mkpdu_full(&a, forms[i].wrap, forms[i].cs);
 		for (int icv_ind = 0; icv_ind < 2; icv_ind++) {
 			if (icv_ind)
 				a.has |= MKA_HAS(MKA_PS_ICV_IND);
@@ -298,7 +241,7 @@ TEST(round_trip_plain_sets_and_minimum_frame)
 	const char *why = NULL;
 	size_t len;
 
-	fill_full(&a, 24, 0);
+	tv_mkpdu_full(&a, 24, 0);
 	a.dist_sak.macsec = false;	/* "MACsec not to be used" */
 	a.sak_use.in_use = false;
 	a.has = MKA_HAS(MKA_PS_SAK_USE) | MKA_HAS(MKA_PS_DIST_SAK);

@@ -10,6 +10,7 @@
  * multiple of 4 (DESIGN.md: tshark 4.0 mis-skips KMD padding otherwise).
  */
 #include "harness.h"
+#include "test_mka_util.h"
 
 #include "mka_crypto.h"
 #include "mka_pdu.h"
@@ -26,44 +27,6 @@ static const uint8_t ckn_uuid[16] = {
 	0x55, 0x0e, 0x84, 0x00, 0xe2, 0x9b, 0x41, 0xd4,
 	0xa7, 0x16, 0x44, 0x66, 0x55, 0x44, 0x00, 0x00,
 };
-
-static void
-base(struct mkpdu *p, uint32_t mn)
-{
-	memset(p, 0, sizeof(*p));
-	memcpy(p->da, "\x01\x80\xc2\x00\x00\x03", 6);
-	memcpy(p->sa, "\x02\x00\x00\x00\x00\x01", 6);
-	p->basic.version = 3;
-	p->basic.priority = 16;
-	p->basic.key_server = true;
-	p->basic.macsec_desired = true;
-	p->basic.capability = MKA_CAP_CONF_0;
-	memcpy(p->basic.sci, "\x02\x00\x00\x00\x00\x01\x00\x01", 8);
-	memset(p->basic.mi, 0xc1, 12);
-	p->basic.mn = mn;
-	p->basic.algo_agility = MKA_ALGO_AGILITY_2009;
-	p->basic.ckn_len = 16;
-	memcpy(p->basic.ckn, ckn_uuid, 16);
-	p->live.n = 1;
-	memset(p->live.e[0].mi, 0xd2, 12);
-	p->live.e[0].mn = 9;
-}
-
-static void
-with_sak(struct mkpdu *p, uint64_t cs, size_t wrap_len)
-{
-	p->has |= MKA_HAS(MKA_PS_LIVE_PEERS) | MKA_HAS(MKA_PS_SAK_USE) |
-		  MKA_HAS(MKA_PS_DIST_SAK);
-	p->sak_use.in_use = true;
-	p->sak_use.lrx = true;
-	memcpy(p->sak_use.lki_mi, p->basic.mi, 12);
-	p->sak_use.lkn = 1;
-	p->sak_use.llpn = 1;
-	p->dist_sak = (struct mka_dist_sak){ .macsec = true, .an = 1,
-					     .conf_offset = MKA_CO_0, .kn = 1,
-					     .cs = cs, .wrapped_len = wrap_len };
-	memset(p->dist_sak.wrapped, 0x77, wrap_len);
-}
 
 static void
 pcap_u32(FILE *f, uint32_t v)
@@ -111,38 +74,38 @@ build_frames(const char *path)
 		return -1;
 
 	/* 1: Basic + Potential Peer List (the first hello after a peer). */
-	base(&p, 1);
+	tv_mkpdu_base(&p, ckn_uuid, 1);
 	p.potential = p.live;
 	p.has = MKA_HAS(MKA_PS_POTENTIAL_PEERS);
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
 	/* 2: GCM-AES-128, the 28-octet Distributed SAK. */
-	base(&p, 2);
-	with_sak(&p, 0, 24);
+	tv_mkpdu_base(&p, ckn_uuid, 2);
+	tv_mkpdu_with_sak(&p, 0, 24);
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
 	/* 3: GCM-AES-256, 52 octets. */
-	base(&p, 3);
-	with_sak(&p, MKA_CS_GCM_AES_256, 40);
+	tv_mkpdu_base(&p, ckn_uuid, 3);
+	tv_mkpdu_with_sak(&p, MKA_CS_GCM_AES_256, 40);
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
 	/* 4: GCM-AES-XPN-128 (36 octets) + XPN set + KS SSCI in the list. */
-	base(&p, 4);
-	with_sak(&p, MKA_CS_GCM_AES_XPN_128, 24);
+	tv_mkpdu_base(&p, ckn_uuid, 4);
+	tv_mkpdu_with_sak(&p, MKA_CS_GCM_AES_XPN_128, 24);
 	p.live.octet2 = 2;
 	p.has |= MKA_HAS(MKA_PS_XPN);
 	p.xpn.llpn_msb = 1;
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
 	/* 5: the QKD binding: KMD = initiator SAE ID, CKN = key ID. */
-	base(&p, 5);
+	tv_mkpdu_base(&p, ckn_uuid, 5);
 	p.has = MKA_HAS(MKA_PS_KMD);
 	p.kmd.len = 8;
 	memcpy(p.kmd.v, "SAE_A_01", 8);
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
 	/* 6: Distributed CAK + Announcement (cipher suites TLV). */
-	base(&p, 6);
+	tv_mkpdu_base(&p, ckn_uuid, 6);
 	p.has = MKA_HAS(MKA_PS_LIVE_PEERS) | MKA_HAS(MKA_PS_DIST_CAK) |
 		MKA_HAS(MKA_PS_ANNOUNCE);
 	p.dist_cak.wrapped_len = 24;
@@ -154,7 +117,7 @@ build_frames(const char *path)
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
 	/* 7: ICV Indicator. */
-	base(&p, 7);
+	tv_mkpdu_base(&p, ckn_uuid, 7);
 	p.has = MKA_HAS(MKA_PS_LIVE_PEERS) | MKA_HAS(MKA_PS_ICV_IND);
 	if (mka_pdu_encode(&p, ick, 16, out, sizeof(out), &len) == 0)
 		pcap_write(f, out, len, (uint32_t)++n);
@@ -253,7 +216,7 @@ TEST(tshark_check_detects_a_marked_frame)
 	size_t len;
 	FILE *f;
 
-	base(&p, 1);
+	tv_mkpdu_base(&p, ckn_uuid, 1);
 	p.has = MKA_HAS(MKA_PS_KMD) | MKA_HAS(MKA_PS_LIVE_PEERS);
 	p.kmd.len = 7;
 	memcpy(p.kmd.v, "SAE_A_1", 7);
