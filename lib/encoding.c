@@ -271,19 +271,19 @@ uuid_generate_v7(uint8_t uuid[UUID_LEN])
 }
 
 bool
+id_char_ok(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+bool
 id_text_ok(const char *s, size_t min, size_t max)
 {
 	size_t n = 0;
 
-	for (; s[n] != '\0'; n++) {
-		char c = s[n];
-
-		if (n == max)
+	for (; s[n] != '\0'; n++)
+		if (n == max || !id_char_ok(s[n]))
 			return false;
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-		      c == '.'))
-			return false;
-	}
 	return n >= min;
 }

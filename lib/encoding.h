@@ -52,5 +52,7 @@ int uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n);
  * section IDs travel in URL paths, JSON and logs, so they keep to it.
  */
 bool id_text_ok(const char *s, size_t min, size_t max);
+/* One character of that alphabet. */
+bool id_char_ok(char c);
 
 #endif

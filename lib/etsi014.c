@@ -19,9 +19,7 @@ etsi014_escape(char *out, size_t cap, const char *s)
 
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
-		bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			     (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-			     c == '.' || c == '~';
+		bool plain = id_char_ok((char)c) || c == '~';
 
 		if (cap - o < (plain ? 2u : 4u))
 			return -1;
