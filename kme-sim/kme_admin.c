@@ -113,8 +113,12 @@ kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
 			p->f_delay_ms = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
-	log_info("admin: %s fault %s on the link to %s", set ? "set" : "cleared",
-		 kind ? kind : "all", p->cfg->id);
+	LOG_EV(LOG_LVL_INFO, set ? "fault_set" : "fault_cleared",
+	       LOG_FIELDS(LOG_S("peer", p->cfg->id),
+			  LOG_S("kind", kind ? kind : "all"),
+			  LOG_N("delay_ms", delay)),
+	       "admin: %s fault %s on the link to %s", set ? "set" : "cleared",
+	       kind ? kind : "all", p->cfg->id);
 	return kme_admin_faults(k, conn);
 }
 

@@ -2,6 +2,7 @@
 LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c lib/privdrop.c \
 	lib/secmem.c \
 	lib/metrics.c
+LIB_SRCS += lib/http_pages.c
 PKG_LIBS += libmicrohttpd
 
 TESTS += tests/test_lib
@@ -12,3 +13,7 @@ tests_test_tls_front_OBJS := tests/test_tls_front.o tests/harness.o
 
 TESTS += tests/test_metrics
 tests_test_metrics_OBJS := tests/test_metrics.o tests/harness.o
+
+# The version *_build_info reports on every daemon's metrics page.
+QKDLAB_METRICS_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(B)/lib/metrics.o: CFLAGS += -DQKDLAB_METRICS_VERSION=\"$(QKDLAB_METRICS_VERSION)\"

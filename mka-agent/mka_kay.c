@@ -319,6 +319,13 @@ mka_participant_mi(const struct mka_participant *p)
 	return p->mi;
 }
 
+const uint8_t *
+mka_participant_ckn(const struct mka_participant *p, size_t *len)
+{
+	*len = p->ckn_len;
+	return p->ckn;
+}
+
 bool
 mka_participant_secured(const struct mka_participant *p)
 {
