@@ -415,14 +415,17 @@ ctl_log_change(const struct ctl_req *r, const char *name)
 	    strncmp(r->verb, "create-", 7) != 0 &&
 	    strncmp(r->verb, "delete-", 7) != 0)
 		return;
-	LOG_EV(LOG_LVL_INFO, r->verb,
-	       LOG_FIELDS(LOG_S("port", name), LOG_S("sci", req_arg(r, "sci")),
-			  LOG_S("an", req_arg(r, "an")),
-			  LOG_S("pn", req_arg(r, "pn"))),
-	       "%s %s%s%s%s%s", r->verb, req_arg(r, "sci"),
-	       req_arg(r, "sci")[0] != '\0' ? " " : "",
-	       req_arg(r, "an")[0] != '\0' ? "an " : "", req_arg(r, "an"),
-	       "");
+	static const char *const keys[] = { "sci", "an", "pn" };
+	struct log_field f[1 + ARRAY_LEN(keys)] = { LOG_S("port", name) };
+	size_t n = 1;
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (req_arg(r, keys[i])[0] != '\0')
+			f[n++] = LOG_S(keys[i], req_arg(r, keys[i]));
+	log_event(LOG_LVL_INFO, r->verb, f, n, "%s: %s%s%s%s%s", name, r->verb,
+		  req_arg(r, "sci")[0] != '\0' ? " sci " : "",
+		  req_arg(r, "sci"), req_arg(r, "an")[0] != '\0' ? " an " : "",
+		  req_arg(r, "an"));
 }
 
 int
