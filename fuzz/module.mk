@@ -27,7 +27,7 @@ fuzz_conf_macsec_OBJS = fuzz/fuzz_conf_macsec.o fuzz/fuzz_file.o \
 # macsec-sw's control protocol (ctl_exec), which carries SAKs.
 FUZZ += macsec_ctl
 fuzz_macsec_ctl_OBJS = fuzz/fuzz_macsec_ctl.o macsec-sw/ctl.o macsec-sw/conf.o \
-	macsec-sw/show.o $(MACSEC_CORE_OBJS)
+	macsec-sw/show.o macsec-sw/export.o $(MACSEC_CORE_OBJS)
 
 # skip-proxy's parsers of its KME's answers (Key container, Error body).
 FUZZ += skip_kme

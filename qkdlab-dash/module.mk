@@ -8,9 +8,9 @@ MAN8 += man/qkdlab-dash.8
 $(B)/qkdlab-dash/%.o: CFLAGS += -Iqkdlab-dash
 
 # The page is served from memory: dash.html becomes one C string.
-$(B)/qkdlab-dash/dash_page.c: qkdlab-dash/dash.html qkdlab-dash/embed.awk
+$(B)/qkdlab-dash/dash_page.c: qkdlab-dash/dash.html lib/embed.awk
 	@mkdir -p $(dir $@)
-	$(Q)awk -v name=dash_page_html -f qkdlab-dash/embed.awk $< > $@
+	$(Q)awk -v name=dash_page_html -f lib/embed.awk $< > $@
 $(B)/qkdlab-dash/dash_page.o: $(B)/qkdlab-dash/dash_page.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
