@@ -8,3 +8,5 @@ $(B)/api/%_yaml.c: api/%.yaml lib/embed.awk
 $(B)/api/%_yaml.o: $(B)/api/%_yaml.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+# Keep the generated sources (make would delete them as intermediates).
+.PRECIOUS: $(B)/api/%_yaml.c

@@ -14,3 +14,4 @@ $(B)/qkdlab-dash/dash_page.c: qkdlab-dash/dash.html lib/embed.awk
 $(B)/qkdlab-dash/dash_page.o: $(B)/qkdlab-dash/dash_page.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+.PRECIOUS: $(B)/qkdlab-dash/dash_page.c
