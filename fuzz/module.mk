@@ -44,3 +44,8 @@ fuzz_etsi014_resp_OBJS = fuzz/fuzz_etsi014_resp.o mka-agent/keysvc_etsi014.o \
 FUZZ += kme_link
 fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
 	kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_cfg.o
+
+# qkdlab-dash's HTTP response splitter and metrics reader.
+FUZZ += dash
+fuzz_dash_OBJS = fuzz/fuzz_dash.o qkdlab-dash/dash_fetch.o
+$(B)/fuzz/fuzz_dash.o: CFLAGS += -Iqkdlab-dash

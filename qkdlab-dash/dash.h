@@ -52,6 +52,12 @@ struct dash_reply {
 int dash_fetch(const char *netns, const char *addr, const char *method,
 	       const char *target, struct dash_reply *r);
 void dash_reply_free(struct dash_reply *r);
+/*
+ * Splits a whole HTTP/1.x response (buf, len octets plus a NUL at
+ * buf[len]) into r: the status code and the body moved to the front of
+ * buf, which r then owns.  -1 (buf untouched) when it is not a response.
+ */
+int dash_reply_parse(char *buf, size_t len, struct dash_reply *r);
 /* The sum of every sample of family name in a Prometheus text page. */
 double dash_metric_sum(const char *page, const char *name);
 

@@ -119,10 +119,33 @@ dash_reply_free(struct dash_reply *r)
 }
 
 int
+dash_reply_parse(char *buf, size_t len, struct dash_reply *r)
+{
+	char *body;
+	int status = 0;
+
+	if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 ||
+	    (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ')
+		return -1;
+	for (int i = 9; i < 12; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return -1;
+		status = status * 10 + (buf[i] - '0');
+	}
+	if (status < 100 || (body = strstr(buf, "\r\n\r\n")) == NULL)
+		return -1;
+	body += 4;
+	memmove(buf, body, len - (size_t)(body - buf) + 1);
+	r->status = status;
+	r->body = buf;
+	return 0;
+}
+
+int
 dash_fetch(const char *netns, const char *addr, const char *method,
 	   const char *target, struct dash_reply *r)
 {
-	char req[512], *buf = NULL, *body;
+	char req[512], *buf = NULL;
 	size_t len = 0, cap = 0, off = 0;
 	int fd, n;
 
@@ -173,13 +196,11 @@ dash_fetch(const char *netns, const char *addr, const char *method,
 	}
 	close(fd);
 	fd = -1;
+	if (buf == NULL)
+		return -1;
 	buf[len] = '\0';
-	if (sscanf(buf, "HTTP/1.%*1[01] %3d", &r->status) != 1 ||
-	    (body = strstr(buf, "\r\n\r\n")) == NULL)
+	if (dash_reply_parse(buf, len, r) == -1)
 		goto err;
-	body += 4;
-	memmove(buf, body, strlen(body) + 1);
-	r->body = buf;
 	return 0;
 err:
 	if (fd != -1)
