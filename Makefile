@@ -149,6 +149,7 @@ install: all
 	$(if $(MAN5),install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(SCRIPTS),install -d $(DESTDIR)$(BINDIR) && install -m 0755 $(SCRIPTS) $(DESTDIR)$(BINDIR)/)
 	$(if $(MAN1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(API_DOCS),install -d $(DESTDIR)$(PREFIX)/share/qkdlab/api && install -m 0644 $(API_DOCS) $(DESTDIR)$(PREFIX)/share/qkdlab/api/)
 
 deps:
 	scripts/deps

@@ -26,8 +26,8 @@ fuzz_conf_macsec_OBJS = fuzz/fuzz_conf_macsec.o fuzz/fuzz_file.o \
 
 # macsec-sw's control protocol (ctl_exec), which carries SAKs.
 FUZZ += macsec_ctl
-fuzz_macsec_ctl_OBJS = fuzz/fuzz_macsec_ctl.o macsec-sw/ctl.o macsec-sw/conf.o \
-	macsec-sw/show.o $(MACSEC_CORE_OBJS)
+fuzz_macsec_ctl_OBJS = fuzz/fuzz_macsec_ctl.o macsec-sw/macsec_ctl_server.o macsec-sw/macsec_conf.o \
+	macsec-sw/show.o macsec-sw/export.o $(MACSEC_CORE_OBJS)
 
 # The shared ETSI 014 parsers of a KME's answers (Key container, Error
 # body) and the URL rule, used by mka-agent and skip-proxy (lib/etsi014.c).
@@ -39,3 +39,8 @@ fuzz_etsi014_OBJS = fuzz/fuzz_etsi014.o
 FUZZ += kme_link
 fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
 	kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o
+
+# qkdlab-dash's HTTP response splitter and metrics reader.
+FUZZ += dash
+fuzz_dash_OBJS = fuzz/fuzz_dash.o qkdlab-dash/dash_fetch.o
+$(B)/fuzz/fuzz_dash.o: CFLAGS += -Iqkdlab-dash

@@ -2,6 +2,7 @@
  * kme_admin.c — loopback-only admin interface: metrics and fault injection.
  *
  *   GET  /metrics                                   Prometheus text
+ *   GET  /openapi/etsi014.yaml, /openapi/admin.yaml  the OpenAPI documents
  *   GET  /admin/v1/faults                           current faults (JSON)
  *   POST /admin/v1/fault?peer=ID&kind=down
  *   POST /admin/v1/fault?peer=ID&kind=slow&delay_ms=N
@@ -12,6 +13,7 @@
  */
 #include "kme.h"
 
+#include "api_docs.h"
 #include "cfg.h"
 #include "log.h"
 #include "util.h"
@@ -19,6 +21,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +41,23 @@ kme_admin_text(struct MHD_Connection *conn, char *text)
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"text/plain; version=0.0.4");
+	ret = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+kme_admin_yaml(struct MHD_Connection *conn, const char *doc)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(strlen(doc), (void *)(uintptr_t)doc,
+					       MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"application/yaml");
 	ret = MHD_queue_response(conn, 200, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -113,8 +133,12 @@ kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
 			p->f_delay_ms = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
-	log_info("admin: %s fault %s on the link to %s", set ? "set" : "cleared",
-		 kind ? kind : "all", p->cfg->id);
+	LOG_EV(LOG_LVL_INFO, set ? "fault_set" : "fault_cleared",
+	       LOG_FIELDS(LOG_S("peer", p->cfg->id),
+			  LOG_S("kind", kind ? kind : "all"),
+			  LOG_N("delay_ms", delay)),
+	       "admin: %s fault %s on the link to %s", set ? "set" : "cleared",
+	       kind ? kind : "all", p->cfg->id);
 	return kme_admin_faults(k, conn);
 }
 
@@ -133,6 +157,10 @@ kme_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return kme_http_error(conn, 400, "request body too large");
 	if (get && strcmp(url, "/metrics") == 0)
 		return kme_admin_text(conn, kme_metrics_render(k));
+	if (get && strcmp(url, "/openapi/etsi014.yaml") == 0)
+		return kme_admin_yaml(conn, api_etsi014_yaml);
+	if (get && strcmp(url, "/openapi/admin.yaml") == 0)
+		return kme_admin_yaml(conn, api_admin_yaml);
 	if (get && strcmp(url, "/admin/v1/faults") == 0)
 		return kme_admin_faults(k, conn);
 	if (post && strcmp(url, "/admin/v1/fault") == 0)

@@ -77,9 +77,12 @@ kme_metrics_pools(struct metrics_buf *mb, struct kme *k)
 	static const char *const family[] = {
 		"# HELP kme_pool_keys Keys of key_size bits in the pool shared "
 		"with a peer KME.\n# TYPE kme_pool_keys gauge\n",
-		"# TYPE kme_pool_max_keys gauge\n",
-		"# TYPE kme_pool_bits gauge\n",
-		"# TYPE kme_link_up gauge\n",
+		"# HELP kme_pool_max_keys Room of the pool shared with a peer KME, "
+		"in keys.\n# TYPE kme_pool_max_keys gauge\n",
+		"# HELP kme_pool_bits Key material in the pool shared with a peer "
+		"KME, in bits.\n# TYPE kme_pool_bits gauge\n",
+		"# HELP kme_link_up 1 when the KME link to the peer works (no "
+		"fault, peer reachable).\n# TYPE kme_link_up gauge\n",
 	};
 	static const char *const name[] = {
 		"kme_pool_keys", "kme_pool_max_keys", "kme_pool_bits", "kme_link_up",
@@ -115,20 +118,27 @@ kme_metrics_render(struct kme *k)
 
 	if (mb == NULL)
 		return NULL;
+	metrics_build_info(mb, "kme_sim");
 	kme_metrics_requests(mb, m);
 	kme_metrics_pools(mb, k);
-	metrics_buf_printf(mb, "# TYPE kme_keys_served_total counter\n"
+	metrics_buf_printf(mb, "# HELP kme_keys_served_total Keys handed to SAEs, by method.\n"
+			   "# TYPE kme_keys_served_total counter\n"
 			   "kme_keys_served_total{method=\"enc_keys\"} %llu\n"
 			   "kme_keys_served_total{method=\"dec_keys\"} %llu\n"
+			   "# HELP kme_keys_prefetched_total Keys reserved ahead of requests.\n"
 			   "# TYPE kme_keys_prefetched_total counter\n"
 			   "kme_keys_prefetched_total %llu\n"
+			   "# HELP kme_keys_expired_total Delivered keys never fetched and dropped.\n"
 			   "# TYPE kme_keys_expired_total counter\n"
 			   "kme_keys_expired_total %llu\n"
+			   "# HELP kme_reserved_keys Keys reserved, awaiting dec_keys.\n"
 			   "# TYPE kme_reserved_keys gauge\n"
 			   "kme_reserved_keys %lld\n"
+			   "# HELP kme_link_calls_total KME link requests by result.\n"
 			   "# TYPE kme_link_calls_total counter\n"
 			   "kme_link_calls_total{result=\"ok\"} %llu\n"
 			   "kme_link_calls_total{result=\"failed\"} %llu\n"
+			   "# HELP kme_tls_connections Open TLS connections of the ETSI 014 API.\n"
 			   "# TYPE kme_tls_connections gauge\n"
 			   "kme_tls_connections %u\n",
 			   (unsigned long long)atomic_load(&m->keys_enc),

@@ -12,6 +12,8 @@ KME_SIM_OBJS := kme-sim/kme_conf.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
 	kme-sim/kme_link_pool.o kme-sim/kme_link_keys.o kme-sim/kme_link_server.o \
 	kme-sim/kme_link_ticker.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
 	kme-sim/kme_admin.o kme-sim/kme_metrics.o
+# The admin listener serves the OpenAPI documents (api/module.mk).
+KME_SIM_OBJS += api/etsi014_yaml.o api/admin_yaml.o
 
 BINS += kme-sim/kme-sim
 kme_sim_kme_sim_OBJS := kme-sim/main.o $(KME_SIM_OBJS)

@@ -77,11 +77,62 @@ log_json_escape(FILE *f, const char *s)
 	}
 }
 
-static void log_emit(enum log_level level, const char *suffix, const char *fmt,
-		     va_list ap) __attribute__((format(printf, 3, 0)));
+int
+log_fmt_parse(const char *s, enum log_fmt *out)
+{
+	if (strcmp(s, "json") == 0)
+		*out = LOG_FMT_JSON;
+	else if (strcmp(s, "text") == 0)
+		*out = LOG_FMT_TEXT;
+	else
+		return -1;
+	return 0;
+}
+
+void
+log_set_fmt(enum log_fmt fmt)
+{
+	log_fmt = fmt;
+}
+
+enum log_fmt
+log_get_fmt(void)
+{
+	return log_fmt;
+}
 
 static void
-log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
+log_json_fields(FILE *fp, const char *event, const struct log_field *f,
+		size_t n)
+{
+	if (event != NULL) {
+		fputs(",\"event\":\"", fp);
+		log_json_escape(fp, event);
+		fputc('"', fp);
+	}
+	for (size_t i = 0; i < n; i++) {
+		fputs(",\"", fp);
+		log_json_escape(fp, f[i].key);
+		fputs("\":", fp);
+		if (f[i].str != NULL) {
+			fputc('"', fp);
+			log_json_escape(fp, f[i].str);
+			fputc('"', fp);
+		} else {
+			fprintf(fp, "%lld", f[i].num);
+		}
+	}
+}
+
+static void log_emit(enum log_level level, const char *suffix,
+		     const char *event, const struct log_field *fields,
+		     size_t nfields, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+static void
+log_emit(enum log_level level, const char *suffix, const char *event,
+	 const struct log_field *fields, size_t nfields, const char *fmt,
+	 va_list ap)
 {
 	char msg[2048];
 	int saved_errno = errno;
@@ -95,6 +146,7 @@ log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 		snprintf(msg + n, sizeof(msg) - n, ": %s", suffix);
 	}
 
+	/* Text lines carry the facts in their prose; JSON lines as fields too. */
 	if (log_dest == LOG_DEST_SYSLOG) {
 		syslog(prio[level], "%s", msg);
 		errno = saved_errno;
@@ -113,7 +165,9 @@ log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"prog\":\"%s\",\"level\":\"%s\",\"msg\":\"",
 			when, ts.tv_nsec / 1000000, log_prog, log_level_names[level]);
 		log_json_escape(stderr, msg);
-		fputs("\"}\n", stderr);
+		fputc('"', stderr);
+		log_json_fields(stderr, event, fields, nfields);
+		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "%s.%03ldZ %s %s: %s\n", when,
 			ts.tv_nsec / 1000000, log_prog, log_level_names[level], msg);
@@ -127,7 +181,7 @@ log_emit(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 	do {                                     \
 		va_list ap;                      \
 		va_start(ap, fmt);               \
-		log_emit(level, suffix, fmt, ap);\
+		log_emit(level, suffix, NULL, NULL, 0, fmt, ap);\
 		va_end(ap);                      \
 	} while (0)
 
@@ -175,4 +229,15 @@ fatalx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_LVL_ERR, NULL);
 	exit(1);
+}
+
+void
+log_event(enum log_level level, const char *event,
+	  const struct log_field *fields, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_emit(level, NULL, event, fields, n, fmt, ap);
+	va_end(ap);
 }

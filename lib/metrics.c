@@ -153,3 +153,17 @@ metrics_hist_render(struct metrics_buf *mb, const char *name,
 			   name, open, set, close, atomic_load(h->sum_us) / 1e6,
 			   name, open, set, close, (unsigned long long)cum);
 }
+
+#ifndef QKDLAB_METRICS_VERSION
+#define QKDLAB_METRICS_VERSION "unknown"
+#endif
+
+void
+metrics_build_info(struct metrics_buf *mb, const char *prog)
+{
+	metrics_buf_printf(mb, "# HELP %s_build_info The qkdlab version this "
+			   "daemon was built from (always 1).\n"
+			   "# TYPE %s_build_info gauge\n"
+			   "%s_build_info{version=\"%s\"} 1\n", prog, prog, prog,
+			   QKDLAB_METRICS_VERSION);
+}

@@ -58,4 +58,10 @@ void metrics_hist_observe(const struct metrics_hist *h, uint64_t us);
 void metrics_hist_render(struct metrics_buf *mb, const char *name,
 			 const char *labels, const struct metrics_hist *h);
 
+/*
+ * Appends the family prog_build_info (HELP, TYPE gauge, one sample of 1
+ * labelled with the qkdlab version), prog being e.g. "mka_agent".
+ */
+void metrics_build_info(struct metrics_buf *mb, const char *prog);
+
 #endif

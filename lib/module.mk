@@ -3,6 +3,7 @@ LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_fron
 	lib/secmem.c \
 	lib/etsi014.c lib/https_client.c lib/etsi014_client.c lib/http_hdr.c \
 	lib/metrics.c
+LIB_SRCS += lib/http_pages.c
 PKG_LIBS += libmicrohttpd
 
 TESTS += tests/test_lib
@@ -16,3 +17,6 @@ tests_test_metrics_OBJS := tests/test_metrics.o tests/harness.o
 
 TESTS += tests/test_etsi014
 tests_test_etsi014_OBJS := tests/test_etsi014.o tests/harness.o
+# The version *_build_info reports on every daemon's metrics page.
+QKDLAB_METRICS_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(B)/lib/metrics.o: CFLAGS += -DQKDLAB_METRICS_VERSION=\"$(QKDLAB_METRICS_VERSION)\"

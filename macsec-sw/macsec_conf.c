@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "http_pages.h"
 #include "log.h"
 #include "macsec_sw.h"
 #include "util.h"
@@ -178,6 +179,27 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		else {
 			cfg_error(pos, "tap-mac must be interface or random, "
 				  "not '%s'", value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "metrics_listen") == 0) {
+		char host[48];
+		uint16_t mport;
+
+		if (http_pages_parse_addr(value, host, sizeof(host), &mport) == -1 ||
+		    str_copy(conf->metrics_listen, sizeof(conf->metrics_listen),
+			     value) == -1) {
+			cfg_error(pos, "metrics_listen: '%s' is not address:port",
+				  value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "log_format") == 0) {
+		if (log_fmt_parse(value, &conf->log_fmt) == -1) {
+			cfg_error(pos, "log_format must be text or json, not '%s'",
+				  value);
 			return -1;
 		}
 		return 0;

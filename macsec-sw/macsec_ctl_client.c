@@ -5,7 +5,8 @@
  *   macsec-ctl [-s socket] verb [key=value ...]
  *
  * Exit status 0 on "ok", 1 on "err" (message on stderr), 2 on usage or
- * connection errors.  For show and stats the lines up to "." are printed.
+ * connection errors.  For show and stats the lines up to "." are printed;
+ * "show --json" asks for show-json (one JSON object).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -27,7 +28,7 @@ usage(FILE *fp)
 "usage: macsec-ctl [-s socket] request [key=value ...]\n"
 "\n"
 "Requests (macsec-sw(8) documents each):\n"
-"  show | stats | get-sci\n"
+"  show [--json] | stats | get-sci\n"
 "  create-rxsc sci=HEX16            delete-rxsc sci=HEX16\n"
 "  install-rxsa sci= an= pn= key=HEX [ssci=HEX8 salt=HEX24]\n"
 "  install-txsa an= pn= key=HEX [ssci=HEX8 salt=HEX24]\n"
@@ -85,7 +86,15 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	multi = strcmp(argv[i], "show") == 0 || strcmp(argv[i], "stats") == 0;
+	if (strcmp(argv[i], "show") == 0 && i + 2 == argc &&
+	    strcmp(argv[i + 1], "--json") == 0) {
+		static char show_json[] = "show-json";
+
+		argv[i] = show_json;
+		argc--;
+	}
+	multi = strcmp(argv[i], "show") == 0 || strcmp(argv[i], "stats") == 0 ||
+		strcmp(argv[i], "show-json") == 0;
 	for (req[0] = '\0'; i < argc; i++) {
 		if (strchr(argv[i], '\n') != NULL || strlen(req) +
 		    strlen(argv[i]) + 2 >= sizeof(req)) {

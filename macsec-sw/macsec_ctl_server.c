@@ -344,6 +344,7 @@ static const struct {
 	{ "get-sci", "", do_get_sci },
 	{ "stats", "", NULL },
 	{ "show", "", NULL },
+	{ "show-json", "", NULL },
 };
 
 static bool
@@ -394,9 +395,45 @@ req_parse(char *line, struct ctl_req *r, FILE *fp)
 	return 0;
 }
 
+/* A request's argument, or "" (never used for key=). */
+static const char *
+req_arg(const struct ctl_req *r, const char *key)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return r->val[i];
+	return "";
+}
+
+/* SA and SC changes as structured events: names and numbers, no key. */
+static void
+ctl_log_change(const struct ctl_req *r, const char *name)
+{
+	if (strncmp(r->verb, "install-", 8) != 0 &&
+	    strncmp(r->verb, "enable-", 7) != 0 &&
+	    strncmp(r->verb, "disable-", 8) != 0 &&
+	    strncmp(r->verb, "remove-", 7) != 0 &&
+	    strncmp(r->verb, "create-", 7) != 0 &&
+	    strncmp(r->verb, "delete-", 7) != 0)
+		return;
+	static const char *const keys[] = { "sci", "an", "pn" };
+	struct log_field f[1 + ARRAY_LEN(keys)] = { LOG_S("port", name) };
+	size_t n = 1;
+
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+		if (req_arg(r, keys[i])[0] != '\0')
+			f[n++] = LOG_S(keys[i], req_arg(r, keys[i]));
+	log_event(LOG_LVL_INFO, r->verb, f, n, "%s: %s%s%s%s%s", name, r->verb,
+		  req_arg(r, "sci")[0] != '\0' ? " sci " : "",
+		  req_arg(r, "sci"), req_arg(r, "an")[0] != '\0' ? " an " : "",
+		  req_arg(r, "an"));
+}
+
 int
 ctl_exec(struct secy *secy, const char *name, char *line, FILE *fp)
 {
+	int rc;
+
 	struct ctl_req r;
 	size_t v, i;
 
@@ -416,12 +453,21 @@ ctl_exec(struct secy *secy, const char *name, char *line, FILE *fp)
 			return -1;
 		}
 	}
-	if (verbs[v].fn != NULL)
-		return verbs[v].fn(secy, &r, fp);
+	if (verbs[v].fn != NULL) {
+		rc = verbs[v].fn(secy, &r, fp);
+		if (rc == 0)
+			ctl_log_change(&r, name);
+		return rc;
+	}
 	fprintf(fp, "ok\n");
-	if (strcmp(r.verb, "show") == 0)
+	if (strcmp(r.verb, "show") == 0) {
 		show_secy(secy, name, fp);
-	else
+	} else if (strcmp(r.verb, "show-json") == 0) {
+		char *s = export_json(secy, name);
+
+		fprintf(fp, "%s\n", s != NULL ? s : "null");
+		free(s);
+	} else
 		show_stats(secy, fp);
 	fprintf(fp, ".\n");
 	return 0;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "log.h"
 #include "macsec_wire.h"
 
 /* sectag.c — SecTAG codec (clause 9), pure functions of the bytes. */
@@ -208,6 +209,8 @@ struct macsec_conf {
 	uint16_t sci_port;		/* with the interface MAC otherwise */
 	bool tap_copy_mac;		/* TAP takes the interface's MAC */
 	struct secy_policy pol;
+	char metrics_listen[64];	/* "" = no HTTP metrics */
+	enum log_fmt log_fmt;
 };
 
 void conf_defaults(struct macsec_conf *conf);
@@ -220,6 +223,10 @@ int conf_load(const char *path, struct macsec_conf *conf);
 int conf_policy_kv(struct secy_policy *pol, const char *key,
 		   const char *value, char *err, size_t errlen);
 const char *conf_validate_name(enum secy_validate v);
+
+/* export.c — JSON and Prometheus forms; heap strings, NULL if out of memory. */
+char *export_json(const struct secy *secy, const char *name);
+char *export_metrics(const struct secy *secy, const char *name);
 
 /* show.c — text forms of the SecY for the control socket. */
 /* Like `ip macsec show`; name is the controlled port's. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_pages.h"
 #include "log.h"
 #include "privdrop.h"
 #include "macsec_sw.h"
@@ -35,13 +36,15 @@ struct daemon {
 	struct ctl *ctl;
 	struct port_batch *in, *out;
 	unsigned rx_batches;
+	struct http_pages *http;	/* metrics_listen */
 };
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: macsec-sw [-dnv] [-f config] [-i interface] [-t tap] [-s socket]\n"
+"usage: macsec-sw [-djnv] [-f config] [-i interface] [-t tap] [-s socket]\n"
+"                 [-m address:port]\n"
 "\n"
 "A user-space IEEE 802.1AE MACsec SecY: frames written to the TAP device\n"
 "(Controlled Port) leave the interface (Uncontrolled Port) protected, and\n"
@@ -53,7 +56,10 @@ usage(FILE *fp)
 "  -i interface  the Ethernet interface (config: interface)\n"
 "  -t tap        the TAP device to create (config: tap; default macsec0)\n"
 "  -s socket     control socket path (default " CONF_DEFAULT_SOCKET ")\n"
+"  -m addr:port  serve GET /metrics and /show.json over HTTP there\n"
+"                (config: metrics_listen)\n"
 "  -d            stay in the foreground and log to stderr\n"
+"  -j            log JSON lines (config: log_format = json)\n"
 "  -v            debug logging\n"
 "  -n            check the configuration and exit\n"
 "  -h, --help    this text\n");
@@ -72,6 +78,22 @@ make_socket_dir(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+static char *
+render_metrics(void *arg)
+{
+	struct daemon *d = arg;
+
+	return export_metrics(d->secy, d->conf.tap);
+}
+
+static char *
+render_json(void *arg)
+{
+	struct daemon *d = arg;
+
+	return export_json(d->secy, d->conf.tap);
 }
 
 static int
@@ -118,6 +140,15 @@ daemon_setup(struct daemon *d)
 	if ((d->in = malloc(sizeof(*d->in))) == NULL ||
 	    (d->out = malloc(sizeof(*d->out))) == NULL)
 		return -1;
+	if (c->metrics_listen[0] != '\0') {
+		const struct http_page pages[] = {
+			{ "/metrics", "text/plain; version=0.0.4", render_metrics, d },
+			{ "/show.json", "application/json", render_json, d },
+		};
+
+		if ((d->http = http_pages_new(c->metrics_listen, pages, 2)) == NULL)
+			return -1;
+	}
 	log_info("SecY on %s (SCI %016llx), controlled port %s, control "
 		 "socket %s", c->interface, (unsigned long long)sci, c->tap,
 		 c->socket);
@@ -174,9 +205,10 @@ pump_tx(struct daemon *d)
 static int
 daemon_loop(struct daemon *d)
 {
-	struct pollfd pfd[3 + 1 + CTL_MAX_CLIENTS];
+	struct pollfd pfd[3 + 1 + CTL_MAX_CLIENTS + 1];
 	struct signalfd_siginfo si;
-	size_t nctl;
+	size_t nctl, nfd;
+	int timeout;
 
 	for (;;) {
 		pfd[0].fd = d->sig_fd;
@@ -185,8 +217,15 @@ daemon_loop(struct daemon *d)
 		pfd[1].events = POLLIN;
 		pfd[2].fd = d->tap_fd;
 		pfd[2].events = POLLIN;
-		nctl = ctl_pollfds(d->ctl, pfd + 3, ARRAY_LEN(pfd) - 3);
-		if (poll(pfd, 3 + nctl, -1) == -1) {
+		nctl = ctl_pollfds(d->ctl, pfd + 3, ARRAY_LEN(pfd) - 4);
+		nfd = 3 + nctl;
+		timeout = -1;
+		if (d->http != NULL) {
+			pfd[nfd].fd = http_pages_fd(d->http);
+			pfd[nfd++].events = POLLIN;
+			timeout = http_pages_timeout_ms(d->http, -1);
+		}
+		if (poll(pfd, nfd, timeout) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_warn("poll");
@@ -213,12 +252,16 @@ daemon_loop(struct daemon *d)
 			return -1;
 		}
 		ctl_dispatch(d->ctl, pfd + 3, nctl);
+		/* Without a ready descriptor too: MHD's connection timeouts. */
+		if (d->http != NULL)
+			http_pages_run(d->http);
 	}
 }
 
 static void
 daemon_teardown(struct daemon *d)
 {
+	http_pages_free(d->http);
 	ctl_free(d->ctl);
 	secy_free(d->secy);	/* wipes every SA key */
 	wire_close(&d->wire);
@@ -234,6 +277,8 @@ static int
 parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 	   bool *verbose)
 {
+	const char *metrics = NULL;
+	bool json = false;
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -242,12 +287,14 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 	const char *sock = NULL;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "df:hi:ns:t:v", longopts,
+	while ((ch = getopt_long(argc, argv, "df:hi:jm:ns:t:v", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'd': *fg = true; break;
 		case 'f': conf_path = optarg; break;
 		case 'i': ifname = optarg; break;
+		case 'j': json = true; break;
+		case 'm': metrics = optarg; break;
 		case 'n': *check = true; break;
 		case 's': sock = optarg; break;
 		case 't': tap = optarg; break;
@@ -275,6 +322,21 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 			CONF_NAME_MAX - 1);
 		return -1;
 	}
+	if (metrics != NULL) {
+		char host[48];
+		uint16_t port;
+
+		if (http_pages_parse_addr(metrics, host, sizeof(host), &port) == -1 ||
+		    str_copy(d->conf.metrics_listen, sizeof(d->conf.metrics_listen),
+			     metrics) == -1) {
+			fprintf(stderr, "macsec-sw: -m wants address:port, not "
+				"'%s'\n", metrics);
+			return -1;
+		}
+	}
+	if (json)
+		d->conf.log_fmt = LOG_FMT_JSON;
+	log_set_fmt(d->conf.log_fmt);
 	if (d->conf.interface[0] == '\0') {
 		fprintf(stderr, "macsec-sw: no interface (-i or interface = "
 			"in the configuration)\n");
@@ -316,7 +378,7 @@ main(int argc, char **argv)
 	if (daemon_setup(&d) == -1)
 		goto out;
 	if (!fg) {
-		log_init(NULL, LOG_DEST_SYSLOG, LOG_FMT_TEXT,
+		log_init(NULL, LOG_DEST_SYSLOG, d.conf.log_fmt,
 			 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 		if (daemon(0, 0) == -1) {
 			log_warn("daemon");

@@ -3,7 +3,8 @@ MACSEC_CORE_OBJS := macsec-sw/sectag.o macsec-sw/cipher.o macsec-sw/secy.o
 
 BINS += macsec-sw/macsec-sw macsec-sw/macsec-ctl
 macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/macsec_conf.o \
-	macsec-sw/port.o macsec-sw/macsec_ctl_server.o macsec-sw/show.o $(MACSEC_CORE_OBJS)
+	macsec-sw/port.o macsec-sw/macsec_ctl_server.o macsec-sw/show.o macsec-sw/export.o \
+	$(MACSEC_CORE_OBJS)
 macsec_sw_macsec_ctl_OBJS := macsec-sw/macsec_ctl_client.o
 
 MAN8 += man/macsec-sw.8
@@ -27,4 +28,5 @@ fuzz_sectag_OBJS := fuzz/fuzz_sectag.o $(MACSEC_CORE_OBJS)
 
 TESTS += tests/test_macsec_ctl
 tests_test_macsec_ctl_OBJS := tests/test_macsec_ctl.o tests/harness.o \
-	macsec-sw/macsec_ctl_server.o macsec-sw/macsec_conf.o macsec-sw/show.o $(MACSEC_CORE_OBJS)
+	macsec-sw/macsec_ctl_server.o macsec-sw/macsec_conf.o macsec-sw/show.o macsec-sw/export.o \
+	$(MACSEC_CORE_OBJS)

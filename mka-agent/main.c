@@ -3,11 +3,12 @@
  * one poll loop over the ports' AF_PACKET sockets and the status socket;
  * timers from mka_kay_next_event() on the monotonic clock.
  *
- *   mka-agent [-dnv] [-f config]            run (or -n: check the config)
- *   mka-agent [-f config] status|metrics    ask a running agent
+ *   mka-agent [-djnv] [-f config]           run (or -n: check the config)
+ *   mka-agent [-f config] status [--json] | metrics    ask a running agent
  */
 #include "keysvc_etsi014.h"
 #include "keysvc_skip.h"
+#include "http_pages.h"
 #include "log.h"
 #include "privdrop.h"
 #include "mka_conf.h"
@@ -45,6 +46,7 @@ struct agent_port {
 	struct mka_qkd *qkd;		/* cak_source etsi014 */
 	struct etsi014_client *kme;
 	struct keysvc_skip *skip;	/* cak_source skip */
+	struct mka_status_track track;
 };
 
 struct agent {
@@ -53,6 +55,7 @@ struct agent {
 	size_t n_ports;
 	int status_fd;
 	FILE *key_log;
+	struct http_pages *http;	/* metrics_listen */
 };
 
 static volatile sig_atomic_t quit;
@@ -68,12 +71,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mka-agent [-dnv] [-f config]\n"
-		"       mka-agent [-f config] status | metrics\n"
+		"usage: mka-agent [-djnv] [-f config]\n"
+		"       mka-agent [-f config] status [--json] | metrics\n"
 		"IEEE 802.1X-2020 MKA agent: agrees MACsec keys with its peers\n"
 		"and installs them into macsec-sw.\n"
 		"  -d  stay in the foreground, log to stderr\n"
 		"  -f  configuration file (default %s)\n"
+		"  -j  log JSON lines (config: log_format = json)\n"
 		"  -n  check the configuration and exit\n"
 		"  -v  verbose (debug) logging\n"
 		"  -h, --help  this text\n"
@@ -233,7 +237,56 @@ status_open(struct agent *a)
 	return 0;
 }
 
-/* One request line ("status" or "metrics"), one answer, close. */
+/* A view of every port, noting (and logging) what changed. */
+static void
+status_views(struct agent *a, struct mka_status_view *v)
+{
+	for (size_t i = 0; i < a->n_ports; i++) {
+		struct agent_port *ap = &a->ports[i];
+
+		mka_status_view_fill(&v[i], &ap->track, ap->pc->ifname,
+				     ap->pc->source, ap->kay, ap->qkd);
+	}
+}
+
+static char *
+status_render_json(void *arg)
+{
+	struct agent *a = arg;
+	struct mka_status_view v[MKA_CONF_MAX_PORTS];
+
+	status_views(a, v);
+	return mka_status_json(v, a->n_ports);
+}
+
+static char *
+status_render_metrics(void *arg)
+{
+	struct agent *a = arg;
+	struct mka_status_view v[MKA_CONF_MAX_PORTS];
+
+	status_views(a, v);
+	return mka_status_metrics(v, a->n_ports);
+}
+
+static int
+http_open(struct agent *a)
+{
+	const struct http_page pages[] = {
+		{ "/metrics", "text/plain; version=0.0.4", status_render_metrics, a },
+		{ "/status.json", "application/json", status_render_json, a },
+	};
+
+	if (a->conf.metrics_listen[0] == '\0')
+		return 0;
+	a->http = http_pages_new(a->conf.metrics_listen, pages, 2);
+	return a->http == NULL ? -1 : 0;
+}
+
+/*
+ * One request line ("status", "status-json" or "metrics"), one answer,
+ * close.
+ */
 static void
 status_serve(struct agent *a)
 {
@@ -253,22 +306,18 @@ status_serve(struct agent *a)
 		return;
 	}
 	req[strcspn(req, "\r\n")] = '\0';
-	for (size_t i = 0; i < a->n_ports; i++) {
-		struct agent_port *ap = &a->ports[i];
-		struct mka_kay_status st;
-		struct mka_qkd_counters qc;
+	if (strcmp(req, "metrics") == 0 || strcmp(req, "status-json") == 0) {
+		char *s = req[0] == 'm' ? status_render_metrics(a) :
+					  status_render_json(a);
 
-		mka_kay_get_status(ap->kay, &st);
-		if (ap->qkd != NULL)
-			mka_qkd_get_counters(ap->qkd, &qc);
-		if (strcmp(req, "metrics") == 0)
-			mka_status_metrics(f, ap->pc->ifname,
-					   mka_cak_source_name(ap->pc->source),
-					   &st, ap->qkd != NULL ? &qc : NULL);
-		else
-			mka_status_line(f, ap->pc->ifname,
-					mka_cak_source_name(ap->pc->source),
-					&st, ap->qkd != NULL ? &qc : NULL);
+		if (s != NULL)
+			fprintf(f, "%s%s", s, req[0] == 'm' ? "" : "\n");
+		free(s);
+	} else {
+		struct mka_status_view v[MKA_CONF_MAX_PORTS];
+
+		status_views(a, v);
+		mka_status_text(f, v, a->n_ports);
 	}
 	fclose(f);
 }
@@ -297,8 +346,10 @@ query(const char *path, const char *what)
 static void
 run(struct agent *a)
 {
-	struct pollfd pfd[MKA_CONF_MAX_PORTS + 1];
+	struct pollfd pfd[MKA_CONF_MAX_PORTS + 2];
 	static uint8_t frame[2048];
+	struct mka_status_view v[MKA_CONF_MAX_PORTS];
+	size_t nfd;
 
 	while (!quit) {
 		uint64_t now = mono_ms(), next = UINT64_MAX;
@@ -313,9 +364,15 @@ run(struct agent *a)
 		}
 		pfd[a->n_ports] = (struct pollfd){ .fd = a->status_fd,
 						   .events = POLLIN };
+		nfd = a->n_ports + 1;
 		timeout = next <= now ? 0 : next - now > 1000 ? 1000 :
 								(int)(next - now);
-		if (poll(pfd, a->n_ports + 1, timeout) == -1 && errno != EINTR) {
+		if (a->http != NULL) {
+			pfd[nfd++] = (struct pollfd){ .fd = http_pages_fd(a->http),
+						      .events = POLLIN };
+			timeout = http_pages_timeout_ms(a->http, timeout);
+		}
+		if (poll(pfd, nfd, timeout) == -1 && errno != EINTR) {
 			log_warn("poll");
 			break;
 		}
@@ -335,8 +392,13 @@ run(struct agent *a)
 				mka_qkd_tick(ap->qkd, now);
 			mka_kay_tick(ap->kay, now);
 		}
+		/* Changes (SAK, CA, secured) are logged as they happen. */
+		status_views(a, v);
 		if (pfd[a->n_ports].revents & POLLIN)
 			status_serve(a);
+		if (a->http != NULL && nfd > a->n_ports + 1 &&
+		    (pfd[a->n_ports + 1].revents & POLLIN))
+			http_pages_run(a->http);
 	}
 }
 
@@ -345,11 +407,13 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agent a;
 	const char *conf_path = DEFAULT_CONF;
-	bool foreground = false, check = false, verbose = false;
+	bool foreground = false, check = false, verbose = false, json = false;
+	bool status_json = false;
 	struct sigaction sa = { .sa_handler = on_signal };
 	int ch, rc = 1;
 	uint64_t now;
@@ -360,10 +424,12 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
 	secmem_init();
-	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = true; break;
 		case 'f': conf_path = optarg; break;
+		case 'j': json = true; break;
+		case 'J': status_json = true; break;
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
@@ -379,7 +445,9 @@ main(int argc, char **argv)
 		/* A query of the running agent: status or metrics. */
 		if (optind + 1 == argc && (strcmp(argv[optind], "status") == 0 ||
 					   strcmp(argv[optind], "metrics") == 0)) {
-			rc = query(a.conf.status_socket, argv[optind]);
+			rc = query(a.conf.status_socket,
+				   !status_json ? argv[optind] :
+				   argv[optind][0] == 's' ? "status-json" : "metrics");
 		} else {
 			usage(stderr);
 			rc = 2;
@@ -395,8 +463,11 @@ main(int argc, char **argv)
 	}
 	if (!verbose)
 		log_set_level(a.conf.log_level);
+	if (json)
+		a.conf.log_fmt = LOG_FMT_JSON;
+	log_set_fmt(a.conf.log_fmt);
 	if (!foreground) {
-		log_init("mka-agent", LOG_DEST_SYSLOG, LOG_FMT_TEXT,
+		log_init("mka-agent", LOG_DEST_SYSLOG, a.conf.log_fmt,
 			 verbose ? LOG_LVL_DEBUG : a.conf.log_level);
 		if (daemon(0, 0) == -1)
 			fatal("daemon");
@@ -404,7 +475,7 @@ main(int argc, char **argv)
 	a.status_fd = -1;
 	now = mono_ms();
 	if (secmem_curl_init() == -1 || key_log_open(&a) == -1 ||
-	    status_open(&a) == -1)
+	    status_open(&a) == -1 || http_open(&a) == -1)
 		goto out;
 	for (size_t i = 0; i < a.conf.n_ports; i++) {
 		a.ports[i].pc = &a.conf.ports[i];
@@ -429,6 +500,7 @@ out:
 		close(a.status_fd);
 		unlink(a.conf.status_socket);
 	}
+	http_pages_free(a.http);
 	if (a.key_log != NULL)
 		fclose(a.key_log);
 	mka_conf_wipe(&a.conf);

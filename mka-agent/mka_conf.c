@@ -7,6 +7,7 @@
 
 #include "cfg.h"
 #include "encoding.h"
+#include "http_pages.h"
 #include "mka_suite.h"
 #include "mka_wire.h"
 #include "secmem.h"
@@ -348,6 +349,17 @@ conf_line(void *arg, const char *section, const char *section_arg,
 			goto bad;
 	} else if (strcmp(key, "log_level") == 0) {
 		if (log_level_parse(value, &c->log_level) == -1)
+			goto bad;
+	} else if (strcmp(key, "log_format") == 0) {
+		if (log_fmt_parse(value, &c->log_fmt) == -1)
+			goto bad;
+	} else if (strcmp(key, "metrics_listen") == 0) {
+		char host[48];
+		uint16_t port;
+
+		if (http_pages_parse_addr(value, host, sizeof(host), &port) == -1 ||
+		    str_copy(c->metrics_listen, sizeof(c->metrics_listen),
+			     value) == -1)
 			goto bad;
 	} else {
 		cfg_error(pos, "unknown key '%s'", key);

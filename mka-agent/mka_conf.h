@@ -3,6 +3,8 @@
  *
  *   key_log = /var/lib/mka/keys.log     (opt-in; DESIGN.md format)
  *   status_socket = /run/qkdlab/mka-agent.sock
+ *   metrics_listen = 127.0.0.1:9102     (optional HTTP /metrics)
+ *   log_format = json                   (or text)
  *   [port wire0]
  *   cak_source = psk
  *   cak = <32 or 64 hex digits>
@@ -56,6 +58,8 @@ struct mka_conf {
 	char key_log[256];
 	char status_socket[MKA_CONF_PATH_MAX];
 	enum log_level log_level;
+	enum log_fmt log_fmt;
+	char metrics_listen[64];	/* "" unless configured */
 	struct mka_port_conf ports[MKA_CONF_MAX_PORTS];
 	size_t n_ports;
 };

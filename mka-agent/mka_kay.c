@@ -310,6 +310,13 @@ mka_participant_mi(const struct mka_participant *p)
 	return p->mi;
 }
 
+const uint8_t *
+mka_participant_ckn(const struct mka_participant *p, size_t *len)
+{
+	*len = p->ckn_len;
+	return p->ckn;
+}
+
 bool
 mka_participant_secured(const struct mka_participant *p)
 {
@@ -438,8 +445,11 @@ elect(struct mka_participant *p)
 		char h[17];
 
 		hex_encode(h, p->ks_sci, MKA_SCI_LEN);
-		log_info("%s: key server is %s%s", kay->conf.name, h,
-			 self ? " (this system)" : "");
+		LOG_EV(LOG_LVL_INFO, "key_server",
+		       LOG_FIELDS(LOG_S("port", kay->conf.name),
+				  LOG_S("ks_sci", h), LOG_N("self", self)),
+		       "%s: key server is %s%s", kay->conf.name, h,
+		       self ? " (this system)" : "");
 		/* A new key server distributes its own SAK (chgdServer). */
 		if (!self)
 			p->decided = false;
@@ -558,8 +568,11 @@ generate_sak(struct mka_participant *p)
 	p->tx_now = true;
 	kay->cp.new_sak = p == kay->principal;
 	kay->c.sak_generated++;
-	log_info("%s: distributing SAK KN %u AN %u (%s)", kay->conf.name,
-		 k->kn, k->an, s->name);
+	LOG_EV(LOG_LVL_INFO, "sak_distributed",
+	       LOG_FIELDS(LOG_S("port", kay->conf.name), LOG_N("kn", k->kn),
+			  LOG_N("an", k->an), LOG_S("suite", s->name)),
+	       "%s: distributing SAK KN %u AN %u (%s)", kay->conf.name,
+	       k->kn, k->an, s->name);
 	rc = 0;
 out:
 	secmem_wipe(nonce, sizeof(nonce));
@@ -736,8 +749,11 @@ rx_dist_sak(struct mka_participant *p, const struct mka_peer *from,
 	p->tx_now = true;
 	if (p == kay->principal)
 		kay->cp.new_sak = true;
-	log_info("%s: received SAK KN %u AN %u (%s)", kay->conf.name, k->kn,
-		 k->an, s->name);
+	LOG_EV(LOG_LVL_INFO, "sak_received",
+	       LOG_FIELDS(LOG_S("port", kay->conf.name), LOG_N("kn", k->kn),
+			  LOG_N("an", k->an), LOG_S("suite", s->name)),
+	       "%s: received SAK KN %u AN %u (%s)", kay->conf.name, k->kn,
+	       k->an, s->name);
 }
 
 /* Is our MI, with a recent MN, in either of the sender's peer lists? */
@@ -785,8 +801,11 @@ peer_update(struct mka_participant *p, struct mka_peer *e,
 		char mi[25];
 
 		mi_hex(mi, e->mi);
-		log_info("%s: peer %s is %s", p->kay->conf.name, mi,
-			 live ? "live" : "potential");
+		LOG_EV(LOG_LVL_INFO, live ? "peer_live" : "peer_potential",
+		       LOG_FIELDS(LOG_S("port", p->kay->conf.name),
+				  LOG_S("peer_mi", mi)),
+		       "%s: peer %s is %s", p->kay->conf.name, mi,
+		       live ? "live" : "potential");
 		e->live = live;
 		peers_changed(p);
 	}

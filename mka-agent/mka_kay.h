@@ -159,6 +159,9 @@ void mka_kay_get_status(const struct mka_kay *kay,
 size_t mka_participant_live_peers(const struct mka_participant *p);
 bool mka_participant_secured(const struct mka_participant *p);
 const uint8_t *mka_participant_mi(const struct mka_participant *p);
+/* The CA's CKN (for a QKD CA, the key ID); *len set to its length. */
+const uint8_t *mka_participant_ckn(const struct mka_participant *p,
+				   size_t *len);
 
 const char *mka_cp_state_name(enum mka_cp_state s);
 const char *mka_connect_name(enum mka_connect c);

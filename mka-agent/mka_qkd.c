@@ -97,6 +97,15 @@ mka_qkd_is_initiator(const struct mka_qkd *q)
 	return q->initiator;
 }
 
+const char *
+mka_qkd_peer_of(const struct mka_qkd *q, const struct mka_participant *p)
+{
+	for (size_t i = 0; p != NULL && i < MKA_QKD_MAX_CAS; i++)
+		if (q->cas[i].used && q->cas[i].p == p)
+			return q->cas[i].peer;
+	return NULL;
+}
+
 void
 mka_qkd_get_counters(const struct mka_qkd *q, struct mka_qkd_counters *c)
 {

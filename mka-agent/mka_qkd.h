@@ -78,6 +78,12 @@ void mka_qkd_tick(struct mka_qkd *q, uint64_t now);
  */
 void mka_qkd_set_now(struct mka_qkd *q, uint64_t now);
 bool mka_qkd_is_initiator(const struct mka_qkd *q);
+/*
+ * The peer SAE ID of the CA participant p belongs to; NULL when p is not
+ * a QKD CA of q (the fallback CA, or one already ended).
+ */
+const char *mka_qkd_peer_of(const struct mka_qkd *q,
+			    const struct mka_participant *p);
 void mka_qkd_get_counters(const struct mka_qkd *q,
 			  struct mka_qkd_counters *c);
 

@@ -21,9 +21,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), ".."))
 
@@ -38,6 +40,9 @@ LINK_PORT = 9443
 ADMIN_PORT = 9080
 SKIP_PORT = 443
 SKIP_METRICS = 9102
+MKA_METRICS = 9103          # mka-agent metrics_listen (/metrics, /status.json)
+SECY_METRICS = 9104         # macsec-sw -m (/metrics, /show.json)
+DASH_PORT = 8080            # qkdlab-dash, root namespace, 127.0.0.1
 WIRE = "wire0"
 TAP = "macsec0"
 KEY_RATE = 256000           # bits/s: 1000 keys of 256 bits in about a second
@@ -121,6 +126,7 @@ class Lab:
         self.mode = None
         self.mode_note = ""
         self.key_id = None
+        self.dash_listen = os.environ.get("QKDLAB_DASH_LISTEN")
 
     # ---- paths ----------------------------------------------------------
     def bin(self, name):
@@ -207,7 +213,9 @@ class Lab:
     # ---- processes ----------------------------------------------------------
     def start(self, name, site, argv):
         log = open(os.path.join(self.logs, name + ".log"), "ab")
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns[site]] + argv, stdin=subprocess.DEVNULL,
+        # site None: the root namespace (the dashboard).
+        pre = ["ip", "netns", "exec", self.ns[site]] if site is not None else []
+        p = subprocess.Popen(pre + argv, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                              cwd=self.dir)
         log.close()
@@ -360,6 +368,7 @@ class Lab:
         lines = [
             "# mka-agent of site %s (written by scripts/lab; mode: %s)" % (s.upper(), self.mode),
             "status_socket = %s" % self.site(s, "mka-agent.sock"),
+            "metrics_listen = 127.0.0.1:%d" % MKA_METRICS,
             "key_log = %s" % self.site(s, "keys.log"),
             "[port %s]" % WIRE,
         ]
@@ -396,6 +405,53 @@ class Lab:
             "secy_socket = %s" % self.site(s, "macsec.sock"),
             ""]
         return "\n".join(lines)
+
+    def dash_conf(self):
+        """qkdlab-dash's configuration: both sites, read from inside their
+        namespaces (the dashboard itself stays on 127.0.0.1 of the root
+        namespace)."""
+        lines = ["# qkdlab-dash of the lab (written by scripts/lab)",
+                 "listen = %s" % self.dash_listen, "interval = 500ms", ""]
+        for s in ("a", "b"):
+            o = "b" if s == "a" else "a"
+            lines += ["[site %s]" % s.upper(),
+                      "netns = %s" % self.ns[s],
+                      "kme_admin = 127.0.0.1:%d" % ADMIN_PORT,
+                      "kme_peer = %s" % KME[o],
+                      "skip_metrics = 127.0.0.1:%d" % SKIP_METRICS,
+                      "mka_metrics = 127.0.0.1:%d" % MKA_METRICS,
+                      "secy_metrics = 127.0.0.1:%d" % SECY_METRICS, ""]
+        return "\n".join(lines)
+
+    def dash_url(self):
+        return "http://%s/" % self.dash_listen
+
+    def start_dash(self):
+        """Starts qkdlab-dash in the root namespace on dash_listen (default
+        127.0.0.1:8080, or a free port when that one is taken); returns its
+        URL once it answers."""
+        if not self.dash_listen:
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", DASH_PORT))
+                port = DASH_PORT
+            except OSError:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            s.close()
+            self.dash_listen = "127.0.0.1:%d" % port
+        path = os.path.join(self.dir, "qkdlab-dash.conf")
+        self.write(path, self.dash_conf())
+        self.start("qkdlab-dash", None, [self.bin("qkdlab-dash"), "-f", path])
+
+        def answers():
+            try:
+                with urllib.request.urlopen(self.dash_url(), timeout=2) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        self.wait("the dashboard at %s" % self.dash_url(), answers, 15, ("qkdlab-dash",))
+        return self.dash_url()
 
     def skip_get(self, s, target):
         """One SKIP request from site s (TLS 1.2 DHE-PSK through openssl
@@ -436,6 +492,7 @@ class Lab:
         note("pki", dir=self.pki)
         self.make_netns()
         note("netns", ns=self.ns)
+        note("dash", url=self.start_dash())
 
         # KMEs and their link.
         for s in ("a", "b"):
@@ -470,7 +527,8 @@ class Lab:
         # Data plane.
         for s in ("a", "b"):
             self.start("macsec-sw-" + s, s, [self.bin("macsec-sw"), "-d", "-i", WIRE, "-t", TAP,
-                                              "-s", self.site(s, "macsec.sock")])
+                                              "-s", self.site(s, "macsec.sock"),
+                                              "-m", "127.0.0.1:%d" % SECY_METRICS])
         for s in ("a", "b"):
             self.wait("macsec-sw %s's control socket" % s.upper(),
                       lambda s=s: self.ctl(s, "get-sci") is not None, 30, ("macsec-sw-" + s,))
@@ -580,6 +638,8 @@ class Lab:
             e["KME_%s_ADMIN" % S] = "http://127.0.0.1:%d" % ADMIN_PORT
         e["LAB_MODE"] = self.mode or ""
         e["LAB_DIR"] = self.dir
+        if self.dash_listen:
+            e["DASH_URL"] = self.dash_url()
         return e
 
     def write_env(self):

@@ -28,11 +28,12 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: skip-proxy [-dnv] [-f config]\n"
+	    "usage: skip-proxy [-djnv] [-f config]\n"
 	    "SKIP key provider (draft-cisco-skip-02) backed by an ETSI GS QKD 014 KME.\n"
 	    "\n"
 	    "  -f config  configuration file (default " SKIP_DEFAULT_CONF ")\n"
 	    "  -d         stay in the foreground and log to stderr\n"
+	    "  -j         log JSON lines (key IDs, peers as fields)\n"
 	    "  -n         check the configuration, PSK file and certificates, then exit\n"
 	    "  -v         debug logging (never key bytes)\n"
 	    "  -h, --help this text\n"
@@ -210,16 +211,17 @@ main(int argc, char **argv)
 	};
 	static struct skip_daemon d;
 	const char *path = SKIP_DEFAULT_CONF;
-	bool foreground = false, check_only = false, debug = false;
+	bool foreground = false, check_only = false, debug = false, json = false;
 	sigset_t sigs;
 	int ch, sig = 0, rc = 1;
 
 	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
 	secmem_init();
-	while ((ch = getopt_long(argc, argv, "df:hnv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': foreground = true; break;
 		case 'f': path = optarg; break;
+		case 'j': json = true; break;
 		case 'n': check_only = true; break;
 		case 'v': debug = true; break;
 		case 'h': usage(stdout); return 0;
@@ -232,7 +234,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("skip-proxy", foreground || check_only ? LOG_DEST_STDERR :
-		 LOG_DEST_SYSLOG, LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+		 LOG_DEST_SYSLOG, json ? LOG_FMT_JSON : LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (skip_prepare(&d, path) < 0)
 		goto out;
 	if (check_only) {

@@ -4,6 +4,8 @@ PKG_LIBS += libcurl libcjson
 SKIP_PROXY_CORE := skip-proxy/skip_conf.o skip-proxy/skip_psk.o \
 	skip-proxy/skip_tls.o skip-proxy/skip_req.o \
 	skip-proxy/skip_api.o skip-proxy/skip_metrics.o skip-proxy/skip_http.o
+# The metrics listener serves GET /openapi.yaml (api/module.mk).
+SKIP_PROXY_CORE += api/skip_yaml.o
 
 BINS += skip-proxy/skip-proxy
 skip_proxy_skip_proxy_OBJS := skip-proxy/main.o $(SKIP_PROXY_CORE)

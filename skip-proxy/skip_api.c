@@ -201,8 +201,12 @@ skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 	}
 	skip_metrics_kme(api->metrics, &r);
 	hex_encode(idhex, k.id, 16);
-	log_info("new key %s (%u bits) for %s by '%s' (KME %.2f ms)", idhex,
-		 req->size_bits, req->remote, peer, r.latency_us / 1000.0);
+	LOG_EV(LOG_LVL_INFO, "key_new",
+	       LOG_FIELDS(LOG_S("key_id", idhex), LOG_N("bits", req->size_bits),
+			  LOG_S("remote", req->remote), LOG_S("peer", peer),
+			  LOG_N("kme_us", r.latency_us)),
+	       "new key %s (%u bits) for %s by '%s' (KME %.2f ms)", idhex,
+	       req->size_bits, req->remote, peer, r.latency_us / 1000.0);
 	skip_reply_key(rep, &k);
 	secmem_wipe(&k, sizeof(k));
 }
@@ -232,8 +236,12 @@ skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 		return;
 	}
 	skip_metrics_kme(api->metrics, &r);
-	log_info("key %s (%zu bits) from %s fetched by '%s' (KME %.2f ms)", idhex,
-		 k.key_len * 8, req->remote, peer, r.latency_us / 1000.0);
+	LOG_EV(LOG_LVL_INFO, "key_get",
+	       LOG_FIELDS(LOG_S("key_id", idhex), LOG_N("bits", k.key_len * 8),
+			  LOG_S("remote", req->remote), LOG_S("peer", peer),
+			  LOG_N("kme_us", r.latency_us)),
+	       "key %s (%zu bits) from %s fetched by '%s' (KME %.2f ms)", idhex,
+	       k.key_len * 8, req->remote, peer, r.latency_us / 1000.0);
 	skip_reply_key(rep, &k);
 	secmem_wipe(&k, sizeof(k));
 }

@@ -10,6 +10,7 @@
 #include "skip.h"
 
 #include "http_hdr.h"
+#include "api_docs.h"
 #include "log.h"
 #include "secmem.h"
 #include "tls_front.h"
@@ -234,6 +235,18 @@ skip_metrics_access(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	*upload_size = 0;
+	if (strcmp(url, "/openapi.yaml") == 0 && strcmp(method, "GET") == 0) {
+		resp = MHD_create_response_from_buffer(strlen(api_skip_yaml),
+						       (void *)(uintptr_t)api_skip_yaml,
+						       MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			return MHD_NO;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"application/yaml");
+		ret = MHD_queue_response(conn, 200, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	if (strcmp(url, "/metrics") != 0)
 		status = 404;
 	else if (strcmp(method, "GET") != 0)

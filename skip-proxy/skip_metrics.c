@@ -59,6 +59,7 @@ skip_metrics_render(struct skip_metrics *m, unsigned tls_conns)
 
 	if (mb == NULL)
 		return NULL;
+	metrics_build_info(mb, "skip_proxy");
 	metrics_buf_printf(mb, "# HELP skip_requests_total SKIP requests by resource.\n"
 			   "# TYPE skip_requests_total counter\n");
 	for (int r = 0; r < SKIP_R_COUNT; r++)
@@ -76,10 +77,13 @@ skip_metrics_render(struct skip_metrics *m, unsigned tls_conns)
 	metrics_buf_printf(mb, "# HELP skip_kme_calls_total ETSI 014 calls to the KME.\n"
 			   "# TYPE skip_kme_calls_total counter\n"
 			   "skip_kme_calls_total %llu\n"
+			   "# HELP skip_kme_errors_total KME calls answered with an error.\n"
 			   "# TYPE skip_kme_errors_total counter\n"
 			   "skip_kme_errors_total %llu\n"
+			   "# HELP skip_kme_unreachable_total KME calls that found no KME.\n"
 			   "# TYPE skip_kme_unreachable_total counter\n"
 			   "skip_kme_unreachable_total %llu\n"
+			   "# HELP skip_kme_retries_total KME calls repeated after a failure.\n"
 			   "# TYPE skip_kme_retries_total counter\n"
 			   "skip_kme_retries_total %llu\n",
 			   (unsigned long long)atomic_load(&m->kme_calls),
@@ -90,7 +94,8 @@ skip_metrics_render(struct skip_metrics *m, unsigned tls_conns)
 			   "(all attempts of one call).\n"
 			   "# TYPE skip_kme_latency_seconds histogram\n");
 	metrics_hist_render(mb, "skip_kme_latency_seconds", NULL, &h);
-	metrics_buf_printf(mb, "# TYPE skip_tls_connections gauge\n"
+	metrics_buf_printf(mb, "# HELP skip_tls_connections Open TLS connections.\n"
+			   "# TYPE skip_tls_connections gauge\n"
 			   "skip_tls_connections %u\n", tls_conns);
 	return metrics_buf_finish(mb);
 }

@@ -71,14 +71,14 @@ def write_conf(i, cak=CAK, prio=None):
 
 
 def status_all(i):
-    """One dict per port line of `mka-agent status`."""
+    """One dict per port of `mka-agent status` (blocks of key=value lines)."""
     try:
         r = subprocess.run([AGENT, "-f", os.path.join(tmp, "mka-%d.conf" % i), "status"],
                            capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [dict(tok.split("=", 1) for tok in ln.split() if "=" in tok)
-            for ln in r.stdout.splitlines()]
+    return [dict(ln.split("=", 1) for ln in block.splitlines() if "=" in ln)
+            for block in r.stdout.split("\n\n")]
 
 
 def status(i):

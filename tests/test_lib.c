@@ -10,13 +10,16 @@
 #include "cfg.h"
 #include "encoding.h"
 #include "http_hdr.h"
+#include "http_pages.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
 
+#include <cjson/cJSON.h>
 #include <malloc.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 TEST(rbuf_reads_and_refuses_short)
 {
@@ -284,9 +287,67 @@ TEST(content_length_digits_within_max)
 	ASSERT_TRUE(!http_content_length_ok("18446744073709551616", SIZE_MAX));
 }
 
+/* log_event in JSON: one object per line, fields as members, escaped. */
+TEST(log_event_json_fields)
+{
+	char path[] = "/tmp/qkdlab-test-log-XXXXXX", line[1024];
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *f;
+	cJSON *o;
+
+	ASSERT_TRUE(fd != -1 && saved != -1);
+	ASSERT_TRUE(dup2(fd, 2) == 2);
+	log_init("test", LOG_DEST_STDERR, LOG_FMT_JSON, LOG_LVL_INFO);
+	LOG_EV(LOG_LVL_INFO, "sak_in_use",
+	       LOG_FIELDS(LOG_S("port", "wire\"0\n"), LOG_N("kn", 4294967295u),
+			  LOG_N("an", 3)),
+	       "SAK %d", 7);
+	log_info("plain");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	log_init("test", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_INFO);
+	f = fdopen(fd, "r");
+	ASSERT_TRUE(f != NULL);
+	rewind(f);
+	ASSERT_TRUE(fgets(line, sizeof(line), f) != NULL);
+	o = cJSON_Parse(line);
+	ASSERT_TRUE(o != NULL);
+	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "event")), "sak_in_use");
+	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "port")), "wire\"0\n");
+	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "msg")), "SAK 7");
+	ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(o, "kn")) &&
+		    cJSON_GetObjectItem(o, "kn")->valuedouble == 4294967295.0);
+	ASSERT_INT_EQ(cJSON_GetObjectItem(o, "an")->valueint, 3);
+	cJSON_Delete(o);
+	ASSERT_TRUE(fgets(line, sizeof(line), f) != NULL);
+	o = cJSON_Parse(line);
+	ASSERT_TRUE(o != NULL && cJSON_GetObjectItem(o, "event") == NULL);
+	cJSON_Delete(o);
+	fclose(f);
+	unlink(path);
+}
+
+TEST(http_pages_addresses)
+{
+	char host[16];
+	uint16_t port;
+
+	ASSERT_INT_EQ(http_pages_parse_addr("127.0.0.1:9102", host, sizeof(host), &port), 0);
+	ASSERT_STR_EQ(host, "127.0.0.1");
+	ASSERT_INT_EQ(port, 9102);
+	ASSERT_INT_EQ(http_pages_parse_addr("[::1]:80", host, sizeof(host), &port), 0);
+	ASSERT_STR_EQ(host, "::1");
+	ASSERT_INT_EQ(port, 80);
+	ASSERT_INT_EQ(http_pages_parse_addr("127.0.0.1", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(http_pages_parse_addr(":80", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(http_pages_parse_addr("h:0", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(http_pages_parse_addr("h:65536", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(http_pages_parse_addr("[::1]80", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(http_pages_parse_addr("255.255.255.255:1", host, 15, &port), -1);
+}
+
 TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
-	  TEST_CASE(id_alphabet),
-	  TEST_CASE(content_length_digits_within_max),
 	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
 	  TEST_CASE(hex_round_trip_and_rejects),
 	  TEST_CASE(base64_rfc4648_vectors),
@@ -295,4 +356,8 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(cfg_lines_sections_errors),
 	  TEST_CASE(cfg_numbers_bools_durations),
 	  TEST_CASE(ct_equal_and_wipe),
-	  TEST_CASE(secmem_realloc_keeps_contents_and_never_shrinks))
+	  TEST_CASE(secmem_realloc_keeps_contents_and_never_shrinks),
+	  TEST_CASE(id_alphabet),
+	  TEST_CASE(content_length_digits_within_max),
+	  TEST_CASE(log_event_json_fields),
+	  TEST_CASE(http_pages_addresses))

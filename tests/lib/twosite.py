@@ -187,7 +187,7 @@ class Sites(lablib.Lab):
         so a restarted macsec-sw needs the address again)."""
         name = "macsec-sw-" + s
         self.daemon(name, s, [self.bin("macsec-sw"), "-d", "-i", WIRE, "-t", TAP,
-                              "-s", self.site(s, "macsec.sock")])
+                              "-s", self.site(s, "macsec.sock"), "-m", "127.0.0.1:%d" % lablib.SECY_METRICS])
         self.wait("macsec-sw %s's control socket" % s.upper(),
                   lambda: self.ctl(s, "get-sci") is not None, timeout, (name,))
         self.nsrun(s, ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % TAP])
