@@ -22,7 +22,7 @@ $(B)/fuzz/fuzz_conf_mka.o: CFLAGS += -Imka-agent
 
 FUZZ += conf_macsec
 fuzz_conf_macsec_OBJS = fuzz/fuzz_conf_macsec.o fuzz/fuzz_file.o \
-	macsec-sw/conf.o $(MACSEC_CORE_OBJS)
+	macsec-sw/macsec_conf.o $(MACSEC_CORE_OBJS)
 
 # macsec-sw's control protocol (ctl_exec), which carries SAKs.
 FUZZ += macsec_ctl
