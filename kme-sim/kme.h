@@ -57,6 +57,9 @@ struct kme_cfg {
 	uint64_t key_ttl_ms, link_timeout_ms, sync_interval_ms;
 	uint32_t prefetch_keys;	/* per (master, slave) pair; 0: off */
 	unsigned threads;
+	/* The ETSI 014 port's TLS front (lib/tls_front.h). */
+	uint32_t max_conns, max_conns_per_source, tls_threads;
+	uint64_t handshake_timeout_ms, request_timeout_ms;
 	struct kme_peer_cfg peers[KME_MAX_PEERS];
 	size_t npeers;
 };

@@ -352,6 +352,8 @@ kme_api_start(struct kme *k)
 				      MHD_OPTION_THREAD_POOL_SIZE, k->cfg.threads,
 				      MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
 				      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+				      MHD_OPTION_CONNECTION_LIMIT,
+				      (unsigned)k->cfg.max_conns,
 				      MHD_OPTION_END);
 	if (k->api_mhd == NULL) {
 		log_warnx("api: cannot start the HTTP layer");
@@ -361,7 +363,11 @@ kme_api_start(struct kme *k)
 	tc.mhd = k->api_mhd;
 	tc.peer_id = tls_peer_subject_cn;
 	tc.name = "014";
-	tc.max_conns = 1024;
+	tc.max_conns = k->cfg.max_conns;
+	tc.max_per_source = k->cfg.max_conns_per_source;
+	tc.threads = k->cfg.tls_threads;
+	tc.handshake_timeout_ms = (unsigned)k->cfg.handshake_timeout_ms;
+	tc.request_timeout_ms = (unsigned)k->cfg.request_timeout_ms;
 	k->api_tf = tls_front_new(&tc);
 	if (k->api_tf == NULL ||
 	    tls_front_listen(k->api_tf, k->cfg.listen.host, k->cfg.listen.port) < 0 ||

@@ -245,6 +245,16 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 		c->threads = t;
 		return 0;
 	}
+	if (strcmp(key, "max_connections") == 0)
+		return kme_cfg_u32(v, 1, 65536, &c->max_conns, key, pos);
+	if (strcmp(key, "max_connections_per_source") == 0)
+		return kme_cfg_u32(v, 1, 65536, &c->max_conns_per_source, key, pos);
+	if (strcmp(key, "tls_threads") == 0)
+		return kme_cfg_u32(v, 1, 64, &c->tls_threads, key, pos);
+	if (strcmp(key, "handshake_timeout") == 0)
+		return kme_cfg_dur(v, 100, &c->handshake_timeout_ms, key, pos);
+	if (strcmp(key, "request_timeout") == 0)
+		return kme_cfg_dur(v, 100, &c->request_timeout_ms, key, pos);
 	cfg_error(pos, "unknown key '%s'", key);
 	return -1;
 }
@@ -372,6 +382,11 @@ kme_cfg_load(struct kme_cfg *c, const char *path)
 	/* Keys already at both ends before anyone asks, as on a QKD link. */
 	c->prefetch_keys = 1024;
 	c->threads = 8;
+	c->max_conns = 1024;
+	c->max_conns_per_source = 256;
+	c->tls_threads = 2;
+	c->handshake_timeout_ms = 5000;
+	c->request_timeout_ms = 10000;
 	if (cfg_parse_file(path, kme_cfg_line, c) < 0)
 		return -1;
 	return kme_cfg_validate(c, path);

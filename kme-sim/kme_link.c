@@ -198,6 +198,7 @@ kme_link_start(struct kme *k)
 				       MHD_OPTION_THREAD_POOL_SIZE, 4,
 				       MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
 				       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+				       MHD_OPTION_CONNECTION_LIMIT, 256u,
 				       MHD_OPTION_END);
 	if (k->link_mhd == NULL) {
 		log_warnx("link: cannot start the HTTP layer");
@@ -207,6 +208,12 @@ kme_link_start(struct kme *k)
 	tc.mhd = k->link_mhd;
 	tc.peer_id = tls_peer_subject_cn;
 	tc.name = "kme-link";
+	tc.handshake_timeout_ms = (unsigned)k->cfg.handshake_timeout_ms;
+	tc.request_timeout_ms = (unsigned)k->cfg.request_timeout_ms;
+	/* Few peers: each KME gets its own slots (per source), one loop. */
+	tc.threads = 1;
+	tc.max_per_source = 16;
+	tc.max_body = KME_LINK_MAX_RESP;
 	k->link_tf = tls_front_new(&tc);
 	if (k->link_tf == NULL ||
 	    tls_front_listen(k->link_tf, k->cfg.link_listen.host,

@@ -62,7 +62,7 @@ void
 http_frame_head_done(struct http_frame *f)
 {
 	if (f->head != NULL)
-		secure_wipe(f->head, f->head_len);
+		secmem_wipe(f->head, f->head_len);
 	f->head_len = 0;
 }
 

@@ -1,5 +1,5 @@
 # lib/: the small shared library every daemon links (libqkdlab.a).
-LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c lib/privdrop.c \
+LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_front.c lib/http_frame.c lib/privdrop.c \
 	lib/secmem.c \
 	lib/etsi014.c lib/https_client.c lib/etsi014_client.c lib/http_hdr.c \
 	lib/metrics.c

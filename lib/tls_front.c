@@ -1,12 +1,28 @@
 /*
  * tls_front.c — TLS termination in OpenSSL in front of libmicrohttpd.
  *
- * One accept thread; one thread per TLS connection that runs the handshake
- * (bounded by a timeout) and then copies bytes between the TLS session and
- * its end of a socketpair whose other end belongs to libmicrohttpd.
+ * A few event-loop threads (epoll, level-triggered) each accept from the
+ * shared listening socket (EPOLLEXCLUSIVE) and run their connections with
+ * non-blocking OpenSSL: the handshake, then copying plaintext between the
+ * TLS session and the front's end of a socketpair whose other end
+ * libmicrohttpd owns.
+ *
+ * Why a socketpair and not memory BIOs straight into libmicrohttpd:
+ * libmicrohttpd 0.9 reads and writes its connections only through a socket
+ * descriptor (or its own GnuTLS); it has no hook for another transport, and
+ * its external-event mode still wants a socket per connection.  What costs
+ * at scale is a thread per connection (a stack each, a context switch per
+ * message, and no way to bound the handshake as a whole), so that is what
+ * the event loops replace; the socketpair hop stays, at two system calls a
+ * message each way.
+ *
+ * Every connection has one deadline at a time: the end of its handshake,
+ * the end of the current request head, or the idle timeout.  A sweep every
+ * TF_SWEEP_MS closes (or answers 408 to) those past it.
  */
 #include "tls_front.h"
 
+#include "http_frame.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
@@ -20,27 +36,84 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TF_BUF 16384
+#define TF_BUF 16384		/* one TLS record of plaintext */
+#define TF_SWEEP_MS 250
+#define TF_REPORT_MS 10000	/* interval of the refusal counts */
+#define TF_HS_LOG_MAX 10	/* handshake failures logged per interval */
+#define TF_LINGER_MS 1000
+#define TF_LINGER_BYTES (1024 * 1024)
+#define TF_SRC_BUCKETS 256
+#define TF_TAG_APP ((uintptr_t)1)
+
+enum tf_state {
+	TF_HANDSHAKE,
+	TF_OPEN,
+	TF_FLUSH,		/* last bytes to the client, then linger */
+	TF_LINGER,		/* reading and dropping what the client still sends */
+	TF_DEAD,		/* closed; freed after the current event batch */
+};
+
+/* Connections per source: IPv4 address, or IPv6 /64. */
+struct tf_src {
+	uint8_t key[16];
+	unsigned n;
+	struct tf_src *next;
+};
+
+struct tf_loop;
 
 struct tf_conn {
-	struct tls_front *tf;
-	int tcp_fd;
-	int app_fd;		/* our end of the socketpair */
-	int mhd_fd;		/* MHD's end; the key for identity look-ups */
+	struct tf_loop *loop;
+	struct tf_conn *prev, *next;		/* the loop's connections */
+	struct tf_conn *hs_prev, *hs_next;	/* front's handshake FIFO */
+	struct tf_src *src;
+	int fd, app, mhd_fd;
 	SSL *ssl;
+	enum tf_state state;
+	bool evicted;		/* under tf->lock */
+	bool peer_ok;
+	bool app_eof;
+	uint32_t ev_fd, ev_app;	/* epoll interest now registered */
+	uint64_t deadline;	/* mono_ms; 0: none */
+	bool req_timer;		/* deadline is a request-head deadline */
+	uint64_t last;		/* last traffic, mono_ms */
+	size_t drained;
+	struct http_frame hf;
+	char *to_app, *to_tls;	/* pending plaintext (secmem) */
+	size_t to_app_len, to_app_off, to_app_cap;
+	size_t to_tls_len, to_tls_off, to_tls_cap;
 	char peer[TLS_PEER_ID_MAX];
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	struct tf_conn *next;
+	char addr[INET6_ADDRSTRLEN];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+};
+
+struct tf_loop {
+	struct tls_front *tf;
+	pthread_t thread;
+	bool started;
+	int ep, wake;
+	struct tf_conn *conns;
+	struct tf_conn *dead;	/* closed in this batch; may still be in evs */
+	uint8_t *buf;		/* TF_BUF of scratch plaintext */
+	uint64_t next_sweep;
+};
+
+struct tf_counts {
+	unsigned long refused_total, refused_source, evicted, hs_late,
+		      hs_failed, req_late;
 };
 
 struct tls_front {
@@ -48,22 +121,32 @@ struct tls_front {
 	struct MHD_Daemon *mhd;
 	tls_peer_id_fn peer_id;
 	void *peer_id_arg;
+	tls_explain_fn explain;
 	char name[32];
-	unsigned max_conns;
-	unsigned handshake_ms;
-	unsigned idle_ms;
+	unsigned max_conns, max_per_source;
+	unsigned handshake_ms, request_ms, idle_ms;
+	unsigned max_head;
+	uint64_t max_body;
 
 	int listen_fd;
-	int wake[2];		/* wakes the accept thread for shutdown */
 	uint16_t port;
-	pthread_t accept_thread;
-	bool started;
-	bool stopping;
+	unsigned nloops;
+	struct tf_loop *loops;
+	atomic_bool stopping;
 
+	/* Limits and eviction, shared by every loop. */
 	pthread_mutex_t lock;
-	pthread_cond_t idle;	/* signalled when a connection ends */
-	unsigned nconns;
-	struct tf_conn *conns;	/* newest first */
+	unsigned nconns, nevicting;
+	struct tf_conn *hs_head, *hs_tail;
+	struct tf_src *srcs[TF_SRC_BUCKETS];
+	struct tf_counts counts;
+	uint64_t report_at;
+	unsigned hs_logged;
+
+	/* Peer identity by libmicrohttpd's descriptor, for the handlers. */
+	pthread_rwlock_t map_lock;
+	struct tf_conn **map;
+	size_t map_cap;
 };
 
 void
@@ -78,6 +161,18 @@ tls_log_errors(const char *prefix)
 	}
 }
 
+/* Each connection holds three descriptors (TCP, ours, libmicrohttpd's). */
+static void
+tf_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 struct tls_front *
 tls_front_new(const struct tls_front_cfg *cfg)
 {
@@ -87,23 +182,43 @@ tls_front_new(const struct tls_front_cfg *cfg)
 		return NULL;
 	/* A peer that vanishes mid-write must cost a connection, not the process. */
 	signal(SIGPIPE, SIG_IGN);
+	tf_raise_nofile();
 	tf->ctx = cfg->ssl_ctx;
 	SSL_CTX_up_ref(tf->ctx);
 	tf->mhd = cfg->mhd;
 	tf->peer_id = cfg->peer_id;
 	tf->peer_id_arg = cfg->peer_id_arg;
+	tf->explain = cfg->explain;
 	snprintf(tf->name, sizeof(tf->name), "%s", cfg->name ? cfg->name : "tls");
 	tf->max_conns = cfg->max_conns ? cfg->max_conns : 256;
+	tf->max_per_source = cfg->max_per_source ? cfg->max_per_source :
+			     (tf->max_conns / 4 ? tf->max_conns / 4 : 1);
 	tf->handshake_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 5000;
+	tf->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 10000;
 	tf->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 60000;
+	tf->nloops = cfg->threads ? cfg->threads : 2;
+	tf->max_head = cfg->max_head ? cfg->max_head : 16384;
+	tf->max_body = cfg->max_body ? cfg->max_body : 1024 * 1024;
 	tf->listen_fd = -1;
-	tf->wake[0] = tf->wake[1] = -1;
 	pthread_mutex_init(&tf->lock, NULL);
-	pthread_cond_init(&tf->idle, NULL);
-	if (pipe2(tf->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-		log_warn("%s: pipe", tf->name);
+	pthread_rwlock_init(&tf->map_lock, NULL);
+	tf->loops = calloc(tf->nloops, sizeof(*tf->loops));
+	if (tf->loops == NULL) {
 		tls_front_free(tf);
 		return NULL;
+	}
+	for (unsigned i = 0; i < tf->nloops; i++) {
+		struct tf_loop *l = &tf->loops[i];
+
+		l->tf = tf;
+		l->ep = epoll_create1(EPOLL_CLOEXEC);
+		l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		l->buf = malloc(TF_BUF);
+		if (l->ep < 0 || l->wake < 0 || l->buf == NULL) {
+			log_warn("%s: event loop set-up", tf->name);
+			tls_front_free(tf);
+			return NULL;
+		}
 	}
 	return tf;
 }
@@ -127,7 +242,7 @@ tls_front_listen(struct tls_front *tf, const char *addr, uint16_t port)
 			  gai_strerror(gai));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		log_warn("%s: socket", tf->name);
 		goto out;
@@ -137,7 +252,7 @@ tls_front_listen(struct tls_front *tf, const char *addr, uint16_t port)
 		log_warn("%s: cannot listen on %s port %u", tf->name, addr, port);
 		goto out;
 	}
-	if (listen(fd, 128) < 0) {
+	if (listen(fd, 1024) < 0) {
 		log_warn("%s: listen", tf->name);
 		goto out;
 	}
@@ -180,300 +295,841 @@ tls_front_conn_peer(struct tls_front *tf, struct MHD_Connection *conn,
 	int rc = -1;
 
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL)
+	if (ci == NULL || ci->connect_fd < 0)
 		return -1;
-	pthread_mutex_lock(&tf->lock);
-	/* Newest first: a recycled fd number resolves to its new owner. */
-	for (struct tf_conn *c = tf->conns; c != NULL; c = c->next) {
-		if (c->mhd_fd == ci->connect_fd) {
+	pthread_rwlock_rdlock(&tf->map_lock);
+	if ((size_t)ci->connect_fd < tf->map_cap) {
+		const struct tf_conn *c = tf->map[ci->connect_fd];
+
+		if (c != NULL && c->peer_ok)
 			rc = str_copy(out, cap, c->peer);
-			break;
-		}
 	}
-	pthread_mutex_unlock(&tf->lock);
+	pthread_rwlock_unlock(&tf->map_lock);
+	return rc;
+}
+
+/* A recycled descriptor number resolves to its newest owner. */
+static int
+tf_map_set(struct tls_front *tf, struct tf_conn *c)
+{
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&tf->map_lock);
+	if ((size_t)c->mhd_fd >= tf->map_cap) {
+		size_t ncap = tf->map_cap ? tf->map_cap : 256;
+		struct tf_conn **nm;
+
+		while (ncap <= (size_t)c->mhd_fd)
+			ncap *= 2;
+		nm = realloc(tf->map, ncap * sizeof(*nm));
+		if (nm == NULL) {
+			rc = -1;
+			goto out;
+		}
+		memset(nm + tf->map_cap, 0, (ncap - tf->map_cap) * sizeof(*nm));
+		tf->map = nm;
+		tf->map_cap = ncap;
+	}
+	tf->map[c->mhd_fd] = c;
+out:
+	pthread_rwlock_unlock(&tf->map_lock);
 	return rc;
 }
 
 static void
-tf_set_timeouts(int fd, unsigned ms)
+tf_map_clear(struct tls_front *tf, struct tf_conn *c)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_rwlock_wrlock(&tf->map_lock);
+	if (c->mhd_fd >= 0 && (size_t)c->mhd_fd < tf->map_cap &&
+	    tf->map[c->mhd_fd] == c)
+		tf->map[c->mhd_fd] = NULL;
+	pthread_rwlock_unlock(&tf->map_lock);
 }
 
-static int
-tf_write_all(int fd, const uint8_t *p, size_t n)
+/* ------------------------------------------------ limits (under tf->lock) */
+
+static void
+tf_src_key(const struct sockaddr_storage *ss, uint8_t key[16])
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-				if (poll(&pfd, 1, 5000) <= 0)
-					return -1;
-				continue;
+	memset(key, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+
+		/* An IPv4-mapped address counts as the IPv4 address. */
+		if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+			memcpy(key, a, 16);
+		else
+			memcpy(key, a, 8);	/* one /64 is one source */
+	}
+}
+
+static struct tf_src *
+tf_src_get(struct tls_front *tf, const uint8_t key[16])
+{
+	uint32_t h = 2166136261u;
+	struct tf_src *s;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	for (s = tf->srcs[h % TF_SRC_BUCKETS]; s != NULL; s = s->next)
+		if (memcmp(s->key, key, 16) == 0)
+			return s;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	memcpy(s->key, key, 16);
+	s->next = tf->srcs[h % TF_SRC_BUCKETS];
+	tf->srcs[h % TF_SRC_BUCKETS] = s;
+	return s;
+}
+
+static void
+tf_src_put(struct tls_front *tf, struct tf_src *src)
+{
+	if (src == NULL || --src->n > 0)
+		return;
+	for (size_t b = 0; b < TF_SRC_BUCKETS; b++) {
+		for (struct tf_src **pp = &tf->srcs[b]; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == src) {
+				*pp = src->next;
+				free(src);
+				return;
 			}
-			return -1;
 		}
-		p += w;
-		n -= (size_t)w;
+	}
+}
+
+static void
+tf_hs_unlink(struct tls_front *tf, struct tf_conn *c)
+{
+	if (c->hs_prev != NULL)
+		c->hs_prev->hs_next = c->hs_next;
+	else if (tf->hs_head == c)
+		tf->hs_head = c->hs_next;
+	else
+		return;		/* not listed */
+	if (c->hs_next != NULL)
+		c->hs_next->hs_prev = c->hs_prev;
+	else
+		tf->hs_tail = c->hs_prev;
+	c->hs_prev = c->hs_next = NULL;
+}
+
+/*
+ * Makes room by ending the oldest connection still in its handshake (of
+ * src, or of any source when src is NULL).  Its own loop closes it: the
+ * shutdown() wakes that loop with an error on the socket.
+ */
+static bool
+tf_evict(struct tls_front *tf, const struct tf_src *src)
+{
+	for (struct tf_conn *c = tf->hs_head; c != NULL; c = c->hs_next) {
+		if (src != NULL && c->src != src)
+			continue;
+		tf_hs_unlink(tf, c);
+		c->evicted = true;
+		tf->nevicting++;
+		tf->counts.evicted++;
+		shutdown(c->fd, SHUT_RDWR);
+		return true;
+	}
+	return false;
+}
+
+/* Logs the counts of the last interval, if any; under tf->lock. */
+static void
+tf_report(struct tls_front *tf, uint64_t now)
+{
+	struct tf_counts *k = &tf->counts;
+
+	if (now < tf->report_at)
+		return;
+	if (k->refused_total || k->refused_source || k->evicted || k->hs_late ||
+	    k->req_late || k->hs_failed > TF_HS_LOG_MAX)
+		log_warnx("%s: in the last %u s: %lu connections refused at the "
+			  "limit of %u, %lu at the limit of %u per source; %lu "
+			  "unauthenticated connections ended to make room; %lu "
+			  "handshakes past %u ms; %lu request heads past %u ms; "
+			  "%lu failed handshakes (%lu logged)", tf->name,
+			  TF_REPORT_MS / 1000, k->refused_total, tf->max_conns,
+			  k->refused_source, tf->max_per_source, k->evicted,
+			  k->hs_late, tf->handshake_ms, k->req_late,
+			  tf->request_ms, k->hs_failed,
+			  k->hs_failed < TF_HS_LOG_MAX ? k->hs_failed :
+			  (unsigned long)TF_HS_LOG_MAX);
+	memset(k, 0, sizeof(*k));
+	tf->hs_logged = 0;
+	tf->report_at = now + TF_REPORT_MS;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void
+tf_interest(struct tf_conn *c, int fd, uint32_t *have, uint32_t want,
+	    uintptr_t tag)
+{
+	struct epoll_event ev = { .events = want };
+
+	if (fd < 0 || *have == want)
+		return;
+	ev.data.u64 = (uint64_t)((uintptr_t)c | tag);
+	if (*have == 0 && want != 0)
+		epoll_ctl(c->loop->ep, EPOLL_CTL_ADD, fd, &ev);
+	else if (want == 0)
+		epoll_ctl(c->loop->ep, EPOLL_CTL_DEL, fd, NULL);
+	else
+		epoll_ctl(c->loop->ep, EPOLL_CTL_MOD, fd, &ev);
+	*have = want;
+}
+
+static void
+tf_buf_drop(char **p, size_t *len, size_t *off, size_t *cap)
+{
+	secmem_free(*p);	/* wipes the whole block */
+	*p = NULL;
+	*len = *off = *cap = 0;
+}
+
+static void
+tf_conn_close(struct tf_conn *c)
+{
+	struct tf_loop *l = c->loop;
+	struct tls_front *tf = l->tf;
+
+	if (c->ev_fd)
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->app >= 0) {
+		if (c->ev_app)
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, c->app, NULL);
+		close(c->app);
+	}
+	tf_map_clear(tf, c);
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	pthread_mutex_lock(&tf->lock);
+	tf_hs_unlink(tf, c);
+	if (c->evicted)
+		tf->nevicting--;
+	tf->nconns--;
+	tf_src_put(tf, c->src);
+	pthread_mutex_unlock(&tf->lock);
+	close(c->fd);
+	http_frame_clear(&c->hf);
+	tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off, &c->to_app_cap);
+	tf_buf_drop(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	/* The same batch of events may name c again: free it afterwards. */
+	c->state = TF_DEAD;
+	c->next = l->dead;
+	l->dead = c;
+}
+
+static void
+tf_free_dead(struct tf_loop *l)
+{
+	while (l->dead != NULL) {
+		struct tf_conn *c = l->dead;
+
+		l->dead = c->next;
+		free(c);
+	}
+}
+
+/* Appends to a pending buffer; -1 when out of memory. */
+static int
+tf_buf_add(char **p, size_t *len, size_t *off, size_t *cap, const void *d,
+	   size_t n)
+{
+	if (*off > 0 && *off == *len) {
+		secmem_wipe(*p, *len);
+		*off = *len = 0;
+	}
+	if (secmem_reserve(p, cap, *len + n) == -1)
+		return -1;
+	memcpy(*p + *len, d, n);
+	*len += n;
+	return 0;
+}
+
+/* Plaintext for libmicrohttpd: straight to the socket, or queued. */
+static int
+tf_to_app(struct tf_conn *c, const void *d, size_t n)
+{
+	if (c->app < 0)
+		return 0;	/* the HTTP side is gone; drop */
+	if (c->to_app_len == c->to_app_off) {
+		ssize_t w = write(c->app, d, n);
+
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (w > 0) {
+			d = (const char *)d + w;
+			n -= (size_t)w;
+		}
+	}
+	if (n == 0)
+		return 0;
+	return tf_buf_add(&c->to_app, &c->to_app_len, &c->to_app_off,
+			  &c->to_app_cap, d, n);
+}
+
+static const char *
+tf_reason(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Service Unavailable";
+	}
+}
+
+/*
+ * Answers a request the front refuses itself, and closes: what the HTTP
+ * side has written so far goes out first, then this answer; the HTTP side
+ * gets nothing more (RFC 9112 6.3: the framing cannot be trusted).
+ * why is one of http_frame's fixed strings (no quotes to escape).
+ */
+static void
+tf_refuse(struct tf_conn *c, int status, const char *why)
+{
+	char body[256], msg[512];
+	int blen, mlen;
+
+	log_info("%s: %s ('%s'): %d, %s; closing", c->loop->tf->name, c->addr,
+		 c->peer_ok ? c->peer : "", status, why);
+	if (c->app >= 0) {
+		for (;;) {
+			ssize_t r = read(c->app, c->loop->buf, TF_BUF);
+
+			if (r <= 0)
+				break;
+			tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off,
+				   &c->to_tls_cap, c->loop->buf, (size_t)r);
+			secmem_wipe(c->loop->buf, (size_t)r);
+		}
+		if (c->ev_app)
+			epoll_ctl(c->loop->ep, EPOLL_CTL_DEL, c->app, NULL);
+		c->ev_app = 0;
+		close(c->app);
+		c->app = -1;
+		tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off, &c->to_app_cap);
+	}
+	blen = snprintf(body, sizeof(body), "{\"message\":\"%s\"}", why);
+	mlen = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nContent-Type: "
+			"application/json\r\nContent-Length: %d\r\nConnection: "
+			"close\r\n\r\n%s", status, tf_reason(status), blen, body);
+	tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap,
+		   msg, (size_t)mlen);
+	c->state = TF_FLUSH;
+	c->deadline = mono_ms() + TF_LINGER_MS;
+	c->req_timer = false;
+}
+
+/* Plaintext from the client: through the framing check to the HTTP side. */
+static int
+tf_from_client(struct tf_conn *c, const uint8_t *p, size_t n)
+{
+	struct tls_front *tf = c->loop->tf;
+	size_t off = 0;
+
+	while (off < n) {
+		const uint8_t *h;
+		size_t used, hlen;
+
+		switch (http_frame_feed(&c->hf, p + off, n - off, &used)) {
+		case HTTP_FRAME_MORE:
+			break;
+		case HTTP_FRAME_HEAD:
+			h = http_frame_head(&c->hf, &hlen);
+			if (tf_to_app(c, h, hlen) < 0)
+				return -1;
+			http_frame_head_done(&c->hf);
+			if (c->req_timer) {
+				c->req_timer = false;
+				c->deadline = 0;
+			}
+			break;
+		case HTTP_FRAME_PASS:
+			if (tf_to_app(c, p + off, used) < 0)
+				return -1;
+			break;
+		case HTTP_FRAME_BAD:
+			tf_refuse(c, c->hf.status, c->hf.why);
+			return 0;
+		}
+		off += used;
+	}
+	/* A head has begun: it must be complete within request_ms. */
+	if (http_frame_in_head(&c->hf) && !c->req_timer) {
+		c->req_timer = true;
+		c->deadline = mono_ms() + tf->request_ms;
 	}
 	return 0;
 }
 
 static void
-tf_unlink(struct tls_front *tf, struct tf_conn *conn)
+tf_handshake_failed(struct tf_conn *c, int err)
 {
+	struct tls_front *tf = c->loop->tf;
+	unsigned long e = ERR_peek_error();
+	const char *extra = tf->explain ? tf->explain(c->ssl, tf->peer_id_arg) : NULL;
+	bool show;
+
 	pthread_mutex_lock(&tf->lock);
-	for (struct tf_conn **pp = &tf->conns; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == conn) {
-			*pp = conn->next;
-			break;
+	show = !c->evicted && tf->hs_logged < TF_HS_LOG_MAX;
+	if (!c->evicted) {
+		tf->counts.hs_failed++;
+		if (show)
+			tf->hs_logged++;
+	}
+	pthread_mutex_unlock(&tf->lock);
+	if (show)
+		log_info("%s: TLS handshake with %s refused: %s%s%s", tf->name,
+			 c->addr, e ? ERR_reason_error_string(e) :
+			 err == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error",
+			 extra ? "; " : "", extra ? extra : "");
+	tls_log_errors(tf->name);
+	ERR_clear_error();
+}
+
+/* The handshake is over: find the identity and hand over to the HTTP side. */
+static int
+tf_handshake_done(struct tf_conn *c)
+{
+	struct tls_front *tf = c->loop->tf;
+	int sp[2];
+	bool evicted;
+
+	pthread_mutex_lock(&tf->lock);
+	evicted = c->evicted;
+	tf_hs_unlink(tf, c);
+	pthread_mutex_unlock(&tf->lock);
+	if (evicted)
+		return -1;
+	c->peer_ok = tf->peer_id == NULL ||
+		     tf->peer_id(c->ssl, c->peer, sizeof(c->peer), tf->peer_id_arg) == 0;
+	if (!c->peer_ok)
+		log_info("%s: peer %s has no acceptable identity; its requests "
+			 "get 401", tf->name, c->addr);
+	else
+		log_debug("%s: TLS session from %s (%s, %s) as '%s'", tf->name,
+			  c->addr, SSL_get_version(c->ssl),
+			  SSL_get_cipher_name(c->ssl), c->peer);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
+		log_warn("%s: socketpair", tf->name);
+		return -1;
+	}
+	c->app = sp[0];
+	c->mhd_fd = sp[1];
+	if (tf_map_set(tf, c) < 0) {
+		close(sp[1]);
+		return -1;
+	}
+	/* MHD owns sp[1] from here on, even when this call fails. */
+	if (MHD_add_connection(tf->mhd, sp[1], (struct sockaddr *)&c->ss,
+			       c->sl) != MHD_YES) {
+		log_warnx("%s: HTTP layer refused the connection from %s",
+			  tf->name, c->addr);
+		return -1;
+	}
+	c->state = TF_OPEN;
+	c->last = mono_ms();
+	c->deadline = c->last + tf->request_ms;
+	c->req_timer = true;
+	return 0;
+}
+
+static int
+tf_step_handshake(struct tf_conn *c)
+{
+	int r = SSL_accept(c->ssl), err;
+
+	if (r == 1)
+		return tf_handshake_done(c);
+	err = SSL_get_error(c->ssl, r);
+	if (err == SSL_ERROR_WANT_READ) {
+		tf_interest(c, c->fd, &c->ev_fd, EPOLLIN, 0);
+		return 0;
+	}
+	if (err == SSL_ERROR_WANT_WRITE) {
+		tf_interest(c, c->fd, &c->ev_fd, EPOLLOUT, 0);
+		return 0;
+	}
+	tf_handshake_failed(c, err);
+	return -1;
+}
+
+/* Sends what is pending for the client; 1 if all of it went, 0 if blocked. */
+static int
+tf_flush_tls(struct tf_conn *c, bool *want_out)
+{
+	while (c->to_tls_off < c->to_tls_len) {
+		size_t left = c->to_tls_len - c->to_tls_off;
+		int n = SSL_write(c->ssl, c->to_tls + c->to_tls_off,
+				  left > INT32_MAX ? INT32_MAX : (int)left);
+
+		if (n > 0) {
+			c->to_tls_off += (size_t)n;
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, n)) {
+		case SSL_ERROR_WANT_WRITE:
+		case SSL_ERROR_WANT_READ:
+			*want_out = true;
+			return 0;
+		default:
+			return -1;
 		}
 	}
-	tf->nconns--;
-	pthread_cond_broadcast(&tf->idle);
-	pthread_mutex_unlock(&tf->lock);
+	tf_buf_drop(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap);
+	return 1;
+}
+
+static int
+tf_flush_app(struct tf_conn *c)
+{
+	while (c->app >= 0 && c->to_app_off < c->to_app_len) {
+		ssize_t w = write(c->app, c->to_app + c->to_app_off,
+				  c->to_app_len - c->to_app_off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return 0;
+		if (w <= 0)
+			return -1;
+		c->to_app_off += (size_t)w;
+	}
+	tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off, &c->to_app_cap);
+	return 1;
+}
+
+/* The HTTP side is done: send the rest, say close_notify, then linger. */
+static void
+tf_start_linger(struct tf_conn *c)
+{
+	SSL_shutdown(c->ssl);
+	shutdown(c->fd, SHUT_WR);
+	c->state = TF_LINGER;
+	c->deadline = mono_ms() + TF_LINGER_MS;
+	c->req_timer = false;
+	c->drained = 0;
 }
 
 /*
  * The HTTP side closed, possibly while the client is still sending (a body
  * refused before it arrived).  Closing now would reset the connection and
- * the client could lose the answer already sent; so stop writing, and read
- * and discard what still comes, for a bounded time and amount.
+ * the client could lose the answer already sent; so read and discard what
+ * still comes, for a bounded time and amount.
  */
-static void
-tf_linger(int fd)
+static int
+tf_step_linger(struct tf_conn *c)
 {
-	static const int budget_ms = 1000;
-	uint64_t until = mono_ms() + budget_ms;
-	size_t drained = 0;
-	char sink[4096];
+	for (;;) {
+		ssize_t n = read(c->fd, c->loop->buf, TF_BUF);
 
-	shutdown(fd, SHUT_WR);
-	while (drained < 1024 * 1024) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		uint64_t now = mono_ms();
-		ssize_t n;
-
-		if (now >= until || poll(&pfd, 1, (int)(until - now)) <= 0)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
 			break;
-		n = read(fd, sink, sizeof(sink));
 		if (n <= 0)
-			break;
-		drained += (size_t)n;
+			return -1;
+		c->drained += (size_t)n;
+		if (c->drained > TF_LINGER_BYTES)
+			return -1;
 	}
+	tf_interest(c, c->fd, &c->ev_fd, EPOLLIN, 0);
+	tf_interest(c, c->app, &c->ev_app, 0, TF_TAG_APP);
+	return 0;
 }
 
-/* Copies between the TLS session and libmicrohttpd until either side ends. */
-static void
-tf_pump(struct tf_conn *c)
+/* Moves bytes both ways until nothing more can move now. */
+static int
+tf_step_open(struct tf_conn *c)
 {
-	uint8_t *buf = malloc(TF_BUF);
-	struct pollfd pfd[2];
-	bool http_done = false;
+	uint8_t *buf = c->loop->buf;
+	bool want_out = false, tls_blocked = false, app_blocked = false;
+	int rounds = 0, r;
 
-	if (buf == NULL)
-		return;
-	pfd[0].fd = c->tcp_fd;
-	pfd[0].events = POLLIN;
-	pfd[1].fd = c->app_fd;
-	pfd[1].events = POLLIN;
-	for (;;) {
-		int n;
+	while (rounds++ < 16) {
+		bool moved = false;
 
-		if (SSL_pending(c->ssl) > 0) {
-			pfd[0].revents = POLLIN;
-			pfd[1].revents = 0;
-		} else {
-			n = poll(pfd, 2, (int)c->tf->idle_ms);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;	/* idle timeout or error */
-		}
-		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			n = SSL_read(c->ssl, buf, TF_BUF);
-			if (n <= 0)
-				break;
-			/*
-			 * Once the HTTP side stops reading (it answered and
-			 * closed), discard the rest: its answer still has to
-			 * go out before the connection ends.
-			 */
-			if (!http_done &&
-			    tf_write_all(c->app_fd, buf, (size_t)n) < 0)
-				http_done = true;
-			/* Plaintext (keys) must not wait in here for the
-			 * next message of a kept-alive connection. */
-			secmem_wipe(buf, (size_t)n);
-		}
-		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t r = read(c->app_fd, buf, TF_BUF);
-			if (r < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (r <= 0) {
-				SSL_shutdown(c->ssl);
-				tf_linger(c->tcp_fd);
-				break;
+		/* Client to HTTP side, unless that side is backed up. */
+		r = tf_flush_app(c);
+		if (r < 0)
+			return -1;
+		if (r == 1 && c->state == TF_OPEN && !tls_blocked) {
+			int n = SSL_read(c->ssl, buf, TF_BUF);
+
+			if (n > 0) {
+				c->last = mono_ms();
+				r = tf_from_client(c, buf, (size_t)n);
+				secmem_wipe(buf, (size_t)n);
+				if (r < 0)
+					return -1;
+				moved = true;
+			} else {
+				int e = SSL_get_error(c->ssl, n);
+
+				if (e == SSL_ERROR_WANT_READ)
+					tls_blocked = true;
+				else if (e == SSL_ERROR_WANT_WRITE)
+					tls_blocked = want_out = true;
+				else
+					return -1;	/* the client closed */
 			}
-			n = SSL_write(c->ssl, buf, (int)r);
-			secmem_wipe(buf, (size_t)r);
-			if (n != (int)r)
-				break;
 		}
+		/* HTTP side to client. */
+		r = tf_flush_tls(c, &want_out);
+		if (r < 0)
+			return -1;
+		if (r == 1 && c->state == TF_FLUSH)
+			break;
+		if (r == 1 && c->app >= 0 && !app_blocked) {
+			ssize_t n = read(c->app, buf, TF_BUF);
+
+			if (n > 0) {
+				c->last = mono_ms();
+				if (tf_buf_add(&c->to_tls, &c->to_tls_len,
+					       &c->to_tls_off, &c->to_tls_cap,
+					       buf, (size_t)n) < 0)
+					return -1;
+				secmem_wipe(buf, (size_t)n);
+				moved = true;
+			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+				app_blocked = true;
+			} else {
+				c->app_eof = true;
+				app_blocked = true;
+				if (c->state == TF_OPEN)
+					c->state = TF_FLUSH;
+			}
+		}
+		if (!moved)
+			break;
 	}
-	secmem_free(buf);
+	if (c->state == TF_FLUSH && c->to_tls_off == c->to_tls_len) {
+		tf_start_linger(c);
+		return tf_step_linger(c);
+	}
+	/* Interest: read the client while the HTTP side keeps up; write
+	 * when OpenSSL must; read the HTTP side while nothing is pending. */
+	tf_interest(c, c->fd, &c->ev_fd,
+		    (c->state == TF_OPEN && c->to_app_len == c->to_app_off ?
+		     EPOLLIN : 0) | (want_out ? EPOLLOUT : 0), 0);
+	if (c->app >= 0)
+		tf_interest(c, c->app, &c->ev_app,
+			    (c->to_tls_len == c->to_tls_off && !c->app_eof ?
+			     EPOLLIN : 0) |
+			    (c->to_app_len != c->to_app_off ? EPOLLOUT : 0),
+			    TF_TAG_APP);
+	return 0;
 }
 
-static void *
-tf_conn_main(void *arg)
+static void
+tf_conn_run(struct tf_conn *c)
 {
-	struct tf_conn *c = arg;
-	struct tls_front *tf = c->tf;
-	char addrstr[INET6_ADDRSTRLEN] = "?";
-	int sp[2] = { -1, -1 };
-	bool added = false;
+	int r;
 
-	if (c->addr.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&c->addr)->sin_addr,
-			  addrstr, sizeof(addrstr));
-	else if (c->addr.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&c->addr)->sin6_addr,
-			  addrstr, sizeof(addrstr));
-
-	tf_set_timeouts(c->tcp_fd, tf->handshake_ms);
-	c->ssl = SSL_new(tf->ctx);
-	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->tcp_fd) != 1)
-		goto out;
-	if (SSL_accept(c->ssl) != 1) {
-		unsigned long e = ERR_peek_error();
-		log_info("%s: TLS handshake with %s refused: %s", tf->name,
-			 addrstr, e ? ERR_reason_error_string(e) : "connection closed");
-		tls_log_errors(tf->name);
-		goto out;
+	switch (c->state) {
+	case TF_HANDSHAKE:
+		r = tf_step_handshake(c);
+		if (r == 0 && c->state == TF_OPEN)
+			r = tf_step_open(c);
+		break;
+	case TF_OPEN:
+	case TF_FLUSH:
+		r = tf_step_open(c);
+		break;
+	case TF_DEAD:
+		return;
+	default:
+		r = tf_step_linger(c);
+		break;
 	}
-	if (tf->peer_id != NULL &&
-	    tf->peer_id(c->ssl, c->peer, sizeof(c->peer), tf->peer_id_arg) < 0) {
-		log_info("%s: peer %s has no acceptable identity; closing",
-			 tf->name, addrstr);
-		goto out;
-	}
-	log_debug("%s: TLS session from %s (%s, %s) as '%s'", tf->name, addrstr,
-		  SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), c->peer);
-	tf_set_timeouts(c->tcp_fd, tf->idle_ms);
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-		log_warn("%s: socketpair", tf->name);
-		goto out;
-	}
-	fcntl(sp[1], F_SETFL, fcntl(sp[1], F_GETFL) | O_NONBLOCK);
-	c->app_fd = sp[0];
-	c->mhd_fd = sp[1];
-	pthread_mutex_lock(&tf->lock);
-	c->next = tf->conns;
-	tf->conns = c;
-	added = true;
-	pthread_mutex_unlock(&tf->lock);
-	/* MHD owns sp[1] from here on, even when this call fails. */
-	if (MHD_add_connection(tf->mhd, sp[1], (struct sockaddr *)&c->addr,
-			       c->addr_len) != MHD_YES) {
-		log_warnx("%s: HTTP layer refused the connection from %s",
-			  tf->name, addrstr);
-		goto out;
-	}
-	tf_pump(c);
-out:
-	if (c->ssl != NULL)
-		SSL_free(c->ssl);
-	close(c->tcp_fd);
-	if (sp[0] >= 0)
-		close(sp[0]);
-	/*
-	 * Free this thread's OpenSSL state (its DRBGs) now, not in a thread
-	 * destructor after we signal the end: tls_front_free() may return and
-	 * the process exit before that destructor runs.
-	 */
-	OPENSSL_thread_stop();
-	if (added) {
-		tf_unlink(tf, c);
-	} else {
-		pthread_mutex_lock(&tf->lock);
-		tf->nconns--;
-		pthread_cond_broadcast(&tf->idle);
-		pthread_mutex_unlock(&tf->lock);
-	}
-	free(c);
-	return NULL;
+	if (r < 0)
+		tf_conn_close(c);
 }
 
-static void *
-tf_accept_main(void *arg)
+static void
+tf_accept(struct tf_loop *l)
 {
-	struct tls_front *tf = arg;
-	struct pollfd pfd[2] = {
-		{ .fd = tf->listen_fd, .events = POLLIN },
-		{ .fd = tf->wake[0], .events = POLLIN },
-	};
-	pthread_attr_t attr;
+	struct tls_front *tf = l->tf;
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	for (;;) {
+	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
 		struct tf_conn *c;
-		pthread_t thr;
+		struct tf_src *src;
+		uint8_t key[16];
 		int fd, one = 1;
+		bool ok = true;
 
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("%s: poll", tf->name);
-			break;
-		}
-		if (pfd[1].revents != 0)
-			break;
-		fd = accept4(tf->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		fd = accept4(tf->listen_fd, (struct sockaddr *)&ss, &sl,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				log_warn("%s: accept", tf->name);
-			continue;
+			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		tf_src_key(&ss, key);
+		c = calloc(1, sizeof(*c));
 		pthread_mutex_lock(&tf->lock);
-		if (tf->stopping || tf->nconns >= tf->max_conns) {
-			pthread_mutex_unlock(&tf->lock);
-			log_warnx("%s: connection limit (%u) reached; refusing one",
-				  tf->name, tf->max_conns);
+		src = tf_src_get(tf, key);
+		if (c == NULL || src == NULL || atomic_load(&tf->stopping)) {
+			ok = false;
+		} else if (src->n >= tf->max_per_source && !tf_evict(tf, src)) {
+			tf->counts.refused_source++;
+			ok = false;
+		} else if (tf->nconns - tf->nevicting >= tf->max_conns &&
+			   !tf_evict(tf, NULL)) {
+			tf->counts.refused_total++;
+			ok = false;
+		}
+		if (ok) {
+			tf->nconns++;
+			src->n++;
+			c->src = src;
+			c->fd = fd;
+			/* Oldest first: the first to go when room is needed. */
+			c->hs_prev = tf->hs_tail;
+			if (tf->hs_tail != NULL)
+				tf->hs_tail->hs_next = c;
+			else
+				tf->hs_head = c;
+			tf->hs_tail = c;
+		} else if (src != NULL && src->n == 0) {
+			src->n = 1;
+			tf_src_put(tf, src);
+		}
+		pthread_mutex_unlock(&tf->lock);
+		if (!ok) {
+			free(c);
 			close(fd);
 			continue;
 		}
-		tf->nconns++;
-		pthread_mutex_unlock(&tf->lock);
-
-		c = calloc(1, sizeof(*c));
-		if (c != NULL) {
-			c->tf = tf;
-			c->tcp_fd = fd;
-			c->app_fd = c->mhd_fd = -1;
-			c->addr = ss;
-			c->addr_len = sl;
+		c->loop = l;
+		c->app = c->mhd_fd = -1;
+		c->ss = ss;
+		c->sl = sl;
+		c->state = TF_HANDSHAKE;
+		c->last = mono_ms();
+		c->deadline = c->last + tf->handshake_ms;
+		http_frame_init(&c->hf, tf->max_head, tf->max_body);
+		snprintf(c->addr, sizeof(c->addr), "?");
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+				  c->addr, sizeof(c->addr));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+				  c->addr, sizeof(c->addr));
+		c->next = l->conns;
+		if (l->conns != NULL)
+			l->conns->prev = c;
+		l->conns = c;
+		c->ssl = SSL_new(tf->ctx);
+		if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+			tls_log_errors(tf->name);
+			tf_conn_close(c);
+			continue;
 		}
-		if (c == NULL || pthread_create(&thr, &attr, tf_conn_main, c) != 0) {
-			log_warnx("%s: cannot start a connection thread", tf->name);
-			free(c);
-			close(fd);
+		SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+			     SSL_MODE_RELEASE_BUFFERS);
+		tf_conn_run(c);
+	}
+}
+
+/* Ends connections past their deadline. */
+static void
+tf_sweep(struct tf_loop *l, uint64_t now)
+{
+	struct tls_front *tf = l->tf;
+	struct tf_conn *c = l->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->state == TF_HANDSHAKE && now >= c->deadline) {
 			pthread_mutex_lock(&tf->lock);
-			tf->nconns--;
+			tf->counts.hs_late++;
 			pthread_mutex_unlock(&tf->lock);
+			tf_conn_close(c);
+		} else if (c->state == TF_OPEN && c->req_timer && now >= c->deadline) {
+			pthread_mutex_lock(&tf->lock);
+			tf->counts.req_late++;
+			pthread_mutex_unlock(&tf->lock);
+			tf_refuse(c, 408, "request not complete in time");
+			tf_conn_run(c);
+		} else if (c->state == TF_OPEN && !c->req_timer &&
+			   now >= c->last + tf->idle_ms) {
+			log_debug("%s: %s idle for %u ms; closing", tf->name,
+				  c->addr, tf->idle_ms);
+			tf_conn_close(c);
+		} else if ((c->state == TF_FLUSH || c->state == TF_LINGER) &&
+			   now >= c->deadline) {
+			tf_conn_close(c);
 		}
 	}
-	pthread_attr_destroy(&attr);
+	if (l == &tf->loops[0]) {
+		pthread_mutex_lock(&tf->lock);
+		tf_report(tf, now);
+		pthread_mutex_unlock(&tf->lock);
+	}
+}
+
+static void *
+tf_loop_main(void *arg)
+{
+	struct tf_loop *l = arg;
+	struct tls_front *tf = l->tf;
+	struct epoll_event evs[64];
+
+	l->next_sweep = mono_ms() + TF_SWEEP_MS;
+	while (!atomic_load(&tf->stopping)) {
+		uint64_t now = mono_ms();
+		int n, wait = now >= l->next_sweep ? 0 : (int)(l->next_sweep - now);
+
+		n = epoll_wait(l->ep, evs, 64, wait);
+		if (n < 0 && errno != EINTR) {
+			log_warn("%s: epoll_wait", tf->name);
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uintptr_t d = (uintptr_t)evs[i].data.u64;
+
+			if (d == 0)
+				tf_accept(l);
+			else if (d == 2)
+				continue;	/* wake: the loop condition decides */
+			else
+				tf_conn_run((struct tf_conn *)(d & ~TF_TAG_APP));
+		}
+		now = mono_ms();
+		if (now >= l->next_sweep) {
+			tf_sweep(l, now);
+			l->next_sweep = now + TF_SWEEP_MS;
+		}
+		tf_free_dead(l);
+	}
+	while (l->conns != NULL)
+		tf_conn_close(l->conns);
+	tf_free_dead(l);
+	/* Free this thread's OpenSSL state (its DRBGs) before the join. */
+	OPENSSL_thread_stop();
 	return NULL;
 }
 
@@ -484,11 +1140,26 @@ tls_front_start(struct tls_front *tf)
 		log_warnx("%s: start before listen", tf->name);
 		return -1;
 	}
-	if (pthread_create(&tf->accept_thread, NULL, tf_accept_main, tf) != 0) {
-		log_warnx("%s: cannot start the accept thread", tf->name);
-		return -1;
+	tf->report_at = mono_ms() + TF_REPORT_MS;
+	for (unsigned i = 0; i < tf->nloops; i++) {
+		struct tf_loop *l = &tf->loops[i];
+		struct epoll_event lev = { .events = EPOLLIN, .data.u64 = 0 };
+		struct epoll_event wev = { .events = EPOLLIN, .data.u64 = 2 };
+
+		/* One loop wakes per new connection, not all of them. */
+		if (tf->nloops > 1)
+			lev.events |= EPOLLEXCLUSIVE;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, tf->listen_fd, &lev) < 0 ||
+		    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &wev) < 0) {
+			log_warn("%s: epoll_ctl", tf->name);
+			return -1;
+		}
+		if (pthread_create(&l->thread, NULL, tf_loop_main, l) != 0) {
+			log_warnx("%s: cannot start an event-loop thread", tf->name);
+			return -1;
+		}
+		l->started = true;
 	}
-	tf->started = true;
 	return 0;
 }
 
@@ -497,41 +1168,40 @@ tls_front_free(struct tls_front *tf)
 {
 	if (tf == NULL)
 		return;
-	pthread_mutex_lock(&tf->lock);
-	tf->stopping = true;
-	pthread_mutex_unlock(&tf->lock);
-	if (tf->started) {
-		ssize_t w = write(tf->wake[1], "x", 1);
-		(void)w;
-		pthread_join(tf->accept_thread, NULL);
+	atomic_store(&tf->stopping, true);
+	for (unsigned i = 0; tf->loops != NULL && i < tf->nloops; i++) {
+		struct tf_loop *l = &tf->loops[i];
+		uint64_t one = 1;
+
+		if (l->started) {
+			ssize_t w = write(l->wake, &one, sizeof(one));
+			(void)w;
+			pthread_join(l->thread, NULL);
+		}
 	}
 	if (tf->listen_fd >= 0)
 		close(tf->listen_fd);
-	/* Wake every connection thread, then wait for them to finish. */
-	pthread_mutex_lock(&tf->lock);
-	for (struct tf_conn *c = tf->conns; c != NULL; c = c->next)
-		shutdown(c->tcp_fd, SHUT_RDWR);
-	while (tf->nconns > 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&tf->idle, &tf->lock, &ts);
-		/* Threads still in their handshake hold no list entry yet. */
-		for (struct tf_conn *c = tf->conns; c != NULL; c = c->next)
-			shutdown(c->tcp_fd, SHUT_RDWR);
+	for (unsigned i = 0; tf->loops != NULL && i < tf->nloops; i++) {
+		struct tf_loop *l = &tf->loops[i];
+
+		if (l->ep > 0)
+			close(l->ep);
+		if (l->wake > 0)
+			close(l->wake);
+		free(l->buf);
 	}
-	pthread_mutex_unlock(&tf->lock);
-	if (tf->wake[0] >= 0)
-		close(tf->wake[0]);
-	if (tf->wake[1] >= 0)
-		close(tf->wake[1]);
+	free(tf->loops);
+	for (size_t b = 0; b < TF_SRC_BUCKETS; b++) {
+		while (tf->srcs[b] != NULL) {
+			struct tf_src *s = tf->srcs[b];
+			tf->srcs[b] = s->next;
+			free(s);
+		}
+	}
+	free(tf->map);
 	SSL_CTX_free(tf->ctx);
 	pthread_mutex_destroy(&tf->lock);
-	pthread_cond_destroy(&tf->idle);
+	pthread_rwlock_destroy(&tf->map_lock);
 	free(tf);
 }
 
@@ -591,16 +1261,33 @@ tls_peer_subject_cn(SSL *ssl, char *out, size_t cap, void *arg)
 {
 	X509 *cert = SSL_get1_peer_certificate(ssl);
 	X509_NAME *subj;
-	int len, rc = -1;
+	char shown[256];
+	int len, rc = -1, ncn = 0;
 
 	(void)arg;
 	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
 		goto out;
 	subj = X509_get_subject_name(cert);
+	for (int i = -1; (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;)
+		ncn++;
+	/*
+	 * The CN names the SAE or router: a subject with two would let one
+	 * certificate speak for either, and which one it gets would depend on
+	 * the order of its RDNs.  Exactly one, or no identity.
+	 */
+	if (ncn != 1) {
+		X509_NAME_oneline(subj, shown, sizeof(shown));
+		log_info("client certificate subject '%s' has %d common names "
+			 "(CN); exactly one is required: no identity", shown, ncn);
+		goto out;
+	}
 	len = X509_NAME_get_text_by_NID(subj, NID_commonName, out, (int)cap);
 	/* Refuse empty, truncated, or embedded-NUL common names. */
-	if (len <= 0 || (size_t)len >= cap || strlen(out) != (size_t)len)
+	if (len <= 0 || (size_t)len >= cap || strlen(out) != (size_t)len) {
+		log_info("client certificate common name is empty, too long or "
+			 "holds a NUL: no identity");
 		goto out;
+	}
 	rc = 0;
 out:
 	X509_free(cert);

@@ -3,16 +3,30 @@
  *
  * libmicrohttpd's own TLS is GnuTLS, which cannot require client
  * certificates at the handshake nor serve TLS 1.3 PSK with
- * TLS_AES_256_GCM_SHA384 (DESIGN.md).  So the daemons accept TCP here, run
- * the handshake with an SSL_CTX they configured (mTLS or PSK), and hand the
- * plaintext to libmicrohttpd over a socketpair (MHD_add_connection).  The
- * authenticated peer identity (certificate CN, PSK identity) is looked up
- * from the access handler with tls_front_conn_peer().
+ * TLS_AES_256_GCM_SHA384.  So the daemons accept TCP here, run the
+ * handshake with an SSL_CTX they configured (mTLS or PSK), check the
+ * request framing (lib/http_frame.h), and hand the plaintext to
+ * libmicrohttpd over a socketpair (MHD_add_connection).  The authenticated
+ * peer identity (certificate CN, PSK identity) is looked up from the access
+ * handler with tls_front_conn_peer().
+ *
+ * A few event-loop threads serve every connection (no thread per
+ * connection).  Each phase has a deadline of its own: the handshake must
+ * end within handshake_timeout_ms of the accept, a request head within
+ * request_timeout_ms of the handshake (and of its own first byte), and a
+ * connection with no traffic either way is closed after idle_timeout_ms.
+ * Connections are limited in total and per source address (IPv4 address,
+ * IPv6 /64); when a limit is reached the oldest connection still in its
+ * handshake (unauthenticated) makes room, and only when there is none is
+ * the new connection refused.  Refusals, evictions and missed deadlines are
+ * logged as counts per interval, not one line each.
  *
  * The MHD daemon must be started by the caller with
  * MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET
- * (a thread pool is fine), and stopped after tls_front_free().
- * tls_front_new() sets SIGPIPE to SIG_IGN for the process.
+ * (a thread pool is fine) and MHD_OPTION_CONNECTION_LIMIT of at least
+ * max_conns, and stopped after tls_front_free().
+ * tls_front_new() sets SIGPIPE to SIG_IGN for the process and raises the
+ * soft open-file limit to the hard one (three descriptors per connection).
  */
 #ifndef QKDLAB_TLS_FRONT_H
 #define QKDLAB_TLS_FRONT_H
@@ -25,10 +39,16 @@
 #define TLS_PEER_ID_MAX 256
 
 /*
- * Fills out with the identity of the authenticated peer; returns -1 to
- * refuse the connection (it is closed right after the handshake).
+ * Fills out with the identity of the authenticated peer; returns -1 when
+ * it has none that is acceptable: the connection stays up, but
+ * tls_front_conn_peer() fails for it, so the HTTP layer answers 401.
  */
 typedef int (*tls_peer_id_fn)(SSL *ssl, char *out, size_t cap, void *arg);
+/*
+ * After a failed handshake: a reason to log besides OpenSSL's (e.g. which
+ * PSK identity was offered), or NULL.
+ */
+typedef const char *(*tls_explain_fn)(SSL *ssl, void *arg);
 
 struct tls_front_cfg {
 	SSL_CTX *ssl_ctx;		/* the front takes its own reference */
@@ -36,9 +56,15 @@ struct tls_front_cfg {
 	tls_peer_id_fn peer_id;		/* NULL: identity "" */
 	void *peer_id_arg;
 	const char *name;		/* for logs, e.g. "014", "kme-link" */
+	tls_explain_fn explain;		/* NULL: OpenSSL's reason only */
 	unsigned max_conns;		/* 0: 256 */
-	unsigned handshake_timeout_ms;	/* 0: 5000 */
+	unsigned max_per_source;	/* 0: max_conns / 4, at least 1 */
+	unsigned handshake_timeout_ms;	/* 0: 5000, whole handshake */
+	unsigned request_timeout_ms;	/* 0: 10000, whole request head */
 	unsigned idle_timeout_ms;	/* 0: 60000 */
+	unsigned threads;		/* event loops; 0: 2 */
+	unsigned max_head;		/* request head bytes; 0: 16384 */
+	uint64_t max_body;		/* request body bytes; 0: 1 MiB */
 };
 
 struct tls_front;
@@ -50,7 +76,7 @@ struct tls_front *tls_front_new(const struct tls_front_cfg *cfg);
  */
 int tls_front_listen(struct tls_front *tf, const char *addr, uint16_t port);
 uint16_t tls_front_port(const struct tls_front *tf);
-/* Starts the accept thread. */
+/* Starts the event-loop threads. */
 int tls_front_start(struct tls_front *tf);
 /* Stops accepting, closes every connection, waits for the threads. */
 void tls_front_free(struct tls_front *tf);
@@ -68,7 +94,10 @@ unsigned tls_front_conn_count(struct tls_front *tf);
  */
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file,
 			    const char *client_ca_file);
-/* tls_peer_id_fn: the subject CN of the verified client certificate. */
+/*
+ * tls_peer_id_fn: the subject CN of the verified client certificate; a
+ * subject with no CN or more than one has no identity (logged).
+ */
 int tls_peer_subject_cn(SSL *ssl, char *out, size_t cap, void *arg);
 /* Logs the OpenSSL error queue under a prefix and clears it. */
 void tls_log_errors(const char *prefix);

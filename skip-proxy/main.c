@@ -163,6 +163,10 @@ skip_start(struct skip_daemon *d)
 	tc.name = "skip";
 	tc.max_conns = c->max_connections;
 	tc.idle_timeout_ms = (unsigned)c->idle_timeout_ms;
+	tc.max_per_source = c->max_connections_per_source;
+	tc.threads = c->tls_threads;
+	tc.handshake_timeout_ms = (unsigned)c->handshake_timeout_ms;
+	tc.request_timeout_ms = (unsigned)c->request_timeout_ms;
 	d->tf = tls_front_new(&tc);
 	if (d->tf == NULL ||
 	    tls_front_listen(d->tf, c->listen_addr, c->port) < 0)

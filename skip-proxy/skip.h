@@ -50,7 +50,9 @@ struct skip_conf {
 	char tls13_ciphersuites[256];
 	unsigned threads;
 	unsigned max_connections;
+	unsigned max_connections_per_source, tls_threads;
 	uint64_t idle_timeout_ms;
+	uint64_t handshake_timeout_ms, request_timeout_ms;
 
 	/* SKIP semantics */
 	char local_system_id[SKIP_ID_MAX + 1];

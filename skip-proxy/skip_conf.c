@@ -42,6 +42,10 @@ static const struct skip_conf_key skip_conf_keys[] = {
 	{ "threads", U(threads, 1, 64) },
 	{ "max_connections", U(max_connections, 1, 4096) },
 	{ "idle_timeout", D(idle_timeout_ms, 1000, 3600000) },
+	{ "max_connections_per_source", U(max_connections_per_source, 1, 4096) },
+	{ "tls_threads", U(tls_threads, 1, 64) },
+	{ "handshake_timeout", D(handshake_timeout_ms, 100, 600000) },
+	{ "request_timeout", D(request_timeout_ms, 100, 600000) },
 	{ "local_system_id", S(local_system_id) },
 	{ "remote_system_id", CT_REMOTE, 0, 0, 0, 0 },
 	{ "algorithm", S(algorithm) },
@@ -84,6 +88,10 @@ skip_conf_defaults(struct skip_conf *c)
 	c->threads = 4;
 	c->max_connections = 256;
 	c->idle_timeout_ms = 60000;
+	c->max_connections_per_source = 64;
+	c->tls_threads = 2;
+	c->handshake_timeout_ms = 5000;
+	c->request_timeout_ms = 10000;
 	str_copy(c->algorithm, sizeof(c->algorithm), "QKD via ETSI GS QKD 014");
 	c->key_size_default = 256;
 	c->key_size_max = 512;

@@ -137,7 +137,14 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	/* The identity goes into logs: keep it printable. */
 	if (h->tf != NULL && tls_front_conn_peer(h->tf, conn, raw, sizeof(raw)) == 0)
 		skip_printable(peer, sizeof(peer), raw, strlen(raw));
-	if (x->target == NULL) {
+	else if (h->tf != NULL)
+		raw[0] = '\0';
+	if (h->tf != NULL && raw[0] == '\0') {
+		/* A certificate without exactly one CN (logged at the handshake). */
+		memset(&req, 0, sizeof(req));
+		skip_api_error(&rep, 401, "the client certificate names no "
+			       "single identity");
+	} else if (x->target == NULL) {
 		memset(&req, 0, sizeof(req));
 		skip_api_error(&rep, 400, "request target too long");
 	} else if (x->body > SKIP_HTTP_BODY_MAX) {
@@ -181,6 +188,7 @@ skip_http_new(struct skip_api *api, unsigned threads)
 				  MHD_OPTION_THREAD_POOL_SIZE, threads,
 				  MHD_OPTION_CONNECTION_TIMEOUT,
 				  (unsigned)(c->idle_timeout_ms / 1000),
+				  MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
 				  MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		log_warnx("cannot start the HTTP layer (%u threads)", threads);

@@ -322,7 +322,9 @@ other = [
 ]
 before = state()
 for what, method, path, body, hdr in other:
-    t.eq(link(B, "KME_A", path, body, method, hdr, timeout=30), 400, "KME link at KME_B: %s -> 400" % what)
+    code = link(B, "KME_A", path, body, method, hdr, timeout=30)
+    # The TLS front answers a declared body over its bound with 413 (RFC 9110 15.5.14).
+    t.ok(code == 400 or (code == 413 and "MiB" in what), "KME link at KME_B: %s -> %s" % (what, code))
 code = link(B, "KME_A", SYNC, b"{", headers={"Content-Length": "10000000000"}, timeout=3)
 t.ok(code in (0, 400, 413), "KME link at KME_B: Content-Length of 10 GB is refused at once -> %s"
      % {0: "closed", -1: "no answer within 3 s"}.get(code, code))
