@@ -167,6 +167,7 @@ skip_start(struct skip_daemon *d)
 	tc.threads = c->tls_threads;
 	tc.handshake_timeout_ms = (unsigned)c->handshake_timeout_ms;
 	tc.request_timeout_ms = (unsigned)c->request_timeout_ms;
+	tc.explain = skip_tls_explain;
 	d->tf = tls_front_new(&tc);
 	if (d->tf == NULL ||
 	    tls_front_listen(d->tf, c->listen_addr, c->port) < 0)

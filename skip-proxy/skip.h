@@ -112,6 +112,8 @@ SSL_CTX *skip_tls_psk_ctx_new(const struct skip_conf *c,
 SSL_CTX *skip_tls_cert_ctx_new(const struct skip_conf *c);
 /* tls_peer_id_fn for both modes: PSK identity or client certificate CN. */
 int skip_tls_peer_id(SSL *ssl, char *out, size_t cap, void *arg);
+/* tls_explain_fn: which PSK identity failed, and the likely reason. */
+const char *skip_tls_explain(SSL *ssl, void *arg);
 
 /* ---- skip_req.c: request-target parsing (pure; fuzzed) ---- */
 

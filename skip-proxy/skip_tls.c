@@ -7,6 +7,8 @@
  * SHA384 and DHE-PSK-AES256-CBC-SHA are RECOMMENDED).  Certificate mode
  * serves a certificate and requires one from the router.  The tls_front
  * layer runs the handshake; we only supply the SSL_CTX and the identity.
+ * A TLS 1.3 PSK may be bound to SHA-384 or SHA-256 (skip_tls_hello_cb);
+ * an unknown identity fails exactly as a wrong key does.
  */
 #include "skip.h"
 
@@ -16,16 +18,31 @@
 #include "util.h"
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int skip_tls_id_idx = -1;
 static pthread_once_t skip_tls_once = PTHREAD_ONCE_INIT;
+/*
+ * The key an unknown identity is answered with: the handshake then fails
+ * exactly as with a known identity and a wrong key (the same alert, at the
+ * same point), so identities cannot be enumerated (RFC 4279 section 2
+ * allows this; RFC 8446 4.2.11 leaves the choice to the server).
+ */
+static uint8_t skip_tls_decoy[32];
+
+/* Per connection: what the PSK look-up saw, for the identity and logs. */
+struct skip_tls_note {
+	char id[SKIP_PSK_ID_MAX + 1];
+	bool known;
+	unsigned binder_len;	/* 0: no TLS 1.3 PSK offered */
+};
 
 static void
-skip_tls_id_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
-		 long argl, void *argp)
+skip_tls_note_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+		   long argl, void *argp)
 {
 	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
 	free(ptr);
@@ -35,21 +52,61 @@ static void
 skip_tls_init_index(void)
 {
 	skip_tls_id_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-					       skip_tls_id_free);
+					       skip_tls_note_free);
+	if (RAND_bytes(skip_tls_decoy, sizeof(skip_tls_decoy)) != 1)
+		skip_tls_id_idx = -1;
 }
 
-/* Remembers which PSK identity this connection used. */
-static void
-skip_tls_set_identity(SSL *ssl, const char *id, size_t len)
+static struct skip_tls_note *
+skip_tls_note(SSL *ssl)
 {
-	char *copy = malloc(len + 1);
+	struct skip_tls_note *n = SSL_get_ex_data(ssl, skip_tls_id_idx);
 
-	if (copy == NULL)
+	if (n == NULL) {
+		n = calloc(1, sizeof(*n));
+		if (n != NULL && SSL_set_ex_data(ssl, skip_tls_id_idx, n) != 1) {
+			free(n);
+			n = NULL;
+		}
+	}
+	return n;
+}
+
+/* Remembers which PSK identity this connection offered. */
+static void
+skip_tls_set_identity(SSL *ssl, const char *id, size_t len, bool known)
+{
+	struct skip_tls_note *n = skip_tls_note(ssl);
+
+	if (n == NULL)
 		return;
-	memcpy(copy, id, len);
-	copy[len] = '\0';
-	free(SSL_get_ex_data(ssl, skip_tls_id_idx));
-	SSL_set_ex_data(ssl, skip_tls_id_idx, copy);
+	if (len > SKIP_PSK_ID_MAX)
+		len = SKIP_PSK_ID_MAX;
+	memcpy(n->id, id, len);
+	n->id[len] = '\0';
+	n->known = known;
+}
+
+/*
+ * The key for an offered identity, or the decoy; returns its length.
+ * Unknown identities are logged here, known ones by the front on failure.
+ */
+static int
+skip_tls_key(SSL *ssl, const char *identity, size_t id_len, uint8_t *key,
+	     size_t cap, const char *proto)
+{
+	const struct skip_psk_set *set = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	int n = skip_psk_lookup(set, identity, id_len, key, cap);
+	char shown[80];
+
+	skip_tls_set_identity(ssl, identity, id_len, n > 0);
+	if (n > 0)
+		return n;
+	skip_printable(shown, sizeof(shown), identity, id_len);
+	log_info("%s PSK identity '%s' is not configured; the handshake fails "
+		 "as with a wrong key", proto, shown);
+	memcpy(key, skip_tls_decoy, sizeof(skip_tls_decoy));
+	return (int)sizeof(skip_tls_decoy);
 }
 
 /* TLS 1.2: RFC 4279 PSK and DHE-PSK. */
@@ -57,49 +114,78 @@ static unsigned int
 skip_tls12_psk_cb(SSL *ssl, const char *identity, unsigned char *psk,
 		  unsigned int max_psk_len)
 {
-	const struct skip_psk_set *set = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	int n;
-
-	char shown[80];
 
 	if (identity == NULL)
 		return 0;
-	n = skip_psk_lookup(set, identity, strlen(identity), psk, max_psk_len);
-	if (n <= 0) {
-		skip_printable(shown, sizeof(shown), identity, strlen(identity));
-		log_info("TLS 1.2 PSK identity '%s' is not configured", shown);
-		return 0;
-	}
-	skip_tls_set_identity(ssl, identity, strlen(identity));
-	return (unsigned int)n;
+	n = skip_tls_key(ssl, identity, strlen(identity), psk, max_psk_len,
+			 "TLS 1.2");
+	return n > 0 ? (unsigned int)n : 0;
 }
 
 /*
- * TLS 1.3 external PSK (RFC 8446 4.2.11).  The PSK is bound to the hash of
- * the suite OpenSSL has chosen by now, so with the default configuration
- * (only TLS_AES_256_GCM_SHA384) it is a SHA-384 PSK.
+ * TLS 1.3: a PSK is bound to one hash, and its binder has that hash's
+ * length (RFC 8446 4.2.11.2).  The suite must use the same hash, and
+ * OpenSSL picks the suite before it looks at the PSK; so look at the first
+ * binder in the ClientHello now.  48 octets (SHA-384): the configured
+ * suites, TLS_AES_256_GCM_SHA384 first as the draft requires.  32 octets
+ * (SHA-256, what `openssl s_client -psk` sends): the configured SHA-256
+ * suites, or TLS_AES_128_GCM_SHA256 and TLS_CHACHA20_POLY1305_SHA256 if
+ * none is configured.
  */
+static int
+skip_tls_hello_cb(SSL *ssl, int *alert, void *arg)
+{
+	const struct skip_conf *c = arg;
+	const unsigned char *p;
+	size_t len, ilen;
+	struct skip_tls_note *n;
+	char sha256[sizeof(c->tls13_ciphersuites)], *save = NULL, *tok, buf[sizeof(c->tls13_ciphersuites)];
+
+	(void)alert;
+	if (SSL_client_hello_get0_ext(ssl, 41, &p, &len) != 1)
+		return SSL_CLIENT_HELLO_SUCCESS;	/* no TLS 1.3 PSK */
+	/* identities<7..2^16-1>, binders<33..2^16-1>, binder<32..255> */
+	if (len < 2 || (ilen = (size_t)p[0] << 8 | p[1]) + 5 > len)
+		return SSL_CLIENT_HELLO_SUCCESS;	/* OpenSSL refuses it */
+	n = skip_tls_note(ssl);
+	if (n != NULL)
+		n->binder_len = p[2 + ilen + 2];
+	if (p[2 + ilen + 2] != 32)
+		return SSL_CLIENT_HELLO_SUCCESS;
+	sha256[0] = '\0';
+	str_copy(buf, sizeof(buf), c->tls13_ciphersuites);
+	for (tok = strtok_r(buf, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
+		if (strstr(tok, "_SHA256") == NULL)
+			continue;
+		if (sha256[0] != '\0')
+			strncat(sha256, ":", sizeof(sha256) - strlen(sha256) - 1);
+		strncat(sha256, tok, sizeof(sha256) - strlen(sha256) - 1);
+	}
+	if (SSL_set_ciphersuites(ssl, sha256[0] != '\0' ? sha256 :
+				 "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256") != 1) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* TLS 1.3 external PSK (RFC 8446 4.2.11), bound to the chosen suite's hash. */
 static int
 skip_tls13_find_cb(SSL *ssl, const unsigned char *identity, size_t id_len,
 		   SSL_SESSION **sess)
 {
 	static const unsigned char aes256gcm[2] = { 0x13, 0x02 };
-	const struct skip_psk_set *set = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	const SSL_CIPHER *cipher = SSL_get_pending_cipher(ssl);
 	uint8_t key[SKIP_PSK_MAX];
 	SSL_SESSION *s = NULL;
 	int n, rc = 0;
 
 	*sess = NULL;
-	n = skip_psk_lookup(set, (const char *)identity, id_len, key, sizeof(key));
-	if (n <= 0) {
-		char shown[80];
-
-		skip_printable(shown, sizeof(shown), (const char *)identity, id_len);
-		log_info("TLS 1.3 PSK identity '%s' is not configured", shown);
-		rc = 1;		/* no PSK: the handshake fails without one */
+	n = skip_tls_key(ssl, (const char *)identity, id_len, key, sizeof(key),
+			 "TLS 1.3");
+	if (n <= 0)
 		goto out;
-	}
 	if (cipher == NULL || (SSL_CIPHER_get_protocol_id(cipher) >> 8) != 0x13)
 		cipher = SSL_CIPHER_find(ssl, aes256gcm);
 	s = SSL_SESSION_new();
@@ -110,12 +196,39 @@ skip_tls13_find_cb(SSL *ssl, const unsigned char *identity, size_t id_len,
 		SSL_SESSION_free(s);
 		goto out;	/* rc 0: abort the handshake */
 	}
-	skip_tls_set_identity(ssl, (const char *)identity, id_len);
 	*sess = s;
 	rc = 1;
 out:
 	secmem_wipe(key, sizeof(key));
 	return rc;
+}
+
+const char *
+skip_tls_explain(SSL *ssl, void *arg)
+{
+	const struct skip_tls_note *n = skip_tls_id_idx >= 0 ?
+		SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
+	static _Thread_local char why[256];
+	char shown[80];
+
+	(void)arg;
+	if (n == NULL)
+		return NULL;
+	skip_printable(shown, sizeof(shown), n->id, strlen(n->id));
+	if (n->id[0] == '\0' && n->binder_len == 0)
+		return NULL;
+	if (n->binder_len != 0 && n->binder_len != 32 && n->binder_len != 48)
+		snprintf(why, sizeof(why), "the PSK binder has %u octets: bound "
+			 "to neither SHA-256 nor SHA-384", n->binder_len);
+	else if (!n->known)
+		snprintf(why, sizeof(why), "PSK identity '%s' is not configured",
+			 shown);
+	else
+		snprintf(why, sizeof(why), "PSK identity '%s'%s: the client's "
+			 "key is not the one in psk_file", shown,
+			 n->binder_len == 32 ? " (bound to SHA-256)" :
+			 n->binder_len == 48 ? " (bound to SHA-384)" : "");
+	return why;
 }
 
 static int
@@ -156,6 +269,7 @@ skip_tls_psk_ctx_new(const struct skip_conf *c, const struct skip_psk_set *psks)
 	SSL_CTX_set_app_data(ctx, (void *)(uintptr_t)psks);
 	SSL_CTX_set_psk_server_callback(ctx, skip_tls12_psk_cb);
 	SSL_CTX_set_psk_find_session_callback(ctx, skip_tls13_find_cb);
+	SSL_CTX_set_client_hello_cb(ctx, skip_tls_hello_cb, (void *)(uintptr_t)c);
 	return ctx;
 err:
 	tls_log_errors("skip-tls");
@@ -182,10 +296,10 @@ skip_tls_cert_ctx_new(const struct skip_conf *c)
 int
 skip_tls_peer_id(SSL *ssl, char *out, size_t cap, void *arg)
 {
-	const char *id = skip_tls_id_idx >= 0 ?
-			 SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
+	const struct skip_tls_note *n = skip_tls_id_idx >= 0 ?
+		SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
 
-	if (id != NULL)
-		return str_copy(out, cap, id);
+	if (n != NULL && n->known)
+		return str_copy(out, cap, n->id);
 	return tls_peer_subject_cn(ssl, out, cap, arg);
 }
