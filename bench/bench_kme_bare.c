@@ -69,12 +69,15 @@ main(int argc, char **argv)
 	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
 			       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL, 0, NULL, NULL,
 			       handler, NULL, MHD_OPTION_THREAD_POOL_SIZE,
-			       (unsigned)atoi(argv[5]), MHD_OPTION_END);
+			       (unsigned)atoi(argv[5]),
+			       MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_END);
 	tc.ssl_ctx = ctx;
 	tc.mhd = mhd;
 	tc.peer_id = tls_peer_subject_cn;
 	tc.name = "bare";
-	tc.max_conns = 1024;
+	/* The load comes from one address, up to 1,000 connections at once. */
+	tc.max_conns = 4096;
+	tc.max_per_source = 4096;
 	tf = tls_front_new(&tc);
 	if (mhd == NULL || tf == NULL ||
 	    tls_front_listen(tf, "127.0.0.1", (uint16_t)atoi(argv[4])) < 0 ||

@@ -44,3 +44,7 @@ fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
 FUZZ += dash
 fuzz_dash_OBJS = fuzz/fuzz_dash.o qkdlab-dash/dash_fetch.o
 $(B)/fuzz/fuzz_dash.o: CFLAGS += -Iqkdlab-dash
+
+# The TLS front's RFC 9112 request framing check.
+FUZZ += http_frame
+fuzz_http_frame_OBJS = fuzz/fuzz_http_frame.o

@@ -486,7 +486,12 @@ feed_body(struct http_frame *f, const uint8_t *p, size_t n, size_t *used)
 			continue;
 		}
 		if (!feed_chunk_byte(f, p[i])) {
-			*used = i + 1;
+			/* The body before the bad octet goes on first. */
+			if (i > 0) {
+				*used = i;
+				return HTTP_FRAME_PASS;
+			}
+			*used = 1;
 			return HTTP_FRAME_BAD;
 		}
 		i++;
