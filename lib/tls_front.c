@@ -856,70 +856,94 @@ tf_step_linger(struct tf_conn *c)
 	return 0;
 }
 
-/* Moves bytes both ways until nothing more can move now. */
+/* What woke a connection: TF_ALL when it is not one event. */
+#define TF_ALL	((uint32_t)-1)
+
+/* Sends plaintext from the HTTP side: straight through OpenSSL, or queued. */
 static int
-tf_step_open(struct tf_conn *c)
+tf_to_tls(struct tf_conn *c, const void *d, size_t n, bool *want_out)
+{
+	if (c->to_tls_len == c->to_tls_off) {
+		int w = SSL_write(c->ssl, d, (int)n);
+
+		if (w > 0) {
+			d = (const char *)d + w;
+			n -= (size_t)w;
+		} else {
+			switch (SSL_get_error(c->ssl, w)) {
+			case SSL_ERROR_WANT_WRITE:
+			case SSL_ERROR_WANT_READ:
+				*want_out = true;
+				break;
+			default:
+				return -1;
+			}
+		}
+	}
+	if (n == 0)
+		return 0;
+	*want_out = true;
+	return tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off,
+			  &c->to_tls_cap, d, n);
+}
+
+/*
+ * Moves what the events allow, one read per readable descriptor: epoll is
+ * level-triggered, so what is left is reported again, and a request or an
+ * answer costs no read that only finds EAGAIN.
+ */
+static int
+tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 {
 	uint8_t *buf = c->loop->buf;
-	bool want_out = false, tls_blocked = false, app_blocked = false;
-	int rounds = 0, r;
+	bool want_out = false;
+	int r;
 
-	while (rounds++ < 16) {
-		bool moved = false;
-
-		/* Client to HTTP side, unless that side is backed up. */
-		r = tf_flush_app(c);
-		if (r < 0)
-			return -1;
-		if (r == 1 && c->state == TF_OPEN && !tls_blocked) {
+	/* Client to HTTP side, unless that side is backed up. */
+	r = tf_flush_app(c);
+	if (r < 0)
+		return -1;
+	if (r == 1 && c->state == TF_OPEN &&
+	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) || SSL_has_pending(c->ssl))) {
+		do {
 			int n = SSL_read(c->ssl, buf, TF_BUF);
 
-			if (n > 0) {
-				c->last = mono_ms();
-				r = tf_from_client(c, buf, (size_t)n);
-				secmem_wipe(buf, (size_t)n);
-				if (r < 0)
-					return -1;
-				moved = true;
-			} else {
+			if (n <= 0) {
 				int e = SSL_get_error(c->ssl, n);
 
-				if (e == SSL_ERROR_WANT_READ)
-					tls_blocked = true;
-				else if (e == SSL_ERROR_WANT_WRITE)
-					tls_blocked = want_out = true;
-				else
+				if (e == SSL_ERROR_WANT_WRITE)
+					want_out = true;
+				else if (e != SSL_ERROR_WANT_READ)
 					return -1;	/* the client closed */
+				break;
 			}
-		}
-		/* HTTP side to client. */
-		r = tf_flush_tls(c, &want_out);
-		if (r < 0)
-			return -1;
-		if (r == 1 && c->state == TF_FLUSH)
-			break;
-		if (r == 1 && c->app >= 0 && !app_blocked) {
-			ssize_t n = read(c->app, buf, TF_BUF);
+			c->last = mono_ms();
+			r = tf_from_client(c, buf, (size_t)n);
+			secmem_wipe(buf, (size_t)n);
+			if (r < 0)
+				return -1;
+		} while (c->state == TF_OPEN && c->to_app_len == c->to_app_off &&
+			 SSL_has_pending(c->ssl));
+	}
+	/* HTTP side to client. */
+	r = tf_flush_tls(c, &want_out);
+	if (r < 0)
+		return -1;
+	if (r == 1 && c->app >= 0 && !c->app_eof &&
+	    ev_app & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = read(c->app, buf, TF_BUF);
 
-			if (n > 0) {
-				c->last = mono_ms();
-				if (tf_buf_add(&c->to_tls, &c->to_tls_len,
-					       &c->to_tls_off, &c->to_tls_cap,
-					       buf, (size_t)n) < 0)
-					return -1;
-				secmem_wipe(buf, (size_t)n);
-				moved = true;
-			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-				app_blocked = true;
-			} else {
-				c->app_eof = true;
-				app_blocked = true;
-				if (c->state == TF_OPEN)
-					c->state = TF_FLUSH;
-			}
+		if (n > 0) {
+			c->last = mono_ms();
+			r = tf_to_tls(c, buf, (size_t)n, &want_out);
+			secmem_wipe(buf, (size_t)n);
+			if (r < 0)
+				return -1;
+		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			c->app_eof = true;
+			if (c->state == TF_OPEN)
+				c->state = TF_FLUSH;
 		}
-		if (!moved)
-			break;
 	}
 	if (c->state == TF_FLUSH && c->to_tls_off == c->to_tls_len) {
 		tf_start_linger(c);
@@ -940,7 +964,7 @@ tf_step_open(struct tf_conn *c)
 }
 
 static void
-tf_conn_run(struct tf_conn *c)
+tf_conn_run(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 {
 	int r;
 
@@ -948,11 +972,11 @@ tf_conn_run(struct tf_conn *c)
 	case TF_HANDSHAKE:
 		r = tf_step_handshake(c);
 		if (r == 0 && c->state == TF_OPEN)
-			r = tf_step_open(c);
+			r = tf_step_open(c, TF_ALL, TF_ALL);
 		break;
 	case TF_OPEN:
 	case TF_FLUSH:
-		r = tf_step_open(c);
+		r = tf_step_open(c, ev_fd, ev_app);
 		break;
 	case TF_DEAD:
 		return;
@@ -1050,7 +1074,7 @@ tf_accept(struct tf_loop *l)
 		SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			     SSL_MODE_RELEASE_BUFFERS);
-		tf_conn_run(c);
+		tf_conn_run(c, TF_ALL, TF_ALL);
 	}
 }
 
@@ -1073,7 +1097,7 @@ tf_sweep(struct tf_loop *l, uint64_t now)
 			tf->counts.req_late++;
 			pthread_mutex_unlock(&tf->lock);
 			tf_refuse(c, 408, "request not complete in time");
-			tf_conn_run(c);
+			tf_conn_run(c, TF_ALL, TF_ALL);
 		} else if (c->state == TF_OPEN && !c->req_timer &&
 			   now >= c->last + tf->idle_ms) {
 			log_debug("%s: %s idle for %u ms; closing", tf->name,
@@ -1115,8 +1139,11 @@ tf_loop_main(void *arg)
 				tf_accept(l);
 			else if (d == 2)
 				continue;	/* wake: the loop condition decides */
+			else if (d & TF_TAG_APP)
+				tf_conn_run((struct tf_conn *)(d & ~TF_TAG_APP),
+					    0, evs[i].events);
 			else
-				tf_conn_run((struct tf_conn *)(d & ~TF_TAG_APP));
+				tf_conn_run((struct tf_conn *)d, evs[i].events, 0);
 		}
 		now = mono_ms();
 		if (now >= l->next_sweep) {
