@@ -78,6 +78,7 @@ main(int argc, char **argv)
 	/* The load comes from one address, up to 1,000 connections at once. */
 	tc.max_conns = 4096;
 	tc.max_per_source = 4096;
+	tc.handshake_timeout_ms = 60000;
 	tf = tls_front_new(&tc);
 	if (mhd == NULL || tf == NULL ||
 	    tls_front_listen(tf, "127.0.0.1", (uint16_t)atoi(argv[4])) < 0 ||

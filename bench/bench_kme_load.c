@@ -11,6 +11,10 @@
  *
  *   bench_kme_load ENC_URL DEC_URL_PREFIX CA CERT_M KEY_M CERT_S KEY_S
  *                  CONNECTIONS SECONDS
+ *
+ * BENCH_WARMUP_S=N in the environment: the first N seconds (connection
+ * set-up, handshakes) are run but not measured; their errors are printed
+ * as warmup_errors.
  */
 #include <curl/curl.h>
 #include <stdint.h>
@@ -80,6 +84,7 @@ main(int argc, char **argv)
 {
 	const char *enc_url, *dec_prefix, *ca;
 	uint64_t *lat, nlat = 0, cap = 1 << 22, errors = 0, pairs = 0, start, end;
+	uint64_t warm_end = 0, warm_errors = 0;
 	struct flow *flows;
 	CURLM *m;
 	int nflows, seconds, running;
@@ -113,10 +118,20 @@ main(int argc, char **argv)
 		curl_multi_add_handle(m, f->enc);
 	}
 	start = now_us();
-	end = start + (uint64_t)seconds * 1000000u;
+	if (getenv("BENCH_WARMUP_S") != NULL)
+		warm_end = start + (uint64_t)atoi(getenv("BENCH_WARMUP_S")) * 1000000u;
+	end = (warm_end ? warm_end : start) + (uint64_t)seconds * 1000000u;
 	for (;;) {
 		CURLMsg *msg;
 		int left;
+
+		if (warm_end != 0 && now_us() >= warm_end) {
+			/* The measured window starts now, every flow under way. */
+			warm_errors = errors;
+			nlat = errors = pairs = 0;
+			start = warm_end;
+			warm_end = 0;
+		}
 
 		curl_multi_perform(m, &running);
 		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
@@ -162,9 +177,11 @@ main(int argc, char **argv)
 		double secs = (double)(now_us() - start) / 1e6;
 		qsort(lat, nlat, sizeof(*lat), cmp_u64);
 		printf("{\"requests\": %llu, \"pairs\": %llu, \"errors\": %llu, "
+		       "\"warmup_errors\": %llu, "
 		       "\"seconds\": %.3f, \"rps\": %.1f, \"p50_us\": %llu, \"p99_us\": %llu}\n",
 		       (unsigned long long)nlat, (unsigned long long)pairs,
-		       (unsigned long long)errors, secs, (double)nlat / secs,
+		       (unsigned long long)errors, (unsigned long long)warm_errors,
+		       secs, (double)nlat / secs,
 		       (unsigned long long)(nlat ? lat[nlat / 2] : 0),
 		       (unsigned long long)(nlat ? lat[nlat * 99 / 100] : 0));
 	}
