@@ -1,0 +1,296 @@
+#!/usr/bin/python3
+"""it_mka_kernel.py — mka-agent keying Linux's own MACsec (secy = kernel)
+in a VM against mka-agent + macsec-sw.
+
+Site A is the two-site lab's (tests/lib/twosite.py): kme-sim, skip-proxy,
+macsec-sw and mka-agent in its namespace.  Site B's router is a Linux VM
+(tests/lib/qvm.py: Debian's cloud kernel under QEMU) running the host-built
+mka-agent with the kernel backend: its NIC wire0 is a TAP that is site A's
+wire0 (the wire), its NIC site0 a TAP in site B's namespace, routed to
+KME_B and skip-proxy B at 198.51.100.2.
+
+Checked, with the kernel as the independent implementation of 802.1AE:
+  - the bad input at the seam first, on a fresh VM: with no gcm(aes) in
+    the kernel it refuses the SAs, and the agent says so, stays unsecured
+    and the port closed (nothing but EAPOL leaves the VM, no ping);
+    without the macsec module, or with a macsec link of another SCI in the
+    way, the agent stops with a clear error and leaves nothing open;
+  - a pre-shared CAK with each of the four cipher suites (one integrity
+    only): secured, ping both ways, the kernel's SecY has that suite and
+    has validated frames from site A on its receive SA;
+  - a QKD CAK via SKIP and via ETSI 014: secured, the same CAK on both
+    sides, ping, and a CAK rollover under traffic with no ping lost;
+  - every created macsec netdev is gone when its agent exits.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import tap  # noqa: E402
+
+t = tap.Tap()
+tap.require_root(t)
+for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", "kme-sim/kme-sim",
+          "skip-proxy/skip-proxy"):
+    if not os.access(tap.binpath(p), os.X_OK):
+        t.skip_all("%s not built" % os.path.basename(p))
+import qvm  # noqa: E402
+import twosite  # noqa: E402
+from lablib import kv_line  # noqa: E402
+
+SAE, WIRE, TAP_IP = twosite.SAE, twosite.WIRE, twosite.TAP_IP
+VM_SITE_IP, NS_SITE_IP = "198.51.100.130", "198.51.100.129"     # a /25 beside kmelink's /24
+PKI = "/etc/qkdlab/pki"
+CONF = "/etc/qkdlab/mka-agent.conf"
+PSK_CAK = "135bd758b0ee5c11c55ff6ab19fdb19935bd758b0ee5c11c55ff6ab19fdb1991"
+PSK_CKN = "96437a93ccf10d9dfe347846cce52c7d"
+
+lab = twosite.Sites(t, "mkakern")
+# The wire is the VM's TAP: lablib's veth goes, the TAP takes its name.
+lab.nsrun("a", ["ip", "link", "del", WIRE], check=True)
+
+rc = """
+echo 1 > /proc/sys/net/ipv6/conf/wire0/disable_ipv6
+ip link set wire0 up
+ip addr add %s/25 dev site0
+ip link set site0 up
+ip route add 198.51.100.0/24 via %s
+""" % (VM_SITE_IP, NS_SITE_IP)
+files = {PKI + "/sae-ca.crt": os.path.join(lab.pki, "sae-ca.crt"),
+         PKI + "/%s.crt" % SAE["b"]: os.path.join(lab.pki, SAE["b"] + ".crt")}
+with open(os.path.join(lab.pki, SAE["b"] + ".key"), "rb") as f:
+    files[PKI + "/%s.key" % SAE["b"]] = f.read()          # bytes: mode 0600
+vm = qvm.VM(nics=[qvm.Nic(lab.ns["a"], WIRE, guest="wire0"), qvm.Nic(lab.ns["b"], "vmsite", guest="site0")],
+            binaries=[tap.binpath("mka-agent/mka-agent")], files=files, rc=rc, name="mkakern",
+            say=t.diag)
+t.cleanup(vm.stop)
+vm.start()
+t.diag("VM up in %.1f s, kernel %s" % (vm.boot_seconds, vm.kernel_version))
+lab.nsrun("b", ["ip", "addr", "add", NS_SITE_IP + "/25", "dev", "vmsite"], check=True)
+lab.nsrun("a", ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % WIRE], check=True)
+VM_MAC = next(n.mac for n in vm.nics if n.guest == "wire0")
+
+
+# ---- site B in the VM ----------------------------------------------------------
+def vm_conf(source, port=None):
+    """Site B's agent configuration, for the VM: lablib's for the QKD
+    source (or a PSK port), with the VM's paths and the kernel SecY."""
+    keys = {"secy_socket": None, "secy": "kernel", "secy_netdev": "macsec0"}
+    if source == "psk":
+        text = ("[port wire0]\ncak_source = psk\ncak = %s\nckn = %s\npriority = 32\nhello_time = 1s\n"
+                % (PSK_CAK, PSK_CKN))
+    else:
+        text = lab.agent_conf("b", source)
+        keys.update({"kme_cert": "%s/%s.crt" % (PKI, SAE["b"]), "kme_key": "%s/%s.key" % (PKI, SAE["b"]),
+                     "kme_ca": PKI + "/sae-ca.crt"})
+    keys.update(port or {})
+    return twosite.edit_conf(text, top={"status_socket": "/run/mka.sock", "key_log": "/run/keys.log"},
+                             section=keys)
+
+
+def a_conf(source, port=None):
+    if source != "psk":
+        return lab.agent_conf("a", source, port=port)
+    text = lab.agent_conf("a", "skip")
+    keys = {k: None for k in ("sae_id", "allowed_peers", "cak_bits", "skip_address", "skip_identity", "skip_psk")}
+    keys.update({"cak_source": "psk", "cak": PSK_CAK, "ckn": PSK_CKN})
+    keys.update(port or {})
+    return twosite.edit_conf(text, section=keys)
+
+
+def vm_start_agent(conf):
+    vm.put(CONF, conf)
+    vm.sh(": > /var/log/mka.log")
+    return vm.spawn("mka", "mka-agent -d -f " + CONF)
+
+
+def vm_status():
+    r = vm.run("mka-agent -f %s status" % CONF, timeout=10)
+    return kv_line(r.out) if r.rc == 0 else {}
+
+
+def vm_agent_running():
+    return vm.run("pidof mka-agent", timeout=10).rc == 0
+
+
+def vm_stop_agent():
+    """SIGTERM; returns the agent's exit status (None: it did not end)."""
+    r = vm.run("p=$(pidof mka-agent) || exit 0; kill $p; "
+               "for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; "
+               "! kill -0 $p 2>/dev/null", timeout=15)
+    return r.rc == 0
+
+
+def vm_address():
+    """192.0.2.2 on macsec0 once the agent has made it (again)."""
+    ok = tap.wait_for(lambda: vm.run("ip link show macsec0", timeout=10).rc == 0, 15, 0.3)
+    if ok:
+        vm.sh("echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6; ip addr add %s/24 dev macsec0"
+              % TAP_IP["b"])
+    return ok
+
+
+def both_secured():
+    return lab.secured("a") and vm_status().get("state") == "secured"
+
+
+def vm_ping(count=3):
+    r = vm.run("ping -c %d -i 0.2 -W 2 %s" % (count, TAP_IP["a"]), timeout=count * 3 + 10)
+    return r.rc == 0, r.out
+
+
+def ping_loss(count, interval):
+    r = lab.sh("a", "ping -q -c %d -i %s -W 1 %s" % (count, interval, TAP_IP["b"]), timeout=count + 60)
+    for part in r.stdout.split(","):
+        if "packet loss" in part:
+            return float(part.split("%")[0].strip()), r.stdout
+    return 100.0, r.stdout + r.stderr
+
+
+def kernel_secy():
+    """`ip -s macsec show macsec0` in the VM: the kernel's own view."""
+    return vm.run("ip -s macsec show macsec0", timeout=10).out
+
+
+def rx_ok(text):
+    """InPktsOK summed over the kernel's receive SAs: in `ip -s macsec`,
+    the row of numbers under each "stats: InPktsOK ..." header."""
+    total, lines = 0, text.splitlines()
+    for i, ln in enumerate(lines):
+        cols = ln.split()
+        if cols[:2] == ["stats:", "InPktsOK"] and i + 1 < len(lines):
+            vals = lines[i + 1].split()
+            if len(vals) == len(cols) - 1 and vals[0].isdigit():
+                total += int(vals[0])
+    return total
+
+
+def stop_both():
+    ok_b = vm_stop_agent()
+    rc_a = lab.stop("mka-agent-a")
+    return ok_b, rc_a
+
+
+def netdev_gone():
+    return vm.run("ip link show macsec0", timeout=10).rc != 0
+
+
+# ---- 1. bad input at the seam ----------------------------------------------------
+lab.start_secy("a")
+lab.start_agent("a", a_conf("psk"))
+
+# No gcm(aes) in the kernel: every provider removed before any SA used one
+# (the VM has no modprobe, so the kernel cannot load it back).
+vm.run("rmmod ghash_clmulni_intel aesni_intel; rmmod gcm", timeout=20)
+crypto = vm.run("cat /proc/crypto", timeout=10).out
+t.ok(not re.search(r"^name\s*:\s*gcm\(aes\)", crypto, re.M) and
+     "gcm" not in vm.run("cat /proc/modules", timeout=10).out,
+     "VM: gcm(aes) removed from the kernel (the gcm template and AES-NI modules unloaded)")
+vm_start_agent(vm_conf("psk", {"cipher_suites": "gcm-aes-256"}))
+refused = tap.wait_for(lambda: "kernel MACsec refused" in vm.log("mka"), 30, 0.5)
+log = vm.log("mka")
+t.ok(refused and re.search(r"refused a (receive|transmit) SA", log),
+     "no gcm(aes): the kernel refuses the SA and the agent logs it with the kernel's reason", log[-1500:])
+time.sleep(3)
+st = vm_status()
+t.ok(st.get("state") != "secured" and int(st.get("secy_errors", 0) or 0) > 0 and
+     "SecY refused" in st.get("last_error", ""),
+     "the refused SA: port not secured, secy_errors counted, last_error says so", st)
+ks = kernel_secy()
+t.ok(re.search(r"protect on validate strict", ks) and not re.search(r"^\s+\d: PN", ks, re.M),
+     "the kernel SecY stays closed: protect on, validate strict, no SA", ks)
+lab.start("sniff", "a", ["timeout", "12", "tcpdump", "-l", "-n", "-e", "-i", WIRE,
+                         "ether", "src", VM_MAC, "and", "not", "ether", "proto", "0x888e"])
+lab.wait("tcpdump", lambda: "listening on" in lab.output("sniff"), 20, ("sniff",))
+ok_b, out_b = vm_ping(4)
+loss, out_a = ping_loss(4, "0.3")
+time.sleep(1)
+lab.stop("sniff")
+frames = [ln for ln in lab.output("sniff").splitlines() if re.match(r"\d\d:\d\d:", ln)]
+t.ok(not ok_b and loss == 100.0, "no ping passes either way over the unsecured port", out_b + out_a)
+t.eq(frames, [], "nothing but EAPOL leaves the VM's port while it is unsecured (tcpdump on the wire)")
+t.ok(vm_stop_agent() and netdev_gone(), "the agent ends on SIGTERM and deletes the netdev it created")
+order = vm.run("cat /etc/qvm/modules", timeout=10).out.split("\n")
+for ln in order:
+    w = ln.split()
+    if w and w[0] in ("gcm", "aesni_intel", "ghash_clmulni_intel"):
+        vm.run("insmod /lib/modules/qvm/%s.ko" % w[0], timeout=20)
+t.ok(re.search(r"^gcm ", vm.run("cat /proc/modules", timeout=10).out, re.M), "VM: gcm loaded again")
+
+# No MACsec in the kernel at all.
+t.eq(vm.run("rmmod macsec", timeout=20).rc, 0, "VM: macsec module unloaded")
+vm_start_agent(vm_conf("psk"))
+ended = tap.wait_for(lambda: not vm_agent_running(), 20, 0.5)
+log = vm.log("mka")
+t.ok(ended and "this kernel has no MACsec" in log,
+     "no macsec module: the agent stops with a clear error", log[-800:])
+t.ok(netdev_gone(), "no macsec module: nothing created on the port")
+vm.sh("insmod /lib/modules/qvm/macsec.ko")
+
+# A macsec link of another SCI where the agent's would be: not adopted.
+vm.sh("ip link add link wire0 macsec0 type macsec port 7")
+vm_start_agent(vm_conf("psk"))
+ended = tap.wait_for(lambda: not vm_agent_running(), 20, 0.5)
+log = vm.log("mka")
+t.ok(ended and re.search(r"macsec0: its SCI is \w+0007, the agent's is \w+0001", log),
+     "a macsec link with another SCI in the way: the agent refuses to adopt it and says why", log[-800:])
+t.ok(vm.run("ip -d link show macsec0", timeout=10).out.find("sci %s0007" % VM_MAC.replace(":", "")) > 0,
+     "that link is left as it was")
+vm.sh("ip link del macsec0")
+lab.stop("mka-agent-a")
+
+# ---- 2. every cipher suite, pre-shared CAK -------------------------------------
+SUITES = [("gcm-aes-128", "0", "GCM-AES-128"), ("gcm-aes-256", "none", "GCM-AES-256"),
+          ("gcm-aes-xpn-128", "0", "GCM-AES-XPN-128"), ("gcm-aes-xpn-256", "0", "GCM-AES-XPN-256")]
+for suite, offset, kname in SUITES:
+    port = {"cipher_suites": suite, "confidentiality_offset": offset}
+    vm_start_agent(vm_conf("psk", port))
+    lab.start_agent("a", a_conf("psk", port))
+    vm_address()
+    ok = tap.wait_for(both_secured, 40, 0.3)
+    t.ok(ok, "%s (offset %s): both agents reach SECURED" % (suite, offset),
+         "A %r\nB %r\n--- B log\n%s" % (lab.status("a"), vm_status(), vm.log("mka")[-1500:]))
+    ok_a, out = lab.ping("a", 5, 0.2)
+    ok_b, out_b = vm_ping(3)
+    t.ok(ok_a and ok_b, "%s: ping both ways between macsec-sw and the kernel" % suite, out + out_b)
+    ks = kernel_secy()
+    enc = "encrypt off" if offset == "none" else "encrypt on"
+    t.ok(("cipher suite: %s" % kname) in ks and enc in ks and rx_ok(ks) >= 5,
+         "%s: the kernel SecY has that suite, %s, and validated site A's frames (InPktsOK %d)"
+         % (suite, enc, rx_ok(ks)), ks)
+    ok_b, rc_a = stop_both()
+    t.ok(ok_b and rc_a == 0 and netdev_gone(), "%s: both agents exit on SIGTERM, the netdev is deleted" % suite)
+
+# ---- 3. QKD CAK via SKIP and via ETSI 014, rollover under traffic ----------------
+lab.start_kmes()
+lab.start_skips()
+for source in ("skip", "etsi014"):
+    vm.sh(": > /run/keys.log")
+    vm_start_agent(vm_conf(source, {"cak_lifetime": "12s"}))
+    lab.start_agent("a", lab.agent_conf("a", source, port={"cak_lifetime": "12s"}))
+    vm_address()
+    ok = tap.wait_for(both_secured, 60, 0.3)
+    t.ok(ok, "%s: both agents reach SECURED (site B: kernel MACsec in the VM)" % source,
+         "A %r\nB %r\n--- B log\n%s" % (lab.status("a"), vm_status(), vm.log("mka")[-2000:]))
+    b_caks = [tuple(ln.split()[1:3]) for ln in vm.run("cat /run/keys.log", timeout=10).out.splitlines()
+              if ln.startswith("CAK ")]
+    a_caks = lab.caks("a")
+    t.ok(b_caks and a_caks and b_caks[-1] in a_caks and len(b_caks[-1][0]) == 32,
+         "%s: the VM's agent holds site A's QKD CAK under the same key-ID CKN" % source, (a_caks, b_caks))
+    ok_a, out = lab.ping("a", 5, 0.2)
+    t.ok(ok_a and vm_ping(3)[0], "%s: ping both ways over the QKD-keyed link" % source, out)
+    loss, out = ping_loss(400, "0.05")
+    sa, sb = lab.status("a"), vm_status()
+    t.ok(int(sa.get("rollovers", 0)) >= 1 and int(sb.get("rollovers", 0)) >= 1,
+         "%s: the CAK rolled over at least once on both sides during the traffic" % source, (sa, sb))
+    t.eq(loss, 0.0, "%s: no ping lost across the CAK rollover (%s)" % (source, out.strip().splitlines()[-2:]))
+    t.ok(sb.get("state") == "secured" and rx_ok(kernel_secy()) > 0,
+         "%s: still secured after the rollover, the kernel validating frames" % source, sb)
+    ok_b, rc_a = stop_both()
+    t.ok(ok_b and rc_a == 0 and netdev_gone(), "%s: both agents exit on SIGTERM, the netdev is deleted" % source)
+
+for name in ("kme-sim-a", "kme-sim-b", "skip-proxy-a", "skip-proxy-b", "macsec-sw-a"):
+    t.eq(lab.stop(name), 0, "SIGTERM: %s exits 0" % name)
