@@ -3,11 +3,13 @@
 in a VM against mka-agent + macsec-sw.
 
 Site A is the two-site lab's (tests/lib/twosite.py): kme-sim, skip-proxy,
-macsec-sw and mka-agent in its namespace.  Site B's router is a Linux VM
-(tests/lib/qvm.py: Debian's cloud kernel under QEMU) running the host-built
+macsec-sw and mka-agent in its namespace.  Site B's router is the lab's VM
+router as `scripts/lab up --vm-router mka` makes it (scripts/lablib.py over
+tests/lib/qvm.py: Debian's cloud kernel under QEMU) running the host-built
 mka-agent with the kernel backend: its NIC wire0 is a TAP that is site A's
 wire0 (the wire), its NIC site0 a TAP in site B's namespace, routed to
-KME_B and skip-proxy B at 198.51.100.2.
+KME_B and skip-proxy B at 198.51.100.2; its status is read as lab status
+reads it.
 
 Checked, with the kernel as the independent implementation of 802.1AE:
   - the bad input at the seam first, on a fresh VM: with no gcm(aes) in
@@ -38,89 +40,51 @@ for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", 
           "skip-proxy/skip-proxy"):
     if not os.access(tap.binpath(p), os.X_OK):
         t.skip_all("%s not built" % os.path.basename(p))
-import qvm  # noqa: E402
 import twosite  # noqa: E402
-from lablib import kv_line  # noqa: E402
+from lablib import VM_CONF, kv_line  # noqa: E402
 
 SAE, WIRE, TAP_IP = twosite.SAE, twosite.WIRE, twosite.TAP_IP
-VM_SITE_IP, NS_SITE_IP = "198.51.100.130", "198.51.100.129"     # a /25 beside kmelink's /24
-PKI = "/etc/qkdlab/pki"
-CONF = "/etc/qkdlab/mka-agent.conf"
 PSK_CAK = "135bd758b0ee5c11c55ff6ab19fdb19935bd758b0ee5c11c55ff6ab19fdb1991"
 PSK_CKN = "96437a93ccf10d9dfe347846cce52c7d"
+# Commands get a long timeout: a VM under TCG on a loaded machine is slow.
+VT = 90
 
 lab = twosite.Sites(t, "mkakern")
-# The wire is the VM's TAP: lablib's veth goes, the TAP takes its name.
-lab.nsrun("a", ["ip", "link", "del", WIRE], check=True)
-
-rc = """
-echo 1 > /proc/sys/net/ipv6/conf/wire0/disable_ipv6
-ip link set wire0 up
-ip addr add %s/25 dev site0
-ip link set site0 up
-ip route add 198.51.100.0/24 via %s
-""" % (VM_SITE_IP, NS_SITE_IP)
-files = {PKI + "/sae-ca.crt": os.path.join(lab.pki, "sae-ca.crt"),
-         PKI + "/%s.crt" % SAE["b"]: os.path.join(lab.pki, SAE["b"] + ".crt")}
-with open(os.path.join(lab.pki, SAE["b"] + ".key"), "rb") as f:
-    files[PKI + "/%s.key" % SAE["b"]] = f.read()          # bytes: mode 0600
-vm = qvm.VM(nics=[qvm.Nic(lab.ns["a"], WIRE, guest="wire0"), qvm.Nic(lab.ns["b"], "vmsite", guest="site0")],
-            binaries=[tap.binpath("mka-agent/mka-agent")], files=files, rc=rc, name="mkakern",
-            say=t.diag)
+# Site B's router is the lab's VM router, as `scripts/lab up --vm-router mka`
+# makes it (lablib): its wire0 TAP is site A's wire, site0 reaches site B.
+lab.vm_router = "mka"
+lab.vm_router_up(lambda ev, **kw: t.diag(ev if not kw else "%s %r" % (ev, kw)))
+vm = lab.vm
 t.cleanup(vm.stop)
-vm.start()
-t.diag("VM up in %.1f s, kernel %s" % (vm.boot_seconds, vm.kernel_version))
-lab.nsrun("b", ["ip", "addr", "add", NS_SITE_IP + "/25", "dev", "vmsite"], check=True)
-lab.nsrun("a", ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % WIRE], check=True)
 VM_MAC = next(n.mac for n in vm.nics if n.guest == "wire0")
 
 
 # ---- site B in the VM ----------------------------------------------------------
-def vm_conf(source, port=None):
-    """Site B's agent configuration, for the VM: lablib's for the QKD
-    source (or a PSK port), with the VM's paths and the kernel SecY."""
-    keys = {"secy_socket": None, "secy": "kernel", "secy_netdev": "macsec0"}
-    if source == "psk":
-        text = ("[port wire0]\ncak_source = psk\ncak = %s\nckn = %s\npriority = 32\nhello_time = 1s\n"
-                % (PSK_CAK, PSK_CKN))
-    else:
-        text = lab.agent_conf("b", source)
-        keys.update({"kme_cert": "%s/%s.crt" % (PKI, SAE["b"]), "kme_key": "%s/%s.key" % (PKI, SAE["b"]),
-                     "kme_ca": PKI + "/sae-ca.crt"})
-    keys.update(port or {})
-    return twosite.edit_conf(text, top={"status_socket": "/run/mka.sock", "key_log": "/run/keys.log"},
-                             section=keys)
+def conf(s, source, port=None):
+    """Site s's agent configuration as the lab writes it for the key
+    source ("skip", "etsi014" or "psk"; site B's for the VM), with the
+    test's [port] keys."""
+    mode, lab.mode = lab.mode, {"skip": "qkd-skip", "etsi014": "qkd-014", "psk": "interim"}[source]
+    try:
+        text = lab.vm_router_conf(PSK_CAK, PSK_CKN) if s == "b" else lab.mka_conf("a", PSK_CAK, PSK_CKN)
+    finally:
+        lab.mode = mode
+    return twosite.edit_conf(text, section=port)
 
 
-def a_conf(source, port=None):
-    if source != "psk":
-        return lab.agent_conf("a", source, port=port)
-    text = lab.agent_conf("a", "skip")
-    keys = {k: None for k in ("sae_id", "allowed_peers", "cak_bits", "skip_address", "skip_identity", "skip_psk")}
-    keys.update({"cak_source": "psk", "cak": PSK_CAK, "ckn": PSK_CKN})
-    keys.update(port or {})
-    return twosite.edit_conf(text, section=keys)
-
-
-# Commands get a long timeout: a VM under TCG on a loaded machine is slow.
-VT = 90
-
-
-def vm_start_agent(conf):
-    vm.sh("mkdir -p /etc/qkdlab && echo %s | base64 -d > %s && chmod 600 %s && : > /var/log/mka.log"
-          % (base64.b64encode(conf.encode()).decode(), CONF, CONF), timeout=VT)
-    vm.sh("setsid /bin/dash -c 'exec mka-agent -d -f %s' </dev/null >>/var/log/mka.log 2>&1 &" % CONF,
-          timeout=VT)
+def vm_start_agent(text):
+    lab.vm_router_agent(text)
 
 
 def agent_log():
-    r = vm.run("cat /var/log/mka.log", timeout=VT)
+    r = vm.run("cat /var/log/mka-agent.log", timeout=VT)
     return r.out if r.rc == 0 else ""
 
 
 def vm_status():
-    r = vm.run("mka-agent -f %s status" % CONF, timeout=VT)
-    return kv_line(r.out) if r.rc == 0 else {}
+    """The VM agent's status, as scripts/lab status reads it (from site
+    B's namespace over the VM's site0)."""
+    return lab.mka_status("b")
 
 
 def vm_agent_running():
@@ -135,17 +99,8 @@ def vm_stop_agent():
     return r.rc == 0
 
 
-def vm_address():
-    """192.0.2.2 on macsec0 once the agent has made it (again)."""
-    ok = tap.wait_for(lambda: vm.run("ip link show macsec0", timeout=VT).rc == 0, 15, 0.3)
-    if ok:
-        vm.sh("echo 1 > /proc/sys/net/ipv6/conf/macsec0/disable_ipv6; ip addr add %s/24 dev macsec0"
-              % TAP_IP["b"], timeout=VT)
-    return ok
-
-
 def both_secured():
-    return lab.secured("a") and vm_status().get("state") == "secured"
+    return lab.both_secured()
 
 
 def vm_ping(count=3):
@@ -192,7 +147,7 @@ def netdev_gone():
 def main():
     # ---- 1. bad input at the seam ----------------------------------------------------
     lab.start_secy("a")
-    lab.start_agent("a", a_conf("psk"))
+    lab.start_agent("a", conf("a", "psk"))
 
     # No gcm(aes) in the kernel: every provider removed before any SA used one
     # (the VM has no modprobe, so the kernel cannot load it back).
@@ -201,7 +156,7 @@ def main():
     t.ok(not re.search(r"^name\s*:\s*gcm\(aes\)", crypto, re.M) and
          "gcm" not in vm.run("cat /proc/modules", timeout=VT).out,
          "VM: gcm(aes) removed from the kernel (the gcm template and AES-NI modules unloaded)")
-    vm_start_agent(vm_conf("psk", {"cipher_suites": "gcm-aes-256"}))
+    vm_start_agent(conf("b", "psk", {"cipher_suites": "gcm-aes-256"}))
     refused = tap.wait_for(lambda: "kernel MACsec refused" in agent_log(), 30, 0.5)
     log = agent_log()
     t.ok(refused and re.search(r"refused a (receive|transmit) SA", log),
@@ -236,7 +191,7 @@ def main():
 
     # No MACsec in the kernel at all.
     t.eq(vm.run("rmmod macsec", timeout=VT).rc, 0, "VM: macsec module unloaded")
-    vm_start_agent(vm_conf("psk"))
+    vm_start_agent(conf("b", "psk"))
     ended = tap.wait_for(lambda: not vm_agent_running(), 20, 0.5)
     log = agent_log()
     t.ok(ended and "this kernel has no MACsec" in log,
@@ -246,7 +201,7 @@ def main():
 
     # A macsec link of another SCI where the agent's would be: not adopted.
     vm.sh("ip link add link wire0 macsec0 type macsec port 7", timeout=VT)
-    vm_start_agent(vm_conf("psk"))
+    vm_start_agent(conf("b", "psk"))
     ended = tap.wait_for(lambda: not vm_agent_running(), 20, 0.5)
     log = agent_log()
     t.ok(ended and re.search(r"macsec0: its SCI is \w+0007, the agent's is \w+0001", log),
@@ -261,9 +216,8 @@ def main():
               ("gcm-aes-xpn-128", "0", "GCM-AES-XPN-128"), ("gcm-aes-xpn-256", "0", "GCM-AES-XPN-256")]
     for suite, offset, kname in SUITES:
         port = {"cipher_suites": suite, "confidentiality_offset": offset}
-        vm_start_agent(vm_conf("psk", port))
-        lab.start_agent("a", a_conf("psk", port))
-        vm_address()
+        vm_start_agent(conf("b", "psk", port))
+        lab.start_agent("a", conf("a", "psk", port))
         ok = tap.wait_for(both_secured, 40, 0.3)
         t.ok(ok, "%s (offset %s): both agents reach SECURED" % (suite, offset),
              "A %r\nB %r\n--- B log\n%s" % (lab.status("a"), vm_status(), agent_log()[-1500:]))
@@ -283,9 +237,8 @@ def main():
     lab.start_skips()
     for source in ("skip", "etsi014"):
         vm.sh(": > /run/keys.log", timeout=VT)
-        vm_start_agent(vm_conf(source, {"cak_lifetime": "12s"}))
-        lab.start_agent("a", lab.agent_conf("a", source, port={"cak_lifetime": "12s"}))
-        vm_address()
+        vm_start_agent(conf("b", source, {"cak_lifetime": "12s"}))
+        lab.start_agent("a", conf("a", source, {"cak_lifetime": "12s"}))
         ok = tap.wait_for(both_secured, 60, 0.3)
         t.ok(ok, "%s: both agents reach SECURED (site B: kernel MACsec in the VM)" % source,
              "A %r\nB %r\n--- B log\n%s" % (lab.status("a"), vm_status(), agent_log()[-2000:]))
