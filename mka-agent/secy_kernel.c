@@ -66,17 +66,18 @@ gmsg(const struct secy_kernel *k, uint8_t cmd, int flags)
 }
 
 /*
- * Sends m, waits for the kernel's answer, wipes and frees m.  Returns 0
- * or the negative libnl error (logged unless quiet is that error).
+ * Sends m (built: what its builder returned), waits for the kernel's
+ * answer, wipes and frees m.  Returns 0 or the negative libnl error
+ * (logged unless quiet is that error).
  */
 static int
 gsend(struct secy_kernel *k, struct nl_msg *m, int built, const char *what,
       int quiet)
 {
-	int err = built == -1 ? -NLE_NOMEM : 0;
+	/* A message the builder refused holds an AN, PN or SAK the
+	 * kernel would refuse too (secy_nl.c). */
+	int err = m == NULL ? -NLE_NOMEM : built == -1 ? -NLE_INVAL : 0;
 
-	if (m == NULL)
-		err = -NLE_NOMEM;
 	if (err == 0 && (err = nl_send_auto(k->gn, m)) >= 0)
 		err = nl_wait_for_ack(k->gn);
 	secy_nl_wipe(m);
@@ -358,7 +359,11 @@ const struct mka_secy_ops secy_kernel_ops = {
 	.delete_txsa = k_delete_txsa,
 	.get_txsa_pn = k_get_txsa_pn,
 	.get_rxsa_pn = k_get_rxsa_pn,
-	/* No instance op: the netdev outlives nothing we do not see. */
+	/*
+	 * No instance op: the SecY is the netdev this backend made or
+	 * adopted, which does not restart under the agent as macsec-sw can;
+	 * one deleted by hand makes every later request fail, logged.
+	 */
 };
 
 /* Reads the netdev back (ifindex, type, lower, SCI, suite). */
