@@ -774,7 +774,11 @@ class Lab:
                 "ROUTER_B_VM_CONSOLE": os.path.join(self.vm_dir(), "console.log"),
                 "ROUTER_B_VM_SITE_IP": VM_SITE_IP["vm"],
                 "ROUTER_B_VM_STATUS": "%s:%d" % (VM_SITE_IP["vm"], VM_STATUS_PORT),
-                "MACSEC_B": "%s (kernel MACsec, in the VM)" % TAP}
+                "MACSEC_B": "%s (kernel MACsec, in the VM)" % TAP,
+                # Site B's SecY and agent are in the VM: nothing of theirs
+                # on the host.
+                "MACSEC_CTL_B": "", "MKA_STATUS_B": "",
+                "KEYLOG_B": "", "ROUTER_B_VM_KEYLOG": "/run/keys.log (in the VM)"}
 
     # ---- tear down ---------------------------------------------------------------
     def recorded(self):
