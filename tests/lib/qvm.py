@@ -68,6 +68,10 @@ HOST_PACKAGES = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-st
                  "cpio": "cpio", "dpkg": "dpkg", "apt-get": "apt"}
 
 
+# Seconds without output from the VM before a command's wait kicks it.
+KICK_S = 5.0
+
+
 class VMError(Exception):
     """An error for a person: what failed and what to do about it."""
 
@@ -287,6 +291,7 @@ stty -F /dev/ttyS1 raw -echo -onlcr 2>/dev/null
 exec </dev/ttyS1 >/dev/ttyS1 2>/dev/console
 echo "@@READY"
 while read -r id to b64; do
+	[ -n "$id" ] || continue	# a kick (see VM._expect)
 	echo "$b64" | base64 -d > /run/qvm-cmd.sh
 	timeout "$to" /bin/dash /run/qvm-cmd.sh </dev/null >/run/qvm-out 2>&1
 	rc=$?
@@ -576,19 +581,29 @@ class VM:
             time.sleep(0.05)
         raise VMError("no command channel")
 
-    def _expect(self, token, deadline):
-        """Reads the channel until token; returns what came before it."""
+    def _expect(self, token, deadline, kick=False):
+        """Reads the channel until token; returns what came before it.
+        kick: after KICK_S without a byte from the VM, send it an empty
+        line (which its loop skips): the guest's 8250 driver under TCG on
+        a loaded host can miss an interrupt and sit on its output until
+        the next byte arrives (seen as commands answering only when the
+        next one was sent)."""
+        quiet_since = time.monotonic()
         while token not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise VMError("timed out waiting for %r" % token)
             if self.proc.poll() is not None:
                 raise VMError("qemu exited with status %s" % self.proc.returncode)
+            if kick and time.monotonic() - quiet_since > KICK_S:
+                self.sock.sendall(b"\n")
+                quiet_since = time.monotonic()
             self.sock.settimeout(min(left, 0.5))
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 continue
+            quiet_since = time.monotonic()
             if not chunk:
                 raise VMError("command channel closed")
             self._buf += chunk.replace(b"\r", b"")
@@ -649,9 +664,9 @@ class VM:
             b64 = base64.b64encode(script.encode()).decode()
             self.sock.sendall(("%d %d %s\n" % (cid, max(1, int(timeout)), b64)).encode())
             deadline = time.monotonic() + timeout + 15
-            self._expect(b"@@B %d\n" % cid, deadline)
-            body = self._expect(b"@@E %d " % cid, deadline)
-            tail = self._expect(b"\n", deadline)
+            self._expect(b"@@B %d\n" % cid, deadline, kick=True)
+            body = self._expect(b"@@E %d " % cid, deadline, kick=True)
+            tail = self._expect(b"\n", deadline, kick=True)
         try:
             out = base64.b64decode(body).decode(errors="replace")
         except ValueError:
