@@ -137,7 +137,7 @@ class Lab:
         self.dash_listen = os.environ.get("QKDLAB_DASH_LISTEN")
         # Site B's router as a Linux VM (scripts/lab up --vm-router): the
         # personality ("mka": mka-agent + kernel MACsec), None for none.
-        self.vm_router = os.environ.get("QKDLAB_LAB_VM_ROUTER") or None
+        self.vm_router = None
         self.vm = None
 
     # ---- paths ----------------------------------------------------------
