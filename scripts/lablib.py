@@ -764,8 +764,9 @@ class Lab:
         atexit.unregister(vm.stop)
 
     def vm_router_status(self):
-        r = self.nsrun("b", ["bash", "-c", "exec 3<>/dev/tcp/%s/%d && timeout 3 cat <&3"
-                             % (VM_SITE_IP["vm"], VM_STATUS_PORT)], timeout=10)
+        # The VM answers slowly (no KVM; the agent is started per request).
+        r = self.nsrun("b", ["bash", "-c", "exec 3<>/dev/tcp/%s/%d && timeout 15 cat <&3"
+                             % (VM_SITE_IP["vm"], VM_STATUS_PORT)], timeout=20)
         return kv_line(r.stdout) if r.returncode == 0 and "state=" in r.stdout else {}
 
     def vm_router_env(self):
