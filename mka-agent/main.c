@@ -18,6 +18,7 @@
 #include "secmem.h"
 #include "secy_ctl_client.h"
 #include "secy_fake.h"
+#include "secy_kernel.h"
 #include "util.h"
 
 #include <curl/curl.h>
@@ -43,6 +44,7 @@ struct agent_port {
 	struct mka_kay *kay;
 	struct secy_ctl *ctl;
 	struct secy_fake *fake;
+	struct secy_kernel *kern;
 	struct mka_qkd *qkd;		/* cak_source etsi014 */
 	struct etsi014_client *kme;
 	struct keysvc_skip *skip;	/* cak_source skip */
@@ -74,7 +76,7 @@ usage(FILE *f)
 		"usage: mka-agent [-djnv] [-f config]\n"
 		"       mka-agent [-f config] status [--json] | metrics\n"
 		"IEEE 802.1X-2020 MKA agent: agrees MACsec keys with its peers\n"
-		"and installs them into macsec-sw.\n"
+		"and installs them into macsec-sw or Linux's MACsec.\n"
 		"  -d  stay in the foreground, log to stderr\n"
 		"  -f  configuration file (default %s)\n"
 		"  -j  log JSON lines (config: log_format = json)\n"
@@ -124,6 +126,32 @@ key_log_open(struct agent *a)
 	return 0;
 }
 
+/*
+ * The port's kernel SecY, created closed: its SCI is the KaY's (the
+ * port's MAC and port_id, 802.1AE 8.2.1), its suite the one configured.
+ */
+static struct secy_kernel *
+port_kernel_secy(const struct mka_port_conf *pc, const uint8_t mac[6])
+{
+	struct secy_kernel_conf sc = {
+		.netdev = pc->secy_netdev,
+		.lower = pc->ifname,
+		.initial = {
+			.cs = pc->kay.suites[0],
+			.conf_offset = pc->kay.conf_offset,
+			.protect = true,
+			.replay_protect = pc->kay.replay_protect,
+			.replay_window = pc->kay.replay_window,
+			.validate = MKA_VALIDATE_STRICT,
+		},
+	};
+
+	memcpy(sc.sci, mac, 6);
+	sc.sci[6] = (uint8_t)(pc->kay.port_id >> 8);
+	sc.sci[7] = (uint8_t)pc->kay.port_id;
+	return secy_kernel_new(&sc);
+}
+
 static int
 port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 {
@@ -134,7 +162,12 @@ port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 		return -1;
 	memcpy(kc.mac, ap->io.mac, 6);
 	kc.name = pc->ifname;
-	if (pc->secy_socket[0] != '\0') {
+	if (pc->secy == MKA_SECY_KERNEL) {
+		if ((ap->kern = port_kernel_secy(pc, ap->io.mac)) == NULL)
+			return -1;
+		kc.secy = &secy_kernel_ops;
+		kc.secy_arg = ap->kern;
+	} else if (pc->secy == MKA_SECY_MACSEC_SW) {
 		if ((ap->ctl = secy_ctl_new(pc->secy_socket)) == NULL)
 			return -1;
 		kc.secy = &secy_ctl_ops;
@@ -210,6 +243,8 @@ port_stop(struct agent_port *ap)
 	mka_port_close(&ap->io);
 	secy_ctl_free(ap->ctl);
 	ap->ctl = NULL;
+	secy_kernel_free(ap->kern);
+	ap->kern = NULL;
 	free(ap->fake);
 	ap->fake = NULL;
 }
@@ -484,10 +519,18 @@ main(int argc, char **argv)
 			goto out;
 	}
 	{
-		/* Packet sockets are open; only raw send/receive remains. */
-		static const int keep[] = { CAP_NET_RAW };
+		/*
+		 * Packet sockets are open; only raw send/receive remains,
+		 * and for a kernel SecY its netlink requests (which the
+		 * kernel checks against CAP_NET_ADMIN one by one).
+		 */
+		static const int keep[] = { CAP_NET_RAW, CAP_NET_ADMIN };
+		size_t nkeep = 1;
 
-		if (priv_drop("mka-agent", keep, 1) == -1)
+		for (size_t i = 0; i < a.conf.n_ports; i++)
+			if (a.conf.ports[i].secy == MKA_SECY_KERNEL)
+				nkeep = 2;
+		if (priv_drop("mka-agent", keep, nkeep) == -1)
 			goto out;
 	}
 	run(&a);

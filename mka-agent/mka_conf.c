@@ -111,6 +111,21 @@ parse_peers(const char *s, struct mka_qkd_conf *q)
 	return q->n_allowed > 0 ? 0 : -1;
 }
 
+/* A Linux interface name (dev_valid_name): 1-15 octets, no '/', ':' or space. */
+static bool
+netdev_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= IF_NAMESIZE || strcmp(s, ".") == 0 ||
+	    strcmp(s, "..") == 0)
+		return false;
+	for (; *s != '\0'; s++)
+		if (*s == '/' || *s == ':' || *s <= ' ' || *s == 0x7f)
+			return false;
+	return true;
+}
+
 static int
 port_key(struct mka_port_conf *pc, const char *key, const char *value,
 	 const struct cfg_pos *pos)
@@ -261,11 +276,27 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		if (str_copy(dst, sizeof(pc->kme_cert), value) == -1)
 			goto bad;
 	} else if (strcmp(key, "secy_socket") == 0) {
-		if (strcmp(value, "none") == 0)
+		if (strcmp(value, "none") == 0) {
 			pc->secy_socket[0] = '\0';
-		else if (*value != '/' || str_copy(pc->secy_socket,
-						   sizeof(pc->secy_socket),
-						   value) == -1)
+			pc->secy = MKA_SECY_NONE;
+		} else if (*value != '/' || str_copy(pc->secy_socket,
+						     sizeof(pc->secy_socket),
+						     value) == -1) {
+			goto bad;
+		}
+	} else if (strcmp(key, "secy") == 0) {
+		if (strcmp(value, "macsec-sw") == 0)
+			pc->secy = MKA_SECY_MACSEC_SW;
+		else if (strcmp(value, "kernel") == 0)
+			pc->secy = MKA_SECY_KERNEL;
+		else if (strcmp(value, "none") == 0)
+			pc->secy = MKA_SECY_NONE;
+		else
+			goto bad;
+	} else if (strcmp(key, "secy_netdev") == 0) {
+		if (!netdev_name_ok(value) ||
+		    str_copy(pc->secy_netdev, sizeof(pc->secy_netdev),
+			     value) == -1)
 			goto bad;
 	} else {
 		cfg_error(pos, "unknown key '%s' in [port]", key);
@@ -301,6 +332,8 @@ port_defaults(struct mka_port_conf *pc, const char *ifname)
 	memcpy(pc->kay.eapol_da, pae_group, 6);
 	str_copy(pc->secy_socket, sizeof(pc->secy_socket),
 		 MKA_CONF_DEFAULT_SECY);
+	str_copy(pc->secy_netdev, sizeof(pc->secy_netdev),
+		 MKA_CONF_DEFAULT_NETDEV);
 	pc->qkd.cak_len = 32;
 }
 
@@ -371,6 +404,45 @@ bad:
 	return -1;
 }
 
+/*
+ * What Linux's MACsec SecY can do: one cipher suite per netdev (fixed
+ * when it is created), no confidentiality offset, and a netdev of its
+ * own per port.
+ */
+static int
+kernel_check(const char *path, const struct mka_conf *c, size_t i)
+{
+	const struct mka_port_conf *pc = &c->ports[i];
+
+	if (pc->kay.n_suites != 1) {
+		log_warnx("%s: port %s: secy kernel takes exactly one cipher "
+			  "suite in cipher_suites (the kernel fixes a SecY's "
+			  "suite when it creates it)", path, pc->ifname);
+		return -1;
+	}
+	if (pc->kay.conf_offset == MKA_CO_30 ||
+	    pc->kay.conf_offset == MKA_CO_50) {
+		log_warnx("%s: port %s: secy kernel: Linux MACsec has no "
+			  "confidentiality offset 30 or 50", path, pc->ifname);
+		return -1;
+	}
+	if (strcmp(pc->secy_netdev, pc->ifname) == 0) {
+		log_warnx("%s: port %s: secy_netdev must differ from the "
+			  "port", path, pc->ifname);
+		return -1;
+	}
+	for (size_t j = 0; j < i; j++) {
+		if (c->ports[j].secy == MKA_SECY_KERNEL &&
+		    strcmp(c->ports[j].secy_netdev, pc->secy_netdev) == 0) {
+			log_warnx("%s: ports %s and %s: the same secy_netdev "
+				  "%s", path, c->ports[j].ifname, pc->ifname,
+				  pc->secy_netdev);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Checks that need the whole file. */
 static int
 conf_check(const char *path, struct mka_conf *c)
@@ -400,6 +472,13 @@ conf_check(const char *path, struct mka_conf *c)
 			log_warnx("%s: port %s: cak_source etsi014 needs "
 				  "sae_id, allowed_peers, kme_url, kme_cert, "
 				  "kme_key and kme_ca", path, pc->ifname);
+			return -1;
+		}
+		if (pc->secy == MKA_SECY_KERNEL && kernel_check(path, c, i) == -1)
+			return -1;
+		if (pc->secy == MKA_SECY_MACSEC_SW && pc->secy_socket[0] == '\0') {
+			log_warnx("%s: port %s: secy macsec-sw needs a "
+				  "secy_socket path", path, pc->ifname);
 			return -1;
 		}
 		if (pc->source != MKA_CAK_PSK) {

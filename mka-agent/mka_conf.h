@@ -10,6 +10,8 @@
  *   cak = <32 or 64 hex digits>
  *   ckn = <2..64 hex digits>
  *   secy_socket = /run/qkdlab/macsec-sw.sock   (or "none")
+ *   secy = macsec-sw | kernel | none
+ *   secy_netdev = macsec0                      (secy = kernel)
  *   ...
  */
 #ifndef QKDLAB_MKA_CONF_H
@@ -27,6 +29,14 @@
 #define MKA_CONF_PATH_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
 #define MKA_CONF_DEFAULT_STATUS	"/run/qkdlab/mka-agent.sock"
 #define MKA_CONF_DEFAULT_SECY	"/run/qkdlab/macsec-sw.sock"
+#define MKA_CONF_DEFAULT_NETDEV	"macsec0"
+
+/* Which SecY a port's KaY drives (mka_secy.h). */
+enum mka_secy_kind {
+	MKA_SECY_MACSEC_SW = 0,		/* macsec-sw's control socket */
+	MKA_SECY_NONE,			/* agree keys, install them nowhere */
+	MKA_SECY_KERNEL,		/* Linux's MACsec netdev */
+};
 
 enum mka_cak_source {
 	MKA_CAK_PSK = 0,
@@ -44,6 +54,8 @@ struct mka_port_conf {
 	uint8_t ckn[32];
 	size_t ckn_len;
 	char secy_socket[MKA_CONF_PATH_MAX];	/* "" = none (fake SecY) */
+	enum mka_secy_kind secy;
+	char secy_netdev[IF_NAMESIZE];		/* secy = kernel */
 	/* QKD (cak_source etsi014): the binding and the KME. */
 	struct mka_qkd_conf qkd;
 	char kme_url[256], kme_cert[256], kme_key[256], kme_ca[256];

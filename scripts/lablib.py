@@ -16,6 +16,7 @@ Environment: QKDLAB_BUILD (daemons, default <src>/build), QKDLAB_LAB_DIR
 (state, default <src>/build/lab), QKDLAB_LAB_NS (namespace prefix, default
 "qkdlab").
 """
+import base64
 import json
 import os
 import re
@@ -58,6 +59,13 @@ MODE_TEXT = {
 }
 
 DAEMONS = ("kme-sim", "skip-proxy", "macsec-sw", "mka-agent")
+# Site B's router as a VM (--vm-router): its personalities, its address
+# on the /25 beside the KME link's /24 in site B's namespace, where
+# mka-agent's status is served, and its configuration file.
+VM_PERSONALITIES = ("mka",)
+VM_SITE_IP = {"vm": "198.51.100.130", "ns": "198.51.100.129"}
+VM_STATUS_PORT = 9300
+VM_CONF = "/etc/qkdlab/mka-agent.conf"
 
 
 class LabError(Exception):
@@ -127,6 +135,10 @@ class Lab:
         self.mode_note = ""
         self.key_id = None
         self.dash_listen = os.environ.get("QKDLAB_DASH_LISTEN")
+        # Site B's router as a Linux VM (scripts/lab up --vm-router): the
+        # personality ("mka": mka-agent + kernel MACsec), None for none.
+        self.vm_router = None
+        self.vm = None
 
     # ---- paths ----------------------------------------------------------
     def bin(self, name):
@@ -274,6 +286,8 @@ class Lab:
         return parse_metrics(t) if t else None
 
     def mka_status(self, s):
+        if s == "b" and self.vm_router:
+            return self.vm_router_status()
         try:
             r = subprocess.run([self.bin("mka-agent"), "-f", self.site(s, "mka-agent.conf"), "status"],
                                capture_output=True, text=True, timeout=5)
@@ -524,18 +538,21 @@ class Lab:
                       ("skip-proxy-" + s,))
         note("skip_up")
 
-        # Data plane.
-        for s in ("a", "b"):
+        # Data plane: site B's is in the VM when its router is one.
+        sw_sites = self.sw_sites()
+        if self.vm_router:
+            self.vm_router_up(note)
+        for s in sw_sites:
             self.start("macsec-sw-" + s, s, [self.bin("macsec-sw"), "-d", "-i", WIRE, "-t", TAP,
                                               "-s", self.site(s, "macsec.sock"),
                                               "-m", "127.0.0.1:%d" % SECY_METRICS])
-        for s in ("a", "b"):
+        for s in sw_sites:
             self.wait("macsec-sw %s's control socket" % s.upper(),
                       lambda s=s: self.ctl(s, "get-sci") is not None, 30, ("macsec-sw-" + s,))
             self.nsrun(s, ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % TAP])
             self.nsrun(s, ["ip", "addr", "add", TAP_IP[s] + "/24", "dev", TAP], check=True)
             self.nsrun(s, ["ip", "link", "set", TAP, "up"], check=True)
-        note("secy_up", sci={s: (self.ctl(s, "get-sci") or "").strip() for s in ("a", "b")})
+        note("secy_up", sci={s: (self.ctl(s, "get-sci") or "").strip() for s in sw_sites})
 
         # Keys for MKA.
         cak = ckn = None
@@ -556,8 +573,11 @@ class Lab:
             note("key_fetched", key_id=ckn, site="b")
         for s in ("a", "b"):
             self.write(self.site(s, "mka-agent.conf"), self.mka_conf(s, cak, ckn), 0o600)
+        for s in sw_sites:
             self.start("mka-agent-" + s, s, [self.bin("mka-agent"), "-d", "-f", self.site(s, "mka-agent.conf")])
-        agents = ("mka-agent-a", "mka-agent-b")
+        if self.vm_router:
+            self.vm_router_agent()
+        agents = tuple("mka-agent-" + s for s in sw_sites)
         note("mka_started")
 
         seen = set()
@@ -586,11 +606,12 @@ class Lab:
                 if int(x.get("sak_installed", 0) or 0) > 0:
                     once(("sak", s), "sak", site=s, kn=x.get("kn"), an=x.get("an"), suite=x.get("cipher_suite"))
             if all(st[s].get("state") == "secured" for s in ("a", "b")):
-                sa = {s: self.ctl(s, "show") or "" for s in ("a", "b")}
-                if all(re.search(r"TXSC: \S+ on SA \d", sa[s]) for s in ("a", "b")):
+                sa = {s: self.ctl(s, "show") or "" for s in sw_sites}
+                if all(re.search(r"TXSC: \S+ on SA \d", sa[s]) for s in sw_sites):
                     return st
             return None
-        st = self.wait("MKA to secure the link", secured, 60, agents + ("macsec-sw-a", "macsec-sw-b"))
+        st = self.wait("MKA to secure the link", secured, 90 if self.vm_router else 60,
+                       agents + tuple("macsec-sw-" + s for s in sw_sites))
         note("secured", status=st)
         self.write_env()
         note("env", path=self.env_path())
@@ -636,6 +657,8 @@ class Lab:
             e["MACSEC_CTL_%s" % S] = self.site(s, "macsec.sock")
             e["MKA_STATUS_%s" % S] = self.site(s, "mka-agent.sock")
             e["KME_%s_ADMIN" % S] = "http://127.0.0.1:%d" % ADMIN_PORT
+        if self.vm_router:
+            e.update(self.vm_router_env())
         e["LAB_MODE"] = self.mode or ""
         e["LAB_DIR"] = self.dir
         if self.dash_listen:
@@ -648,6 +671,115 @@ class Lab:
         for k, v in self.lab_env().items():
             lines.append("%s=%s" % (k, v))
         self.write(self.env_path(), "\n".join(lines) + "\n", 0o600)
+
+    # ---- site B's router as a VM (--vm-router) ---------------------------------
+    # The VM (tests/lib/qvm.py) has two NICs: "wire0", whose TAP is site A's
+    # wire0 in place of the veth, and "site0", a TAP in site B's namespace
+    # routed to KME_B and skip-proxy B (198.51.100.2).  QEMU outlives
+    # scripts/lab up: its pid is recorded like a daemon's, so lab down ends
+    # it, and its work directory lies in the lab's.
+
+    def sw_sites(self):
+        """The sites whose router is macsec-sw + mka-agent in a namespace."""
+        return ("a",) if self.vm_router else ("a", "b")
+
+    def vm_dir(self):
+        return os.path.join(self.dir, "vm-b")
+
+    def vm_router_up(self, note):
+        if self.vm_router not in VM_PERSONALITIES:
+            raise LabError("--vm-router %s: no such personality" % self.vm_router,
+                           "use one of: %s" % ", ".join(VM_PERSONALITIES))
+        if self.vm_router == "mka" and self.mode == "interim":
+            raise LabError("--vm-router mka needs mka-agent's QKD mode (SKIP or ETSI 014)",
+                           "build mka-agent with its key sources, or leave QKDLAB_LAB_MODE unset")
+        sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
+        import qvm
+        # The wire is the VM's TAP: the veth goes, the TAP takes its name.
+        self.nsrun("a", ["ip", "link", "del", WIRE], check=True)
+        pki = "/etc/qkdlab/pki"
+        files = {pki + "/sae-ca.crt": os.path.join(self.pki, "sae-ca.crt"),
+                 pki + "/%s.crt" % SAE["b"]: os.path.join(self.pki, SAE["b"] + ".crt")}
+        with open(os.path.join(self.pki, SAE["b"] + ".key"), "rb") as f:
+            files[pki + "/%s.key" % SAE["b"]] = f.read()        # bytes: mode 0600 in the VM
+        files["/etc/qkdlab/status.sh"] = ("#!/bin/sh\nexec mka-agent -f %s status\n" % VM_CONF).encode()
+        rc = "\n".join([
+            "echo 1 > /proc/sys/net/ipv6/conf/wire0/disable_ipv6",
+            "ip link set wire0 up",
+            "ip addr add %s/25 dev site0" % VM_SITE_IP["vm"],
+            "ip link set site0 up",
+            "ip route add 198.51.100.0/24 via %s" % VM_SITE_IP["ns"],
+            "chmod 755 /etc/qkdlab/status.sh",
+            # mka-agent status for scripts/lab status, from site B's namespace.
+            "nc -ll -p %d -e /etc/qkdlab/status.sh &" % VM_STATUS_PORT, ""])
+        vm = qvm.VM(nics=[qvm.Nic(self.ns["a"], WIRE, guest="wire0"),
+                          qvm.Nic(self.ns["b"], "vmsite", guest="site0")],
+                    binaries=[self.bin("mka-agent")], files=files, rc=rc, name="qkdlab-b",
+                    workdir=self.vm_dir(), say=lambda msg: note(msg))
+        try:
+            vm.start()
+        except qvm.VMError as e:
+            raise LabError("site B's VM router did not start: %s" % e,
+                           "see %s; scripts/deps installs QEMU and the kernel tools" % self.vm_dir())
+        self.vm = vm
+        with open(os.path.join(self.dir, "pids"), "a") as f:
+            f.write("vm-b %d qemu-system-x86_64\n" % vm.proc.pid)
+        self.nsrun("b", ["ip", "addr", "add", VM_SITE_IP["ns"] + "/25", "dev", "vmsite"], check=True)
+        self.nsrun("a", ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % WIRE], check=True)
+        note("vm_up", seconds=vm.boot_seconds, kernel=vm.kernel_version)
+
+    def vm_router_conf(self, cak=None, ckn=None):
+        """Site B's mka-agent configuration, for the VM: the lab's, with
+        the VM's paths and the kernel SecY (macsec0 on wire0)."""
+        sub = {"status_socket": "/run/mka-agent.sock", "key_log": "/run/keys.log",
+               "kme_cert": "/etc/qkdlab/pki/%s.crt" % SAE["b"], "kme_key": "/etc/qkdlab/pki/%s.key" % SAE["b"],
+               "kme_ca": "/etc/qkdlab/pki/sae-ca.crt"}
+        out = []
+        for ln in self.mka_conf("b", cak, ckn).splitlines():
+            m = re.match(r"(\w+) = ", ln)
+            if m and m.group(1) == "secy_socket":
+                continue
+            out.append("%s = %s" % (m.group(1), sub[m.group(1)]) if m and m.group(1) in sub else ln)
+        return "\n".join(out + ["secy = kernel", "secy_netdev = %s" % TAP, ""])
+
+    def vm_router_agent(self, conf=None):
+        """Starts the VM's mka-agent (log /var/log/mka-agent.log in the VM)
+        with conf (default vm_router_conf()), and puts site B's address on
+        the macsec netdev it creates; returns once that is done or the
+        agent has given up."""
+        vm = self.vm
+        conf = conf or self.vm_router_conf()
+        self.write(self.site("b", "mka-agent.conf"), conf, 0o600)    # a copy, for the record
+        vm.sh("mkdir -p /etc/qkdlab && echo %s | base64 -d > %s && chmod 600 %s && : > /var/log/mka-agent.log"
+              % (base64.b64encode(conf.encode()).decode(), VM_CONF, VM_CONF), timeout=90)
+        vm.sh("setsid /bin/dash -c 'exec mka-agent -d -f %s' </dev/null >>/var/log/mka-agent.log 2>&1 &"
+              % VM_CONF, timeout=90)
+        # The address goes on the kernel's controlled port once it exists.
+        vm.sh("for i in $(seq 100); do ip link show %s >/dev/null 2>&1 && break; "
+              "pidof mka-agent >/dev/null || exit 0; sleep 0.2; done; "
+              "echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6; ip addr add %s/24 dev %s"
+              % (TAP, TAP, TAP_IP["b"], TAP), timeout=90)
+        # From here on the VM runs on its own: QEMU outlives this process.
+        import atexit
+        atexit.unregister(vm.stop)
+
+    def vm_router_status(self):
+        # The VM answers slowly (no KVM; the agent is started per request).
+        r = self.nsrun("b", ["bash", "-c", "exec 3<>/dev/tcp/%s/%d && timeout 15 cat <&3"
+                             % (VM_SITE_IP["vm"], VM_STATUS_PORT)], timeout=20)
+        return kv_line(r.stdout) if r.returncode == 0 and "state=" in r.stdout else {}
+
+    def vm_router_env(self):
+        return {"ROUTER_B_VM": self.vm_router,
+                "ROUTER_B_VM_DIR": self.vm_dir(),
+                "ROUTER_B_VM_CONSOLE": os.path.join(self.vm_dir(), "console.log"),
+                "ROUTER_B_VM_SITE_IP": VM_SITE_IP["vm"],
+                "ROUTER_B_VM_STATUS": "%s:%d" % (VM_SITE_IP["vm"], VM_STATUS_PORT),
+                "MACSEC_B": "%s (kernel MACsec, in the VM)" % TAP,
+                # Site B's SecY and agent are in the VM: nothing of theirs
+                # on the host.
+                "MACSEC_CTL_B": "", "MKA_STATUS_B": "",
+                "KEYLOG_B": "", "ROUTER_B_VM_KEYLOG": "/run/keys.log (in the VM)"}
 
     # ---- tear down ---------------------------------------------------------------
     def recorded(self):

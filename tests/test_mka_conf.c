@@ -214,6 +214,62 @@ TEST(malformed_or_incomplete_refused)
 			TH_FAIL("accepted config %zu:\n%s", i, bad[i]);
 }
 
+#define PSK "cak = 00112233445566778899aabbccddeeff\nckn = 01\n"
+
+TEST(kernel_secy_ports)
+{
+	static struct mka_conf c;
+
+	ASSERT_INT_EQ(load("[port eth1]\n" PSK
+			   "secy = kernel\n"
+			   "secy_netdev = mks1\n"
+			   "cipher_suites = gcm-aes-xpn-256\n"
+			   "confidentiality_offset = none\n"
+			   "[port eth2]\n" PSK
+			   "secy = kernel\n"
+			   "[port eth3]\n" PSK
+			   "secy = macsec-sw\n"
+			   "[port eth4]\n" PSK
+			   "secy = none\n",
+			   0600, &c), 0);
+	ASSERT_INT_EQ(c.ports[0].secy, MKA_SECY_KERNEL);
+	ASSERT_STR_EQ(c.ports[0].secy_netdev, "mks1");
+	ASSERT_U64_EQ(c.ports[0].kay.suites[0], MKA_CS_GCM_AES_XPN_256);
+	ASSERT_INT_EQ(c.ports[1].secy, MKA_SECY_KERNEL);
+	ASSERT_STR_EQ(c.ports[1].secy_netdev, MKA_CONF_DEFAULT_NETDEV);
+	ASSERT_INT_EQ(c.ports[2].secy, MKA_SECY_MACSEC_SW);
+	ASSERT_STR_EQ(c.ports[2].secy_socket, MKA_CONF_DEFAULT_SECY);
+	ASSERT_INT_EQ(c.ports[3].secy, MKA_SECY_NONE);
+	mka_conf_wipe(&c);
+}
+
+/* What Linux's SecY cannot do is refused when the file is read. */
+static const char *const bad_kernel[] = {
+	"[port eth1]\n" PSK "secy = linux\n",
+	"[port eth1]\n" PSK "secy = kernel\n"
+	"cipher_suites = gcm-aes-128, gcm-aes-256\n",	/* one suite */
+	"[port eth1]\n" PSK "secy = kernel\nconfidentiality_offset = 30\n",
+	"[port eth1]\n" PSK "secy = kernel\nconfidentiality_offset = 50\n",
+	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = eth1\n",
+	"[port eth1]\n" PSK "secy = kernel\n"
+	"secy_netdev = a-name-too-long-x\n",
+	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = a/b\n",
+	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = a:b\n",
+	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = \n",
+	"[port eth1]\n" PSK "secy = kernel\n"
+	"[port eth2]\n" PSK "secy = kernel\n",		/* same netdev */
+	"[port eth1]\n" PSK "secy_socket = none\nsecy = macsec-sw\n",
+};
+
+TEST(kernel_secy_limits_refused)
+{
+	static struct mka_conf c;
+
+	for (size_t i = 0; i < ARRAY_LEN(bad_kernel); i++)
+		if (load(bad_kernel[i], 0600, &c) != -1)
+			TH_FAIL("accepted config %zu:\n%s", i, bad_kernel[i]);
+}
+
 TEST(secrets_need_a_private_file)
 {
 	static struct mka_conf c;
@@ -235,6 +291,8 @@ main(void)
 		TEST_CASE(qkd_ports),
 		TEST_CASE(malformed_or_incomplete_refused),
 		TEST_CASE(secrets_need_a_private_file),
+		TEST_CASE(kernel_secy_ports),
+		TEST_CASE(kernel_secy_limits_refused),
 	};
 	int fd, rc;
 
