@@ -239,7 +239,7 @@ void show_secy(const struct secy *secy, const char *name, FILE *fp);
 void show_stats(const struct secy *secy, FILE *fp);
 
 /* port.c — the Uncontrolled Port (AF_PACKET) and Controlled Port (TAP). */
-#define PORT_BATCH	32
+#define PORT_BATCH	64
 #define PORT_FRAME_MAX	(9216 + MACSEC_OVERHEAD + ETH_HDR_LEN)
 
 struct port_batch {

@@ -223,7 +223,9 @@ tap_write(struct daemon *d, const uint8_t *buf, size_t len)
 /*
  * Uncontrolled Port -> validate -> Controlled Port, with offloads: every
  * frame is validated on its own (10.6); what passes joins the super-frame
- * of its TCP flow, or is written alone in the order received.
+ * of its TCP flow, or is written alone in the order received.  The
+ * super-frame being built stays open for the caller's next batch.
+ * Returns 1 when the batch was full (more may be queued), 0, or -1.
  */
 static int
 pump_rx_offload(struct daemon *d)
@@ -262,9 +264,24 @@ pump_rx_offload(struct daemon *d)
 		vnet_hdr_plain(d->rx_plain, false);
 		tap_write(d, d->rx_plain, VNET_HDR_LEN + len);
 	}
+	return d->in->n == PORT_BATCH ? 1 : 0;
+}
+
+/* Receive batches per wakeup while they come back full. */
+#define RX_BATCHES	8
+
+static int
+serve_wire(struct daemon *d)
+{
+	size_t n;
+	int k, rc = 1;
+
+	for (k = 0; k < RX_BATCHES && rc == 1; k++)
+		if ((rc = pump_rx_offload(d)) == -1)
+			break;
 	if ((n = gro_finish(&d->gro)) > 0)
 		tap_write(d, d->gro_buf, n);
-	return 0;
+	return rc == -1 ? -1 : 0;
 }
 
 static void
@@ -371,7 +388,7 @@ port_thread(void *arg)
 			return NULL;
 		/* POLLERR on the packet socket: see daemon_loop(). */
 		if (pt->wire && (pfd[0].revents & (POLLIN | POLLERR)) &&
-		    pump_rx_offload(d) == -1)
+		    serve_wire(d) == -1)
 			break;
 		if (!pt->wire && (pfd[0].revents & POLLIN) &&
 		    pump_tx_offload(d) == -1)

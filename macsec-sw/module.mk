@@ -26,6 +26,10 @@ $(B)/bench/bench_macsec_crypto: $(B)/bench/bench_macsec_crypto.o \
 FUZZ += sectag
 fuzz_sectag_OBJS := fuzz/fuzz_sectag.o $(MACSEC_CORE_OBJS)
 
+# The TAP offloads: segmentation and receive coalescing (offload.c).
+FUZZ += offload
+fuzz_offload_OBJS := fuzz/fuzz_offload.o macsec-sw/offload.o
+
 TESTS += tests/test_macsec_ctl
 tests_test_macsec_ctl_OBJS := tests/test_macsec_ctl.o tests/harness.o \
 	macsec-sw/macsec_ctl_server.o macsec-sw/macsec_conf.o macsec-sw/show.o macsec-sw/export.o \

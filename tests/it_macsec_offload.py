@@ -186,6 +186,13 @@ def run(offload):
 
 if subprocess.run(["which", "tshark"], capture_output=True).returncode != 0:
     t.skip_all("tshark not installed")
+for key in ("offload", "qdisc-bypass"):
+    bad = os.path.join(tmp, "bad-%s.conf" % key)
+    with open(bad, "w") as f:
+        f.write("interface = eth9\n%s = maybe\n" % key)
+    r = subprocess.run([tap.binpath("macsec-sw/macsec-sw"), "-n", "-f", bad], capture_output=True, text=True)
+    t.ok(r.returncode == 1 and "%s must be on or off" % key in r.stderr and ":2" in r.stderr,
+         "-n: '%s = maybe' is an error naming the line" % key, r.stderr)
 run(True)
 run(False)
 t.done()
