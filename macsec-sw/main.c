@@ -61,8 +61,9 @@ struct daemon {
 	int fail_fd;		/* eventfd: one of them failed */
 };
 
-/* TAP reads per wakeup with offloads: bounded so the wire is served too. */
-#define TX_READS	8
+/* TAP reads per wakeup with offloads (the transmit thread has nothing
+ * else to serve; small frames come one per read and go out in batches). */
+#define TX_READS	PORT_BATCH
 
 static void
 usage(FILE *fp)
