@@ -24,6 +24,7 @@ conf_defaults(struct macsec_conf *conf)
 	str_copy(conf->socket, sizeof(conf->socket), CONF_DEFAULT_SOCKET);
 	conf->sci_port = 1;
 	conf->tap_copy_mac = true;
+	conf->offload = true;
 	/* The SecY's own defaults are the policy defaults. */
 	if ((tmp = secy_new(zero, 0)) != NULL) {
 		secy_get_policy(tmp, &conf->pol);
@@ -199,6 +200,15 @@ conf_line(void *arg, const char *section, const char *section_arg,
 	if (strcmp(key, "log_format") == 0) {
 		if (log_fmt_parse(value, &conf->log_fmt) == -1) {
 			cfg_error(pos, "log_format must be text or json, not '%s'",
+				  value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "offload") == 0 || strcmp(key, "qdisc-bypass") == 0) {
+		if (cfg_parse_bool(value, key[0] == 'o' ? &conf->offload :
+				   &conf->qdisc_bypass) == -1) {
+			cfg_error(pos, "%s must be on or off, not '%s'", key,
 				  value);
 			return -1;
 		}

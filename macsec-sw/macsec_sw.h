@@ -9,6 +9,8 @@
 #ifndef QKDLAB_MACSEC_SW_H
 #define QKDLAB_MACSEC_SW_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -208,6 +210,8 @@ struct macsec_conf {
 	uint64_t sci;
 	uint16_t sci_port;		/* with the interface MAC otherwise */
 	bool tap_copy_mac;		/* TAP takes the interface's MAC */
+	bool offload;			/* TAP offloads, a thread per port */
+	bool qdisc_bypass;		/* PACKET_QDISC_BYPASS on the wire */
 	struct secy_policy pol;
 	char metrics_listen[64];	/* "" = no HTTP metrics */
 	enum log_fmt log_fmt;
@@ -235,7 +239,7 @@ void show_secy(const struct secy *secy, const char *name, FILE *fp);
 void show_stats(const struct secy *secy, FILE *fp);
 
 /* port.c — the Uncontrolled Port (AF_PACKET) and Controlled Port (TAP). */
-#define PORT_BATCH	32
+#define PORT_BATCH	64
 #define PORT_FRAME_MAX	(9216 + MACSEC_OVERHEAD + ETH_HDR_LEN)
 
 struct port_batch {
@@ -252,8 +256,9 @@ struct wire {
 	uint8_t mac[ETH_ADDR_LEN];
 };
 
-/* Opens ifname with a packet socket (promiscuous, no outgoing copies). */
-int wire_open(struct wire *w, const char *ifname);
+/* Opens ifname with a packet socket (promiscuous, no outgoing copies);
+ * bypass sends past the interface's queueing discipline. */
+int wire_open(struct wire *w, const char *ifname, bool bypass);
 void wire_close(struct wire *w);
 /* Receives up to PORT_BATCH frames without blocking; -1 on error. */
 int wire_recv(struct wire *w, struct port_batch *b);
@@ -262,11 +267,68 @@ uint64_t wire_drops(struct wire *w);
 /* Sends every frame of b; returns how many were not sent. */
 size_t wire_send(struct wire *w, const struct port_batch *b);
 
-/* Creates (or attaches to) TAP name, sets its MAC (if mac) and MTU, up. */
-int tap_open(const char *name, const uint8_t *mac, unsigned mtu);
+/* Creates (or attaches to) TAP name, sets its MAC (if mac) and MTU, up;
+ * with vnet, every read and write starts with a virtio-net header and
+ * reads may bring TCP super-frames (TSO, checksum offload). */
+int tap_open(const char *name, const uint8_t *mac, unsigned mtu, bool vnet);
+/* One read of up to cap octets without blocking: its length, 0 when
+ * nothing is queued, -1 on error. */
+ssize_t tap_read(int fd, uint8_t *buf, size_t cap);
 /* Reads up to PORT_BATCH frames without blocking; -1 on error. */
 int tap_recv(int fd, struct port_batch *b);
 int tap_send(int fd, const uint8_t *frame, size_t len);
+
+/*
+ * offload.c — the TAP's offloads (virtio-net header, TSO, checksums, and
+ * receive coalescing).  The SecY never sees a frame above the MTU.
+ */
+#define VNET_HDR_LEN	10	/* struct virtio_net_hdr */
+#define GSO_FRAME_MAX	(65535 + ETH_HDR_LEN + 4)	/* IP + Ethernet + tag */
+
+/* Walks one TAP super-frame as the MTU-sized frames it stands for. */
+struct gso_iter {
+	const uint8_t *frame;
+	size_t len;
+	uint8_t type;		/* VIRTIO_NET_HDR_GSO_* */
+	bool v6, csum, done;
+	size_t csum_start, csum_offset;
+	size_t l3, l4, hlen;	/* IP header, TCP header, payload offsets */
+	size_t mss, off;	/* segment payload size, next payload octet */
+	unsigned idx;
+};
+
+/* Reads the header the TAP put before frame; -1 if malformed/unoffered. */
+int gso_begin(struct gso_iter *g, const uint8_t vh[VNET_HDR_LEN],
+	      const uint8_t *frame, size_t len);
+/* Writes the next frame (checksums complete) into out: 1, or 0 at end. */
+int gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len);
+/* A header for a frame written as it is (DATA_VALID: checksums checked). */
+void vnet_hdr_plain(uint8_t vh[VNET_HDR_LEN], bool csum_valid);
+
+struct gro_seg {
+	bool v6;
+	uint8_t flags;
+	uint32_t seq;
+	size_t l3, l4, hlen, end, plen;
+};
+
+/* Coalesces validated TCP segments of one flow (into buf: header+frame). */
+struct gro {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;		/* frame octets after the header */
+	unsigned nseg;
+	bool closed;		/* PSH or a short segment ended it */
+	uint32_t next_seq;
+	struct gro_seg head;
+};
+
+void gro_init(struct gro *g, uint8_t *buf, size_t cap);
+/* Takes frame into the super-frame being built: 0, or -1 if it does not
+ * fit it (then gro_finish() and try again) or is no TCP candidate. */
+int gro_add(struct gro *g, const uint8_t *frame, size_t len);
+/* Completes the super-frame in buf (header first); its length, 0 if none. */
+size_t gro_finish(struct gro *g);
 
 /* macsec_ctl_server.c — the control socket (see macsec-sw(8), CONTROL PROTOCOL). */
 #define CTL_LINE_MAX	1024

@@ -4,9 +4,19 @@
  *
  * One thread, one poll() loop: wire frames are validated into the TAP,
  * TAP frames are protected onto the wire, and the control socket installs
- * SAs.  SIGTERM/SIGINT end the loop through a signalfd; everything is then
+ * SAs.  With offloads off, that is all.  With offloads on (the default)
+ * one TAP read may bring a TCP super-frame that is cut into MTU-sized
+ * frames before protection, validated segments of one TCP flow reach the
+ * TAP as one super-frame, and each direction has a thread of its own while
+ * the main thread serves signals and the control socket.
+ *
+ * Locking: the transmit thread touches only the SecY's transmit SC and
+ * Out* counters, the receive thread only the receive SCs and In* counters
+ * (secy.c keeps them apart), so both run under the read side of one
+ * rwlock; the control socket changes anything and takes the write side.  SIGTERM/SIGINT end the loop through a signalfd; everything is then
  * freed and every key wiped.
  */
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 
@@ -14,6 +24,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <poll.h>
+#include <pthread.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,7 +48,22 @@ struct daemon {
 	struct port_batch *in, *out;
 	unsigned rx_batches;
 	struct http_pages *http;	/* metrics_listen */
+	/* offloads: a TAP read, one segment, one validated frame (each with
+	 * room for the virtio-net header before it) and the coalescer */
+	uint8_t *tx_buf, *seg, *rx_plain, *gro_buf;
+	struct gro gro;
+	/* offloads: the two port threads (see Locking above) */
+	pthread_rwlock_t lock;
+	bool lock_init;
+	pthread_t rx_thr, tx_thr;
+	bool rx_started, tx_started;
+	int stop_fd;		/* eventfd: the main thread asks them to end */
+	int fail_fd;		/* eventfd: one of them failed */
 };
+
+/* TAP reads per wakeup with offloads (the transmit thread has nothing
+ * else to serve; small frames come one per read and go out in batches). */
+#define TX_READS	PORT_BATCH
 
 static void
 usage(FILE *fp)
@@ -114,7 +140,7 @@ daemon_setup(struct daemon *d)
 		return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (wire_open(&d->wire, c->interface) == -1)
+	if (wire_open(&d->wire, c->interface, c->qdisc_bypass) == -1)
 		return -1;
 	if (d->wire.mtu <= MACSEC_OVERHEAD + 64) {
 		log_warnx("%s: MTU %u is too small for MACsec", c->interface,
@@ -131,7 +157,7 @@ daemon_setup(struct daemon *d)
 	secy_set_max_frame(d->secy, d->wire.mtu + ETH_HDR_LEN);
 	/* The Controlled Port loses the SecTAG and ICV to the wire MTU. */
 	d->tap_fd = tap_open(c->tap, c->tap_copy_mac ? d->wire.mac : NULL,
-			     d->wire.mtu - MACSEC_OVERHEAD);
+			     d->wire.mtu - MACSEC_OVERHEAD, c->offload);
 	if (d->tap_fd == -1)
 		return -1;
 	if (make_socket_dir(c->socket) == -1 ||
@@ -149,9 +175,17 @@ daemon_setup(struct daemon *d)
 		if ((d->http = http_pages_new(c->metrics_listen, pages, 2)) == NULL)
 			return -1;
 	}
-	log_info("SecY on %s (SCI %016llx), controlled port %s, control "
-		 "socket %s", c->interface, (unsigned long long)sci, c->tap,
-		 c->socket);
+	if (c->offload &&
+	    ((d->tx_buf = malloc(VNET_HDR_LEN + GSO_FRAME_MAX)) == NULL ||
+	     (d->seg = malloc(PORT_FRAME_MAX)) == NULL ||
+	     (d->rx_plain = malloc(VNET_HDR_LEN + PORT_FRAME_MAX)) == NULL ||
+	     (d->gro_buf = malloc(VNET_HDR_LEN + GSO_FRAME_MAX)) == NULL))
+		return -1;
+	gro_init(&d->gro, d->gro_buf, VNET_HDR_LEN + GSO_FRAME_MAX);
+	log_info("SecY on %s (SCI %016llx), controlled port %s (offloads "
+		 "%s, qdisc bypass %s), control socket %s", c->interface,
+		 (unsigned long long)sci, c->tap, c->offload ? "on" : "off",
+		 c->qdisc_bypass ? "on" : "off", c->socket);
 	return 0;
 }
 
@@ -180,6 +214,131 @@ pump_rx(struct daemon *d)
 	return 0;
 }
 
+static void
+tap_write(struct daemon *d, const uint8_t *buf, size_t len)
+{
+	if (tap_send(d->tap_fd, buf, len) == -1)
+		log_debug("write to %s: %s", d->conf.tap, strerror(errno));
+}
+
+/*
+ * Uncontrolled Port -> validate -> Controlled Port, with offloads: every
+ * frame is validated on its own (10.6); what passes joins the super-frame
+ * of its TCP flow, or is written alone in the order received.  The
+ * super-frame being built stays open for the caller's next batch.
+ * Returns 1 when the batch was full (more may be queued), 0, or -1.
+ */
+static int
+pump_rx_offload(struct daemon *d)
+{
+	uint8_t *plain = d->rx_plain + VNET_HDR_LEN;
+	size_t i, len, n;
+
+	if (wire_recv(&d->wire, d->in) == -1) {
+		log_warn("receive on %s", d->conf.interface);
+		return -1;
+	}
+	if (++d->rx_batches % 64 == 0) {
+		uint64_t drops = wire_drops(&d->wire);
+
+		pthread_rwlock_rdlock(&d->lock);
+		secy_count_overrun(d->secy, drops);
+		pthread_rwlock_unlock(&d->lock);
+	}
+	for (i = 0; i < d->in->n; i++) {
+		enum secy_rx rx;
+
+		pthread_rwlock_rdlock(&d->lock);
+		rx = secy_validate_frame(d->secy, d->in->frame[i],
+					 d->in->len[i], plain, PORT_FRAME_MAX,
+					 &len);
+		pthread_rwlock_unlock(&d->lock);
+		if (rx != SECY_RX_DELIVER)
+			continue;
+		if (gro_add(&d->gro, plain, len) == 0)
+			continue;
+		if ((n = gro_finish(&d->gro)) > 0) {
+			tap_write(d, d->gro_buf, n);
+			if (gro_add(&d->gro, plain, len) == 0)
+				continue;
+		}
+		vnet_hdr_plain(d->rx_plain, false);
+		tap_write(d, d->rx_plain, VNET_HDR_LEN + len);
+	}
+	return d->in->n == PORT_BATCH ? 1 : 0;
+}
+
+/* Receive batches per wakeup while they come back full. */
+#define RX_BATCHES	8
+
+static int
+serve_wire(struct daemon *d)
+{
+	size_t n;
+	int k, rc = 1;
+
+	for (k = 0; k < RX_BATCHES && rc == 1; k++)
+		if ((rc = pump_rx_offload(d)) == -1)
+			break;
+	if ((n = gro_finish(&d->gro)) > 0)
+		tap_write(d, d->gro_buf, n);
+	return rc == -1 ? -1 : 0;
+}
+
+static void
+flush_wire(struct daemon *d)
+{
+	if (d->out->n > 0 && wire_send(&d->wire, d->out) > 0)
+		log_debug("send on %s: frames dropped", d->conf.interface);
+	d->out->n = 0;
+}
+
+/*
+ * Controlled Port -> protect -> Uncontrolled Port, with offloads: each
+ * read is one frame or one TCP super-frame, protected as the MTU-sized
+ * frames it stands for; secy_protect() still refuses any frame longer
+ * than the wire carries (OutPktsTooLong).
+ */
+static int
+pump_tx_offload(struct daemon *d)
+{
+	struct gso_iter it;
+	struct port_batch *o = d->out;
+	size_t slen;
+	ssize_t n;
+	int reads;
+
+	o->n = 0;
+	for (reads = 0; reads < TX_READS; reads++) {
+		n = tap_read(d->tap_fd, d->tx_buf, VNET_HDR_LEN + GSO_FRAME_MAX);
+		if (n == -1) {
+			log_warn("read from %s", d->conf.tap);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if ((size_t)n < VNET_HDR_LEN + ETH_HDR_LEN ||
+		    gso_begin(&it, d->tx_buf, d->tx_buf + VNET_HDR_LEN,
+			      (size_t)n - VNET_HDR_LEN) == -1) {
+			log_debug("%s: malformed offload frame (%zd octets) "
+				  "dropped", d->conf.tap, n);
+			continue;
+		}
+		while (gso_next(&it, d->seg, PORT_FRAME_MAX, &slen) == 1) {
+			int rc;
+
+			pthread_rwlock_rdlock(&d->lock);
+			rc = secy_protect(d->secy, d->seg, slen, o->frame[o->n],
+					  PORT_FRAME_MAX, &o->len[o->n]);
+			pthread_rwlock_unlock(&d->lock);
+			if (rc == 0 && ++o->n == PORT_BATCH)
+				flush_wire(d);
+		}
+	}
+	flush_wire(d);
+	return 0;
+}
+
 /* Controlled Port -> protect -> Uncontrolled Port. */
 static int
 pump_tx(struct daemon *d)
@@ -202,10 +361,107 @@ pump_tx(struct daemon *d)
 	return 0;
 }
 
+struct port_thread {
+	struct daemon *d;
+	bool wire;		/* the Uncontrolled Port's, else the TAP's */
+};
+
+static void *
+port_thread(void *arg)
+{
+	const struct port_thread *pt = arg;
+	struct daemon *d = pt->d;
+	struct pollfd pfd[2];
+	uint64_t one = 1;
+
+	for (;;) {
+		pfd[0].fd = pt->wire ? d->wire.fd : d->tap_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = d->stop_fd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("poll");
+			break;
+		}
+		if (pfd[1].revents & POLLIN)
+			return NULL;
+		/* POLLERR on the packet socket: see daemon_loop(). */
+		if (pt->wire && (pfd[0].revents & (POLLIN | POLLERR)) &&
+		    serve_wire(d) == -1)
+			break;
+		if (!pt->wire && (pfd[0].revents & POLLIN) &&
+		    pump_tx_offload(d) == -1)
+			break;
+		if (pfd[0].revents & POLLNVAL || (!pt->wire &&
+		    pfd[0].revents & (POLLERR | POLLHUP))) {
+			log_warnx("a port went away");
+			break;
+		}
+	}
+	if (write(d->fail_fd, &one, sizeof(one)) == -1)
+		log_warn("eventfd");
+	return NULL;
+}
+
+static int
+threads_start(struct daemon *d)
+{
+	static struct port_thread rx, tx;
+	pthread_rwlockattr_t attr;
+
+	/* The control socket must not wait behind a stream of frames. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (pthread_rwlock_init(&d->lock, &attr) != 0) {
+		pthread_rwlockattr_destroy(&attr);
+		log_warnx("cannot create the SecY lock");
+		return -1;
+	}
+	pthread_rwlockattr_destroy(&attr);
+	d->lock_init = true;
+	if ((d->stop_fd = eventfd(0, EFD_CLOEXEC)) == -1 ||
+	    (d->fail_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		log_warn("eventfd");
+		return -1;
+	}
+	rx.d = tx.d = d;
+	rx.wire = true;
+	tx.wire = false;
+	if (pthread_create(&d->rx_thr, NULL, port_thread, &rx) != 0) {
+		log_warnx("cannot start the receive thread");
+		return -1;
+	}
+	d->rx_started = true;
+	if (pthread_create(&d->tx_thr, NULL, port_thread, &tx) != 0) {
+		log_warnx("cannot start the transmit thread");
+		return -1;
+	}
+	d->tx_started = true;
+	return 0;
+}
+
+static void
+threads_stop(struct daemon *d)
+{
+	uint64_t one = 1;
+
+	if ((d->rx_started || d->tx_started) &&
+	    write(d->stop_fd, &one, sizeof(one)) == -1)
+		log_warn("eventfd");
+	if (d->rx_started)
+		pthread_join(d->rx_thr, NULL);
+	if (d->tx_started)
+		pthread_join(d->tx_thr, NULL);
+	d->rx_started = d->tx_started = false;
+}
+
 static int
 daemon_loop(struct daemon *d)
 {
-	struct pollfd pfd[3 + 1 + CTL_MAX_CLIENTS + 1];
+	struct pollfd pfd[4 + 1 + CTL_MAX_CLIENTS + 1];
 	struct signalfd_siginfo si;
 	size_t nctl, nfd;
 	int timeout;
@@ -213,12 +469,15 @@ daemon_loop(struct daemon *d)
 	for (;;) {
 		pfd[0].fd = d->sig_fd;
 		pfd[0].events = POLLIN;
-		pfd[1].fd = d->wire.fd;
+		/* With offloads the port threads serve the ports. */
+		pfd[1].fd = d->conf.offload ? -1 : d->wire.fd;
 		pfd[1].events = POLLIN;
-		pfd[2].fd = d->tap_fd;
+		pfd[2].fd = d->conf.offload ? -1 : d->tap_fd;
 		pfd[2].events = POLLIN;
-		nctl = ctl_pollfds(d->ctl, pfd + 3, ARRAY_LEN(pfd) - 4);
-		nfd = 3 + nctl;
+		pfd[3].fd = d->fail_fd;
+		pfd[3].events = POLLIN;
+		nctl = ctl_pollfds(d->ctl, pfd + 4, ARRAY_LEN(pfd) - 5);
+		nfd = 4 + nctl;
 		timeout = -1;
 		if (d->http != NULL) {
 			pfd[nfd].fd = http_pages_fd(d->http);
@@ -251,16 +510,31 @@ daemon_loop(struct daemon *d)
 			log_warnx("a port went away");
 			return -1;
 		}
-		ctl_dispatch(d->ctl, pfd + 3, nctl);
+		if (pfd[3].revents & POLLIN)
+			return -1;	/* a port thread said why */
+		/* The control socket and the metrics pages read and change
+		 * the SecY: the port threads wait meanwhile. */
+		if (d->conf.offload)
+			pthread_rwlock_wrlock(&d->lock);
+		ctl_dispatch(d->ctl, pfd + 4, nctl);
 		/* Without a ready descriptor too: MHD's connection timeouts. */
 		if (d->http != NULL)
 			http_pages_run(d->http);
+		if (d->conf.offload)
+			pthread_rwlock_unlock(&d->lock);
 	}
 }
 
 static void
 daemon_teardown(struct daemon *d)
 {
+	threads_stop(d);
+	if (d->lock_init)
+		pthread_rwlock_destroy(&d->lock);
+	if (d->stop_fd != -1)
+		close(d->stop_fd);
+	if (d->fail_fd != -1)
+		close(d->fail_fd);
 	http_pages_free(d->http);
 	ctl_free(d->ctl);
 	secy_free(d->secy);	/* wipes every SA key */
@@ -271,6 +545,10 @@ daemon_teardown(struct daemon *d)
 		close(d->sig_fd);
 	free(d->in);
 	free(d->out);
+	free(d->tx_buf);
+	free(d->seg);
+	free(d->rx_plain);
+	free(d->gro_buf);
 }
 
 static int
@@ -355,7 +633,7 @@ main(int argc, char **argv)
 	int rc = 1;
 
 	memset(&d, 0, sizeof(d));
-	d.wire.fd = d.tap_fd = d.sig_fd = -1;
+	d.wire.fd = d.tap_fd = d.sig_fd = d.stop_fd = d.fail_fd = -1;
 	log_init("macsec-sw", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_INFO);
 	if (parse_args(argc, argv, &d, &fg, &check, &verbose) == -1)
 		return 1;
@@ -393,6 +671,9 @@ main(int argc, char **argv)
 		if (priv_drop("macsec-sw", keep, 2) == -1)
 			goto out;
 	}
+	/* Threads start after the privilege drop, which is per thread. */
+	if (d.conf.offload && threads_start(&d) == -1)
+		goto out;
 	if (daemon_loop(&d) == 0)
 		rc = 0;
 out:

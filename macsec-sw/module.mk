@@ -3,7 +3,7 @@ MACSEC_CORE_OBJS := macsec-sw/sectag.o macsec-sw/cipher.o macsec-sw/secy.o
 
 BINS += macsec-sw/macsec-sw macsec-sw/macsec-ctl
 macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/macsec_conf.o \
-	macsec-sw/port.o macsec-sw/macsec_ctl_server.o macsec-sw/show.o macsec-sw/export.o \
+	macsec-sw/port.o macsec-sw/offload.o macsec-sw/macsec_ctl_server.o macsec-sw/show.o macsec-sw/export.o \
 	$(MACSEC_CORE_OBJS)
 macsec_sw_macsec_ctl_OBJS := macsec-sw/macsec_ctl_client.o
 
@@ -25,6 +25,10 @@ $(B)/bench/bench_macsec_crypto: $(B)/bench/bench_macsec_crypto.o \
 # libFuzzer target for the SecTAG / receive path (corpus: fuzz/corpus/sectag).
 FUZZ += sectag
 fuzz_sectag_OBJS := fuzz/fuzz_sectag.o $(MACSEC_CORE_OBJS)
+
+# The TAP offloads: segmentation and receive coalescing (offload.c).
+FUZZ += offload
+fuzz_offload_OBJS := fuzz/fuzz_offload.o macsec-sw/offload.o
 
 TESTS += tests/test_macsec_ctl
 tests_test_macsec_ctl_OBJS := tests/test_macsec_ctl.o tests/harness.o \

@@ -3,8 +3,10 @@
  *
  * The Uncontrolled Port is an Ethernet interface opened with an AF_PACKET
  * socket and served in batches with recvmmsg()/sendmmsg().  The Controlled
- * Port is a TAP device (no packet-information header, no vnet header, so
- * the kernel hands us complete frames with checksums done).
+ * Port is a TAP device without a packet-information header.  With offloads
+ * off, the kernel hands us complete frames with checksums done; with them
+ * on, every frame comes and goes behind a virtio-net header and reads may
+ * bring TCP super-frames with checksums left to us (offload.c).
  */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -27,6 +29,9 @@
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
 #endif
+#ifndef PACKET_QDISC_BYPASS
+#define PACKET_QDISC_BYPASS 20
+#endif
 
 static int
 if_ioctl(unsigned long req, struct ifreq *ifr)
@@ -41,7 +46,7 @@ if_ioctl(unsigned long req, struct ifreq *ifr)
 }
 
 int
-wire_open(struct wire *w, const char *ifname)
+wire_open(struct wire *w, const char *ifname, bool bypass)
 {
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
@@ -98,6 +103,11 @@ wire_open(struct wire *w, const char *ifname)
 		log_debug("%s: PACKET_IGNORE_OUTGOING unsupported", ifname);
 	(void)setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 			 sizeof(rcvbuf));
+	/* Straight to the driver's queue, past the qdisc and past packet
+	 * taps: tcpdump on the interface no longer sees what we send. */
+	if (bypass && setsockopt(w->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one,
+				 sizeof(one)) == -1)
+		log_debug("%s: PACKET_QDISC_BYPASS unsupported", ifname);
 	return 0;
 err:
 	wire_close(w);
@@ -196,20 +206,28 @@ wire_send(struct wire *w, const struct port_batch *b)
 }
 
 int
-tap_open(const char *name, const uint8_t *mac, unsigned mtu)
+tap_open(const char *name, const uint8_t *mac, unsigned mtu, bool vnet)
 {
 	struct ifreq ifr;
-	int fd;
+	/* TSO without ECN (gso_begin() refuses it): the kernel segments
+	 * those itself. */
+	unsigned long offl = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+	int fd, hdrsz = VNET_HDR_LEN;
 
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)) == -1) {
 		log_warn("/dev/net/tun");
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
 	if (str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), name) == -1 ||
 	    ioctl(fd, TUNSETIFF, &ifr) == -1) {
 		log_warn("TAP %s", name);
+		goto err;
+	}
+	if (vnet && (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) == -1 ||
+		     ioctl(fd, TUNSETOFFLOAD, offl) == -1)) {
+		log_warn("%s: TAP offloads", name);
 		goto err;
 	}
 	if (mac != NULL) {
@@ -255,6 +273,19 @@ tap_recv(int fd, struct port_batch *b)
 		b->len[b->n] = (size_t)n;
 	}
 	return 0;
+}
+
+ssize_t
+tap_read(int fd, uint8_t *buf, size_t cap)
+{
+	ssize_t n;
+
+	do {
+		n = read(fd, buf, cap);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1 && errno == EAGAIN)
+		return 0;
+	return n;
 }
 
 int
