@@ -67,7 +67,7 @@ enum tf_state {
 
 /* Connections per source: IPv4 address, or IPv6 /64. */
 struct tf_src {
-	uint8_t key[16];
+	uint8_t addr[16];
 	unsigned n;
 	struct tf_src *next;
 };
@@ -349,38 +349,38 @@ tf_map_clear(struct tls_front *tf, struct tf_conn *c)
 /* ------------------------------------------------ limits (under tf->lock) */
 
 static void
-tf_src_key(const struct sockaddr_storage *ss, uint8_t key[16])
+tf_src_addr(const struct sockaddr_storage *ss, uint8_t addr[16])
 {
-	memset(key, 0, 16);
+	memset(addr, 0, 16);
 	if (ss->ss_family == AF_INET) {
-		key[10] = key[11] = 0xff;
-		memcpy(key + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
 	} else if (ss->ss_family == AF_INET6) {
 		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
 
 		/* An IPv4-mapped address counts as the IPv4 address. */
 		if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr))
-			memcpy(key, a, 16);
+			memcpy(addr, a, 16);
 		else
-			memcpy(key, a, 8);	/* one /64 is one source */
+			memcpy(addr, a, 8);	/* one /64 is one source */
 	}
 }
 
 static struct tf_src *
-tf_src_get(struct tls_front *tf, const uint8_t key[16])
+tf_src_get(struct tls_front *tf, const uint8_t addr[16])
 {
 	uint32_t h = 2166136261u;
 	struct tf_src *s;
 
 	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
+		h = (h ^ addr[i]) * 16777619u;
 	for (s = tf->srcs[h % TF_SRC_BUCKETS]; s != NULL; s = s->next)
-		if (memcmp(s->key, key, 16) == 0)
+		if (memcmp(s->addr, addr, 16) == 0)
 			return s;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	memcpy(s->key, key, 16);
+	memcpy(s->addr, addr, 16);
 	s->next = tf->srcs[h % TF_SRC_BUCKETS];
 	tf->srcs[h % TF_SRC_BUCKETS] = s;
 	return s;
@@ -998,7 +998,7 @@ tf_accept(struct tf_loop *l)
 		socklen_t sl = sizeof(ss);
 		struct tf_conn *c;
 		struct tf_src *src;
-		uint8_t key[16];
+		uint8_t addr[16];
 		int fd, one = 1;
 		bool ok = true;
 
@@ -1010,10 +1010,10 @@ tf_accept(struct tf_loop *l)
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		tf_src_key(&ss, key);
+		tf_src_addr(&ss, addr);
 		c = calloc(1, sizeof(*c));
 		pthread_mutex_lock(&tf->lock);
-		src = tf_src_get(tf, key);
+		src = tf_src_get(tf, addr);
 		if (c == NULL || src == NULL || atomic_load(&tf->stopping)) {
 			ok = false;
 		} else if (src->n >= tf->max_per_source && !tf_evict(tf, src)) {
