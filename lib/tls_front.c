@@ -85,6 +85,7 @@ struct tf_conn {
 	bool evicted;		/* under tf->lock */
 	bool peer_ok;
 	bool app_eof;
+	bool app_wdead;		/* the HTTP side stopped reading: drop input */
 	uint32_t ev_fd, ev_app;	/* epoll interest now registered */
 	uint64_t deadline;	/* mono_ms; 0: none */
 	bool req_timer;		/* deadline is a request-head deadline */
@@ -563,13 +564,21 @@ tf_buf_add(char **p, size_t *len, size_t *off, size_t *cap, const void *d,
 static int
 tf_to_app(struct tf_conn *c, const void *d, size_t n)
 {
-	if (c->app < 0)
+	if (c->app < 0 || c->app_wdead)
 		return 0;	/* the HTTP side is gone; drop */
 	if (c->to_app_len == c->to_app_off) {
 		ssize_t w = write(c->app, d, n);
 
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			return -1;
+		/*
+		 * The HTTP side answered and closed while the client was still
+		 * sending (a body refused before it arrived): its answer still
+		 * has to go out, so drop the rest of the input, not the
+		 * connection.
+		 */
+		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			c->app_wdead = true;
+			return 0;
+		}
 		if (w > 0) {
 			d = (const char *)d + w;
 			n -= (size_t)w;
@@ -809,8 +818,10 @@ tf_flush_app(struct tf_conn *c)
 			continue;
 		if (w < 0 && errno == EAGAIN)
 			return 0;
-		if (w <= 0)
-			return -1;
+		if (w <= 0) {
+			c->app_wdead = true;	/* as in tf_to_app() */
+			break;
+		}
 		c->to_app_off += (size_t)w;
 	}
 	tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off, &c->to_app_cap);
