@@ -71,7 +71,7 @@ dash_fault(struct dash *d, struct MHD_Connection *conn, bool set)
 	const char *dl = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
 	const struct dash_site_conf *s = site != NULL ? dash_site(d, site) : NULL;
 	struct dash_reply r;
-	char target[256], text[160];
+	char target[256], text[160], dq[32] = "";
 	uint64_t delay = 0;
 	enum MHD_Result ret;
 
@@ -87,9 +87,11 @@ dash_fault(struct dash *d, struct MHD_Connection *conn, bool set)
 	if (set && strcmp(kind, "slow") == 0 &&
 	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) == -1))
 		return dash_error(conn, 400, "slow needs delay_ms=1..600000");
-	snprintf(target, sizeof(target), "/admin/v1/%s?peer=%s%s%s%s%.0llu",
+	if (delay != 0)
+		snprintf(dq, sizeof(dq), "&delay_ms=%llu", (unsigned long long)delay);
+	snprintf(target, sizeof(target), "/admin/v1/%s?peer=%s%s%s%s",
 		 set ? "fault" : "clear", s->kme_peer, kind ? "&kind=" : "",
-		 kind ? kind : "", delay ? "&delay_ms=" : "", (unsigned long long)delay);
+		 kind ? kind : "", dq);
 	if (dash_fetch(s->netns, s->kme_admin, "POST", target, &r) == -1)
 		return dash_error(conn, 502, "the KME's admin API does not answer");
 	snprintf(text, sizeof(text), "%s %s pressed on the page (KME answered %d)",

@@ -284,6 +284,10 @@ dash_read_site(struct dash *d, size_t i, struct dash_sample *smp)
 		smp->served[i] = dash_metric_sum(kmet, "kme_keys_served_total");
 		cJSON_AddNumberToObject(kme, "served", smp->served[i]);
 		cJSON_AddNumberToObject(kme, "pool_bits", dash_metric_sum(kmet, "kme_pool_bits"));
+		cJSON_AddNumberToObject(kme, "pool_max_keys",
+					dash_metric_sum(kmet, "kme_pool_max_keys"));
+		cJSON_AddNumberToObject(kme, "reserved_keys",
+					dash_metric_sum(kmet, "kme_reserved_keys"));
 		free(kmet);
 	}
 	if (kpeer != NULL)
