@@ -13,6 +13,7 @@
  * does not depend on byte order (RFC 1071 2.(B)), so words are summed in
  * host order and the result stored back the same way.
  */
+#include <netinet/in.h>
 #include <linux/virtio_net.h>
 #include <string.h>
 
@@ -21,7 +22,6 @@
 
 #define ETHERTYPE_IPV4	0x0800
 #define ETHERTYPE_IPV6	0x86dd
-#define IPPROTO_TCP_	6
 #define IPV4_HDR_MIN	20
 #define IPV6_HDR_LEN	40
 #define TCP_HDR_MIN	20
@@ -103,7 +103,7 @@ csum_pseudo(const uint8_t *l3, bool v6, size_t l4_len)
 
 	sum = v6 ? csum_add(0, l3 + 8, 32) : csum_add(0, l3 + 12, 8);
 	tail[0] = 0;
-	tail[1] = IPPROTO_TCP_;
+	tail[1] = IPPROTO_TCP;
 	store_be16(tail + 2, (uint16_t)l4_len);
 	return csum_add(sum, tail, 4);
 }
@@ -274,7 +274,7 @@ gro_parse(const uint8_t *f, size_t len, struct gro_seg *s)
 	if (et == ETHERTYPE_IPV4) {
 		s->v6 = false;
 		if (len < s->l3 + IPV4_HDR_MIN || f[s->l3] != 0x45 ||
-		    f[s->l3 + 9] != IPPROTO_TCP_ ||
+		    f[s->l3 + 9] != IPPROTO_TCP ||
 		    (load_be16(f + s->l3 + 6) & 0x3fff) != 0)
 			return false;
 		ipl = load_be16(f + s->l3 + 2);
@@ -285,7 +285,7 @@ gro_parse(const uint8_t *f, size_t len, struct gro_seg *s)
 	} else if (et == ETHERTYPE_IPV6) {
 		s->v6 = true;
 		if (len < s->l3 + IPV6_HDR_LEN || (f[s->l3] >> 4) != 6 ||
-		    f[s->l3 + 6] != IPPROTO_TCP_)
+		    f[s->l3 + 6] != IPPROTO_TCP)
 			return false;
 		ipl = IPV6_HDR_LEN + load_be16(f + s->l3 + 4);
 		if (ipl < IPV6_HDR_LEN + TCP_HDR_MIN || s->l3 + ipl > len)
