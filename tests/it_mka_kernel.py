@@ -72,8 +72,14 @@ def conf(s, source, port=None):
     return twosite.edit_conf(text, section=port)
 
 
+VM_LOGS = []     # each VM agent run's log, checked for sanitizer reports at the end
+
+
 def vm_start_agent(text):
+    if VM_LOGS:
+        VM_LOGS[-1] = agent_log()
     lab.vm_router_agent(text)
+    VM_LOGS.append("")
 
 
 def agent_log():
@@ -265,6 +271,12 @@ def main():
 
     for name in ("kme-sim-a", "kme-sim-b", "skip-proxy-a", "skip-proxy-b", "macsec-sw-a"):
         t.eq(lab.stop(name), 0, "SIGTERM: %s exits 0" % name)
+    VM_LOGS[-1] = agent_log()
+    dirty = [i for i, x in enumerate(VM_LOGS) if not twosite.sanitizer_clean(x)]
+    t.ok(not dirty, "the VM's %d agent runs and site A's daemons logged no sanitizer report" % len(VM_LOGS),
+         "\n".join(VM_LOGS[i][-1500:] for i in dirty))
+    t.ok(all(twosite.sanitizer_clean(x) for x in lab.outputs().values()), "site A's daemon logs are clean",
+         {n: x[-800:] for n, x in lab.outputs().items() if not twosite.sanitizer_clean(x)})
 
 
 try:
