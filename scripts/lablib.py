@@ -752,12 +752,15 @@ class Lab:
         self.write(self.site("b", "mka-agent.conf"), conf, 0o600)    # a copy, for the record
         vm.sh("mkdir -p /etc/qkdlab && echo %s | base64 -d > %s && chmod 600 %s && : > /var/log/mka-agent.log"
               % (base64.b64encode(conf.encode()).decode(), VM_CONF, VM_CONF), timeout=90)
-        vm.sh("setsid /bin/dash -c 'exec mka-agent -d -f %s' </dev/null >>/var/log/mka-agent.log 2>&1 &"
+        # Each step may be repeated (a caller retrying after a stalled
+        # command channel): one agent, one address.
+        vm.sh("pidof mka-agent >/dev/null || "
+              "setsid /bin/dash -c 'exec mka-agent -d -f %s' </dev/null >>/var/log/mka-agent.log 2>&1 &"
               % VM_CONF, timeout=90)
         # The address goes on the kernel's controlled port once it exists.
         vm.sh("for i in $(seq 100); do ip link show %s >/dev/null 2>&1 && break; "
               "pidof mka-agent >/dev/null || exit 0; sleep 0.2; done; "
-              "echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6; ip addr add %s/24 dev %s"
+              "echo 1 > /proc/sys/net/ipv6/conf/%s/disable_ipv6; ip addr replace %s/24 dev %s"
               % (TAP, TAP, TAP_IP["b"], TAP), timeout=90)
         # From here on the VM runs on its own: QEMU outlives this process.
         import atexit

@@ -24,10 +24,8 @@ Checked, with the kernel as the independent implementation of 802.1AE:
     sides, ping, and a CAK rollover under traffic with no ping lost;
   - every created macsec netdev is gone when its agent exits.
 """
-import base64
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -40,6 +38,7 @@ for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", 
           "skip-proxy/skip-proxy"):
     if not os.access(tap.binpath(p), os.X_OK):
         t.skip_all("%s not built" % os.path.basename(p))
+import qvm  # noqa: E402
 import twosite  # noqa: E402
 from lablib import VM_CONF, kv_line  # noqa: E402
 
@@ -72,8 +71,20 @@ def conf(s, source, port=None):
     return twosite.edit_conf(text, section=port)
 
 
+VM_LOGS = []     # each VM agent run's log, checked for sanitizer reports at the end
+
+
 def vm_start_agent(text):
-    lab.vm_router_agent(text)
+    if VM_LOGS:
+        VM_LOGS[-1] = agent_log()
+    try:
+        lab.vm_router_agent(text)
+    except qvm.VMError as e:
+        # The serial command channel has been seen to stall under load
+        # until the next command; vm_router_agent may be repeated.
+        t.diag("VM command channel: %s; starting the agent again" % e)
+        lab.vm_router_agent(text)
+    VM_LOGS.append("")
 
 
 def agent_log():
@@ -265,6 +276,12 @@ def main():
 
     for name in ("kme-sim-a", "kme-sim-b", "skip-proxy-a", "skip-proxy-b", "macsec-sw-a"):
         t.eq(lab.stop(name), 0, "SIGTERM: %s exits 0" % name)
+    VM_LOGS[-1] = agent_log()
+    dirty = [i for i, x in enumerate(VM_LOGS) if not twosite.sanitizer_clean(x)]
+    t.ok(not dirty, "the VM's %d agent runs logged no sanitizer report" % len(VM_LOGS),
+         "\n".join(VM_LOGS[i][-1500:] for i in dirty))
+    t.ok(all(twosite.sanitizer_clean(x) for x in lab.outputs().values()), "site A's daemon logs are clean",
+         {n: x[-800:] for n, x in lab.outputs().items() if not twosite.sanitizer_clean(x)})
 
 
 try:
