@@ -275,7 +275,8 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 		snprintf(r->err, sizeof(r->err), "answer too large");
 	} else {
 		r->fail = HTTPS_UNREACHABLE;
-		snprintf(r->err, sizeof(r->err), "%s%s%s%s",
+		/* libcurl's detail is cut to leave room for its reason. */
+		snprintf(r->err, sizeof(r->err), "%s%s%.200s%s",
 			 cc == CURLE_OPERATION_TIMEDOUT ? "timed out" :
 			 curl_easy_strerror(cc), detail[0] != '\0' ? " (" : "",
 			 detail, detail[0] != '\0' ? ")" : "");
