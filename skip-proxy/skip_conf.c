@@ -62,6 +62,7 @@ static const struct skip_conf_key skip_conf_keys[] = {
 	{ "kme_connect_timeout", D(kme_connect_timeout_ms, 10, 600000) },
 	{ "kme_retries", U(kme_retries, 0, 10) },
 	{ "kme_retry_delay", D(kme_retry_delay_ms, 0, 60000) },
+	{ "kme_unavailable_status", U(kme_unavailable_status, 500, 503) },
 	{ "metrics_listen", S(metrics_addr) },
 	{ "metrics_port", P(metrics_port) },
 };
@@ -102,6 +103,7 @@ skip_conf_defaults(struct skip_conf *c)
 	c->kme_connect_timeout_ms = 1000;
 	c->kme_retries = 2;
 	c->kme_retry_delay_ms = 100;
+	c->kme_unavailable_status = 500;
 	str_copy(c->metrics_addr, sizeof(c->metrics_addr), "127.0.0.1");
 }
 
@@ -253,6 +255,12 @@ skip_conf_validate(struct skip_conf *c)
 	rc |= skip_conf_require(c->kme_ca_file, "kme_ca_file", "");
 	rc |= skip_conf_require(c->kme_cert_file, "kme_cert_file", "");
 	rc |= skip_conf_require(c->kme_key_file, "kme_key_file", "");
+	if (c->kme_unavailable_status != 500 && c->kme_unavailable_status != 503) {
+		log_warnx("configuration: kme_unavailable_status %u is neither "
+			  "500 (draft-cisco-skip-02) nor 503",
+			  c->kme_unavailable_status);
+		rc = -1;
+	}
 	/* draft 4.1: at least one remoteSystemID entry is a MUST. */
 	if (c->n_remote_ids == 0) {
 		log_warnx("configuration: at least one remote_system_id is required");
