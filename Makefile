@@ -81,6 +81,19 @@ CFLAGS += $(PKG_CFLAGS)
 LDLIBS += $(PKG_LDLIBS) -lcrypto -lssl
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+
+# One version string for every program (--version): the VERSION file, and
+# the commit when built from a git checkout.  Only lib/version.o sees it; a
+# stamp file rebuilds it when the string changes.
+QKDLAB_VERSION ?= $(shell v=$$(cat VERSION 2>/dev/null || echo 0); \
+	g=$$(git describe --always --dirty 2>/dev/null) && echo "$$v+g$$g" || echo "$$v")
+$(B)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(QKDLAB_VERSION)' | cmp -s - $@ || echo '$(QKDLAB_VERSION)' > $@
+$(B)/lib/version.o: $(B)/version.stamp
+$(B)/lib/version.o: CFLAGS += -DQKDLAB_VERSION='"$(QKDLAB_VERSION)"'
+.PHONY: FORCE
+FORCE:
 LIBQKD   := $(B)/lib/libqkdlab.a
 
 .PHONY: all check check-fast test-bins fuzz-bins bench install demo lab-up lab-down \

@@ -8,6 +8,7 @@
 #include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -33,6 +34,7 @@ usage(FILE *f)
 		"  -j       log one JSON object per line\n"
 		"  -n       check the configuration and TLS files, then exit\n"
 		"  -h       this help (also --help)\n"
+		"  --version  print the version and exit\n"
 		"\n"
 		"SAEs authenticate with a client certificate from sae_ca; their SAE\n"
 		"ID is the certificate's subject CN.  Paired KMEs talk over the KME\n"
@@ -89,6 +91,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = "/etc/qkdlab/kme-sim.conf";
@@ -107,6 +110,7 @@ main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'n': check = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "kme-sim"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -169,7 +173,7 @@ main(int argc, char **argv)
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 		if (sig == SIGHUP)
-			log_info("SIGHUP ignored; restart to reload the configuration");
+			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 	}
 	log_info("kme-sim %s: shutting down", k->cfg.kme_id);
 	rc = 0;

@@ -19,7 +19,9 @@
 #include "secy_ctl_client.h"
 #include "secy_fake.h"
 #include "secy_kernel.h"
+#include "unixsock.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -60,13 +62,15 @@ struct agent {
 	struct http_pages *http;	/* metrics_listen */
 };
 
-static volatile sig_atomic_t quit;
+static volatile sig_atomic_t quit, hup;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	quit = 1;
+	if (sig == SIGHUP)
+		hup = 1;
+	else
+		quit = 1;
 }
 
 static void
@@ -83,6 +87,7 @@ usage(FILE *f)
 		"  -n  check the configuration and exit\n"
 		"  -v  verbose (debug) logging\n"
 		"  -h, --help  this text\n"
+		"  --version   print the version and exit\n"
 		"See mka-agent(8) and mka-agent.conf(5).\n",
 		DEFAULT_CONF);
 }
@@ -249,27 +254,13 @@ port_stop(struct agent_port *ap)
 	ap->fake = NULL;
 }
 
+/* Only the agent's owner may ask (0600); a live agent's socket is refused. */
 static int
 status_open(struct agent *a)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = a->conf.status_socket;
-	mode_t old;
-
-	str_copy(sun.sun_path, sizeof(sun.sun_path), path);
-	if ((a->status_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-						    SOCK_NONBLOCK, 0)) == -1)
-		return -1;
-	unlink(path);
-	old = umask(0077);
-	if (bind(a->status_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    listen(a->status_fd, 4) == -1) {
-		umask(old);
-		log_warn("status socket %s", path);
-		return -1;
-	}
-	umask(old);
-	return 0;
+	a->status_fd = unixsock_listen(a->conf.status_socket, 0600, 4,
+				       "mka-agent");
+	return a->status_fd == -1 ? -1 : 0;
 }
 
 /* A view of every port, noting (and logging) what changed. */
@@ -434,6 +425,10 @@ run(struct agent *a)
 		if (a->http != NULL && nfd > a->n_ports + 1 &&
 		    (pfd[a->n_ports + 1].revents & POLLIN))
 			http_pages_run(a->http);
+		if (hup) {
+			hup = 0;
+			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+		}
 	}
 }
 
@@ -443,6 +438,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agent a;
@@ -456,6 +452,7 @@ main(int argc, char **argv)
 	/* First thing: a TERM that arrives during start-up still ends cleanly. */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
 	secmem_init();
@@ -468,6 +465,7 @@ main(int argc, char **argv)
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "mka-agent"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

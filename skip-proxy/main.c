@@ -9,6 +9,7 @@
 #include "secmem.h"
 #include "tls_front.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -37,6 +38,7 @@ usage(FILE *f)
 	    "  -n         check the configuration, PSK file and certificates, then exit\n"
 	    "  -v         debug logging (never key bytes)\n"
 	    "  -h, --help this text\n"
+	    "  --version  print the version and exit\n"
 	    "\n"
 	    "SKIP resources: GET /capabilities, /key?remoteSystemID=ID[&size=BITS],\n"
 	    "/key/KEYID?remoteSystemID=ID, /entropy[?minentropy=BITS].\n"
@@ -212,6 +214,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct skip_daemon d;
@@ -230,6 +233,7 @@ main(int argc, char **argv)
 		case 'n': check_only = true; break;
 		case 'v': debug = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "skip-proxy"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -256,6 +260,7 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (secmem_curl_init() < 0)
 		goto out;
@@ -267,7 +272,13 @@ main(int argc, char **argv)
 			goto out;
 	}
 	if (skip_start(&d) == 0) {
-		sigwait(&sigs, &sig);
+		/* SIGHUP: as every qkdlab daemon, log and carry on. */
+		while (sig != SIGTERM && sig != SIGINT) {
+			if (sigwait(&sigs, &sig) != 0)
+				break;
+			if (sig == SIGHUP)
+				log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+		}
 		log_info("signal %d: shutting down", sig);
 		rc = 0;
 	}
