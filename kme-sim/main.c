@@ -7,6 +7,7 @@
 #include "privdrop.h"
 #include "secmem.h"
 #include "tls_front.h"
+#include "tlsfiles.h"
 #include "util.h"
 #include "version.h"
 
@@ -42,6 +43,22 @@ usage(FILE *f)
 		"Admin (loopback): GET /metrics, POST /admin/v1/fault?peer=ID&kind=\n"
 		"down|slow|starve[&delay_ms=N], POST /admin/v1/clear?peer=ID.\n"
 		"Certificates for a lab: qkdlab-pki -h.\n");
+}
+
+/* Each TLS file named with its configuration key and OpenSSL's reason. */
+static int
+kme_check_tls_files(const struct kme_cfg *cfg)
+{
+	const struct tls_files api = {
+		"cert", cfg->cert, "key", cfg->key, "sae_ca", cfg->sae_ca,
+	};
+	const struct tls_files link = {
+		"link_cert", cfg->link_cert, "link_key", cfg->link_key,
+		"link_ca", cfg->link_ca,
+	};
+	int rc = tls_files_check(&api);
+
+	return tls_files_check(&link) < 0 ? -1 : rc;
 }
 
 /* Loads the TLS material once to report problems before starting (-n). */
@@ -130,6 +147,11 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	if (kme_cfg_load(&k->cfg, conf) < 0) {
 		log_err("%s: configuration rejected", conf);
+		free(k);
+		return 1;
+	}
+	if (kme_check_tls_files(&k->cfg) < 0) {
+		log_err("%s: TLS files refused", conf);
 		free(k);
 		return 1;
 	}

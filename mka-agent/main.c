@@ -19,6 +19,7 @@
 #include "secy_ctl_client.h"
 #include "secy_fake.h"
 #include "secy_kernel.h"
+#include "tlsfiles.h"
 #include "unixsock.h"
 #include "util.h"
 #include "version.h"
@@ -90,6 +91,25 @@ usage(FILE *f)
 		"  --version   print the version and exit\n"
 		"See mka-agent(8) and mka-agent.conf(5).\n",
 		DEFAULT_CONF);
+}
+
+/* cak_source etsi014: the SAE's certificate, key and KME CA load. */
+static int
+ports_check_tls(const struct mka_conf *c)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n_ports; i++) {
+		const struct mka_port_conf *pc = &c->ports[i];
+		const struct tls_files f = {
+			"kme_cert", pc->kme_cert, "kme_key", pc->kme_key,
+			"kme_ca", pc->kme_ca,
+		};
+
+		if (pc->source == MKA_CAK_ETSI014 && tls_files_check(&f) == -1)
+			rc = -1;
+	}
+	return rc;
 }
 
 static void
@@ -487,6 +507,11 @@ main(int argc, char **argv)
 		}
 		mka_conf_wipe(&a.conf);
 		return rc;
+	}
+	if (ports_check_tls(&a.conf) == -1) {
+		log_err("%s: configuration refused", conf_path);
+		mka_conf_wipe(&a.conf);
+		return 1;
 	}
 	if (check) {
 		printf("mka-agent: %s: configuration OK (%zu port%s)\n",

@@ -8,6 +8,7 @@
 #include "privdrop.h"
 #include "secmem.h"
 #include "tls_front.h"
+#include "tlsfiles.h"
 #include "util.h"
 #include "version.h"
 
@@ -89,10 +90,18 @@ out:
 static int
 skip_check_files(const struct skip_conf *c)
 {
-	if (access(c->kme_ca_file, R_OK) != 0) {
-		log_warn("kme_ca_file %s", c->kme_ca_file);
+	const struct tls_files kme = {
+		"kme_cert_file", c->kme_cert_file, "kme_key_file", c->kme_key_file,
+		"kme_ca_file", c->kme_ca_file,
+	};
+	const struct tls_files router = {
+		"cert_file", c->cert_file, "key_file", c->key_file,
+		"client_ca_file", c->client_ca_file,
+	};
+
+	if (tls_files_check(&kme) < 0 ||
+	    (c->tls_mode == SKIP_TLS_CERT && tls_files_check(&router) < 0))
 		return -1;
-	}
 	if (file_check_private(c->kme_key_file) < 0)
 		return -1;
 	return skip_check_identity(c);
@@ -118,7 +127,7 @@ skip_prepare(struct skip_daemon *d, const char *path)
 
 	skip_conf_defaults(c);
 	if (skip_conf_load(c, path) < 0) {
-		log_warnx("%s: configuration refused", path);
+		log_err("%s: configuration refused", path);
 		return -1;
 	}
 	if (skip_check_files(c) < 0)
@@ -126,7 +135,7 @@ skip_prepare(struct skip_daemon *d, const char *path)
 	if (c->tls_mode == SKIP_TLS_PSK) {
 		d->psks = skip_psk_load(c->psk_file);
 		if (d->psks == NULL) {
-			log_warnx("psk_file %s refused", c->psk_file);
+			log_err("psk_file %s refused", c->psk_file);
 			return -1;
 		}
 		d->ctx = skip_tls_psk_ctx_new(c, d->psks);
@@ -244,8 +253,10 @@ main(int argc, char **argv)
 	}
 	log_init("skip-proxy", foreground || check_only ? LOG_DEST_STDERR :
 		 LOG_DEST_SYSLOG, json ? LOG_FMT_JSON : LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (skip_prepare(&d, path) < 0)
+	if (skip_prepare(&d, path) < 0) {
+		log_err("%s: not started", path);
 		goto out;
+	}
 	if (check_only) {
 		log_info("%s: configuration OK", path);
 		rc = 0;

@@ -226,7 +226,7 @@ skip_conf_require(const char *v, const char *name, const char *why)
 {
 	if (*v != '\0')
 		return 0;
-	log_warnx("configuration: %s is required%s", name, why);
+	log_err("configuration: %s is required%s", name, why);
 	return -1;
 }
 
@@ -256,31 +256,31 @@ skip_conf_validate(struct skip_conf *c)
 	rc |= skip_conf_require(c->kme_cert_file, "kme_cert_file", "");
 	rc |= skip_conf_require(c->kme_key_file, "kme_key_file", "");
 	if (c->kme_unavailable_status != 500 && c->kme_unavailable_status != 503) {
-		log_warnx("configuration: kme_unavailable_status %u is neither "
+		log_err("configuration: kme_unavailable_status %u is neither "
 			  "500 (draft-cisco-skip-02) nor 503",
 			  c->kme_unavailable_status);
 		rc = -1;
 	}
 	/* draft 4.1: at least one remoteSystemID entry is a MUST. */
 	if (c->n_remote_ids == 0) {
-		log_warnx("configuration: at least one remote_system_id is required");
+		log_err("configuration: at least one remote_system_id is required");
 		rc = -1;
 	}
 	if (strncmp(c->kme_url, "https://", 8) != 0 && c->kme_url[0] != '\0') {
-		log_warnx("configuration: kme_url '%s' must start with https:// "
+		log_err("configuration: kme_url '%s' must start with https:// "
 			  "(ETSI 014 requires TLS)", c->kme_url);
 		rc = -1;
 	}
 	if (c->key_size_max % 8 != 0 || c->key_size_default % 8 != 0 ||
 	    c->key_size_default > c->key_size_max) {
-		log_warnx("configuration: key sizes must be multiples of 8 with "
+		log_err("configuration: key sizes must be multiples of 8 with "
 			  "key_size_default (%u) <= key_size_max (%u)",
 			  c->key_size_default, c->key_size_max);
 		rc = -1;
 	}
 	if (c->entropy_max % 8 != 0 || c->entropy_default % 8 != 0 ||
 	    c->entropy_default > c->entropy_max) {
-		log_warnx("configuration: entropy sizes must be multiples of 8 with "
+		log_err("configuration: entropy sizes must be multiples of 8 with "
 			  "entropy_default (%u) <= entropy_max (%u)",
 			  c->entropy_default, c->entropy_max);
 		rc = -1;
