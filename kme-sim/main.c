@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "secmem.h"
 #include "tls_front.h"
 #include "tlsfiles.h"
@@ -191,12 +192,14 @@ main(int argc, char **argv)
 	log_info("kme-sim %s: ETSI 014 on %s:%u, KME link on %s:%u, %zu peer(s)",
 		 k->cfg.kme_id, k->cfg.listen.host, k->cfg.listen.port,
 		 k->cfg.link_listen.host, k->cfg.link_listen.port, k->cfg.npeers);
+	sdnotify("READY=1\nSTATUS=kme-sim serving");
 	while (sig != SIGTERM && sig != SIGINT) {
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 		if (sig == SIGHUP)
 			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 	}
+	sdnotify("STOPPING=1");
 	log_info("kme-sim %s: shutting down", k->cfg.kme_id);
 	rc = 0;
 out:

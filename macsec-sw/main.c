@@ -35,6 +35,7 @@
 #include "http_pages.h"
 #include "log.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "macsec_sw.h"
 #include "util.h"
 #include "version.h"
@@ -685,8 +686,10 @@ main(int argc, char **argv)
 	/* Threads start after the privilege drop, which is per thread. */
 	if (d.conf.offload && threads_start(&d) == -1)
 		goto out;
+	sdnotify("READY=1\nSTATUS=macsec-sw running");
 	if (daemon_loop(&d) == 0)
 		rc = 0;
+	sdnotify("STOPPING=1");
 out:
 	daemon_teardown(&d);
 	return rc;

@@ -15,6 +15,7 @@
 #include "mka_kay.h"
 #include "mka_port.h"
 #include "mka_status.h"
+#include "sdnotify.h"
 #include "secmem.h"
 #include "secy_ctl_client.h"
 #include "secy_fake.h"
@@ -556,7 +557,9 @@ main(int argc, char **argv)
 		if (priv_drop("mka-agent", keep, nkeep) == -1)
 			goto out;
 	}
+	sdnotify("READY=1\nSTATUS=mka-agent running");
 	run(&a);
+	sdnotify("STOPPING=1");
 	log_info("shutting down");
 	rc = 0;
 out:

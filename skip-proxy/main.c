@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "secmem.h"
 #include "tls_front.h"
 #include "tlsfiles.h"
@@ -283,6 +284,7 @@ main(int argc, char **argv)
 			goto out;
 	}
 	if (skip_start(&d) == 0) {
+		sdnotify("READY=1\nSTATUS=skip-proxy serving");
 		/* SIGHUP: as every qkdlab daemon, log and carry on. */
 		while (sig != SIGTERM && sig != SIGINT) {
 			if (sigwait(&sigs, &sig) != 0)
@@ -290,6 +292,7 @@ main(int argc, char **argv)
 			if (sig == SIGHUP)
 				log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 		}
+		sdnotify("STOPPING=1");
 		log_info("signal %d: shutting down", sig);
 		rc = 0;
 	}

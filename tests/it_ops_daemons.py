@@ -6,6 +6,9 @@ mka-agent per site, QKD via SKIP).
   SIGHUP    each of the eight daemons logs that it ignores it, keeps
             running, and the link stays secured; SIGTERM still ends each
             with exit 0.
+  notify    with NOTIFY_SOCKET set (as systemd does for Type=notify) each
+            daemon sends READY=1 once it serves, STOPPING=1 at SIGTERM;
+            a refused second agent never says READY.
   sockets   a second mka-agent with the same configuration refuses the
             live status socket (exit 1, saying why) and leaves it to the
             first, which still answers; a stale socket left by a killed
@@ -13,8 +16,11 @@ mka-agent per site, QKD via SKIP).
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -30,6 +36,30 @@ import twosite  # noqa: E402
 
 HUP = "SIGHUP ignored"
 
+# A notify socket as systemd makes one; the daemons inherit NOTIFY_SOCKET.
+ntmp = tempfile.mkdtemp(prefix="qkdlab-notify-")
+t.cleanup(lambda: subprocess.run(["rm", "-rf", ntmp]))
+nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+nsock.bind(os.path.join(ntmp, "notify"))
+notices = []
+
+
+def collect():
+    while True:
+        try:
+            notices.append(nsock.recv(4096).decode(errors="replace"))
+        except OSError:
+            return
+
+
+threading.Thread(target=collect, daemon=True).start()
+os.environ["NOTIFY_SOCKET"] = os.path.join(ntmp, "notify")
+
+
+def ready(prog):
+    return sum(1 for n in notices if "READY=1" in n.split("\n") and "STATUS=%s " % prog in n)
+
+
 lab = twosite.Sites(t, "opsd")
 lab.start_kmes()
 lab.start_skips()
@@ -37,6 +67,9 @@ lab.start_secys()
 for s in twosite.SITES:
     lab.start_agent(s, lab.agent_conf(s))
 t.ok(twosite.wait_until(lab.both_secured, 60), "the lab's link is secured")
+
+for prog in ("kme-sim", "skip-proxy", "macsec-sw", "mka-agent"):
+    t.eq(ready(prog), 2, "%s: both sites sent READY=1 to NOTIFY_SOCKET" % prog)
 
 names = ["kme-sim-a", "kme-sim-b", "skip-proxy-a", "skip-proxy-b", "macsec-sw-a", "macsec-sw-b",
          "mka-agent-a", "mka-agent-b"]
@@ -76,4 +109,7 @@ for n in ["mka-agent-a2", "mka-agent-b", "macsec-sw-a", "macsec-sw-b", "skip-pro
     t.ok(rc == 0 and twosite.sanitizer_clean(lab.output(n)), "%s: SIGTERM ends it with exit 0 (%s)" % (n, rc),
          lab.output(n)[-1500:])
 t.ok(not os.path.exists(sock), "the agent removed its own status socket at exit")
+t.eq(ready("mka-agent"), 3, "READY=1 from the two agents and the replacement, not from the refused one")
+time.sleep(0.3)
+t.eq(sum(1 for n in notices if n == "STOPPING=1"), 8, "STOPPING=1 from each of the eight daemons stopped")
 t.done()
