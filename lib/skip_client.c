@@ -3,6 +3,7 @@
  */
 #include "skip_client.h"
 
+#include "secmem.h"
 #include "util.h"
 
 #include <errno.h>
@@ -118,7 +119,7 @@ skip_client_free(struct skip_client *c)
 	if (c == NULL)
 		return;
 	SSL_CTX_free(c->ctx);
-	secure_free(c, sizeof(*c));
+	secmem_free(c);
 }
 
 static int

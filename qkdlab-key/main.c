@@ -11,10 +11,11 @@
  * A key is printed as one line "KEYID HEXKEY".  The SKIP PSK comes from a
  * file (-P) or from QKDLAB_SKIP_PSK, never from the command line, which
  * other users can read in /proc.  SKIP goes through lib/skip_client.c and
- * mka-agent's response parser; ETSI 014 through skip-proxy's KME client.
+ * mka-agent's response parser; ETSI 014 through lib/etsi014_client.c.
  */
 #include "http_resp.h"
-#include "skip.h"
+
+#include "etsi014_client.h"
 
 #include "encoding.h"
 #include "log.h"
@@ -120,7 +121,7 @@ psk_load(const struct key_opts *o, uint8_t *psk, size_t cap, size_t *len)
 	if (buf == NULL)
 		return -1;
 	rc = psk_from_text(buf, o->identity, psk, cap, len);
-	secure_free(buf, blen);
+	secmem_free(buf);
 	if (rc == -1)
 		fprintf(stderr, "qkdlab-key: %s holds no PSK for '%s' (hex digits, "
 			"at most %zu octets)\n",
@@ -164,7 +165,7 @@ skip_fetch(const struct key_opts *o, const char *target, char *out, size_t cap)
 		return -1;
 	cfg.psk = psk;
 	c = skip_client_new(&cfg);
-	secure_wipe(psk, sizeof(psk));
+	secmem_wipe(psk, sizeof(psk));
 	if (c == NULL) {
 		fprintf(stderr, "qkdlab-key: cannot set up TLS-PSK\n");
 		return -1;
@@ -189,7 +190,7 @@ skip_fetch(const struct key_opts *o, const char *target, char *out, size_t cap)
 		fprintf(stderr, "qkdlab-key: no usable HTTP answer from %s\n",
 			o->connect);
 out:
-	secure_free(resp, KEY_RESP_MAX);
+	secmem_free(resp);
 	skip_client_close(ssl);
 	skip_client_free(c);
 	return status;
@@ -270,10 +271,10 @@ out:
 	if (j != NULL) {
 		key = cJSON_GetObjectItemCaseSensitive(j, "key");
 		if (cJSON_IsString(key))
-			secure_wipe(key->valuestring, strlen(key->valuestring));
+			secmem_wipe(key->valuestring, strlen(key->valuestring));
 	}
 	cJSON_Delete(j);
-	secure_free(body, KEY_RESP_MAX);
+	secmem_free(body);
 	return rc;
 }
 
@@ -282,17 +283,18 @@ out:
 static int
 etsi014_cmd(const struct key_opts *o, int argc, char **argv)
 {
-	struct skip_kme_cfg kc = {
-		.url = o->url, .ca_file = o->ca, .cert_file = o->cert,
-		.key_file = o->key, .verify_host = !o->no_verify_host,
+	struct https_client_cfg kc = {
+		.ca_file = o->ca, .cert_file = o->cert, .key_file = o->key,
+		.verify_host = !o->no_verify_host,
 		.timeout_ms = o->timeout_s * 1000ULL,
 		.connect_timeout_ms = o->timeout_s * 1000ULL,
+		.body_max = KEY_RESP_MAX, .pool = 1,
 	};
-	struct skip_kme_key k;
-	struct skip_kme_result r;
-	struct skip_kme *kme;
-	char uuid[UUID_STR_LEN + 1], hex[2 * SKIP_KEY_MAX + 1];
-	uint8_t id[16];
+	struct etsi014_key k;
+	struct etsi014_result r;
+	struct etsi014_client *kme;
+	char uuid[UUID_STR_LEN + 1], hex[2 * ETSI014_KEY_MAX + 1];
+	uint8_t id[UUID_LEN];
 	unsigned long bits = 256;	/* skip-proxy's key_size_default */
 	char *end;
 	int rc = 1, got;
@@ -304,24 +306,24 @@ etsi014_cmd(const struct key_opts *o, int argc, char **argv)
 	}
 	if (argv[0][0] == 'e' && argc == 3 &&
 	    ((bits = strtoul(argv[2], &end, 10)) == 0 || *end != '\0' ||
-	     bits % 8 != 0 || bits > SKIP_KEY_MAX_BITS)) {
+	     bits % 8 != 0 || bits > 8 * ETSI014_KEY_MAX)) {
 		fprintf(stderr, "qkdlab-key: BITS: a multiple of 8 up to %d\n",
-			SKIP_KEY_MAX_BITS);
+			8 * ETSI014_KEY_MAX);
 		return 2;
 	}
 	if (argv[0][0] == 'd' && uuid_parse(id, argv[2]) == -1) {
 		fprintf(stderr, "qkdlab-key: KEY_ID %s is not a UUID\n", argv[2]);
 		return 2;
 	}
-	if ((kme = skip_kme_new(&kc)) == NULL) {
+	if ((kme = etsi014_client_new(o->url, &kc)) == NULL) {
 		fprintf(stderr, "qkdlab-key: bad -u, -C, -K or -A\n");
 		return 2;
 	}
 	got = argv[0][0] == 'e' ?
-	      skip_kme_enc_key(kme, argv[1], (unsigned)bits, &k, &r) :
-	      skip_kme_dec_key(kme, argv[1], id, &k, &r);
+	      etsi014_get_key(kme, argv[1], (unsigned)bits, &k, &r) :
+	      etsi014_get_key_with_id(kme, argv[1], id, &k, &r);
 	if (got == -1) {
-		if (r.outcome == SKIP_KME_REFUSED)
+		if (r.outcome == ETSI014_REFUSED)
 			fprintf(stderr, "qkdlab-key: ETSI 014: HTTP %ld: %s\n",
 				r.http_status, r.msg);
 		else
@@ -332,9 +334,9 @@ etsi014_cmd(const struct key_opts *o, int argc, char **argv)
 		printf("%s %s\n", uuid, hex);
 		rc = 0;
 	}
-	secure_wipe(&k, sizeof(k));
-	secure_wipe(hex, sizeof(hex));
-	skip_kme_free(kme);
+	secmem_wipe(&k, sizeof(k));
+	secmem_wipe(hex, sizeof(hex));
+	etsi014_client_free(kme);
 	return rc;
 }
 
