@@ -7,7 +7,8 @@
 #   make check      build and run the whole test suite, then again under
 #                   AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      run the benchmarks (results in build/bench/)
-#   make install    install daemons and man pages (PREFIX, DESTDIR)
+#   make install    install programs, man pages, systemd units and sample
+#                   configurations (PREFIX, DESTDIR, SYSTEMDUNITDIR)
 #   make demo       the two-site demo (as root)
 #
 # V=1 shows the commands; WERROR=1 adds -Werror (CI sets it).
@@ -16,6 +17,8 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/qkdlab
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
 
 CC      ?= cc
@@ -81,6 +84,19 @@ CFLAGS += $(PKG_CFLAGS)
 LDLIBS += $(PKG_LDLIBS) -lcrypto -lssl
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+
+# One version string for every program (--version): the VERSION file, and
+# the commit when built from a git checkout.  Only lib/version.o sees it; a
+# stamp file rebuilds it when the string changes.
+QKDLAB_VERSION ?= $(shell v=$$(cat VERSION 2>/dev/null || echo 0); \
+	g=$$(git describe --always --dirty 2>/dev/null) && echo "$$v+g$$g" || echo "$$v")
+$(B)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(QKDLAB_VERSION)' | cmp -s - $@ || echo '$(QKDLAB_VERSION)' > $@
+$(B)/lib/version.o: $(B)/version.stamp
+$(B)/lib/version.o: CFLAGS += -DQKDLAB_VERSION='"$(QKDLAB_VERSION)"'
+.PHONY: FORCE
+FORCE:
 LIBQKD   := $(B)/lib/libqkdlab.a
 
 .PHONY: all check check-fast test-bins fuzz-bins bench install demo lab-up lab-down \
@@ -148,6 +164,12 @@ install: all
 	$(if $(MAN8),install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/)
 	$(if $(MAN5),install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(SCRIPTS),install -d $(DESTDIR)$(BINDIR) && install -m 0755 $(SCRIPTS) $(DESTDIR)$(BINDIR)/)
+	$(foreach s,$(SCRIPTS),sed -i 's|@QKDLAB_VERSION@|$(QKDLAB_VERSION)|' $(DESTDIR)$(BINDIR)/$(notdir $(s)) &&) true
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	for u in systemd/*.service; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' $$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#systemd/} && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u#systemd/} || exit 1; done
+	install -m 0644 systemd/*.conf kme-sim/examples/*.conf $(DESTDIR)$(DOCDIR)/examples/
 	$(if $(MAN1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(API_DOCS),install -d $(DESTDIR)$(PREFIX)/share/qkdlab/api && install -m 0644 $(API_DOCS) $(DESTDIR)$(PREFIX)/share/qkdlab/api/)
 

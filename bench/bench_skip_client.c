@@ -12,6 +12,7 @@
  * Prints lines "<mode> <op> p50 p99 p90 p99.9 max" (us) and "<mode> rate pairs_per_s".
  */
 #include "encoding.h"
+#include "skip_client.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -166,80 +167,34 @@ direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec, unsigned *retrie
 /* ------------------------------------------------------------- SKIP client */
 
 struct skipconn {
-	SSL_CTX *ctx;
+	struct skip_client *cl;
 	SSL *ssl;
-	int fd;
-	int port;
-	const char *id;
-	const uint8_t *psk;
-	size_t psk_len;
+	char port[16];
 	char buf[8192];
 };
 
-static int
-psk_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
-		size_t *idlen, SSL_SESSION **sess)
-{
-	static const unsigned char aes256[2] = { 0x13, 0x02 };
-	struct skipconn *c = SSL_get_app_data(ssl);
-	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes256);
-	SSL_SESSION *s;
-
-	*sess = NULL;
-	if (md != NULL && md != SSL_CIPHER_get_handshake_digest(cipher))
-		return 1;
-	s = SSL_SESSION_new();
-	if (s == NULL || SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) != 1 ||
-	    SSL_SESSION_set_cipher(s, cipher) != 1 ||
-	    SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION) != 1) {
-		SSL_SESSION_free(s);
-		return 0;
-	}
-	*sess = s;
-	*id = (const unsigned char *)c->id;
-	*idlen = strlen(c->id);
-	return 1;
-}
-
-static int
-skip_connect(struct skipconn *c)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)c->port) };
-	int one = 1;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -1;
-	c->ssl = SSL_new(c->ctx);
-	SSL_set_app_data(c->ssl, c);
-	SSL_set_fd(c->ssl, c->fd);
-	return SSL_connect(c->ssl) == 1 ? 0 : -1;
-}
-
+/* TLS 1.3 PSK to a skip-proxy on loopback (lib/skip_client.c). */
 static void
 skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk, size_t len)
 {
+	struct skip_client_cfg cfg = {
+		.host = "127.0.0.1", .port = c->port, .identity = id, .psk = psk,
+		.psk_len = len, .tls_version = 13,
+	};
+	char why[256];
+
 	memset(c, 0, sizeof(*c));
-	c->port = port;
-	c->id = id;
-	c->psk = psk;
-	c->psk_len = len;
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION);
-	SSL_CTX_set_ciphersuites(c->ctx, "TLS_AES_256_GCM_SHA384");
-	SSL_CTX_set_psk_use_session_callback(c->ctx, psk_use_session);
-	if (skip_connect(c) < 0)
+	snprintf(c->port, sizeof(c->port), "%d", port);
+	if ((c->cl = skip_client_new(&cfg)) == NULL ||
+	    (c->ssl = skip_client_connect(c->cl, why, sizeof(why))) == NULL)
 		die("cannot connect to a skip-proxy with TLS 1.3 PSK");
 }
 
 static void
 skip_close(struct skipconn *c)
 {
-	SSL_free(c->ssl);
-	close(c->fd);
-	SSL_CTX_free(c->ctx);
+	skip_client_close(c->ssl);
+	skip_client_free(c->cl);
 }
 
 /* GET target on the kept-alive session; returns the HTTP status, body in buf. */

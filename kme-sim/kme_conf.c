@@ -287,53 +287,53 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 	};
 
 	if (c->kme_id[0] == '\0') {
-		log_warnx("%s: kme_id is required", path);
+		log_err("%s: kme_id is required", path);
 		return -1;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(required); i++) {
 		if (((const char *)c + required[i].off)[0] == '\0') {
-			log_warnx("%s: %s is required", path, required[i].name);
+			log_err("%s: %s is required", path, required[i].name);
 			return -1;
 		}
 	}
 	if (c->listen.port == 0 || c->link_listen.port == 0) {
-		log_warnx("%s: listen and link_listen are required", path);
+		log_err("%s: listen and link_listen are required", path);
 		return -1;
 	}
 	if (c->has_admin && !kme_cfg_is_loopback(c->admin_listen.host)) {
-		log_warnx("%s: admin_listen must be a loopback address (it has no "
+		log_err("%s: admin_listen must be a loopback address (it has no "
 			  "authentication), not '%s'", path, c->admin_listen.host);
 		return -1;
 	}
 	if (c->nsaes == 0) {
-		log_warnx("%s: saes (the SAE IDs this KME serves) is required", path);
+		log_err("%s: saes (the SAE IDs this KME serves) is required", path);
 		return -1;
 	}
 	if (c->min_key_size > c->max_key_size || c->key_size < c->min_key_size ||
 	    c->key_size > c->max_key_size) {
-		log_warnx("%s: need min_key_size <= key_size <= max_key_size "
+		log_err("%s: need min_key_size <= key_size <= max_key_size "
 			  "(have %u, %u, %u)", path, c->min_key_size, c->key_size,
 			  c->max_key_size);
 		return -1;
 	}
 	if (c->key_size % 8 != 0 || c->min_key_size % 8 != 0 ||
 	    c->max_key_size % 8 != 0) {
-		log_warnx("%s: key sizes must be multiples of 8 bits", path);
+		log_err("%s: key sizes must be multiples of 8 bits", path);
 		return -1;
 	}
 	if (c->npeers == 0) {
-		log_warnx("%s: at least one [peer KME_ID] section is required", path);
+		log_err("%s: at least one [peer KME_ID] section is required", path);
 		return -1;
 	}
 	for (size_t i = 0; i < c->npeers; i++) {
 		struct kme_peer_cfg *p = &c->peers[i];
 
 		if (strcmp(p->id, c->kme_id) == 0) {
-			log_warnx("%s: [peer %s] is this KME itself", path, p->id);
+			log_err("%s: [peer %s] is this KME itself", path, p->id);
 			return -1;
 		}
 		if (p->addr.port == 0 || p->nsaes == 0) {
-			log_warnx("%s: [peer %s] needs address and saes", path, p->id);
+			log_err("%s: [peer %s] needs address and saes", path, p->id);
 			return -1;
 		}
 		if (p->key_rate == UINT64_MAX)
@@ -347,7 +347,7 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 			for (size_t l = 0; l < j; l++)
 				dup = dup || strcmp(p->saes[l], p->saes[j]) == 0;
 			if (kme_cfg_is_local_sae(c, p->saes[j]) || o != p || dup) {
-				log_warnx("%s: SAE %s is listed twice (each SAE belongs "
+				log_err("%s: SAE %s is listed twice (each SAE belongs "
 					  "to exactly one KME)", path, p->saes[j]);
 				return -1;
 			}
@@ -356,7 +356,7 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 	for (size_t i = 0; i < c->nsaes; i++) {
 		for (size_t j = i + 1; j < c->nsaes; j++) {
 			if (strcmp(c->saes[i], c->saes[j]) == 0) {
-				log_warnx("%s: SAE %s is listed twice", path, c->saes[i]);
+				log_err("%s: SAE %s is listed twice", path, c->saes[i]);
 				return -1;
 			}
 		}

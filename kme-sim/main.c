@@ -5,9 +5,12 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "secmem.h"
 #include "tls_front.h"
+#include "tlsfiles.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -33,6 +36,7 @@ usage(FILE *f)
 		"  -j       log one JSON object per line\n"
 		"  -n       check the configuration and TLS files, then exit\n"
 		"  -h       this help (also --help)\n"
+		"  --version  print the version and exit\n"
 		"\n"
 		"SAEs authenticate with a client certificate from sae_ca; their SAE\n"
 		"ID is the certificate's subject CN.  Paired KMEs talk over the KME\n"
@@ -40,6 +44,22 @@ usage(FILE *f)
 		"Admin (loopback): GET /metrics, POST /admin/v1/fault?peer=ID&kind=\n"
 		"down|slow|starve[&delay_ms=N], POST /admin/v1/clear?peer=ID.\n"
 		"Certificates for a lab: qkdlab-pki -h.\n");
+}
+
+/* Each TLS file named with its configuration key and OpenSSL's reason. */
+static int
+kme_check_tls_files(const struct kme_cfg *cfg)
+{
+	const struct tls_files api = {
+		"cert", cfg->cert, "key", cfg->key, "sae_ca", cfg->sae_ca,
+	};
+	const struct tls_files link = {
+		"link_cert", cfg->link_cert, "link_key", cfg->link_key,
+		"link_ca", cfg->link_ca,
+	};
+	int rc = tls_files_check(&api);
+
+	return tls_files_check(&link) < 0 ? -1 : rc;
 }
 
 /* Loads the TLS material once to report problems before starting (-n). */
@@ -89,6 +109,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = "/etc/qkdlab/kme-sim.conf";
@@ -107,6 +128,7 @@ main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'n': check = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "kme-sim"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -126,6 +148,11 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	if (kme_cfg_load(&k->cfg, conf) < 0) {
 		log_err("%s: configuration rejected", conf);
+		free(k);
+		return 1;
+	}
+	if (kme_check_tls_files(&k->cfg) < 0) {
+		log_err("%s: TLS files refused", conf);
 		free(k);
 		return 1;
 	}
@@ -165,12 +192,14 @@ main(int argc, char **argv)
 	log_info("kme-sim %s: ETSI 014 on %s:%u, KME link on %s:%u, %zu peer(s)",
 		 k->cfg.kme_id, k->cfg.listen.host, k->cfg.listen.port,
 		 k->cfg.link_listen.host, k->cfg.link_listen.port, k->cfg.npeers);
+	sdnotify("READY=1\nSTATUS=kme-sim serving");
 	while (sig != SIGTERM && sig != SIGINT) {
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 		if (sig == SIGHUP)
-			log_info("SIGHUP ignored; restart to reload the configuration");
+			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 	}
+	sdnotify("STOPPING=1");
 	log_info("kme-sim %s: shutting down", k->cfg.kme_id);
 	rc = 0;
 out:

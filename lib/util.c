@@ -53,15 +53,15 @@ file_read_all(const char *path, size_t max, char **bufp, size_t *lenp)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		log_warn("cannot open %s", path);
+		log_err("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		log_warnx("%s is not a regular file", path);
+		log_err("%s is not a regular file", path);
 		goto out;
 	}
 	if ((size_t)st.st_size > max) {
-		log_warnx("%s is larger than %zu bytes", path, max);
+		log_err("%s is larger than %zu bytes", path, max);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -96,15 +96,15 @@ file_check_private(const char *path)
 	struct stat st;
 
 	if (stat(path, &st) < 0) {
-		log_warn("%s", path);
+		log_err("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		log_warnx("%s is not a regular file", path);
+		log_err("%s is not a regular file", path);
 		return -1;
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		log_warnx("%s holds secrets but is accessible by group or others "
+		log_err("%s holds secrets but is accessible by group or others "
 			  "(mode %04o); run: chmod 600 %s",
 			  path, (unsigned)(st.st_mode & 07777), path);
 		return -1;

@@ -4,9 +4,10 @@
  *
  *   macsec-ctl [-s socket] verb [key=value ...]
  *
- * Exit status 0 on "ok", 1 on "err" (message on stderr), 2 on usage or
- * connection errors.  For show and stats the lines up to "." are printed;
- * "show --json" asks for show-json (one JSON object).
+ * Exit status 0 on "ok", 1 on "err" (message on stderr) or when the
+ * daemon cannot be reached, 2 on a bad command line.  For show and stats
+ * the lines up to "." are printed; "show --json" asks for show-json (one
+ * JSON object).
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,6 +21,7 @@
 #include "macsec_sw.h"
 #include "secmem.h"
 #include "util.h"
+#include "version.h"
 
 static void
 usage(FILE *fp)
@@ -37,7 +39,8 @@ usage(FILE *fp)
 "  set-policy [cipher=] [protect=] [validate=] [replay-protect=]\n"
 "             [replay-window=] [offset=] [encrypt=] [include-sci=] [es=]\n"
 "\n"
-"  -s socket   default " CONF_DEFAULT_SOCKET "\n");
+"  -s socket   default " CONF_DEFAULT_SOCKET "\n"
+"  --version   print the version and exit\n");
 }
 
 static int
@@ -77,6 +80,10 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+		version_print(stdout, "macsec-ctl");
+		return 0;
+	}
 	i = 1;
 	if (argc > 2 && strcmp(argv[1], "-s") == 0) {
 		sock = argv[2];
@@ -104,6 +111,7 @@ main(int argc, char **argv)
 		strcat(req, argv[i]);
 		strcat(req, i + 1 < argc ? " " : "\n");
 	}
+	rc = 1;		/* the command line was good: failures from here are 1 */
 	if ((fd = connect_to(sock)) == -1)
 		goto out;
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||

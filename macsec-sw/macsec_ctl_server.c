@@ -26,6 +26,7 @@
 #include "log.h"
 #include "macsec_sw.h"
 #include "secmem.h"
+#include "unixsock.h"
 #include "util.h"
 
 #define CTL_MAX_ARGS	16
@@ -477,8 +478,6 @@ struct ctl *
 ctl_new(const char *path, struct secy *secy, const char *name)
 {
 	struct ctl *ctl;
-	struct sockaddr_un sun;
-	mode_t old;
 	size_t i;
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
@@ -488,46 +487,13 @@ ctl_new(const char *path, struct secy *secy, const char *name)
 	ctl->name = name;
 	for (i = 0; i < CTL_MAX_CLIENTS; i++)
 		ctl->cl[i].fd = -1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (str_copy(sun.sun_path, sizeof(sun.sun_path), path) == -1 ||
-	    str_copy(ctl->path, sizeof(ctl->path), path) == -1) {
+	if (str_copy(ctl->path, sizeof(ctl->path), path) == -1) {
 		log_warnx("control socket path too long: %s", path);
 		goto err;
 	}
-	if ((ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-			       SOCK_NONBLOCK, 0)) == -1) {
-		log_warn("control socket");
+	/* born 0600: keys travel on this socket */
+	if ((ctl->lfd = unixsock_listen(path, 0600, 8, "macsec-sw")) == -1)
 		goto err;
-	}
-	/* A live daemon answers on the path: do not steal its socket. */
-	if (connect(ctl->lfd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
-	    errno == EAGAIN) {
-		log_warnx("%s: another macsec-sw is listening there", path);
-		goto err;
-	}
-	close(ctl->lfd);
-	if ((ctl->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-			       SOCK_NONBLOCK, 0)) == -1) {
-		log_warn("control socket");
-		goto err;
-	}
-	/* A stale socket from a killed daemon would make bind() fail. */
-	if (unlink(path) == -1 && errno != ENOENT) {
-		log_warn("unlink %s", path);
-		goto err;
-	}
-	old = umask(0177);	/* born 0600: keys travel on this socket */
-	if (bind(ctl->lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		umask(old);
-		log_warn("bind %s", path);
-		goto err;
-	}
-	umask(old);
-	if (chmod(path, 0600) == -1 || listen(ctl->lfd, 8) == -1) {
-		log_warn("listen %s", path);
-		goto err;
-	}
 	return ctl;
 err:
 	ctl->path[0] = '\0';	/* not ours to unlink */

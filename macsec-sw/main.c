@@ -35,8 +35,10 @@
 #include "http_pages.h"
 #include "log.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "macsec_sw.h"
 #include "util.h"
+#include "version.h"
 
 struct daemon {
 	struct macsec_conf conf;
@@ -88,7 +90,8 @@ usage(FILE *fp)
 "  -j            log JSON lines (config: log_format = json)\n"
 "  -v            debug logging\n"
 "  -n            check the configuration and exit\n"
-"  -h, --help    this text\n");
+"  -h, --help    this text\n"
+"  --version     print the version and exit\n");
 }
 
 /* Creates the socket's directory (0700) when it is missing. */
@@ -491,8 +494,11 @@ daemon_loop(struct daemon *d)
 			return -1;
 		}
 		if (pfd[0].revents & POLLIN) {
-			if (read(d->sig_fd, &si, sizeof(si)) == sizeof(si) &&
-			    si.ssi_signo != SIGHUP) {
+			if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si)) {
+				/* nothing: the signal was taken already */
+			} else if (si.ssi_signo == SIGHUP) {
+				log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+			} else {
 				log_info("signal %u: exiting", si.ssi_signo);
 				return 0;
 			}
@@ -559,6 +565,7 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 	bool json = false;
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf_path = NULL, *ifname = NULL, *tap = NULL;
@@ -578,13 +585,14 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 		case 't': tap = optarg; break;
 		case 'v': *verbose = true; break;
 		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case 'V': version_print(stdout, "macsec-sw"); exit(0);
+		default: usage(stderr); return -2;
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "macsec-sw: unexpected argument '%s'\n",
 			argv[optind]);
-		return -1;
+		return -2;
 	}
 	conf_defaults(&d->conf);
 	if (conf_path == NULL && ifname == NULL)
@@ -598,7 +606,7 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 		fprintf(stderr, "macsec-sw: -i/-t names are at most %d "
 			"characters; -s is an absolute path\n",
 			CONF_NAME_MAX - 1);
-		return -1;
+		return -2;
 	}
 	if (metrics != NULL) {
 		char host[48];
@@ -635,8 +643,12 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	d.wire.fd = d.tap_fd = d.sig_fd = d.stop_fd = d.fail_fd = -1;
 	log_init("macsec-sw", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_INFO);
-	if (parse_args(argc, argv, &d, &fg, &check, &verbose) == -1)
-		return 1;
+	/* Exit 2 for a bad command line, 1 for a bad configuration. */
+	switch (parse_args(argc, argv, &d, &fg, &check, &verbose)) {
+	case -2: return 2;
+	case -1: return 1;
+	default: break;
+	}
 	if (verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	/* -n: the policy must also be one the SecY accepts. */
@@ -674,8 +686,10 @@ main(int argc, char **argv)
 	/* Threads start after the privilege drop, which is per thread. */
 	if (d.conf.offload && threads_start(&d) == -1)
 		goto out;
+	sdnotify("READY=1\nSTATUS=macsec-sw running");
 	if (daemon_loop(&d) == 0)
 		rc = 0;
+	sdnotify("STOPPING=1");
 out:
 	daemon_teardown(&d);
 	return rc;

@@ -7,7 +7,7 @@ macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/macsec_conf.o \
 	$(MACSEC_CORE_OBJS)
 macsec_sw_macsec_ctl_OBJS := macsec-sw/macsec_ctl_client.o
 
-MAN8 += man/macsec-sw.8
+MAN8 += man/macsec-sw.8 man/macsec-ctl.8
 MAN5 += man/macsec-sw.conf.5
 
 

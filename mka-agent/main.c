@@ -15,11 +15,15 @@
 #include "mka_kay.h"
 #include "mka_port.h"
 #include "mka_status.h"
+#include "sdnotify.h"
 #include "secmem.h"
 #include "secy_ctl_client.h"
 #include "secy_fake.h"
 #include "secy_kernel.h"
+#include "tlsfiles.h"
+#include "unixsock.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -60,13 +64,15 @@ struct agent {
 	struct http_pages *http;	/* metrics_listen */
 };
 
-static volatile sig_atomic_t quit;
+static volatile sig_atomic_t quit, hup;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	quit = 1;
+	if (sig == SIGHUP)
+		hup = 1;
+	else
+		quit = 1;
 }
 
 static void
@@ -83,8 +89,28 @@ usage(FILE *f)
 		"  -n  check the configuration and exit\n"
 		"  -v  verbose (debug) logging\n"
 		"  -h, --help  this text\n"
+		"  --version   print the version and exit\n"
 		"See mka-agent(8) and mka-agent.conf(5).\n",
 		DEFAULT_CONF);
+}
+
+/* cak_source etsi014: the SAE's certificate, key and KME CA load. */
+static int
+ports_check_tls(const struct mka_conf *c)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < c->n_ports; i++) {
+		const struct mka_port_conf *pc = &c->ports[i];
+		const struct tls_files f = {
+			"kme_cert", pc->kme_cert, "kme_key", pc->kme_key,
+			"kme_ca", pc->kme_ca,
+		};
+
+		if (pc->source == MKA_CAK_ETSI014 && tls_files_check(&f) == -1)
+			rc = -1;
+	}
+	return rc;
 }
 
 static void
@@ -249,27 +275,13 @@ port_stop(struct agent_port *ap)
 	ap->fake = NULL;
 }
 
+/* Only the agent's owner may ask (0600); a live agent's socket is refused. */
 static int
 status_open(struct agent *a)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	const char *path = a->conf.status_socket;
-	mode_t old;
-
-	str_copy(sun.sun_path, sizeof(sun.sun_path), path);
-	if ((a->status_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-						    SOCK_NONBLOCK, 0)) == -1)
-		return -1;
-	unlink(path);
-	old = umask(0077);
-	if (bind(a->status_fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    listen(a->status_fd, 4) == -1) {
-		umask(old);
-		log_warn("status socket %s", path);
-		return -1;
-	}
-	umask(old);
-	return 0;
+	a->status_fd = unixsock_listen(a->conf.status_socket, 0600, 4,
+				       "mka-agent");
+	return a->status_fd == -1 ? -1 : 0;
 }
 
 /* A view of every port, noting (and logging) what changed. */
@@ -434,6 +446,10 @@ run(struct agent *a)
 		if (a->http != NULL && nfd > a->n_ports + 1 &&
 		    (pfd[a->n_ports + 1].revents & POLLIN))
 			http_pages_run(a->http);
+		if (hup) {
+			hup = 0;
+			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+		}
 	}
 }
 
@@ -443,6 +459,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct agent a;
@@ -456,6 +473,7 @@ main(int argc, char **argv)
 	/* First thing: a TERM that arrives during start-up still ends cleanly. */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
 	secmem_init();
@@ -468,6 +486,7 @@ main(int argc, char **argv)
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "mka-agent"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -489,6 +508,11 @@ main(int argc, char **argv)
 		}
 		mka_conf_wipe(&a.conf);
 		return rc;
+	}
+	if (ports_check_tls(&a.conf) == -1) {
+		log_err("%s: configuration refused", conf_path);
+		mka_conf_wipe(&a.conf);
+		return 1;
 	}
 	if (check) {
 		printf("mka-agent: %s: configuration OK (%zu port%s)\n",
@@ -533,7 +557,9 @@ main(int argc, char **argv)
 		if (priv_drop("mka-agent", keep, nkeep) == -1)
 			goto out;
 	}
+	sdnotify("READY=1\nSTATUS=mka-agent running");
 	run(&a);
+	sdnotify("STOPPING=1");
 	log_info("shutting down");
 	rc = 0;
 out:

@@ -141,8 +141,11 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 			pc->source = MKA_CAK_SKIP;
 		else if (strcmp(value, "etsi014") == 0)
 			pc->source = MKA_CAK_ETSI014;
-		else
-			goto bad;
+		else {
+			cfg_error(pos, "cak_source: invalid value '%s' (valid: "
+				  "psk, skip, etsi014)", value);
+			return -1;
+		}
 	} else if (strcmp(key, "cak") == 0) {
 		len = hex_decode(pc->cak, sizeof(pc->cak), value, strlen(value));
 		if (len != 16 && len != 32) {
@@ -450,7 +453,7 @@ conf_check(const char *path, struct mka_conf *c)
 	bool secrets = false;
 
 	if (c->n_ports == 0) {
-		log_warnx("%s: no [port] section", path);
+		log_err("%s: no [port] section", path);
 		return -1;
 	}
 	for (size_t i = 0; i < c->n_ports; i++) {
@@ -460,7 +463,7 @@ conf_check(const char *path, struct mka_conf *c)
 		    (pc->qkd.own_sae[0] == '\0' || pc->qkd.n_allowed == 0 ||
 		     pc->skip_host[0] == '\0' ||
 		     pc->skip_identity[0] == '\0' || pc->skip_psk_len == 0)) {
-			log_warnx("%s: port %s: cak_source skip needs sae_id, "
+			log_err("%s: port %s: cak_source skip needs sae_id, "
 				  "allowed_peers, skip_address, skip_identity "
 				  "and skip_psk", path, pc->ifname);
 			return -1;
@@ -469,7 +472,7 @@ conf_check(const char *path, struct mka_conf *c)
 		    (pc->qkd.own_sae[0] == '\0' || pc->qkd.n_allowed == 0 ||
 		     pc->kme_url[0] == '\0' || pc->kme_cert[0] == '\0' ||
 		     pc->kme_key[0] == '\0' || pc->kme_ca[0] == '\0')) {
-			log_warnx("%s: port %s: cak_source etsi014 needs "
+			log_err("%s: port %s: cak_source etsi014 needs "
 				  "sae_id, allowed_peers, kme_url, kme_cert, "
 				  "kme_key and kme_ca", path, pc->ifname);
 			return -1;
@@ -485,7 +488,7 @@ conf_check(const char *path, struct mka_conf *c)
 			secrets = secrets || pc->source == MKA_CAK_SKIP;
 			if ((pc->qkd.fb_cak_len == 0) !=
 			    (pc->qkd.fb_ckn_len == 0)) {
-				log_warnx("%s: port %s: fallback_cak and "
+				log_err("%s: port %s: fallback_cak and "
 					  "fallback_ckn go together", path,
 					  pc->ifname);
 				return -1;
@@ -495,7 +498,7 @@ conf_check(const char *path, struct mka_conf *c)
 			continue;
 		}
 		if (pc->cak_len == 0 || pc->ckn_len == 0) {
-			log_warnx("%s: port %s: cak_source psk needs cak and "
+			log_err("%s: port %s: cak_source psk needs cak and "
 				  "ckn", path, pc->ifname);
 			return -1;
 		}

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -28,6 +29,7 @@ usage(FILE *f)
 		"  -j  log JSON lines\n"
 		"  -v  debug logging\n"
 		"  -h, --help  this text\n"
+		"  --version   print the version and exit\n"
 		"It stays in the foreground; SIGTERM or SIGINT end it.\n"
 		"See qkdlab-dash(8).\n");
 }
@@ -37,6 +39,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct dash_conf conf;
@@ -54,6 +57,7 @@ main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "qkdlab-dash"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}

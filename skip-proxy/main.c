@@ -6,9 +6,12 @@
 
 #include "log.h"
 #include "privdrop.h"
+#include "sdnotify.h"
 #include "secmem.h"
 #include "tls_front.h"
+#include "tlsfiles.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
@@ -37,6 +40,7 @@ usage(FILE *f)
 	    "  -n         check the configuration, PSK file and certificates, then exit\n"
 	    "  -v         debug logging (never key bytes)\n"
 	    "  -h, --help this text\n"
+	    "  --version  print the version and exit\n"
 	    "\n"
 	    "SKIP resources: GET /capabilities, /key?remoteSystemID=ID[&size=BITS],\n"
 	    "/key/KEYID?remoteSystemID=ID, /entropy[?minentropy=BITS].\n"
@@ -87,10 +91,18 @@ out:
 static int
 skip_check_files(const struct skip_conf *c)
 {
-	if (access(c->kme_ca_file, R_OK) != 0) {
-		log_warn("kme_ca_file %s", c->kme_ca_file);
+	const struct tls_files kme = {
+		"kme_cert_file", c->kme_cert_file, "kme_key_file", c->kme_key_file,
+		"kme_ca_file", c->kme_ca_file,
+	};
+	const struct tls_files router = {
+		"cert_file", c->cert_file, "key_file", c->key_file,
+		"client_ca_file", c->client_ca_file,
+	};
+
+	if (tls_files_check(&kme) < 0 ||
+	    (c->tls_mode == SKIP_TLS_CERT && tls_files_check(&router) < 0))
 		return -1;
-	}
 	if (file_check_private(c->kme_key_file) < 0)
 		return -1;
 	return skip_check_identity(c);
@@ -116,7 +128,7 @@ skip_prepare(struct skip_daemon *d, const char *path)
 
 	skip_conf_defaults(c);
 	if (skip_conf_load(c, path) < 0) {
-		log_warnx("%s: configuration refused", path);
+		log_err("%s: configuration refused", path);
 		return -1;
 	}
 	if (skip_check_files(c) < 0)
@@ -124,7 +136,7 @@ skip_prepare(struct skip_daemon *d, const char *path)
 	if (c->tls_mode == SKIP_TLS_PSK) {
 		d->psks = skip_psk_load(c->psk_file);
 		if (d->psks == NULL) {
-			log_warnx("psk_file %s refused", c->psk_file);
+			log_err("psk_file %s refused", c->psk_file);
 			return -1;
 		}
 		d->ctx = skip_tls_psk_ctx_new(c, d->psks);
@@ -212,6 +224,7 @@ main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct skip_daemon d;
@@ -230,6 +243,7 @@ main(int argc, char **argv)
 		case 'n': check_only = true; break;
 		case 'v': debug = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'V': version_print(stdout, "skip-proxy"); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -240,8 +254,10 @@ main(int argc, char **argv)
 	}
 	log_init("skip-proxy", foreground || check_only ? LOG_DEST_STDERR :
 		 LOG_DEST_SYSLOG, json ? LOG_FMT_JSON : LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (skip_prepare(&d, path) < 0)
+	if (skip_prepare(&d, path) < 0) {
+		log_err("%s: not started", path);
 		goto out;
+	}
 	if (check_only) {
 		log_info("%s: configuration OK", path);
 		rc = 0;
@@ -256,6 +272,7 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (secmem_curl_init() < 0)
 		goto out;
@@ -267,7 +284,15 @@ main(int argc, char **argv)
 			goto out;
 	}
 	if (skip_start(&d) == 0) {
-		sigwait(&sigs, &sig);
+		sdnotify("READY=1\nSTATUS=skip-proxy serving");
+		/* SIGHUP: as every qkdlab daemon, log and carry on. */
+		while (sig != SIGTERM && sig != SIGINT) {
+			if (sigwait(&sigs, &sig) != 0)
+				break;
+			if (sig == SIGHUP)
+				log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+		}
+		sdnotify("STOPPING=1");
 		log_info("signal %d: shutting down", sig);
 		rc = 0;
 	}

@@ -74,6 +74,8 @@ struct skip_conf {
 	uint64_t kme_connect_timeout_ms;
 	unsigned kme_retries;
 	uint64_t kme_retry_delay_ms;
+	/* Key requests the KME cannot serve: 500 (the draft's) or 503. */
+	unsigned kme_unavailable_status;
 
 	/* metrics: plain HTTP, off unless metrics_port is set */
 	char metrics_addr[64];

@@ -94,10 +94,16 @@ skip_serve_capabilities(struct skip_api *api, const struct skip_req *req,
 	skip_reply_json(rep, 200, o);
 }
 
-/* Maps a failed 014 call onto the SKIP status, passing the KME's words on. */
+/*
+ * Maps a failed 014 call onto the SKIP status, passing the KME's words on.
+ * draft-cisco-skip-02 4.2 lists 200, 400 and 500 for Get key: a request
+ * the key provider cannot serve (KME busy, out of keys, unreachable) is
+ * 500 with the cause in the message, or 503 when the operator configured
+ * kme_unavailable_status = 503 for clients that retry on it.
+ */
 static void
 skip_kme_failure(struct skip_reply *rep, const struct etsi014_result *r,
-		 bool by_id, const char *remote)
+		 bool by_id, const char *remote, int unavailable)
 {
 	char msg[SKIP_MSG_MAX + 128];
 	int status = 500;
@@ -116,15 +122,16 @@ skip_kme_failure(struct skip_reply *rep, const struct etsi014_result *r,
 			snprintf(msg, sizeof(msg), "KME refused this key provider's "
 				 "SAE credentials (401 %s)", r->msg);
 		} else if (r->http_status == 503) {
-			status = 503;
-			snprintf(msg, sizeof(msg), "KME: %s", r->msg);
+			status = unavailable;
+			snprintf(msg, sizeof(msg), "KME cannot serve keys now "
+				 "(503 %s)", r->msg);
 		} else {
 			snprintf(msg, sizeof(msg), "KME answered HTTP %ld: %s",
 				 r->http_status, r->msg);
 		}
 		break;
 	case ETSI014_UNREACHABLE:
-		status = 503;
+		status = unavailable;
 		snprintf(msg, sizeof(msg), "KME unreachable (%s, %u attempts)",
 			 r->msg, r->attempts);
 		break;
@@ -196,7 +203,8 @@ skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key for %s by '%s': KME failed: %s", req->remote, peer,
 			 r.msg);
-		skip_kme_failure(rep, &r, false, req->remote);
+		skip_kme_failure(rep, &r, false, req->remote,
+				 (int)api->conf->kme_unavailable_status);
 		return;
 	}
 	skip_metrics_kme(api->metrics, &r);
@@ -232,7 +240,8 @@ skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key %s from %s by '%s': KME failed: %s", idhex,
 			 req->remote, peer, r.msg);
-		skip_kme_failure(rep, &r, true, req->remote);
+		skip_kme_failure(rep, &r, true, req->remote,
+				 (int)api->conf->kme_unavailable_status);
 		return;
 	}
 	skip_metrics_kme(api->metrics, &r);

@@ -62,6 +62,7 @@ static const struct skip_conf_key skip_conf_keys[] = {
 	{ "kme_connect_timeout", D(kme_connect_timeout_ms, 10, 600000) },
 	{ "kme_retries", U(kme_retries, 0, 10) },
 	{ "kme_retry_delay", D(kme_retry_delay_ms, 0, 60000) },
+	{ "kme_unavailable_status", U(kme_unavailable_status, 500, 503) },
 	{ "metrics_listen", S(metrics_addr) },
 	{ "metrics_port", P(metrics_port) },
 };
@@ -102,6 +103,7 @@ skip_conf_defaults(struct skip_conf *c)
 	c->kme_connect_timeout_ms = 1000;
 	c->kme_retries = 2;
 	c->kme_retry_delay_ms = 100;
+	c->kme_unavailable_status = 500;
 	str_copy(c->metrics_addr, sizeof(c->metrics_addr), "127.0.0.1");
 }
 
@@ -224,7 +226,7 @@ skip_conf_require(const char *v, const char *name, const char *why)
 {
 	if (*v != '\0')
 		return 0;
-	log_warnx("configuration: %s is required%s", name, why);
+	log_err("configuration: %s is required%s", name, why);
 	return -1;
 }
 
@@ -253,26 +255,32 @@ skip_conf_validate(struct skip_conf *c)
 	rc |= skip_conf_require(c->kme_ca_file, "kme_ca_file", "");
 	rc |= skip_conf_require(c->kme_cert_file, "kme_cert_file", "");
 	rc |= skip_conf_require(c->kme_key_file, "kme_key_file", "");
+	if (c->kme_unavailable_status != 500 && c->kme_unavailable_status != 503) {
+		log_err("configuration: kme_unavailable_status %u is neither "
+			  "500 (draft-cisco-skip-02) nor 503",
+			  c->kme_unavailable_status);
+		rc = -1;
+	}
 	/* draft 4.1: at least one remoteSystemID entry is a MUST. */
 	if (c->n_remote_ids == 0) {
-		log_warnx("configuration: at least one remote_system_id is required");
+		log_err("configuration: at least one remote_system_id is required");
 		rc = -1;
 	}
 	if (strncmp(c->kme_url, "https://", 8) != 0 && c->kme_url[0] != '\0') {
-		log_warnx("configuration: kme_url '%s' must start with https:// "
+		log_err("configuration: kme_url '%s' must start with https:// "
 			  "(ETSI 014 requires TLS)", c->kme_url);
 		rc = -1;
 	}
 	if (c->key_size_max % 8 != 0 || c->key_size_default % 8 != 0 ||
 	    c->key_size_default > c->key_size_max) {
-		log_warnx("configuration: key sizes must be multiples of 8 with "
+		log_err("configuration: key sizes must be multiples of 8 with "
 			  "key_size_default (%u) <= key_size_max (%u)",
 			  c->key_size_default, c->key_size_max);
 		rc = -1;
 	}
 	if (c->entropy_max % 8 != 0 || c->entropy_default % 8 != 0 ||
 	    c->entropy_default > c->entropy_max) {
-		log_warnx("configuration: entropy sizes must be multiples of 8 with "
+		log_err("configuration: entropy sizes must be multiples of 8 with "
 			  "entropy_default (%u) <= entropy_max (%u)",
 			  c->entropy_default, c->entropy_max);
 		rc = -1;

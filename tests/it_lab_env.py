@@ -15,6 +15,7 @@ errors a newcomer meets: not root, a missing program.
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -50,8 +51,12 @@ def labcmd(*args, **kw):
                           timeout=kw.pop("timeout", 180), **kw)
 
 
-# 0. Errors a newcomer meets, before anything is up.
-nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+# 0. Errors a newcomer meets, before anything is up.  A checkout under /root
+# (mode 0700, as a root user's clone is) is not readable by nobody: the
+# unprivileged user keeps CAP_DAC_READ_SEARCH, enough to read the scripts,
+# while its uid stays 65534.
+nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+          "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
 r = subprocess.run(nobody + [LAB, "up"], env=env, capture_output=True, text=True, timeout=30)
 t.ok(r.returncode == 1 and "needs root" in r.stderr and "sudo" in r.stderr,
      "not root: lab up refuses and says to use sudo", r.stdout + r.stderr)
@@ -92,6 +97,7 @@ t.ok(not lab.leftovers(), "the refused mode left nothing behind", lab.leftovers(
 
 # 1. Up, on the ETSI 014 key path (it_lab_demo covers QKD via SKIP).
 r = labcmd("up", env=dict(env, QKDLAB_LAB_MODE="qkd-014"))
+up_out = r.stdout
 t.eq(r.returncode, 0, "scripts/lab up exits 0")
 t.ok("link SECURED" in r.stdout, "lab up reports the link SECURED", r.stdout[-2000:] + r.stderr[-2000:])
 t.ok("mode: QKD via ETSI 014" in r.stdout and "site B has QKD key ID" in r.stdout,
@@ -196,8 +202,37 @@ t.ok(r.returncode == 1 and "already up" in r.stderr and "lab-down" in r.stderr,
      "a second lab up is refused and says to run lab-down", r.stdout + r.stderr)
 r = labcmd("status")
 t.eq(r.returncode, 0, "the refused second up left the lab running")
-r = labcmd("down")
-t.ok(r.returncode == 0 and "lab is down" in r.stdout, "scripts/lab down exits 0", r.stdout + r.stderr)
+# A CI gate: a daemon down makes lab status fail and say which.
+agents = []
+for pid in lab.lab_pids():
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            if f.read().strip() == "mka-agent":
+                agents.append(pid)
+    except OSError:
+        pass
+if agents:
+    os.kill(min(agents), 9)
+    tap.wait_for(lambda: not os.path.exists("/proc/%d/comm" % min(agents)) or
+                 open("/proc/%d/stat" % min(agents)).read().split()[2] == "Z", timeout=10)
+r = labcmd("status")
+t.ok(len(agents) == 2 and r.returncode == 1 and "NOT OK" in r.stdout and "mka-agent: 1 of 2 running" in r.stdout,
+     "lab status with one mka-agent killed exits 1 naming it", r.stdout + r.stderr)
+# The teardown command lab up printed, for this prefix and state directory.
+m = re.search(r"take it down: (?:sudo )?(.*)$", up_out, re.M)
+t.ok(m is not None and "QKDLAB_LAB_NS=%s" % prefix in m.group(1) and "QKDLAB_LAB_DIR=%s" % state in m.group(1)
+     and "make lab-down" not in up_out, "lab up prints the teardown command for its own prefix and state", up_out)
+# Run as a shell would, without a shell (lab down counts any process naming
+# the state directory as the lab's): leading NAME=value words are environment.
+down_env = dict(os.environ)
+down_env.pop("QKDLAB_LAB_DIR", None)
+down_env.pop("QKDLAB_LAB_NS", None)
+words = shlex.split(m.group(1)) if m else ["false"]
+while words and re.match(r"^[A-Z_]+=", words[0]):
+    k, _, v = words.pop(0).partition("=")
+    down_env[k] = v
+r = subprocess.run(words, env=down_env, capture_output=True, text=True, timeout=120)
+t.ok(r.returncode == 0 and "lab is down" in r.stdout, "that command (scripts/lab down) exits 0", r.stdout + r.stderr)
 left = lab.leftovers()
 t.ok(not left, "lab down: no namespace, process or file left behind", left)
 links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout

@@ -6,8 +6,10 @@ kme-sim pair, driven by `openssl s_client` over TLS 1.3 PSK
 Site A's /key gives (keyId, key); site B's /key/{keyId} with
 remoteSystemID = A's SAE ID gives the same key, once; a second fetch, a
 wrong remoteSystemID and an unknown keyId are 400; sizes; the KME's own
-messages are passed on; KME down is 503, and service recovers when the KME
-comes back.  Daemons must exit 0, sanitizer-clean, on SIGTERM.
+messages are passed on; a KME that cannot serve (starved, down) is 500 with
+the cause in the message (draft-cisco-skip-02 4.2 lists 200, 400, 500), or
+503 with kme_unavailable_status = 503; service recovers when the KME comes
+back.  Daemons must exit 0, sanitizer-clean, on SIGTERM.
 """
 import os
 import re
@@ -26,7 +28,7 @@ for exe in ("skip-proxy/skip-proxy", "kme-sim/kme-sim"):
 lab = sk.Lab(t, "skip-keys")
 lab.make_pki(kmes=("KME_A", "KME_B"), saes=("SAE_A", "SAE_B", "SAE_X"))
 ports = {n: tap.free_port() for n in ("kme_a", "kme_b", "link_a", "link_b", "skip_a", "skip_b", "skip_x",
-                                      "admin_a")}
+                                      "admin_a", "skip_a503")}
 
 
 def kme_conf(me, peer, sae, peer_sae, port, link, peer_link, extra=""):
@@ -91,6 +93,14 @@ p_b = lab.start_proxy("skip-b", conf_b, ports["skip_b"], ["-v"])	# debug logs mu
 conf_x = lab.proxy_conf("skip-x", "SAE_X", ["SAE_B"], "https://localhost:%d" % ports["kme_a"],
                         ports["skip_x"], common)
 p_x = lab.start_proxy("skip-x", conf_x, ports["skip_x"])
+# Site A again, for clients that prefer 503 when the KME cannot serve.
+conf_a503 = lab.proxy_conf("skip-a503", "SAE_A", ["SAE_B"], "https://localhost:%d" % ports["kme_a"],
+                           ports["skip_a503"], common + "kme_unavailable_status = 503\n")
+p_a503 = lab.start_proxy("skip-a503", conf_a503, ports["skip_a503"])
+
+
+def at_a503(target):
+    return sk.s_client(ports["skip_a503"], sk.http_req("GET", target), identity="router-a", session=sess_a)
 
 
 def at_a(target):
@@ -226,8 +236,12 @@ def kme_errors():
          "KME 401 to enc_keys (proxy's SAE unknown there) is 500 naming the credentials", r)
     t.eq(admin("fault", "peer=KME_B&kind=starve"), "200", "kme-a: starve fault injected")
     r = at_a("/key?remoteSystemID=SAE_B")
+    t.ok(r is not None and r.status == 500 and "starved" in r.json()["message"]
+         and "cannot serve" in r.json()["message"],
+         "KME 503 (pool starved) is the draft's 500 with the KME's message passed on", r)
+    r = at_a503("/key?remoteSystemID=SAE_B")
     t.ok(r is not None and r.status == 503 and "starved" in r.json()["message"],
-         "KME 503 (pool starved) is 503 with the KME's message passed on", r)
+         "with kme_unavailable_status = 503 it is 503, same message", r)
     t.eq(admin("clear", "peer=KME_B"), "200", "kme-a: fault cleared")
     r = new_key(timeout=15)
     t.ok(r is not None and r.status == 200, "after the fault is cleared /key is 200 again", r)
@@ -257,8 +271,11 @@ def kme_down_and_back():
     rc = kmes["kme-a"].stop()
     t.ok(rc == 0 and sk.sanitizer_clean(kmes["kme-a"].output()), "kme-a stops cleanly (exit %s)" % rc)
     r = at_a("/key?remoteSystemID=SAE_B")
+    t.ok(r is not None and r.status == 500 and "unreachable" in r.json()["message"],
+         "KME down: /key is 500 'KME unreachable'", r)
+    r = at_a503("/key?remoteSystemID=SAE_B")
     t.ok(r is not None and r.status == 503 and "unreachable" in r.json()["message"],
-         "KME down: /key is 503 'KME unreachable'", r)
+         "KME down, kme_unavailable_status = 503: /key is 503 'KME unreachable'", r)
     start_kme("kme-a2", kme_a_conf, ports["kme_a"])
     r = new_key(timeout=15)
     t.ok(r is not None and r.status == 200, "KME back: /key is 200 again (recovery)", r)

@@ -1,0 +1,39 @@
+/*
+ * skip_client.h — the client side of SKIP's transport (draft-cisco-skip-02
+ * section 3): TLS 1.3 with an external PSK (TLS_AES_256_GCM_SHA384, the
+ * PSK bound to SHA-384) or TLS 1.2 with a DHE-PSK suite, to a key
+ * provider.  It opens the connection; requests are the caller's.
+ */
+#ifndef QKDLAB_SKIP_CLIENT_H
+#define QKDLAB_SKIP_CLIENT_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SKIP_CLIENT_PSK_MAX 64
+
+struct skip_client_cfg {
+	const char *host;		/* name or address */
+	const char *port;
+	const char *identity;		/* the PSK identity */
+	const uint8_t *psk;
+	size_t psk_len;
+	int tls_version;		/* 12 or 13 */
+	unsigned timeout_s;		/* connect, send and receive; 0: none */
+};
+
+struct skip_client;
+
+/* Copies what it needs from cfg (the PSK into memory wiped when freed). */
+struct skip_client *skip_client_new(const struct skip_client_cfg *cfg);
+void skip_client_free(struct skip_client *c);
+/*
+ * TCP connect and TLS handshake.  Returns the session (free it with
+ * skip_client_close), or NULL with the reason (OpenSSL's on a failed
+ * handshake) in why.
+ */
+SSL *skip_client_connect(struct skip_client *c, char *why, size_t cap);
+void skip_client_close(SSL *ssl);
+
+#endif

@@ -1,0 +1,10 @@
+# qkdlab-key/: one key from a SKIP key provider or an ETSI 014 KME, for
+# scripts and demos.  SKIP over lib/skip_client.c and mka-agent's response
+# parser; ETSI 014 over lib/etsi014_client.c.
+PKG_LIBS += libcjson libcurl
+
+BINS += qkdlab-key/qkdlab-key
+qkdlab_key_qkdlab_key_OBJS := qkdlab-key/main.o mka-agent/http_resp.o
+$(B)/qkdlab-key/main.o: CFLAGS += -Imka-agent
+
+MAN8 += man/qkdlab-key.8
