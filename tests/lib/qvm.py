@@ -32,7 +32,7 @@ What it does, and nothing more:
     vm.spawn("wpa", "wpa_supplicant -D macsec_linux -i wire0 -c /etc/w.conf")
     vm.stop()
 
-Environment: QKDLAB_VM_CACHE (kernel cache, default <build>/vm),
+Environment: QKDLAB_VM_CACHE (kernel cache, default <src>/build/vm),
 QKDLAB_VM_BOOT_TIMEOUT (seconds, default 120), QKDLAB_VM_KERNEL_PKG (the
 kernel package to fetch instead of the one linux-image-cloud-amd64 depends
 on).
@@ -198,7 +198,9 @@ def _elf_section(data, want):
 
 
 def cache_dir():
-    return os.environ.get("QKDLAB_VM_CACHE") or os.path.join(BUILD, "vm")
+    # Under the source tree's build/, not QKDLAB_BUILD: the sanitizer
+    # build (build/san) shares the one cached kernel.
+    return os.environ.get("QKDLAB_VM_CACHE") or os.path.join(SRC, "build", "vm")
 
 
 def kernel(cache=None, say=None):
