@@ -608,13 +608,25 @@ pn_exhausted(struct mka_participant *p)
 		const struct mka_peer *e = &p->peers[i];
 		uint64_t lpn;
 
-		if (!e->used || !e->live || !e->has_su || !e->su.in_use ||
-		    e->su.lkn != k->kn ||
-		    memcmp(e->su.lki_mi, k->ks_mi, MKA_MI_LEN) != 0)
+		if (!e->used || !e->live || !e->has_su || !e->su.in_use)
 			continue;
-		lpn = (uint64_t)e->llpn_msb << 32 | e->su.llpn;
-		if (lpn >= limit)
-			return true;
+		if (e->su.lkn == k->kn &&
+		    memcmp(e->su.lki_mi, k->ks_mi, MKA_MI_LEN) == 0) {
+			lpn = (uint64_t)e->llpn_msb << 32 | e->su.llpn;
+			if (lpn >= limit)
+				return true;
+		}
+		/*
+		 * A peer may report the key in use as its Old Key (wpa_supplicant
+		 * 2.10 moves it there once installed, 802.1X 11.11.1 Figure
+		 * 11-10): its Old Lowest PN then carries the same exhaustion.
+		 */
+		if ((e->su.otx || e->su.orx) && e->su.okn == k->kn &&
+		    memcmp(e->su.oki_mi, k->ks_mi, MKA_MI_LEN) == 0) {
+			lpn = (uint64_t)e->olpn_msb << 32 | e->su.olpn;
+			if (lpn >= limit)
+				return true;
+		}
 	}
 	return false;
 }
@@ -814,6 +826,8 @@ peer_update(struct mka_participant *p, struct mka_peer *e,
 		e->su = pdu->sak_use;
 		e->llpn_msb = pdu->has & MKA_HAS(MKA_PS_XPN) ?
 				      pdu->xpn.llpn_msb : 0;
+		e->olpn_msb = pdu->has & MKA_HAS(MKA_PS_XPN) ?
+				      pdu->xpn.olpn_msb : 0;
 	}
 }
 

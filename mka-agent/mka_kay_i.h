@@ -43,6 +43,7 @@ struct mka_peer {
 	bool has_su;
 	struct mka_sak_use su;
 	uint32_t llpn_msb;		/* from its XPN set */
+	uint32_t olpn_msb;		/* from its XPN set */
 	uint64_t suites[MKA_MAX_SUITES];/* from its Announcement */
 	size_t n_suites;
 };
