@@ -43,6 +43,7 @@ import ctypes
 import fcntl
 import glob
 import itertools
+import json
 import os
 import re
 import shlex
@@ -719,3 +720,41 @@ class VM:
                 return "".join(f.readlines()[-n:])
         except OSError:
             return ""
+
+
+# ---- the reference MKA peer ---------------------------------------------------------
+
+def wpa_supplicant_conf(cak, ckn, priority=255, integ_only=False, replay_window=0, port=1):
+    """A wpa_supplicant configuration for MKA with a pre-shared CAK over
+    the macsec_linux driver (wpa_supplicant 2.10; its MKA uses GCM-AES-128
+    only).  priority is its Key Server Priority (lower wins)."""
+    return "\n".join([
+        "# MKA with a pre-shared CAK (written by qkdlab)",
+        "ctrl_interface=/run/wpa_supplicant",
+        "eapol_version=3",
+        "ap_scan=0",
+        "network={",
+        "\tkey_mgmt=NONE",
+        "\teapol_flags=0",
+        "\tmacsec_policy=1",
+        "\tmacsec_integ_only=%d" % (1 if integ_only else 0),
+        "\tmacsec_replay_protect=1",
+        "\tmacsec_replay_window=%d" % replay_window,
+        "\tmacsec_port=%d" % port,
+        "\tmka_cak=%s" % cak,
+        "\tmka_ckn=%s" % ckn,
+        "\tmka_priority=%d" % priority,
+        "}", ""])
+
+
+def kernel_macsec(vm, dev=None):
+    """`ip -s -j macsec show` in the VM: a list of SecY dicts (one per
+    macsec link), or the one called dev (None if absent)."""
+    r = vm.run("ip -s -j macsec show")
+    try:
+        links = json.loads(r.out) if r.rc == 0 and r.out.strip() else []
+    except ValueError:
+        links = []
+    if dev is None:
+        return links
+    return next((x for x in links if x.get("ifname") == dev), None)
