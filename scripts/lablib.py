@@ -67,6 +67,19 @@ VM_SITE_IP = {"vm": "198.51.100.130", "ns": "198.51.100.129"}
 VM_STATUS_PORT = 9300
 VM_CONF = "/etc/qkdlab/mka-agent.conf"
 
+# A site's router replaced by a Linux VM (--vm) or by the user's own device
+# (--byo): the site keeps its KME and skip-proxy; its wire end joins the
+# bridge WIRE_BR with the router's interface, and a service link (a /30 of
+# the documentation range, more specific than the KME link's /24) lets the
+# router reach the KME and skip-proxy at the site's LINK_IP, the address
+# their certificates name.
+WIRE_BR = "wirebr"
+SVC_IF = "svc0"
+SVC_IP = {"a": ("198.51.100.133", "198.51.100.134"), "b": ("198.51.100.129", "198.51.100.130")}
+SVC_PREFIX = 30
+VM_PERSONALITIES = ("wpa", "mka")      # mka: site B only, Lab.vm_router_up
+ROUTER_CAK_BITS = 128       # wpa_supplicant 2.10's MKA: GCM-AES-128, a 128-bit CAK
+
 
 class LabError(Exception):
     """An error for a person: what went wrong and what to do about it."""
@@ -138,7 +151,10 @@ class Lab:
         # Site B's router as a Linux VM (scripts/lab up --vm-router): the
         # personality ("mka": mka-agent + kernel MACsec), None for none.
         self.vm_router = None
+        self.vm_site = self.vm_personality = None
+        self.byo = {}               # site -> {"wire": ifname, "svc": ifname, "mka": "psk"|"qkd"}
         self.vm = None
+        self.router_options(os.environ.get("QKDLAB_LAB_VM"), os.environ.get("QKDLAB_LAB_BYO"))
 
     # ---- paths ----------------------------------------------------------
     def bin(self, name):
@@ -488,6 +504,214 @@ class Lab:
             js = {}
         return int(m.group(1)), js
 
+    # ---- routers that are not qkdlab's --------------------------------------------
+    def router_options(self, vm=None, byo=None):
+        """vm: "SITE[:PERSONALITY]" (a Linux VM as that site's router,
+        personality wpa or mka); byo: "SITE=IFACE[,svc=IFACE][,mka=psk|qkd]"
+        (the user's own router on that interface)."""
+        if vm:
+            site, _, pers = vm.partition(":")
+            pers = pers or "wpa"
+            if site not in ("a", "b") or pers not in VM_PERSONALITIES:
+                raise LabError("--vm %s: want SITE[:PERSONALITY], SITE a or b, PERSONALITY one of %s"
+                               % (vm, ", ".join(VM_PERSONALITIES)), "e.g.  scripts/lab up --vm b:wpa")
+            if pers == "mka":
+                # mka-agent with the kernel backend in the VM: vm_router_up.
+                if site != "b":
+                    raise LabError("--vm %s: the mka personality runs at site B" % vm, "use --vm b:mka")
+                self.vm_router = "mka"
+            else:
+                self.vm_site, self.vm_personality = site, pers
+        if byo:
+            site, _, rest = byo.partition("=")
+            parts = rest.split(",") if rest else []
+            if site not in ("a", "b") or not parts or not parts[0] or "=" in parts[0]:
+                raise LabError("--byo %s: want SITE=IFACE[,svc=IFACE][,mka=psk|qkd]" % byo,
+                               "e.g.  scripts/lab up --byo b=eth1,svc=eth2")
+            opt = {"wire": parts[0], "svc": None, "mka": "psk"}
+            for kv in parts[1:]:
+                k, _, v = kv.partition("=")
+                if k not in ("svc", "mka") or not v or (k == "mka" and v not in ("psk", "qkd")):
+                    raise LabError("--byo: unknown or empty option %r" % kv, "options: svc=IFACE, mka=psk|qkd")
+                opt[k] = v
+            self.byo = {site: opt}
+        if self.vm_site and self.vm_site in self.byo:
+            raise LabError("site %s cannot be both a VM and your own router" % self.vm_site.upper())
+
+    def replaced(self):
+        """The site whose router is not qkdlab's (VM or own), or None."""
+        return self.vm_site or ("b" if self.vm_router else None) or next(iter(self.byo), None)
+
+    def own_sites(self):
+        """The sites running qkdlab's macsec-sw and mka-agent."""
+        return tuple(s for s in ("a", "b") if s != self.replaced())
+
+    def router_net(self, s, wire_if):
+        """Site s's wire end and wire_if (in site s's namespace) joined by a
+        bridge that forwards EAPOL's PAE group address (group_fwd_mask bit
+        3), and the service link SVC_IF with the site's side of SVC_IP."""
+        self.nsrun(s, ["ip", "link", "add", WIRE_BR, "type", "bridge", "stp_state", "0",
+                       "group_fwd_mask", "8"], check=True)
+        for dev in (WIRE_BR, wire_if):
+            self.nsrun(s, ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % dev])
+        for dev in (WIRE, wire_if):
+            self.nsrun(s, ["ip", "link", "set", dev, "master", WIRE_BR], check=True)
+            self.nsrun(s, ["ip", "link", "set", dev, "up"], check=True)
+        self.nsrun(s, ["ip", "link", "set", WIRE_BR, "up"], check=True)
+
+    def svc_addr(self, s, dev):
+        self.nsrun(s, ["ip", "addr", "add", "%s/%d" % (SVC_IP[s][0], SVC_PREFIX), "dev", dev], check=True)
+        self.nsrun(s, ["ip", "link", "set", dev, "up"], check=True)
+
+    def byo_attach(self, s):
+        """Moves the user's interfaces into site s's namespace (a missing
+        name becomes a veth whose other end stays in the root namespace
+        under that name), bridges the wire one and addresses the service
+        one.  What was moved is recorded, so that lab-down gives it back."""
+        o = self.byo[s]
+        o["svc"] = o["svc"] or "%s-%s-svc" % (self.prefix[:8], s)
+        moved = []
+        for role, name, inner in (("wire", o["wire"], "byowire"), ("svc", o["svc"], SVC_IF)):
+            if len(name) > 15:
+                raise LabError("interface name %s is longer than 15 characters" % name)
+            if os.path.exists("/sys/class/net/%s" % name):
+                run(["ip", "link", "set", name, "netns", self.ns[s]])
+                moved.append(name)
+                dev = name
+            else:
+                run(["ip", "link", "add", name, "type", "veth", "peer", "name", inner, "netns", self.ns[s]])
+                run(["ip", "link", "set", name, "up"])
+                dev = inner
+            o[role + "_dev"] = dev
+        with open(os.path.join(self.dir, "byo-moved"), "w") as f:
+            f.write("".join("%s %s\n" % (s, n) for n in moved))
+        self.router_net(s, o["wire_dev"])
+        self.svc_addr(s, o["svc_dev"])
+
+    def byo_release(self):
+        """Gives interfaces moved into a site's namespace back to the root
+        namespace (deleting the namespace would destroy a veth or TAP)."""
+        try:
+            with open(os.path.join(self.dir, "byo-moved")) as f:
+                lines = f.read().split("\n")
+        except OSError:
+            return []
+        back = []
+        for ln in lines:
+            w = ln.split()
+            if len(w) == 2 and w[0] in self.ns and w[0] in ("a", "b"):
+                r = self.nsrun(w[0], ["ip", "link", "set", w[1], "netns", "1"])
+                if r.returncode == 0:
+                    back.append(w[1])
+        return back
+
+    def qvm(self):
+        sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
+        import qvm  # noqa: E402 - the VM library lives with the tests
+        return qvm
+
+    def vm_start(self, s, cak=None, ckn=None):
+        """Boots site s's router VM: NIC wire0 on the site's wire (through
+        the bridge), NIC svc0 on the service link; then its personality
+        (wpa; mka runs through vm_router_up)."""
+        qvm = self.qvm()
+        nics = [qvm.Nic(self.ns[s], "vmwire", "wire0"), qvm.Nic(self.ns[s], "vmsvc", SVC_IF)]
+        rc = ("for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 > $f; done\n"
+              "ip link set wire0 up\n"
+              "ip addr add %s/%d dev %s && ip link set %s up\n"
+              "ip route add %s/32 via %s\n" % (SVC_IP[s][1], SVC_PREFIX, SVC_IF, SVC_IF, LINK_IP[s], SVC_IP[s][0]))
+        binaries = ["wpa_supplicant", "openssl", "curl"]
+        files = {}
+        workdir = self.site(s, "vm")
+        os.makedirs(workdir, exist_ok=True)
+        try:
+            vm = qvm.VM(nics=nics, binaries=binaries, files=files, rc=rc, workdir=workdir,
+                        name="qkdlab-%s" % s, say=lambda m: None)
+            # The bridge needs the TAPs, which exist once QEMU runs; the
+            # VM's own setup waits for nothing on the wire.
+            vm.start()
+        except qvm.VMError as e:
+            raise LabError("the router VM of site %s did not start: %s" % (s.upper(), e),
+                           "see docs/LAB.md (Linux VM site); scripts/deps installs QEMU")
+        with open(os.path.join(self.dir, "pids"), "a") as f:
+            f.write("qemu-vm-%s %d qemu-system-x86_64\n" % (s, vm.pid))
+        self.vm = vm
+        self.router_net(s, "vmwire")
+        self.svc_addr(s, "vmsvc")
+        getattr(self, "vm_router_" + self.vm_personality)(vm, s, cak, ckn)
+        return vm
+
+    def vm_router_wpa(self, vm, s, cak, ckn):
+        """Personality wpa: wpa_supplicant's MKA with the pre-shared CAK."""
+        qvm = self.qvm()
+        vm.put("/etc/wpa_supplicant.conf", qvm.wpa_supplicant_conf(cak, ckn, priority=32))
+        vm.spawn("wpa_supplicant", "wpa_supplicant -D macsec_linux -i wire0 -c /etc/wpa_supplicant.conf")
+
+    def vm_secy(self):
+        """The kernel SecY in the VM once it transmits on an SA and receives
+        from a peer (its `ip -j macsec show` dict), else None."""
+        if self.vm is None:
+            return None
+        for x in self.qvm().kernel_macsec(self.vm):
+            tx = [a for a in x.get("sa_list", []) if a.get("active") and a["an"] == x.get("encoding_sa")]
+            rx = [a for sc in x.get("rx_sc", []) for a in sc.get("sa_list", []) if a.get("active")]
+            if tx and rx:
+                return x
+        return None
+
+    def router_status(self, s, env):
+        """One line on site s's router for lab status."""
+        if env.get("ROUTER_%s_KIND" % s.upper(), "").startswith("vm"):
+            try:
+                vm = self.qvm().attach(self.site(s, "vm"))
+            except Exception as e:  # noqa: BLE001 - reported, not raised
+                return "VM NOT RUNNING (%s)" % str(e).splitlines()[0]
+            try:
+                self.vm = vm
+                x = self.vm_secy()
+                return "VM running (pid %d); kernel MACsec %s" % (
+                    vm.pid, "secured: %s, %s, encoding SA %d" % (x["ifname"], x["cipher_suite"], x["encoding_sa"])
+                    if x else "not secured")
+            finally:
+                if vm.sock:
+                    vm.sock.close()
+        return "own router on %s (service link %s, its address %s)" % (
+            env.get("ROUTER_%s_WIRE_IF" % s.upper()), env.get("ROUTER_%s_SVC_IF" % s.upper()),
+            env.get("ROUTER_%s_SVC_IP" % s.upper()))
+
+    def router_env(self):
+        """lab.env lines for a site whose router is a VM or the user's own."""
+        s = self.replaced()
+        if s is None or self.vm_router:      # vm_router_env says it
+            return {}
+        S = s.upper()
+        ident, key = self.psk(s)
+        e = {"ROUTER_%s_KIND" % S: "vm-" + self.vm_personality if self.vm_site else "own",
+             "ROUTER_%s_SVC_IP" % S: "%s/%d" % (SVC_IP[s][1], SVC_PREFIX),
+             "ROUTER_%s_SVC_GW" % S: SVC_IP[s][0],
+             "ROUTER_%s_KME_URL" % S: "https://%s:%d" % (LINK_IP[s], KME_PORT),
+             "ROUTER_%s_SKIP" % S: "%s:%d" % (LINK_IP[s], SKIP_PORT),
+             "ROUTER_%s_SKIP_PSK_ID" % S: ident,
+             "ROUTER_%s_SKIP_PSK" % S: key,
+             "ROUTER_%s_SAE" % S: SAE[s],
+             "ROUTER_%s_PEER_SAE" % S: SAE["b" if s == "a" else "a"],
+             "ROUTER_%s_MKA" % S: "cipher_suite=gcm-aes-128 confidentiality_offset=0 replay_protect=on "
+                                  "replay_window=0 mkpdu_destination=01:80:c2:00:00:03 "
+                                  "peer_key_server_priority=%d" % (16 if s == "b" else 32)}
+        if self.mode == "interim":
+            e["ROUTER_%s_CKN" % S] = self.key_id or ""
+            e["ROUTER_%s_CAK_FROM" % S] = ("SKIP GET /key/%s?remoteSystemID=%s at ROUTER_%s_SKIP"
+                                           % (self.key_id or "<CKN>", SAE["b" if s == "a" else "a"], S))
+        if self.vm_site:
+            e["ROUTER_%s_VM_DIR" % S] = self.site(s, "vm")
+            e["ROUTER_%s_VM_CONSOLE" % S] = self.site(s, "vm", "console.log")
+            e["ROUTER_%s_VM_PID" % S] = str(self.vm.pid if self.vm else "")
+        else:
+            o = self.byo[s]
+            e["ROUTER_%s_WIRE_IF" % S] = o["wire"]
+            e["ROUTER_%s_SVC_IF" % S] = o["svc"]
+        return e
+
     # ---- the whole lab --------------------------------------------------------
     def up(self, narrate=None):
         """Brings the two sites up; narrate(event, **facts) reports steps."""
@@ -502,11 +726,19 @@ class Lab:
             self.write(self.site(s, "skip.psk"), "router-%s:%s\n" % (s, os.urandom(32).hex()), 0o600)
         self.make_pki()
         self.choose_mode()
+        rs = self.replaced()
+        if self.vm_site or (rs in self.byo and self.byo[rs]["mka"] == "psk"):
+            # wpa_supplicant (and most routers) take a pre-shared CAK: the
+            # lab's interim mode gives both sides a QKD key fetched via SKIP.
+            self.mode = "interim"
+            self.mode_note = "site %s's router takes a pre-shared CAK" % rs.upper()
         note("mode", mode=self.mode, why=self.mode_note)
         note("pki", dir=self.pki)
         self.make_netns()
         note("netns", ns=self.ns)
         note("dash", url=self.start_dash())
+        if rs in self.byo:
+            self.byo_attach(rs)
 
         # KMEs and their link.
         for s in ("a", "b"):
@@ -538,8 +770,8 @@ class Lab:
                       ("skip-proxy-" + s,))
         note("skip_up")
 
-        # Data plane: site B's is in the VM when its router is one.
-        sw_sites = self.sw_sites()
+        # Data plane: a replaced site's is in its VM or the user's router.
+        sw_sites = self.own_sites()
         if self.vm_router:
             self.vm_router_up(note)
         for s in sw_sites:
@@ -559,19 +791,27 @@ class Lab:
         if self.mode == "interim":
             # Interim: the lab does what mka-agent's QKD-via-SKIP mode will do,
             # once, and hands the key to mka-agent as its pre-shared CAK.
-            code, js = self.skip_get("a", "/key?remoteSystemID=%s&size=%d" % (SAE["b"], CAK_BITS))
+            # With a router of the user's at one site, the other initiates
+            # and the user's router fetches the key by its ID itself.
+            ini = "b" if rs == "a" else "a"
+            rsp = "b" if ini == "a" else "a"
+            bits = ROUTER_CAK_BITS if rs else CAK_BITS
+            code, js = self.skip_get(ini, "/key?remoteSystemID=%s&size=%d" % (SAE[rsp], bits))
             if code != 200 or "keyId" not in js:
-                raise LabError("site A's SKIP proxy refused a new key (%d %s)" % (code, js.get("message", "")),
-                               "see %s" % os.path.join(self.logs, "skip-proxy-a.log"))
+                raise LabError("site %s's SKIP proxy refused a new key (%d %s)"
+                               % (ini.upper(), code, js.get("message", "")),
+                               "see %s" % os.path.join(self.logs, "skip-proxy-%s.log" % ini))
             ckn, cak = js["keyId"].lower(), js["key"].lower()
             self.key_id = ckn
-            note("key_id", key_id=ckn, site="a")
-            code, jb = self.skip_get("b", "/key/%s?remoteSystemID=%s" % (ckn, SAE["a"]))
-            if code != 200 or jb.get("key", "").lower() != cak:
-                raise LabError("site B could not fetch key %s by its ID (%d %s)" % (ckn, code, jb.get("message", "")),
-                               "see %s" % os.path.join(self.logs, "skip-proxy-b.log"))
-            note("key_fetched", key_id=ckn, site="b")
-        for s in ("a", "b"):
+            note("key_id", key_id=ckn, site=ini)
+            if rsp not in self.byo:
+                code, jb = self.skip_get(rsp, "/key/%s?remoteSystemID=%s" % (ckn, SAE[ini]))
+                if code != 200 or jb.get("key", "").lower() != cak:
+                    raise LabError("site %s could not fetch key %s by its ID (%d %s)"
+                                   % (rsp.upper(), ckn, code, jb.get("message", "")),
+                                   "see %s" % os.path.join(self.logs, "skip-proxy-%s.log" % rsp))
+                note("key_fetched", key_id=ckn, site=rsp)
+        for s in self.own_sites():
             self.write(self.site(s, "mka-agent.conf"), self.mka_conf(s, cak, ckn), 0o600)
         for s in sw_sites:
             self.start("mka-agent-" + s, s, [self.bin("mka-agent"), "-d", "-f", self.site(s, "mka-agent.conf")])
@@ -579,6 +819,15 @@ class Lab:
             self.vm_router_agent()
         agents = tuple("mka-agent-" + s for s in sw_sites)
         note("mka_started")
+        if self.vm_site:
+            self.vm_start(self.vm_site, cak, ckn)
+            note("vm_up", site=self.vm_site, seconds=self.vm.boot_seconds, kernel=self.vm.kernel_version)
+        if self.byo:
+            # The user's router is configured after this (lab.env says how):
+            # nothing to wait for.
+            self.write_env()
+            note("env", path=self.env_path())
+            return {s: self.mka_status(s) for s in self.own_sites()}
 
         seen = set()
 
@@ -588,11 +837,11 @@ class Lab:
                 note(ev, **kw)
 
         def secured():
-            st = {s: self.mka_status(s) for s in ("a", "b")}
+            st = {s: self.mka_status(s) for s in self.own_sites() + (("b",) if self.vm_router else ())}
             if self.mode != "interim":
-                if int(st["b"].get("announcements", 0) or 0) > 0:
+                if int(st.get("b", {}).get("announcements", 0) or 0) > 0:
                     once("ann", "announce", site="b", sae=SAE["b"])
-                for s in ("a", "b"):
+                for s in st:
                     if int(st[s].get("keys_fetched", 0) or 0) > 0:
                         ckn = self.logged_ckn(s)
                         if ckn:
@@ -601,17 +850,28 @@ class Lab:
                             self.key_id = ckn
                             once(("key", s, ckn), "key_id", key_id=ckn, site=s,
                                  again=any(k[:2] == ("key", s) for k in seen if isinstance(k, tuple)))
-            for s in ("a", "b"):
+            for s in self.own_sites():
                 x = st[s]
                 if int(x.get("sak_installed", 0) or 0) > 0:
                     once(("sak", s), "sak", site=s, kn=x.get("kn"), an=x.get("an"), suite=x.get("cipher_suite"))
-            if all(st[s].get("state") == "secured" for s in ("a", "b")):
+            if all(st[s].get("state") == "secured" for s in st):
                 sa = {s: self.ctl(s, "show") or "" for s in sw_sites}
                 if all(re.search(r"TXSC: \S+ on SA \d", sa[s]) for s in sw_sites):
-                    return st
+                    if not self.vm_site:
+                        return st
+                    x = self.vm_secy()
+                    if x:
+                        st[self.vm_site] = {"state": "secured", "kernel_secy": x["ifname"],
+                                            "cipher_suite": x["cipher_suite"]}
+                        return st
             return None
-        st = self.wait("MKA to secure the link", secured, 90 if self.vm_router else 60,
+        st = self.wait("MKA to secure the link", secured, 90 if (self.vm_router or self.vm_site) else 60,
                        agents + tuple("macsec-sw-" + s for s in sw_sites))
+        if self.vm_site:
+            # The VM's controlled port gets the site's address.
+            dev = st[self.vm_site]["kernel_secy"]
+            self.vm.sh("ip addr add %s/24 dev %s && ip link set %s up" % (TAP_IP[self.vm_site], dev, dev))
+            self.vm.detach()
         note("secured", status=st)
         self.write_env()
         note("env", path=self.env_path())
@@ -663,6 +923,7 @@ class Lab:
         e["LAB_DIR"] = self.dir
         if self.dash_listen:
             e["DASH_URL"] = self.dash_url()
+        e.update(self.router_env())
         return e
 
     def write_env(self):
@@ -873,6 +1134,8 @@ class Lab:
             with open(os.path.join(save, "exit-status"), "w") as f:
                 for name, p in self.procs.items():
                     f.write("%s %s\n" % (name, p.returncode))
+        for name in self.byo_release():
+            removed.append("interface %s given back to the root namespace" % name)
         present = netns_list()
         for n in self.ns.values():
             if n in present:

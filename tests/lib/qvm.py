@@ -503,7 +503,7 @@ class VM:
         self.sock = None
         self._buf = b""
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(int.from_bytes(os.urandom(3), "big"))
         self.boot_seconds = None
         self.modules_loaded = []
         self._stopped = False
@@ -571,7 +571,7 @@ class VM:
 
     def _connect(self, deadline):
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if not self.alive():
                 raise VMError("qemu exited with status %s" % self.proc.returncode)
             if os.path.exists(self.sock_path):
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -596,8 +596,8 @@ class VM:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise VMError("timed out waiting for %r" % token)
-            if self.proc.poll() is not None:
-                raise VMError("qemu exited with status %s" % self.proc.returncode)
+            if not self.alive():
+                raise VMError("qemu exited")
             if kick and time.monotonic() - quiet_since > KICK_S:
                 self.sock.sendall(b"\n")
                 quiet_since = time.monotonic()
@@ -614,7 +614,26 @@ class VM:
         return head
 
     def alive(self):
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.pid is not None and _pid_alive(self.pid)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else getattr(self, "_pid", None)
+
+    def detach(self):
+        """Leaves the VM running after this process ends (a lab that stays
+        up): the command channel is closed, the work directory kept; the
+        VM is ended later by pid (qemu.pid in the work directory), or by
+        attach(workdir).stop()."""
+        atexit.unregister(self.stop)
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+        with open(os.path.join(self.workdir, "qemu.pid"), "w") as f:
+            f.write("%d\n" % self.proc.pid)
+        self._stopped = True
 
     def stop(self, timeout=10.0):
         """Ends QEMU (SIGTERM, then SIGKILL after timeout) and removes the
@@ -625,6 +644,8 @@ class VM:
         if self.sock:
             self.sock.close()
         rc = None
+        if self.proc is None and self.pid is not None:
+            _stop_pid(self.pid, timeout)
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.terminate()
@@ -720,6 +741,47 @@ class VM:
                 return "".join(f.readlines()[-n:])
         except OSError:
             return ""
+
+
+def _pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stop_pid(pid, timeout):
+    """SIGTERM, then SIGKILL after timeout, to a QEMU that is not our child."""
+    try:
+        os.kill(pid, 15)
+    except OSError:
+        return
+    end = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    if _pid_alive(pid):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def attach(workdir, timeout=10):
+    """A VM that detach() left running, found by its work directory: run()
+    works again (a new connection to its command channel), stop() ends
+    it.  Raises VMError if it is not running."""
+    try:
+        with open(os.path.join(workdir, "qemu.pid")) as f:
+            pid = int(f.read())
+    except (OSError, ValueError):
+        raise VMError("no VM in %s" % workdir)
+    vm = VM(workdir=workdir, name=os.path.basename(workdir))
+    vm._pid = pid
+    if not vm.alive():
+        raise VMError("the VM of %s (pid %d) is not running" % (workdir, pid))
+    vm._connect(time.monotonic() + timeout)
+    return vm
 
 
 # ---- the reference MKA peer ---------------------------------------------------------
