@@ -687,10 +687,16 @@ class VM:
             cid = next(self._ids)
             b64 = base64.b64encode(script.encode()).decode()
             self.sock.sendall(("%d %d %s\n" % (cid, max(1, int(timeout)), b64)).encode())
-            deadline = time.monotonic() + timeout + 15
-            self._expect(b"@@B %d\n" % cid, deadline, kick=True)
-            body = self._expect(b"@@E %d " % cid, deadline, kick=True)
-            tail = self._expect(b"\n", deadline, kick=True)
+            # The VM ends the script at timeout; the margin is for a guest
+            # starved of CPU on a loaded host (TCG) to write the answer.
+            deadline = time.monotonic() + timeout + 90
+            try:
+                self._expect(b"@@B %d\n" % cid, deadline, kick=True)
+                body = self._expect(b"@@E %d " % cid, deadline, kick=True)
+                tail = self._expect(b"\n", deadline, kick=True)
+            except VMError as e:
+                raise VMError("%s (command: %s)\n--- console (tail):\n%s"
+                              % (e, script[:200], self._tail(self.console_path, 20)))
         try:
             out = base64.b64decode(body).decode(errors="replace")
         except ValueError:
