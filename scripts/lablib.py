@@ -652,6 +652,8 @@ class Lab:
         from a peer (its `ip -j macsec show` dict), else None."""
         if self.vm is None:
             return None
+        if self.vm.sock is None:        # detached when the lab came up
+            self.vm = self.qvm().attach(self.vm.workdir)
         for x in self.qvm().kernel_macsec(self.vm):
             tx = [a for a in x.get("sa_list", []) if a.get("active") and a["an"] == x.get("encoding_sa")]
             rx = [a for sc in x.get("rx_sc", []) for a in sc.get("sa_list", []) if a.get("active")]
