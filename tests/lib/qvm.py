@@ -21,7 +21,9 @@ What it does, and nothing more:
     kernel messages (which go to ttyS0, logged to console.log) can corrupt
     them;
   - tears everything down within a bounded time (SIGTERM, then SIGKILL;
-    the work directory is removed).
+    the work directory is removed);
+  - lets a VM outlive the process that booted it (detach(); attach(workdir)
+    reconnects to its command channel later), for a lab that stays up.
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
     import qvm
@@ -323,8 +325,8 @@ def build_initramfs(kern, out, binaries=(), files=None, modules=(), optional_mod
                     nics=(), rc=None):
     """Writes an uncompressed newc cpio to out.  binaries: host programs
     (names looked up in PATH, or paths); files: {guest path: host path or
-    bytes (the content)}; nics: [(mac, guest name)]; rc: a shell script run before the
-    command channel opens."""
+    bytes (the content)}; nics: [(mac, guest name)]; rc: a shell script
+    run before the command channel opens."""
     check_host()
     stage = tempfile.mkdtemp(prefix="initramfs-", dir=os.path.dirname(out))
     try:
