@@ -54,14 +54,15 @@ kme_link_drop_delivered(struct kme_peer *p, size_t n)
 
 /*
  * Authority with prefetch_keys: tops up, for every (our SAE, peer's SAE)
- * pair, the keys already recorded at the peer, from the pool.
+ * pair, the keys already recorded at the peer, from the pool, up to the
+ * pair's share (kme_link_prefetch_share).
  */
 static void
 kme_link_prefetch(struct kme *k, struct kme_peer *p)
 {
 	int64_t min_created = kme_link_ready_min_created(k), now = wall_s();
 	uint32_t bits = k->cfg.key_size;
-	uint64_t total = 0;
+	uint64_t total = 0, share = kme_link_prefetch_share(k, p);
 
 	kme_store_ready_purge(k->store, p->cfg->id, min_created);
 	for (size_t i = 0; i < k->cfg.nsaes; i++) {
@@ -76,9 +77,9 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 			if (have < 0)
 				continue;
 			total += (uint64_t)have;
-			if (have >= (int64_t)k->cfg.prefetch_keys)
+			if ((uint64_t)have >= share)
 				continue;
-			need = k->cfg.prefetch_keys - (uint64_t)have;
+			need = share - (uint64_t)have;
 			if (need > KME_PREFETCH_PER_TICK)
 				need = KME_PREFETCH_PER_TICK;
 			snprintf(slave[0], sizeof(slave[0]), "%s", p->cfg->saes[j]);
