@@ -295,6 +295,9 @@ struct kme_peer {
 	uint64_t pool_bits;		/* truth if authority, else mirror */
 	uint64_t max_bits;
 	uint64_t last_contact_ms;	/* mono; 0 = never */
+	uint64_t ping_ms;		/* mono: the peer's last ping; 0 = none */
+	bool call_failed;		/* our last call did not reach the peer */
+	char call_why[KME_ERR_MAX];	/* ... and why */
 	double carry_bits;		/* generation remainder */
 	/* faults (kme_admin.c) */
 	bool f_down, f_starve;
@@ -329,8 +332,13 @@ struct kme {
 
 int kme_link_start(struct kme *k);
 void kme_link_stop(struct kme *k);
-/* Whether the link to a peer is usable now; fills why (for a 503). */
+/*
+ * Whether the link to a peer works both ways now (metrics, admin); fills
+ * why.  kme_link_usable: whether our own calls to the peer work, which is
+ * what our masters' requests need (for a 503).
+ */
 bool kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap);
+bool kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap);
 /*
  * Master side of enc_keys: obtains n keys of bits each for master and
  * slaves (all at peer p), recorded at the peer before returning.  Returns

@@ -85,7 +85,8 @@ kme_api_status(struct kme_api_ctx *c)
 {
 	const struct kme_cfg *cfg = &c->k->cfg;
 	struct kme_peer *p = NULL;
-	uint64_t bits, max;
+	char why[KME_ERR_MAX];
+	uint64_t bits, max, stored;
 	unsigned rc;
 	cJSON *o;
 
@@ -97,6 +98,12 @@ kme_api_status(struct kme_api_ctx *c)
 	bits = p->pool_bits;
 	max = p->max_bits;
 	pthread_mutex_unlock(&p->lock);
+	/* Prefetched keys for this pair are available too; none is while
+	 * the link is down (enc_keys would get 503). */
+	stored = bits / cfg->key_size +
+		 (uint64_t)kme_link_ready_count(c->k, p, c->caller, c->sae);
+	if (!kme_link_usable(c->k, p, why, sizeof(why)))
+		stored = 0;
 	o = cJSON_CreateObject();
 	if (o == NULL)
 		return kme_api_reply(c, 503, "out of memory");
@@ -106,9 +113,7 @@ kme_api_status(struct kme_api_ctx *c)
 	cJSON_AddStringToObject(o, "master_SAE_ID", c->caller);
 	cJSON_AddStringToObject(o, "slave_SAE_ID", c->sae);
 	cJSON_AddNumberToObject(o, "key_size", cfg->key_size);
-	/* Prefetched keys for this pair are available too. */
-	cJSON_AddNumberToObject(o, "stored_key_count", (double)(bits / cfg->key_size +
-				(uint64_t)kme_link_ready_count(c->k, p, c->caller, c->sae)));
+	cJSON_AddNumberToObject(o, "stored_key_count", (double)stored);
 	cJSON_AddNumberToObject(o, "max_key_count", (double)(max / cfg->key_size));
 	cJSON_AddNumberToObject(o, "max_key_per_request", cfg->max_key_per_request);
 	cJSON_AddNumberToObject(o, "max_key_size", cfg->max_key_size);

@@ -184,6 +184,33 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	kme_store_pool_set(k->store, p->cfg->id, now_bits);
 }
 
+/*
+ * The other side: a ping to the authority, so that a link that this side
+ * cannot reach any more is found down (kme_link_usable), not at the next
+ * enc_keys, and the authority learns that this side still reaches it.
+ */
+static void
+kme_link_tick_other(struct kme *k, struct kme_peer *p)
+{
+	char why[KME_ERR_MAX];
+	cJSON *msg, *reply;
+	bool down;
+
+	pthread_mutex_lock(&p->lock);
+	down = p->f_down;
+	pthread_mutex_unlock(&p->lock);
+	if (down || (msg = cJSON_CreateObject()) == NULL)
+		return;
+	reply = kme_link_call(k, p, "ping", msg, why, sizeof(why));
+	cJSON_Delete(msg);
+	if (reply == NULL) {
+		log_debug("link: ping to %s: %s", p->cfg->id, why);
+		return;
+	}
+	cJSON_Delete(reply);
+	kme_link_touch(p);
+}
+
 void *
 kme_link_ticker(void *arg)
 {
@@ -209,6 +236,8 @@ kme_link_ticker(void *arg)
 		for (size_t i = 0; i < k->cfg.npeers; i++) {
 			if (k->peers[i].authority)
 				kme_link_tick_authority(k, &k->peers[i], now - last);
+			else
+				kme_link_tick_other(k, &k->peers[i]);
 		}
 		last = now;
 		if (now - last_expire >= 1000) {
