@@ -55,15 +55,21 @@ kme_link_drop_delivered(struct kme_peer *p, size_t n)
 /*
  * Authority with prefetch_keys: tops up, for every (our SAE, peer's SAE)
  * pair, the keys already recorded at the peer, from the pool, up to the
- * pair's share (kme_link_prefetch_share).
+ * pair's share (kme_link_prefetch_share) and half the pool per pass.
  */
 static void
 kme_link_prefetch(struct kme *k, struct kme_peer *p)
 {
 	int64_t min_created = kme_link_ready_min_created(k), now = wall_s();
 	uint32_t bits = k->cfg.key_size;
-	uint64_t total = 0, share = kme_link_prefetch_share(k, p);
+	uint64_t total = 0, share = kme_link_prefetch_share(k, p), budget;
 
+	/* At most half of what the pool holds now per pass: while it fills
+	 * (after a start, or when drained) requests on demand find the
+	 * other half, not an empty pool. */
+	pthread_mutex_lock(&p->lock);
+	budget = p->pool_bits / bits / 2;
+	pthread_mutex_unlock(&p->lock);
 	kme_store_ready_purge(k->store, p->cfg->id, min_created);
 	for (size_t i = 0; i < k->cfg.nsaes; i++) {
 		for (size_t j = 0; j < p->cfg->nsaes; j++) {
@@ -93,8 +99,11 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 				avail = p->pool_bits / bits;
 				if (n > avail)
 					n = avail;
+				if (n > budget)
+					n = budget;
 				p->pool_bits -= n * bits;
 				pthread_mutex_unlock(&p->lock);
+				budget -= n;
 				if (n == 0)
 					goto out;
 				keys = kme_keys_new_random(n, bits / 8);
