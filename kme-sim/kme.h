@@ -171,6 +171,12 @@ struct kme_store;
 struct kme_store *kme_store_open(const char *path);
 /* -1 (logged, with the fix) if a store file exists and is not private. */
 int kme_store_check_files(const char *path);
+/*
+ * For -n: kme_store_check_files, then, without changing anything, that an
+ * existing database can be read: -1 (logged, one message each) if it is
+ * a directory, not an SQLite database, or locked by another kme-sim.
+ */
+int kme_store_check(const char *path);
 void kme_store_free(struct kme_store *st);
 /* Current pool size for a peer, in bits (0 if none yet). */
 int kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits);

@@ -382,7 +382,7 @@ kme_api_start(struct kme *k)
 
 	ctx = tls_server_ctx_new(k->cfg.cert, k->cfg.key, k->cfg.sae_ca);
 	if (ctx == NULL) {
-		log_warnx("api: cannot set up TLS from cert/key/sae_ca");
+		log_err("api: cannot set up TLS from cert/key/sae_ca");
 		return -1;
 	}
 	k->api_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
@@ -397,7 +397,7 @@ kme_api_start(struct kme *k)
 				      (unsigned)k->cfg.max_conns,
 				      MHD_OPTION_END);
 	if (k->api_mhd == NULL) {
-		log_warnx("api: cannot start the HTTP layer");
+		log_err("api: cannot start the HTTP layer");
 		goto out;
 	}
 	tc.ssl_ctx = ctx;

@@ -228,7 +228,7 @@ kme_link_start(struct kme *k)
 	}
 	ctx = tls_server_ctx_new(k->cfg.link_cert, k->cfg.link_key, k->cfg.link_ca);
 	if (ctx == NULL) {
-		log_warnx("link: cannot set up TLS from link_cert/link_key/link_ca");
+		log_err("link: cannot set up TLS from link_cert/link_key/link_ca");
 		goto out;
 	}
 	k->link_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
@@ -240,7 +240,7 @@ kme_link_start(struct kme *k)
 				       MHD_OPTION_CONNECTION_LIMIT, 256u,
 				       MHD_OPTION_END);
 	if (k->link_mhd == NULL) {
-		log_warnx("link: cannot start the HTTP layer");
+		log_err("link: cannot start the HTTP layer");
 		goto out;
 	}
 	tc.ssl_ctx = ctx;
@@ -260,7 +260,7 @@ kme_link_start(struct kme *k)
 	    tls_front_start(k->link_tf) < 0)
 		goto out;
 	if (pthread_create(&k->ticker, NULL, kme_link_ticker, k) != 0) {
-		log_warnx("link: cannot start the ticker thread");
+		log_err("link: cannot start the ticker thread");
 		goto out;
 	}
 	k->ticker_started = true;
