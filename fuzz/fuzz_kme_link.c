@@ -2,11 +2,12 @@
  * fuzz_kme_link.c — kme-sim's KME-link messages as the receiving KME
  * parses and validates them (kme_linkmsg_parse(), kme-sim/kme_linkmsg.c):
  * sync (pool figures, delivered key IDs, the sender's SAEs), reserve (a
- * batch of keys to record for our slaves) and alloc (keys to take from
- * our pool).
+ * batch of keys to record for our slaves), alloc (keys to take from
+ * our pool) and ping (the other side reaches us).
  *
  * Input: the first octet picks the path (mod 4: sync, reserve, alloc, an
- * unknown one) and, with 0x04, the wrong role in the pair; the rest is
+ * unknown one, which is ping with 0x08) and, with 0x04, the wrong role in
+ * the pair; the rest is
  * the POSTed body.  We are KME_B with SAE_B and SAE_B2; the caller is
  * KME_A (SAE_A, SAE_A2); KME_C (SAE_C) is another peer.  Checked beyond
  * "no memory error": an accepted message is the one the path names, came
@@ -31,6 +32,7 @@ static const struct kme_limits lim = {
 };
 static const char *const paths[] = {
 	"/link/v1/sync", "/link/v1/reserve", "/link/v1/alloc", "/link/v1/sync2",
+	"/link/v1/ping",
 };
 
 static void
@@ -160,6 +162,8 @@ encode(const struct kme_linkmsg *m)
 		cJSON_AddNumberToObject(o, "number", m->u.alloc.number);
 		cJSON_AddNumberToObject(o, "size", m->u.alloc.size);
 		break;
+	case KME_LINKMSG_PING:
+		break;
 	}
 	return o;
 }
@@ -224,6 +228,8 @@ same(const struct kme_linkmsg *a, const struct kme_linkmsg *b)
 		return same_parties(&a->u.alloc.parties, &b->u.alloc.parties) &&
 		       a->u.alloc.number == b->u.alloc.number &&
 		       a->u.alloc.size == b->u.alloc.size;
+	case KME_LINKMSG_PING:
+		return true;
 	}
 	return false;
 }
@@ -242,12 +248,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cfg.nsaes == 0)
 		setup();
 	t = data[0] % 4;
+	if (t == 3 && (data[0] & 0x08) != 0)
+		t = 4;
 	ctx.cfg = &cfg;
 	ctx.peer = &cfg.peers[0];
 	ctx.lim = &lim;
 	/* The right role: sync and reserve go to the authority's peer,
-	 * alloc to the authority. */
-	ctx.authority = (t == 2) != ((data[0] & 0x04) != 0);
+	 * alloc and ping to the authority. */
+	ctx.authority = (t == 2 || t == 4) != ((data[0] & 0x04) != 0);
 	memset(why, 'x', sizeof(why));
 	rc = kme_linkmsg_parse(paths[t], (const char *)data + 1, size - 1, &ctx,
 			       &m, why, sizeof(why));
@@ -258,7 +266,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (t == 3 || (unsigned)m.type != t || (data[0] & 0x04) != 0)
+	if (t == 3 || (unsigned)m.type != (t == 4 ? KME_LINKMSG_PING : t) ||
+	    (data[0] & 0x04) != 0)
 		abort();
 	switch (m.type) {
 	case KME_LINKMSG_SYNC:
@@ -269,6 +278,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case KME_LINKMSG_ALLOC:
 		check_alloc(&m.u.alloc);
+		break;
+	case KME_LINKMSG_PING:
 		break;
 	}
 	/* What we accepted, written again as our sender would, is accepted

@@ -6,7 +6,9 @@
  * Input: the first octet picks the parser (mod 4: 0 enc_keys body,
  * 1 dec_keys body, 2 enc_keys query, 3 dec_keys query); the rest is the
  * body or the raw query string.  Whatever is accepted must respect the
- * limits the handlers rely on; what is refused must say why.
+ * limits the handlers rely on, and its text must be well-formed UTF-8
+ * without NUL (bodies: no \u0000 either); what is refused must say why,
+ * in printable ASCII whatever the input quoted in it.
  */
 #include "../kme-sim/kme.h"
 
@@ -22,18 +24,34 @@ static const struct kme_limits lim = {
 };
 
 static void
+check_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			abort();
+}
+
+/* A refusal message: said, and printable ASCII (input is quoted). */
+static void
+check_err(const char *err)
+{
+	if (err[0] == '\0')
+		abort();
+	check_ascii(err);
+}
+
+static void
 check_enc(struct kme_enc_req *r, int rc, const char *err)
 {
 	char err2[KME_ERR_MAX];
 
 	if (rc < 0) {
-		if (err[0] == '\0')
-			abort();
+		check_err(err);
 		return;
 	}
+	check_ascii(r->unknown_first);
 	if (kme_req_enc_validate(r, &lim, err2, sizeof(err2)) < 0) {
-		if (err2[0] == '\0')
-			abort();
+		check_err(err2);
 		return;
 	}
 	if (r->number < 1 || r->number > lim.max_key_per_request ||
@@ -43,7 +61,7 @@ check_enc(struct kme_enc_req *r, int rc, const char *err)
 		abort();
 	for (size_t i = 0; i < r->nslaves; i++) {
 		size_t n = strlen(r->slaves[i]);
-		if (n == 0 || n > KME_ID_MAX)
+		if (n == 0 || n > KME_ID_MAX || !utf8_valid(r->slaves[i], n))
 			abort();
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(r->slaves[i], r->slaves[j]) == 0)
@@ -55,8 +73,7 @@ static void
 check_dec(const struct kme_dec_req *r, int rc, const char *err, size_t max)
 {
 	if (rc < 0) {
-		if (err[0] == '\0')
-			abort();
+		check_err(err);
 		return;
 	}
 	if (r->nids < 1 || r->nids > max)
@@ -65,6 +82,17 @@ check_dec(const struct kme_dec_req *r, int rc, const char *err, size_t max)
 		for (size_t j = 0; j < i; j++)
 			if (memcmp(r->ids[i], r->ids[j], UUID_LEN) == 0)
 				abort();
+}
+
+/* An accepted query: every name and value well-formed UTF-8. */
+static void
+check_kv(const struct kme_kv *kv, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!utf8_valid(kv[i].key, strlen(kv[i].key)) ||
+		    (kv[i].value != NULL &&
+		     !utf8_valid(kv[i].value, strlen(kv[i].value))))
+			abort();
 }
 
 int
@@ -88,21 +116,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0:
 		rc = kme_req_enc_body(buf, size - 1, &enc, err, sizeof(err));
 		check_enc(&enc, rc, err);
+		if (rc == 0 && json_text_check(buf, size - 1) < 0)
+			abort();
 		break;
 	case 1:
-		rc = kme_req_dec_body(buf, size - 1, 128, &dec, err, sizeof(err));
+		rc = kme_req_dec_body(buf, size - 1, 128, "SAE_A", &dec, err,
+				      sizeof(err));
 		check_dec(&dec, rc, err, 128);
+		if (rc == 0 && json_text_check(buf, size - 1) < 0)
+			abort();
 		break;
 	case 2:
 		if (kme_req_split_query(buf, kv, 16, &n) == 0) {
 			rc = kme_req_enc_query(kv, n, &enc, err, sizeof(err));
 			check_enc(&enc, rc, err);
+			if (rc == 0)
+				check_kv(kv, n);
 		}
 		break;
 	default:
 		if (kme_req_split_query(buf, kv, 16, &n) == 0) {
 			rc = kme_req_dec_query(kv, n, &dec, err, sizeof(err));
 			check_dec(&dec, rc, err, 1);
+			if (rc == 0)
+				check_kv(kv, n);
 		}
 	}
 	free(buf);

@@ -3,9 +3,14 @@
  * (skip-proxy/skip_req.c): method, path, keyId, query and its escapes.
  *
  * Input: "METHOD target", split at the first space (no space: GET).  Every
- * accepted request must satisfy the invariants the handlers rely on.
+ * accepted request must satisfy the invariants the handlers rely on (a
+ * remoteSystemID is 1..SKIP_ID_MAX octets of UTF-8 without control
+ * characters); every refusal has a status and a message in printable
+ * ASCII, whatever input it quotes.
  */
 #include "../skip-proxy/skip.h"
+
+#include "encoding.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,7 +43,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if ((req.route == SKIP_R_KEY_NEW || req.route == SKIP_R_KEY_GET) &&
 		    (!req.has_remote || req.remote[0] == '\0' ||
-		     strlen(req.remote) > SKIP_ID_MAX))
+		     strlen(req.remote) > SKIP_ID_MAX ||
+		     !utf8_valid(req.remote, strlen(req.remote))))
 			abort();
 		if (req.route == SKIP_R_KEY_NEW &&
 		    (req.size_bits % 8 || req.size_bits < 128 || req.size_bits > 512))
@@ -48,8 +54,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (err.status != 400 && err.status != 404 && err.status != 405) {
 		abort();
-	} else if (memchr(err.msg, '\0', sizeof(err.msg)) == NULL) {
+	} else if (memchr(err.msg, '\0', sizeof(err.msg)) == NULL ||
+		   err.msg[0] == '\0') {
 		abort();
+	} else {
+		for (const char *p = err.msg; *p != '\0'; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				abort();
 	}
 	free(buf);
 	return 0;

@@ -25,6 +25,8 @@
 #define KME_MAX_KEY_BITS	65536	/* hard cap of max_key_size */
 #define KME_MAX_BODY		(256 * 1024)
 #define KME_ERR_MAX		256
+#define KME_QUOTE_MAX		80	/* input quoted in a message (str_quote) */
+#define KME_QUOTE_IN		40	/* ... at most this many octets of it */
 
 /* --------------------------------------------------------------- kme_conf.c */
 
@@ -79,7 +81,10 @@ int kme_cfg_peer_index(const struct kme_cfg *cfg, const char *kme_id);
 /*
  * Pure parsers and validators of ETSI 014 requests (no daemon state), so
  * that they can be unit tested and fuzzed.  On failure they return -1 and
- * write the 400 message for the client into err.
+ * write the 400 message for the client into err, where any input quoted
+ * is escaped and bounded (str_quote).  Strings, JSON and query values
+ * alike, must be well-formed UTF-8 without NUL.  JSON members the tables
+ * do not define are ignored and counted (unknown, unknown_first).
  */
 
 struct kme_kv {
@@ -100,11 +105,15 @@ struct kme_enc_req {
 	size_t nslaves;
 	char ext_unsupported[KME_ID_MAX + 1];	/* first unsupported name */
 	bool ext_mandatory_bad;
+	unsigned unknown;			/* members ignored (not in Table 10) */
+	char unknown_first[KME_QUOTE_MAX];	/* the first, quoted */
 };
 
 struct kme_dec_req {
 	uint8_t ids[KME_MAX_KEYS][UUID_LEN];
 	size_t nids;
+	unsigned unknown;			/* members ignored (not in Table 12) */
+	char unknown_first[KME_QUOTE_MAX];	/* the first, quoted */
 };
 
 /* enc_keys GET: only number and size (clause 5.2, URI parameters). */
@@ -119,9 +128,14 @@ int kme_req_enc_validate(struct kme_enc_req *r, const struct kme_limits *lim,
 /* dec_keys GET: exactly one key_ID. */
 int kme_req_dec_query(const struct kme_kv *kv, size_t n,
 		      struct kme_dec_req *r, char *err, size_t cap);
-/* dec_keys POST: Key IDs (Table 12). */
+/*
+ * dec_keys POST: Key IDs (Table 12).  A master_SAE_ID member of a key_IDs
+ * entry (not in Table 12, but sent by some clients) must equal master,
+ * the master SAE ID of the request's URL.
+ */
 int kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
-		     struct kme_dec_req *r, char *err, size_t cap);
+		     const char *master, struct kme_dec_req *r, char *err,
+		     size_t cap);
 /*
  * Splits a raw query string ("a=1&b=%41") into at most cap pairs, decoding
  * %xx and '+' in place in buf; -1 on malformed escapes or too many pairs.
@@ -157,6 +171,12 @@ struct kme_store;
 struct kme_store *kme_store_open(const char *path);
 /* -1 (logged, with the fix) if a store file exists and is not private. */
 int kme_store_check_files(const char *path);
+/*
+ * For -n: kme_store_check_files, then, without changing anything, that an
+ * existing database can be read: -1 (logged, one message each) if it is
+ * a directory, not an SQLite database, or locked by another kme-sim.
+ */
+int kme_store_check(const char *path);
 void kme_store_free(struct kme_store *st);
 /* Current pool size for a peer, in bits (0 if none yet). */
 int kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits);
@@ -237,6 +257,7 @@ struct kme_metrics {
 	atomic_uint_fast64_t lat_sum_us[KME_OP_N];
 	atomic_uint_fast64_t keys_enc, keys_dec, keys_expired, keys_prefetched;
 	atomic_uint_fast64_t link_calls_ok, link_calls_failed;
+	atomic_uint_fast64_t json_unknown;	/* JSON members ignored */
 };
 
 void kme_metrics_request(struct kme_metrics *m, enum kme_op op,
@@ -252,9 +273,17 @@ struct kme_http_req {
 	char *body;		/* wiped when freed: link messages hold keys */
 	size_t len, cap;
 	bool too_large;
-	bool started;
+	bool started;		/* kme_http_gather saw the request */
+	bool args_cut;		/* more query parameters than allowed */
 	uint64_t t0_us;
 };
+
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK, with the most query parameters a request
+ * may have as its argument: starts the request's state before MHD parses
+ * the query, and drops a query with more parameters (args_cut).
+ */
+void *kme_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn);
 
 /*
  * Common part of every access handler: allocates the state on the first
@@ -278,9 +307,12 @@ struct cJSON *kme_http_key_container(const struct kme_key *keys, size_t n);
 /* Exactly want keys of len octets from a "keys" array; NULL otherwise. */
 struct kme_key *kme_http_parse_keys(const struct cJSON *arr, size_t want,
 				    size_t len);
-/* Collects GET arguments (at most cap) in order of appearance. */
-size_t kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv,
-		     size_t cap);
+/*
+ * Collects GET arguments (at most cap) in order of appearance; n counts
+ * them all.  -1 if a name or value holds a NUL (from %00).
+ */
+int kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap,
+		  size_t *n);
 
 /* ------------------------------------------------------------ kme_link*.c */
 
@@ -295,6 +327,9 @@ struct kme_peer {
 	uint64_t pool_bits;		/* truth if authority, else mirror */
 	uint64_t max_bits;
 	uint64_t last_contact_ms;	/* mono; 0 = never */
+	uint64_t ping_ms;		/* mono: the peer's last ping; 0 = none */
+	bool call_failed;		/* our last call did not reach the peer */
+	char call_why[KME_ERR_MAX];	/* ... and why */
 	double carry_bits;		/* generation remainder */
 	/* faults (kme_admin.c) */
 	bool f_down, f_starve;
@@ -329,8 +364,13 @@ struct kme {
 
 int kme_link_start(struct kme *k);
 void kme_link_stop(struct kme *k);
-/* Whether the link to a peer is usable now; fills why (for a 503). */
+/*
+ * Whether the link to a peer works both ways now (metrics, admin); fills
+ * why.  kme_link_usable: whether our own calls to the peer work, which is
+ * what our masters' requests need (for a 503).
+ */
 bool kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap);
+bool kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap);
 /*
  * Master side of enc_keys: obtains n keys of bits each for master and
  * slaves (all at peer p), recorded at the peer before returning.  Returns

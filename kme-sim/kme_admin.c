@@ -188,7 +188,7 @@ kme_admin_start(struct kme *k)
 		s6->sin6_port = htons(k->cfg.admin_listen.port);
 		flags |= MHD_USE_IPv6;
 	} else {
-		log_warnx("admin: bad address %s", k->cfg.admin_listen.host);
+		log_err("admin: bad address %s", k->cfg.admin_listen.host);
 		return -1;
 	}
 	k->admin_mhd = MHD_start_daemon(flags, k->cfg.admin_listen.port, NULL, NULL,
@@ -197,8 +197,8 @@ kme_admin_start(struct kme *k)
 					MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
 					MHD_OPTION_END);
 	if (k->admin_mhd == NULL) {
-		log_warnx("admin: cannot listen on %s port %u",
-			  k->cfg.admin_listen.host, k->cfg.admin_listen.port);
+		log_err("admin: cannot listen on %s port %u",
+			k->cfg.admin_listen.host, k->cfg.admin_listen.port);
 		return -1;
 	}
 	return 0;

@@ -7,8 +7,8 @@
  *   GET        /api/v1/keys/{slave_SAE_ID}/status
  *   GET, POST  /api/v1/keys/{slave_SAE_ID}/enc_keys
  *   GET, POST  /api/v1/keys/{master_SAE_ID}/dec_keys
- * Replies: 200 with the data model, 400/503 with {"message": ...}, 401
- * with no body (clause 5, status codes).
+ * Replies: 200 with the data model, 400/401/503 with the Error data
+ * format {"message": ...} (clause 5, status codes; Table 14).
  */
 #include "kme.h"
 
@@ -34,13 +34,15 @@ struct kme_api_ctx {
 
 typedef unsigned (*kme_api_fn)(struct kme_api_ctx *c);
 
+/* Every 401 says the same: the client learns nothing about which SAEs
+ * this KME serves beyond that its own certificate is not one of them. */
+#define KME_API_401 "unauthorized: the SAE ID of the client certificate is " \
+		    "not served by this KME"
+
 static unsigned
 kme_api_reply(struct kme_api_ctx *c, unsigned status, const char *message)
 {
-	if (status == 401)
-		kme_http_empty(c->conn, 401);
-	else
-		kme_http_error(c->conn, status, message);
+	kme_http_error(c->conn, status, status == 401 ? KME_API_401 : message);
 	return status;
 }
 
@@ -54,6 +56,33 @@ kme_api_reply_json(struct kme_api_ctx *c, cJSON *root)
 		return kme_api_reply(c, 503, "out of memory");
 	kme_http_json(c->conn, 200, s);
 	return 200;
+}
+
+/*
+ * The query's parameters; 0, or the status of the refusal sent.  A cap
+ * on their number bounds the work; beyond it the request gets 400.
+ */
+static unsigned
+kme_api_args(struct kme_api_ctx *c, struct kme_kv *kv, size_t *n)
+{
+	if (kme_http_args(c->conn, kv, KME_API_MAX_ARGS, n) < 0)
+		return kme_api_reply(c, 400, "a query parameter holds a NUL "
+				     "character (%00)");
+	if (*n > KME_API_MAX_ARGS || c->req->args_cut)
+		return kme_api_reply(c, 400, "too many query parameters");
+	return 0;
+}
+
+/* Members a table does not define are ignored (Table 10, 12), and counted. */
+static void
+kme_api_unknown(struct kme_api_ctx *c, const char *what, unsigned n,
+		const char *first)
+{
+	if (n == 0)
+		return;
+	atomic_fetch_add(&c->k->metrics.json_unknown, n);
+	log_debug("%s from %s: ignored %u member(s) it does not define, the "
+		  "first \"%s\"", what, c->caller, n, first);
 }
 
 /* Common checks for status and enc_keys: caller local, slave remote. */
@@ -85,7 +114,8 @@ kme_api_status(struct kme_api_ctx *c)
 {
 	const struct kme_cfg *cfg = &c->k->cfg;
 	struct kme_peer *p = NULL;
-	uint64_t bits, max;
+	char why[KME_ERR_MAX];
+	uint64_t bits, max, stored;
 	unsigned rc;
 	cJSON *o;
 
@@ -97,6 +127,12 @@ kme_api_status(struct kme_api_ctx *c)
 	bits = p->pool_bits;
 	max = p->max_bits;
 	pthread_mutex_unlock(&p->lock);
+	/* Prefetched keys for this pair are available too; none is while
+	 * the link is down (enc_keys would get 503). */
+	stored = bits / cfg->key_size +
+		 (uint64_t)kme_link_ready_count(c->k, p, c->caller, c->sae);
+	if (!kme_link_usable(c->k, p, why, sizeof(why)))
+		stored = 0;
 	o = cJSON_CreateObject();
 	if (o == NULL)
 		return kme_api_reply(c, 503, "out of memory");
@@ -106,9 +142,7 @@ kme_api_status(struct kme_api_ctx *c)
 	cJSON_AddStringToObject(o, "master_SAE_ID", c->caller);
 	cJSON_AddStringToObject(o, "slave_SAE_ID", c->sae);
 	cJSON_AddNumberToObject(o, "key_size", cfg->key_size);
-	/* Prefetched keys for this pair are available too. */
-	cJSON_AddNumberToObject(o, "stored_key_count", (double)(bits / cfg->key_size +
-				(uint64_t)kme_link_ready_count(c->k, p, c->caller, c->sae)));
+	cJSON_AddNumberToObject(o, "stored_key_count", (double)stored);
 	cJSON_AddNumberToObject(o, "max_key_count", (double)(max / cfg->key_size));
 	cJSON_AddNumberToObject(o, "max_key_per_request", cfg->max_key_per_request);
 	cJSON_AddNumberToObject(o, "max_key_size", cfg->max_key_size);
@@ -123,6 +157,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	struct kme_enc_req req;
 	struct kme_kv kv[KME_API_MAX_ARGS];
 	char err[KME_ERR_MAX], slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
+	char q[KME_QUOTE_MAX];
 	struct kme_key *keys = NULL;
 	struct kme_peer *p = NULL;
 	size_t nargs;
@@ -131,9 +166,8 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 
 	if ((rc = kme_api_master_side(c, &p)) != 0)
 		return rc == 401 ? kme_api_reply(c, 401, NULL) : rc;
-	nargs = kme_http_args(c->conn, kv, KME_API_MAX_ARGS);
-	if (nargs > KME_API_MAX_ARGS)
-		return kme_api_reply(c, 400, "too many query parameters");
+	if ((rc = kme_api_args(c, kv, &nargs)) != 0)
+		return rc;
 	if (strcmp(c->method, "GET") == 0) {
 		if (c->req->len > 0)
 			return kme_api_reply(c, 400, "enc_keys GET takes no body; use POST");
@@ -149,6 +183,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	}
 	if (kme_req_enc_validate(&req, &c->k->limits, err, sizeof(err)) < 0)
 		return kme_api_reply(c, 400, err);
+	kme_api_unknown(c, "Key request", req.unknown, req.unknown_first);
 	/* The named slave first, then the additional ones (Annex B). */
 	snprintf(slaves[0], sizeof(slaves[0]), "%s", c->sae);
 	for (size_t i = 0; i < req.nslaves; i++) {
@@ -157,12 +192,16 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 		if (strcmp(req.slaves[i], c->sae) == 0 ||
 		    strcmp(req.slaves[i], c->caller) == 0) {
 			snprintf(err, sizeof(err), "additional_slave_SAE_IDs must not "
-				 "repeat the slave or name the master (%s)", req.slaves[i]);
+				 "repeat the slave or name the master (%s)",
+				 str_quote(q, sizeof(q), req.slaves[i],
+					   strlen(req.slaves[i]), KME_QUOTE_IN));
 			return kme_api_reply(c, 400, err);
 		}
 		if (pc != p->cfg) {
-			snprintf(err, sizeof(err), "additional slave SAE ID '%s' is %s; "
-				 "all slaves must be served by KME %s", req.slaves[i],
+			snprintf(err, sizeof(err), "additional slave SAE ID \"%s\" is %s; "
+				 "all slaves must be served by KME %s",
+				 str_quote(q, sizeof(q), req.slaves[i],
+					   strlen(req.slaves[i]), KME_QUOTE_IN),
 				 pc ? "served by another KME" : "not known to this KME",
 				 p->cfg->id);
 			return kme_api_reply(c, 400, err);
@@ -201,11 +240,8 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 	if (req == NULL)
 		return kme_api_reply(c, 503, "out of memory");
 	*req = empty;
-	nargs = kme_http_args(c->conn, kv, KME_API_MAX_ARGS);
-	if (nargs > KME_API_MAX_ARGS) {
-		status = kme_api_reply(c, 400, "too many query parameters");
+	if ((status = kme_api_args(c, kv, &nargs)) != 0)
 		goto out;
-	}
 	if (strcmp(c->method, "GET") == 0) {
 		if (c->req->len > 0 ||
 		    kme_req_dec_query(kv, nargs, req, err, sizeof(err)) < 0) {
@@ -215,12 +251,13 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 		}
 	} else if (nargs > 0 ||
 		   kme_req_dec_body(c->req->body, c->req->len,
-				    c->k->cfg.max_key_per_request, req, err,
-				    sizeof(err)) < 0) {
+				    c->k->cfg.max_key_per_request, c->sae, req,
+				    err, sizeof(err)) < 0) {
 		status = kme_api_reply(c, 400, nargs > 0 ? "dec_keys POST takes no "
 				       "query parameters" : err);
 		goto out;
 	}
+	kme_api_unknown(c, "Key IDs", req->unknown, req->unknown_first);
 	keys = kme_keys_new(req->nids);
 	if (keys == NULL) {
 		status = kme_api_reply(c, 503, "out of memory");
@@ -236,15 +273,16 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 		log_debug("dec_keys: %zu key(s) of %s for %s", req->nids, c->sae,
 			  c->caller);
 		break;
-	case KME_FETCH_NOT_FOUND:
-		/* Clause 5.3, the mandated message. */
-		status = kme_api_reply(c, 400, "one or more keys specified are not "
-				       "found on KME");
-		break;
 	case KME_FETCH_UNAUTHORIZED:
 		log_info("dec_keys: %s asked for key(s) of %s it is not a slave of",
 			 c->caller, c->sae);
-		status = kme_api_reply(c, 401, NULL);
+		/* FALLTHROUGH */
+	case KME_FETCH_NOT_FOUND:
+		/* Clause 5.3, the mandated message; the same for a key that
+		 * exists for another slave, so that an SAE cannot learn which
+		 * key IDs exist. */
+		status = kme_api_reply(c, 400, "one or more keys specified are not "
+				       "found on KME");
 		break;
 	default:
 		status = kme_api_reply(c, 503, "key store error");
@@ -296,9 +334,10 @@ kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
 		c->sae[idlen] = '\0';
 		if (!kme_cfg_valid_id(c->sae)) {
 			/* Known SAE IDs use a restricted alphabet; this is none. */
-			char msg[KME_ERR_MAX];
-			snprintf(msg, sizeof(msg), "SAE ID '%.64s' is not known to KME %s",
-				 c->sae, c->k->cfg.kme_id);
+			char msg[KME_ERR_MAX], q[KME_QUOTE_MAX];
+			snprintf(msg, sizeof(msg), "SAE ID \"%s\" is not known to KME %s",
+				 str_quote(q, sizeof(q), c->sae, strlen(c->sae),
+					   KME_QUOTE_IN), c->k->cfg.kme_id);
 			return kme_api_reply(c, 400, msg);
 		}
 		return kme_api_routes[i].fn(c);
@@ -323,7 +362,7 @@ kme_api_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	/* Defence in depth: the handshake already required a certificate. */
 	if (tls_front_conn_peer(c.k->api_tf, conn, c.caller, sizeof(c.caller)) < 0 ||
 	    c.caller[0] == '\0') {
-		kme_http_empty(conn, 401);
+		kme_http_error(conn, 401, KME_API_401);
 		kme_metrics_request(&c.k->metrics, KME_OP_OTHER, 401, 0);
 		return MHD_YES;
 	}
@@ -343,7 +382,7 @@ kme_api_start(struct kme *k)
 
 	ctx = tls_server_ctx_new(k->cfg.cert, k->cfg.key, k->cfg.sae_ca);
 	if (ctx == NULL) {
-		log_warnx("api: cannot set up TLS from cert/key/sae_ca");
+		log_err("api: cannot set up TLS from cert/key/sae_ca");
 		return -1;
 	}
 	k->api_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
@@ -351,12 +390,14 @@ kme_api_start(struct kme *k)
 				      0, NULL, NULL, kme_api_handler, k,
 				      MHD_OPTION_THREAD_POOL_SIZE, k->cfg.threads,
 				      MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
+				      MHD_OPTION_URI_LOG_CALLBACK, kme_http_uri_cb,
+				      (void *)(uintptr_t)KME_API_MAX_ARGS,
 				      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 				      MHD_OPTION_CONNECTION_LIMIT,
 				      (unsigned)k->cfg.max_conns,
 				      MHD_OPTION_END);
 	if (k->api_mhd == NULL) {
-		log_warnx("api: cannot start the HTTP layer");
+		log_err("api: cannot start the HTTP layer");
 		goto out;
 	}
 	tc.ssl_ctx = ctx;

@@ -13,19 +13,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * MHD stores every query parameter in the connection's memory pool as it
+ * parses the request line; a few thousand exhaust the pool and MHD then
+ * stalls without an answer until the idle timeout.  This callback runs
+ * before that parse, on MHD's own copy of the request line: a query with
+ * more parameters than the handler accepts is emptied there, and the
+ * handler answers 400 "too many query parameters".
+ */
+void *
+kme_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	size_t max = (size_t)(uintptr_t)cls, n = 1;
+	struct kme_http_req *r = calloc(1, sizeof(*r));
+	const char *q = strchr(uri, '?');
+
+	(void)conn;
+	if (r == NULL || q == NULL)
+		return r;
+	for (const char *s = q + 1; *s != '\0' && n <= max; s++)
+		n += *s == '&';
+	if (n > max) {
+		r->args_cut = true;
+		/* The buffer is MHD's and writable; its query starts at q + 1. */
+		*(char *)(uintptr_t)(q + 1) = '\0';
+	}
+	return r;
+}
+
 bool
 kme_http_gather(struct MHD_Connection *conn, void **con_cls,
 		const char *upload, size_t *upload_size, size_t max)
 {
 	struct kme_http_req *r = *con_cls;
 
-	if (r == NULL) {
+	if (r == NULL || !r->started) {
 		const char *cl = MHD_lookup_connection_value(conn,
 			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			r = calloc(1, sizeof(*r));
 		if (r == NULL)
 			return false;
+		r->started = true;
 		r->t0_us = mono_us();
 		*con_cls = r;
 		/*
@@ -146,15 +176,20 @@ kme_http_empty(struct MHD_Connection *conn, unsigned status)
 struct kme_http_argv {
 	struct kme_kv *kv;
 	size_t cap, n;
+	bool nul;
 };
 
 static enum MHD_Result
 kme_http_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-	     const char *value)
+	     size_t key_size, const char *value, size_t value_size)
 {
 	struct kme_http_argv *a = cls;
 
 	(void)kind;
+	/* A %00 decodes to a NUL that would cut the C string short. */
+	if (strlen(key) != key_size ||
+	    (value != NULL && strlen(value) != value_size))
+		a->nul = true;
 	if (a->n < a->cap) {
 		a->kv[a->n].key = key;
 		a->kv[a->n].value = value;
@@ -163,13 +198,15 @@ kme_http_arg(void *cls, enum MHD_ValueKind kind, const char *key,
 	return MHD_YES;
 }
 
-size_t
-kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap)
+int
+kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap,
+	      size_t *n)
 {
-	struct kme_http_argv a = { kv, cap, 0 };
+	struct kme_http_argv a = { kv, cap, 0, false };
 
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, kme_http_arg, &a);
-	return a.n;
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, kme_http_arg, &a);
+	*n = a.n;
+	return a.nul ? -1 : 0;
 }
 
 cJSON *

@@ -54,30 +54,69 @@ kme_link_sleep_ms(uint32_t ms)
 		;
 }
 
+/*
+ * The link is usable while our calls reach the peer: the last one got an
+ * HTTP answer, and some message went either way within the silence that
+ * means the peer or the link is gone.  Every call is an attempt (the
+ * authority syncs, the other side pings, every sync_interval), so a link
+ * that cannot reconnect is down within one interval, with curl's reason.
+ */
 bool
-kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap)
+kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap)
 {
 	uint64_t now = mono_ms(), last, dead;
-	bool down;
+	char call_why[KME_ERR_MAX];
+	bool down, failed;
 
-	/* Silence for this long means the peer or the link is gone. */
 	dead = 3 * k->cfg.sync_interval_ms + k->cfg.link_timeout_ms;
 	pthread_mutex_lock(&p->lock);
 	down = p->f_down;
 	last = p->last_contact_ms;
+	failed = p->call_failed;
+	memcpy(call_why, p->call_why, sizeof(call_why));
 	pthread_mutex_unlock(&p->lock);
 	if (down) {
 		snprintf(why, cap, "KME link to %s is down (fault injected at %s)",
 			 p->cfg->id, k->cfg.kme_id);
 		return false;
 	}
-	if (last == 0) {
+	if (last == 0 && !failed) {
 		snprintf(why, cap, "KME link to %s is not up yet", p->cfg->id);
+		return false;
+	}
+	if (failed) {
+		snprintf(why, cap, "KME link to %s is down (%s)", p->cfg->id,
+			 call_why);
 		return false;
 	}
 	if (now - last > dead) {
 		snprintf(why, cap, "KME link to %s is down (no contact for %llu ms)",
 			 p->cfg->id, (unsigned long long)(now - last));
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Up means both ways: the authority also needs the other side's pings to
+ * arrive, else that side's masters get no keys.  A peer that never pinged
+ * (before its first ping) is judged by our calls alone.
+ */
+bool
+kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap)
+{
+	uint64_t now = mono_ms(), ping, dead;
+
+	if (!kme_link_usable(k, p, why, cap))
+		return false;
+	dead = 3 * k->cfg.sync_interval_ms + k->cfg.link_timeout_ms;
+	pthread_mutex_lock(&p->lock);
+	ping = p->ping_ms;
+	pthread_mutex_unlock(&p->lock);
+	if (p->authority && ping != 0 && now - ping > dead) {
+		snprintf(why, cap, "KME link to %s is down (KME %s has not reached "
+			 "KME %s for %llu ms)", p->cfg->id, p->cfg->id,
+			 k->cfg.kme_id, (unsigned long long)(now - ping));
 		return false;
 	}
 	return true;
@@ -189,7 +228,7 @@ kme_link_start(struct kme *k)
 	}
 	ctx = tls_server_ctx_new(k->cfg.link_cert, k->cfg.link_key, k->cfg.link_ca);
 	if (ctx == NULL) {
-		log_warnx("link: cannot set up TLS from link_cert/link_key/link_ca");
+		log_err("link: cannot set up TLS from link_cert/link_key/link_ca");
 		goto out;
 	}
 	k->link_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
@@ -201,7 +240,7 @@ kme_link_start(struct kme *k)
 				       MHD_OPTION_CONNECTION_LIMIT, 256u,
 				       MHD_OPTION_END);
 	if (k->link_mhd == NULL) {
-		log_warnx("link: cannot start the HTTP layer");
+		log_err("link: cannot start the HTTP layer");
 		goto out;
 	}
 	tc.ssl_ctx = ctx;
@@ -221,7 +260,7 @@ kme_link_start(struct kme *k)
 	    tls_front_start(k->link_tf) < 0)
 		goto out;
 	if (pthread_create(&k->ticker, NULL, kme_link_ticker, k) != 0) {
-		log_warnx("link: cannot start the ticker thread");
+		log_err("link: cannot start the ticker thread");
 		goto out;
 	}
 	k->ticker_started = true;

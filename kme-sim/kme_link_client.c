@@ -73,6 +73,7 @@ kme_link_call(struct kme *k, struct kme_peer *p, const char *op, cJSON *body,
 	char url[400], msg[ETSI014_MSG_MAX], *json = NULL;
 	cJSON *reply = NULL;
 	uint32_t delay;
+	int rc;
 
 	pthread_mutex_lock(&p->lock);
 	delay = p->f_delay_ms;
@@ -85,7 +86,15 @@ kme_link_call(struct kme *k, struct kme_peer *p, const char *op, cJSON *body,
 		goto out;
 	}
 	snprintf(url, sizeof(url), "%s%s", p->client->base, op);
-	if (https_client_call(p->client->http, url, json, &r) == -1) {
+	rc = https_client_call(p->client->http, url, json, &r);
+	/* The link's state is the last attempt's: any HTTP answer means
+	 * the peer can be reached (kme_link_usable). */
+	pthread_mutex_lock(&p->lock);
+	p->call_failed = rc == -1;
+	if (rc == -1)
+		snprintf(p->call_why, sizeof(p->call_why), "%s", r.err);
+	pthread_mutex_unlock(&p->lock);
+	if (rc == -1) {
 		snprintf(why, cap, "KME link to %s failed: %s", p->cfg->id,
 			 r.err);
 		goto out;

@@ -54,6 +54,9 @@ int kme_link_pool_take(struct kme_peer *p, uint64_t need, uint64_t *have);
 void kme_link_pool_give(struct kme_peer *p, uint64_t bits);
 uint64_t kme_link_pool_grow(struct kme *k, struct kme_peer *p, uint64_t dt_ms,
 			    bool starve);
+/* Keys a (master, slave) pair may hold prefetched: at most prefetch_keys
+ * and one share of max_key_count among every use of the pool. */
+uint64_t kme_link_prefetch_share(const struct kme *k, const struct kme_peer *p);
 
 /* ------------------------------------------------------- kme_link_keys.c */
 

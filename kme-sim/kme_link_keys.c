@@ -263,7 +263,7 @@ kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 {
 	bool starved;
 
-	if (!kme_link_up(k, p, why, cap))
+	if (!kme_link_usable(k, p, why, cap))
 		return -1;
 	pthread_mutex_lock(&p->lock);
 	starved = p->f_starve;

@@ -2,7 +2,8 @@
  * kme_link_pool.c — the pool arithmetic of the pool authority (the KME
  * with the lower ID of a pair, kme-sim(8) "KME LINK"): secret bits taken
  * for keys, given back when no key was made, and grown at the peer's
- * key_rate while the link is up, up to max_key_count keys.
+ * key_rate while the link is up, up to max_key_count keys; and the share
+ * of the pool each (master, slave) pair may hold as prefetched keys.
  */
 #include "kme.h"
 #include "kme_link_int.h"
@@ -64,4 +65,22 @@ kme_link_pool_grow(struct kme *k, struct kme_peer *p, uint64_t dt_ms,
 	now_bits = p->pool_bits;
 	pthread_mutex_unlock(&p->lock);
 	return now_bits;
+}
+
+/*
+ * The pool serves every ordered pair of the two KMEs' SAEs: ours as
+ * masters to the peer's slaves (the pairs that prefetch) and the peer's as
+ * masters to ours (always on demand), and besides those, other key sizes
+ * and multicast.  Each such pair gets one share of max_key_count, and the
+ * rest one more; a pair's prefetched keys never exceed its share
+ * (kme-sim(8), "KME LINK"), so that together they hold less than half the
+ * pool and every other use finds room in it.
+ */
+uint64_t
+kme_link_prefetch_share(const struct kme *k, const struct kme_peer *p)
+{
+	uint64_t pairs = (uint64_t)k->cfg.nsaes * p->cfg->nsaes;
+	uint64_t share = p->cfg->max_key_count / (2 * pairs + 1);
+
+	return share < k->cfg.prefetch_keys ? share : k->cfg.prefetch_keys;
 }

@@ -188,6 +188,11 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		ret = kme_link_on_sync(k, p, conn, &m->u.sync);
 	} else if (m->type == KME_LINKMSG_RESERVE) {
 		ret = kme_link_on_reserve(k, p, conn, m);
+	} else if (m->type == KME_LINKMSG_PING) {
+		pthread_mutex_lock(&p->lock);
+		p->ping_ms = p->last_contact_ms = mono_ms();
+		pthread_mutex_unlock(&p->lock);
+		ret = kme_link_finish(conn, cJSON_CreateObject());
 	} else {
 		ret = kme_link_on_alloc(k, p, conn, &m->u.alloc);
 	}

@@ -54,15 +54,22 @@ kme_link_drop_delivered(struct kme_peer *p, size_t n)
 
 /*
  * Authority with prefetch_keys: tops up, for every (our SAE, peer's SAE)
- * pair, the keys already recorded at the peer, from the pool.
+ * pair, the keys already recorded at the peer, from the pool, up to the
+ * pair's share (kme_link_prefetch_share) and half the pool per pass.
  */
 static void
 kme_link_prefetch(struct kme *k, struct kme_peer *p)
 {
 	int64_t min_created = kme_link_ready_min_created(k), now = wall_s();
 	uint32_t bits = k->cfg.key_size;
-	uint64_t total = 0;
+	uint64_t total = 0, share = kme_link_prefetch_share(k, p), budget;
 
+	/* At most half of what the pool holds now per pass: while it fills
+	 * (after a start, or when drained) requests on demand find the
+	 * other half, not an empty pool. */
+	pthread_mutex_lock(&p->lock);
+	budget = p->pool_bits / bits / 2;
+	pthread_mutex_unlock(&p->lock);
 	kme_store_ready_purge(k->store, p->cfg->id, min_created);
 	for (size_t i = 0; i < k->cfg.nsaes; i++) {
 		for (size_t j = 0; j < p->cfg->nsaes; j++) {
@@ -76,9 +83,9 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 			if (have < 0)
 				continue;
 			total += (uint64_t)have;
-			if (have >= (int64_t)k->cfg.prefetch_keys)
+			if ((uint64_t)have >= share)
 				continue;
-			need = k->cfg.prefetch_keys - (uint64_t)have;
+			need = share - (uint64_t)have;
 			if (need > KME_PREFETCH_PER_TICK)
 				need = KME_PREFETCH_PER_TICK;
 			snprintf(slave[0], sizeof(slave[0]), "%s", p->cfg->saes[j]);
@@ -92,8 +99,11 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 				avail = p->pool_bits / bits;
 				if (n > avail)
 					n = avail;
+				if (n > budget)
+					n = budget;
 				p->pool_bits -= n * bits;
 				pthread_mutex_unlock(&p->lock);
+				budget -= n;
 				if (n == 0)
 					goto out;
 				keys = kme_keys_new_random(n, bits / 8);
@@ -183,6 +193,33 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	kme_store_pool_set(k->store, p->cfg->id, now_bits);
 }
 
+/*
+ * The other side: a ping to the authority, so that a link that this side
+ * cannot reach any more is found down (kme_link_usable), not at the next
+ * enc_keys, and the authority learns that this side still reaches it.
+ */
+static void
+kme_link_tick_other(struct kme *k, struct kme_peer *p)
+{
+	char why[KME_ERR_MAX];
+	cJSON *msg, *reply;
+	bool down;
+
+	pthread_mutex_lock(&p->lock);
+	down = p->f_down;
+	pthread_mutex_unlock(&p->lock);
+	if (down || (msg = cJSON_CreateObject()) == NULL)
+		return;
+	reply = kme_link_call(k, p, "ping", msg, why, sizeof(why));
+	cJSON_Delete(msg);
+	if (reply == NULL) {
+		log_debug("link: ping to %s: %s", p->cfg->id, why);
+		return;
+	}
+	cJSON_Delete(reply);
+	kme_link_touch(p);
+}
+
 void *
 kme_link_ticker(void *arg)
 {
@@ -208,6 +245,8 @@ kme_link_ticker(void *arg)
 		for (size_t i = 0; i < k->cfg.npeers; i++) {
 			if (k->peers[i].authority)
 				kme_link_tick_authority(k, &k->peers[i], now - last);
+			else
+				kme_link_tick_other(k, &k->peers[i]);
 		}
 		last = now;
 		if (now - last_expire >= 1000) {

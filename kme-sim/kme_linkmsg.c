@@ -293,6 +293,14 @@ kme_linkmsg_parse(const char *path, const char *body, size_t len,
 	} else if (strcmp(path, "/link/v1/alloc") == 0) {
 		m->type = KME_LINKMSG_ALLOC;
 		rc = kme_linkmsg_alloc(ctx, msg, m, why, cap);
+	} else if (strcmp(path, "/link/v1/ping") == 0) {
+		m->type = KME_LINKMSG_PING;
+		rc = 0;
+		if (!ctx->authority) {
+			snprintf(why, cap, "ping goes to the pool authority (the "
+				 "lower KME ID) only");
+			rc = -1;
+		}
 	} else {
 		snprintf(why, cap, "unknown link message");
 	}

@@ -19,6 +19,7 @@ enum kme_linkmsg_type {
 	KME_LINKMSG_SYNC,	/* authority: pool figures, delivered keys, SAEs */
 	KME_LINKMSG_RESERVE,	/* authority: record these keys for our slaves */
 	KME_LINKMSG_ALLOC,	/* other side: take, record and send keys */
+	KME_LINKMSG_PING,	/* other side: it can reach us (an empty object) */
 };
 
 /* The receiving KME. */

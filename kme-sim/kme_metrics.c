@@ -149,5 +149,11 @@ kme_metrics_render(struct kme *k)
 			   (unsigned long long)atomic_load(&m->link_calls_ok),
 			   (unsigned long long)atomic_load(&m->link_calls_failed),
 			   k->api_tf ? tls_front_conn_count(k->api_tf) : 0);
+	metrics_buf_printf(mb, "# HELP kme_json_unknown_members_total JSON members "
+			   "of Key request and Key IDs bodies that ETSI 014 does "
+			   "not define, ignored.\n"
+			   "# TYPE kme_json_unknown_members_total counter\n"
+			   "kme_json_unknown_members_total %llu\n",
+			   (unsigned long long)atomic_load(&m->json_unknown));
 	return metrics_buf_finish(mb);
 }

@@ -25,6 +25,35 @@ kme_req_fail(char *err, size_t cap, const char *fmt, ...)
 	return -1;
 }
 
+/* Untrusted text for a message: escaped and bounded (lib/encoding). */
+#define Q(buf, s) str_quote((buf), sizeof(buf), (s), strlen(s), KME_QUOTE_IN)
+
+/* Query keys and values (after %-decoding): UTF-8, as JSON strings are. */
+static int
+kme_req_query_text(const struct kme_kv *kv, size_t n, char *err, size_t cap)
+{
+	char q[KME_QUOTE_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!utf8_valid(kv[i].key, strlen(kv[i].key)))
+			return kme_req_fail(err, cap, "query parameter name \"%s\" is "
+					    "not valid UTF-8", Q(q, kv[i].key));
+		if (kv[i].value != NULL &&
+		    !utf8_valid(kv[i].value, strlen(kv[i].value)))
+			return kme_req_fail(err, cap, "value of query parameter \"%s\" "
+					    "is not valid UTF-8", Q(q, kv[i].key));
+	}
+	return 0;
+}
+
+/* A member the table does not define: ignored, counted, the first kept. */
+static void
+kme_req_unknown(unsigned *count, char *first, size_t cap, const char *name)
+{
+	if ((*count)++ == 0)
+		str_quote(first, cap, name, strlen(name), KME_QUOTE_IN);
+}
+
 /* A decimal integer 0..UINT32_MAX with nothing else around it. */
 static int
 kme_req_u32(const char *s, uint32_t *out)
@@ -46,7 +75,11 @@ int
 kme_req_enc_query(const struct kme_kv *kv, size_t n, struct kme_enc_req *r,
 		  char *err, size_t cap)
 {
+	char q[KME_QUOTE_MAX];
+
 	memset(r, 0, sizeof(*r));
+	if (kme_req_query_text(kv, n, err, cap) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		bool *seen;
 		uint32_t *dst;
@@ -59,17 +92,17 @@ kme_req_enc_query(const struct kme_kv *kv, size_t n, struct kme_enc_req *r,
 			dst = &r->size;
 		} else {
 			/* 5.2: anything beyond number and size needs POST. */
-			return kme_req_fail(err, cap, "unknown query parameter '%.40s' "
+			return kme_req_fail(err, cap, "unknown query parameter \"%s\" "
 					    "(enc_keys GET takes only number and size; "
-					    "use POST for more)", kv[i].key);
+					    "use POST for more)", Q(q, kv[i].key));
 		}
 		if (*seen)
 			return kme_req_fail(err, cap, "query parameter '%s' given twice",
 					    kv[i].key);
 		if (kme_req_u32(kv[i].value, dst) < 0)
 			return kme_req_fail(err, cap, "%s must be a non-negative integer, "
-					    "not '%.40s'", kv[i].key,
-					    kv[i].value ? kv[i].value : "");
+					    "not \"%s\"", kv[i].key,
+					    Q(q, kv[i].value ? kv[i].value : ""));
 		*seen = true;
 	}
 	return 0;
@@ -117,6 +150,7 @@ kme_req_extensions(const cJSON *arr, const char *field, struct kme_enc_req *r,
 static int
 kme_req_slaves(const cJSON *arr, struct kme_enc_req *r, char *err, size_t cap)
 {
+	char q[KME_QUOTE_MAX];
 	const cJSON *s;
 
 	if (!cJSON_IsArray(arr))
@@ -132,9 +166,9 @@ kme_req_slaves(const cJSON *arr, struct kme_enc_req *r, char *err, size_t cap)
 					    "than %d entries", KME_MAX_SLAVES);
 		for (size_t i = 0; i < r->nslaves; i++) {
 			if (strcmp(r->slaves[i], s->valuestring) == 0)
-				return kme_req_fail(err, cap, "SAE ID '%s' appears twice in "
-						    "additional_slave_SAE_IDs",
-						    s->valuestring);
+				return kme_req_fail(err, cap, "SAE ID \"%s\" appears twice "
+						    "in additional_slave_SAE_IDs",
+						    Q(q, s->valuestring));
 		}
 		snprintf(r->slaves[r->nslaves++], KME_ID_MAX + 1, "%s", s->valuestring);
 	}
@@ -153,6 +187,16 @@ kme_req_parse_json(const char *body, size_t len, char *err, size_t cap)
 	}
 	if (memchr(body, '\0', len) != NULL) {
 		kme_req_fail(err, cap, "request body contains a NUL byte");
+		return NULL;
+	}
+	/* RFC 8259 8.1; and a \u0000 would cut a string short in C. */
+	if (!utf8_valid(body, len)) {
+		kme_req_fail(err, cap, "request body is not valid UTF-8");
+		return NULL;
+	}
+	if (json_text_check(body, len) < 0) {
+		kme_req_fail(err, cap, "a string in the request body contains "
+			     "\\u0000");
 		return NULL;
 	}
 	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
@@ -214,8 +258,8 @@ kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r,
 			if (kme_req_extensions(it, k, r, false, err, cap) < 0)
 				goto out;
 		} else {
-			kme_req_fail(err, cap, "unknown field '%.40s' in Key request", k);
-			goto out;
+			kme_req_unknown(&r->unknown, r->unknown_first,
+					sizeof(r->unknown_first), k);
 		}
 	}
 	rc = 0;
@@ -259,17 +303,18 @@ static int
 kme_req_add_id(struct kme_dec_req *r, const char *s, uint32_t max_ids,
 	       char *err, size_t cap)
 {
+	char q[KME_QUOTE_MAX];
 	uint8_t id[UUID_LEN];
 
 	if (s == NULL || uuid_parse(id, s) < 0)
-		return kme_req_fail(err, cap, "key_ID '%.40s' is not a UUID "
-				    "(8-4-4-4-12 hex digits)", s ? s : "");
+		return kme_req_fail(err, cap, "key_ID \"%s\" is not a UUID "
+				    "(8-4-4-4-12 hex digits)", Q(q, s ? s : ""));
 	if (r->nids >= max_ids || r->nids >= KME_MAX_KEYS)
 		return kme_req_fail(err, cap, "more than %u key_IDs in one request",
 				    max_ids);
 	for (size_t i = 0; i < r->nids; i++) {
 		if (memcmp(r->ids[i], id, UUID_LEN) == 0)
-			return kme_req_fail(err, cap, "key_ID %.40s appears twice", s);
+			return kme_req_fail(err, cap, "key_ID %s appears twice", Q(q, s));
 	}
 	memcpy(r->ids[r->nids++], id, UUID_LEN);
 	return 0;
@@ -279,11 +324,16 @@ int
 kme_req_dec_query(const struct kme_kv *kv, size_t n, struct kme_dec_req *r,
 		  char *err, size_t cap)
 {
+	char q[KME_QUOTE_MAX];
+
 	r->nids = 0;
+	if (kme_req_query_text(kv, n, err, cap) < 0)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(kv[i].key, "key_ID") != 0)
-			return kme_req_fail(err, cap, "unknown query parameter '%.40s' "
-					    "(dec_keys GET takes only key_ID)", kv[i].key);
+			return kme_req_fail(err, cap, "unknown query parameter \"%s\" "
+					    "(dec_keys GET takes only key_ID)",
+					    Q(q, kv[i].key));
 		/* 5.3: GET carries a single key ID; more need POST. */
 		if (r->nids > 0)
 			return kme_req_fail(err, cap, "dec_keys GET takes one key_ID; "
@@ -296,19 +346,45 @@ kme_req_dec_query(const struct kme_kv *kv, size_t n, struct kme_dec_req *r,
 	return 0;
 }
 
+/*
+ * master_SAE_ID in a key_IDs entry: not in Table 12, but some clients send
+ * it.  It says whose keys the caller means; one that names another master
+ * than the URL contradicts the request.
+ */
+static int
+kme_req_entry_master(const cJSON *f, const char *master, char *err, size_t cap)
+{
+	char q[KME_QUOTE_MAX];
+
+	if (!cJSON_IsString(f))
+		return kme_req_fail(err, cap, "master_SAE_ID in a key_IDs entry must "
+				    "be a string");
+	if (master != NULL && strcmp(f->valuestring, master) != 0)
+		return kme_req_fail(err, cap, "master_SAE_ID \"%s\" in a key_IDs "
+				    "entry is not the master SAE ID of the request",
+				    Q(q, f->valuestring));
+	return 0;
+}
+
 int
 kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
-		 struct kme_dec_req *r, char *err, size_t cap)
+		 const char *master, struct kme_dec_req *r, char *err, size_t cap)
 {
 	cJSON *root, *it, *ids = NULL;
 	int rc = -1;
 
 	r->nids = 0;
+	r->unknown = 0;
+	r->unknown_first[0] = '\0';
 	root = kme_req_parse_json(body, len, err, cap);
 	if (root == NULL)
 		return -1;
 	cJSON_ArrayForEach(it, root) {
-		if (strcmp(it->string, "key_IDs") == 0 && ids == NULL) {
+		if (strcmp(it->string, "key_IDs") == 0) {
+			if (ids != NULL) {
+				kme_req_fail(err, cap, "key_IDs given twice");
+				goto out;
+			}
 			ids = it;
 		} else if (strcmp(it->string, "key_IDs_extension") == 0) {
 			if (!cJSON_IsObject(it)) {
@@ -316,9 +392,8 @@ kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
 				goto out;
 			}
 		} else {
-			kme_req_fail(err, cap, "unknown or repeated field '%.40s' in "
-				     "Key IDs", it->string);
-			goto out;
+			kme_req_unknown(&r->unknown, r->unknown_first,
+					sizeof(r->unknown_first), it->string);
 		}
 	}
 	if (!cJSON_IsArray(ids) || cJSON_GetArraySize(ids) == 0) {
@@ -334,12 +409,19 @@ kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
 			goto out;
 		}
 		cJSON_ArrayForEach(f, it) {
-			if (strcmp(f->string, "key_ID") == 0 && id == NULL) {
+			if (strcmp(f->string, "key_ID") == 0) {
+				if (id != NULL) {
+					kme_req_fail(err, cap, "key_ID given twice in "
+						     "a key_IDs entry");
+					goto out;
+				}
 				id = f;
+			} else if (strcmp(f->string, "master_SAE_ID") == 0) {
+				if (kme_req_entry_master(f, master, err, cap) < 0)
+					goto out;
 			} else if (strcmp(f->string, "key_ID_extension") != 0) {
-				kme_req_fail(err, cap, "unknown or repeated field '%.40s' "
-					     "in a key_IDs entry", f->string);
-				goto out;
+				kme_req_unknown(&r->unknown, r->unknown_first,
+						sizeof(r->unknown_first), f->string);
 			}
 		}
 		if (!cJSON_IsString(id)) {

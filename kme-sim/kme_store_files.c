@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,19 +25,31 @@ int
 kme_store_check_files(const char *path)
 {
 	static const char *const suffix[] = { "", "-wal", "-shm" };
+	bool private = true;
+	struct stat sb;
 	char p[4096];
 	int rc = 0;
 
 	for (size_t i = 0; i < ARRAY_LEN(suffix); i++) {
 		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= (int)sizeof(p)) {
-			log_warnx("store: database path too long: %s", path);
+			log_err("store: database path too long: %s", path);
 			return -1;
 		}
-		if (access(p, F_OK) < 0 && errno == ENOENT)
+		if (stat(p, &sb) < 0 && errno == ENOENT)
 			continue;
-		if (file_check_private(p) < 0)
+		if (i == 0 && S_ISDIR(sb.st_mode)) {
+			log_err("store: database %s is a directory; set database to "
+				"the path of a file (kme-sim creates it)", p);
+			return -1;
+		}
+		if (file_check_private(p) < 0) {
+			private = false;
 			rc = -1;
+		}
 	}
+	if (!private)
+		log_err("store: refusing database %s: key material must be "
+			"private to kme-sim (mode 0600)", path);
 	return rc;
 }
 

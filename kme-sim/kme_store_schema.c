@@ -105,9 +105,9 @@ kme_store_upgrade(struct kme_store *st, const char *path)
 	if (version < 0 || v1 < 0)
 		return -1;
 	if (version > KME_STORE_VERSION) {
-		log_warnx("store: %s has schema version %lld, written by a newer "
-			  "kme-sim (this one knows up to %d); not touching it",
-			  path, (long long)version, KME_STORE_VERSION);
+		log_err("store: %s has schema version %lld, written by a newer "
+			"kme-sim (this one knows up to %d); not touching it",
+			path, (long long)version, KME_STORE_VERSION);
 		return -1;
 	}
 	if (version == KME_STORE_VERSION)

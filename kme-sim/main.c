@@ -158,7 +158,7 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		rc = kme_check_tls(&k->cfg) < 0 ||
-		     kme_store_check_files(k->cfg.database) < 0 ? 1 : 0;
+		     kme_store_check(k->cfg.database) < 0 ? 1 : 0;
 		if (rc == 0)
 			printf("%s: configuration OK (KME %s, %zu SAE(s), %zu peer(s))\n",
 			       conf, k->cfg.kme_id, k->cfg.nsaes, k->cfg.npeers);

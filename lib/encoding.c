@@ -287,3 +287,94 @@ id_text_ok(const char *s, size_t min, size_t max)
 			return false;
 	return n >= min;
 }
+
+bool
+utf8_valid(const char *s, size_t len)
+{
+	const uint8_t *p = (const uint8_t *)s, *end = p + len;
+
+	while (p < end) {
+		uint8_t c = *p;
+		size_t n;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;	/* continuation octet, C0, C1, F5..FF */
+		}
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+int
+json_text_check(const char *s, size_t len)
+{
+	bool in_string = false;
+
+	if (memchr(s, '\0', len) != NULL || !utf8_valid(s, len))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"') {
+			in_string = !in_string;
+		} else if (in_string && s[i] == '\\' && i + 1 < len) {
+			/* An escape: \u0000 is a NUL in the decoded string. */
+			if (s[i + 1] == 'u' && i + 5 < len &&
+			    memcmp(s + i + 2, "0000", 4) == 0)
+				return -1;
+			i++;	/* the escaped character, '"' and '\\' included */
+		}
+	}
+	return 0;
+}
+
+char *
+str_quote(char *out, size_t cap, const char *in, size_t len, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i;
+
+	for (i = 0; i < len && i < max; i++) {
+		uint8_t c = (uint8_t)in[i];
+		char esc[4];
+		size_t n;
+
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\', esc[1] = (char)c, n = 2;
+		} else if (c >= 0x20 && c < 0x7f) {
+			esc[0] = (char)c, n = 1;
+		} else {
+			esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4];
+			esc[3] = hex[c & 15], n = 4;
+		}
+		if (o + n + 4 > cap)	/* room for "..." and the NUL */
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	if (i < len && o + 4 <= cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	if (cap > 0)
+		out[o < cap ? o : cap - 1] = '\0';
+	return out;
+}

@@ -1,6 +1,7 @@
 /*
- * encoding.h — hex, base64 (RFC 4648, padded) and UUID text forms, and
- * the alphabet of IDs.
+ * encoding.h — hex, base64 (RFC 4648, padded) and UUID text forms, the
+ * alphabet of IDs, and checks of untrusted text (UTF-8, JSON strings)
+ * with its safe quoting.
  *
  * Hex and base64 run in constant time with respect to the data (they carry
  * key bytes); decoders are strict and return -1 on any malformed input.
@@ -54,5 +55,23 @@ int uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n);
 bool id_text_ok(const char *s, size_t min, size_t max);
 /* One character of that alphabet. */
 bool id_char_ok(char c);
+/*
+ * Well-formed UTF-8 (RFC 3629, section 4): no overlong forms, no
+ * surrogates, nothing above U+10FFFF.  NUL octets are not refused here.
+ */
+bool utf8_valid(const char *s, size_t len);
+/*
+ * A JSON text (RFC 8259) whose strings may be used as C strings: well-
+ * formed UTF-8 (section 8.1), no NUL octet and no \u0000 escape in a
+ * string.  Returns 0 or -1; the JSON syntax is the parser's to check.
+ */
+int json_text_check(const char *s, size_t len);
+/*
+ * Quotes untrusted octets for an error message or a log line: printable
+ * ASCII as it is ('"' and '\' escaped), every other octet as \xNN, at
+ * most max octets of input, then "...".  The result is ASCII and always
+ * NUL-terminated (cap >= 1); returns out.
+ */
+char *str_quote(char *out, size_t cap, const char *in, size_t len, size_t max);
 
 #endif

@@ -345,9 +345,14 @@ class Lab:
             self.nsrun(s, ["ip", "link", "set", "kmelink", "up"], check=True)
             self.nsrun(s, ["ip", "link", "set", WIRE, "up"], check=True)
 
+    @staticmethod
+    def kme_saes(s):
+        """The SAEs KME s serves; both KMEs list each other's (multicast)."""
+        return SAE[s] + (" " + SAE["c"] if s == "b" else "")
+
     def kme_conf(self, s):
         o = "b" if s == "a" else "a"
-        own = SAE[s] + (" " + SAE["c"] if s == "b" else "")
+        own = self.kme_saes(s)
         return "\n".join([
             "# kme-sim of site %s (written by scripts/lab)" % s.upper(),
             "kme_id = %s" % KME[s],
@@ -368,7 +373,7 @@ class Lab:
             "",
             "[peer %s]" % KME[o],
             "address = %s:%d" % (LINK_IP[o], LINK_PORT),
-            "saes = %s" % SAE[o],
+            "saes = %s" % self.kme_saes(o),
             ""])
 
     def psk(self, s):

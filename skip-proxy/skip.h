@@ -165,7 +165,8 @@ bool skip_remote_allowed(const char (*patterns)[SKIP_ID_MAX + 1], size_t n,
 			 const char *id);
 /*
  * A printable, bounded copy of untrusted input for messages and logs:
- * control characters, quotes and backslashes become '?', "..." marks a cut.
+ * str_quote() (lib/encoding.h), so every octet that is not printable ASCII
+ * becomes \xNN, quotes and backslashes are escaped, "..." marks a cut.
  */
 void skip_printable(char *out, size_t cap, const char *in, size_t len);
 /* Decodes %XX (and '+' as space) into out; -1 if malformed or too long. */

@@ -43,10 +43,17 @@ static void *
 skip_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct skip_xreq *x = calloc(1, sizeof(*x));
+	const char *q = strchr(uri, '?');
 
 	(void)cls; (void)conn;
 	if (x != NULL && strnlen(uri, SKIP_TARGET_MAX + 1) <= SKIP_TARGET_MAX)
 		x->target = strdup(uri);
+	/* skip_req_parse() reads our copy.  libmicrohttpd would store each
+	 * query parameter in the connection's memory pool next, and a few
+	 * thousand exhaust it and stall the connection without an answer:
+	 * its copy (writable, in its read buffer) is emptied. */
+	if (q != NULL)
+		*(char *)(uintptr_t)(q + 1) = '\0';
 	return x;
 }
 

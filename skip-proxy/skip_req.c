@@ -65,18 +65,10 @@ skip_err_set(struct skip_err *err, int status, const char *fmt, ...)
 void
 skip_printable(char *out, size_t cap, const char *in, size_t len)
 {
-	size_t i, n = 0;
-
-	for (i = 0; i < len && n + 4 < cap; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		out[n++] = (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') ?
-			   (char)ch : '?';
-	}
-	if (i < len && n + 3 < cap) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
+	/* Escaped (\xNN), so that what was sent can be told from the message,
+	 * and bounded: at most a quarter of the room, as each octet may take
+	 * four. */
+	str_quote(out, cap, in, len, cap > 8 ? (cap - 4) / 4 : 1);
 }
 
 static int
@@ -139,12 +131,13 @@ skip_parse_uint(const char *s, unsigned *out)
 	return 0;
 }
 
+/* An ID: 1..SKIP_ID_MAX octets of UTF-8 (RFC 3629), no control character. */
 static bool
 skip_id_valid(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > SKIP_ID_MAX)
+	if (n == 0 || n > SKIP_ID_MAX || !utf8_valid(s, n))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
@@ -263,7 +256,7 @@ skip_check_remote(const struct skip_param *p, struct skip_req *req,
 	}
 	if (!skip_id_valid(p->value)) {
 		skip_err_set(err, 400, "remoteSystemID must be 1..%d printable "
-			     "characters", SKIP_ID_MAX);
+			     "characters of UTF-8", SKIP_ID_MAX);
 		return -1;
 	}
 	memcpy(req->remote, p->value, sizeof(req->remote));

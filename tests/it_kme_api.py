@@ -97,11 +97,17 @@ t.ok(r.code == 200 and len(r.json["keys"]) == 1, "enc_keys GET without parameter
 r = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/enc_keys")
 kid = r.json["keys"][0]["key_ID"]
 r3 = lab.curl("KME_B", "SAE_C", "/api/v1/keys/SAE_A/dec_keys?key_ID=" + kid)
-t.eq((r3.code, r3.body), (401, ""), "a third SAE asking for another's key: 401, no body")
+r4 = lab.curl("KME_B", "SAE_C", "/api/v1/keys/SAE_A/dec_keys?key_ID=" + str(uuid.uuid4()))
+t.ok(r3.code == 400 and (r3.code, r3.body) == (r4.code, r4.body),
+     "a third SAE asking for another's key gets the answer of a key that does not exist", (r3, r4))
+r3 = lab.curl("KME_B", "SAE_C", "/api/v1/keys/SAE_A/dec_keys", "POST", {"key_IDs": [{"key_ID": kid}]})
+r4 = lab.curl("KME_B", "SAE_C", "/api/v1/keys/SAE_A/dec_keys", "POST", {"key_IDs": [{"key_ID": str(uuid.uuid4())}]})
+t.ok(r3.code == 400 and (r3.code, r3.body) == (r4.code, r4.body), "... by POST too", (r3, r4))
 r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/dec_keys?key_ID=" + kid)
-t.eq(r.code, 200, "the 401 did not consume the key: the real slave still gets it")
+t.eq(r.code, 200, "the refusal did not consume the key: the real slave still gets it")
 r = lab.curl("KME_A", "SAE_B", "/api/v1/keys/SAE_A/enc_keys")
-t.eq((r.code, r.body), (401, ""), "an SAE of another KME calling enc_keys here: 401")
+t.ok(r.code == 401 and isinstance(r.message(), str) and "SAE_A" not in r.body,
+     "an SAE of another KME calling enc_keys here: 401 with an Error body naming no SAE", r)
 r = lab.curl("KME_A", "SAE_B", "/api/v1/keys/SAE_A/status")
 t.eq(r.code, 401, "... and status: 401")
 
@@ -149,7 +155,7 @@ descriptive = [
     ("POST", "/api/v1/keys/SAE_B/enc_keys", "[1]", "one JSON object"),
     ("POST", "/api/v1/keys/SAE_B/enc_keys", {"number": "2"}, "number must be"),
     ("POST", "/api/v1/keys/SAE_B/enc_keys", {"number": 1.5}, "number must be"),
-    ("POST", "/api/v1/keys/SAE_B/enc_keys", {"nmber": 1}, "unknown field"),
+    ("POST", "/api/v1/keys/SAE_B/enc_keys", {"nmber": 1, "size": "256"}, "size must be"),
     ("POST", "/api/v1/keys/SAE_B/enc_keys", {"additional_slave_SAE_IDs": ["SAE_B2", "SAE_C", "SAE_X"]},
      "max_SAE_ID_count"),
     ("POST", "/api/v1/keys/SAE_B/enc_keys", {"additional_slave_SAE_IDs": ["NOBODY"]}, "not known"),
@@ -176,7 +182,7 @@ dec_bad = [
     ("POST", "/api/v1/keys/SAE_A/dec_keys", {"key_IDs": []}, "non-empty"),
     ("POST", "/api/v1/keys/SAE_A/dec_keys", {"key_IDs": [{"key_ID": kid}, {"key_ID": kid}]}, "twice"),
     ("POST", "/api/v1/keys/SAE_A/dec_keys", {"key_IDs": [{"key_ID": str(uuid.uuid4())} for _ in range(17)]}, "more than"),
-    ("POST", "/api/v1/keys/SAE_A/dec_keys", {"key_IDs": [{"id": kid}]}, "unknown"),
+    ("POST", "/api/v1/keys/SAE_A/dec_keys", {"key_IDs": [{"id": kid}]}, "without a key_ID"),
 ]
 for method, path, body, want in dec_bad:
     r = lab.curl("KME_B", "SAE_B", path, method, body)
@@ -208,7 +214,7 @@ t.eq((r.code, r.json and r.json["keys"]), (200, mk), "additional slave SAE_B2 ge
 r = lab.curl("KME_B", "SAE_B2", "/api/v1/keys/SAE_A/dec_keys", "POST", ids)
 t.eq(r.code, 400, "SAE_B2 again: 400")
 r = lab.curl("KME_B", "SAE_C", "/api/v1/keys/SAE_A/dec_keys", "POST", ids)
-t.eq(r.code, 401, "SAE_C (not named): 401")
+t.eq(r.code, 400, "SAE_C (not named): 400, as for keys that do not exist")
 r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/dec_keys", "POST", ids)
 t.eq((r.code, r.json and r.json["keys"]), (200, mk), "the named slave SAE_B gets them too")
 r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/dec_keys", "POST", ids)

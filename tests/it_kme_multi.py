@@ -46,7 +46,7 @@ for master, slave, kme in (("SAE_A", "SAE_B", "KME_B"), ("SAE_A2", "SAE_C", "KME
 r = lab.curl("KME_C", "SAE_C", "/api/v1/keys/SAE_A2/enc_keys")
 t.eq(r.code, 200, "SAE_C -> SAE_A2 via KME_C: 200")
 r2 = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_C/dec_keys?key_ID=" + r.json["keys"][0]["key_ID"])
-t.eq(r2.code, 401, "SAE_A (not the slave) asking at KME_A: 401")
+t.eq(r2.code, 400, "SAE_A (not the slave) asking at KME_A: 400, as for a key that does not exist")
 r2 = lab.curl("KME_A", "SAE_A2", "/api/v1/keys/SAE_C/dec_keys?key_ID=" + r.json["keys"][0]["key_ID"])
 t.eq((r2.code, r2.json and r2.json["keys"]), (200, r.json["keys"]), "SAE_A2 gets it")
 

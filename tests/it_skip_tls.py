@@ -129,11 +129,24 @@ def codes():
         ("/key/xyz?remoteSystemID=SAE_B", "malformed keyId"),
         ("/key/0123?remoteSystemID=SAE_B", "32 hex"),
         ("/entropy?minentropy=7", "minentropy"),
+        ("/key?remoteSystemID=SAE_B%FF", "UTF-8"),
+        ("/key?remoteSystemID=SAE_B%ED%A0%80", "UTF-8"),
+        ("/key?remoteSystemID=SAE_B%00x", "remoteSystemID"),
+        ("/key?remote%FFSystemID=SAE_B", "\\xff"),
     ]
     for target, words in bad:
         r = get13(target)
-        t.ok(r is not None and r.status == 400 and words in r.json().get("message", ""),
-             "400 for %s (message names '%s')" % (target, words), r)
+        t.ok(r is not None and r.status == 400 and words in r.json().get("message", "") and
+             "\ufffd" not in r.body, "400 for %s (message names '%s', in UTF-8)" % (target, words), r)
+    # libmicrohttpd's own split of a query this long used to stall the
+    # connection until the idle timeout.
+    t0 = time.monotonic()
+    try:
+        r = get13("/key?" + "&".join("x=%d" % i for i in range(1000)))
+    except subprocess.TimeoutExpired:
+        r = None
+    t.ok(r is not None and r.status == 400 and time.monotonic() - t0 < 10,
+         "1,000 query parameters: 400 at once (%.1f s)" % (time.monotonic() - t0), r)
 
 
 case("codes")(codes)

@@ -67,7 +67,6 @@ TEST(enc_body_refusals_say_what)
 		{ "{\"number\":1,\"number\":2}", "given once" },
 		{ "{\"size\":56}", "min_key_size" },
 		{ "{\"size\":2048}", "max_key_size" },
-		{ "{\"sise\":256}", "unknown field" },
 		{ "{\"additional_slave_SAE_IDs\":[\"a\",\"b\",\"c\"]}", "max_SAE_ID_count" },
 		{ "{\"additional_slave_SAE_IDs\":[\"a\",\"a\"]}", "twice" },
 		{ "{\"additional_slave_SAE_IDs\":[1]}", "SAE IDs" },
@@ -85,6 +84,56 @@ TEST(enc_body_refusals_say_what)
 	}
 	/* A body with an embedded NUL is not JSON text. */
 	ASSERT_INT_EQ(kme_req_enc_body("{}\0x", 4, &r, err, sizeof(err)), -1);
+}
+
+/* RFC 8259 8.1: JSON text is UTF-8; a \u0000 would cut a C string. */
+TEST(enc_body_strings_are_utf8_without_nul)
+{
+	static const struct { const char *json, *want; } cases[] = {
+		{ "{\"additional_slave_SAE_IDs\":[\"B\xff\"]}", "not valid UTF-8" },
+		{ "{\"additional_slave_SAE_IDs\":[\"B\xc0\xaf\"]}", "not valid UTF-8" },
+		{ "{\"additional_slave_SAE_IDs\":[\"B\xed\xa0\x80\"]}", "not valid UTF-8" },
+		{ "{\"additional_slave_SAE_IDs\":[\"B2\\u0000junk\"]}", "\\u0000" },
+		{ "{\"x\\u0000\":1}", "\\u0000" },
+	};
+	struct kme_enc_req r;
+	char err[KME_ERR_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (enc_body(cases[i].json, &r, err) != -1 || strstr(err, cases[i].want) == NULL)
+			TH_FAIL("%s: got '%s', want '%s'", cases[i].json, err, cases[i].want);
+	}
+	/* An escaped backslash before u0000 is text, not a NUL. */
+	ASSERT_INT_EQ(enc_body("{\"extension_optional\":[{\"a\":\"\\\\u0000\"}]}", &r, err), 0);
+}
+
+TEST(enc_body_ignores_unknown_members)
+{
+	struct kme_enc_req r;
+	char err[KME_ERR_MAX];
+
+	ASSERT_INT_EQ(enc_body("{\"number\":2,\"sise\":256,\"vendor\":{\"a\":[1]}}", &r, err), 0);
+	ASSERT_INT_EQ(r.number, 2);
+	ASSERT_INT_EQ(r.unknown, 2);
+	ASSERT_STR_EQ(r.unknown_first, "sise");
+	/* Known members of the wrong type are still refused. */
+	ASSERT_INT_EQ(enc_body("{\"sise\":256,\"size\":\"256\"}", &r, err), -1);
+}
+
+TEST(quoted_input_is_escaped_and_bounded)
+{
+	struct kme_kv kv[] = { { "number", "1\"\\\x01" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" } };
+	struct kme_kv bad[] = { { "number", "\xff" } };
+	struct kme_enc_req r;
+	char err[KME_ERR_MAX];
+
+	ASSERT_INT_EQ(kme_req_enc_query(kv, 1, &r, err, sizeof(err)), -1);
+	ASSERT_TRUE(strstr(err, "\"1\\\"\\\\\\x01aaa") != NULL);
+	ASSERT_TRUE(strstr(err, "...\"") != NULL);
+	ASSERT_INT_EQ(kme_req_enc_query(bad, 1, &r, err, sizeof(err)), -1);
+	ASSERT_TRUE(strstr(err, "not valid UTF-8") != NULL);
+	ASSERT_TRUE(utf8_valid(err, strlen(err)));
 }
 
 TEST(enc_query)
@@ -126,10 +175,10 @@ TEST(dec_body_and_query)
 	ASSERT_INT_EQ(r.ids[0][0], 0xbc);
 	ASSERT_INT_EQ(kme_req_dec_query(two, 2, &r, err, sizeof(err)), -1);
 	ASSERT_INT_EQ(kme_req_dec_query(two, 0, &r, err, sizeof(err)), -1);
-	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 128, &r, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 128, "A", &r, err, sizeof(err)), 0);
 	ASSERT_INT_EQ(r.nids, 2);
 	ASSERT_INT_EQ(r.ids[1][15], 0x00);
-	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 1, &r, err, sizeof(err)), -1);
+	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 1, "A", &r, err, sizeof(err)), -1);
 	ASSERT_TRUE(strstr(err, "more than 1") != NULL);
 	{
 		static const char *bad[] = {
@@ -137,13 +186,33 @@ TEST(dec_body_and_query)
 			"{\"key_IDs\":[{\"key_ID\":\"nope\"}]}",
 			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139x\"}]}",
 			"{\"key_IDs\":[{\"key_ID\":1}]}", "{\"key_IDs\":[\"x\"]}",
+			"{\"keys\":[]}",
+			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\\u0000x\"}]}",
 			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
-			"\"other\":1}]}", "{\"keys\":[]}",
+			"\"master_SAE_ID\":\"B\"}]}",
+			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
+			"\"master_SAE_ID\":1}]}",
+			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\"}],"
+			"\"key_IDs\":[]}",
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			if (kme_req_dec_body(bad[i], strlen(bad[i]), 128, &r, err, sizeof(err)) != -1)
+			if (kme_req_dec_body(bad[i], strlen(bad[i]), 128, "A", &r, err,
+					     sizeof(err)) != -1)
 				TH_FAIL("accepted %s", bad[i]);
 		}
+	}
+	{
+		/* Members Table 12 does not define are ignored; a master_SAE_ID
+		 * that names the request's master agrees with it. */
+		const char *extra = "{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-"
+				    "4ddcc177c139\",\"master_SAE_ID\":\"A\",\"other\":1}],"
+				    "\"note\":\"x\"}";
+
+		ASSERT_INT_EQ(kme_req_dec_body(extra, strlen(extra), 128, "A", &r, err,
+					       sizeof(err)), 0);
+		ASSERT_INT_EQ(r.nids, 1);
+		ASSERT_INT_EQ(r.unknown, 2);
+		ASSERT_STR_EQ(r.unknown_first, "note");
 	}
 }
 
@@ -163,6 +232,25 @@ TEST(split_query)
 	ASSERT_TRUE(kv[3].value == NULL);
 	ASSERT_INT_EQ(kme_req_split_query(bad, kv, 8, &n), -1);
 	ASSERT_INT_EQ(kme_req_split_query(nul, kv, 8, &n), -1);
+}
+
+TEST(queries_are_utf8)
+{
+	char buf[] = "number=%ff";
+	char ok[] = "key_ID=%e6%97%a5";
+	struct kme_kv kv[8];
+	static struct kme_dec_req d;
+	struct kme_enc_req r;
+	char err[KME_ERR_MAX];
+	size_t n;
+
+	ASSERT_INT_EQ(kme_req_split_query(buf, kv, 8, &n), 0);
+	ASSERT_INT_EQ(kme_req_enc_query(kv, n, &r, err, sizeof(err)), -1);
+	ASSERT_TRUE(strstr(err, "not valid UTF-8") != NULL);
+	ASSERT_INT_EQ(kme_req_split_query(ok, kv, 8, &n), 0);
+	ASSERT_INT_EQ(kme_req_dec_query(kv, n, &d, err, sizeof(err)), -1);
+	ASSERT_TRUE(strstr(err, "not a UUID") != NULL);
+	ASSERT_TRUE(strstr(err, "\\xe6\\x97\\xa5") != NULL);
 }
 
 TEST(cfg_helpers)
@@ -187,4 +275,7 @@ TEST(cfg_helpers)
 
 TEST_MAIN(TEST_CASE(enc_body_defaults_and_fields), TEST_CASE(enc_body_mandated_messages),
 	  TEST_CASE(enc_body_refusals_say_what), TEST_CASE(enc_query),
-	  TEST_CASE(dec_body_and_query), TEST_CASE(split_query), TEST_CASE(cfg_helpers))
+	  TEST_CASE(dec_body_and_query), TEST_CASE(split_query), TEST_CASE(cfg_helpers),
+	  TEST_CASE(enc_body_strings_are_utf8_without_nul),
+	  TEST_CASE(enc_body_ignores_unknown_members),
+	  TEST_CASE(quoted_input_is_escaped_and_bounded), TEST_CASE(queries_are_utf8))

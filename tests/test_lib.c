@@ -347,6 +347,60 @@ TEST(http_pages_addresses)
 	ASSERT_INT_EQ(http_pages_parse_addr("255.255.255.255:1", host, 15, &port), -1);
 }
 
+/*
+ * Valid: the examples of RFC 3629, section 7.  Invalid: cases from Markus
+ * Kuhn's "UTF-8 decoder capability and stress test" (sections 3-5:
+ * unexpected continuation, lone start octets, truncated sequences,
+ * impossible octets, overlong forms, surrogates) and U+110000.
+ */
+TEST(utf8_rfc3629_examples_and_kuhn_stress_cases)
+{
+	static const char *const good[] = {
+		"\x41\xe2\x89\xa2\xce\x91\x2e",		/* A<NOT IDENTICAL TO>. */
+		"\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",	/* Korean */
+		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",	/* Japanese */
+		"\xef\xbb\xbf\xf0\xa3\x8e\xb4",		/* BOM, U+233B4 */
+		"\xf4\x8f\xbf\xbf", "\xee\x80\x80", "plain ASCII", "",
+	};
+	static const char *const bad[] = {
+		"\x80", "\xbf", "a\x80" "b", "\xc0 ", "\xe0\x80", "\xf0\x80\x80",
+		"\xfe", "\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf",
+		"\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
+		"\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(good); i++)
+		ASSERT_TRUE(utf8_valid(good[i], strlen(good[i])));
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
+		ASSERT_TRUE(!utf8_valid(bad[i], strlen(bad[i])));
+}
+
+TEST(json_text_check_refuses_nul_and_bad_utf8)
+{
+	static const char ok1[] = "{\"a\": \"x\\\\u0000\"}";	/* an escaped backslash */
+	static const char ok2[] = "{\"a\": \"\\u0001\\\"\"}";
+	static const char nul[] = "{\"a\": \"id\\u0000junk\"}";
+	static const char raw[] = "{\"a\": \"id\0junk\"}";
+	static const char inv[] = "{\"a\": \"\xc3\x28\"}";
+
+	ASSERT_INT_EQ(json_text_check(ok1, strlen(ok1)), 0);
+	ASSERT_INT_EQ(json_text_check(ok2, strlen(ok2)), 0);
+	ASSERT_INT_EQ(json_text_check(nul, strlen(nul)), -1);
+	ASSERT_INT_EQ(json_text_check(raw, sizeof(raw) - 1), -1);
+	ASSERT_INT_EQ(json_text_check(inv, strlen(inv)), -1);
+}
+
+TEST(str_quote_escapes_and_bounds)
+{
+	char out[32];
+
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "ab\"c\\", 5, 40), "ab\\\"c\\\\");
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "\xc3\x28\n", 3, 40), "\\xc3(\\x0a");
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "0123456789", 10, 4), "0123...");
+	ASSERT_STR_EQ(str_quote(out, 8, "0123456789", 10, 40), "0123...");
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "a\0b", 3, 40), "a\\x00b");
+}
+
 TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
 	  TEST_CASE(hex_round_trip_and_rejects),
@@ -360,4 +414,7 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(id_alphabet),
 	  TEST_CASE(content_length_digits_within_max),
 	  TEST_CASE(log_event_json_fields),
-	  TEST_CASE(http_pages_addresses))
+	  TEST_CASE(http_pages_addresses),
+	  TEST_CASE(utf8_rfc3629_examples_and_kuhn_stress_cases),
+	  TEST_CASE(json_text_check_refuses_nul_and_bad_utf8),
+	  TEST_CASE(str_quote_escapes_and_bounds))

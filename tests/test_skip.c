@@ -122,10 +122,19 @@ TEST(query_decoding)
 	ASSERT_INT_EQ(skip_req_parse("GET", big, &lim, &r, &err), -1);
 	ASSERT_INT_EQ(err.status, 400);
 	ASSERT_TRUE(strstr(err.msg, "longer") != NULL);
-	/* Error messages never echo control characters or quotes. */
+	/* Error messages never echo control characters or bare quotes:
+	 * input is quoted escaped. */
 	ASSERT_INT_EQ(skip_req_parse("GET", "/key?x%22%0a=1", &lim, &r, &err), -1);
 	ASSERT_TRUE(strchr(err.msg, '\n') == NULL);
-	ASSERT_TRUE(strchr(err.msg, '"') == NULL);
+	ASSERT_TRUE(strstr(err.msg, "'x\\\"\\x0a'") != NULL);
+	/* IDs are UTF-8 (RFC 3629): an invalid sequence is refused, and
+	 * the message quoting it is ASCII. */
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=B%FF", &r), 400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=B%C0%AF", &r), 400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=B%ED%A0%80", &r), 400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=%E6%97%A5", &r), 200);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key?%FF%FE=1", &lim, &r, &err), -1);
+	ASSERT_TRUE(strstr(err.msg, "\\xff\\xfe") != NULL);
 }
 
 TEST(key_by_id)
