@@ -222,7 +222,7 @@ enum kme_fetch_rc kme_store_fetch(struct kme_store *st, const char *master,
 /*
  * Deletes reserved keys whose time is up; returns how many (or -1).  Also
  * prunes fetch_log entries older than log_keep_s, and once keys have been
- * fetched, taken or expired, overwrites SQLite's last-row buffer (S-20).
+ * fetched, taken or expired, overwrites SQLite's last-row buffer.
  */
 int64_t kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s);
 /*

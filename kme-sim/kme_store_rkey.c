@@ -247,7 +247,7 @@ out:
  * key's row without its bytes: that shorter row leaves the tail of the key
  * behind, as a taken or deleted row leaves the whole of the last one
  * inserted.  A row of zeros as long as a page, inserted and deleted again
- * in the caller's transaction, overwrites all of it (docs/SECURITY.md, S-20).
+ * in the caller's transaction, overwrites all of it (docs/SECURITY.md).
  */
 static int
 kme_store_scrub_locked(struct kme_store *st)

@@ -118,7 +118,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int opt, sig = 0, rc = 1;
 
-	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
+	/* Before OpenSSL's first allocation (docs/SECURITY.md). */
 	secmem_init();
 	while ((opt = getopt_long(argc, argv, "f:dvjnh", longopts, NULL)) != -1) {
 		switch (opt) {

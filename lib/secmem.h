@@ -11,7 +11,7 @@
  * replacements here are malloc() with a free() that wipes the whole block
  * first and a realloc() that wipes a block it moves.
  * libmicrohttpd has no such hook: its response bodies are handed over with
- * a free callback instead (docs/SECURITY.md, S-20).
+ * a free callback instead (docs/SECURITY.md).
  */
 #ifndef QKDLAB_SECMEM_H
 #define QKDLAB_SECMEM_H

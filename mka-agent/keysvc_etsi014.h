@@ -3,7 +3,7 @@
  * mka_keysvc_ops: "Get key" (enc_keys, initiator, slave = the peer's SAE
  * ID) and "Get key with key IDs" (dec_keys, responder, master = the KMD
  * SAE ID), over lib/etsi014_client with a client certificate.  Key IDs
- * are UUIDs; on the MKA wire they are the UUID's 16 octets (DESIGN.md).
+ * are UUIDs; on the MKA wire they are the UUID's 16 octets (docs/DESIGN.md).
  */
 #ifndef QKDLAB_KEYSVC_ETSI014_H
 #define QKDLAB_KEYSVC_ETSI014_H

@@ -105,7 +105,7 @@ parse_key(const char *json, uint8_t id[32], size_t *id_len, uint8_t *key,
 
 	if (!cJSON_IsString(kid) || !cJSON_IsString(kb))
 		goto out;
-	/* DESIGN.md: a key ID that is not 1..32 octets is refused. */
+	/* docs/DESIGN.md: a key ID that is not 1..32 octets is refused. */
 	n = hex_decode(id, 32, kid->valuestring, strlen(kid->valuestring));
 	if (n < 1)
 		goto out;

@@ -475,7 +475,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
+	/* Before OpenSSL's first allocation (docs/SECURITY.md). */
 	secmem_init();
 	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -1,7 +1,7 @@
 /*
  * mka_conf.h — mka-agent's configuration (mka-agent.conf(5)).
  *
- *   key_log = /var/lib/mka/keys.log     (opt-in; DESIGN.md format)
+ *   key_log = /var/lib/mka/keys.log     (opt-in; docs/DESIGN.md format)
  *   status_socket = /run/qkdlab/mka-agent.sock
  *   metrics_listen = 127.0.0.1:9102     (optional HTTP /metrics)
  *   log_format = json                   (or text)

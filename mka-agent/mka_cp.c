@@ -244,7 +244,7 @@ mka_cp_drop_key(struct mka_kay *kay, struct mka_key *k)
 }
 
 /*
- * The SecY was replaced under us (macsec-sw restarted, S-17): the new one
+ * The SecY was replaced under us (macsec-sw restarted): the new one
  * has its default policy and no SC or SA, while the CP goes on as if the
  * keys in use were installed.  Put back what may be put back:
  *  - the policy;

@@ -44,7 +44,7 @@ mi_hex(char out[25], const uint8_t mi[12])
 	hex_encode(out, mi, MKA_MI_LEN);
 }
 
-/* Key log lines, DESIGN.md: "CAK <ckn> <cak>", "SAK <ckn> <an> <kn> ...". */
+/* Key log lines, docs/DESIGN.md: "CAK <ckn> <cak>", "SAK <ckn> <an> <kn> ...". */
 static void
 log_cak(struct mka_kay *kay, const struct mka_participant *p)
 {
@@ -597,7 +597,7 @@ pn_exhausted(struct mka_participant *p)
 
 	if (!k->valid || !k->tx_enabled || k->rekey_done)
 		return false;
-	/* Its transmit SA went with a replaced SecY: PN unknown (S-17). */
+	/* Its transmit SA went with a replaced SecY: PN unknown. */
 	if (k->tx_lost)
 		return true;
 	limit = pn_threshold(kay, k);
@@ -970,7 +970,7 @@ fill_sak_use(const struct mka_participant *p, struct mkpdu *pdu)
 	memcpy(su->lki_mi, p->lkey.ks_mi, MKA_MI_LEN);
 	su->lkn = p->lkey.kn;
 	/*
-	 * A transmit SA lost with its SecY (S-17) may not go on from a PN we
+	 * A transmit SA lost with its SecY may not go on from a PN we
 	 * cannot know: reported as exhausted, so the key server rekeys (9.8).
 	 */
 	if (p->ltx && p->lkey.tx_lost)
@@ -1086,7 +1086,7 @@ expire_peers(struct mka_participant *p, uint64_t now)
 }
 
 /*
- * Another SecY answers than the one our SAs went to (S-17): restore.
+ * Another SecY answers than the one our SAs went to: restore.
  * Checked before the timers, which read PNs from it, and after the
  * MKPDUs, whose SAK Use reads one (often the first request to reach it).
  */

@@ -53,7 +53,7 @@ struct mka_kay_conf {
 	void *secy_arg;
 	int (*tx)(void *arg, const uint8_t *frame, size_t len);
 	void *tx_arg;
-	/* Opt-in key log (DESIGN.md format); NULL: keys go nowhere. */
+	/* Opt-in key log (docs/DESIGN.md format); NULL: keys go nowhere. */
 	void (*key_log)(void *arg, const char *line);
 	void *key_log_arg;
 	/* An MKPDU whose CKN no participant knows (QKD responder hook). */

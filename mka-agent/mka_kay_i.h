@@ -23,7 +23,7 @@ struct mka_key {
 	bool installed;			/* rx SAs + tx SA in the SecY */
 	bool tx_enabled;
 	bool rekey_done;		/* PN threshold rekey already asked */
-	/* Its enabled transmit SA went with a replaced SecY (S-17). */
+	/* Its enabled transmit SA went with a replaced SecY. */
 	bool tx_lost;
 	/* The receive SCs this key was installed for (to remove it). */
 	uint8_t rx_sci[MKA_MAX_PEERS][MKA_SCI_LEN];

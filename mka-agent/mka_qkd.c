@@ -76,7 +76,7 @@ mka_qkd_new(const struct mka_qkd_conf *conf)
 	q->conf = *conf;
 	mka_timers_qkd(&q->conf);
 	q->next_rank = 1;
-	/* DESIGN.md: auto = the side whose SAE ID sorts lower initiates. */
+	/* docs/DESIGN.md: auto = the side whose SAE ID sorts lower initiates. */
 	if (conf->role == MKA_ROLE_AUTO)
 		q->initiator = strcmp(conf->own_sae, conf->allowed[0]) < 0;
 	else
@@ -137,7 +137,7 @@ ca_newest(struct mka_qkd *q, const char *peer)
  * dead_ms, not one each).  A CA whose peer was live and no longer is has
  * lost it -- a restarted responder, whose key for that CA its KME has
  * consumed, announces itself -- so it gets a new key now, not dead_ms
- * after the old peer fell silent (S-16).
+ * after the old peer fell silent.
  */
 static bool
 peer_served(struct mka_qkd *q, const char *peer)
@@ -415,7 +415,7 @@ mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 			ca_drop(q, ca);
 		}
 	}
-	/* Initiator: a fresh CAK every cak_lifetime (DESIGN.md step 6). */
+	/* Initiator: a fresh CAK every cak_lifetime (docs/DESIGN.md, "CAK rollover"). */
 	for (size_t i = 0; q->initiator && q->conf.cak_lifetime_ms != 0 &&
 			   i < MKA_QKD_MAX_CAS; i++) {
 		struct qkd_ca *ca = &q->cas[i];
@@ -430,7 +430,7 @@ mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 	}
 	retire_old(q);
 	fallback_check(q);
-	/* Responder: announce until part of a live CA (DESIGN.md step 1). */
+	/* Responder: announce until part of a live CA (docs/DESIGN.md, "EAPOL-Announcements"). */
 	if (!q->initiator && !live && now >= q->next_announce) {
 		struct mka_announce ann = { .has_kmd = true };
 

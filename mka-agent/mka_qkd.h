@@ -1,5 +1,5 @@
 /*
- * mka_qkd.h — QKD-keyed CAs: the on-wire binding of DESIGN.md ("QKD in
+ * mka_qkd.h — QKD-keyed CAs: the on-wire binding of docs/DESIGN.md ("QKD in
  * MKA").  The responder announces its SAE ID (EAPOL-Announcement, KMD TLV
  * 113) until it is in a live CA; the initiator, on an announcement from an
  * allowed peer, asks its key service for a new key for that slave and

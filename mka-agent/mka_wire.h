@@ -133,7 +133,7 @@ enum mka_tlv_type {
 	MKA_TLV_ORG = 126,
 	MKA_TLV_ORG_MULTI = 127,
 };
-/* KMD (our binding: an SAE ID) bounds, DESIGN.md "on-wire binding". */
+/* KMD (our binding: an SAE ID) bounds, docs/DESIGN.md "on-wire binding". */
 #define MKA_KMD_MIN		1
 #define MKA_KMD_MAX		253
 

@@ -85,7 +85,7 @@ ctl_connect(struct secy_ctl *c)
 	}
 	/*
 	 * A connection ends only on an error or a timeout (macsec-sw gone):
-	 * the SecY on a new one may be another, holding no SA (S-17).
+	 * the SecY on a new one may be another, holding no SA.
 	 */
 	c->conns++;
 	return 0;

@@ -31,7 +31,7 @@ import urllib.request
 SRC = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), ".."))
 
 # Identities.  SAE IDs are 8 characters (a multiple of 4) so that tshark 4.0
-# decodes the KMD parameter set without a malformed mark (DESIGN.md).
+# decodes the KMD parameter set without a malformed mark (docs/DESIGN.md).
 SAE = {"a": "SAE_A_01", "b": "SAE_B_01", "c": "SAE_C_01"}
 KME = {"a": "KME_A", "b": "KME_B"}
 LINK_IP = {"a": "198.51.100.1", "b": "198.51.100.2"}

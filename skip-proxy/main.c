@@ -233,7 +233,7 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int ch, sig = 0, rc = 1;
 
-	/* Before OpenSSL's first allocation (docs/SECURITY.md, S-20). */
+	/* Before OpenSSL's first allocation (docs/SECURITY.md). */
 	secmem_init();
 	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -5,7 +5,7 @@
  * callback, before libmicrohttpd splits and decodes it, and parsed by
  * skip_req_parse().  Responses are queued on a later call of the access
  * handler than the first one for a request: queued on the first call,
- * libmicrohttpd closes the connection (DESIGN.md, keep-alive).
+ * libmicrohttpd closes the connection (docs/DESIGN.md, "Shared code").
  */
 #include "skip.h"
 

@@ -14,7 +14,7 @@ pair, a skip-proxy per site, macsec-sw and mka-agent with cak_source = skip
   2. The same for site B (the responder).  The initiator ends its CA with
      the old responder once that peer was live and fell silent (MKA life
      time), and takes a new key on the restarted responder's next
-     announcement (S-16: it no longer waits out its 15 s dead time), so the
+     announcement (without waiting out its 15 s dead time), so the
      responder is held to the initiator's bound; meanwhile the restarted
      responder's lookup of the old key ID is refused by its KME (the key was
      consumed: not served twice).
@@ -47,11 +47,11 @@ HELLO = 1.0                     # lablib's hello_time: the last MKPDU may be thi
 ANNOUNCE = 1.0                  # the responder announces once a second until it is in a live CA
 KEYS = 4.0                      # one key fetch at each site and the SAK distribution, on a loaded machine
 # The same for either site: the initiator's dead time (15 s) is not in the
-# responder's bound since S-16 was fixed.
+# responder's bound.
 BOUND = {"a": LIFE + HELLO + ANNOUNCE + KEYS,
          "b": LIFE + HELLO + ANNOUNCE + KEYS}
 WHY = {"a": "MKA life time + hello + announcement + key fetches",
-       "b": "MKA life time + hello + announcement + key fetches, no dead time (S-16)"}
+       "b": "MKA life time + hello + announcement + key fetches, no dead time"}
 
 lab = twosite.Sites(t, "fmka")
 lab.start_kmes()

@@ -12,14 +12,14 @@ ping at 10/s runs over the MACsec link the whole time.
      no SA and its default policy protects: nothing may leave the site
      unprotected meanwhile (OutPktsUntagged stays 0, the frames are counted
      as OutPktsSAUnusable).  mka-agent is left running: it sees its control
-     connection to a new SecY (S-17), installs the receive SAs again and,
+     connection to a new SecY, installs the receive SAs again and,
      since its transmit PN died with the old SecY, rolls to a new SAK on
      the same CA (no new QKD key); the link must be secured again within
      the same bound as an agent's restart.
   2. Router side B (the responder) is restarted as a whole: mka-agent and
      macsec-sw stopped with SIGTERM (each exits 0) and started again.  The
      initiator takes a new key on the restarted responder's announcement
-     once the old peer fell silent (S-16), so the initiator's bound holds.
+     once the old peer fell silent, so the initiator's bound holds.
 
 Each recovery time is printed in its TAP line with the longest gap in the
 ping; then the key audit (no key served twice, none lost) from both key
@@ -46,7 +46,7 @@ HELLO = 1.0
 ANNOUNCE = 1.0
 KEYS = 4.0
 BOUND_A = LIFE + HELLO + ANNOUNCE + KEYS
-BOUND_B = BOUND_A       # no dead time since S-16
+BOUND_B = BOUND_A       # no dead time for a peer that was live
 
 lab = twosite.Sites(t, "frtr")
 lab.start_kmes()
@@ -98,7 +98,7 @@ gap = pinger.outage(w0, time.time())
 t.ok(ok and since_kill <= BOUND_A and lab.alive("mka-agent-a"),
      "kill -9 of site A's macsec-sw, restarted, its mka-agent left running: secured again on a new SAK of the "
      "same CA %.1f s after the kill, %.1f s after macsec-sw was back (bound %.0f s from the kill = MKA life time "
-     "+ hello + announcement + key fetches, S-17); longest gap in the ping %.1f s"
+     "+ hello + announcement + key fetches); longest gap in the ping %.1f s"
      % (since_kill, since_kill - secy_back, BOUND_A, gap),
      "A %r\nB %r\n%s" % (lab.status("a"), lab.status("b"), lab.output("mka-agent-a")[-2000:]))
 time.sleep(1.0)
@@ -114,7 +114,7 @@ ok, took = twosite.wait_until(lambda: recovered(old), BOUND_B + 20, 0.2)
 gap = pinger.outage(w0, time.time())
 t.ok(ok and took <= BOUND_B,
      "router side B (responder) restarted: secured again on a new key after %.1f s (bound %.0f s = MKA life "
-     "time + hello + announcement + key fetches, no dead time since S-16); longest gap in the ping %.1f s"
+     "time + hello + announcement + key fetches, no dead time); longest gap in the ping %.1f s"
      % (took, BOUND_B, gap), "A %r\nB %r" % (lab.status("a"), lab.status("b")))
 
 now = time.time()

@@ -2,7 +2,7 @@
 """it_sec_conf.py — bad configuration files (issue 7, bad input matrix):
 mka-agent.conf refusals with `mka-agent -n` (exit 1, the message names
 file:line or the port), which no other test lists, plus the findings of
-docs/SECURITY.md about config files: S-7, S-8, S-9, S-10, S-11 (all fixed since).  kme-sim's,
+docs/SECURITY.md's configuration rows.  kme-sim's,
 skip-proxy's and macsec-sw's refusals are in it_kme_cli.py,
 it_skip_tls.py and it_macsec_daemon.py.
 """
@@ -84,22 +84,22 @@ for what, text, want in bad:
          "mka-agent -n refuses %s: exit 1, '%s'" % (what, want), "rc=%r\n%s" % (rc, out[-800:]))
     t.ok("11" * 16 not in out, "... and does not echo the CAK (%s)" % what, out[-800:])
 
-# S-10 (fixed in 8ea0ab3): a refused secret value must not be quoted.
+# A refused secret value must not be quoted.
 for what, line, secret in (("skip_psk of 15 octets", "skip_psk = %s" % ("5a" * 15), "5a" * 15),
                            ("fallback_cak of 20 octets", "fallback_cak = %s" % ("6b" * 20), "6b" * 20)):
     rc, out, _ = check(mka, PSK + line + "\n")
-    t.ok(rc == 1 and secret[:16] not in out, "mka-agent refuses a %s without quoting it (S-10)" % what, out[-800:])
-# S-11 (fixed in 8ea0ab3): lib/cfg.c quoted 64 characters of a line without '='.
+    t.ok(rc == 1 and secret[:16] not in out, "mka-agent refuses a %s without quoting it" % what, out[-800:])
+# Lib/cfg.c quoted 64 characters of a line without '='.
 rc, out, _ = check(mka, PSK + "cak %s\n" % ("7c" * 16))
 t.ok(rc == 1 and "7c" * 8 not in out,
-     "a malformed line holding a CAK ('cak HEX', no '=') is refused without quoting it (S-11)", out[-800:])
+     "a malformed line holding a CAK ('cak HEX', no '=') is refused without quoting it", out[-800:])
 
-# Lax spots found while fuzzing the parsers: S-7 and S-8 (fixed in 8ea0ab3).
+# Lax spots found while fuzzing the parsers.
 rc, out, _ = check(mka, PSK + "[port wire1]\ncak_source = psk\ncak = %s\nckn = 03\n" % ("33" * 16) +
                    PSK.replace("ckn = 0102", "ckn = 0405"))
-t.eq(rc, 1, "mka-agent refuses a second, non-adjacent [port wire0] (S-7)") or t.diag(out)
+t.eq(rc, 1, "mka-agent refuses a second, non-adjacent [port wire0]") or t.diag(out)
 rc, out, _ = check(mka, PSK + "eapol_destination = -1:+2: 3:4:5:6\n")
-t.eq(rc, 1, "mka-agent refuses eapol_destination '-1:+2: 3:4:5:6' (S-8)") or t.diag(out)
+t.eq(rc, 1, "mka-agent refuses eapol_destination '-1:+2: 3:4:5:6'") or t.diag(out)
 
 pki = os.path.join(tmp, "pki")
 subprocess.run([PKI, "-d", pki, "-k", "KME_A"], check=True, stdout=subprocess.DEVNULL)
@@ -127,4 +127,4 @@ saes = {s}
 rc, out, _ = check(kme, KCONF % "SAE_B")
 t.eq(rc, 0, "kme-sim -n: control configuration OK") or t.diag(out)
 rc, out, _ = check(kme, KCONF % "SAE_B SAE_B")
-t.eq(rc, 1, "kme-sim refuses an SAE ID listed twice in one [peer] (S-9)") or t.diag(out)
+t.eq(rc, 1, "kme-sim refuses an SAE ID listed twice in one [peer]") or t.diag(out)

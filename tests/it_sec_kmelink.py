@@ -166,7 +166,7 @@ def run_cases(kme, as_peer, path, cases, refused_ids=()):
         code = link(kme, as_peer, path, body)
         msg = "KME link %s at %s from %s: %s" % (path.rsplit("/", 1)[1], kme.id, as_peer, what)
         # A key ID the store already holds, or one twice in a message, is
-        # refused by the store's uniqueness check: 400 too (S-18).
+        # refused by the store's uniqueness check: 400 too.
         t.eq(code, 400, msg + " -> 400")
     after = state()
     t.eq(changed(before, after), {}, "... none of those %d changed the pool, reserved, served or status figures "

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """it_sec_mka_flood.py — floods of MKPDUs with unknown CKNs and of
 EAPOL-Announcements against a secured QKD link (issue 7, bad input:
-DESIGN.md "QKD in MKA" step 5, lookups rate-limited).
+docs/DESIGN.md "QKD in MKA", lookups rate-limited).
 
 Two sites in namespaces of the test's own (tests/lib/twosite.py), QKD via
 SKIP, secured, a ping at 10/s over the link.  The frames are built by hand

@@ -11,8 +11,8 @@ mka-agent's configuration when it holds a CAK, a SKIP PSK or a fallback
 CAK.  macsec-sw reads no secret file; its control socket, over which SAKs
 travel, must be 0600.
 
-Also the findings S-1 (kme-sim's key database mode), S-2 (mka-agent's
-ETSI 014 client key) and S-3 (a pre-existing key log), fixed since.
+Also kme-sim's key database mode, mka-agent's ETSI 014 client key and a
+pre-existing key log.
 """
 import os
 import stat
@@ -108,7 +108,7 @@ time.sleep(0.3)
 files = [f for f in os.listdir(tmp) if f.startswith("kme2.db")]
 loose = ["%s %04o" % (f, stat.S_IMODE(os.stat(os.path.join(tmp, f)).st_mode)) for f in files
          if os.stat(os.path.join(tmp, f)).st_mode & 0o077]
-t.ok(files and not loose, "kme-sim creates its key database (and WAL files) 0600 under umask 022 (S-1)",
+t.ok(files and not loose, "kme-sim creates its key database (and WAL files) 0600 under umask 022",
      ", ".join(loose) or "no database file")
 t.eq(p.stop(), 0, "kme-sim exits 0")
 
@@ -150,7 +150,7 @@ for i, (what, lines) in enumerate(cases):
         passes_check(margv, what)
     refused(margv, mconf, what)
 
-# S-2 (fixed in 8ea0ab3): the ETSI 014 client key named by kme_key.
+# The ETSI 014 client key named by kme_key.
 ns = tap.Netns(t, "qsec")
 ns.run("ip link add qsec0 type veth peer name qsec1 && ip link set qsec0 up && ip link set qsec1 up")
 mconf = write("mka-014.conf", ["status_socket = %s/mka-014.sock" % tmp] + port + [
@@ -159,17 +159,17 @@ mconf = write("mka-014.conf", ["status_socket = %s/mka-014.sock" % tmp] + port +
 os.chmod(os.path.join(pki, "SAE_A.key"), 0o644)
 rc, out = run(["ip", "netns", "exec", ns.name, AGENT, "-d", "-f", mconf], timeout=2.5)
 os.chmod(os.path.join(pki, "SAE_A.key"), 0o600)
-t.ok(rc not in (None, 0) and LOOSE in out, "mka-agent refuses an ETSI 014 client key (kme_key) with mode 0644 (S-2)",
+t.ok(rc not in (None, 0) and LOOSE in out, "mka-agent refuses an ETSI 014 client key (kme_key) with mode 0644",
      "rc=%r\n%s" % (rc, out[-800:]))
 
-# S-3 (fixed in a4f2019): an existing key log that others may read.
+# An existing key log that others may read.
 klog = write("keys.log", [], 0o644)
 mconf = write("mka-klog.conf", ["status_socket = %s/mka-klog.sock" % tmp, "key_log = %s" % klog] + port +
               ["cak_source = psk", "cak = " + "11" * 16, "ckn = 0102"])
 rc, out = run(["ip", "netns", "exec", ns.name, AGENT, "-d", "-f", mconf], timeout=2.5)
 kmode = stat.S_IMODE(os.stat(klog).st_mode)
 t.ok((rc not in (None, 0) and klog in out) or kmode & 0o077 == 0,
-     "mka-agent refuses (or tightens) a key log readable by others (S-3)", "mode %04o rc=%r\n%s" % (kmode, rc, out[-800:]))
+     "mka-agent refuses (or tightens) a key log readable by others", "mode %04o rc=%r\n%s" % (kmode, rc, out[-800:]))
 t.eq(os.path.getsize(klog), 1, "... and wrote no key into it")
 
 # -------------------------------------------------------------- macsec-sw

@@ -10,7 +10,7 @@ then EVP_DecryptFinal, which compares in constant time) and the AES key
 unwrap integrity check by OpenSSL as well.
 
 Privileges: each daemon drops what it does not need after start-up
-(finding S-6, fixed: lib/privdrop.c, no_new_privs and capabilities).
+(lib/privdrop.c: no_new_privs and capabilities).
 """
 import glob
 import os
@@ -64,10 +64,10 @@ t.ok(has("macsec-sw/cipher.c", r"EVP_CTRL_GCM_SET_TAG") and has("macsec-sw/ciphe
 t.ok(has("mka-agent/mka_crypto.c", r"EVP_aes_(128|256)_wrap") and not has("mka-agent/mka_crypto.c", r"0x[aA]6"),
      "mka-agent: AES key unwrap integrity is OpenSSL's (no hand-made A6 IV check)")
 
-# S-6 (fixed in 393ec6e): each daemon calls lib/privdrop.c's priv_drop()
+# Each daemon calls lib/privdrop.c's priv_drop()
 # after start-up, which sets no_new_privs and keeps only the capabilities
 # it names (tests/it_privdrop.py checks the running threads).
 t.ok(has("lib/privdrop.c", r"PR_SET_NO_NEW_PRIVS") and has("lib/privdrop.c", r"capset"),
      "lib/privdrop.c sets no_new_privs and reduces capabilities (capset)")
 for d in ("kme-sim", "skip-proxy", "mka-agent", "macsec-sw"):
-    t.ok(has(d + "/main.c", r"\bpriv_drop\s*\("), "%s drops privileges after start-up (priv_drop in main.c, S-6)" % d)
+    t.ok(has(d + "/main.c", r"\bpriv_drop\s*\("), "%s drops privileges after start-up (priv_drop in main.c)" % d)

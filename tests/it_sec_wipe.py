@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_wipe.py — key bytes do not outlive their use in the daemons'
-memory (docs/SECURITY.md §2 "Key material wiped after use", S-20).
+memory (docs/SECURITY.md §2 "Key material wiped after use").
 
 A kme-sim pair on the on-demand path (every key crosses the KME link in a
 message) with a skip-proxy in front of each KME.  Keys are used over every
@@ -17,12 +17,12 @@ path the daemons serve:
 When the last answer is in and the clients have closed their connections
 (the daemons' keep-alive connections to each other stay up), the test waits
 past kme-sim's once-a-second expiry transaction, which overwrites SQLite's
-row buffer (S-20), and reads every daemon's writable memory through
+row buffer, and reads every daemon's writable memory through
 /proc/PID/mem: heap, thread stacks, other anonymous mappings, the
 libraries' data.  Each key used is searched for raw, in base64 and in hex,
 half a key at a time, so that a copy partly overwritten still counts.
 
-The bound is zero.  Every copy the S-20 experiment found was one the
+The bound is zero.  Every copy a scan of this kind finds is one the
 project could remove: its own buffers, and the libraries' heap blocks,
 freed through lib/secmem (OpenSSL, libcurl, cJSON, SQLite) or through a
 wiping free callback (libmicrohttpd's response bodies; its connection

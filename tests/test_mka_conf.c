@@ -127,7 +127,7 @@ TEST(qkd_ports)
 			   "skip_address = 127.0.0.1:8445\n"
 			   "skip_identity = router1\n"
 			   "skip_psk = 000102030405060708090a0b0c0d0e0f\n", key_path);
-	/* The 014 client key must be private (docs/SECURITY.md S-2). */
+	/* The 014 client key must be private (docs/SECURITY.md). */
 	chmod(key_path, 0644);
 	ASSERT_INT_EQ(load(text, 0600, &c), -1);
 	chmod(key_path, 0600);
@@ -190,11 +190,11 @@ static const char *const bad[] = {
 	"[port eth1]\ncak_source = etsi014\nsae_id = A\nallowed_peers = B\n"
 	"kme_url = https://k\nkme_cert = /c\nkme_key = /k\nkme_ca = /a\n"
 	"fallback_cak = 00112233445566778899aabbccddeeff\n", /* no ckn */
-	/* S-7: a port named twice, not adjacent */
+	/* a port named twice, not adjacent */
 	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
 	"[port b]\ncak = 00112233445566778899aabbccddeeff\nckn = 02\n"
 	"[port a]\nckn = 03\n",
-	/* S-8: signs, blanks, short octets, mixed separators */
+	/* signs, blanks, short octets, mixed separators */
 	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"
 	"eapol_destination = -1:+2: 3:4:5:6\n",
 	"[port a]\ncak = 00112233445566778899aabbccddeeff\nckn = 01\n"

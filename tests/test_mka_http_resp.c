@@ -4,7 +4,7 @@
  * Well-formed identity and chunked bodies (RFC 9112 7.1) decode; every
  * malformed shape is refused without reading or writing out of bounds,
  * including the signed and oversized chunk sizes that once made the old
- * inline parser copy ~2^64 octets (docs/SECURITY.md S-12).
+ * inline parser copy ~2^64 octets (docs/SECURITY.md).
  */
 #include "harness.h"
 
@@ -43,7 +43,7 @@ TEST(chunked_body)
 TEST(bad_chunks_refused)
 {
 	static const char *const bad[] = {
-		/* S-12: a signed size once wrapped the bounds checks */
+		/* a signed size once wrapped the bounds checks */
 		"5\r\nabcde\r\n-3\r\nxx",
 		"+5\r\nabcde\r\n0\r\n\r\n",
 		"ffffffffffffffff\r\nab\r\n0\r\n\r\n",

@@ -7,7 +7,7 @@
  * Checked against rules outside the code under test: both ends install
  * the same SAK for each direction, the key server is the one 9.5 elects,
  * XPN SSCI/salt follow 802.1AE-2018 10.7.13/10.7.28 (and the salt of the
- * published example), the key log has the DESIGN.md format.
+ * published example), the key log has the docs/DESIGN.md format.
  */
 #include "harness.h"
 

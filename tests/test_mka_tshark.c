@@ -7,7 +7,7 @@
  * EAPOL-Announcement), runs tshark on it and asserts that no frame is
  * marked malformed or carries an expert warning/error, and that the fields
  * tshark shows are the ones we encoded.  SAE IDs have a length that is a
- * multiple of 4 (DESIGN.md: tshark 4.0 mis-skips KMD padding otherwise).
+ * multiple of 4 (docs/DESIGN.md: tshark 4.0 mis-skips KMD padding otherwise).
  */
 #include "harness.h"
 #include "test_mka_util.h"

@@ -1,9 +1,9 @@
 /*
  * macsec_annexc.h — IEEE Std 802.1AE-2018 Annex C test vectors, all 32.
  *
- * Generated from /work/shared/reference/vectors/macsec_802.1AE-2018_annexC.json
- * (byte arrays from DPDK app/test/test_security_inline_macsec_vectors.h,
- * ICVs checked there against the 802.1AE-2018 Annex C tables).  C.1-C.4 are
+ * The byte arrays come from DPDK's
+ * app/test/test_security_inline_macsec_vectors.h, whose ICVs are checked
+ * against the 802.1AE-2018 Annex C tables.  C.1-C.4 are
  * integrity-only (54/60/65/79-octet frames), C.5-C.8 confidentiality
  * (54/60/61/75); suffix .1-.4 = GCM-AES-128, -256, -XPN-128, -XPN-256.
  * Frames are DA|SA|... without FCS.  Hex, lowercase, wire order.
