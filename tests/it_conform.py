@@ -10,7 +10,8 @@
     whole suite fails exactly that check and no other, with the clause, what
     was sent and what came back, and without printing key bytes: no check
     can pass vacuously;
-  - without a third SAE the checks that need one are not applicable; with
+  - without a third SAE the checks that need one are not applicable; a
+    KME answering 200 [] to everything fails every check above TLS; with
     no target listening every check fails;
   - against qkdlab's own kme-sim pair (two sites in the test's own network
     namespaces, tests/lib/twosite.py) every check passes.
@@ -66,13 +67,14 @@ def tap_verdicts(out):
 
 
 class Double:
-    def __init__(self, brk=None):
+    def __init__(self, brk=None, extra=()):
         self.ports = (tap.free_port(), tap.free_port())
         argv = [sys.executable, DOUBLE, "--pki", pki, "--kme-a", "KME_A", "--kme-b", "KME_B",
                 "--sae-a", "SAE_A_01", "--sae-b", "SAE_B_01", "--sae-c", "SAE_C_01",
                 "--port-a", str(self.ports[0]), "--port-b", str(self.ports[1])]
         if brk:
             argv += ["--break", brk]
+        argv += list(extra)
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   text=True)
         if self.p.stdout.readline().strip() != "ready":
@@ -149,6 +151,14 @@ t.ok(r.returncode == 1 and "violates: ETSI GS QKD 014 V1.1.1 clause 5.3" in r.st
      "sent: GET https://127.0.0.1:%d/api/v1/keys/SAE_A_01/dec_keys?key_ID=" % d.ports[1] in r.stdout and
      re.search(r'got:  200 \{"keys": \[\{"key_ID": "[0-9a-f-]{36}", "key": "<32 bytes>"\}\]\}', r.stdout),
      "a failure names the clause, what was sent and what came back, key bytes left out", r.stdout)
+
+d = Double(extra=["--garbage"])
+r = conform(d.args() + ["--format", "tap"])
+d.close()
+v = tap_verdicts(r.stdout)
+t.ok(r.returncode == 1 and v == {i: "pass" if i.startswith("etsi014.tls.") else "fail" for i in ids}
+     and "Traceback" not in r.stderr,
+     "a KME answering 200 [] to everything fails every check above TLS, without a crash", r.stdout + r.stderr)
 
 closed = "https://127.0.0.1:%d" % tap.free_port()
 r = conform(target_args(pki, closed, closed) + ["--format", "tap", "--wait", "0"])

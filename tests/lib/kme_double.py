@@ -6,10 +6,11 @@ Both KMEs live in one process, sharing one key store, each on its own
 loopback port with mutual TLS; the SAE ID is the client certificate's
 subject CN.  Unbroken it behaves as the specification asks; `--break ID`
 makes it violate exactly the conformance check ID (the BREAKS table says
-how), so the self-test can show that every check fails when it should.
+how), so the self-test can show that every check fails when it should;
+`--garbage` answers every request with 200 and an empty JSON array.
 
     kme_double.py --pki DIR --kme-a ID --kme-b ID --sae-a ID --sae-b ID
-                  --sae-c ID --port-a P --port-b P [--break CHECK]
+                  --sae-c ID --port-a P --port-b P [--break CHECK | --garbage]
 
 It prints "ready" once both ports listen.
 """
@@ -187,6 +188,8 @@ def handler_for(pair, kme):
             return dict(x[0] for x in cert["subject"]).get("commonName")
 
         def route(self, method):
+            if pair.a.garbage:
+                return self.reply(200, [])
             caller = self.caller()
             u = urlsplit(self.path)
             parts = u.path.split("/")
@@ -294,6 +297,7 @@ def main():
     p.add_argument("--port-a", type=int, required=True)
     p.add_argument("--port-b", type=int, required=True)
     p.add_argument("--break", dest="brk", choices=sorted(BREAKS))
+    p.add_argument("--garbage", action="store_true", help="answer every request 200 with []")
     a = p.parse_args()
     pair = Pair(a)
     servers = [TLSServer(("127.0.0.1", port), handler_for(pair, kme), context(a.pki, kme, a.brk))
