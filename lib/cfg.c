@@ -102,7 +102,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {
-			if (cfg_section(s, section, section_arg, &pos) < 0) {
+			if (cfg_section(s, section, section_arg, &pos) == -1) {
 				rc = -1;
 				goto out;
 			}
@@ -124,7 +124,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 			rc = -1;
 			goto out;
 		}
-		if (cb(arg, section, section_arg, key, val, &pos) < 0) {
+		if (cb(arg, section, section_arg, key, val, &pos) == -1) {
 			rc = -1;
 			goto out;
 		}
@@ -141,7 +141,7 @@ cfg_parse_file(const char *path, cfg_cb cb, void *arg)
 	size_t len = 0;
 	int rc;
 
-	if (file_read_all(path, CFG_MAX_FILE, &buf, &len) < 0)
+	if (file_read_all(path, CFG_MAX_FILE, &buf, &len) == -1)
 		return -1;
 	rc = cfg_parse_buf(buf, len, path, cb, arg);
 	secmem_free(buf);

@@ -220,7 +220,8 @@ uuid_parse(uint8_t uuid[UUID_LEN], const char *in)
 	for (size_t g = 0; g < 5; g++) {
 		if (g > 0 && in[pos++] != '-')
 			return -1;
-		if (hex_decode(uuid + o, UUID_LEN - o, in + pos, groups[g]) < 0)
+		if (hex_decode(uuid + o, UUID_LEN - o, in + pos,
+			       groups[g]) == -1)
 			return -1;
 		o += groups[g] / 2;
 		pos += groups[g];
@@ -248,7 +249,7 @@ uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n)
 	 * check), and system calls are what costs on a busy VM. */
 	if (n == 0 || n > SIZE_MAX / UUID_LEN)
 		return -1;
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || ts.tv_sec < 0 ||
+	if (clock_gettime(CLOCK_REALTIME, &ts) == -1 || ts.tv_sec < 0 ||
 	    RAND_bytes(uuids[0], (int)(n * UUID_LEN)) != 1)
 		return -1;
 	/* RFC 9562 5.7: 48-bit big-endian Unix time in milliseconds. */

@@ -52,11 +52,11 @@ file_read_all(const char *path, size_t max, char **bufp, size_t *lenp)
 	int fd, rc = -1;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd == -1) {
 		log_err("cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		log_err("%s is not a regular file", path);
 		goto out;
 	}
@@ -71,7 +71,7 @@ file_read_all(const char *path, size_t max, char **bufp, size_t *lenp)
 	}
 	while (len < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
+		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			log_warn("read %s", path);
@@ -95,7 +95,7 @@ file_check_private(const char *path)
 {
 	struct stat st;
 
-	if (stat(path, &st) < 0) {
+	if (stat(path, &st) == -1) {
 		log_err("%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -124,32 +124,32 @@ file_write_atomic(const char *path, const void *data, size_t len,
 	    (int)sizeof(tmp))
 		return -1;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
+	if (fd == -1) {
 		log_warn("cannot create %s", tmp);
 		return -1;
 	}
 	while (off < len) {
 		ssize_t n = write(fd, (const char *)data + off, len - off);
-		if (n < 0 && errno == EINTR)
+		if (n == -1 && errno == EINTR)
 			continue;
-		if (n < 0) {
+		if (n == -1) {
 			log_warn("write %s", tmp);
 			goto out;
 		}
 		off += (size_t)n;
 	}
-	if (fsync(fd) < 0 || fchmod(fd, mode) < 0) {
+	if (fsync(fd) == -1 || fchmod(fd, mode) == -1) {
 		log_warn("%s", tmp);
 		goto out;
 	}
-	if (rename(tmp, path) < 0) {
+	if (rename(tmp, path) == -1) {
 		log_warn("rename %s", path);
 		goto out;
 	}
 	rc = 0;
 out:
 	close(fd);
-	if (rc < 0)
+	if (rc == -1)
 		unlink(tmp);
 	return rc;
 }
