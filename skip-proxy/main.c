@@ -100,10 +100,10 @@ skip_check_files(const struct skip_conf *c)
 		"client_ca_file", c->client_ca_file,
 	};
 
-	if (tls_files_check(&kme) < 0 ||
-	    (c->tls_mode == SKIP_TLS_CERT && tls_files_check(&router) < 0))
+	if (tls_files_check(&kme) == -1 ||
+	    (c->tls_mode == SKIP_TLS_CERT && tls_files_check(&router) == -1))
 		return -1;
-	if (file_check_private(c->kme_key_file) < 0)
+	if (file_check_private(c->kme_key_file) == -1)
 		return -1;
 	return skip_check_identity(c);
 }
@@ -127,11 +127,11 @@ skip_prepare(struct skip_daemon *d, const char *path)
 	struct skip_conf *c = &d->conf;
 
 	skip_conf_defaults(c);
-	if (skip_conf_load(c, path) < 0) {
+	if (skip_conf_load(c, path) == -1) {
 		log_err("%s: configuration refused", path);
 		return -1;
 	}
-	if (skip_check_files(c) < 0)
+	if (skip_check_files(c) == -1)
 		return -1;
 	if (c->tls_mode == SKIP_TLS_PSK) {
 		d->psks = skip_psk_load(c->psk_file);
@@ -182,10 +182,10 @@ skip_start(struct skip_daemon *d)
 	tc.explain = skip_tls_explain;
 	d->tf = tls_front_new(&tc);
 	if (d->tf == NULL ||
-	    tls_front_listen(d->tf, c->listen_addr, c->port) < 0)
+	    tls_front_listen(d->tf, c->listen_addr, c->port) == -1)
 		return -1;
 	skip_http_set_front(d->http, d->tf);
-	if (tls_front_start(d->tf) < 0)
+	if (tls_front_start(d->tf) == -1)
 		return -1;
 	if (c->metrics_port != 0) {
 		d->metrics_mhd = skip_metrics_start(c->metrics_addr, c->metrics_port,
@@ -254,7 +254,7 @@ main(int argc, char **argv)
 	}
 	log_init("skip-proxy", foreground || check_only ? LOG_DEST_STDERR :
 		 LOG_DEST_SYSLOG, json ? LOG_FMT_JSON : LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	if (skip_prepare(&d, path) < 0) {
+	if (skip_prepare(&d, path) == -1) {
 		log_err("%s: not started", path);
 		goto out;
 	}
@@ -264,7 +264,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	/* nochdir: libcurl opens the (maybe relative) KME key paths per call. */
-	if (!foreground && daemon(1, 0) < 0) {
+	if (!foreground && daemon(1, 0) == -1) {
 		log_warn("daemon");
 		goto out;
 	}
@@ -274,13 +274,13 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (secmem_curl_init() < 0)
+	if (secmem_curl_init() == -1)
 		goto out;
 	/* Before any thread starts (capabilities are per thread). */
 	{
 		static const int keep[] = { CAP_NET_BIND_SERVICE };
 
-		if (priv_drop("skip-proxy", keep, 1) < 0)
+		if (priv_drop("skip-proxy", keep, 1) == -1)
 			goto out;
 	}
 	if (skip_start(&d) == 0) {

@@ -199,7 +199,8 @@ skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 
 	if (!skip_check_remote(api, req, rep))
 		return;
-	if (etsi014_get_key(api->kme, req->remote, req->size_bits, &k, &r) < 0) {
+	if (etsi014_get_key(api->kme, req->remote, req->size_bits, &k,
+			    &r) == -1) {
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key for %s by '%s': KME failed: %s", req->remote, peer,
 			 r.msg);
@@ -236,7 +237,7 @@ skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 			       "keyIds are 32 hex digits (128 bits)");
 		return;
 	}
-	if (etsi014_get_key_with_id(api->kme, req->remote, req->key_id, &k, &r) < 0) {
+	if (etsi014_get_key_with_id(api->kme, req->remote, req->key_id, &k, &r) == -1) {
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key %s from %s by '%s': KME failed: %s", idhex,
 			 req->remote, peer, r.msg);

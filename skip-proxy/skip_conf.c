@@ -117,14 +117,14 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 
 	switch (k->type) {
 	case CT_STR:
-		if (*value == '\0' || str_copy(field, k->size, value) < 0) {
+		if (*value == '\0' || str_copy(field, k->size, value) == -1) {
 			cfg_error(pos, "%s: empty or longer than %zu characters",
 				  k->name, k->size - 1);
 			return -1;
 		}
 		return 0;
 	case CT_UINT:
-		if (cfg_parse_u64(value, k->min, k->max, &v) < 0) {
+		if (cfg_parse_u64(value, k->min, k->max, &v) == -1) {
 			cfg_error(pos, "%s: '%s' is not a number from %llu to %llu",
 				  k->name, value, (unsigned long long)k->min,
 				  (unsigned long long)k->max);
@@ -133,7 +133,7 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 		*(unsigned *)(void *)field = (unsigned)v;
 		return 0;
 	case CT_PORT:
-		if (cfg_parse_u64(value, 0, 65535, &v) < 0) {
+		if (cfg_parse_u64(value, 0, 65535, &v) == -1) {
 			cfg_error(pos, "%s: '%s' is not a port (0..65535)", k->name,
 				  value);
 			return -1;
@@ -141,7 +141,7 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 		*(uint16_t *)(void *)field = (uint16_t)v;
 		return 0;
 	case CT_DURATION:
-		if (cfg_parse_duration_ms(value, &v) < 0 || v < k->min ||
+		if (cfg_parse_duration_ms(value, &v) == -1 || v < k->min ||
 		    v > k->max) {
 			cfg_error(pos, "%s: '%s' is not a duration from %llums to "
 				  "%llums (e.g. 250ms, 2s)", k->name, value,
@@ -152,7 +152,7 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 		*(uint64_t *)(void *)field = v;
 		return 0;
 	case CT_BOOL:
-		if (cfg_parse_bool(value, &b) < 0) {
+		if (cfg_parse_bool(value, &b) == -1) {
 			cfg_error(pos, "%s: '%s' is not yes/no", k->name, value);
 			return -1;
 		}
@@ -177,7 +177,7 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 			return -1;
 		}
 		if (*value == '\0' || str_copy(c->remote_ids[c->n_remote_ids],
-					       SKIP_ID_MAX + 1, value) < 0) {
+					       SKIP_ID_MAX + 1, value) == -1) {
 			cfg_error(pos, "remote_system_id: empty or longer than %d "
 				  "characters", SKIP_ID_MAX);
 			return -1;
@@ -208,7 +208,7 @@ int
 skip_conf_load_buf(struct skip_conf *c, const char *buf, size_t len,
 		   const char *name)
 {
-	if (cfg_parse_buf(buf, len, name, skip_conf_line, c) < 0)
+	if (cfg_parse_buf(buf, len, name, skip_conf_line, c) == -1)
 		return -1;
 	return skip_conf_validate(c);
 }
@@ -216,7 +216,7 @@ skip_conf_load_buf(struct skip_conf *c, const char *buf, size_t len,
 int
 skip_conf_load(struct skip_conf *c, const char *path)
 {
-	if (cfg_parse_file(path, skip_conf_line, c) < 0)
+	if (cfg_parse_file(path, skip_conf_line, c) == -1)
 		return -1;
 	return skip_conf_validate(c);
 }

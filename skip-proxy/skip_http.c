@@ -158,7 +158,8 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		memset(&req, 0, sizeof(req));
 		skip_api_error(&rep, strcmp(method, "GET") == 0 ? 400 : 405,
 			       "request body too large");
-	} else if (skip_req_parse(method, x->target, &h->lim, &req, &err) < 0) {
+	} else if (skip_req_parse(method, x->target, &h->lim, &req,
+				  &err) == -1) {
 		skip_api_error(&rep, err.status, err.msg);
 	} else {
 		skip_api_serve(h->api, &req, peer, &rep);

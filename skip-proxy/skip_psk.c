@@ -137,7 +137,7 @@ skip_psk_parse(const char *buf, size_t len, const char *name)
 		}
 		if (n == 0 || *line == '#')
 			continue;
-		if (skip_psk_line(set, line, n, name, lineno) < 0)
+		if (skip_psk_line(set, line, n, name, lineno) == -1)
 			goto err;
 	}
 	if (set->n == 0) {
@@ -157,9 +157,9 @@ skip_psk_load(const char *path)
 	char *buf = NULL;
 	size_t len = 0;
 
-	if (file_check_private(path) < 0)
+	if (file_check_private(path) == -1)
 		return NULL;
-	if (file_read_all(path, 1024 * 1024, &buf, &len) < 0)
+	if (file_read_all(path, 1024 * 1024, &buf, &len) == -1)
 		return NULL;
 	set = skip_psk_parse(buf, len, path);
 	secmem_free(buf);

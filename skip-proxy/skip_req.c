@@ -98,7 +98,7 @@ skip_pct_decode(char *out, size_t cap, const char *in, size_t len)
 				return -1;
 			hi = skip_hexval(in[i + 1]);
 			lo = skip_hexval(in[i + 2]);
-			if (hi < 0 || lo < 0)
+			if (hi == -1 || lo == -1)
 				return -1;
 			ch = hi << 4 | lo;
 			i += 2;
@@ -214,7 +214,7 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 		off += slen + (amp != NULL);
 		if (slen == 0)
 			continue;
-		if (skip_pct_decode(name, sizeof(name), seg, nlen) < 0) {
+		if (skip_pct_decode(name, sizeof(name), seg, nlen) == -1) {
 			skip_printable(quoted, sizeof(quoted), seg, nlen);
 			skip_err_set(err, 400, "bad query parameter name '%s'",
 				     quoted);
@@ -237,7 +237,7 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 		}
 		p->seen = true;
 		if (eq == NULL || skip_pct_decode(p->value, sizeof(p->value),
-						  eq + 1, slen - nlen - 1) < 0) {
+						  eq + 1, slen - nlen - 1) == -1) {
 			skip_err_set(err, 400, "query parameter '%s' has a missing, "
 				     "malformed or too long value", quoted);
 			return -1;
@@ -276,7 +276,7 @@ skip_check_size(const struct skip_param *p, const struct skip_limits *lim,
 	if (!p->seen)
 		return 0;
 	skip_printable(q, sizeof(q), p->value, strlen(p->value));
-	if (skip_parse_uint(p->value, &v) < 0 || v % 8 != 0 || v < 128 ||
+	if (skip_parse_uint(p->value, &v) == -1 || v % 8 != 0 || v < 128 ||
 	    v > lim->key_size_max) {
 		skip_err_set(err, 400, "bad size '%s': a multiple of 8 from 128 "
 			     "to %u bits", q, lim->key_size_max);
@@ -297,7 +297,7 @@ skip_check_entropy(const struct skip_param *p, const struct skip_limits *lim,
 	if (!p->seen)
 		return 0;
 	skip_printable(q, sizeof(q), p->value, strlen(p->value));
-	if (skip_parse_uint(p->value, &v) < 0 || v % 8 != 0 || v < 8 ||
+	if (skip_parse_uint(p->value, &v) == -1 || v % 8 != 0 || v < 8 ||
 	    v > lim->entropy_max) {
 		skip_err_set(err, 400, "bad minentropy '%s': a multiple of 8 from "
 			     "8 to %u bits", q, lim->entropy_max);
@@ -341,24 +341,24 @@ skip_req_parse(const char *method, const char *target,
 		return -1;
 	}
 	if (d->has_id && skip_parse_key_id(target + strlen(d->path),
-					   plen - strlen(d->path), req, err) < 0)
+					   plen - strlen(d->path), req, err) == -1)
 		return -1;
 	if (qm != NULL && skip_parse_query(d, qm + 1, tlen - plen - 1, params,
-					   err) < 0)
+					   err) == -1)
 		return -1;
 
 	switch (d->route) {
 	case SKIP_R_KEY_NEW:
-		if (skip_check_remote(&params[0], req, err) < 0 ||
-		    skip_check_size(&params[1], lim, req, err) < 0)
+		if (skip_check_remote(&params[0], req, err) == -1 ||
+		    skip_check_size(&params[1], lim, req, err) == -1)
 			return -1;
 		break;
 	case SKIP_R_KEY_GET:
-		if (skip_check_remote(&params[0], req, err) < 0)
+		if (skip_check_remote(&params[0], req, err) == -1)
 			return -1;
 		break;
 	case SKIP_R_ENTROPY:
-		if (skip_check_entropy(&params[0], lim, req, err) < 0)
+		if (skip_check_entropy(&params[0], lim, req, err) == -1)
 			return -1;
 		break;
 	default:

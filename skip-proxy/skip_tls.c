@@ -264,7 +264,7 @@ skip_tls_psk_ctx_new(const struct skip_conf *c, const struct skip_psk_set *psks)
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL || skip_tls_id_idx < 0)
 		goto err;
-	if (skip_tls_common(ctx, c) < 0)
+	if (skip_tls_common(ctx, c) == -1)
 		goto err;
 	SSL_CTX_set_app_data(ctx, (void *)(uintptr_t)psks);
 	SSL_CTX_set_psk_server_callback(ctx, skip_tls12_psk_cb);
@@ -286,7 +286,7 @@ skip_tls_cert_ctx_new(const struct skip_conf *c)
 	ctx = tls_server_ctx_new(c->cert_file, c->key_file, c->client_ca_file);
 	if (ctx == NULL)
 		return NULL;
-	if (skip_tls_common(ctx, c) < 0) {
+	if (skip_tls_common(ctx, c) == -1) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
