@@ -103,7 +103,7 @@ http_resp_parse(const char *resp, size_t len, char *out, size_t cap)
 		return -1;
 	out[0] = '\0';
 	if ((eol = line_end(resp, end)) == NULL ||
-	    (status = status_line(resp, eol)) < 0)
+	    (status = status_line(resp, eol)) == -1)
 		return -1;
 	/* Header lines up to the empty line. */
 	for (p = eol + 2;; p = eol + 2) {
