@@ -599,10 +599,11 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 		conf_path = CONF_DEFAULT_PATH;
 	if (conf_path != NULL && conf_load(conf_path, &d->conf) == -1)
 		return -1;
-	if ((ifname && str_copy(d->conf.interface, CONF_NAME_MAX, ifname)) ||
-	    (tap && str_copy(d->conf.tap, CONF_NAME_MAX, tap)) ||
+	if ((ifname &&
+	     str_copy(d->conf.interface, CONF_NAME_MAX, ifname) == -1) ||
+	    (tap && str_copy(d->conf.tap, CONF_NAME_MAX, tap) == -1) ||
 	    (sock && (sock[0] != '/' ||
-		      str_copy(d->conf.socket, CONF_PATH_MAX, sock)))) {
+		      str_copy(d->conf.socket, CONF_PATH_MAX, sock) == -1))) {
 		fprintf(stderr, "macsec-sw: -i/-t names are at most %d "
 			"characters; -s is an absolute path\n",
 			CONF_NAME_MAX - 1);
