@@ -247,7 +247,7 @@ skip_cmd(const struct key_opts *o, int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	if (status < 0)
+	if (status == -1)
 		goto out;
 	if (status != 200) {
 		print_refusal("SKIP", status, body);
