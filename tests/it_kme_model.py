@@ -82,6 +82,13 @@ def admin_peer(kme=A):
     return json.loads(body)["peers"][0]
 
 
+def openapi_check(doc, path, status, body):
+    """None if body is what the OpenAPI document promises (tests/lib/openapi.py)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+    import openapi  # python3-yaml and python3-jsonschema: scripts/deps
+    return openapi.validate(openapi.load(doc), path, "GET", status, json.loads(body))
+
+
 def close(got, want, rel):
     return got is not None and abs(got - want) <= rel * abs(want)
 
@@ -135,6 +142,12 @@ want_q, _ = model(eve=1.0)
 t.ok(abs(q["qber"] - 0.25) < 0.001 and close(q["qber"], want_q, 1e-6),
      "QBER with intercept-resend on every pulse: %.4f (~0.25)" % q["qber"])
 t.ok(q["halted"] and q["key_rate_bps"] == 0, "key production stops")
+st, body = A.admin("GET", "/admin/v1/faults")
+t.eq(openapi_check("admin.yaml", "/admin/v1/faults", st, body), None, "admin JSON matches api/admin.yaml (QkdLink)")
+r = lab.curl("KME_A", "SAE_A", "/api/v1/keys/SAE_B/status")
+t.eq(openapi_check("etsi014.yaml", "/api/v1/keys/SAE_B/status", r.code, r.body), None,
+     "Status with its extension matches api/etsi014.yaml")
+t.ok(r.json["status_extension"]["qkdlab_link"]["halted"], "Status extension says halted")
 t.eq(A.metric('kme_qkd_halted{peer="KME_B"}'), 1.0, "metric kme_qkd_halted 1")
 t.eq(A.metric('kme_qkd_key_rate_bits_per_second{peer="KME_B"}'), 0.0, "metric key rate 0")
 p = link("show")
