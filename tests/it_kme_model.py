@@ -199,6 +199,14 @@ t.ok(p.returncode != 0 and "fraction=0..1" in p.stderr, "qkdlab-link eve 2 fails
      diag=p.stderr)
 t.eq(admin_peer()["qkd"]["eve_fraction"], 0, "and changes nothing")
 
+p = subprocess.run([LINK, "--help"], capture_output=True, text=True, timeout=30)
+t.ok(p.returncode == 0 and "usage: qkdlab-link" in p.stdout, "qkdlab-link --help")
+p = link("melt")
+t.ok(p.returncode == 2 and "invalid choice" in p.stderr, "qkdlab-link: unknown command, exit 2")
+p = subprocess.run([LINK, "-a", "127.0.0.1:%d" % tap.free_port(), "show"], capture_output=True, text=True,
+                   timeout=30)
+t.ok(p.returncode == 1 and "cannot reach the kme-sim admin API" in p.stderr, "qkdlab-link: no KME there, exit 1")
+
 kc.stop_all(t, lab)
 
 # --- bad parameters in the configuration: kme-sim refuses to start
