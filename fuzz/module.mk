@@ -9,7 +9,8 @@ fuzz_cfg_OBJS := fuzz/fuzz_cfg.o
 # (fuzz/fuzz_file.c).  Recursive '=': the object lists are defined by
 # module.mk files read after this one.
 FUZZ += conf_kme
-fuzz_conf_kme_OBJS = fuzz/fuzz_conf_kme.o fuzz/fuzz_file.o kme-sim/kme_conf.o
+fuzz_conf_kme_OBJS = fuzz/fuzz_conf_kme.o fuzz/fuzz_file.o kme-sim/kme_conf.o \
+	kme-sim/qkd_model.o
 
 FUZZ += conf_skip
 fuzz_conf_skip_OBJS = fuzz/fuzz_conf_skip.o skip-proxy/skip_conf.o \
@@ -38,7 +39,8 @@ fuzz_etsi014_OBJS = fuzz/fuzz_etsi014.o
 # parses and validates them.
 FUZZ += kme_link
 fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
-	kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o
+	kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o \
+	kme-sim/qkd_model.o
 
 # qkdlab-dash's HTTP response splitter and metrics reader.
 FUZZ += dash

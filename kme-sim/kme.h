@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "encoding.h"
+#include "qkd_model.h"
 
 #define KME_ID_MAX		64	/* KME and SAE IDs: 1..64 octets */
 #define KME_MAX_SAES		64	/* per KME, local or per peer */
@@ -42,7 +43,22 @@ struct kme_peer_cfg {
 	size_t nsaes;
 	uint64_t key_rate;		/* secret-key rate, bits/s */
 	uint64_t max_key_count;		/* in keys of key_size bits */
+	/* link_model = decoy-bb84: the pool grows at qkd's secret key rate
+	 * instead of key_rate (qkd_model.h). */
+	bool model;
+	const struct qkd_preset *preset;	/* link_preset; gys if unset */
+	struct qkd_params qkd;		/* the preset, then the keys set */
+	uint32_t qkd_set;		/* bit i: kme_cfg_qkd_keys[i] given */
+	double qber_abort;
 };
+
+/* The [peer] keys of the link model, in struct qkd_params order. */
+struct kme_cfg_qkd_key {
+	const char *key;
+	size_t off;			/* in struct qkd_params */
+};
+extern const struct kme_cfg_qkd_key kme_cfg_qkd_keys[];
+extern const size_t kme_cfg_nqkd_keys;
 
 struct kme_cfg {
 	char kme_id[KME_ID_MAX + 1];
@@ -68,6 +84,9 @@ struct kme_cfg {
 
 /* Defaults, then the file; validates the whole.  Logs what is wrong. */
 int kme_cfg_load(struct kme_cfg *cfg, const char *path);
+/* The same from a buffer (name: for messages). */
+int kme_cfg_load_buf(struct kme_cfg *cfg, const char *buf, size_t len,
+		     const char *name);
 /* "host:port" or "[v6]:port". */
 int kme_cfg_parse_addr(const char *s, struct kme_addr *out);
 bool kme_cfg_valid_id(const char *s);
@@ -334,6 +353,8 @@ struct kme_peer {
 	/* faults (kme_admin.c) */
 	bool f_down, f_starve;
 	uint32_t f_delay_ms;
+	struct qkd_faults qf;		/* physical faults of the link model */
+	struct qkd_state qs;		/* the model for cfg->qkd and qf */
 	struct kme_link_client *client;
 	/* reservations waiting to go to the peer in one message */
 	pthread_mutex_t rq_lock;
@@ -386,6 +407,23 @@ int64_t kme_link_ready_count(struct kme *k, struct kme_peer *p,
 /* Background: pool generation, sync heartbeats, expiry. */
 void *kme_link_ticker(void *arg);
 struct kme_peer *kme_peer_by_id(struct kme *k, const char *id);
+
+/* ------------------------------------------------------ kme_link_model.c */
+
+/* Re-evaluates p->qs from the configuration and p->qf; p->lock held. */
+void kme_link_model_update(struct kme_peer *p);
+/* The rate the pool grows at, bits/s; p->lock held. */
+double kme_link_model_rate(const struct kme_peer *p);
+/*
+ * Whether the model has halted key production on the link to p; if so
+ * the cause, for a 503 message, in why.  p->lock held.
+ */
+bool kme_link_model_halted(const struct kme *k, const struct kme_peer *p,
+			   char *why, size_t cap);
+struct cJSON;
+/* The link's physics as a JSON object (status extension, admin); NULL
+ * for a constant-rate link.  p->lock held. */
+struct cJSON *kme_link_model_json(const struct kme *k, const struct kme_peer *p);
 
 /* --------------------------------------------------------------- kme_api.c */
 

@@ -7,6 +7,9 @@
  *   POST /admin/v1/fault?peer=ID&kind=down
  *   POST /admin/v1/fault?peer=ID&kind=slow&delay_ms=N
  *   POST /admin/v1/fault?peer=ID&kind=starve
+ *   POST /admin/v1/fault?peer=ID&kind=eve&fraction=F   link model only:
+ *   POST /admin/v1/fault?peer=ID&kind=loss&db=D        physics faults,
+ *   POST /admin/v1/fault?peer=ID&kind=cut              at the pool authority
  *   POST /admin/v1/clear?peer=ID[&kind=K]           clears one or all
  *
  * It has no authentication, so kme_conf.c refuses a non-loopback address.
@@ -20,8 +23,11 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +95,14 @@ kme_admin_faults(struct kme *k, struct MHD_Connection *conn)
 		cJSON_AddNumberToObject(o, "delay_ms", p->f_delay_ms);
 		cJSON_AddNumberToObject(o, "pool_keys",
 					(double)(p->pool_bits / k->cfg.key_size));
+		cJSON_AddNumberToObject(o, "pool_bits", (double)p->pool_bits);
+		cJSON_AddNumberToObject(o, "key_rate_bps", kme_link_model_rate(p));
+		{
+			cJSON *q = kme_link_model_json(k, p);
+
+			if (q != NULL)
+				cJSON_AddItemToObject(o, "qkd", q);
+		}
 		pthread_mutex_unlock(&p->lock);
 	}
 	{
@@ -96,6 +110,75 @@ kme_admin_faults(struct kme *k, struct MHD_Connection *conn)
 		cJSON_Delete(root);
 		return kme_http_json(conn, 200, s);
 	}
+}
+
+/* A finite number in [lo, hi] from a query argument. */
+static int
+kme_admin_double(const char *v, double lo, double hi, double *out)
+{
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	errno = 0;
+	*out = strtod(v, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(*out) ||
+	    *out < lo || *out > hi)
+		return -1;
+	return 0;
+}
+
+static bool
+kme_admin_is_physics(const char *kind)
+{
+	return kind != NULL && (strcmp(kind, "eve") == 0 ||
+				strcmp(kind, "loss") == 0 ||
+				strcmp(kind, "cut") == 0);
+}
+
+/*
+ * Faults of the QKD link model: an intercept-resend eavesdropper on a
+ * fraction of the pulses, added loss, a fibre cut.  They change the
+ * rate the pool grows at, so they live where the pool does.
+ */
+static enum MHD_Result
+kme_admin_physics(struct kme *k, struct MHD_Connection *conn,
+		  struct kme_peer *p, const char *kind, bool set)
+{
+	const char *fr = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "fraction");
+	const char *db = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "db");
+	char msg[KME_ERR_MAX];
+	double x = 0;
+
+	if (!p->cfg->model) {
+		snprintf(msg, sizeof(msg), "the link to %s has no link model "
+			 "(kme-sim.conf(5) link_model = decoy-bb84)", p->cfg->id);
+		return kme_http_error(conn, 409, msg);
+	}
+	if (!p->authority) {
+		snprintf(msg, sizeof(msg), "physics faults go to KME %s, which "
+			 "holds the pool of this link", p->cfg->id);
+		return kme_http_error(conn, 409, msg);
+	}
+	if (set && strcmp(kind, "eve") == 0 && kme_admin_double(fr, 0, 1, &x) < 0)
+		return kme_http_error(conn, 400, "eve needs fraction=0..1");
+	if (set && strcmp(kind, "loss") == 0 && kme_admin_double(db, 0, 100, &x) < 0)
+		return kme_http_error(conn, 400, "loss needs db=0..100");
+	pthread_mutex_lock(&p->lock);
+	if (kind == NULL || strcmp(kind, "eve") == 0)
+		p->qf.eve_fraction = set ? x : 0;
+	if (kind == NULL || strcmp(kind, "loss") == 0)
+		p->qf.added_loss_db = set ? x : 0;
+	if (kind == NULL || strcmp(kind, "cut") == 0)
+		p->qf.cut = set;
+	kme_link_model_update(p);
+	pthread_mutex_unlock(&p->lock);
+	LOG_EV(LOG_LVL_INFO, set ? "fault_set" : "fault_cleared",
+	       LOG_FIELDS(LOG_S("peer", p->cfg->id),
+			  LOG_S("kind", kind ? kind : "all")),
+	       "admin: %s fault %s on the QKD link to %s",
+	       set ? "set" : "cleared", kind ? kind : "all", p->cfg->id);
+	return kme_admin_faults(k, conn);
 }
 
 static enum MHD_Result
@@ -109,10 +192,13 @@ kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
 
 	if (p == NULL)
 		return kme_http_error(conn, 400, "peer=<configured peer KME ID> is required");
-	if (set && (kind == NULL || (strcmp(kind, "down") != 0 &&
-				     strcmp(kind, "slow") != 0 &&
-				     strcmp(kind, "starve") != 0)))
-		return kme_http_error(conn, 400, "kind must be down, slow or starve");
+	if (kme_admin_is_physics(kind))
+		return kme_admin_physics(k, conn, p, kind, set);
+	if ((set && kind == NULL) ||
+	    (kind != NULL && strcmp(kind, "down") != 0 && strcmp(kind, "slow") != 0 &&
+	     strcmp(kind, "starve") != 0))
+		return kme_http_error(conn, 400, "kind must be down, slow, starve, "
+				      "eve, loss or cut");
 	if (set && strcmp(kind, "slow") == 0 &&
 	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) < 0))
 		return kme_http_error(conn, 400, "slow needs delay_ms=1..600000");
@@ -131,6 +217,10 @@ kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
 			p->f_starve = false;
 		if (kind == NULL || strcmp(kind, "slow") == 0)
 			p->f_delay_ms = 0;
+		if (kind == NULL) {
+			memset(&p->qf, 0, sizeof(p->qf));
+			kme_link_model_update(p);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	LOG_EV(LOG_LVL_INFO, set ? "fault_set" : "fault_cleared",

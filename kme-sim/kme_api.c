@@ -117,7 +117,7 @@ kme_api_status(struct kme_api_ctx *c)
 	char why[KME_ERR_MAX];
 	uint64_t bits, max, stored;
 	unsigned rc;
-	cJSON *o;
+	cJSON *o, *ext;
 
 	if (strcmp(c->method, "GET") != 0)
 		return kme_api_reply(c, 400, "status takes GET");
@@ -148,6 +148,18 @@ kme_api_status(struct kme_api_ctx *c)
 	cJSON_AddNumberToObject(o, "max_key_size", cfg->max_key_size);
 	cJSON_AddNumberToObject(o, "min_key_size", cfg->min_key_size);
 	cJSON_AddNumberToObject(o, "max_SAE_ID_count", cfg->max_sae_id_count);
+	/* Table 9 status_extension: the QKD link's physics (kme-sim(8)). */
+	pthread_mutex_lock(&p->lock);
+	ext = kme_link_model_json(c->k, p);
+	pthread_mutex_unlock(&p->lock);
+	if (ext != NULL) {
+		cJSON *se = cJSON_AddObjectToObject(o, "status_extension");
+
+		if (se == NULL)
+			cJSON_Delete(ext);
+		else
+			cJSON_AddItemToObject(se, "qkdlab_link", ext);
+	}
 	return kme_api_reply_json(c, o);
 }
 

@@ -9,6 +9,9 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,10 +138,132 @@ kme_cfg_dur(const char *v, uint64_t min, uint64_t *out, const char *key,
 	return 0;
 }
 
+const struct kme_cfg_qkd_key kme_cfg_qkd_keys[] = {
+	{ "fibre_length_km", offsetof(struct qkd_params, length_km) },
+	{ "attenuation_db_km", offsetof(struct qkd_params, atten_db_km) },
+	{ "extra_loss_db", offsetof(struct qkd_params, extra_loss_db) },
+	{ "detector_efficiency", offsetof(struct qkd_params, det_eff) },
+	{ "dark_count_yield", offsetof(struct qkd_params, dark_yield) },
+	{ "misalignment", offsetof(struct qkd_params, misalign) },
+	{ "ec_inefficiency", offsetof(struct qkd_params, ec_ineff) },
+	{ "repetition_rate_hz", offsetof(struct qkd_params, rep_rate_hz) },
+	{ "mu", offsetof(struct qkd_params, mu) },
+	{ "sifting", offsetof(struct qkd_params, sift) },
+};
+const size_t kme_cfg_nqkd_keys = ARRAY_LEN(kme_cfg_qkd_keys);
+
+/* A finite decimal number (strtod syntax, nothing after it). */
+static int
+kme_cfg_double(const char *v, double *out, const char *key,
+	       const struct cfg_pos *pos)
+{
+	char *end;
+	double x;
+
+	errno = 0;
+	x = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(x)) {
+		cfg_error(pos, "%s must be a number, not '%.40s'", key, v);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/* The link model's keys of a [peer] section; 1 if key is none of them. */
+static int
+kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
+		   const struct cfg_pos *pos)
+{
+	if (strcmp(key, "link_model") == 0) {
+		if (strcmp(v, "constant") != 0 && strcmp(v, "decoy-bb84") != 0) {
+			cfg_error(pos, "link_model must be constant or decoy-bb84, "
+				  "not '%.40s'", v);
+			return -1;
+		}
+		p->model = strcmp(v, "decoy-bb84") == 0;
+		return 0;
+	}
+	if (strcmp(key, "link_preset") == 0) {
+		p->preset = qkd_preset_find(v);
+		if (p->preset == NULL) {
+			cfg_error(pos, "link_preset must be gys, high-rate or field, "
+				  "not '%.40s'", v);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "qber_abort") == 0) {
+		if (kme_cfg_double(v, &p->qber_abort, key, pos) < 0)
+			return -1;
+		if (!(p->qber_abort > 0 && p->qber_abort <= 0.5)) {
+			cfg_error(pos, "qber_abort must be > 0 and <= 0.5, not '%.40s'", v);
+			return -1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < kme_cfg_nqkd_keys; i++) {
+		if (strcmp(key, kme_cfg_qkd_keys[i].key) != 0)
+			continue;
+		if (kme_cfg_double(v, (double *)(void *)((char *)&p->qkd +
+			kme_cfg_qkd_keys[i].off), key, pos) < 0)
+			return -1;
+		p->qkd_set |= 1u << i;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The preset, then the keys given; each key is checked on its own, so
+ * that the message names it, then the whole.
+ */
+static int
+kme_cfg_peer_model_validate(struct kme_peer_cfg *p, const char *path)
+{
+	struct qkd_params set = p->qkd, q;
+	char why[KME_ERR_MAX];
+
+	if (p->preset == NULL)
+		p->preset = qkd_preset_find("gys");
+	if (!p->model) {
+		if (p->qkd_set != 0 || p->qber_abort != 0) {
+			log_err("%s: [peer %s] has link model keys but no "
+				"link_model = decoy-bb84", path, p->id);
+			return -1;
+		}
+		return 0;
+	}
+	p->qkd = p->preset->params;
+	for (size_t i = 0; i < kme_cfg_nqkd_keys; i++) {
+		size_t off = kme_cfg_qkd_keys[i].off;
+
+		if (!(p->qkd_set & (1u << i)))
+			continue;
+		q = p->preset->params;
+		memcpy((char *)&q + off, (const char *)&set + off, sizeof(double));
+		if (qkd_params_check(&q, why, sizeof(why)) == -1) {
+			log_err("%s: [peer %s] %s: %s", path, p->id,
+				kme_cfg_qkd_keys[i].key, why);
+			return -1;
+		}
+		memcpy((char *)&p->qkd + off, (const char *)&set + off, sizeof(double));
+	}
+	if (qkd_params_check(&p->qkd, why, sizeof(why)) == -1) {
+		log_err("%s: [peer %s] link model: %s", path, p->id, why);
+		return -1;
+	}
+	if (p->qber_abort == 0)
+		p->qber_abort = QKD_QBER_ABORT_DEFAULT;
+	return 0;
+}
+
 static int
 kme_cfg_peer_line(struct kme_peer_cfg *p, const char *key, const char *v,
 		  const struct cfg_pos *pos)
 {
+	int rc;
+
 	if (strcmp(key, "address") == 0)
 		return kme_cfg_addr(v, &p->addr, key, pos);
 	if (strcmp(key, "saes") == 0)
@@ -147,6 +272,9 @@ kme_cfg_peer_line(struct kme_peer_cfg *p, const char *key, const char *v,
 		return kme_cfg_u64(v, 0, 100000000000ULL, &p->key_rate, key, pos);
 	if (strcmp(key, "max_key_count") == 0)
 		return kme_cfg_u64(v, 1, 100000000ULL, &p->max_key_count, key, pos);
+	rc = kme_cfg_peer_model(p, key, v, pos);
+	if (rc <= 0)
+		return rc;
 	cfg_error(pos, "unknown key '%s' in [peer %s]", key, p->id);
 	return -1;
 }
@@ -340,6 +468,8 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 			p->key_rate = c->key_rate;
 		if (p->max_key_count == 0)
 			p->max_key_count = c->max_key_count;
+		if (kme_cfg_peer_model_validate(p, path) < 0)
+			return -1;
 		for (size_t j = 0; j < p->nsaes; j++) {
 			const struct kme_peer_cfg *o = kme_cfg_peer_of_sae(c, p->saes[j]);
 			bool dup = false;
@@ -364,8 +494,8 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 	return 0;
 }
 
-int
-kme_cfg_load(struct kme_cfg *c, const char *path)
+static void
+kme_cfg_defaults(struct kme_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	/* ETSI 014 Status example values where they are sensible defaults. */
@@ -387,9 +517,25 @@ kme_cfg_load(struct kme_cfg *c, const char *path)
 	c->tls_threads = 2;
 	c->handshake_timeout_ms = 5000;
 	c->request_timeout_ms = 10000;
+}
+
+int
+kme_cfg_load(struct kme_cfg *c, const char *path)
+{
+	kme_cfg_defaults(c);
 	if (cfg_parse_file(path, kme_cfg_line, c) < 0)
 		return -1;
 	return kme_cfg_validate(c, path);
+}
+
+int
+kme_cfg_load_buf(struct kme_cfg *c, const char *buf, size_t len,
+		 const char *name)
+{
+	kme_cfg_defaults(c);
+	if (cfg_parse_buf(buf, len, name, kme_cfg_line, c) < 0)
+		return -1;
+	return kme_cfg_validate(c, name);
 }
 
 bool

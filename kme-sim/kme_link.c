@@ -219,6 +219,7 @@ kme_link_start(struct kme *k)
 		/* The lower ID of a pair holds the pool (kme-sim.8). */
 		p->authority = strcmp(k->cfg.kme_id, p->cfg->id) < 0;
 		p->max_bits = p->cfg->max_key_count * k->cfg.key_size;
+		kme_link_model_update(p);
 		if (p->authority &&
 		    kme_store_pool_get(k->store, p->cfg->id, &p->pool_bits) < 0)
 			goto out;

@@ -122,9 +122,16 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 		return -1;
 	}
 	if (kme_link_pool_take(p, need, &have) < 0) {
-		snprintf(why, cap, "not enough key material for KME %s: %llu bits "
-			 "requested, %llu in the pool", p->cfg->id,
-			 (unsigned long long)need, (unsigned long long)have);
+		bool halted;
+
+		/* An empty pool on a halted QKD link: say why it is empty. */
+		pthread_mutex_lock(&p->lock);
+		halted = kme_link_model_halted(k, p, why, cap);
+		pthread_mutex_unlock(&p->lock);
+		if (!halted)
+			snprintf(why, cap, "not enough key material for KME %s: "
+				 "%llu bits requested, %llu in the pool", p->cfg->id,
+				 (unsigned long long)need, (unsigned long long)have);
 		return -1;
 	}
 	keys = kme_keys_new_random(n, bits / 8);

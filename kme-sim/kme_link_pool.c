@@ -2,8 +2,9 @@
  * kme_link_pool.c — the pool arithmetic of the pool authority (the KME
  * with the lower ID of a pair, kme-sim(8) "KME LINK"): secret bits taken
  * for keys, given back when no key was made, and grown at the peer's
- * key_rate while the link is up, up to max_key_count keys; and the share
- * of the pool each (master, slave) pair may hold as prefetched keys.
+ * key_rate (or its link model's secret key rate) while the link is up,
+ * up to max_key_count keys; and the share of the pool each (master,
+ * slave) pair may hold as prefetched keys.
  */
 #include "kme.h"
 #include "kme_link_int.h"
@@ -50,7 +51,7 @@ kme_link_pool_grow(struct kme *k, struct kme_peer *p, uint64_t dt_ms,
 
 	pthread_mutex_lock(&p->lock);
 	max = p->max_bits;
-	want = p->carry_bits + (double)p->cfg->key_rate * (double)dt_ms / 1000.0;
+	want = p->carry_bits + kme_link_model_rate(p) * (double)dt_ms / 1000.0;
 	add = (uint64_t)want;
 	p->carry_bits = want - (double)add;
 	max = max > p->ready_keys * k->cfg.key_size ?

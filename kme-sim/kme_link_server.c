@@ -108,9 +108,15 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 		return kme_http_error(conn, 503, why);
 	}
 	if (kme_link_pool_take(p, (uint64_t)n * bits, &have) < 0) {
-		snprintf(why, sizeof(why), "not enough key material for KME %s: "
-			 "%llu bits requested, %llu in the pool", k->cfg.kme_id,
-			 (unsigned long long)n * bits, (unsigned long long)have);
+		bool halted;
+
+		pthread_mutex_lock(&p->lock);
+		halted = kme_link_model_halted(k, p, why, sizeof(why));
+		pthread_mutex_unlock(&p->lock);
+		if (!halted)
+			snprintf(why, sizeof(why), "not enough key material for KME %s: "
+				 "%llu bits requested, %llu in the pool", k->cfg.kme_id,
+				 (unsigned long long)n * bits, (unsigned long long)have);
 		return kme_http_error(conn, 503, why);
 	}
 	keys = kme_keys_new_random(n, bits / 8);

@@ -110,6 +110,53 @@ kme_metrics_pools(struct metrics_buf *mb, struct kme *k)
 	}
 }
 
+/* The link model's figures, for peers with link_model = decoy-bb84. */
+static void
+kme_metrics_qkd(struct metrics_buf *mb, struct kme *k)
+{
+	static const char *const family[] = {
+		"# HELP kme_qkd_qber Quantum bit error rate of the QKD link to a "
+		"peer KME (link model).\n# TYPE kme_qkd_qber gauge\n",
+		"# HELP kme_qkd_key_rate_bits_per_second Secret key rate of the "
+		"QKD link to a peer KME (0 when halted).\n"
+		"# TYPE kme_qkd_key_rate_bits_per_second gauge\n",
+		"# HELP kme_qkd_loss_db Loss of the QKD link to a peer KME, "
+		"detector excluded, in dB.\n# TYPE kme_qkd_loss_db gauge\n",
+		"# HELP kme_qkd_halted 1 when the QKD link to a peer KME makes no "
+		"key (fibre cut, QBER above the abort threshold, too much loss).\n"
+		"# TYPE kme_qkd_halted gauge\n",
+	};
+	static const char *const name[] = {
+		"kme_qkd_qber", "kme_qkd_key_rate_bits_per_second",
+		"kme_qkd_loss_db", "kme_qkd_halted",
+	};
+	double v[KME_MAX_PEERS][4];
+	bool any = false;
+
+	for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS; i++) {
+		struct kme_peer *p = &k->peers[i];
+
+		any = any || p->cfg->model;
+		pthread_mutex_lock(&p->lock);
+		v[i][0] = p->qs.qber;
+		v[i][1] = p->qs.key_bps;
+		v[i][2] = p->qs.loss_db;
+		v[i][3] = p->qs.halt != QKD_RUNNING;
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (!any)
+		return;
+	for (size_t f = 0; f < ARRAY_LEN(family); f++) {
+		metrics_buf_printf(mb, "%s", family[f]);
+		for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS; i++) {
+			if (k->peers[i].cfg->model)
+				metrics_buf_printf(mb, "%s{peer=\"%s\"} %.9g\n",
+						   name[f], k->peers[i].cfg->id,
+						   v[i][f]);
+		}
+	}
+}
+
 char *
 kme_metrics_render(struct kme *k)
 {
@@ -121,6 +168,7 @@ kme_metrics_render(struct kme *k)
 	metrics_build_info(mb, "kme_sim");
 	kme_metrics_requests(mb, m);
 	kme_metrics_pools(mb, k);
+	kme_metrics_qkd(mb, k);
 	metrics_buf_printf(mb, "# HELP kme_keys_served_total Keys handed to SAEs, by method.\n"
 			   "# TYPE kme_keys_served_total counter\n"
 			   "kme_keys_served_total{method=\"enc_keys\"} %llu\n"

@@ -43,6 +43,8 @@ usage(FILE *f)
 		"link (link_listen, certificates from link_ca, CN = KME ID).\n"
 		"Admin (loopback): GET /metrics, POST /admin/v1/fault?peer=ID&kind=\n"
 		"down|slow|starve[&delay_ms=N], POST /admin/v1/clear?peer=ID.\n"
+		"QKD link model faults (link_model = decoy-bb84): kind=eve&fraction=F,\n"
+		"kind=loss&db=D, kind=cut; or qkdlab-link(1).\n"
 		"Certificates for a lab: qkdlab-pki -h.\n");
 }
 

@@ -12,6 +12,7 @@ KME_SIM_OBJS := kme-sim/kme_conf.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
 	kme-sim/kme_link_pool.o kme-sim/kme_link_keys.o kme-sim/kme_link_server.o \
 	kme-sim/kme_link_ticker.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
 	kme-sim/kme_admin.o kme-sim/kme_metrics.o
+KME_SIM_OBJS += kme-sim/kme_link_model.o kme-sim/qkd_model.o
 # The admin listener serves the OpenAPI documents (api/module.mk).
 KME_SIM_OBJS += api/etsi014_yaml.o api/admin_yaml.o
 
@@ -25,12 +26,18 @@ MAN5 += man/kme-sim.conf.5
 SCRIPTS += scripts/qkdlab-pki
 MAN1 += man/qkdlab-pki.1
 
+# Physics faults of a QKD link over the admin API.
+SCRIPTS += scripts/qkdlab-link
+MAN1 += man/qkdlab-link.1
+
 TESTS += tests/test_kme_req
-tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_conf.o
+tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_conf.o \
+	kme-sim/qkd_model.o
 
 TESTS += tests/test_kme_linkmsg
 tests_test_kme_linkmsg_OBJS := tests/test_kme_linkmsg.o tests/harness.o \
-	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o
+	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o \
+	kme-sim/qkd_model.o
 $(B)/tests/test_kme_linkmsg.o: CFLAGS += -Ikme-sim
 
 TESTS += tests/test_kme_store

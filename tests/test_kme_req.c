@@ -273,7 +273,60 @@ TEST(cfg_helpers)
 	ASSERT_TRUE(!kme_cfg_valid_id("0123456789012345678901234567890123456789012345678901234567890123456789"));
 }
 
-TEST_MAIN(TEST_CASE(enc_body_defaults_and_fields), TEST_CASE(enc_body_mandated_messages),
+/* A minimal valid kme-sim.conf with one [peer] section, then more. */
+static int
+cfg_with_peer(struct kme_cfg *c, const char *peer_lines)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof(buf),
+		 "kme_id = KME_A\nlisten = 127.0.0.1:1\nlink_listen = 127.0.0.1:2\n"
+		 "cert = c\nkey = k\nsae_ca = s\nlink_cert = lc\nlink_key = lk\n"
+		 "link_ca = la\ndatabase = d\nsaes = SAE_A\n"
+		 "[peer KME_B]\naddress = 127.0.0.1:3\nsaes = SAE_B\n%s",
+		 peer_lines);
+	return kme_cfg_load_buf(c, buf, strlen(buf), "test.conf");
+}
+
+TEST(cfg_link_model)
+{
+	static struct kme_cfg c;
+	const struct kme_peer_cfg *p = &c.peers[0];
+
+	/* Without link_model the link keeps its constant key_rate. */
+	ASSERT_INT_EQ(cfg_with_peer(&c, "key_rate = 5000\n"), 0);
+	ASSERT_TRUE(!p->model);
+	ASSERT_U64_EQ(p->key_rate, 5000);
+	/* The gys preset by default, with Ma et al.'s Table I figures. */
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\n"), 0);
+	ASSERT_TRUE(p->model);
+	ASSERT_STR_EQ(p->preset->name, "gys");
+	ASSERT_TRUE(p->qkd.det_eff == 0.045 && p->qkd.dark_yield == 1.7e-6 &&
+		    p->qkd.misalign == 0.033 && p->qkd.ec_ineff == 1.22);
+	ASSERT_TRUE(p->qber_abort == QKD_QBER_ABORT_DEFAULT);
+	/* Keys override the preset wherever the preset line stands. */
+	ASSERT_INT_EQ(cfg_with_peer(&c, "fibre_length_km = 25.5\nmu = 0.4\n"
+				    "link_model = decoy-bb84\nlink_preset = field\n"
+				    "qber_abort = 0.08\nrepetition_rate_hz = 1e8\n"), 0);
+	ASSERT_STR_EQ(p->preset->name, "field");
+	ASSERT_TRUE(p->qkd.length_km == 25.5 && p->qkd.mu == 0.4 &&
+		    p->qkd.rep_rate_hz == 1e8 && p->qber_abort == 0.08);
+	ASSERT_TRUE(p->qkd.atten_db_km == qkd_preset_find("field")->params.atten_db_km);
+	/* Refused: out of range, not a number, unknown names, model keys
+	 * without a model. */
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\ndetector_efficiency = 0\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmisalignment = 0.6\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nec_inefficiency = 0.9\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmu = 1x\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmu = inf\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nqber_abort = 0\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nlink_preset = GYS\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = bb84\n"), -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "fibre_length_km = 10\n"), -1);
+}
+
+TEST_MAIN(TEST_CASE(cfg_link_model),
+	  TEST_CASE(enc_body_defaults_and_fields), TEST_CASE(enc_body_mandated_messages),
 	  TEST_CASE(enc_body_refusals_say_what), TEST_CASE(enc_query),
 	  TEST_CASE(dec_body_and_query), TEST_CASE(split_query), TEST_CASE(cfg_helpers),
 	  TEST_CASE(enc_body_strings_are_utf8_without_nul),
