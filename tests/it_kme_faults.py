@@ -13,9 +13,9 @@ import re
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 RATE_KEYS = 10.0
 extra = {"key_rate": "2560", "max_key_count": "20", "key_ttl": "2s", "link_timeout": "1s",

@@ -22,8 +22,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_macsec_lib as m  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import macsecnode as m  # noqa: E402
 import tap  # noqa: E402
 
 t = tap.Tap()

@@ -16,8 +16,8 @@ import socket
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_macsec_lib as m  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import macsecnode as m  # noqa: E402
 import tap  # noqa: E402
 
 t = tap.Tap()

@@ -2,7 +2,7 @@
 """it_sec_kmelink.py — malformed KME-link messages from an authenticated
 peer (issue 7, bad input matrix §1.2).
 
-Two kme-sims on loopback (tests/it_kme_common.py).  The test talks to
+Two kme-sims on loopback (tests/lib/kmelab.py).  The test talks to
 each KME's link port as its peer would, with the peer's own KME-link
 certificate (kme-ca), over Python's ssl: to KME_A (the pool authority)
 as KME_B, to KME_B as KME_A.  Each link message goes to the side that
@@ -31,9 +31,9 @@ import sys
 import uuid
 
 sys.dont_write_bytecode = True      # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
 if not os.access(tap.binpath("kme-sim/kme-sim"), os.X_OK):

@@ -30,9 +30,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_skip_common as sk  # noqa: E402
-from it_skip_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import skiplab as sk  # noqa: E402
+from skiplab import tap  # noqa: E402
 
 FB_CAK = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 FB_CKN = "66616c6c6261636b"

@@ -23,10 +23,10 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-import it_skip_common as sk  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+import skiplab as sk  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
 for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):

@@ -16,9 +16,9 @@ import re
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_skip_common as sk  # noqa: E402
-from it_skip_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import skiplab as sk  # noqa: E402
+from skiplab import tap  # noqa: E402
 
 t = tap.Tap()
 for exe in ("skip-proxy/skip-proxy", "kme-sim/kme-sim"):

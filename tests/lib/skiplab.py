@@ -1,5 +1,5 @@
-"""it_skip_common.py — shared plumbing for the skip-proxy integration tests
-(tests/it_skip_*.py; this file is a module, not a test: not executable).
+"""skiplab.py — skip-proxy processes on loopback and the SKIP clients of
+its integration tests (tests/it_skip_*.py, tests/it_sec_*.py).
 
 The far side is `openssl s_client` speaking HTTP by hand (and curl in
 certificate mode), never the project's own code.  OpenSSL's `-psk` option
@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 
 PSK_A = "6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa9988"

@@ -1,5 +1,5 @@
-"""it_macsec_lib.py — helpers for macsec-sw's integration tests (imported
-by tests/it_macsec_*.py; not a test itself, hence not executable).
+"""macsecnode.py — helpers for macsec-sw's integration tests (imported
+by tests/it_macsec_*.py).
 
 A Node is one macsec-sw daemon in a network namespace, driven through its
 control socket with the real macsec-ctl client."""
@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 
 

@@ -1,5 +1,5 @@
-"""it_kme_common.py — shared plumbing for the kme-sim integration tests
-(tests/it_kme_*.py; a module, not a test: not executable).
+"""kmelab.py — kme-sim processes on loopback for the kme-sim integration
+tests (tests/it_kme_*.py and the kme-sim side of tests/it_sec_*.py).
 
 A lab is a set of real kme-sim processes on loopback with certificates
 made by scripts/qkdlab-pki (over the openssl CLI).  The far side of the
@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 
 PKI = os.path.join(tap.SRC, "scripts", "qkdlab-pki")
