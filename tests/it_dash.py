@@ -40,9 +40,8 @@ import lablib  # noqa: E402
 
 if cdp.websocket is None or cdp.chromium() is None:
     t.skip_all("no chromium or python3-websocket (scripts/deps installs them)")
-for exe in ("kme-sim/kme-sim", "mka-agent/mka-agent", "macsec-sw/macsec-sw", "qkdlab-dash/qkdlab-dash"):
-    if not os.access(tap.binpath(exe), os.X_OK):
-        t.skip_all("%s is not built in %s" % (exe, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "mka-agent/mka-agent", "macsec-sw/macsec-sw",
+                 "qkdlab-dash/qkdlab-dash")
 
 lab = twosite.Sites(t, "dash")
 lab.start_kmes()

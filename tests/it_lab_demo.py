@@ -24,9 +24,7 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for d in ("kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "mka-agent/mka-agent"):
-    if not os.access(tap.binpath(d), os.X_OK):
-        t.skip_all("%s not built" % d)
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "mka-agent/mka-agent")
 for prog in ("tshark", "tcpdump", "iperf3"):
     if subprocess.run(["which", prog], capture_output=True).returncode != 0:
         t.skip_all("%s missing" % prog)
@@ -93,7 +91,7 @@ def daemons_clean(what):
     bad = []
     for name in os.listdir(logs) if os.path.isdir(logs) else []:
         with open(os.path.join(logs, name), errors="replace") as f:
-            if re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", f.read()):
+            if not tap.sanitizer_clean(f.read()):
                 bad.append(name)
     t.ok(not bad, "%s: no sanitizer report in the daemon logs" % what, bad)
     subprocess.run(["rm", "-rf", logs])

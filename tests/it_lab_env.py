@@ -25,9 +25,7 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for d in ("kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "mka-agent/mka-agent"):
-    if not os.access(tap.binpath(d), os.X_OK):
-        t.skip_all("%s not built" % d)
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "mka-agent/mka-agent")
 
 LAB = os.path.join(tap.SRC, "scripts", "lab")
 DEMO = os.path.join(tap.SRC, "scripts", "demo")
@@ -241,7 +239,7 @@ logs = os.path.join(tmp, "logs")
 bad = []
 for name in os.listdir(logs) if os.path.isdir(logs) else []:
     with open(os.path.join(logs, name), errors="replace") as f:
-        if re.search(r"AddressSanitizer|LeakSanitizer|runtime error:", f.read()):
+        if not tap.sanitizer_clean(f.read()):
             bad.append(name)
 t.ok(not bad, "no sanitizer report in the daemon logs", bad)
 r = labcmd("down")

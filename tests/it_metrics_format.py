@@ -25,9 +25,7 @@ try:
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError:
     t.skip_all("no prometheus_client here (Debian: python3-prometheus-client)")
-for exe in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(exe), os.X_OK):
-        t.skip_all("%s is not built in %s" % (exe, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 
 
 def histogram_problems(fam):
@@ -150,6 +148,6 @@ if s is not None and "skip_kme_calls" in fams:
 
 # ---- clean exits (sanitizer builds check leaks here) ----
 rc = proxy.stop()
-t.ok(rc == 0 and sk.sanitizer_clean(proxy.output()), "skip-proxy exits 0 on SIGTERM (exit %s)" % rc,
+t.ok(rc == 0 and tap.sanitizer_clean(proxy.output()), "skip-proxy exits 0 on SIGTERM (exit %s)" % rc,
      proxy.output()[-2000:])
 kc.stop_all(t, lab)

@@ -25,9 +25,7 @@ FB_CKN = "66616c6c6261636b"  # "fallback"
 
 t = tap.Tap()
 tap.require_root(t)
-for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", "kme-sim/kme-sim"):
-    if not os.access(tap.binpath(p), os.X_OK):
-        t.skip_all("%s not built" % os.path.basename(p))
+tap.require_bins(t, "mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", "kme-sim/kme-sim")
 import twosite  # noqa: E402
 
 SAE = twosite.SAE

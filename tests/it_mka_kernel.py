@@ -34,10 +34,8 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", "kme-sim/kme-sim",
-          "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(p), os.X_OK):
-        t.skip_all("%s not built" % os.path.basename(p))
+tap.require_bins(t, "mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl",
+                 "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 import qvm  # noqa: E402
 import twosite  # noqa: E402
 from lablib import VM_CONF, kv_line  # noqa: E402
@@ -277,11 +275,11 @@ def main():
     for name in ("kme-sim-a", "kme-sim-b", "skip-proxy-a", "skip-proxy-b", "macsec-sw-a"):
         t.eq(lab.stop(name), 0, "SIGTERM: %s exits 0" % name)
     VM_LOGS[-1] = agent_log()
-    dirty = [i for i, x in enumerate(VM_LOGS) if not twosite.sanitizer_clean(x)]
+    dirty = [i for i, x in enumerate(VM_LOGS) if not tap.sanitizer_clean(x)]
     t.ok(not dirty, "the VM's %d agent runs logged no sanitizer report" % len(VM_LOGS),
          "\n".join(VM_LOGS[i][-1500:] for i in dirty))
-    t.ok(all(twosite.sanitizer_clean(x) for x in lab.outputs().values()), "site A's daemon logs are clean",
-         {n: x[-800:] for n, x in lab.outputs().items() if not twosite.sanitizer_clean(x)})
+    t.ok(all(tap.sanitizer_clean(x) for x in lab.outputs().values()), "site A's daemon logs are clean",
+         {n: x[-800:] for n, x in lab.outputs().items() if not tap.sanitizer_clean(x)})
 
 
 try:

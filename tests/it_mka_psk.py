@@ -26,8 +26,7 @@ t = tap.Tap()
 tap.require_root(t)
 AGENT = tap.binpath("mka-agent/mka-agent")
 MSW = tap.binpath("macsec-sw/macsec-sw")
-if not os.access(AGENT, os.X_OK):
-    t.skip_all("mka-agent not built")
+tap.require_bins(t, "mka-agent/mka-agent")
 HAVE_MSW = os.access(MSW, os.X_OK)
 
 tmp = tempfile.mkdtemp(prefix="qkdlab-mka-")

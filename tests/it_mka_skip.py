@@ -19,10 +19,8 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", "kme-sim/kme-sim",
-          "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(p), os.X_OK):
-        t.skip_all("%s not built" % os.path.basename(p))
+tap.require_bins(t, "mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl",
+                 "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 import twosite  # noqa: E402
 
 SAE = twosite.SAE

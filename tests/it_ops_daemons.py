@@ -29,9 +29,7 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "mka-agent/mka-agent"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "mka-agent/mka-agent")
 import twosite  # noqa: E402
 
 HUP = "SIGHUP ignored"
@@ -106,7 +104,7 @@ t.ok(twosite.wait_until(lambda: lab.status("a").get("state") == "secured", 60),
 for n in ["mka-agent-a2", "mka-agent-b", "macsec-sw-a", "macsec-sw-b", "skip-proxy-a", "skip-proxy-b",
           "kme-sim-a", "kme-sim-b"]:
     rc = lab.stop(n)
-    t.ok(rc == 0 and twosite.sanitizer_clean(lab.output(n)), "%s: SIGTERM ends it with exit 0 (%s)" % (n, rc),
+    t.ok(rc == 0 and tap.sanitizer_clean(lab.output(n)), "%s: SIGTERM ends it with exit 0 (%s)" % (n, rc),
          lab.output(n)[-1500:])
 t.ok(not os.path.exists(sock), "the agent removed its own status socket at exit")
 t.eq(ready("mka-agent"), 3, "READY=1 from the two agents and the replacement, not from the refused one")

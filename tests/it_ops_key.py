@@ -31,9 +31,7 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy", "qkdlab-key/qkdlab-key"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy", "qkdlab-key/qkdlab-key")
 import twosite  # noqa: E402
 
 KEY = tap.binpath("qkdlab-key/qkdlab-key")
@@ -151,5 +149,5 @@ for args in (["skip"], ["skip", "-c", "x:1", "new", "B"], ["etsi014", "-u", "htt
     r = subprocess.run([KEY] + args, capture_output=True, text=True, timeout=10)
     t.eq(r.returncode, 2, "bad command line %s: exit 2" % " ".join(args))
 for n in ("kme-sim-a", "kme-sim-b", "skip-proxy-a", "skip-proxy-b"):
-    t.ok(twosite.sanitizer_clean(lab.output(n)), "%s: no sanitizer report" % n)
+    t.ok(tap.sanitizer_clean(lab.output(n)), "%s: no sanitizer report" % n)
 t.done()

@@ -23,9 +23,7 @@ import skiplab as sk  # noqa: E402
 from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 
 lab = kc.Lab(t, {
     "KME_A": {"saes": ["SAE_A"], "peers": ["KME_B"], "extra": {"threads": "2"}},
@@ -212,6 +210,6 @@ for s in idle:
     s.close()
 
 rc = sp.stop()
-t.ok(rc == 0 and sk.sanitizer_clean(sp.output()), "skip-proxy exits 0, sanitizer-clean", sp.output()[-2000:])
+t.ok(rc == 0 and tap.sanitizer_clean(sp.output()), "skip-proxy exits 0, sanitizer-clean", sp.output()[-2000:])
 kc.stop_all(t, lab)
-t.ok(all(sk.sanitizer_clean(k.proc.output()) for k in lab.kmes.values()), "kme-sim logs hold no sanitizer report")
+t.ok(all(tap.sanitizer_clean(k.proc.output()) for k in lab.kmes.values()), "kme-sim logs hold no sanitizer report")

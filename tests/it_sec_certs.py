@@ -24,9 +24,7 @@ import skiplab as sk  # noqa: E402
 from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -233,5 +231,5 @@ t.ok("ok" not in handshakes, "... its handshake with that KME never completed", 
 
 for name, p in slab.procs:
     rc = p.stop()
-    t.ok(rc == 0 and sk.sanitizer_clean(p.output()), "%s exits 0, sanitizer-clean" % name, p.output()[-2000:])
+    t.ok(rc == 0 and tap.sanitizer_clean(p.output()), "%s exits 0, sanitizer-clean" % name, p.output()[-2000:])
 kc.stop_all(t, lab)

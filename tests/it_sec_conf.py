@@ -18,9 +18,7 @@ t = tap.Tap()
 AGENT = tap.binpath("mka-agent/mka-agent")
 KMESIM = tap.binpath("kme-sim/kme-sim")
 PKI = os.path.join(tap.SRC, "scripts", "qkdlab-pki")
-for p in (AGENT, KMESIM):
-    if not os.access(p, os.X_OK):
-        t.skip_all("%s not built" % os.path.basename(p))
+tap.require_bins(t, "mka-agent/mka-agent", "kme-sim/kme-sim")
 tmp = tempfile.mkdtemp(prefix="qkdlab-conf-")
 t.cleanup(lambda: subprocess.run(["rm", "-rf", tmp]))
 n = [0]

@@ -27,9 +27,7 @@ import skiplab as sk  # noqa: E402
 from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 
 lab = kc.Lab(t, {
     "KME_A": {"saes": ["SAE_A"], "peers": ["KME_B"], "extra": {"threads": "4"}},
@@ -153,6 +151,6 @@ t.ok(again is not None and again.status == 400, "a key already fetched is refuse
 
 for site in "ab":
     rc = proxy[site].stop()
-    t.ok(rc == 0 and sk.sanitizer_clean(proxy[site].output()), "restarted skip-%s exits 0, sanitizer-clean" % site,
+    t.ok(rc == 0 and tap.sanitizer_clean(proxy[site].output()), "restarted skip-%s exits 0, sanitizer-clean" % site,
          proxy[site].output()[-1500:])
 kc.stop_all(t, lab)

@@ -30,9 +30,7 @@ import skiplab as sk  # noqa: E402
 from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 
 SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
 LIMITS = {"max_connections": "160", "max_connections_per_source": "64",
@@ -225,7 +223,7 @@ time.sleep(10.5)
 check_log(sp.output(), "skip-proxy")
 
 rc = sp.stop()
-t.ok(rc == 0 and sk.sanitizer_clean(sp.output()), "skip-proxy exits 0, sanitizer-clean", sp.output()[-2000:])
+t.ok(rc == 0 and tap.sanitizer_clean(sp.output()), "skip-proxy exits 0, sanitizer-clean", sp.output()[-2000:])
 kc.stop_all(t, lab)
-t.ok(all(sk.sanitizer_clean(k.proc.output()) for k in lab.kmes.values()), "kme-sim logs hold no sanitizer report")
+t.ok(all(tap.sanitizer_clean(k.proc.output()) for k in lab.kmes.values()), "kme-sim logs hold no sanitizer report")
 t.done()

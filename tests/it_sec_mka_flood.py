@@ -34,10 +34,8 @@ import tap  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-for b in ("kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl",
-          "mka-agent/mka-agent"):
-    if not os.access(tap.binpath(b), os.X_OK):
-        t.skip_all("%s is not built in %s" % (b, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy", "macsec-sw/macsec-sw",
+                 "macsec-sw/macsec-ctl", "mka-agent/mka-agent")
 import twosite  # noqa: E402
 
 EAPOL = os.path.join(tap.SRC, "tests", "lib", "eapol.py")
@@ -156,5 +154,5 @@ for name in ("mka-agent-a", "mka-agent-b", "macsec-sw-a", "macsec-sw-b", "skip-p
              "kme-sim-a", "kme-sim-b"):
     rc = lab.stop(name)
     out = lab.output(name)
-    t.ok(rc == 0 and twosite.sanitizer_clean(out), "%s exits 0 on SIGTERM, its log sanitizer-clean" % name,
+    t.ok(rc == 0 and tap.sanitizer_clean(out), "%s exits 0 on SIGTERM, its log sanitizer-clean" % name,
          "exit %r\n%s" % (rc, out[-2000:]))

@@ -39,10 +39,8 @@ FB_CKN = "66616c6c6261636b"
 
 t = tap.Tap()
 tap.require_root(t)
-for p in ("mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl", "kme-sim/kme-sim",
-          "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(p), os.X_OK):
-        t.skip_all("%s not built" % os.path.basename(p))
+tap.require_bins(t, "mka-agent/mka-agent", "macsec-sw/macsec-sw", "macsec-sw/macsec-ctl",
+                 "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 import twosite  # noqa: E402
 
 SAE = [twosite.SAE["a"], twosite.SAE["b"]]
@@ -211,4 +209,4 @@ for b, what in secrets.items():
             if f in text:
                 leaks.append("%s (%s) in %s's log" % (what, f, name))
 t.eq(leaks, [], "no log holds any of the %d secrets in hex, HEX, base64 or by its first 8 octets" % len(secrets))
-t.ok(all(sk.sanitizer_clean(v) for v in logs.values()), "no sanitizer report in any log")
+t.ok(all(tap.sanitizer_clean(v) for v in logs.values()), "no sanitizer report in any log")

@@ -30,9 +30,7 @@ SKIPPROXY = tap.binpath("skip-proxy/skip-proxy")
 AGENT = tap.binpath("mka-agent/mka-agent")
 MSW = tap.binpath("macsec-sw/macsec-sw")
 PKI = os.path.join(tap.SRC, "scripts", "qkdlab-pki")
-for p in (KMESIM, SKIPPROXY, AGENT, MSW):
-    if not os.access(p, os.X_OK):
-        t.skip_all("%s not built" % os.path.basename(p))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy", "mka-agent/mka-agent", "macsec-sw/macsec-sw")
 
 tmp = tempfile.mkdtemp(prefix="qkdlab-secrets-")
 t.cleanup(lambda: subprocess.run(["rm", "-rf", tmp]))

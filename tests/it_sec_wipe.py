@@ -49,9 +49,7 @@ import skiplab as sk  # noqa: E402
 from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
-for exe in ("kme-sim/kme-sim", "skip-proxy/skip-proxy"):
-    if not os.access(tap.binpath(exe), os.X_OK):
-        t.skip_all("%s is not built in %s" % (exe, tap.BUILD))
+tap.require_bins(t, "kme-sim/kme-sim", "skip-proxy/skip-proxy")
 if not os.access("/proc/self/mem", os.R_OK):
     t.skip_all("no /proc/PID/mem here")
 

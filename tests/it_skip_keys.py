@@ -21,9 +21,7 @@ import skiplab as sk  # noqa: E402
 from skiplab import tap  # noqa: E402
 
 t = tap.Tap()
-for exe in ("skip-proxy/skip-proxy", "kme-sim/kme-sim"):
-    if not os.access(tap.binpath(exe), os.X_OK):
-        t.skip_all("%s is not built in %s" % (exe, tap.BUILD))
+tap.require_bins(t, "skip-proxy/skip-proxy", "kme-sim/kme-sim")
 
 lab = sk.Lab(t, "skip-keys")
 lab.make_pki(kmes=("KME_A", "KME_B"), saes=("SAE_A", "SAE_B", "SAE_X"))
@@ -271,7 +269,7 @@ t.case("connection reuse")(connection_reuse)
 
 def kme_down_and_back():
     rc = kmes["kme-a"].stop()
-    t.ok(rc == 0 and sk.sanitizer_clean(kmes["kme-a"].output()), "kme-a stops cleanly (exit %s)" % rc)
+    t.ok(rc == 0 and tap.sanitizer_clean(kmes["kme-a"].output()), "kme-a stops cleanly (exit %s)" % rc)
     r = at_a("/key?remoteSystemID=SAE_B")
     t.ok(r is not None and r.status == 500 and "unreachable" in r.json()["message"],
          "KME down: /key is 500 'KME unreachable'", r)
@@ -294,7 +292,7 @@ def stop_all():
     for name, p in lab.procs:
         rc = p.stop()
         out = p.output()
-        t.ok(rc == 0 and sk.sanitizer_clean(out), "%s exits 0 on SIGTERM, sanitizer-clean" % name, out[-2000:])
+        t.ok(rc == 0 and tap.sanitizer_clean(out), "%s exits 0 on SIGTERM, sanitizer-clean" % name, out[-2000:])
         t.ok(not re.search(r"(?i)%s|%s" % (sk.PSK_A, sk.PSK_B), out), "%s logged no PSK bytes" % name)
         leaked = [k for k in seen_keys if k.lower() in out.lower()]
         t.ok(len(seen_keys) >= 6 and not leaked, "%s logged none of the %d keys served" % (name, len(seen_keys)))

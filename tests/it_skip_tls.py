@@ -18,8 +18,7 @@ import skiplab as sk  # noqa: E402
 from skiplab import tap  # noqa: E402
 
 t = tap.Tap()
-if not os.access(tap.binpath("skip-proxy/skip-proxy"), os.X_OK):
-    t.skip_all("skip-proxy is not built in %s" % tap.BUILD)
+tap.require_bins(t, "skip-proxy/skip-proxy")
 
 lab = sk.Lab(t, "skip-tls")
 lab.make_pki(kmes=("KME_A",), saes=("SAE_A", "router1"))
@@ -300,7 +299,7 @@ def stop_all():
     for name, p in lab.procs:
         rc = p.stop()
         out = p.output()
-        t.ok(rc == 0 and sk.sanitizer_clean(out), "%s exits 0 on SIGTERM, sanitizer-clean" % name, out[-2000:])
+        t.ok(rc == 0 and tap.sanitizer_clean(out), "%s exits 0 on SIGTERM, sanitizer-clean" % name, out[-2000:])
         t.ok(not re.search(r"(?i)" + sk.PSK_A + "|" + sk.PSK_B, out), "%s logged no key bytes" % name)
 
 

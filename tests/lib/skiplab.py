@@ -200,7 +200,3 @@ def http_req(method, target, body=b""):
     if body:
         req += b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
     return req + b"\r\n" + body
-
-
-def sanitizer_clean(output):
-    return not re.search(r"AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer", output)

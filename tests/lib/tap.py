@@ -8,6 +8,7 @@ management that always cleans up, and small waits.  Import it with:
 """
 import atexit
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -93,6 +94,24 @@ class Tap:
 def require_root(t):
     if os.geteuid() != 0:
         t.skip_all("needs root (network namespaces)")
+
+
+def require_bins(t, *rels):
+    """Skips the whole test unless every program (a path under the build
+    directory, e.g. 'kme-sim/kme-sim') is built."""
+    missing = [r for r in rels if not os.access(binpath(r), os.X_OK)]
+    if missing:
+        t.skip_all("not built in %s: %s" % (BUILD, ", ".join(missing)))
+
+
+# What ASan, LSan and UBSan print when they find something (a sanitizer
+# build's daemons keep running after a UBSan report, so the log is checked).
+SANITIZER_RE = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer")
+
+
+def sanitizer_clean(text):
+    """True when a program's output holds no sanitizer report."""
+    return not SANITIZER_RE.search(text)
 
 
 def free_port():

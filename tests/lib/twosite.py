@@ -371,7 +371,3 @@ def wait_until(pred, timeout, interval=0.1):
     t0 = time.monotonic()
     v = tap.wait_for(pred, timeout, interval)
     return v, time.monotonic() - t0
-
-
-def sanitizer_clean(text):
-    return not re.search(r"AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer", text)
