@@ -97,6 +97,17 @@ def run(argv, check=True, timeout=30, **kw):
     return r
 
 
+def issue_certs(pki, kmes=(), saes=(), san=None):
+    """Certificates from scripts/qkdlab-pki in directory pki: one per KME
+    ID (server and KME-link) and SAE ID; san adds a subjectAltName."""
+    argv = [os.path.join(SRC, "scripts", "qkdlab-pki"), "-d", pki]
+    for k in kmes:
+        argv += ["-k", k]
+    for s in saes:
+        argv += ["-s", s]
+    run(argv + (["-S", san] if san else []), timeout=120)
+
+
 def netns_list():
     r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     return [ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()]
@@ -324,10 +335,9 @@ class Lab:
         os.chmod(path, mode)
 
     def make_pki(self):
-        pki = os.path.join(SRC, "scripts", "qkdlab-pki")
         for s in ("a", "b"):
-            run([pki, "-d", self.pki, "-k", KME[s], "-S", "IP:" + LINK_IP[s]])
-        run([pki, "-d", self.pki] + sum((["-s", SAE[s]] for s in ("a", "b", "c")), []))
+            issue_certs(self.pki, kmes=[KME[s]], san="IP:" + LINK_IP[s])
+        issue_certs(self.pki, saes=[SAE[s] for s in ("a", "b", "c")])
 
     def make_netns(self):
         for s in ("a", "b"):

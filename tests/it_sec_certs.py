@@ -229,7 +229,7 @@ r = skip_get(p_exp, "/key?remoteSystemID=SAE_B&size=256")
 t.ok(r is not None and r.status == 500, "skip-proxy refuses a KME whose server certificate expired (500)", r)
 t.ok("ok" not in handshakes, "... its handshake with that KME never completed", handshakes)
 
-for name, p in slab.procs:
+for name, p in slab.proxies:
     rc = p.stop()
     t.ok(rc == 0 and tap.sanitizer_clean(p.output()), "%s exits 0, sanitizer-clean" % name, p.output()[-2000:])
 kc.stop_all(t, lab)

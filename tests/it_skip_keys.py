@@ -65,7 +65,7 @@ kmes = {}
 
 
 def start_kme(name, conf, port):
-    p = tap.Proc(t, [tap.binpath("kme-sim/kme-sim"), "-d", "-f", conf], name)
+    p = lab.daemon(name, None, [lab.bin("kme-sim"), "-d", "-f", conf])
     if not tap.wait_port(port, timeout=15):
         raise RuntimeError("%s did not start:\n%s" % (name, p.output()))
     kmes[name] = p
@@ -289,7 +289,7 @@ t.case("kme down")(kme_down_and_back)
 
 
 def stop_all():
-    for name, p in lab.procs:
+    for name, p in lab.proxies:
         rc = p.stop()
         out = p.output()
         t.ok(rc == 0 and tap.sanitizer_clean(out), "%s exits 0 on SIGTERM, sanitizer-clean" % name, out[-2000:])

@@ -296,7 +296,7 @@ case("startup")(startup)
 
 # ---- clean exit ----
 def stop_all():
-    for name, p in lab.procs:
+    for name, p in lab.proxies:
         rc = p.stop()
         out = p.output()
         t.ok(rc == 0 and tap.sanitizer_clean(out), "%s exits 0 on SIGTERM, sanitizer-clean" % name, out[-2000:])

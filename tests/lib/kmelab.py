@@ -10,17 +10,16 @@ kme-sim code.
 import http.client
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
+import testlab  # noqa: E402
 
-PKI = os.path.join(tap.SRC, "scripts", "qkdlab-pki")
+PKI = os.path.join(tap.SRC, "scripts", "qkdlab-pki")     # for tests of the tool itself
 
 
 class Resp:
@@ -87,8 +86,8 @@ class Kme:
 
     def start(self):
         self.runs += 1
-        self.proc = tap.Proc(self.lab.t, [tap.binpath("kme-sim/kme-sim"), "-d", "-v", "-f", self.conf],
-                             "%s-%d" % (self.id, self.runs))
+        self.proc = self.lab.daemon("%s-%d" % (self.id, self.runs), None,
+                                    [self.lab.bin("kme-sim"), "-d", "-v", "-f", self.conf])
         if not tap.wait_port(self.port, timeout=20) or not tap.wait_port(self.admin_port, timeout=20):
             raise RuntimeError("%s did not start:\n%s" % (self.id, self.proc.output()))
 
@@ -125,24 +124,16 @@ class Kme:
         return "https://127.0.0.1:%d%s" % (self.port, path)
 
 
-class Lab:
+class Lab(testlab.Lab):
     """kmes: {KME_ID: {"saes": [...], "peers": [...], "extra": {...}}}."""
 
     def __init__(self, t, kmes, other_sae=None):
-        self.t = t
-        self.dir = tempfile.mkdtemp(prefix="qkdlab-kme-")
-        t.cleanup(lambda: shutil.rmtree(self.dir, ignore_errors=True))
-        self.pki = os.path.join(self.dir, "pki")
-        args = [PKI, "-d", self.pki]
-        for kid, spec in kmes.items():
-            args += ["-k", kid] + sum([["-s", s] for s in spec["saes"]], [])
-        for s in other_sae or []:
-            args += ["-s", s]
-        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        super().__init__(t, "kme")
+        self.certs(kmes=list(kmes), saes=[s for spec in kmes.values() for s in spec["saes"]] + list(other_sae or []))
         # A second, unrelated CA with a certificate claiming a real SAE ID.
         self.rogue = os.path.join(self.dir, "rogue")
         first_sae = list(kmes.values())[0]["saes"][0]
-        subprocess.run([PKI, "-d", self.rogue, "-s", first_sae], check=True, stdout=subprocess.DEVNULL)
+        self.certs(self.rogue, saes=[first_sae])
         self.kmes = {}
         for kid, spec in kmes.items():
             self.kmes[kid] = Kme(self, kid, spec["saes"], spec["peers"], spec.get("extra", {}))

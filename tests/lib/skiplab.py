@@ -12,14 +12,13 @@ import base64
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
+import testlab  # noqa: E402
 
 PSK_A = "6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa9988"
 PSK_B = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
@@ -89,26 +88,15 @@ def parse_http(raw):
     return status, headers, rest[:n].decode(errors="replace")
 
 
-class Lab:
+class Lab(testlab.Lab):
     """A temporary directory with a PKI, PSK files and daemons."""
 
     def __init__(self, t, name):
-        self.t = t
-        self.dir = tempfile.mkdtemp(prefix="qkdlab-%s-" % name)
-        t.cleanup(lambda: shutil.rmtree(self.dir, ignore_errors=True))
-        self.pki = os.path.join(self.dir, "pki")
-        self.procs = []
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
+        super().__init__(t, name)
+        self.proxies = []       # [(name, testlab.Daemon)] in start order
 
     def make_pki(self, kmes=("KME_A", "KME_B"), saes=("SAE_A", "SAE_B", "router1")):
-        argv = [os.path.join(tap.SRC, "scripts", "qkdlab-pki"), "-d", self.pki]
-        for k in kmes:
-            argv += ["-k", k]
-        for s in saes:
-            argv += ["-s", s]
-        subprocess.run(argv, check=True, capture_output=True)
+        self.certs(kmes=kmes, saes=saes)
 
     def make_rsa_server_cert(self, name="skip-rsa"):
         """An RSA server certificate from sae-ca (for TLS_RSA_WITH_AES_256_CBC_SHA256)."""
@@ -156,8 +144,8 @@ class Lab:
         return p
 
     def start_proxy(self, name, conf, port, extra_args=()):
-        p = tap.Proc(self.t, [tap.binpath("skip-proxy/skip-proxy"), "-d", "-f", conf] + list(extra_args), name)
-        self.procs.append((name, p))
+        p = self.daemon(name, None, [self.bin("skip-proxy"), "-d", "-f", conf] + list(extra_args))
+        self.proxies.append((name, p))
         if not tap.wait_port(port, timeout=15):
             raise RuntimeError("%s did not listen on %d:\n%s" % (name, port, p.output()))
         return p

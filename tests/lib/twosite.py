@@ -1,12 +1,12 @@
 """twosite.py — the two-site lab of the MKA integration tests, in network
 namespaces of the test's own.
 
-Built on scripts/lablib.py (the lab behind `make lab-up` and the demo): its
-PKI, namespaces and veths, kme-sim and skip-proxy configurations, status and
-metrics readers and its tear-down are used as they are; what a test needs
-on top (its own namespace prefix and state directory, extra configuration
-keys, debug flags, stopping one daemon and reading its exit status, kill -9
-and restart) is added here.  Topology and identities are lablib's
+Built on scripts/lablib.py (the lab behind `make lab-up` and the demo)
+through testlab.Lab (the test's own namespace prefix and state directory,
+debug flags, stopping one daemon and reading its exit status, kill -9 and
+restart): lablib's PKI, namespaces and veths, kme-sim and skip-proxy
+configurations, status and metrics readers and its tear-down are used as
+they are; extra configuration keys and the MKA steps are added here.  Topology and identities are lablib's
 (docs/LAB.md): KME_A/KME_B over the veth "kmelink", SAE_A_01 and SAE_B_01,
 the MACsec wire "wire0", TAPs macsec0 with 192.0.2.1 and 192.0.2.2.
 
@@ -23,14 +23,13 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
+import testlab  # noqa: E402
 
 sys.path.insert(0, os.path.join(tap.SRC, "scripts"))
 import lablib  # noqa: E402
@@ -72,19 +71,13 @@ def edit_conf(text, top=None, section=None):
     return "\n".join(out) + "\n"
 
 
-class Sites(lablib.Lab):
+class Sites(testlab.Lab):
     """Two sites of lablib's lab under a prefix and state directory of the
-    test's own; everything is torn down by the test's cleanups (also when it
-    fails or is killed by tests/run's timeout)."""
+    test's own (testlab.Lab); everything is torn down by the test's
+    cleanups (also when it fails or is killed by tests/run's timeout)."""
 
     def __init__(self, t, tag, verbose=False):
-        state = tempfile.mkdtemp(prefix="qkdlab-%s-" % tag)
-        prefix = "q%s%d" % (tag[:6], os.getpid() % 100000)
-        super().__init__(build=tap.BUILD, state=state, prefix=prefix)
-        self.t = t
-        self.verbose = verbose
-        t.cleanup(self.teardown)
-        os.makedirs(self.logs, exist_ok=True)
+        super().__init__(t, tag, verbose)
         for s in SITES:
             os.makedirs(self.site(s), exist_ok=True)
             # The SKIP PSK of each site's router, as lablib.up writes it.
@@ -93,50 +86,7 @@ class Sites(lablib.Lab):
         self.make_netns()
         self.mode = "qkd-skip"
 
-    def teardown(self):
-        # lablib's lab-down: every process of the lab (SIGTERM, then
-        # SIGKILL), the namespaces with their veths and TAPs, the state.
-        self.down()
-
-    # ---- processes -----------------------------------------------------
-    def daemon(self, name, s, argv):
-        """Starts argv in site s's namespace, logging to logs/<name>.log
-        (appended across restarts)."""
-        if self.verbose and argv[0] != "tcpdump":
-            argv = [argv[0], "-v"] + list(argv[1:])
-        return self.start(name, s, list(argv))
-
-    def alive(self, name):
-        p = self.procs.get(name)
-        return p is not None and p.poll() is None
-
-    def stop(self, name, sig=signal.SIGTERM, timeout=15.0):
-        """Signals one daemon and waits; returns its exit status (or
-        'hung' when it needed SIGKILL after timeout)."""
-        p = self.procs[name]
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-                return "hung"
-        return p.returncode
-
-    def kill9(self, name):
-        return self.stop(name, signal.SIGKILL)
-
-    def output(self, name):
-        try:
-            with open(os.path.join(self.logs, name + ".log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def outputs(self):
-        return {n: self.output(n) for n in self.procs}
-
+    # ---- processes (start, stop, kill9, output: testlab.Lab) -------------
     def sh(self, s, cmd, timeout=60):
         """A shell command in site s's namespace (CompletedProcess)."""
         return subprocess.run(["ip", "netns", "exec", self.ns[s], "sh", "-c", cmd],
