@@ -23,9 +23,9 @@ import sys
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
 lab = kc.Lab(t, {

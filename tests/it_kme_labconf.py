@@ -12,9 +12,9 @@ SAE A.  curl is the SAE.
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 sys.path.insert(0, os.path.join(tap.SRC, "scripts"))
 import lablib  # noqa: E402

@@ -14,9 +14,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 MAX = 2000
 extra = {"max_key_count": str(MAX), "prefetch_keys": "1024", "max_key_per_request": "1024"}

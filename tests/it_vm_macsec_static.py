@@ -23,9 +23,8 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-import it_macsec_lib as m  # noqa: E402
+import macsecnode as m  # noqa: E402
 import qvm  # noqa: E402
 import tap  # noqa: E402
 
