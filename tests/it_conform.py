@@ -34,8 +34,7 @@ from kme_double import BREAKS  # noqa: E402
 
 t = tap.Tap()
 tap.require_root(t)
-if not os.access(tap.binpath("kme-sim/kme-sim"), os.X_OK):
-    t.skip_all("kme-sim is not built in %s" % tap.BUILD)
+tap.require_bins(t, "kme-sim/kme-sim")
 
 work = tempfile.mkdtemp(prefix="qkdlab-conform-")
 t.cleanup(lambda: subprocess.run(["rm", "-rf", work]))
