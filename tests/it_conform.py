@@ -206,5 +206,5 @@ t.ok(r.returncode == 0 and r.stdout.rstrip().endswith("%d checks: %d pass, 0 fai
      "the text report of the same run", r.stdout)
 for s in ("a", "b"):
     t.eq(lab.stop("kme-sim-" + s), 0, "kme-sim %s exits cleanly after the suite" % s.upper())
-    t.ok(twosite.sanitizer_clean(lab.output("kme-sim-" + s)), "kme-sim %s: no sanitizer report" % s.upper(),
+    t.ok(tap.sanitizer_clean(lab.output("kme-sim-" + s)), "kme-sim %s: no sanitizer report" % s.upper(),
          lab.output("kme-sim-" + s)[-3000:])
