@@ -23,9 +23,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 LINK = os.path.join(tap.SRC, "scripts", "qkdlab-link")
 GYS = dict(atten=0.21, det_eff=0.045, y0=1.7e-6, ed=0.033, f=1.22, q=0.5)
