@@ -52,7 +52,7 @@
 #define TF_SWEEP_MS 250
 #define TF_REPORT_MS 10000	/* interval of the refusal counts */
 #define TF_HS_LOG_MAX 10	/* handshake failures logged per interval */
-#define TF_LINGER_MS 1000
+#define TF_LINGER_MS 3000	/* flush, then linger, after the last answer */
 #define TF_LINGER_BYTES (1024 * 1024)
 #define TF_SRC_BUCKETS 256
 #define TF_TAG_APP ((uintptr_t)1)
@@ -86,6 +86,8 @@ struct tf_conn {
 	bool peer_ok;
 	bool app_eof;
 	bool app_wdead;		/* the HTTP side stopped reading: drop input */
+	bool client_eof;	/* the client closed its sending side */
+	bool app_shut;		/* ... and the HTTP side has been told */
 	uint32_t ev_fd, ev_app;	/* epoll interest now registered */
 	uint64_t deadline;	/* mono_ms; 0: none */
 	bool req_timer;		/* deadline is a request-head deadline */
@@ -867,6 +869,24 @@ tf_step_linger(struct tf_conn *c)
 	return 0;
 }
 
+/*
+ * The client closed its sending side (close_notify, or a TCP FIN, see
+ * tf_accept()).  RFC 9112 9.6 lets a client half-close after its request, and a
+ * TLS 1.3 close_notify closes one direction only (RFC 8446 6.1): the
+ * answer still goes out.  The HTTP side sees end of input once what is
+ * queued for it has gone, answers what it has whole and closes; the
+ * answer must come within request_ms.  A request cut short by the close
+ * is never complete there, so nothing is answered for it.
+ */
+static void
+tf_client_eof(struct tf_conn *c)
+{
+	ERR_clear_error();
+	c->client_eof = true;
+	c->req_timer = false;
+	c->deadline = mono_ms() + c->loop->tf->request_ms;
+}
+
 /* What woke a connection: TF_ALL when it is not one event. */
 #define TF_ALL	((uint32_t)-1)
 
@@ -914,7 +934,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	r = tf_flush_app(c);
 	if (r < 0)
 		return -1;
-	if (r == 1 && c->state == TF_OPEN &&
+	if (r == 1 && c->state == TF_OPEN && !c->client_eof &&
 	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) || SSL_has_pending(c->ssl))) {
 		do {
 			int n = SSL_read(c->ssl, buf, TF_BUF);
@@ -924,8 +944,10 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 
 				if (e == SSL_ERROR_WANT_WRITE)
 					want_out = true;
+				else if (e == SSL_ERROR_ZERO_RETURN)
+					tf_client_eof(c);
 				else if (e != SSL_ERROR_WANT_READ)
-					return -1;	/* the client closed */
+					return -1;
 				break;
 			}
 			c->last = mono_ms();
@@ -935,6 +957,11 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 				return -1;
 		} while (c->state == TF_OPEN && c->to_app_len == c->to_app_off &&
 			 SSL_has_pending(c->ssl));
+	}
+	if (c->client_eof && !c->app_shut && c->app >= 0 &&
+	    c->to_app_len == c->to_app_off) {
+		shutdown(c->app, SHUT_WR);
+		c->app_shut = true;
 	}
 	/* HTTP side to client. */
 	r = tf_flush_tls(c, &want_out);
@@ -952,8 +979,12 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 				return -1;
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			c->app_eof = true;
-			if (c->state == TF_OPEN)
+			if (c->state == TF_OPEN) {
+				/* The last answer has a bounded time to go out. */
 				c->state = TF_FLUSH;
+				c->deadline = mono_ms() + TF_LINGER_MS;
+				c->req_timer = false;
+			}
 		}
 	}
 	if (c->state == TF_FLUSH && c->to_tls_off == c->to_tls_len) {
@@ -963,8 +994,8 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	/* Interest: read the client while the HTTP side keeps up; write
 	 * when OpenSSL must; read the HTTP side while nothing is pending. */
 	tf_interest(c, c->fd, &c->ev_fd,
-		    (c->state == TF_OPEN && c->to_app_len == c->to_app_off ?
-		     EPOLLIN : 0) | (want_out ? EPOLLOUT : 0), 0);
+		    (c->state == TF_OPEN && !c->client_eof &&
+		     c->to_app_len == c->to_app_off ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0), 0);
 	if (c->app >= 0)
 		tf_interest(c, c->app, &c->ev_app,
 			    (c->to_tls_len == c->to_tls_off && !c->app_eof ?
@@ -1085,6 +1116,15 @@ tf_accept(struct tf_loop *l)
 		SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 			     SSL_MODE_RELEASE_BUFFERS);
+		/*
+		 * A TCP FIN without close_notify ends the input like
+		 * close_notify (SSL_ERROR_ZERO_RETURN) instead of failing the
+		 * session with an alert, so a client that half-closes its
+		 * socket after a request still gets the answer.  Truncation
+		 * cannot pass for a whole request: RFC 9112 framing (checked
+		 * here and by the HTTP side) says where a request ends.
+		 */
+		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 		tf_conn_run(c, TF_ALL, TF_ALL);
 	}
 }
@@ -1109,6 +1149,11 @@ tf_sweep(struct tf_loop *l, uint64_t now)
 			pthread_mutex_unlock(&tf->lock);
 			tf_refuse(c, 408, "request not complete in time");
 			tf_conn_run(c, TF_ALL, TF_ALL);
+		} else if (c->state == TF_OPEN && c->client_eof &&
+			   now >= c->deadline) {
+			log_debug("%s: %s closed its side; no answer in %u ms",
+				  tf->name, c->addr, tf->request_ms);
+			tf_conn_close(c);
 		} else if (c->state == TF_OPEN && !c->req_timer &&
 			   now >= c->last + tf->idle_ms) {
 			log_debug("%s: %s idle for %u ms; closing", tf->name,
