@@ -34,3 +34,7 @@ TESTS += tests/test_macsec_ctl
 tests_test_macsec_ctl_OBJS := tests/test_macsec_ctl.o tests/harness.o \
 	macsec-sw/macsec_ctl_server.o macsec-sw/macsec_conf.o macsec-sw/show.o macsec-sw/export.o \
 	$(MACSEC_CORE_OBJS)
+
+TESTS += tests/test_macsec_offload
+tests_test_macsec_offload_OBJS := tests/test_macsec_offload.o tests/harness.o \
+	macsec-sw/offload.o

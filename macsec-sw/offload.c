@@ -83,14 +83,18 @@ csum_fold(uint64_t sum)
 	return (uint16_t)sum;
 }
 
-/* Stores the complemented checksum; 0 goes out as its equivalent 0xffff. */
+/*
+ * Stores the complemented checksum as computed: 0x0000 stays 0x0000.  The
+ * folded sum of data that is not all zero is never +0, so its complement
+ * is never 0xffff, and receivers that check for that (RFC 1624 3) treat
+ * 0xffff in TCP or IPv4 as wrong; sending 0 as 0xffff is UDP's rule
+ * alone (RFC 768).
+ */
 static void
 csum_store(uint8_t *p, uint64_t sum)
 {
 	uint16_t c = (uint16_t)~csum_fold(sum);
 
-	if (c == 0)
-		c = 0xffff;
 	memcpy(p, &c, 2);
 }
 
