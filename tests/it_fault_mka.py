@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_fault_mka.py — kill -9 of mka-agent under traffic and its restart, at
-each site in turn, with a key audit (issue 7, faults).
+each site in turn, with a key audit (docs/SECURITY.md, faults).
 
 Two sites in namespaces of the test's own (tests/lib/twosite.py): a kme-sim
 pair, a skip-proxy per site, macsec-sw and mka-agent with cak_source = skip

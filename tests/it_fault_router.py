@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_fault_router.py — kill -9 of macsec-sw, and the restart of a whole
-router side, under traffic, with a key audit (issue 7, faults).
+router side, under traffic, with a key audit (docs/SECURITY.md, faults).
 
 Two sites in namespaces of the test's own (tests/lib/twosite.py): a kme-sim
 pair, macsec-sw and mka-agent with cak_source = etsi014 (QKD via ETSI 014,

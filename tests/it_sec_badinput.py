@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_badinput.py — malformed HTTP at kme-sim's ETSI 014 port and
-skip-proxy's SKIP port (issue 7, bad input matrix), sent as raw bytes over
+skip-proxy's SKIP port (docs/SECURITY.md, bad input matrix), sent as raw bytes over
 TLS by Python's ssl (kme-sim, client certificate) and `openssl s_client`
 (skip-proxy, TLS 1.3 external PSK): garbage request lines, a 64 KiB
 target, a 64 KiB header, an absurd Content-Length, a chunked body, NUL and

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""it_sec_certs.py — certificates and PSKs that must be refused (issue 7,
+"""it_sec_certs.py — certificates and PSKs that must be refused (docs/SECURITY.md,
 security checks), driven by curl, `openssl s_client` and Python's ssl.
 
 kme-sim's ETSI 014 port refuses, at the TLS handshake, client certificates

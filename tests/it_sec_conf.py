@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""it_sec_conf.py — bad configuration files (issue 7, bad input matrix):
+"""it_sec_conf.py — bad configuration files (docs/SECURITY.md, bad input matrix):
 mka-agent.conf refusals with `mka-agent -n` (exit 1, the message names
 file:line or the port), which no other test lists, plus the findings of
 docs/SECURITY.md's configuration rows.  kme-sim's,

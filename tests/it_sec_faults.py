@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_faults.py — kill -9 of skip-proxy under load, with a key audit
-(issue 7, faults; kme-sim's own kill -9 is it_kme_crash.py).
+(docs/SECURITY.md, faults; kme-sim's own kill -9 is it_kme_crash.py).
 
 Two kme-sims (KME_A serves SAE_A, KME_B serves SAE_B) and a skip-proxy
 per site.  Three routers (openssl s_client, TLS 1.3 external PSK) take

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_kmelink.py — malformed KME-link messages from an authenticated
-peer (issue 7, bad input matrix §1.2).
+peer (docs/SECURITY.md, bad input matrix §1.2).
 
 Two kme-sims on loopback (tests/lib/kmelab.py).  The test talks to
 each KME's link port as its peer would, with the peer's own KME-link

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_mka_certs.py — mka-agent with the ETSI 014 key source refuses a
-KME whose server certificate it must not trust (issue 7, security checks:
+KME whose server certificate it must not trust (docs/SECURITY.md, security checks:
 "clients refuse a KME with a wrong-CA or expired server cert").
 
 mka-agent runs as the QKD initiator (SAE_A_01, cak_source = etsi014,

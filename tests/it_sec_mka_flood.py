@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_mka_flood.py — floods of MKPDUs with unknown CKNs and of
-EAPOL-Announcements against a secured QKD link (issue 7, bad input:
+EAPOL-Announcements against a secured QKD link (docs/SECURITY.md, bad input:
 docs/DESIGN.md "QKD in MKA", lookups rate-limited).
 
 Two sites in namespaces of the test's own (tests/lib/twosite.py), QKD via

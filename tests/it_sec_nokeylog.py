@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""it_sec_nokeylog.py — no key bytes in any log (issue 7, security checks).
+"""it_sec_nokeylog.py — no key bytes in any log (docs/SECURITY.md, security checks).
 
 A full run at the highest verbosity (-v, and log_level = debug for
 mka-agent) of every daemon: two sites in two network namespaces

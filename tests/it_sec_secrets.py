@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""it_sec_secrets.py — secret files with loose permissions (issue 7,
+"""it_sec_secrets.py — secret files with loose permissions (docs/SECURITY.md,
 security checks).
 
 Every daemon that reads a secret file refuses to start when group or

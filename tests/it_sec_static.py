@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """it_sec_static.py — source checks behind two rows of docs/SECURITY.md
-(issue 7, security checks) that a black-box test cannot see.
+(docs/SECURITY.md, security checks) that a black-box test cannot see.
 
 Constant time: no memcmp()/bcmp() in the daemons or lib/ has an argument
 named like a secret or an authenticator (icv, tag, cak, sak, psk, kek,
