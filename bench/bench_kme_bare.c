@@ -18,8 +18,8 @@
 #include <string.h>
 
 static const char body[] =
-	"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
-	"\"key\":\"wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s=\"}]}";
+    "{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
+    "\"key\":\"wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s=\"}]}";
 
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -30,15 +30,20 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	(void)cls; (void)url; (void)method; (void)version; (void)upload;
-	if (*con_cls == NULL) {	/* answer on a later call: keep-alive */
+	(void)cls;
+	(void)url;
+	(void)method;
+	(void)version;
+	(void)upload;
+	if (*con_cls == NULL) { /* answer on a later call: keep-alive */
 		*con_cls = &started;
 		return MHD_YES;
 	}
 	*upload_size = 0;
-	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)(uintptr_t)body,
-					    MHD_RESPMEM_PERSISTENT);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	r = MHD_create_response_from_buffer(
+	    sizeof(body) - 1, (void *)(uintptr_t)body, MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"application/json");
 	ret = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -55,7 +60,8 @@ main(int argc, char **argv)
 	int sig;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: %s CERT KEY CLIENT_CA PORT THREADS\n", argv[0]);
+		fprintf(stderr, "usage: %s CERT KEY CLIENT_CA PORT THREADS\n",
+			argv[0]);
 		return 2;
 	}
 	log_init("bench_kme_bare", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_WARN);
@@ -67,10 +73,12 @@ main(int argc, char **argv)
 	if (ctx == NULL)
 		return 1;
 	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-			       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL, 0, NULL, NULL,
-			       handler, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+				   MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+			       0, NULL, NULL, handler, NULL,
+			       MHD_OPTION_THREAD_POOL_SIZE,
 			       (unsigned)atoi(argv[5]),
-			       MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_END);
+			       MHD_OPTION_CONNECTION_LIMIT, 4096u,
+			       MHD_OPTION_END);
 	tc.ssl_ctx = ctx;
 	tc.mhd = mhd;
 	tc.peer_id = tls_peer_subject_cn;

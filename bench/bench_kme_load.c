@@ -83,15 +83,18 @@ int
 main(int argc, char **argv)
 {
 	const char *enc_url, *dec_prefix, *ca;
-	uint64_t *lat, nlat = 0, cap = 1 << 22, errors = 0, pairs = 0, start, end;
+	uint64_t *lat, nlat = 0, cap = 1 << 22, errors = 0, pairs = 0, start,
+		       end;
 	uint64_t warm_end = 0, warm_errors = 0;
 	struct flow *flows;
 	CURLM *m;
 	int nflows, seconds, running;
 
 	if (argc != 10) {
-		fprintf(stderr, "usage: %s ENC_URL DEC_URL_PREFIX CA CERT_M KEY_M "
-			"CERT_S KEY_S CONNECTIONS SECONDS\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s ENC_URL DEC_URL_PREFIX CA CERT_M KEY_M "
+			"CERT_S KEY_S CONNECTIONS SECONDS\n",
+			argv[0]);
 		return 2;
 	}
 	enc_url = argv[1];
@@ -100,7 +103,9 @@ main(int argc, char **argv)
 	nflows = atoi(argv[8]) / 2;
 	seconds = atoi(argv[9]);
 	if (nflows < 1 || seconds < 1) {
-		fprintf(stderr, "bench_kme_load: need CONNECTIONS >= 2 and SECONDS >= 1\n");
+		fprintf(
+		    stderr,
+		    "bench_kme_load: need CONNECTIONS >= 2 and SECONDS >= 1\n");
 		return 2;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -119,7 +124,8 @@ main(int argc, char **argv)
 	}
 	start = now_us();
 	if (getenv("BENCH_WARMUP_S") != NULL)
-		warm_end = start + (uint64_t)atoi(getenv("BENCH_WARMUP_S")) * 1000000u;
+		warm_end =
+		    start + (uint64_t)atoi(getenv("BENCH_WARMUP_S")) * 1000000u;
 	end = (warm_end ? warm_end : start) + (uint64_t)seconds * 1000000u;
 	for (;;) {
 		CURLMsg *msg;
@@ -141,23 +147,30 @@ main(int argc, char **argv)
 
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&f);
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&f);
+			curl_easy_getinfo(msg->easy_handle,
+					  CURLINFO_RESPONSE_CODE, &code);
 			curl_multi_remove_handle(m, msg->easy_handle);
 			if (nlat < cap)
 				lat[nlat++] = t - f->t0;
 			if (msg->data.result != CURLE_OK || code != 200)
 				errors++;
-			if (msg->easy_handle == f->enc && msg->data.result == CURLE_OK &&
-			    code == 200) {
-				const char *id = strstr(f->body, "\"key_ID\":\"");
+			if (msg->easy_handle == f->enc &&
+			    msg->data.result == CURLE_OK && code == 200) {
+				const char *id =
+				    strstr(f->body, "\"key_ID\":\"");
 				if (id != NULL && strlen(id) >= 10 + 36) {
-					snprintf(f->url, sizeof(f->url), "%s%.36s", dec_prefix, id + 10);
-					curl_easy_setopt(f->dec, CURLOPT_URL, f->url);
+					snprintf(f->url, sizeof(f->url),
+						 "%s%.36s", dec_prefix,
+						 id + 10);
+					curl_easy_setopt(f->dec, CURLOPT_URL,
+							 f->url);
 					f->len = 0;
 					f->t0 = t;
 					if (t < end)
-						curl_multi_add_handle(m, f->dec);
+						curl_multi_add_handle(m,
+								      f->dec);
 					continue;
 				}
 				errors++;
@@ -176,14 +189,15 @@ main(int argc, char **argv)
 	{
 		double secs = (double)(now_us() - start) / 1e6;
 		qsort(lat, nlat, sizeof(*lat), cmp_u64);
-		printf("{\"requests\": %llu, \"pairs\": %llu, \"errors\": %llu, "
-		       "\"warmup_errors\": %llu, "
-		       "\"seconds\": %.3f, \"rps\": %.1f, \"p50_us\": %llu, \"p99_us\": %llu}\n",
-		       (unsigned long long)nlat, (unsigned long long)pairs,
-		       (unsigned long long)errors, (unsigned long long)warm_errors,
-		       secs, (double)nlat / secs,
-		       (unsigned long long)(nlat ? lat[nlat / 2] : 0),
-		       (unsigned long long)(nlat ? lat[nlat * 99 / 100] : 0));
+		printf(
+		    "{\"requests\": %llu, \"pairs\": %llu, \"errors\": %llu, "
+		    "\"warmup_errors\": %llu, "
+		    "\"seconds\": %.3f, \"rps\": %.1f, \"p50_us\": %llu, \"p99_us\": %llu}\n",
+		    (unsigned long long)nlat, (unsigned long long)pairs,
+		    (unsigned long long)errors, (unsigned long long)warm_errors,
+		    secs, (double)nlat / secs,
+		    (unsigned long long)(nlat ? lat[nlat / 2] : 0),
+		    (unsigned long long)(nlat ? lat[nlat * 99 / 100] : 0));
 	}
 	for (int i = 0; i < nflows; i++) {
 		curl_easy_cleanup(flows[i].enc);

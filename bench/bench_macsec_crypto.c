@@ -42,7 +42,8 @@ one_run(enum macsec_cs cs, size_t size)
 
 	secy_get_policy(tx, &pol);
 	pol.cs = cs;
-	if (secy_set_policy(tx, &pol) == -1 || secy_set_policy(rx, &pol) == -1 ||
+	if (secy_set_policy(tx, &pol) == -1 ||
+	    secy_set_policy(rx, &pol) == -1 ||
 	    secy_txsa_install(tx, 0, 1, key, klen, 1, salt) == -1 ||
 	    secy_txsa_enable(tx, 0) == -1 || secy_rxsc_create(rx, sci) == -1 ||
 	    secy_rxsa_install(rx, sci, 0, 1, key, klen, 1, salt) == -1 ||
@@ -82,7 +83,8 @@ main(int argc, char **argv)
 		runs = 5;
 	log_init("bench_macsec_crypto", LOG_DEST_STDERR, LOG_FMT_TEXT,
 		 LOG_LVL_WARN);
-	for (cs = MACSEC_CS_GCM_AES_128; cs <= MACSEC_CS_GCM_AES_XPN_256; cs++) {
+	for (cs = MACSEC_CS_GCM_AES_128; cs <= MACSEC_CS_GCM_AES_XPN_256;
+	     cs++) {
 		for (s = 0; s < ARRAY_LEN(sizes); s++) {
 			for (i = 0; i < runs; i++)
 				r[i] = one_run(cs, sizes[s]);

@@ -38,8 +38,8 @@ static void
 emit(const char *name, double v, const char *unit, double ref)
 {
 	printf("{\"name\": \"%s\", \"value\": %.0f, \"unit\": \"%s\", "
-	       "\"reference\": %.0f, \"ratio\": %.3f}\n", name, v, unit, ref,
-	       ref > 0 ? v / ref : 0.0);
+	       "\"reference\": %.0f, \"ratio\": %.3f}\n",
+	       name, v, unit, ref, ref > 0 ? v / ref : 0.0);
 }
 
 int

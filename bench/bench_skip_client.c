@@ -36,11 +36,11 @@
 struct opts {
 	const char *kme_a, *kme_b, *ca, *cert_a, *key_a, *cert_b, *key_b;
 	int skip_a, skip_b;
-	const char *id_a, *id_b;	/* PSK identities */
+	const char *id_a, *id_b; /* PSK identities */
 	uint8_t psk_a[64], psk_b[64];
 	size_t psk_a_len, psk_b_len;
-	int n;				/* pairs per mode for latency */
-	double seconds;			/* per mode for the rate */
+	int n; /* pairs per mode for latency */
+	double seconds; /* per mode for the rate */
 	int threads;
 };
 
@@ -112,10 +112,13 @@ curl_get(CURL *h, const char *url, struct body *b, long *status)
 
 /* First key's key_ID and key (base64) out of a Key container. */
 static int
-container_first(const char *json, char *id, size_t idcap, char *key, size_t keycap)
+container_first(const char *json, char *id, size_t idcap, char *key,
+		size_t keycap)
 {
-	cJSON *r = cJSON_Parse(json), *k = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "keys"), 0);
-	cJSON *i = cJSON_GetObjectItem(k, "key_ID"), *v = cJSON_GetObjectItem(k, "key");
+	cJSON *r = cJSON_Parse(json),
+	      *k = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "keys"), 0);
+	cJSON *i = cJSON_GetObjectItem(k, "key_ID"),
+	      *v = cJSON_GetObjectItem(k, "key");
 	int rc = -1;
 
 	if (cJSON_IsString(i) && cJSON_IsString(v)) {
@@ -134,19 +137,23 @@ struct direct {
 
 /* One key: enc at A, dec at B.  Latencies in us; retries counted. */
 static int
-direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec, unsigned *retries)
+direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec,
+	    unsigned *retries)
 {
 	char url[512], id[64], key_a[128], id_b[64], key_b[128];
 	uint64_t t0;
 	long st = 0;
 
-	snprintf(url, sizeof(url), "%s/api/v1/keys/SAE_B/enc_keys?number=1&size=256", o.kme_a);
+	snprintf(url, sizeof(url),
+		 "%s/api/v1/keys/SAE_B/enc_keys?number=1&size=256", o.kme_a);
 	t0 = now_us();
 	if (curl_get(d->a, url, &d->body, &st) < 0 || st != 200 ||
-	    container_first(d->body.buf, id, sizeof(id), key_a, sizeof(key_a)) < 0)
+	    container_first(d->body.buf, id, sizeof(id), key_a, sizeof(key_a)) <
+		0)
 		return -1;
 	*t_enc = now_us() - t0;
-	snprintf(url, sizeof(url), "%s/api/v1/keys/SAE_A/dec_keys?key_ID=%s", o.kme_b, id);
+	snprintf(url, sizeof(url), "%s/api/v1/keys/SAE_A/dec_keys?key_ID=%s",
+		 o.kme_b, id);
 	for (;;) {
 		t0 = now_us();
 		if (curl_get(d->b, url, &d->body, &st) < 0)
@@ -155,10 +162,11 @@ direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec, unsigned *retrie
 			break;
 		if (++*retries > 1000)
 			return -1;
-		usleep(200);	/* the KME link has not carried it yet */
+		usleep(200); /* the KME link has not carried it yet */
 	}
 	*t_dec = now_us() - t0;
-	if (container_first(d->body.buf, id_b, sizeof(id_b), key_b, sizeof(key_b)) < 0 ||
+	if (container_first(d->body.buf, id_b, sizeof(id_b), key_b,
+			    sizeof(key_b)) < 0 ||
 	    strcmp(key_a, key_b) != 0)
 		return -1;
 	return 0;
@@ -175,11 +183,16 @@ struct skipconn {
 
 /* TLS 1.3 PSK to a skip-proxy on loopback (lib/skip_client.c). */
 static void
-skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk, size_t len)
+skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk,
+	  size_t len)
 {
 	struct skip_client_cfg cfg = {
-		.host = "127.0.0.1", .port = c->port, .identity = id, .psk = psk,
-		.psk_len = len, .tls_version = 13,
+		.host = "127.0.0.1",
+		.port = c->port,
+		.identity = id,
+		.psk = psk,
+		.psk_len = len,
+		.tls_version = 13,
 	};
 	char why[256];
 
@@ -206,20 +219,24 @@ skip_get(struct skipconn *c, const char *target, const char **body)
 	char *hdr_end = NULL;
 	int n;
 
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: kp\r\n\r\n", target);
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: kp\r\n\r\n",
+		     target);
 	if (SSL_write(c->ssl, req, n) != n)
 		return -1;
 	for (;;) {
-		n = SSL_read(c->ssl, c->buf + have, (int)(sizeof(c->buf) - 1 - have));
+		n = SSL_read(c->ssl, c->buf + have,
+			     (int)(sizeof(c->buf) - 1 - have));
 		if (n <= 0)
 			return -1;
 		have += (size_t)n;
 		c->buf[have] = '\0';
-		if (hdr_end == NULL && (hdr_end = strstr(c->buf, "\r\n\r\n")) != NULL) {
+		if (hdr_end == NULL &&
+		    (hdr_end = strstr(c->buf, "\r\n\r\n")) != NULL) {
 			const char *cl = strcasestr(c->buf, "Content-Length:");
 			if (cl == NULL)
 				return -1;
-			need = (size_t)(hdr_end + 4 - c->buf) + strtoul(cl + 15, NULL, 10);
+			need = (size_t)(hdr_end + 4 - c->buf) +
+			       strtoul(cl + 15, NULL, 10);
 		}
 		if (hdr_end != NULL && have >= need)
 			break;
@@ -252,7 +269,8 @@ struct skippair {
 };
 
 static int
-skip_pair(struct skippair *s, uint64_t *t_key, uint64_t *t_get, unsigned *retries)
+skip_pair(struct skippair *s, uint64_t *t_key, uint64_t *t_get,
+	  unsigned *retries)
 {
 	char target[256], id[80], key_a[300], key_b[300];
 	const char *body;
@@ -276,7 +294,8 @@ skip_pair(struct skippair *s, uint64_t *t_key, uint64_t *t_get, unsigned *retrie
 		usleep(200);
 	}
 	*t_get = now_us() - t0;
-	if (json_str(body, "key", key_b, sizeof(key_b)) < 0 || strcmp(key_a, key_b) != 0)
+	if (json_str(body, "key", key_b, sizeof(key_b)) < 0 ||
+	    strcmp(key_a, key_b) != 0)
 		return -1;
 	return 0;
 }
@@ -296,9 +315,12 @@ report(const char *mode, const char *op, uint64_t *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
 	/* p50 p99, then p90 p99.9 max for the curious. */
-	printf("%s %s %llu %llu %llu %llu %llu\n", mode, op, (unsigned long long)v[n / 2],
-	       (unsigned long long)v[(n * 99) / 100], (unsigned long long)v[(n * 9) / 10],
-	       (unsigned long long)v[(n * 999) / 1000], (unsigned long long)v[n - 1]);
+	printf("%s %s %llu %llu %llu %llu %llu\n", mode, op,
+	       (unsigned long long)v[n / 2],
+	       (unsigned long long)v[(n * 99) / 100],
+	       (unsigned long long)v[(n * 9) / 10],
+	       (unsigned long long)v[(n * 999) / 1000],
+	       (unsigned long long)v[n - 1]);
 }
 
 struct rate_arg {
@@ -325,8 +347,8 @@ rate_thread(void *arg)
 		d.b = curl_for(o.cert_b, o.key_b);
 	}
 	while (now_us() < r->until) {
-		int rc = r->skip ? skip_pair(&s, &t1, &t2, &retries) :
-				   direct_pair(&d, &t1, &t2, &retries);
+		int rc = r->skip ? skip_pair(&s, &t1, &t2, &retries)
+				 : direct_pair(&d, &t1, &t2, &retries);
 		if (rc < 0) {
 			r->failed = true;
 			break;
@@ -352,13 +374,16 @@ measure_rate(bool skip)
 	uint64_t t0 = now_us();
 
 	for (int i = 0; i < o.threads; i++) {
-		ra[i] = (struct rate_arg){ skip, &pairs, t0 + (uint64_t)(o.seconds * 1e6), false };
+		ra[i] = (struct rate_arg){ skip, &pairs,
+					   t0 + (uint64_t)(o.seconds * 1e6),
+					   false };
 		pthread_create(&th[i], NULL, rate_thread, &ra[i]);
 	}
 	for (int i = 0; i < o.threads; i++) {
 		pthread_join(th[i], NULL);
 		if (ra[i].failed)
-			die(skip ? "a SKIP pair failed under load" : "a direct pair failed under load");
+			die(skip ? "a SKIP pair failed under load"
+				 : "a direct pair failed under load");
 	}
 	return (double)atomic_load(&pairs) / ((double)(now_us() - t0) / 1e6);
 }
@@ -369,18 +394,27 @@ parse_args(int argc, char **argv)
 	if (argc != 16)
 		die("usage: kme_a kme_b ca cert_a key_a cert_b key_b skip_a skip_b "
 		    "id_a psk_a id_b psk_b n seconds:threads");
-	o.kme_a = argv[1]; o.kme_b = argv[2]; o.ca = argv[3];
-	o.cert_a = argv[4]; o.key_a = argv[5]; o.cert_b = argv[6]; o.key_b = argv[7];
-	o.skip_a = atoi(argv[8]); o.skip_b = atoi(argv[9]);
-	o.id_a = argv[10]; o.id_b = argv[12];
-	if (hex_decode(o.psk_a, sizeof(o.psk_a), argv[11], strlen(argv[11])) <= 0 ||
-	    hex_decode(o.psk_b, sizeof(o.psk_b), argv[13], strlen(argv[13])) <= 0)
+	o.kme_a = argv[1];
+	o.kme_b = argv[2];
+	o.ca = argv[3];
+	o.cert_a = argv[4];
+	o.key_a = argv[5];
+	o.cert_b = argv[6];
+	o.key_b = argv[7];
+	o.skip_a = atoi(argv[8]);
+	o.skip_b = atoi(argv[9]);
+	o.id_a = argv[10];
+	o.id_b = argv[12];
+	if (hex_decode(o.psk_a, sizeof(o.psk_a), argv[11], strlen(argv[11])) <=
+		0 ||
+	    hex_decode(o.psk_b, sizeof(o.psk_b), argv[13], strlen(argv[13])) <=
+		0)
 		die("bad PSK hex");
 	o.psk_a_len = strlen(argv[11]) / 2;
 	o.psk_b_len = strlen(argv[13]) / 2;
 	o.n = atoi(argv[14]);
-	if (sscanf(argv[15], "%lf:%d", &o.seconds, &o.threads) != 2 || o.threads < 1 ||
-	    o.threads > 16 || o.n < 100)
+	if (sscanf(argv[15], "%lf:%d", &o.seconds, &o.threads) != 2 ||
+	    o.threads < 1 || o.threads > 16 || o.n < 100)
 		die("bad n or seconds:threads");
 }
 
@@ -395,8 +429,12 @@ main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	dk = calloc((size_t)o.n, 8); dd = calloc((size_t)o.n, 8); dp = calloc((size_t)o.n, 8);
-	sk = calloc((size_t)o.n, 8); sg = calloc((size_t)o.n, 8); sp = calloc((size_t)o.n, 8);
+	dk = calloc((size_t)o.n, 8);
+	dd = calloc((size_t)o.n, 8);
+	dp = calloc((size_t)o.n, 8);
+	sk = calloc((size_t)o.n, 8);
+	sg = calloc((size_t)o.n, 8);
+	sp = calloc((size_t)o.n, 8);
 	d.a = curl_for(o.cert_a, o.key_a);
 	d.b = curl_for(o.cert_b, o.key_b);
 	skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
@@ -404,7 +442,8 @@ main(int argc, char **argv)
 	/* Warm-up: connections, TLS sessions, caches. */
 	for (int w = 0; w < 50; w++) {
 		uint64_t a, b;
-		if (direct_pair(&d, &a, &b, &retries_d) < 0 || skip_pair(&s, &a, &b, &retries_s) < 0)
+		if (direct_pair(&d, &a, &b, &retries_d) < 0 ||
+		    skip_pair(&s, &a, &b, &retries_s) < 0)
 			die("warm-up pair failed");
 	}
 	retries_d = retries_s = 0;
@@ -433,7 +472,12 @@ main(int argc, char **argv)
 	skip_close(&s.b);
 	printf("direct rate %.1f\n", measure_rate(false));
 	printf("skip rate %.1f\n", measure_rate(true));
-	free(dk); free(dd); free(dp); free(sk); free(sg); free(sp);
+	free(dk);
+	free(dd);
+	free(dp);
+	free(sk);
+	free(sg);
+	free(sp);
 	curl_global_cleanup();
 	return 0;
 }

@@ -18,7 +18,11 @@ fuzz_cfg_cb(void *arg, const char *section, const char *section_arg,
 	uint64_t u;
 	bool b;
 
-	(void)arg; (void)section; (void)section_arg; (void)key; (void)pos;
+	(void)arg;
+	(void)section;
+	(void)section_arg;
+	(void)key;
+	(void)pos;
 	(void)cfg_parse_u64(value, 0, UINT64_MAX, &u);
 	(void)cfg_parse_bool(value, &b);
 	(void)cfg_parse_duration_ms(value, &u);
@@ -32,6 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!quiet++)
 		log_init("fuzz", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_SILENT);
-	(void)cfg_parse_buf((const char *)data, size, "fuzz", fuzz_cfg_cb, NULL);
+	(void)cfg_parse_buf((const char *)data, size, "fuzz", fuzz_cfg_cb,
+			    NULL);
 	return 0;
 }

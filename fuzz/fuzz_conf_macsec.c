@@ -30,9 +30,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    memchr(c.tap, '\0', sizeof(c.tap)) == NULL ||
 		    memchr(c.socket, '\0', sizeof(c.socket)) == NULL ||
 		    c.socket[0] != '/' || strchr(c.tap, '/') != NULL ||
-		    c.sci_port == 0 || (c.sci_set && c.sci == MACSEC_SCI_RESERVED) ||
+		    c.sci_port == 0 ||
+		    (c.sci_set && c.sci == MACSEC_SCI_RESERVED) ||
 		    (c.pol.offset != 0 && c.pol.offset != 30 &&
-		     c.pol.offset != 50) || c.pol.validate > SECY_VALIDATE_STRICT)
+		     c.pol.offset != 50) ||
+		    c.pol.validate > SECY_VALIDATE_STRICT)
 			abort();
 		(void)conf_validate_name(c.pol.validate);
 	}
@@ -44,7 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf[size] = '\0';
 		if ((sp = strchr(buf, ' ')) != NULL) {
 			*sp = '\0';
-			(void)conf_policy_kv(&c.pol, buf, sp + 1, err, sizeof(err));
+			(void)conf_policy_kv(&c.pol, buf, sp + 1, err,
+					     sizeof(err));
 		}
 	}
 	return 0;

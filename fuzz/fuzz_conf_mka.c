@@ -37,17 +37,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(c.ports[j].ifname, pc->ifname) == 0 &&
 			    j + 1 == i)
-				abort();	/* consecutive lines merge */
+				abort(); /* consecutive lines merge */
 		switch (pc->source) {
 		case MKA_CAK_PSK:
 			if ((pc->cak_len != 16 && pc->cak_len != 32) ||
-			    pc->ckn_len < MKA_CKN_MIN || pc->ckn_len > MKA_CKN_MAX)
+			    pc->ckn_len < MKA_CKN_MIN ||
+			    pc->ckn_len > MKA_CKN_MAX)
 				abort();
 			break;
 		case MKA_CAK_SKIP:
 			if (pc->skip_psk_len < 16 ||
 			    pc->skip_psk_len > sizeof(pc->skip_psk) ||
-			    pc->qkd.n_allowed == 0 || pc->qkd.own_sae[0] == '\0')
+			    pc->qkd.n_allowed == 0 ||
+			    pc->qkd.own_sae[0] == '\0')
 				abort();
 			break;
 		case MKA_CAK_ETSI014:

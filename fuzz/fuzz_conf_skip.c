@@ -31,13 +31,15 @@ fuzz_skip_conf(const char *buf, size_t len)
 	    c.entropy_default > c.entropy_max || c.entropy_max % 8 != 0 ||
 	    c.tls12_ciphers[0] == '\0')
 		abort();
-	if (c.tls_mode == SKIP_TLS_PSK ? c.psk_file[0] == '\0' :
-	    c.cert_file[0] == '\0' || c.key_file[0] == '\0' ||
-	    c.client_ca_file[0] == '\0')
+	if (c.tls_mode == SKIP_TLS_PSK
+		? c.psk_file[0] == '\0'
+		: c.cert_file[0] == '\0' || c.key_file[0] == '\0' ||
+		      c.client_ca_file[0] == '\0')
 		abort();
 	for (size_t i = 0; i < c.n_remote_ids; i++)
 		if (memchr(c.remote_ids[i], '\0', sizeof(c.remote_ids[i])) ==
-		    NULL || c.remote_ids[i][0] == '\0')
+			NULL ||
+		    c.remote_ids[i][0] == '\0')
 			abort();
 }
 
@@ -54,7 +56,8 @@ fuzz_skip_psk(const char *buf, size_t len)
 	if (skip_psk_count(set) == 0)
 		abort();
 	while (off < len) {
-		const char *line = buf + off, *nl = memchr(line, '\n', len - off);
+		const char *line = buf + off,
+			   *nl = memchr(line, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - line) : len - off;
 		const char *colon = memchr(line, ':', n);
 

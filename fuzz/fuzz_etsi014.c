@@ -64,8 +64,9 @@ check_error(const char *p, size_t n)
 static int
 unhex(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 static void
@@ -98,8 +99,10 @@ check_url(const char *p, size_t n)
 				abort();
 			back[o++] = (char)(hi * 16 + lo);
 			s += 2;
-		} else if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				  "0123456789-._~", *s) != NULL) {
+		} else if (strchr(
+			       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			       "0123456789-._~",
+			       *s) != NULL) {
 			back[o++] = *s;
 		} else {
 			abort();

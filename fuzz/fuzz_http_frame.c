@@ -45,23 +45,29 @@ run(const uint8_t *data, size_t size, size_t step, struct out *o)
 	while (off < size) {
 		size_t n = size - off < step ? size - off : step, used, hlen;
 		const uint8_t *h;
-		enum http_frame_ev ev = http_frame_feed(&f, data + off, n, &used);
+		enum http_frame_ev ev =
+		    http_frame_feed(&f, data + off, n, &used);
 
 		if (used > n || (used == 0 && ev != HTTP_FRAME_BAD))
 			abort();
 		if (ev == HTTP_FRAME_HEAD) {
 			h = http_frame_head(&f, &hlen);
-			if (hlen < 2 || h[hlen - 1] != '\n' || memchr(h, '\0', hlen) != NULL ||
-			    (h[hlen - 2] != '\n' && (hlen < 3 || h[hlen - 2] != '\r' || h[hlen - 3] != '\n')))
+			if (hlen < 2 || h[hlen - 1] != '\n' ||
+			    memchr(h, '\0', hlen) != NULL ||
+			    (h[hlen - 2] != '\n' &&
+			     (hlen < 3 || h[hlen - 2] != '\r' ||
+			      h[hlen - 3] != '\n')))
 				abort();
 			put(o, h, hlen);
 			http_frame_head_done(&f);
 		} else if (ev == HTTP_FRAME_PASS) {
 			put(o, data + off, used);
 		} else if (ev == HTTP_FRAME_BAD) {
-			if (f.why == NULL || (f.status != 400 && f.status != 413 &&
-			    f.status != 414 && f.status != 431 && f.status != 501 &&
-			    f.status != 503 && f.status != 505))
+			if (f.why == NULL ||
+			    (f.status != 400 && f.status != 413 &&
+			     f.status != 414 && f.status != 431 &&
+			     f.status != 501 && f.status != 503 &&
+			     f.status != 505))
 				abort();
 			o->status = f.status;
 			break;

@@ -27,12 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct kme_cfg cfg;
 static const struct kme_limits lim = {
-	.key_size = 256, .min_key_size = 64, .max_key_size = 1024,
-	.max_key_per_request = 128, .max_sae_id_count = 4,
+	.key_size = 256,
+	.min_key_size = 64,
+	.max_key_size = 1024,
+	.max_key_per_request = 128,
+	.max_sae_id_count = 4,
 };
 static const char *const paths[] = {
-	"/link/v1/sync", "/link/v1/reserve", "/link/v1/alloc", "/link/v1/sync2",
-	"/link/v1/ping",
+	"/link/v1/sync",  "/link/v1/reserve", "/link/v1/alloc",
+	"/link/v1/sync2", "/link/v1/ping",
 };
 
 static void
@@ -60,7 +63,8 @@ check_parties(const struct kme_linkmsg_parties *pt)
 	    pt->nslaves < 1 || pt->nslaves > KME_MAX_SLAVES + 1)
 		abort();
 	for (size_t i = 0; i < pt->nslaves; i++)
-		if (memchr(pt->slaves[i], '\0', sizeof(pt->slaves[i])) == NULL ||
+		if (memchr(pt->slaves[i], '\0', sizeof(pt->slaves[i])) ==
+			NULL ||
 		    !kme_cfg_is_local_sae(&cfg, pt->slaves[i]))
 			abort();
 }
@@ -73,7 +77,8 @@ check_sync(const struct kme_linkmsg_sync *s)
 	    s->saes.n > KME_MAX_SAES || (!s->saes.has && s->saes.n != 0))
 		abort();
 	for (size_t i = 0; i < s->saes.n; i++)
-		if (memchr(s->saes.ids[i], '\0', sizeof(s->saes.ids[i])) == NULL)
+		if (memchr(s->saes.ids[i], '\0', sizeof(s->saes.ids[i])) ==
+		    NULL)
 			abort();
 }
 
@@ -92,7 +97,8 @@ check_reserve(const struct kme_linkmsg *m)
 		    r->key_len * 8 > lim.max_key_size)
 			abort();
 		for (size_t j = 0; j < r->n; j++)
-			if (r->keys[j].len != r->key_len || r->keys[j].bytes == NULL)
+			if (r->keys[j].len != r->key_len ||
+			    r->keys[j].bytes == NULL)
 				abort();
 	}
 }
@@ -133,24 +139,29 @@ encode(const struct kme_linkmsg *m)
 
 	switch (m->type) {
 	case KME_LINKMSG_SYNC:
-		cJSON_AddNumberToObject(o, "pool_bits", (double)m->u.sync.pool_bits);
-		cJSON_AddNumberToObject(o, "max_bits", (double)m->u.sync.max_bits);
-		arr = m->u.sync.saes.has ? cJSON_AddArrayToObject(o, "saes") : NULL;
+		cJSON_AddNumberToObject(o, "pool_bits",
+					(double)m->u.sync.pool_bits);
+		cJSON_AddNumberToObject(o, "max_bits",
+					(double)m->u.sync.max_bits);
+		arr = m->u.sync.saes.has ? cJSON_AddArrayToObject(o, "saes")
+					 : NULL;
 		for (size_t i = 0; arr != NULL && i < m->u.sync.saes.n; i++)
-			cJSON_AddItemToArray(arr,
-					     cJSON_CreateString(m->u.sync.saes.ids[i]));
+			cJSON_AddItemToArray(
+			    arr, cJSON_CreateString(m->u.sync.saes.ids[i]));
 		if (m->u.sync.ndelivered > 0) {
 			arr = cJSON_AddArrayToObject(o, "delivered");
 			for (size_t i = 0; i < m->u.sync.ndelivered; i++) {
 				uuid_format(id, m->u.sync.delivered[i]);
-				cJSON_AddItemToArray(arr, cJSON_CreateString(id));
+				cJSON_AddItemToArray(arr,
+						     cJSON_CreateString(id));
 			}
 		}
 		break;
 	case KME_LINKMSG_RESERVE:
 		arr = cJSON_AddArrayToObject(o, "batch");
 		for (size_t i = 0; i < m->u.reserve.nitems; i++) {
-			const struct kme_linkmsg_resv *r = &m->u.reserve.items[i];
+			const struct kme_linkmsg_resv *r =
+			    &m->u.reserve.items[i];
 			cJSON *it = kme_http_key_container(r->keys, r->n);
 
 			add_parties(it, &r->parties);
@@ -197,11 +208,12 @@ same(const struct kme_linkmsg *a, const struct kme_linkmsg *b)
 		return false;
 	switch (a->type) {
 	case KME_LINKMSG_SYNC:
-		if ((s->max_bits < EXACT_MAX &&
-		     (s->pool_bits != t->pool_bits || s->max_bits != t->max_bits)) ||
+		if ((s->max_bits < EXACT_MAX && (s->pool_bits != t->pool_bits ||
+						 s->max_bits != t->max_bits)) ||
 		    s->saes.has != t->saes.has || s->saes.n != t->saes.n ||
 		    s->ndelivered != t->ndelivered ||
-		    memcmp(s->delivered, t->delivered, s->ndelivered * UUID_LEN))
+		    memcmp(s->delivered, t->delivered,
+			   s->ndelivered * UUID_LEN))
 			return false;
 		for (size_t i = 0; i < s->saes.n; i++)
 			if (strcmp(s->saes.ids[i], t->saes.ids[i]) != 0)
@@ -211,14 +223,17 @@ same(const struct kme_linkmsg *a, const struct kme_linkmsg *b)
 		if (a->u.reserve.nitems != b->u.reserve.nitems)
 			return false;
 		for (size_t i = 0; i < a->u.reserve.nitems; i++) {
-			const struct kme_linkmsg_resv *r = &a->u.reserve.items[i];
-			const struct kme_linkmsg_resv *q = &b->u.reserve.items[i];
+			const struct kme_linkmsg_resv *r =
+			    &a->u.reserve.items[i];
+			const struct kme_linkmsg_resv *q =
+			    &b->u.reserve.items[i];
 
 			if (!same_parties(&r->parties, &q->parties) ||
 			    r->n != q->n || r->key_len != q->key_len)
 				return false;
 			for (size_t j = 0; j < r->n; j++)
-				if (memcmp(r->keys[j].id, q->keys[j].id, UUID_LEN) ||
+				if (memcmp(r->keys[j].id, q->keys[j].id,
+					   UUID_LEN) ||
 				    memcmp(r->keys[j].bytes, q->keys[j].bytes,
 					   r->key_len))
 					return false;
@@ -291,8 +306,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cJSON_Delete(o);
 	}
 	if (json != NULL) {
-		if (kme_linkmsg_parse(paths[t], json, strlen(json), &ctx, &m2, why,
-				      sizeof(why)) != 0 || !same(&m, &m2))
+		if (kme_linkmsg_parse(paths[t], json, strlen(json), &ctx, &m2,
+				      why, sizeof(why)) != 0 ||
+		    !same(&m, &m2))
 			abort();
 		kme_linkmsg_clear(&m2);
 		cJSON_free(json);

@@ -19,8 +19,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct kme_limits lim = {
-	.key_size = 256, .min_key_size = 64, .max_key_size = 1024,
-	.max_key_per_request = 128, .max_sae_id_count = 4,
+	.key_size = 256,
+	.min_key_size = 64,
+	.max_key_size = 1024,
+	.max_key_per_request = 128,
+	.max_sae_id_count = 4,
 };
 
 static void

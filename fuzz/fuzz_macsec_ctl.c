@@ -34,22 +34,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	while (off < size) {
 		const uint8_t *nl = memchr(data + off, '\n', size - off);
-		size_t n = nl != NULL ? (size_t)(nl - (data + off)) : size - off;
+		size_t n =
+		    nl != NULL ? (size_t)(nl - (data + off)) : size - off;
 		char line[CTL_LINE_MAX], *out = NULL;
-		size_t olen = 0, k = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+		size_t olen = 0,
+		       k = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
 		FILE *fp;
 
 		memcpy(line, data + off, k);
 		line[k] = '\0';
 		off += n + (nl != NULL);
 		if (memchr(line, '\0', k) != NULL)
-			continue;	/* the socket reader refuses NULs */
+			continue; /* the socket reader refuses NULs */
 		if ((fp = open_memstream(&out, &olen)) == NULL)
 			abort();
 		(void)ctl_exec(s, "macsec0", line, fp);
 		fclose(fp);
 		if (olen == 0 || out[olen - 1] != '\n' ||
-		    (strncmp(out, "ok", 2) != 0 && strncmp(out, "err ", 4) != 0))
+		    (strncmp(out, "ok", 2) != 0 &&
+		     strncmp(out, "err ", 4) != 0))
 			abort();
 		free(out);
 	}

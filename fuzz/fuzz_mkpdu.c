@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (mka_pdu_encode(&pdu, ick, sizeof(ick), out, sizeof(out), &len) ==
 	    -1)
-		return 0;	/* e.g. unknown sets made it too long */
+		return 0; /* e.g. unknown sets made it too long */
 	if (mka_pdu_decode(out, len, &again, &why) == -1 ||
 	    memcmp(&pdu.basic, &again.basic, sizeof(pdu.basic)) != 0 ||
 	    pdu.has != again.has ||

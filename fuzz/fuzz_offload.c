@@ -19,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FZ_SEG_MAX	(9216 + ETH_HDR_LEN)
+#define FZ_SEG_MAX (9216 + ETH_HDR_LEN)
 
 static uint8_t fz_seg[FZ_SEG_MAX];
 static uint8_t fz_gro[VNET_HDR_LEN + GSO_FRAME_MAX];
@@ -53,8 +53,7 @@ fz_segment(const uint8_t *vh, const uint8_t *frame, size_t len, uint8_t *cat,
 }
 
 static void
-fz_gro_check(struct gro *g, const uint8_t *want, size_t want_len,
-	     unsigned nseg)
+fz_gro_check(struct gro *g, const uint8_t *want, size_t want_len, unsigned nseg)
 {
 	static uint8_t cat[GSO_FRAME_MAX];
 	size_t n = gro_finish(g);
@@ -66,8 +65,8 @@ fz_gro_check(struct gro *g, const uint8_t *want, size_t want_len,
 			 nseg > 1 ? cat : NULL, sizeof(cat));
 	if (got == -1)
 		abort();
-	if (nseg > 1 && ((size_t)got != want_len ||
-			 memcmp(cat, want, want_len) != 0))
+	if (nseg > 1 &&
+	    ((size_t)got != want_len || memcmp(cat, want, want_len) != 0))
 		abort();
 }
 

@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_MAX 2048
 
-static const uint8_t fz_key[32] = { 0xad, 0x7a, 0x2b, 0xd0, 0x3e, 0xac, 0x83,
-				    0x5a, 0x6f, 0x62, 0x0f, 0xdc, 0xb5, 0x06,
-				    0xb3, 0x45 };
+static const uint8_t fz_key[32] = { 0xad, 0x7a, 0x2b, 0xd0, 0x3e, 0xac,
+				    0x83, 0x5a, 0x6f, 0x62, 0x0f, 0xdc,
+				    0xb5, 0x06, 0xb3, 0x45 };
 static const uint8_t fz_salt[12] = { 0xe6, 0x30, 0xe8, 0x1a };
 static const uint8_t fz_mac[6] = { 0x12, 0x15, 0x35, 0x24, 0xc0, 0x89 };
 
@@ -31,9 +31,10 @@ static struct secy *
 fz_secy(enum macsec_cs cs, uint8_t sel, bool tx)
 {
 	static const enum secy_validate modes[] = { SECY_VALIDATE_STRICT,
-		SECY_VALIDATE_CHECK, SECY_VALIDATE_DISABLED };
+						    SECY_VALIDATE_CHECK,
+						    SECY_VALIDATE_DISABLED };
 	static const unsigned offsets[] = { 0, 30, 50 };
-	uint64_t sci = 0x12153524c0895e81ULL;	/* Annex C's SCI */
+	uint64_t sci = 0x12153524c0895e81ULL; /* Annex C's SCI */
 	size_t klen = cipher_suite_key_len(cs);
 	struct secy *s = secy_new(fz_mac, sci);
 	struct secy_policy pol;
@@ -48,7 +49,8 @@ fz_secy(enum macsec_cs cs, uint8_t sel, bool tx)
 	if (secy_set_policy(s, &pol) == -1)
 		abort();
 	if (tx) {
-		if (secy_txsa_install(s, 1, 1, fz_key, klen, 7, fz_salt) == -1 ||
+		if (secy_txsa_install(s, 1, 1, fz_key, klen, 7, fz_salt) ==
+			-1 ||
 		    secy_txsa_enable(s, 1) == -1)
 			abort();
 		return s;
@@ -93,7 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sectag_encode(&wb, &tag) == -1 ||
 		    memcmp(re, data + ETH_ADDRS_LEN, 3) != 0 ||
 		    (re[3] & MACSEC_SL_MASK) !=
-		    (data[ETH_ADDRS_LEN + 3] & MACSEC_SL_MASK) ||
+			(data[ETH_ADDRS_LEN + 3] & MACSEC_SL_MASK) ||
 		    memcmp(re + 4, data + ETH_ADDRS_LEN + 4, wbuf_len(&wb) - 4))
 			abort();
 	}
@@ -105,9 +107,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Property: protect then validate is the identity. */
 	if (len >= ETH_HDR_LEN) {
 		tx = fz_secy(cs, sel, true);
-		rx = fz_secy(cs, sel & ~0x0cU, false);	/* strict */
-		if (secy_protect(tx, data, len, wire, sizeof(wire), &wlen) == 0) {
-			if (secy_validate_frame(rx, wire, wlen, out, sizeof(out),
+		rx = fz_secy(cs, sel & ~0x0cU, false); /* strict */
+		if (secy_protect(tx, data, len, wire, sizeof(wire), &wlen) ==
+		    0) {
+			if (secy_validate_frame(rx, wire, wlen, out,
+						sizeof(out),
 						&olen) != SECY_RX_DELIVER ||
 			    olen != len || memcmp(out, data, len) != 0)
 				abort();

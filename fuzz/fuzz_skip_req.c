@@ -41,18 +41,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (skip_req_parse(method, target, &lim, &req, &err) == 0) {
 		if (req.route == SKIP_R_NONE || req.route >= SKIP_R_COUNT)
 			abort();
-		if ((req.route == SKIP_R_KEY_NEW || req.route == SKIP_R_KEY_GET) &&
+		if ((req.route == SKIP_R_KEY_NEW ||
+		     req.route == SKIP_R_KEY_GET) &&
 		    (!req.has_remote || req.remote[0] == '\0' ||
 		     strlen(req.remote) > SKIP_ID_MAX ||
 		     !utf8_valid(req.remote, strlen(req.remote))))
 			abort();
 		if (req.route == SKIP_R_KEY_NEW &&
-		    (req.size_bits % 8 || req.size_bits < 128 || req.size_bits > 512))
+		    (req.size_bits % 8 || req.size_bits < 128 ||
+		     req.size_bits > 512))
 			abort();
 		if (req.route == SKIP_R_KEY_GET &&
 		    (req.key_id_len == 0 || req.key_id_len > SKIP_KEYID_MAX))
 			abort();
-	} else if (err.status != 400 && err.status != 404 && err.status != 405) {
+	} else if (err.status != 400 && err.status != 404 &&
+		   err.status != 405) {
 		abort();
 	} else if (memchr(err.msg, '\0', sizeof(err.msg)) == NULL ||
 		   err.msg[0] == '\0') {

@@ -59,7 +59,8 @@ main(int argc, char **argv)
 			for (int k = 0; k < n; k++) {
 				char path[4096];
 				if (names[k]->d_name[0] != '.') {
-					snprintf(path, sizeof(path), "%s/%s", argv[i], names[k]->d_name);
+					snprintf(path, sizeof(path), "%s/%s",
+						 argv[i], names[k]->d_name);
 					rc |= replay_file(path);
 				}
 				free(names[k]);

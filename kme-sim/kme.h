@@ -18,16 +18,16 @@
 #include "encoding.h"
 #include "qkd_model.h"
 
-#define KME_ID_MAX		64	/* KME and SAE IDs: 1..64 octets */
-#define KME_MAX_SAES		64	/* per KME, local or per peer */
-#define KME_MAX_PEERS		16
-#define KME_MAX_SLAVES		16	/* hard cap of max_SAE_ID_count */
-#define KME_MAX_KEYS		1024	/* hard cap of max_key_per_request */
-#define KME_MAX_KEY_BITS	65536	/* hard cap of max_key_size */
-#define KME_MAX_BODY		(256 * 1024)
-#define KME_ERR_MAX		256
-#define KME_QUOTE_MAX		80	/* input quoted in a message (str_quote) */
-#define KME_QUOTE_IN		40	/* ... at most this many octets of it */
+#define KME_ID_MAX 64 /* KME and SAE IDs: 1..64 octets */
+#define KME_MAX_SAES 64 /* per KME, local or per peer */
+#define KME_MAX_PEERS 16
+#define KME_MAX_SLAVES 16 /* hard cap of max_SAE_ID_count */
+#define KME_MAX_KEYS 1024 /* hard cap of max_key_per_request */
+#define KME_MAX_KEY_BITS 65536 /* hard cap of max_key_size */
+#define KME_MAX_BODY (256 * 1024)
+#define KME_ERR_MAX 256
+#define KME_QUOTE_MAX 80 /* input quoted in a message (str_quote) */
+#define KME_QUOTE_IN 40 /* ... at most this many octets of it */
 
 /* --------------------------------------------------------------- kme_conf.c */
 
@@ -38,24 +38,24 @@ struct kme_addr {
 
 struct kme_peer_cfg {
 	char id[KME_ID_MAX + 1];
-	struct kme_addr addr;		/* its KME-link listener */
+	struct kme_addr addr; /* its KME-link listener */
 	char saes[KME_MAX_SAES][KME_ID_MAX + 1];
 	size_t nsaes;
-	uint64_t key_rate;		/* secret-key rate, bits/s */
-	uint64_t max_key_count;		/* in keys of key_size bits */
+	uint64_t key_rate; /* secret-key rate, bits/s */
+	uint64_t max_key_count; /* in keys of key_size bits */
 	/* link_model = decoy-bb84: the pool grows at qkd's secret key rate
 	 * instead of key_rate (qkd_model.h). */
 	bool model;
-	const struct qkd_preset *preset;	/* link_preset; gys if unset */
-	struct qkd_params qkd;		/* the preset, then the keys set */
-	uint32_t qkd_set;		/* bit i: kme_cfg_qkd_keys[i] given */
+	const struct qkd_preset *preset; /* link_preset; gys if unset */
+	struct qkd_params qkd; /* the preset, then the keys set */
+	uint32_t qkd_set; /* bit i: kme_cfg_qkd_keys[i] given */
 	double qber_abort;
 };
 
 /* The [peer] keys of the link model, in struct qkd_params order. */
 struct kme_cfg_qkd_key {
 	const char *key;
-	size_t off;			/* in struct qkd_params */
+	size_t off; /* in struct qkd_params */
 };
 extern const struct kme_cfg_qkd_key kme_cfg_qkd_keys[];
 extern const size_t kme_cfg_nqkd_keys;
@@ -67,13 +67,13 @@ struct kme_cfg {
 	char cert[1024], key[1024], sae_ca[1024];
 	char link_cert[1024], link_key[1024], link_ca[1024];
 	char database[1024];
-	char saes[KME_MAX_SAES][KME_ID_MAX + 1];	/* local SAEs */
+	char saes[KME_MAX_SAES][KME_ID_MAX + 1]; /* local SAEs */
 	size_t nsaes;
 	uint32_t key_size, min_key_size, max_key_size;
 	uint32_t max_key_per_request, max_sae_id_count;
-	uint64_t key_rate, max_key_count;		/* defaults for peers */
+	uint64_t key_rate, max_key_count; /* defaults for peers */
 	uint64_t key_ttl_ms, link_timeout_ms, sync_interval_ms;
-	uint32_t prefetch_keys;	/* per (master, slave) pair; 0: off */
+	uint32_t prefetch_keys; /* per (master, slave) pair; 0: off */
 	unsigned threads;
 	/* The ETSI 014 port's TLS front (lib/tls_front.h). */
 	uint32_t max_conns, max_conns_per_source, tls_threads;
@@ -117,27 +117,27 @@ struct kme_limits {
 };
 
 struct kme_enc_req {
-	uint32_t number;	/* after validation: defaults filled in */
+	uint32_t number; /* after validation: defaults filled in */
 	uint32_t size;
 	bool has_number, has_size;
-	char slaves[KME_MAX_SLAVES][KME_ID_MAX + 1];	/* additional ones */
+	char slaves[KME_MAX_SLAVES][KME_ID_MAX + 1]; /* additional ones */
 	size_t nslaves;
-	char ext_unsupported[KME_ID_MAX + 1];	/* first unsupported name */
+	char ext_unsupported[KME_ID_MAX + 1]; /* first unsupported name */
 	bool ext_mandatory_bad;
-	unsigned unknown;			/* members ignored (not in Table 10) */
-	char unknown_first[KME_QUOTE_MAX];	/* the first, quoted */
+	unsigned unknown; /* members ignored (not in Table 10) */
+	char unknown_first[KME_QUOTE_MAX]; /* the first, quoted */
 };
 
 struct kme_dec_req {
 	uint8_t ids[KME_MAX_KEYS][UUID_LEN];
 	size_t nids;
-	unsigned unknown;			/* members ignored (not in Table 12) */
-	char unknown_first[KME_QUOTE_MAX];	/* the first, quoted */
+	unsigned unknown; /* members ignored (not in Table 12) */
+	char unknown_first[KME_QUOTE_MAX]; /* the first, quoted */
 };
 
 /* enc_keys GET: only number and size (clause 5.2, URI parameters). */
-int kme_req_enc_query(const struct kme_kv *kv, size_t n,
-		      struct kme_enc_req *r, char *err, size_t cap);
+int kme_req_enc_query(const struct kme_kv *kv, size_t n, struct kme_enc_req *r,
+		      char *err, size_t cap);
 /* enc_keys POST: Key request (Table 10). */
 int kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r,
 		     char *err, size_t cap);
@@ -145,8 +145,8 @@ int kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r,
 int kme_req_enc_validate(struct kme_enc_req *r, const struct kme_limits *lim,
 			 char *err, size_t cap);
 /* dec_keys GET: exactly one key_ID. */
-int kme_req_dec_query(const struct kme_kv *kv, size_t n,
-		      struct kme_dec_req *r, char *err, size_t cap);
+int kme_req_dec_query(const struct kme_kv *kv, size_t n, struct kme_dec_req *r,
+		      char *err, size_t cap);
 /*
  * dec_keys POST: Key IDs (Table 12).  A master_SAE_ID member of a key_IDs
  * entry (not in Table 12, but sent by some clients) must equal master,
@@ -165,8 +165,8 @@ int kme_req_split_query(char *buf, struct kme_kv *kv, size_t cap, size_t *n);
 
 struct kme_key {
 	uint8_t id[UUID_LEN];
-	size_t len;		/* octets */
-	uint8_t *bytes;		/* heap, wiped by kme_keys_free */
+	size_t len; /* octets */
+	uint8_t *bytes; /* heap, wiped by kme_keys_free */
 };
 
 /* Allocates n keys of len octets each with random IDs and bytes. */
@@ -236,8 +236,9 @@ int kme_store_reserve_batch(struct kme_store *st, const char *peer,
  * the store when its last slave has fetched it.  out gets n keys.
  */
 enum kme_fetch_rc kme_store_fetch(struct kme_store *st, const char *master,
-				  const char *slave, const uint8_t (*ids)[UUID_LEN],
-				  size_t n, struct kme_key *out);
+				  const char *slave,
+				  const uint8_t (*ids)[UUID_LEN], size_t n,
+				  struct kme_key *out);
 /*
  * Deletes reserved keys whose time is up; returns how many (or -1).  Also
  * prunes fetch_log entries older than log_keep_s, and once keys have been
@@ -267,20 +268,26 @@ int64_t kme_store_reserved_count(struct kme_store *st);
 
 /* ---------------------------------------------------------- kme_metrics.c */
 
-enum kme_op { KME_OP_STATUS, KME_OP_ENC, KME_OP_DEC, KME_OP_OTHER, KME_OP_N };
+enum kme_op {
+	KME_OP_STATUS,
+	KME_OP_ENC,
+	KME_OP_DEC,
+	KME_OP_OTHER,
+	KME_OP_N
+};
 #define KME_LAT_BUCKETS 12
 
 struct kme_metrics {
-	atomic_uint_fast64_t req[KME_OP_N][4];	/* 200, 400, 401, 503 */
+	atomic_uint_fast64_t req[KME_OP_N][4]; /* 200, 400, 401, 503 */
 	atomic_uint_fast64_t lat_bucket[KME_OP_N][KME_LAT_BUCKETS + 1];
 	atomic_uint_fast64_t lat_sum_us[KME_OP_N];
 	atomic_uint_fast64_t keys_enc, keys_dec, keys_expired, keys_prefetched;
 	atomic_uint_fast64_t link_calls_ok, link_calls_failed;
-	atomic_uint_fast64_t json_unknown;	/* JSON members ignored */
+	atomic_uint_fast64_t json_unknown; /* JSON members ignored */
 };
 
-void kme_metrics_request(struct kme_metrics *m, enum kme_op op,
-			 unsigned status, uint64_t us);
+void kme_metrics_request(struct kme_metrics *m, enum kme_op op, unsigned status,
+			 uint64_t us);
 struct kme;
 /* Prometheus text exposition format 0.0.4; heap string. */
 char *kme_metrics_render(struct kme *k);
@@ -289,11 +296,11 @@ char *kme_metrics_render(struct kme *k);
 
 /* Per-request state kept in MHD's con_cls. */
 struct kme_http_req {
-	char *body;		/* wiped when freed: link messages hold keys */
+	char *body; /* wiped when freed: link messages hold keys */
 	size_t len, cap;
 	bool too_large;
-	bool started;		/* kme_http_gather saw the request */
-	bool args_cut;		/* more query parameters than allowed */
+	bool started; /* kme_http_gather saw the request */
+	bool args_cut; /* more query parameters than allowed */
 	uint64_t t0_us;
 };
 
@@ -312,8 +319,8 @@ void *kme_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn);
  */
 bool kme_http_gather(struct MHD_Connection *conn, void **con_cls,
 		     const char *upload, size_t *upload_size, size_t max);
-void kme_http_completed(void *cls, struct MHD_Connection *conn,
-			void **con_cls, enum MHD_RequestTerminationCode toe);
+void kme_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			enum MHD_RequestTerminationCode toe);
 /* Takes json_heap (cJSON-printed); it is wiped once the reply is sent. */
 enum MHD_Result kme_http_json(struct MHD_Connection *conn, unsigned status,
 			      char *json_heap);
@@ -341,20 +348,20 @@ struct kme_link_resv;
 /* Run-time state of one peer (index matches cfg.peers). */
 struct kme_peer {
 	const struct kme_peer_cfg *cfg;
-	bool authority;			/* we hold this pair's pool */
+	bool authority; /* we hold this pair's pool */
 	pthread_mutex_t lock;
-	uint64_t pool_bits;		/* truth if authority, else mirror */
+	uint64_t pool_bits; /* truth if authority, else mirror */
 	uint64_t max_bits;
-	uint64_t last_contact_ms;	/* mono; 0 = never */
-	uint64_t ping_ms;		/* mono: the peer's last ping; 0 = none */
-	bool call_failed;		/* our last call did not reach the peer */
-	char call_why[KME_ERR_MAX];	/* ... and why */
-	double carry_bits;		/* generation remainder */
+	uint64_t last_contact_ms; /* mono; 0 = never */
+	uint64_t ping_ms; /* mono: the peer's last ping; 0 = none */
+	bool call_failed; /* our last call did not reach the peer */
+	char call_why[KME_ERR_MAX]; /* ... and why */
+	double carry_bits; /* generation remainder */
 	/* faults (kme_admin.c) */
 	bool f_down, f_starve;
 	uint32_t f_delay_ms;
-	struct qkd_faults qf;		/* physical faults of the link model */
-	struct qkd_state qs;		/* the model for cfg->qkd and qf */
+	struct qkd_faults qf; /* physical faults of the link model */
+	struct qkd_state qs; /* the model for cfg->qkd and qf */
 	struct kme_link_client *client;
 	/* reservations waiting to go to the peer in one message */
 	pthread_mutex_t rq_lock;
@@ -364,8 +371,8 @@ struct kme_peer {
 	/* prefetched keys given to masters, to tell the peer (under lock) */
 	uint8_t (*delivered)[UUID_LEN];
 	size_t ndelivered;
-	uint64_t ready_keys;		/* prefetched, counted against the max */
-	bool saes_differ;		/* its SAEs vs [peer] saes (logged once) */
+	uint64_t ready_keys; /* prefetched, counted against the max */
+	bool saes_differ; /* its SAEs vs [peer] saes (logged once) */
 };
 
 struct kme {
@@ -423,7 +430,8 @@ bool kme_link_model_halted(const struct kme *k, const struct kme_peer *p,
 struct cJSON;
 /* The link's physics as a JSON object (status extension, admin); NULL
  * for a constant-rate link.  p->lock held. */
-struct cJSON *kme_link_model_json(const struct kme *k, const struct kme_peer *p);
+struct cJSON *kme_link_model_json(const struct kme *k,
+				  const struct kme_peer *p);
 
 /* --------------------------------------------------------------- kme_api.c */
 

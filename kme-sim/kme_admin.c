@@ -58,8 +58,8 @@ kme_admin_yaml(struct MHD_Connection *conn, const char *doc)
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(strlen(doc), (void *)(uintptr_t)doc,
-					       MHD_RESPMEM_PERSISTENT);
+	resp = MHD_create_response_from_buffer(
+	    strlen(doc), (void *)(uintptr_t)doc, MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -93,10 +93,11 @@ kme_admin_faults(struct kme *k, struct MHD_Connection *conn)
 		cJSON_AddBoolToObject(o, "down", p->f_down);
 		cJSON_AddBoolToObject(o, "starve", p->f_starve);
 		cJSON_AddNumberToObject(o, "delay_ms", p->f_delay_ms);
-		cJSON_AddNumberToObject(o, "pool_keys",
-					(double)(p->pool_bits / k->cfg.key_size));
+		cJSON_AddNumberToObject(
+		    o, "pool_keys", (double)(p->pool_bits / k->cfg.key_size));
 		cJSON_AddNumberToObject(o, "pool_bits", (double)p->pool_bits);
-		cJSON_AddNumberToObject(o, "key_rate_bps", kme_link_model_rate(p));
+		cJSON_AddNumberToObject(o, "key_rate_bps",
+					kme_link_model_rate(p));
 		{
 			cJSON *q = kme_link_model_json(k, p);
 
@@ -122,8 +123,8 @@ kme_admin_double(const char *v, double lo, double hi, double *out)
 		return -1;
 	errno = 0;
 	*out = strtod(v, &end);
-	if (*end != '\0' || errno != 0 || !isfinite(*out) ||
-	    *out < lo || *out > hi)
+	if (*end != '\0' || errno != 0 || !isfinite(*out) || *out < lo ||
+	    *out > hi)
 		return -1;
 	return 0;
 }
@@ -131,9 +132,9 @@ kme_admin_double(const char *v, double lo, double hi, double *out)
 static bool
 kme_admin_is_physics(const char *kind)
 {
-	return kind != NULL && (strcmp(kind, "eve") == 0 ||
-				strcmp(kind, "loss") == 0 ||
-				strcmp(kind, "cut") == 0);
+	return kind != NULL &&
+	       (strcmp(kind, "eve") == 0 || strcmp(kind, "loss") == 0 ||
+		strcmp(kind, "cut") == 0);
 }
 
 /*
@@ -145,24 +146,32 @@ static enum MHD_Result
 kme_admin_physics(struct kme *k, struct MHD_Connection *conn,
 		  struct kme_peer *p, const char *kind, bool set)
 {
-	const char *fr = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "fraction");
-	const char *db = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "db");
+	const char *fr = MHD_lookup_connection_value(
+	    conn, MHD_GET_ARGUMENT_KIND, "fraction");
+	const char *db =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "db");
 	char msg[KME_ERR_MAX];
 	double x = 0;
 
 	if (!p->cfg->model) {
-		snprintf(msg, sizeof(msg), "the link to %s has no link model "
-			 "(kme-sim.conf(5) link_model = decoy-bb84)", p->cfg->id);
+		snprintf(msg, sizeof(msg),
+			 "the link to %s has no link model "
+			 "(kme-sim.conf(5) link_model = decoy-bb84)",
+			 p->cfg->id);
 		return kme_http_error(conn, 409, msg);
 	}
 	if (!p->authority) {
-		snprintf(msg, sizeof(msg), "physics faults go to KME %s, which "
-			 "holds the pool of this link", p->cfg->id);
+		snprintf(msg, sizeof(msg),
+			 "physics faults go to KME %s, which "
+			 "holds the pool of this link",
+			 p->cfg->id);
 		return kme_http_error(conn, 409, msg);
 	}
-	if (set && strcmp(kind, "eve") == 0 && kme_admin_double(fr, 0, 1, &x) < 0)
+	if (set && strcmp(kind, "eve") == 0 &&
+	    kme_admin_double(fr, 0, 1, &x) < 0)
 		return kme_http_error(conn, 400, "eve needs fraction=0..1");
-	if (set && strcmp(kind, "loss") == 0 && kme_admin_double(db, 0, 100, &x) < 0)
+	if (set && strcmp(kind, "loss") == 0 &&
+	    kme_admin_double(db, 0, 100, &x) < 0)
 		return kme_http_error(conn, 400, "loss needs db=0..100");
 	pthread_mutex_lock(&p->lock);
 	if (kind == NULL || strcmp(kind, "eve") == 0)
@@ -184,24 +193,30 @@ kme_admin_physics(struct kme *k, struct MHD_Connection *conn,
 static enum MHD_Result
 kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
 {
-	const char *peer = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "peer");
-	const char *kind = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
-	const char *dl = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
+	const char *peer =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "peer");
+	const char *kind =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
+	const char *dl = MHD_lookup_connection_value(
+	    conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
 	struct kme_peer *p = peer ? kme_peer_by_id(k, peer) : NULL;
 	uint64_t delay = 0;
 
 	if (p == NULL)
-		return kme_http_error(conn, 400, "peer=<configured peer KME ID> is required");
+		return kme_http_error(
+		    conn, 400, "peer=<configured peer KME ID> is required");
 	if (kme_admin_is_physics(kind))
 		return kme_admin_physics(k, conn, p, kind, set);
 	if ((set && kind == NULL) ||
-	    (kind != NULL && strcmp(kind, "down") != 0 && strcmp(kind, "slow") != 0 &&
-	     strcmp(kind, "starve") != 0))
-		return kme_http_error(conn, 400, "kind must be down, slow, starve, "
+	    (kind != NULL && strcmp(kind, "down") != 0 &&
+	     strcmp(kind, "slow") != 0 && strcmp(kind, "starve") != 0))
+		return kme_http_error(conn, 400,
+				      "kind must be down, slow, starve, "
 				      "eve, loss or cut");
 	if (set && strcmp(kind, "slow") == 0 &&
 	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) < 0))
-		return kme_http_error(conn, 400, "slow needs delay_ms=1..600000");
+		return kme_http_error(conn, 400,
+				      "slow needs delay_ms=1..600000");
 	pthread_mutex_lock(&p->lock);
 	if (set) {
 		if (strcmp(kind, "down") == 0)
@@ -238,7 +253,8 @@ kme_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		  size_t *upload_size, void **con_cls)
 {
 	struct kme *k = cls;
-	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	bool get = strcmp(method, "GET") == 0,
+	     post = strcmp(method, "POST") == 0;
 
 	(void)version;
 	if (!kme_http_gather(conn, con_cls, upload, upload_size, 4096))
@@ -273,7 +289,8 @@ kme_admin_start(struct kme *k)
 	if (inet_pton(AF_INET, k->cfg.admin_listen.host, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(k->cfg.admin_listen.port);
-	} else if (inet_pton(AF_INET6, k->cfg.admin_listen.host, &s6->sin6_addr) == 1) {
+	} else if (inet_pton(AF_INET6, k->cfg.admin_listen.host,
+			     &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(k->cfg.admin_listen.port);
 		flags |= MHD_USE_IPv6;
@@ -281,11 +298,12 @@ kme_admin_start(struct kme *k)
 		log_err("admin: bad address %s", k->cfg.admin_listen.host);
 		return -1;
 	}
-	k->admin_mhd = MHD_start_daemon(flags, k->cfg.admin_listen.port, NULL, NULL,
-					kme_admin_handler, k,
-					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-					MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
-					MHD_OPTION_END);
+	k->admin_mhd =
+	    MHD_start_daemon(flags, k->cfg.admin_listen.port, NULL, NULL,
+			     kme_admin_handler, k, MHD_OPTION_SOCK_ADDR,
+			     (struct sockaddr *)&ss,
+			     MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed,
+			     NULL, MHD_OPTION_END);
 	if (k->admin_mhd == NULL) {
 		log_err("admin: cannot listen on %s port %u",
 			k->cfg.admin_listen.host, k->cfg.admin_listen.port);

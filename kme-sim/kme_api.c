@@ -28,16 +28,17 @@ struct kme_api_ctx {
 	struct MHD_Connection *conn;
 	struct kme_http_req *req;
 	const char *method;
-	char caller[TLS_PEER_ID_MAX];	/* SAE ID from the certificate */
-	char sae[KME_ID_MAX + 1];	/* SAE ID from the URL */
+	char caller[TLS_PEER_ID_MAX]; /* SAE ID from the certificate */
+	char sae[KME_ID_MAX + 1]; /* SAE ID from the URL */
 };
 
 typedef unsigned (*kme_api_fn)(struct kme_api_ctx *c);
 
 /* Every 401 says the same: the client learns nothing about which SAEs
  * this KME serves beyond that its own certificate is not one of them. */
-#define KME_API_401 "unauthorized: the SAE ID of the client certificate is " \
-		    "not served by this KME"
+#define KME_API_401 \
+	"unauthorized: the SAE ID of the client certificate is " \
+	"not served by this KME"
 
 static unsigned
 kme_api_reply(struct kme_api_ctx *c, unsigned status, const char *message)
@@ -66,7 +67,8 @@ static unsigned
 kme_api_args(struct kme_api_ctx *c, struct kme_kv *kv, size_t *n)
 {
 	if (kme_http_args(c->conn, kv, KME_API_MAX_ARGS, n) < 0)
-		return kme_api_reply(c, 400, "a query parameter holds a NUL "
+		return kme_api_reply(c, 400,
+				     "a query parameter holds a NUL "
 				     "character (%00)");
 	if (*n > KME_API_MAX_ARGS || c->req->args_cut)
 		return kme_api_reply(c, 400, "too many query parameters");
@@ -82,7 +84,8 @@ kme_api_unknown(struct kme_api_ctx *c, const char *what, unsigned n,
 		return;
 	atomic_fetch_add(&c->k->metrics.json_unknown, n);
 	log_debug("%s from %s: ignored %u member(s) it does not define, the "
-		  "first \"%s\"", what, c->caller, n, first);
+		  "first \"%s\"",
+		  what, c->caller, n, first);
 }
 
 /* Common checks for status and enc_keys: caller local, slave remote. */
@@ -97,12 +100,17 @@ kme_api_master_side(struct kme_api_ctx *c, struct kme_peer **pp)
 	pc = kme_cfg_peer_of_sae(&c->k->cfg, c->sae);
 	if (pc == NULL) {
 		if (kme_cfg_is_local_sae(&c->k->cfg, c->sae))
-			snprintf(msg, sizeof(msg), "slave SAE ID '%s' is served by KME "
-				 "%s itself; keys are shared only with SAEs of a "
-				 "peer KME", c->sae, c->k->cfg.kme_id);
+			snprintf(
+			    msg, sizeof(msg),
+			    "slave SAE ID '%s' is served by KME "
+			    "%s itself; keys are shared only with SAEs of a "
+			    "peer KME",
+			    c->sae, c->k->cfg.kme_id);
 		else
-			snprintf(msg, sizeof(msg), "slave SAE ID '%s' is not known to "
-				 "KME %s", c->sae, c->k->cfg.kme_id);
+			snprintf(msg, sizeof(msg),
+				 "slave SAE ID '%s' is not known to "
+				 "KME %s",
+				 c->sae, c->k->cfg.kme_id);
 		return kme_api_reply(c, 400, msg);
 	}
 	*pp = kme_peer_by_id(c->k, pc->id);
@@ -143,8 +151,10 @@ kme_api_status(struct kme_api_ctx *c)
 	cJSON_AddStringToObject(o, "slave_SAE_ID", c->sae);
 	cJSON_AddNumberToObject(o, "key_size", cfg->key_size);
 	cJSON_AddNumberToObject(o, "stored_key_count", (double)stored);
-	cJSON_AddNumberToObject(o, "max_key_count", (double)(max / cfg->key_size));
-	cJSON_AddNumberToObject(o, "max_key_per_request", cfg->max_key_per_request);
+	cJSON_AddNumberToObject(o, "max_key_count",
+				(double)(max / cfg->key_size));
+	cJSON_AddNumberToObject(o, "max_key_per_request",
+				cfg->max_key_per_request);
 	cJSON_AddNumberToObject(o, "max_key_size", cfg->max_key_size);
 	cJSON_AddNumberToObject(o, "min_key_size", cfg->min_key_size);
 	cJSON_AddNumberToObject(o, "max_SAE_ID_count", cfg->max_sae_id_count);
@@ -182,13 +192,16 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 		return rc;
 	if (strcmp(c->method, "GET") == 0) {
 		if (c->req->len > 0)
-			return kme_api_reply(c, 400, "enc_keys GET takes no body; use POST");
+			return kme_api_reply(
+			    c, 400, "enc_keys GET takes no body; use POST");
 		if (kme_req_enc_query(kv, nargs, &req, err, sizeof(err)) < 0)
 			return kme_api_reply(c, 400, err);
 	} else {
 		if (nargs > 0)
-			return kme_api_reply(c, 400, "enc_keys POST takes no query "
-					     "parameters; put them in the body");
+			return kme_api_reply(
+			    c, 400,
+			    "enc_keys POST takes no query "
+			    "parameters; put them in the body");
 		if (kme_req_enc_body(c->req->body, c->req->len, &req, err,
 				     sizeof(err)) < 0)
 			return kme_api_reply(c, 400, err);
@@ -199,30 +212,37 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	/* The named slave first, then the additional ones (Annex B). */
 	snprintf(slaves[0], sizeof(slaves[0]), "%s", c->sae);
 	for (size_t i = 0; i < req.nslaves; i++) {
-		const struct kme_peer_cfg *pc = kme_cfg_peer_of_sae(&c->k->cfg,
-								    req.slaves[i]);
+		const struct kme_peer_cfg *pc =
+		    kme_cfg_peer_of_sae(&c->k->cfg, req.slaves[i]);
 		if (strcmp(req.slaves[i], c->sae) == 0 ||
 		    strcmp(req.slaves[i], c->caller) == 0) {
-			snprintf(err, sizeof(err), "additional_slave_SAE_IDs must not "
+			snprintf(err, sizeof(err),
+				 "additional_slave_SAE_IDs must not "
 				 "repeat the slave or name the master (%s)",
 				 str_quote(q, sizeof(q), req.slaves[i],
-					   strlen(req.slaves[i]), KME_QUOTE_IN));
+					   strlen(req.slaves[i]),
+					   KME_QUOTE_IN));
 			return kme_api_reply(c, 400, err);
 		}
 		if (pc != p->cfg) {
-			snprintf(err, sizeof(err), "additional slave SAE ID \"%s\" is %s; "
+			snprintf(err, sizeof(err),
+				 "additional slave SAE ID \"%s\" is %s; "
 				 "all slaves must be served by KME %s",
 				 str_quote(q, sizeof(q), req.slaves[i],
 					   strlen(req.slaves[i]), KME_QUOTE_IN),
-				 pc ? "served by another KME" : "not known to this KME",
+				 pc ? "served by another KME"
+				    : "not known to this KME",
 				 p->cfg->id);
 			return kme_api_reply(c, 400, err);
 		}
-		snprintf(slaves[i + 1], sizeof(slaves[i + 1]), "%s", req.slaves[i]);
+		snprintf(slaves[i + 1], sizeof(slaves[i + 1]), "%s",
+			 req.slaves[i]);
 	}
 	if (kme_link_get_keys(c->k, p, c->caller, slaves, req.nslaves + 1,
-			      req.number, req.size, &keys, err, sizeof(err)) < 0) {
-		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae, err);
+			      req.number, req.size, &keys, err,
+			      sizeof(err)) < 0) {
+		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae,
+			 err);
 		return kme_api_reply(c, 503, err);
 	}
 	root = kme_http_key_container(keys, req.number);
@@ -248,7 +268,7 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 
 	if (!kme_cfg_is_local_sae(&c->k->cfg, c->caller))
 		return kme_api_reply(c, 401, NULL);
-	req = malloc(sizeof(*req));	/* large: 16 KiB of IDs */
+	req = malloc(sizeof(*req)); /* large: 16 KiB of IDs */
 	if (req == NULL)
 		return kme_api_reply(c, 503, "out of memory");
 	*req = empty;
@@ -257,16 +277,21 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 	if (strcmp(c->method, "GET") == 0) {
 		if (c->req->len > 0 ||
 		    kme_req_dec_query(kv, nargs, req, err, sizeof(err)) < 0) {
-			status = kme_api_reply(c, 400, c->req->len > 0 ?
-					       "dec_keys GET takes no body; use POST" : err);
+			status = kme_api_reply(
+			    c, 400,
+			    c->req->len > 0
+				? "dec_keys GET takes no body; use POST"
+				: err);
 			goto out;
 		}
 	} else if (nargs > 0 ||
 		   kme_req_dec_body(c->req->body, c->req->len,
 				    c->k->cfg.max_key_per_request, c->sae, req,
 				    err, sizeof(err)) < 0) {
-		status = kme_api_reply(c, 400, nargs > 0 ? "dec_keys POST takes no "
-				       "query parameters" : err);
+		status = kme_api_reply(c, 400,
+				       nargs > 0 ? "dec_keys POST takes no "
+						   "query parameters"
+						 : err);
 		goto out;
 	}
 	kme_api_unknown(c, "Key IDs", req->unknown, req->unknown_first);
@@ -276,24 +301,27 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 		goto out;
 	}
 	fr = kme_store_fetch(c->k->store, c->sae, c->caller,
-			     (const uint8_t (*)[UUID_LEN])req->ids, req->nids, keys);
+			     (const uint8_t(*)[UUID_LEN])req->ids, req->nids,
+			     keys);
 	switch (fr) {
 	case KME_FETCH_OK:
 		root = kme_http_key_container(keys, req->nids);
 		status = kme_api_reply_json(c, root);
 		atomic_fetch_add(&c->k->metrics.keys_dec, req->nids);
-		log_debug("dec_keys: %zu key(s) of %s for %s", req->nids, c->sae,
-			  c->caller);
+		log_debug("dec_keys: %zu key(s) of %s for %s", req->nids,
+			  c->sae, c->caller);
 		break;
 	case KME_FETCH_UNAUTHORIZED:
-		log_info("dec_keys: %s asked for key(s) of %s it is not a slave of",
-			 c->caller, c->sae);
+		log_info(
+		    "dec_keys: %s asked for key(s) of %s it is not a slave of",
+		    c->caller, c->sae);
 		/* FALLTHROUGH */
 	case KME_FETCH_NOT_FOUND:
 		/* Clause 5.3, the mandated message; the same for a key that
 		 * exists for another slave, so that an SAE cannot learn which
 		 * key IDs exist. */
-		status = kme_api_reply(c, 400, "one or more keys specified are not "
+		status = kme_api_reply(c, 400,
+				       "one or more keys specified are not "
 				       "found on KME");
 		break;
 	default:
@@ -325,7 +353,8 @@ kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
 	*op = KME_OP_OTHER;
 	if (strncmp(url, KME_API_PREFIX, strlen(KME_API_PREFIX)) != 0 ||
 	    (slash = strchr(id, '/')) == NULL)
-		return kme_api_reply(c, 400, "unknown path; use /api/v1/keys/"
+		return kme_api_reply(c, 400,
+				     "unknown path; use /api/v1/keys/"
 				     "{SAE_ID}/status|enc_keys|dec_keys");
 	idlen = (size_t)(slash - id);
 	for (size_t i = 0; i < ARRAY_LEN(kme_api_routes); i++) {
@@ -334,27 +363,32 @@ kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
 		*op = kme_api_routes[i].op;
 		if (strcmp(c->method, "GET") != 0 &&
 		    !(kme_api_routes[i].post && strcmp(c->method, "POST") == 0))
-			return kme_api_reply(c, 400, kme_api_routes[i].post ?
-					     "method must be GET or POST" :
-					     "method must be GET");
+			return kme_api_reply(c, 400,
+					     kme_api_routes[i].post
+						 ? "method must be GET or POST"
+						 : "method must be GET");
 		if (c->req->too_large)
 			return kme_api_reply(c, 400, "request body too large");
 		if (idlen == 0 || idlen > KME_ID_MAX)
-			return kme_api_reply(c, 400, "SAE ID in the path must have "
+			return kme_api_reply(c, 400,
+					     "SAE ID in the path must have "
 					     "1..64 characters");
 		memcpy(c->sae, id, idlen);
 		c->sae[idlen] = '\0';
 		if (!kme_cfg_valid_id(c->sae)) {
 			/* Known SAE IDs use a restricted alphabet; this is none. */
 			char msg[KME_ERR_MAX], q[KME_QUOTE_MAX];
-			snprintf(msg, sizeof(msg), "SAE ID \"%s\" is not known to KME %s",
+			snprintf(msg, sizeof(msg),
+				 "SAE ID \"%s\" is not known to KME %s",
 				 str_quote(q, sizeof(q), c->sae, strlen(c->sae),
-					   KME_QUOTE_IN), c->k->cfg.kme_id);
+					   KME_QUOTE_IN),
+				 c->k->cfg.kme_id);
 			return kme_api_reply(c, 400, msg);
 		}
 		return kme_api_routes[i].fn(c);
 	}
-	return kme_api_reply(c, 400, "unknown method; use status, enc_keys or "
+	return kme_api_reply(c, 400,
+			     "unknown method; use status, enc_keys or "
 			     "dec_keys");
 }
 
@@ -372,14 +406,16 @@ kme_api_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	c.req = *con_cls;
 	/* Defence in depth: the handshake already required a certificate. */
-	if (tls_front_conn_peer(c.k->api_tf, conn, c.caller, sizeof(c.caller)) < 0 ||
+	if (tls_front_conn_peer(c.k->api_tf, conn, c.caller, sizeof(c.caller)) <
+		0 ||
 	    c.caller[0] == '\0') {
 		kme_http_error(conn, 401, KME_API_401);
 		kme_metrics_request(&c.k->metrics, KME_OP_OTHER, 401, 0);
 		return MHD_YES;
 	}
 	status = kme_api_route(&c, url, &op);
-	kme_metrics_request(&c.k->metrics, op, status, mono_us() - c.req->t0_us);
+	kme_metrics_request(&c.k->metrics, op, status,
+			    mono_us() - c.req->t0_us);
 	if (status == 401)
 		log_info("401 for SAE '%s' on %s %s", c.caller, method, url);
 	return MHD_YES;
@@ -397,17 +433,17 @@ kme_api_start(struct kme *k)
 		log_err("api: cannot set up TLS from cert/key/sae_ca");
 		return -1;
 	}
-	k->api_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-				      MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-				      0, NULL, NULL, kme_api_handler, k,
-				      MHD_OPTION_THREAD_POOL_SIZE, k->cfg.threads,
-				      MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
-				      MHD_OPTION_URI_LOG_CALLBACK, kme_http_uri_cb,
-				      (void *)(uintptr_t)KME_API_MAX_ARGS,
-				      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
-				      MHD_OPTION_CONNECTION_LIMIT,
-				      (unsigned)k->cfg.max_conns,
-				      MHD_OPTION_END);
+	k->api_mhd =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+				 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+			     0, NULL, NULL, kme_api_handler, k,
+			     MHD_OPTION_THREAD_POOL_SIZE, k->cfg.threads,
+			     MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed,
+			     NULL, MHD_OPTION_URI_LOG_CALLBACK, kme_http_uri_cb,
+			     (void *)(uintptr_t)KME_API_MAX_ARGS,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+			     (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
+			     (unsigned)k->cfg.max_conns, MHD_OPTION_END);
 	if (k->api_mhd == NULL) {
 		log_err("api: cannot start the HTTP layer");
 		goto out;
@@ -423,7 +459,8 @@ kme_api_start(struct kme *k)
 	tc.request_timeout_ms = (unsigned)k->cfg.request_timeout_ms;
 	k->api_tf = tls_front_new(&tc);
 	if (k->api_tf == NULL ||
-	    tls_front_listen(k->api_tf, k->cfg.listen.host, k->cfg.listen.port) < 0 ||
+	    tls_front_listen(k->api_tf, k->cfg.listen.host,
+			     k->cfg.listen.port) < 0 ||
 	    tls_front_start(k->api_tf) < 0)
 		goto out;
 	rc = 0;

@@ -64,7 +64,10 @@ kme_cfg_id_list(const char *value, char (*arr)[KME_ID_MAX + 1], size_t *n,
 	for (tok = strtok_r(buf, " \t,", &save); tok != NULL;
 	     tok = strtok_r(NULL, " \t,", &save)) {
 		if (!kme_cfg_valid_id(tok)) {
-			cfg_error(pos, "bad SAE ID '%.70s' (1..64 of A-Z a-z 0-9 _ - .)", tok);
+			cfg_error(
+			    pos,
+			    "bad SAE ID '%.70s' (1..64 of A-Z a-z 0-9 _ - .)",
+			    tok);
 			return -1;
 		}
 		if (*n >= KME_MAX_SAES) {
@@ -83,8 +86,10 @@ kme_cfg_u32(const char *v, uint64_t min, uint64_t max, uint32_t *out,
 	uint64_t x;
 
 	if (cfg_parse_u64(v, min, max, &x) < 0) {
-		cfg_error(pos, "%s must be a whole number from %llu to %llu, not '%.40s'",
-			  key, (unsigned long long)min, (unsigned long long)max, v);
+		cfg_error(
+		    pos,
+		    "%s must be a whole number from %llu to %llu, not '%.40s'",
+		    key, (unsigned long long)min, (unsigned long long)max, v);
 		return -1;
 	}
 	*out = (uint32_t)x;
@@ -96,8 +101,10 @@ kme_cfg_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out,
 	    const char *key, const struct cfg_pos *pos)
 {
 	if (cfg_parse_u64(v, min, max, out) < 0) {
-		cfg_error(pos, "%s must be a whole number from %llu to %llu, not '%.40s'",
-			  key, (unsigned long long)min, (unsigned long long)max, v);
+		cfg_error(
+		    pos,
+		    "%s must be a whole number from %llu to %llu, not '%.40s'",
+		    key, (unsigned long long)min, (unsigned long long)max, v);
 		return -1;
 	}
 	return 0;
@@ -119,7 +126,9 @@ kme_cfg_addr(const char *v, struct kme_addr *out, const char *key,
 	     const struct cfg_pos *pos)
 {
 	if (kme_cfg_parse_addr(v, out) < 0) {
-		cfg_error(pos, "%s must be host:port or [v6addr]:port, not '%.60s'", key, v);
+		cfg_error(pos,
+			  "%s must be host:port or [v6addr]:port, not '%.60s'",
+			  key, v);
 		return -1;
 	}
 	return 0;
@@ -130,9 +139,10 @@ kme_cfg_dur(const char *v, uint64_t min, uint64_t *out, const char *key,
 	    const struct cfg_pos *pos)
 {
 	if (cfg_parse_duration_ms(v, out) < 0 || *out < min) {
-		cfg_error(pos, "%s must be a duration of at least %llu ms "
-			  "(e.g. 500ms, 10s, 1h), not '%.40s'", key,
-			  (unsigned long long)min, v);
+		cfg_error(pos,
+			  "%s must be a duration of at least %llu ms "
+			  "(e.g. 500ms, 10s, 1h), not '%.40s'",
+			  key, (unsigned long long)min, v);
 		return -1;
 	}
 	return 0;
@@ -176,9 +186,12 @@ kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
 		   const struct cfg_pos *pos)
 {
 	if (strcmp(key, "link_model") == 0) {
-		if (strcmp(v, "constant") != 0 && strcmp(v, "decoy-bb84") != 0) {
-			cfg_error(pos, "link_model must be constant or decoy-bb84, "
-				  "not '%.40s'", v);
+		if (strcmp(v, "constant") != 0 &&
+		    strcmp(v, "decoy-bb84") != 0) {
+			cfg_error(pos,
+				  "link_model must be constant or decoy-bb84, "
+				  "not '%.40s'",
+				  v);
 			return -1;
 		}
 		p->model = strcmp(v, "decoy-bb84") == 0;
@@ -187,8 +200,11 @@ kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
 	if (strcmp(key, "link_preset") == 0) {
 		p->preset = qkd_preset_find(v);
 		if (p->preset == NULL) {
-			cfg_error(pos, "link_preset must be gys, high-rate or field, "
-				  "not '%.40s'", v);
+			cfg_error(
+			    pos,
+			    "link_preset must be gys, high-rate or field, "
+			    "not '%.40s'",
+			    v);
 			return -1;
 		}
 		return 0;
@@ -197,7 +213,10 @@ kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
 		if (kme_cfg_double(v, &p->qber_abort, key, pos) < 0)
 			return -1;
 		if (!(p->qber_abort > 0 && p->qber_abort <= 0.5)) {
-			cfg_error(pos, "qber_abort must be > 0 and <= 0.5, not '%.40s'", v);
+			cfg_error(
+			    pos,
+			    "qber_abort must be > 0 and <= 0.5, not '%.40s'",
+			    v);
 			return -1;
 		}
 		return 0;
@@ -205,8 +224,10 @@ kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
 	for (size_t i = 0; i < kme_cfg_nqkd_keys; i++) {
 		if (strcmp(key, kme_cfg_qkd_keys[i].key) != 0)
 			continue;
-		if (kme_cfg_double(v, (double *)(void *)((char *)&p->qkd +
-			kme_cfg_qkd_keys[i].off), key, pos) < 0)
+		if (kme_cfg_double(v,
+				   (double *)(void *)((char *)&p->qkd +
+						      kme_cfg_qkd_keys[i].off),
+				   key, pos) < 0)
 			return -1;
 		p->qkd_set |= 1u << i;
 		return 0;
@@ -229,7 +250,8 @@ kme_cfg_peer_model_validate(struct kme_peer_cfg *p, const char *path)
 	if (!p->model) {
 		if (p->qkd_set != 0 || p->qber_abort != 0) {
 			log_err("%s: [peer %s] has link model keys but no "
-				"link_model = decoy-bb84", path, p->id);
+				"link_model = decoy-bb84",
+				path, p->id);
 			return -1;
 		}
 		return 0;
@@ -241,13 +263,15 @@ kme_cfg_peer_model_validate(struct kme_peer_cfg *p, const char *path)
 		if (!(p->qkd_set & (1u << i)))
 			continue;
 		q = p->preset->params;
-		memcpy((char *)&q + off, (const char *)&set + off, sizeof(double));
+		memcpy((char *)&q + off, (const char *)&set + off,
+		       sizeof(double));
 		if (qkd_params_check(&q, why, sizeof(why)) == -1) {
 			log_err("%s: [peer %s] %s: %s", path, p->id,
 				kme_cfg_qkd_keys[i].key, why);
 			return -1;
 		}
-		memcpy((char *)&p->qkd + off, (const char *)&set + off, sizeof(double));
+		memcpy((char *)&p->qkd + off, (const char *)&set + off,
+		       sizeof(double));
 	}
 	if (qkd_params_check(&p->qkd, why, sizeof(why)) == -1) {
 		log_err("%s: [peer %s] link model: %s", path, p->id, why);
@@ -269,9 +293,11 @@ kme_cfg_peer_line(struct kme_peer_cfg *p, const char *key, const char *v,
 	if (strcmp(key, "saes") == 0)
 		return kme_cfg_id_list(v, p->saes, &p->nsaes, pos);
 	if (strcmp(key, "key_rate") == 0)
-		return kme_cfg_u64(v, 0, 100000000000ULL, &p->key_rate, key, pos);
+		return kme_cfg_u64(v, 0, 100000000000ULL, &p->key_rate, key,
+				   pos);
 	if (strcmp(key, "max_key_count") == 0)
-		return kme_cfg_u64(v, 1, 100000000ULL, &p->max_key_count, key, pos);
+		return kme_cfg_u64(v, 1, 100000000ULL, &p->max_key_count, key,
+				   pos);
 	rc = kme_cfg_peer_model(p, key, v, pos);
 	if (rc <= 0)
 		return rc;
@@ -286,35 +312,45 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 	struct kme_cfg *c = arg;
 
 	if (strcmp(section, "peer") == 0) {
-		struct kme_peer_cfg *p = c->npeers > 0 ? &c->peers[c->npeers - 1] : NULL;
+		struct kme_peer_cfg *p =
+		    c->npeers > 0 ? &c->peers[c->npeers - 1] : NULL;
 		if (p == NULL || strcmp(p->id, section_arg) != 0) {
 			if (!kme_cfg_valid_id(section_arg)) {
-				cfg_error(pos, "[peer ID] needs a KME ID, got '%.70s'", section_arg);
+				cfg_error(
+				    pos,
+				    "[peer ID] needs a KME ID, got '%.70s'",
+				    section_arg);
 				return -1;
 			}
 			if (kme_cfg_peer_index(c, section_arg) >= 0) {
-				cfg_error(pos, "[peer %s] appears twice", section_arg);
+				cfg_error(pos, "[peer %s] appears twice",
+					  section_arg);
 				return -1;
 			}
 			if (c->npeers >= KME_MAX_PEERS) {
-				cfg_error(pos, "more than %d peers", KME_MAX_PEERS);
+				cfg_error(pos, "more than %d peers",
+					  KME_MAX_PEERS);
 				return -1;
 			}
 			p = &c->peers[c->npeers++];
 			memset(p, 0, sizeof(*p));
 			snprintf(p->id, sizeof(p->id), "%s", section_arg);
-			p->key_rate = UINT64_MAX;	/* inherit */
+			p->key_rate = UINT64_MAX; /* inherit */
 			p->max_key_count = 0;
 		}
 		return kme_cfg_peer_line(p, key, v, pos);
 	}
 	if (*section != '\0') {
-		cfg_error(pos, "unknown section [%s]; only [peer ID] exists", section);
+		cfg_error(pos, "unknown section [%s]; only [peer ID] exists",
+			  section);
 		return -1;
 	}
 	if (strcmp(key, "kme_id") == 0) {
 		if (!kme_cfg_valid_id(v)) {
-			cfg_error(pos, "bad kme_id '%.70s' (1..64 of A-Z a-z 0-9 _ - .)", v);
+			cfg_error(
+			    pos,
+			    "bad kme_id '%.70s' (1..64 of A-Z a-z 0-9 _ - .)",
+			    v);
 			return -1;
 		}
 		snprintf(c->kme_id, sizeof(c->kme_id), "%s", v);
@@ -335,29 +371,40 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 	if (strcmp(key, "sae_ca") == 0)
 		return kme_cfg_path(v, c->sae_ca, sizeof(c->sae_ca), key, pos);
 	if (strcmp(key, "link_cert") == 0)
-		return kme_cfg_path(v, c->link_cert, sizeof(c->link_cert), key, pos);
+		return kme_cfg_path(v, c->link_cert, sizeof(c->link_cert), key,
+				    pos);
 	if (strcmp(key, "link_key") == 0)
-		return kme_cfg_path(v, c->link_key, sizeof(c->link_key), key, pos);
+		return kme_cfg_path(v, c->link_key, sizeof(c->link_key), key,
+				    pos);
 	if (strcmp(key, "link_ca") == 0)
-		return kme_cfg_path(v, c->link_ca, sizeof(c->link_ca), key, pos);
+		return kme_cfg_path(v, c->link_ca, sizeof(c->link_ca), key,
+				    pos);
 	if (strcmp(key, "database") == 0)
-		return kme_cfg_path(v, c->database, sizeof(c->database), key, pos);
+		return kme_cfg_path(v, c->database, sizeof(c->database), key,
+				    pos);
 	if (strcmp(key, "saes") == 0)
 		return kme_cfg_id_list(v, c->saes, &c->nsaes, pos);
 	if (strcmp(key, "key_size") == 0)
-		return kme_cfg_u32(v, 8, KME_MAX_KEY_BITS, &c->key_size, key, pos);
+		return kme_cfg_u32(v, 8, KME_MAX_KEY_BITS, &c->key_size, key,
+				   pos);
 	if (strcmp(key, "min_key_size") == 0)
-		return kme_cfg_u32(v, 8, KME_MAX_KEY_BITS, &c->min_key_size, key, pos);
+		return kme_cfg_u32(v, 8, KME_MAX_KEY_BITS, &c->min_key_size,
+				   key, pos);
 	if (strcmp(key, "max_key_size") == 0)
-		return kme_cfg_u32(v, 8, KME_MAX_KEY_BITS, &c->max_key_size, key, pos);
+		return kme_cfg_u32(v, 8, KME_MAX_KEY_BITS, &c->max_key_size,
+				   key, pos);
 	if (strcmp(key, "max_key_per_request") == 0)
-		return kme_cfg_u32(v, 1, KME_MAX_KEYS, &c->max_key_per_request, key, pos);
+		return kme_cfg_u32(v, 1, KME_MAX_KEYS, &c->max_key_per_request,
+				   key, pos);
 	if (strcmp(key, "max_sae_id_count") == 0)
-		return kme_cfg_u32(v, 0, KME_MAX_SLAVES, &c->max_sae_id_count, key, pos);
+		return kme_cfg_u32(v, 0, KME_MAX_SLAVES, &c->max_sae_id_count,
+				   key, pos);
 	if (strcmp(key, "key_rate") == 0)
-		return kme_cfg_u64(v, 0, 100000000000ULL, &c->key_rate, key, pos);
+		return kme_cfg_u64(v, 0, 100000000000ULL, &c->key_rate, key,
+				   pos);
 	if (strcmp(key, "max_key_count") == 0)
-		return kme_cfg_u64(v, 1, 100000000ULL, &c->max_key_count, key, pos);
+		return kme_cfg_u64(v, 1, 100000000ULL, &c->max_key_count, key,
+				   pos);
 	if (strcmp(key, "key_ttl") == 0)
 		return kme_cfg_dur(v, 1000, &c->key_ttl_ms, key, pos);
 	if (strcmp(key, "link_timeout") == 0)
@@ -376,7 +423,8 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 	if (strcmp(key, "max_connections") == 0)
 		return kme_cfg_u32(v, 1, 65536, &c->max_conns, key, pos);
 	if (strcmp(key, "max_connections_per_source") == 0)
-		return kme_cfg_u32(v, 1, 65536, &c->max_conns_per_source, key, pos);
+		return kme_cfg_u32(v, 1, 65536, &c->max_conns_per_source, key,
+				   pos);
 	if (strcmp(key, "tls_threads") == 0)
 		return kme_cfg_u32(v, 1, 64, &c->tls_threads, key, pos);
 	if (strcmp(key, "handshake_timeout") == 0)
@@ -404,7 +452,10 @@ kme_cfg_is_loopback(const char *host)
 static int
 kme_cfg_validate(struct kme_cfg *c, const char *path)
 {
-	static const struct { const char *name; size_t off; } required[] = {
+	static const struct {
+		const char *name;
+		size_t off;
+	} required[] = {
 		{ "cert", offsetof(struct kme_cfg, cert) },
 		{ "key", offsetof(struct kme_cfg, key) },
 		{ "sae_ca", offsetof(struct kme_cfg, sae_ca) },
@@ -429,19 +480,22 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 		return -1;
 	}
 	if (c->has_admin && !kme_cfg_is_loopback(c->admin_listen.host)) {
-		log_err("%s: admin_listen must be a loopback address (it has no "
-			  "authentication), not '%s'", path, c->admin_listen.host);
+		log_err(
+		    "%s: admin_listen must be a loopback address (it has no "
+		    "authentication), not '%s'",
+		    path, c->admin_listen.host);
 		return -1;
 	}
 	if (c->nsaes == 0) {
-		log_err("%s: saes (the SAE IDs this KME serves) is required", path);
+		log_err("%s: saes (the SAE IDs this KME serves) is required",
+			path);
 		return -1;
 	}
-	if (c->min_key_size > c->max_key_size || c->key_size < c->min_key_size ||
-	    c->key_size > c->max_key_size) {
+	if (c->min_key_size > c->max_key_size ||
+	    c->key_size < c->min_key_size || c->key_size > c->max_key_size) {
 		log_err("%s: need min_key_size <= key_size <= max_key_size "
-			  "(have %u, %u, %u)", path, c->min_key_size, c->key_size,
-			  c->max_key_size);
+			"(have %u, %u, %u)",
+			path, c->min_key_size, c->key_size, c->max_key_size);
 		return -1;
 	}
 	if (c->key_size % 8 != 0 || c->min_key_size % 8 != 0 ||
@@ -450,18 +504,21 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 		return -1;
 	}
 	if (c->npeers == 0) {
-		log_err("%s: at least one [peer KME_ID] section is required", path);
+		log_err("%s: at least one [peer KME_ID] section is required",
+			path);
 		return -1;
 	}
 	for (size_t i = 0; i < c->npeers; i++) {
 		struct kme_peer_cfg *p = &c->peers[i];
 
 		if (strcmp(p->id, c->kme_id) == 0) {
-			log_err("%s: [peer %s] is this KME itself", path, p->id);
+			log_err("%s: [peer %s] is this KME itself", path,
+				p->id);
 			return -1;
 		}
 		if (p->addr.port == 0 || p->nsaes == 0) {
-			log_err("%s: [peer %s] needs address and saes", path, p->id);
+			log_err("%s: [peer %s] needs address and saes", path,
+				p->id);
 			return -1;
 		}
 		if (p->key_rate == UINT64_MAX)
@@ -471,14 +528,19 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 		if (kme_cfg_peer_model_validate(p, path) < 0)
 			return -1;
 		for (size_t j = 0; j < p->nsaes; j++) {
-			const struct kme_peer_cfg *o = kme_cfg_peer_of_sae(c, p->saes[j]);
+			const struct kme_peer_cfg *o =
+			    kme_cfg_peer_of_sae(c, p->saes[j]);
 			bool dup = false;
 
 			for (size_t l = 0; l < j; l++)
-				dup = dup || strcmp(p->saes[l], p->saes[j]) == 0;
-			if (kme_cfg_is_local_sae(c, p->saes[j]) || o != p || dup) {
-				log_err("%s: SAE %s is listed twice (each SAE belongs "
-					  "to exactly one KME)", path, p->saes[j]);
+				dup =
+				    dup || strcmp(p->saes[l], p->saes[j]) == 0;
+			if (kme_cfg_is_local_sae(c, p->saes[j]) || o != p ||
+			    dup) {
+				log_err(
+				    "%s: SAE %s is listed twice (each SAE belongs "
+				    "to exactly one KME)",
+				    path, p->saes[j]);
 				return -1;
 			}
 		}
@@ -486,7 +548,8 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 	for (size_t i = 0; i < c->nsaes; i++) {
 		for (size_t j = i + 1; j < c->nsaes; j++) {
 			if (strcmp(c->saes[i], c->saes[j]) == 0) {
-				log_err("%s: SAE %s is listed twice", path, c->saes[i]);
+				log_err("%s: SAE %s is listed twice", path,
+					c->saes[i]);
 				return -1;
 			}
 		}
@@ -504,7 +567,7 @@ kme_cfg_defaults(struct kme_cfg *c)
 	c->max_key_size = 1024;
 	c->max_key_per_request = 128;
 	c->max_sae_id_count = 4;
-	c->key_rate = 1000000;		/* ~ what QKD gives over 50 km */
+	c->key_rate = 1000000; /* ~ what QKD gives over 50 km */
 	c->max_key_count = 100000;
 	c->key_ttl_ms = 3600 * 1000;
 	c->link_timeout_ms = 2000;

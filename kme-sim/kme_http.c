@@ -42,14 +42,14 @@ kme_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 }
 
 bool
-kme_http_gather(struct MHD_Connection *conn, void **con_cls,
-		const char *upload, size_t *upload_size, size_t max)
+kme_http_gather(struct MHD_Connection *conn, void **con_cls, const char *upload,
+		size_t *upload_size, size_t max)
 {
 	struct kme_http_req *r = *con_cls;
 
 	if (r == NULL || !r->started) {
-		const char *cl = MHD_lookup_connection_value(conn,
-			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl = MHD_lookup_connection_value(
+		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		if (r == NULL)
 			r = calloc(1, sizeof(*r));
@@ -127,7 +127,7 @@ kme_http_json(struct MHD_Connection *conn, unsigned status, char *json)
 		return kme_http_error(conn, 503, "out of memory");
 	/* MHD sends from this buffer; a copy (MUST_COPY) is freed unwiped. */
 	resp = MHD_create_response_from_buffer_with_free_callback_cls(
-		strlen(json), json, kme_http_body_free, json);
+	    strlen(json), json, kme_http_body_free, json);
 	if (resp == NULL) {
 		kme_http_body_free(json);
 		return MHD_NO;
@@ -151,7 +151,7 @@ kme_http_error(struct MHD_Connection *conn, unsigned status,
 	cJSON_Delete(o);
 	if (s == NULL) {
 		struct MHD_Response *resp = MHD_create_response_from_buffer(
-			0, NULL, MHD_RESPMEM_PERSISTENT);
+		    0, NULL, MHD_RESPMEM_PERSISTENT);
 		enum MHD_Result ret = MHD_queue_response(conn, status, resp);
 		MHD_destroy_response(resp);
 		return ret;
@@ -204,7 +204,8 @@ kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap,
 {
 	struct kme_http_argv a = { kv, cap, 0, false };
 
-	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, kme_http_arg, &a);
+	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, kme_http_arg,
+				    &a);
 	*n = a.n;
 	return a.nul ? -1 : 0;
 }
@@ -217,7 +218,7 @@ kme_http_key_container(const struct kme_key *keys, size_t n)
 
 	if (root == NULL)
 		return NULL;
-	arr = cJSON_AddArrayToObject(root, "keys");	/* Table 11 */
+	arr = cJSON_AddArrayToObject(root, "keys"); /* Table 11 */
 	if (arr == NULL)
 		goto err;
 	for (size_t i = 0; i < n; i++) {
@@ -258,7 +259,8 @@ kme_http_parse_keys(const cJSON *arr, size_t want, size_t len)
 	keys = kme_keys_new(want);
 	if (keys == NULL)
 		return NULL;
-	cJSON_ArrayForEach(o, arr) {
+	cJSON_ArrayForEach(o, arr)
+	{
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "key_ID");
 		const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "key");
 		int got;

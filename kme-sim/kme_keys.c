@@ -32,7 +32,7 @@ struct kme_key *
 kme_keys_new_random(size_t n, size_t len)
 {
 	struct kme_key *keys = kme_keys_new(n);
-	uint8_t (*ids)[UUID_LEN] = NULL, *bytes = NULL;
+	uint8_t(*ids)[UUID_LEN] = NULL, *bytes = NULL;
 	bool ok = false;
 
 	if (keys == NULL || n == 0)

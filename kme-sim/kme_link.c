@@ -76,7 +76,8 @@ kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap)
 	memcpy(call_why, p->call_why, sizeof(call_why));
 	pthread_mutex_unlock(&p->lock);
 	if (down) {
-		snprintf(why, cap, "KME link to %s is down (fault injected at %s)",
+		snprintf(why, cap,
+			 "KME link to %s is down (fault injected at %s)",
 			 p->cfg->id, k->cfg.kme_id);
 		return false;
 	}
@@ -90,7 +91,8 @@ kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap)
 		return false;
 	}
 	if (now - last > dead) {
-		snprintf(why, cap, "KME link to %s is down (no contact for %llu ms)",
+		snprintf(why, cap,
+			 "KME link to %s is down (no contact for %llu ms)",
 			 p->cfg->id, (unsigned long long)(now - last));
 		return false;
 	}
@@ -114,9 +116,11 @@ kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap)
 	ping = p->ping_ms;
 	pthread_mutex_unlock(&p->lock);
 	if (p->authority && ping != 0 && now - ping > dead) {
-		snprintf(why, cap, "KME link to %s is down (KME %s has not reached "
-			 "KME %s for %llu ms)", p->cfg->id, p->cfg->id,
-			 k->cfg.kme_id, (unsigned long long)(now - ping));
+		snprintf(why, cap,
+			 "KME link to %s is down (KME %s has not reached "
+			 "KME %s for %llu ms)",
+			 p->cfg->id, p->cfg->id, k->cfg.kme_id,
+			 (unsigned long long)(now - ping));
 		return false;
 	}
 	return true;
@@ -173,7 +177,8 @@ kme_link_check_saes(struct kme *k, struct kme_peer *p,
 		return;
 	for (size_t i = 0; i < s->n; i++) {
 		if (kme_cfg_peer_of_sae(&k->cfg, s->ids[i]) != p->cfg)
-			kme_linkmsg_list_add(unlisted, sizeof(unlisted), s->ids[i]);
+			kme_linkmsg_list_add(unlisted, sizeof(unlisted),
+					     s->ids[i]);
 	}
 	for (size_t i = 0; i < p->cfg->nsaes; i++) {
 		size_t j = 0;
@@ -181,7 +186,8 @@ kme_link_check_saes(struct kme *k, struct kme_peer *p,
 		while (j < s->n && strcmp(s->ids[j], p->cfg->saes[i]) != 0)
 			j++;
 		if (j == s->n)
-			kme_linkmsg_list_add(gone, sizeof(gone), p->cfg->saes[i]);
+			kme_linkmsg_list_add(gone, sizeof(gone),
+					     p->cfg->saes[i]);
 	}
 	differ = unlisted[0] != '\0' || gone[0] != '\0';
 	pthread_mutex_lock(&p->lock);
@@ -189,12 +195,13 @@ kme_link_check_saes(struct kme *k, struct kme_peer *p,
 	p->saes_differ = differ;
 	pthread_mutex_unlock(&p->lock);
 	if (differ && !was)
-		log_warnx("link: the SAEs of KME %s differ from [peer %s] in the "
-			  "configuration of KME %s: served there but not listed "
-			  "here (their keys are refused here): [%s]; listed here "
-			  "but not served there: [%s]; make both configurations "
-			  "agree", p->cfg->id, p->cfg->id, k->cfg.kme_id, unlisted,
-			  gone);
+		log_warnx(
+		    "link: the SAEs of KME %s differ from [peer %s] in the "
+		    "configuration of KME %s: served there but not listed "
+		    "here (their keys are refused here): [%s]; listed here "
+		    "but not served there: [%s]; make both configurations "
+		    "agree",
+		    p->cfg->id, p->cfg->id, k->cfg.kme_id, unlisted, gone);
 	else if (!differ && was)
 		log_info("link: the SAEs of KME %s agree with [peer %s] again",
 			 p->cfg->id, p->cfg->id);
@@ -227,19 +234,20 @@ kme_link_start(struct kme *k)
 		if (p->client == NULL)
 			goto out;
 	}
-	ctx = tls_server_ctx_new(k->cfg.link_cert, k->cfg.link_key, k->cfg.link_ca);
+	ctx = tls_server_ctx_new(k->cfg.link_cert, k->cfg.link_key,
+				 k->cfg.link_ca);
 	if (ctx == NULL) {
-		log_err("link: cannot set up TLS from link_cert/link_key/link_ca");
+		log_err(
+		    "link: cannot set up TLS from link_cert/link_key/link_ca");
 		goto out;
 	}
-	k->link_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-				       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-				       0, NULL, NULL, kme_link_handler, k,
-				       MHD_OPTION_THREAD_POOL_SIZE, 4,
-				       MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
-				       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
-				       MHD_OPTION_CONNECTION_LIMIT, 256u,
-				       MHD_OPTION_END);
+	k->link_mhd = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+	    0, NULL, NULL, kme_link_handler, k, MHD_OPTION_THREAD_POOL_SIZE, 4,
+	    MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed, NULL,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+	    MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_END);
 	if (k->link_mhd == NULL) {
 		log_err("link: cannot start the HTTP layer");
 		goto out;

@@ -28,14 +28,16 @@ struct kme_link_client *
 kme_link_client_new(const struct kme_cfg *cfg, const struct kme_peer_cfg *pc)
 {
 	struct https_client_cfg hc = {
-		.ca_file = cfg->link_ca, .cert_file = cfg->link_cert,
+		.ca_file = cfg->link_ca,
+		.cert_file = cfg->link_cert,
 		.key_file = cfg->link_key,
 		/* The peer is named by KME ID, not by the address it
 		 * listens on. */
 		.peer_name = pc->id,
 		.timeout_ms = cfg->link_timeout_ms,
 		.connect_timeout_ms = cfg->link_timeout_ms,
-		.body_max = KME_LINK_MAX_RESP, .pool = KME_LINK_HANDLES,
+		.body_max = KME_LINK_MAX_RESP,
+		.pool = KME_LINK_HANDLES,
 	};
 	struct kme_link_client *lc = calloc(1, sizeof(*lc));
 	bool v6;
@@ -78,7 +80,7 @@ kme_link_call(struct kme *k, struct kme_peer *p, const char *op, cJSON *body,
 	pthread_mutex_lock(&p->lock);
 	delay = p->f_delay_ms;
 	pthread_mutex_unlock(&p->lock);
-	if (delay > 0)	/* the "slow" fault: added one-way latency */
+	if (delay > 0) /* the "slow" fault: added one-way latency */
 		kme_link_sleep_ms(delay);
 	json = cJSON_PrintUnformatted(body);
 	if (json == NULL) {

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KME_DELIVERED_MAX KME_LINKMSG_DELIVERED_MAX	/* a sync's share */
+#define KME_DELIVERED_MAX KME_LINKMSG_DELIVERED_MAX /* a sync's share */
 
 /* At least the largest thread pool, so that no waiter is left behind;
  * at most what the peer takes in one reserve. */
@@ -37,7 +37,8 @@ kme_link_send_batch(struct kme *k, struct kme_peer *p, struct kme_link_resv *b)
 	char why[KME_ERR_MAX] = "out of memory";
 
 	arr = msg ? cJSON_AddArrayToObject(msg, "batch") : NULL;
-	for (struct kme_link_resv *r = b; arr != NULL && r != NULL; r = r->next) {
+	for (struct kme_link_resv *r = b; arr != NULL && r != NULL;
+	     r = r->next) {
 		cJSON *it = kme_http_key_container(r->keys, r->n);
 		if (it == NULL) {
 			arr = NULL;
@@ -45,8 +46,8 @@ kme_link_send_batch(struct kme *k, struct kme_peer *p, struct kme_link_resv *b)
 		}
 		cJSON_AddItemToArray(arr, it);
 		if (cJSON_AddStringToObject(it, "master", r->master) == NULL ||
-		    !cJSON_AddItemToObject(it, "slaves",
-					   kme_link_ids_json(r->slaves, r->nslaves)))
+		    !cJSON_AddItemToObject(
+			it, "slaves", kme_link_ids_json(r->slaves, r->nslaves)))
 			arr = NULL;
 	}
 	if (arr != NULL)
@@ -81,7 +82,8 @@ kme_link_reserve(struct kme *k, struct kme_peer *p, struct kme_link_resv *me)
 			continue;
 		}
 		/* Take up to KME_LINK_BATCH_MAX, oldest last (list is LIFO). */
-		for (pp = &p->rq_head; *pp != NULL && n < KME_LINK_BATCH_MAX; n++)
+		for (pp = &p->rq_head; *pp != NULL && n < KME_LINK_BATCH_MAX;
+		     n++)
 			pp = &(*pp)->next;
 		batch = p->rq_head;
 		p->rq_head = *pp;
@@ -117,7 +119,8 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 	starved = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
 	if (starved) {
-		snprintf(why, cap, "key pool for KME %s is starved (fault injected)",
+		snprintf(why, cap,
+			 "key pool for KME %s is starved (fault injected)",
 			 p->cfg->id);
 		return -1;
 	}
@@ -129,9 +132,11 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 		halted = kme_link_model_halted(k, p, why, cap);
 		pthread_mutex_unlock(&p->lock);
 		if (!halted)
-			snprintf(why, cap, "not enough key material for KME %s: "
-				 "%llu bits requested, %llu in the pool", p->cfg->id,
-				 (unsigned long long)need, (unsigned long long)have);
+			snprintf(why, cap,
+				 "not enough key material for KME %s: "
+				 "%llu bits requested, %llu in the pool",
+				 p->cfg->id, (unsigned long long)need,
+				 (unsigned long long)have);
 		return -1;
 	}
 	keys = kme_keys_new_random(n, bits / 8);
@@ -149,9 +154,10 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 		/* The peer may have recorded them before the reply was lost:
 		 * the bits are spent, the keys never leave. */
 		snprintf(why, cap, "%s", r.why);
-		log_warnx("link: %u key(s) for %s not recorded at %s; their %llu "
-			  "bits are discarded: %s", n, master, p->cfg->id,
-			  (unsigned long long)need, why);
+		log_warnx(
+		    "link: %u key(s) for %s not recorded at %s; their %llu "
+		    "bits are discarded: %s",
+		    n, master, p->cfg->id, (unsigned long long)need, why);
 		goto out;
 	}
 	*out = keys;
@@ -179,13 +185,15 @@ kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
 	starved = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
 	if (starved) {
-		snprintf(why, cap, "key pool for KME %s is starved (fault injected)",
+		snprintf(why, cap,
+			 "key pool for KME %s is starved (fault injected)",
 			 p->cfg->id);
 		goto out;
 	}
 	if (msg == NULL ||
 	    cJSON_AddStringToObject(msg, "master", master) == NULL ||
-	    !cJSON_AddItemToObject(msg, "slaves", kme_link_ids_json(slaves, nslaves)) ||
+	    !cJSON_AddItemToObject(msg, "slaves",
+				   kme_link_ids_json(slaves, nslaves)) ||
 	    cJSON_AddNumberToObject(msg, "number", n) == NULL ||
 	    cJSON_AddNumberToObject(msg, "size", bits) == NULL) {
 		snprintf(why, cap, "out of memory");
@@ -195,8 +203,8 @@ kme_link_keys_there(struct kme *k, struct kme_peer *p, const char *master,
 	if (reply == NULL)
 		goto out;
 	kme_link_touch(p);
-	keys = kme_http_parse_keys(cJSON_GetObjectItemCaseSensitive(reply, "keys"),
-				   n, bits / 8);
+	keys = kme_http_parse_keys(
+	    cJSON_GetObjectItemCaseSensitive(reply, "keys"), n, bits / 8);
 	if (keys == NULL) {
 		snprintf(why, cap, "KME %s sent a malformed key allocation",
 			 p->cfg->id);
@@ -255,8 +263,9 @@ kme_link_keys_ready(struct kme *k, struct kme_peer *p, const char *master,
 	if (p->delivered == NULL)
 		p->delivered = calloc(KME_DELIVERED_MAX, UUID_LEN);
 	/* Beyond the cap a key keeps the expiry it was recorded with. */
-	for (uint32_t i = 0; p->delivered != NULL && i < n &&
-	     p->ndelivered < KME_DELIVERED_MAX; i++)
+	for (uint32_t i = 0;
+	     p->delivered != NULL && i < n && p->ndelivered < KME_DELIVERED_MAX;
+	     i++)
 		memcpy(p->delivered[p->ndelivered++], keys[i].id, UUID_LEN);
 	pthread_mutex_unlock(&p->lock);
 	*out = keys;
@@ -280,8 +289,8 @@ kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 	    kme_link_keys_ready(k, p, master, slaves[0], n, out) == 0)
 		return 0;
 	if (p->authority)
-		return kme_link_keys_here(k, p, master, slaves, nslaves, n, bits,
-					  out, why, cap);
+		return kme_link_keys_here(k, p, master, slaves, nslaves, n,
+					  bits, out, why, cap);
 	return kme_link_keys_there(k, p, master, slaves, nslaves, n, bits, out,
 				   why, cap);
 }

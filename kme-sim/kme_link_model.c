@@ -25,8 +25,8 @@ kme_link_model_rate(const struct kme_peer *p)
 }
 
 bool
-kme_link_model_halted(const struct kme *k, const struct kme_peer *p,
-		      char *why, size_t cap)
+kme_link_model_halted(const struct kme *k, const struct kme_peer *p, char *why,
+		      size_t cap)
 {
 	const struct qkd_state *st = &p->qs;
 
@@ -34,18 +34,21 @@ kme_link_model_halted(const struct kme *k, const struct kme_peer *p,
 		return false;
 	switch (st->halt) {
 	case QKD_HALT_QBER:
-		snprintf(why, cap, "QKD link %s-%s halted: QBER %.3g above abort "
-			 "threshold %.3g (eavesdropper?)", k->cfg.kme_id,
-			 p->cfg->id, st->qber, p->cfg->qber_abort);
+		snprintf(why, cap,
+			 "QKD link %s-%s halted: QBER %.3g above abort "
+			 "threshold %.3g (eavesdropper?)",
+			 k->cfg.kme_id, p->cfg->id, st->qber,
+			 p->cfg->qber_abort);
 		break;
 	case QKD_HALT_CUT:
 		snprintf(why, cap, "QKD link %s-%s halted: fibre cut",
 			 k->cfg.kme_id, p->cfg->id);
 		break;
 	default:
-		snprintf(why, cap, "QKD link %s-%s halted: no secret key at "
-			 "%.1f dB loss (QBER %.3g)", k->cfg.kme_id, p->cfg->id,
-			 st->loss_db, st->qber);
+		snprintf(why, cap,
+			 "QKD link %s-%s halted: no secret key at "
+			 "%.1f dB loss (QBER %.3g)",
+			 k->cfg.kme_id, p->cfg->id, st->loss_db, st->qber);
 		break;
 	}
 	return true;

@@ -54,14 +54,16 @@ kme_link_pool_grow(struct kme *k, struct kme_peer *p, uint64_t dt_ms,
 	want = p->carry_bits + kme_link_model_rate(p) * (double)dt_ms / 1000.0;
 	add = (uint64_t)want;
 	p->carry_bits = want - (double)add;
-	max = max > p->ready_keys * k->cfg.key_size ?
-	      max - p->ready_keys * k->cfg.key_size : 0;
+	max = max > p->ready_keys * k->cfg.key_size
+		  ? max - p->ready_keys * k->cfg.key_size
+		  : 0;
 	if (starve) {
 		p->pool_bits = 0;
 		p->carry_bits = 0;
 		p->ready_keys = 0;
 	} else if (p->pool_bits < max) {
-		p->pool_bits = p->pool_bits + add > max ? max : p->pool_bits + add;
+		p->pool_bits =
+		    p->pool_bits + add > max ? max : p->pool_bits + add;
 	}
 	now_bits = p->pool_bits;
 	pthread_mutex_unlock(&p->lock);

@@ -36,9 +36,10 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 
 	/* Prefetched keys the authority gave to masters: key_ttl starts now. */
 	if (s->ndelivered > 0 &&
-	    kme_store_extend(k->store, (const uint8_t (*)[UUID_LEN])s->delivered,
+	    kme_store_extend(k->store, (const uint8_t(*)[UUID_LEN])s->delivered,
 			     s->ndelivered, kme_link_expiry(k)) < 0)
-		return kme_http_error(conn, 400, "delivered must be a list of key IDs");
+		return kme_http_error(conn, 400,
+				      "delivered must be a list of key IDs");
 	kme_link_check_saes(k, p, &s->saes);
 	pthread_mutex_lock(&p->lock);
 	p->pool_bits = s->pool_bits;
@@ -50,7 +51,8 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 	if (reply != NULL) {
 		cJSON_AddBoolToObject(reply, "starve", starve);
 		cJSON_AddItemToObject(reply, "saes",
-				      kme_link_ids_json(k->cfg.saes, k->cfg.nsaes));
+				      kme_link_ids_json(k->cfg.saes,
+							k->cfg.nsaes));
 	}
 	return kme_link_finish(conn, reply);
 }
@@ -67,8 +69,11 @@ kme_link_on_reserve(struct kme *k, struct kme_peer *p,
 		struct kme_linkmsg_resv *r = &m->u.reserve.items[i];
 
 		items[i] = (struct kme_store_resv){
-			.master = r->parties.master, .slaves = r->parties.slaves,
-			.nslaves = r->parties.nslaves, .keys = r->keys, .n = r->n,
+			.master = r->parties.master,
+			.slaves = r->parties.slaves,
+			.nslaves = r->parties.nslaves,
+			.keys = r->keys,
+			.n = r->n,
 		};
 		nkeys += r->n;
 	}
@@ -76,8 +81,9 @@ kme_link_on_reserve(struct kme *k, struct kme_peer *p,
 					kme_link_expiry(k))) {
 	case 0:
 		break;
-	case 1:		/* the peer's mistake or a replay: nothing recorded */
-		return kme_http_error(conn, 400, "a key_ID is already recorded "
+	case 1: /* the peer's mistake or a replay: nothing recorded */
+		return kme_http_error(conn, 400,
+				      "a key_ID is already recorded "
 				      "or repeats in the reservation");
 	default:
 		return kme_http_error(conn, 503, "key store error");
@@ -89,8 +95,8 @@ kme_link_on_reserve(struct kme *k, struct kme_peer *p,
 }
 
 static enum MHD_Result
-kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
-		  struct kme_linkmsg_alloc *a)
+kme_link_on_alloc(struct kme *k, struct kme_peer *p,
+		  struct MHD_Connection *conn, struct kme_linkmsg_alloc *a)
 {
 	char why[KME_ERR_MAX];
 	struct kme_key *keys = NULL;
@@ -103,8 +109,10 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 	starved = p->f_starve;
 	pthread_mutex_unlock(&p->lock);
 	if (starved) {
-		snprintf(why, sizeof(why), "key pool for KME %s is starved (fault "
-			 "injected at %s)", p->cfg->id, k->cfg.kme_id);
+		snprintf(why, sizeof(why),
+			 "key pool for KME %s is starved (fault "
+			 "injected at %s)",
+			 p->cfg->id, k->cfg.kme_id);
 		return kme_http_error(conn, 503, why);
 	}
 	if (kme_link_pool_take(p, (uint64_t)n * bits, &have) < 0) {
@@ -114,17 +122,19 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn
 		halted = kme_link_model_halted(k, p, why, sizeof(why));
 		pthread_mutex_unlock(&p->lock);
 		if (!halted)
-			snprintf(why, sizeof(why), "not enough key material for KME %s: "
-				 "%llu bits requested, %llu in the pool", k->cfg.kme_id,
-				 (unsigned long long)n * bits, (unsigned long long)have);
+			snprintf(why, sizeof(why),
+				 "not enough key material for KME %s: "
+				 "%llu bits requested, %llu in the pool",
+				 k->cfg.kme_id, (unsigned long long)n * bits,
+				 (unsigned long long)have);
 		return kme_http_error(conn, 503, why);
 	}
 	keys = kme_keys_new_random(n, bits / 8);
 	/* Recorded for our slaves before the keys leave for the master. */
-	if (keys == NULL || kme_store_reserve(k->store, p->cfg->id, 0,
-					      a->parties.master, a->parties.slaves,
-					      a->parties.nslaves, keys, n,
-					      kme_link_expiry(k)) != 0) {
+	if (keys == NULL ||
+	    kme_store_reserve(k->store, p->cfg->id, 0, a->parties.master,
+			      a->parties.slaves, a->parties.nslaves, keys, n,
+			      kme_link_expiry(k)) != 0) {
 		kme_keys_free(keys, n);
 		kme_link_pool_give(p, (uint64_t)n * bits);
 		return kme_http_error(conn, 503, "key store error");
@@ -156,10 +166,12 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	bool down;
 
 	(void)version;
-	if (!kme_http_gather(conn, con_cls, upload, upload_size, KME_LINK_MAX_RESP))
+	if (!kme_http_gather(conn, con_cls, upload, upload_size,
+			     KME_LINK_MAX_RESP))
 		return MHD_YES;
 	r = *con_cls;
-	if (tls_front_conn_peer(k->link_tf, conn, peer_id, sizeof(peer_id)) < 0 ||
+	if (tls_front_conn_peer(k->link_tf, conn, peer_id, sizeof(peer_id)) <
+		0 ||
 	    (p = kme_peer_by_id(k, peer_id)) == NULL)
 		return kme_http_empty(conn, 401);
 	pthread_mutex_lock(&p->lock);
@@ -167,26 +179,32 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	delay = p->f_delay_ms;
 	pthread_mutex_unlock(&p->lock);
 	if (down)
-		return kme_http_error(conn, 503, "KME link is down (fault injected)");
+		return kme_http_error(conn, 503,
+				      "KME link is down (fault injected)");
 	if (delay > 0)
 		kme_link_sleep_ms(delay);
 	if (strcmp(method, "POST") != 0 || r->too_large)
-		return kme_http_error(conn, 400, "link messages are POSTed JSON");
+		return kme_http_error(conn, 400,
+				      "link messages are POSTed JSON");
 	/* Parse and validate (kme_linkmsg.c), then act.  On the heap: a
 	 * sync may carry KME_LINKMSG_DELIVERED_MAX key IDs. */
 	m = malloc(sizeof(*m));
 	if (m == NULL)
 		return kme_http_error(conn, 503, "out of memory");
 	ctx = (struct kme_linkmsg_ctx){
-		.cfg = &k->cfg, .peer = p->cfg, .authority = p->authority,
+		.cfg = &k->cfg,
+		.peer = p->cfg,
+		.authority = p->authority,
 		.lim = &k->limits,
 	};
-	if (kme_linkmsg_parse(url, r->body, r->len, &ctx, m, why,
-			      sizeof(why)) < 0) {
+	if (kme_linkmsg_parse(url, r->body, r->len, &ctx, m, why, sizeof(why)) <
+	    0) {
 		if (m->log_refusal) {
 			if (strlen(why) + 1 == sizeof(why))
-				log_debug("link: the refusal below is cut to %zu "
-					  "bytes", sizeof(why) - 1);
+				log_debug(
+				    "link: the refusal below is cut to %zu "
+				    "bytes",
+				    sizeof(why) - 1);
 			log_warnx("link: %s", why);
 		}
 		ret = kme_http_error(conn, 400, why);

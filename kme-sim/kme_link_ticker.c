@@ -17,8 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#define KME_PREFETCH_PER_TICK 1024	/* per (master, slave) pair */
-#define KME_PREFETCH_CHUNK 64		/* keys per reserve message */
+#define KME_PREFETCH_PER_TICK 1024 /* per (master, slave) pair */
+#define KME_PREFETCH_CHUNK 64 /* keys per reserve message */
 
 /* Adds the IDs of delivered prefetched keys to a sync; returns how many. */
 static size_t
@@ -76,8 +76,9 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 			char slave[1][KME_ID_MAX + 1];
 			struct kme_link_resv r = { 0 };
 			struct kme_key *keys;
-			int64_t have = kme_store_ready_count(k->store, k->cfg.saes[i],
-							     p->cfg->saes[j], min_created);
+			int64_t have =
+			    kme_store_ready_count(k->store, k->cfg.saes[i],
+						  p->cfg->saes[j], min_created);
 			uint64_t need, avail;
 
 			if (have < 0)
@@ -88,12 +89,14 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 			need = share - (uint64_t)have;
 			if (need > KME_PREFETCH_PER_TICK)
 				need = KME_PREFETCH_PER_TICK;
-			snprintf(slave[0], sizeof(slave[0]), "%s", p->cfg->saes[j]);
+			snprintf(slave[0], sizeof(slave[0]), "%s",
+				 p->cfg->saes[j]);
 			/* In chunks: each is one transaction at either end, and
 			 * requests wait for the store while one is written. */
 			while (need > 0) {
-				uint64_t n = need < KME_PREFETCH_CHUNK ?
-					     need : KME_PREFETCH_CHUNK;
+				uint64_t n = need < KME_PREFETCH_CHUNK
+						 ? need
+						 : KME_PREFETCH_CHUNK;
 
 				pthread_mutex_lock(&p->lock);
 				avail = p->pool_bits / bits;
@@ -117,8 +120,9 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 				r.n = n;
 				/* Recorded at the peer first, then ready here. */
 				if (kme_link_reserve(k, p, &r) < 0 ||
-				    kme_store_ready_add(k->store, p->cfg->id, r.master,
-							slave[0], keys, n, now) < 0) {
+				    kme_store_ready_add(k->store, p->cfg->id,
+							r.master, slave[0],
+							keys, n, now) < 0) {
 					kme_keys_free(keys, n);
 					goto out;
 				}
@@ -158,8 +162,8 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	}
 	cJSON_AddNumberToObject(msg, "pool_bits", (double)bits);
 	cJSON_AddNumberToObject(msg, "max_bits", (double)max);
-	cJSON_AddItemToObject(msg, "saes", kme_link_ids_json(k->cfg.saes,
-							     k->cfg.nsaes));
+	cJSON_AddItemToObject(msg, "saes",
+			      kme_link_ids_json(k->cfg.saes, k->cfg.nsaes));
 	ndel = kme_link_add_delivered(p, msg);
 	reply = kme_link_call(k, p, "sync", msg, why, sizeof(why));
 	cJSON_Delete(msg);
@@ -168,7 +172,8 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 		return;
 	}
 	kme_link_drop_delivered(p, ndel);
-	kme_linkmsg_saes(cJSON_GetObjectItemCaseSensitive(reply, "saes"), &saes);
+	kme_linkmsg_saes(cJSON_GetObjectItemCaseSensitive(reply, "saes"),
+			 &saes);
 	kme_link_check_saes(k, p, &saes);
 	st = cJSON_GetObjectItemCaseSensitive(reply, "starve");
 	starve = cJSON_IsTrue(st);
@@ -237,25 +242,30 @@ kme_link_ticker(void *arg)
 		ts.tv_nsec %= 1000000000L;
 		pthread_mutex_lock(&k->stop_lock);
 		if (!atomic_load(&k->stopping))
-			pthread_cond_timedwait(&k->stop_cond, &k->stop_lock, &ts);
+			pthread_cond_timedwait(&k->stop_cond, &k->stop_lock,
+					       &ts);
 		pthread_mutex_unlock(&k->stop_lock);
 		if (atomic_load(&k->stopping))
 			break;
 		now = mono_ms();
 		for (size_t i = 0; i < k->cfg.npeers; i++) {
 			if (k->peers[i].authority)
-				kme_link_tick_authority(k, &k->peers[i], now - last);
+				kme_link_tick_authority(k, &k->peers[i],
+							now - last);
 			else
 				kme_link_tick_other(k, &k->peers[i]);
 		}
 		last = now;
 		if (now - last_expire >= 1000) {
-			int64_t n = kme_store_expire(k->store, wall_s(),
-						     (int64_t)(k->cfg.key_ttl_ms / 1000) + 1);
+			int64_t n = kme_store_expire(
+			    k->store, wall_s(),
+			    (int64_t)(k->cfg.key_ttl_ms / 1000) + 1);
 			if (n > 0) {
-				atomic_fetch_add(&k->metrics.keys_expired, (uint64_t)n);
-				log_info("%lld reserved key(s) expired unfetched",
-					 (long long)n);
+				atomic_fetch_add(&k->metrics.keys_expired,
+						 (uint64_t)n);
+				log_info(
+				    "%lld reserved key(s) expired unfetched",
+				    (long long)n);
 			}
 			last_expire = now;
 		}

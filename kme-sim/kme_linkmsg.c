@@ -38,7 +38,8 @@ kme_linkmsg_list_add(char *list, size_t cap, const char *id)
 	size_t off = strlen(list);
 
 	if (off < cap)
-		snprintf(list + off, cap - off, "%s%.64s", off > 0 ? " " : "", id);
+		snprintf(list + off, cap - off, "%s%.64s", off > 0 ? " " : "",
+			 id);
 }
 
 /* The master must be an SAE of the calling KME, the slaves ours. */
@@ -59,10 +60,11 @@ kme_linkmsg_parties(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 
 		for (size_t i = 0; i < pc->nsaes; i++)
 			kme_linkmsg_list_add(list, sizeof(list), pc->saes[i]);
-		snprintf(why, cap, "master %.64s is not an SAE of KME %s in the "
+		snprintf(why, cap,
+			 "master %.64s is not an SAE of KME %s in the "
 			 "configuration of KME %s ([peer %s] saes = %s)",
-			 cJSON_IsString(ms) ? ms->valuestring : "(none)", pc->id,
-			 ctx->cfg->kme_id, pc->id, list);
+			 cJSON_IsString(ms) ? ms->valuestring : "(none)",
+			 pc->id, ctx->cfg->kme_id, pc->id, list);
 		m->log_refusal = true;
 		return -1;
 	}
@@ -75,10 +77,12 @@ kme_linkmsg_parties(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 			 KME_MAX_SLAVES + 1);
 		return -1;
 	}
-	cJSON_ArrayForEach(it, s) {
+	cJSON_ArrayForEach(it, s)
+	{
 		if (!cJSON_IsString(it) ||
 		    !kme_cfg_is_local_sae(ctx->cfg, it->valuestring)) {
-			snprintf(why, cap, "slave %.64s is not served by KME %s",
+			snprintf(why, cap,
+				 "slave %.64s is not served by KME %s",
 				 cJSON_IsString(it) ? it->valuestring : "?",
 				 ctx->cfg->kme_id);
 			return -1;
@@ -101,7 +105,8 @@ kme_linkmsg_delivered(const cJSON *arr, struct kme_linkmsg_sync *out)
 	if (!cJSON_IsArray(arr) ||
 	    cJSON_GetArraySize(arr) > KME_LINKMSG_DELIVERED_MAX)
 		return -1;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach(it, arr)
+	{
 		if (!cJSON_IsString(it) ||
 		    uuid_parse(out->delivered[out->ndelivered],
 			       it->valuestring) < 0)
@@ -120,7 +125,8 @@ kme_linkmsg_saes(const cJSON *arr, struct kme_linkmsg_saes *out)
 	out->n = 0;
 	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KME_MAX_SAES)
 		return;
-	cJSON_ArrayForEach(it, arr) {
+	cJSON_ArrayForEach(it, arr)
+	{
 		if (!cJSON_IsString(it)) {
 			out->n = 0;
 			return;
@@ -139,7 +145,8 @@ kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 	struct kme_linkmsg_sync *out = &m->u.sync;
 
 	if (ctx->authority) {
-		snprintf(why, cap, "sync goes from the pool authority (the "
+		snprintf(why, cap,
+			 "sync goes from the pool authority (the "
 			 "lower KME ID) only");
 		return -1;
 	}
@@ -148,13 +155,13 @@ kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 	    kme_linkmsg_bits(cJSON_GetObjectItemCaseSensitive(msg, "max_bits"),
 			     &out->max_bits) < 0 ||
 	    out->pool_bits > out->max_bits) {
-		snprintf(why, cap, "sync needs pool_bits and max_bits (integers, "
+		snprintf(why, cap,
+			 "sync needs pool_bits and max_bits (integers, "
 			 "0 <= pool_bits <= max_bits <= 2^53)");
 		return -1;
 	}
-	if (kme_linkmsg_delivered(cJSON_GetObjectItemCaseSensitive(msg,
-								   "delivered"),
-				  out) < 0) {
+	if (kme_linkmsg_delivered(
+		cJSON_GetObjectItemCaseSensitive(msg, "delivered"), out) < 0) {
 		snprintf(why, cap, "delivered must be a list of key IDs");
 		return -1;
 	}
@@ -166,8 +173,8 @@ kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 /* One batch item: parties checked, then 1..KME_MAX_KEYS keys of one length. */
 static int
 kme_linkmsg_resv(const struct kme_linkmsg_ctx *ctx, const cJSON *it,
-		 struct kme_linkmsg_resv *out, struct kme_linkmsg *m,
-		 char *why, size_t cap)
+		 struct kme_linkmsg_resv *out, struct kme_linkmsg *m, char *why,
+		 size_t cap)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(it, "keys"), *k0;
 	uint8_t tmp[KME_MAX_KEY_BITS / 8 + 3];
@@ -177,8 +184,10 @@ kme_linkmsg_resv(const struct kme_linkmsg_ctx *ctx, const cJSON *it,
 	if (kme_linkmsg_parties(ctx, it, &out->parties, m, why, cap) < 0)
 		return -1;
 	n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
-	k0 = n > 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 0),
-						      "key") : NULL;
+	k0 = n > 0
+		 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 0),
+						    "key")
+		 : NULL;
 	if (n < 1 || n > KME_MAX_KEYS || !cJSON_IsString(k0)) {
 		snprintf(why, cap, "reserve needs 1..%d keys per item",
 			 KME_MAX_KEYS);
@@ -196,8 +205,9 @@ kme_linkmsg_resv(const struct kme_linkmsg_ctx *ctx, const cJSON *it,
 	 * enc_keys could not have made. */
 	if ((uint64_t)got * 8 < ctx->lim->min_key_size ||
 	    (uint64_t)got * 8 > ctx->lim->max_key_size) {
-		snprintf(why, cap, "key size %d bits is outside %u..%u", got * 8,
-			 ctx->lim->min_key_size, ctx->lim->max_key_size);
+		snprintf(why, cap, "key size %d bits is outside %u..%u",
+			 got * 8, ctx->lim->min_key_size,
+			 ctx->lim->max_key_size);
 		return -1;
 	}
 	out->keys = kme_http_parse_keys(arr, n, (size_t)got);
@@ -214,11 +224,13 @@ static int
 kme_linkmsg_reserve(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 		    struct kme_linkmsg *m, char *why, size_t cap)
 {
-	const cJSON *batch = cJSON_GetObjectItemCaseSensitive(msg, "batch"), *it;
+	const cJSON *batch = cJSON_GetObjectItemCaseSensitive(msg, "batch"),
+		    *it;
 
 	m->u.reserve.nitems = 0;
 	if (ctx->authority) {
-		snprintf(why, cap, "reserve goes to the pool authority's peer "
+		snprintf(why, cap,
+			 "reserve goes to the pool authority's peer "
 			 "only");
 		return -1;
 	}
@@ -228,8 +240,10 @@ kme_linkmsg_reserve(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 			 KME_LINKMSG_BATCH_MAX);
 		return -1;
 	}
-	cJSON_ArrayForEach(it, batch) {
-		struct kme_linkmsg_resv *r = &m->u.reserve.items[m->u.reserve.nitems];
+	cJSON_ArrayForEach(it, batch)
+	{
+		struct kme_linkmsg_resv *r =
+		    &m->u.reserve.items[m->u.reserve.nitems];
 
 		if (kme_linkmsg_resv(ctx, it, r, m, why, cap) < 0)
 			return -1;
@@ -247,15 +261,15 @@ kme_linkmsg_alloc(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 	struct kme_linkmsg_alloc *out = &m->u.alloc;
 
 	if (!ctx->authority) {
-		snprintf(why, cap, "alloc goes to the pool authority (the lower "
+		snprintf(why, cap,
+			 "alloc goes to the pool authority (the lower "
 			 "KME ID) only");
 		return -1;
 	}
 	if (kme_linkmsg_parties(ctx, msg, &out->parties, m, why, cap) < 0)
 		return -1;
 	/* Range first: only then is the conversion to uint32_t defined. */
-	if (!cJSON_IsNumber(jn) || !cJSON_IsNumber(js) ||
-	    jn->valuedouble < 1 ||
+	if (!cJSON_IsNumber(jn) || !cJSON_IsNumber(js) || jn->valuedouble < 1 ||
 	    jn->valuedouble > ctx->lim->max_key_per_request ||
 	    js->valuedouble < ctx->lim->min_key_size ||
 	    js->valuedouble > ctx->lim->max_key_size ||
@@ -297,7 +311,8 @@ kme_linkmsg_parse(const char *path, const char *body, size_t len,
 		m->type = KME_LINKMSG_PING;
 		rc = 0;
 		if (!ctx->authority) {
-			snprintf(why, cap, "ping goes to the pool authority (the "
+			snprintf(why, cap,
+				 "ping goes to the pool authority (the "
 				 "lower KME ID) only");
 			rc = -1;
 		}
@@ -317,7 +332,8 @@ kme_linkmsg_clear(struct kme_linkmsg *m)
 	if (m == NULL || m->type != KME_LINKMSG_RESERVE)
 		return;
 	for (size_t i = 0; i < m->u.reserve.nitems; i++) {
-		kme_keys_free(m->u.reserve.items[i].keys, m->u.reserve.items[i].n);
+		kme_keys_free(m->u.reserve.items[i].keys,
+			      m->u.reserve.items[i].n);
 		m->u.reserve.items[i].keys = NULL;
 	}
 	m->u.reserve.nitems = 0;

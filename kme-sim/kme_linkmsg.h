@@ -12,21 +12,21 @@
 
 #include "kme.h"
 
-#define KME_LINKMSG_BATCH_MAX		64	/* reserve items per message */
-#define KME_LINKMSG_DELIVERED_MAX	8192	/* key IDs per sync */
+#define KME_LINKMSG_BATCH_MAX 64 /* reserve items per message */
+#define KME_LINKMSG_DELIVERED_MAX 8192 /* key IDs per sync */
 
 enum kme_linkmsg_type {
-	KME_LINKMSG_SYNC,	/* authority: pool figures, delivered keys, SAEs */
-	KME_LINKMSG_RESERVE,	/* authority: record these keys for our slaves */
-	KME_LINKMSG_ALLOC,	/* other side: take, record and send keys */
-	KME_LINKMSG_PING,	/* other side: it can reach us (an empty object) */
+	KME_LINKMSG_SYNC, /* authority: pool figures, delivered keys, SAEs */
+	KME_LINKMSG_RESERVE, /* authority: record these keys for our slaves */
+	KME_LINKMSG_ALLOC, /* other side: take, record and send keys */
+	KME_LINKMSG_PING, /* other side: it can reach us (an empty object) */
 };
 
 /* The receiving KME. */
 struct kme_linkmsg_ctx {
-	const struct kme_cfg *cfg;		/* ours */
-	const struct kme_peer_cfg *peer;	/* the caller (its TLS CN) */
-	bool authority;				/* we hold the pair's pool */
+	const struct kme_cfg *cfg; /* ours */
+	const struct kme_peer_cfg *peer; /* the caller (its TLS CN) */
+	bool authority; /* we hold the pair's pool */
 	const struct kme_limits *lim;
 };
 
@@ -34,7 +34,7 @@ struct kme_linkmsg_ctx {
 struct kme_linkmsg_parties {
 	char master[KME_ID_MAX + 1];
 	char slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1];
-	size_t nslaves;				/* 1..KME_MAX_SLAVES + 1 */
+	size_t nslaves; /* 1..KME_MAX_SLAVES + 1 */
 };
 
 /*
@@ -50,7 +50,7 @@ struct kme_linkmsg_saes {
 };
 
 struct kme_linkmsg_sync {
-	uint64_t pool_bits, max_bits;	/* pool_bits <= max_bits <= 2^53 */
+	uint64_t pool_bits, max_bits; /* pool_bits <= max_bits <= 2^53 */
 	uint8_t delivered[KME_LINKMSG_DELIVERED_MAX][UUID_LEN];
 	size_t ndelivered;
 	struct kme_linkmsg_saes saes;
@@ -58,15 +58,15 @@ struct kme_linkmsg_sync {
 
 struct kme_linkmsg_resv {
 	struct kme_linkmsg_parties parties;
-	struct kme_key *keys;		/* n keys of key_len octets (heap) */
-	size_t n;			/* 1..KME_MAX_KEYS */
-	size_t key_len;			/* octets: min..max_key_size / 8 */
+	struct kme_key *keys; /* n keys of key_len octets (heap) */
+	size_t n; /* 1..KME_MAX_KEYS */
+	size_t key_len; /* octets: min..max_key_size / 8 */
 };
 
 struct kme_linkmsg_alloc {
 	struct kme_linkmsg_parties parties;
-	uint32_t number;		/* 1..max_key_per_request */
-	uint32_t size;			/* bits: min..max_key_size, octets */
+	uint32_t number; /* 1..max_key_per_request */
+	uint32_t size; /* bits: min..max_key_size, octets */
 };
 
 struct kme_linkmsg {
@@ -78,7 +78,7 @@ struct kme_linkmsg {
 		struct kme_linkmsg_sync sync;
 		struct {
 			struct kme_linkmsg_resv items[KME_LINKMSG_BATCH_MAX];
-			size_t nitems;		/* 1..KME_LINKMSG_BATCH_MAX */
+			size_t nitems; /* 1..KME_LINKMSG_BATCH_MAX */
 		} reserve;
 		struct kme_linkmsg_alloc alloc;
 	} u;

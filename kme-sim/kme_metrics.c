@@ -11,13 +11,15 @@
 
 /* Upper bounds of the latency buckets, in microseconds. */
 static const uint64_t kme_lat_le_us[KME_LAT_BUCKETS] = {
-	250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000,
-	1000000, 5000000,
+	250,   500,   1000,   2000,   5000,    10000,
+	25000, 50000, 100000, 250000, 1000000, 5000000,
 };
 static const unsigned kme_status_codes[4] = { 200, 400, 401, 503 };
 static const char *const kme_op_names[KME_OP_N] = {
-	[KME_OP_STATUS] = "status", [KME_OP_ENC] = "enc_keys",
-	[KME_OP_DEC] = "dec_keys", [KME_OP_OTHER] = "other",
+	[KME_OP_STATUS] = "status",
+	[KME_OP_ENC] = "enc_keys",
+	[KME_OP_DEC] = "dec_keys",
+	[KME_OP_OTHER] = "other",
 };
 
 /* The latency histogram of one method, over its counters in m. */
@@ -50,22 +52,28 @@ kme_metrics_request(struct kme_metrics *m, enum kme_op op, unsigned status,
 static void
 kme_metrics_requests(struct metrics_buf *mb, struct kme_metrics *m)
 {
-	metrics_buf_printf(mb, "# HELP kme_requests_total ETSI 014 requests by method "
-			   "and status code.\n# TYPE kme_requests_total counter\n");
+	metrics_buf_printf(
+	    mb, "# HELP kme_requests_total ETSI 014 requests by method "
+		"and status code.\n# TYPE kme_requests_total counter\n");
 	for (int op = 0; op < KME_OP_N; op++) {
 		for (int i = 0; i < 4; i++)
-			metrics_buf_printf(mb, "kme_requests_total{method=\"%s\",code=\"%u\"} %llu\n",
-					   kme_op_names[op], kme_status_codes[i],
-					   (unsigned long long)atomic_load(&m->req[op][i]));
+			metrics_buf_printf(
+			    mb,
+			    "kme_requests_total{method=\"%s\",code=\"%u\"} %llu\n",
+			    kme_op_names[op], kme_status_codes[i],
+			    (unsigned long long)atomic_load(&m->req[op][i]));
 	}
-	metrics_buf_printf(mb, "# HELP kme_request_duration_seconds ETSI 014 request "
-			   "latency.\n# TYPE kme_request_duration_seconds histogram\n");
+	metrics_buf_printf(
+	    mb, "# HELP kme_request_duration_seconds ETSI 014 request "
+		"latency.\n# TYPE kme_request_duration_seconds histogram\n");
 	for (int op = 0; op < KME_OP_N; op++) {
 		struct metrics_hist h = kme_metrics_latency(m, (enum kme_op)op);
 		char labels[32];
 
-		snprintf(labels, sizeof(labels), "method=\"%s\"", kme_op_names[op]);
-		metrics_hist_render(mb, "kme_request_duration_seconds", labels, &h);
+		snprintf(labels, sizeof(labels), "method=\"%s\"",
+			 kme_op_names[op]);
+		metrics_hist_render(mb, "kme_request_duration_seconds", labels,
+				    &h);
 	}
 }
 
@@ -85,7 +93,10 @@ kme_metrics_pools(struct metrics_buf *mb, struct kme *k)
 		"fault, peer reachable).\n# TYPE kme_link_up gauge\n",
 	};
 	static const char *const name[] = {
-		"kme_pool_keys", "kme_pool_max_keys", "kme_pool_bits", "kme_link_up",
+		"kme_pool_keys",
+		"kme_pool_max_keys",
+		"kme_pool_bits",
+		"kme_link_up",
 	};
 	uint64_t v[KME_MAX_PEERS][4];
 	char why[KME_ERR_MAX];
@@ -104,8 +115,8 @@ kme_metrics_pools(struct metrics_buf *mb, struct kme *k)
 	for (size_t f = 0; f < ARRAY_LEN(family); f++) {
 		metrics_buf_printf(mb, "%s", family[f]);
 		for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS; i++)
-			metrics_buf_printf(mb, "%s{peer=\"%s\"} %llu\n", name[f],
-					   k->peers[i].cfg->id,
+			metrics_buf_printf(mb, "%s{peer=\"%s\"} %llu\n",
+					   name[f], k->peers[i].cfg->id,
 					   (unsigned long long)v[i][f]);
 	}
 }
@@ -127,8 +138,10 @@ kme_metrics_qkd(struct metrics_buf *mb, struct kme *k)
 		"# TYPE kme_qkd_halted gauge\n",
 	};
 	static const char *const name[] = {
-		"kme_qkd_qber", "kme_qkd_key_rate_bits_per_second",
-		"kme_qkd_loss_db", "kme_qkd_halted",
+		"kme_qkd_qber",
+		"kme_qkd_key_rate_bits_per_second",
+		"kme_qkd_loss_db",
+		"kme_qkd_halted",
 	};
 	double v[KME_MAX_PEERS][4];
 	bool any = false;
@@ -148,7 +161,8 @@ kme_metrics_qkd(struct metrics_buf *mb, struct kme *k)
 		return;
 	for (size_t f = 0; f < ARRAY_LEN(family); f++) {
 		metrics_buf_printf(mb, "%s", family[f]);
-		for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS; i++) {
+		for (size_t i = 0; i < k->cfg.npeers && i < KME_MAX_PEERS;
+		     i++) {
 			if (k->peers[i].cfg->model)
 				metrics_buf_printf(mb, "%s{peer=\"%s\"} %.9g\n",
 						   name[f], k->peers[i].cfg->id,
@@ -169,39 +183,43 @@ kme_metrics_render(struct kme *k)
 	kme_metrics_requests(mb, m);
 	kme_metrics_pools(mb, k);
 	kme_metrics_qkd(mb, k);
-	metrics_buf_printf(mb, "# HELP kme_keys_served_total Keys handed to SAEs, by method.\n"
-			   "# TYPE kme_keys_served_total counter\n"
-			   "kme_keys_served_total{method=\"enc_keys\"} %llu\n"
-			   "kme_keys_served_total{method=\"dec_keys\"} %llu\n"
-			   "# HELP kme_keys_prefetched_total Keys reserved ahead of requests.\n"
-			   "# TYPE kme_keys_prefetched_total counter\n"
-			   "kme_keys_prefetched_total %llu\n"
-			   "# HELP kme_keys_expired_total Delivered keys never fetched and dropped.\n"
-			   "# TYPE kme_keys_expired_total counter\n"
-			   "kme_keys_expired_total %llu\n"
-			   "# HELP kme_reserved_keys Keys reserved, awaiting dec_keys.\n"
-			   "# TYPE kme_reserved_keys gauge\n"
-			   "kme_reserved_keys %lld\n"
-			   "# HELP kme_link_calls_total KME link requests by result.\n"
-			   "# TYPE kme_link_calls_total counter\n"
-			   "kme_link_calls_total{result=\"ok\"} %llu\n"
-			   "kme_link_calls_total{result=\"failed\"} %llu\n"
-			   "# HELP kme_tls_connections Open TLS connections of the ETSI 014 API.\n"
-			   "# TYPE kme_tls_connections gauge\n"
-			   "kme_tls_connections %u\n",
-			   (unsigned long long)atomic_load(&m->keys_enc),
-			   (unsigned long long)atomic_load(&m->keys_dec),
-			   (unsigned long long)atomic_load(&m->keys_prefetched),
-			   (unsigned long long)atomic_load(&m->keys_expired),
-			   (long long)kme_store_reserved_count(k->store),
-			   (unsigned long long)atomic_load(&m->link_calls_ok),
-			   (unsigned long long)atomic_load(&m->link_calls_failed),
-			   k->api_tf ? tls_front_conn_count(k->api_tf) : 0);
-	metrics_buf_printf(mb, "# HELP kme_json_unknown_members_total JSON members "
-			   "of Key request and Key IDs bodies that ETSI 014 does "
-			   "not define, ignored.\n"
-			   "# TYPE kme_json_unknown_members_total counter\n"
-			   "kme_json_unknown_members_total %llu\n",
-			   (unsigned long long)atomic_load(&m->json_unknown));
+	metrics_buf_printf(
+	    mb,
+	    "# HELP kme_keys_served_total Keys handed to SAEs, by method.\n"
+	    "# TYPE kme_keys_served_total counter\n"
+	    "kme_keys_served_total{method=\"enc_keys\"} %llu\n"
+	    "kme_keys_served_total{method=\"dec_keys\"} %llu\n"
+	    "# HELP kme_keys_prefetched_total Keys reserved ahead of requests.\n"
+	    "# TYPE kme_keys_prefetched_total counter\n"
+	    "kme_keys_prefetched_total %llu\n"
+	    "# HELP kme_keys_expired_total Delivered keys never fetched and dropped.\n"
+	    "# TYPE kme_keys_expired_total counter\n"
+	    "kme_keys_expired_total %llu\n"
+	    "# HELP kme_reserved_keys Keys reserved, awaiting dec_keys.\n"
+	    "# TYPE kme_reserved_keys gauge\n"
+	    "kme_reserved_keys %lld\n"
+	    "# HELP kme_link_calls_total KME link requests by result.\n"
+	    "# TYPE kme_link_calls_total counter\n"
+	    "kme_link_calls_total{result=\"ok\"} %llu\n"
+	    "kme_link_calls_total{result=\"failed\"} %llu\n"
+	    "# HELP kme_tls_connections Open TLS connections of the ETSI 014 API.\n"
+	    "# TYPE kme_tls_connections gauge\n"
+	    "kme_tls_connections %u\n",
+	    (unsigned long long)atomic_load(&m->keys_enc),
+	    (unsigned long long)atomic_load(&m->keys_dec),
+	    (unsigned long long)atomic_load(&m->keys_prefetched),
+	    (unsigned long long)atomic_load(&m->keys_expired),
+	    (long long)kme_store_reserved_count(k->store),
+	    (unsigned long long)atomic_load(&m->link_calls_ok),
+	    (unsigned long long)atomic_load(&m->link_calls_failed),
+	    k->api_tf ? tls_front_conn_count(k->api_tf) : 0);
+	metrics_buf_printf(
+	    mb,
+	    "# HELP kme_json_unknown_members_total JSON members "
+	    "of Key request and Key IDs bodies that ETSI 014 does "
+	    "not define, ignored.\n"
+	    "# TYPE kme_json_unknown_members_total counter\n"
+	    "kme_json_unknown_members_total %llu\n",
+	    (unsigned long long)atomic_load(&m->json_unknown));
 	return metrics_buf_finish(mb);
 }

@@ -36,12 +36,16 @@ kme_req_query_text(const struct kme_kv *kv, size_t n, char *err, size_t cap)
 
 	for (size_t i = 0; i < n; i++) {
 		if (!utf8_valid(kv[i].key, strlen(kv[i].key)))
-			return kme_req_fail(err, cap, "query parameter name \"%s\" is "
-					    "not valid UTF-8", Q(q, kv[i].key));
+			return kme_req_fail(err, cap,
+					    "query parameter name \"%s\" is "
+					    "not valid UTF-8",
+					    Q(q, kv[i].key));
 		if (kv[i].value != NULL &&
 		    !utf8_valid(kv[i].value, strlen(kv[i].value)))
-			return kme_req_fail(err, cap, "value of query parameter \"%s\" "
-					    "is not valid UTF-8", Q(q, kv[i].key));
+			return kme_req_fail(err, cap,
+					    "value of query parameter \"%s\" "
+					    "is not valid UTF-8",
+					    Q(q, kv[i].key));
 	}
 	return 0;
 }
@@ -92,17 +96,23 @@ kme_req_enc_query(const struct kme_kv *kv, size_t n, struct kme_enc_req *r,
 			dst = &r->size;
 		} else {
 			/* 5.2: anything beyond number and size needs POST. */
-			return kme_req_fail(err, cap, "unknown query parameter \"%s\" "
-					    "(enc_keys GET takes only number and size; "
-					    "use POST for more)", Q(q, kv[i].key));
+			return kme_req_fail(
+			    err, cap,
+			    "unknown query parameter \"%s\" "
+			    "(enc_keys GET takes only number and size; "
+			    "use POST for more)",
+			    Q(q, kv[i].key));
 		}
 		if (*seen)
-			return kme_req_fail(err, cap, "query parameter '%s' given twice",
+			return kme_req_fail(err, cap,
+					    "query parameter '%s' given twice",
 					    kv[i].key);
 		if (kme_req_u32(kv[i].value, dst) < 0)
-			return kme_req_fail(err, cap, "%s must be a non-negative integer, "
-					    "not \"%s\"", kv[i].key,
-					    Q(q, kv[i].value ? kv[i].value : ""));
+			return kme_req_fail(
+			    err, cap,
+			    "%s must be a non-negative integer, "
+			    "not \"%s\"",
+			    kv[i].key, Q(q, kv[i].value ? kv[i].value : ""));
 		*seen = true;
 	}
 	return 0;
@@ -131,16 +141,21 @@ kme_req_extensions(const cJSON *arr, const char *field, struct kme_enc_req *r,
 	const cJSON *obj, *kv;
 
 	if (!cJSON_IsArray(arr))
-		return kme_req_fail(err, cap, "%s must be an array of objects", field);
-	cJSON_ArrayForEach(obj, arr) {
+		return kme_req_fail(err, cap, "%s must be an array of objects",
+				    field);
+	cJSON_ArrayForEach(obj, arr)
+	{
 		if (!cJSON_IsObject(obj))
-			return kme_req_fail(err, cap, "%s must be an array of objects", field);
-		cJSON_ArrayForEach(kv, obj) {
+			return kme_req_fail(
+			    err, cap, "%s must be an array of objects", field);
+		cJSON_ArrayForEach(kv, obj)
+		{
 			/* This KME implements no extension (clause 6.2 note). */
 			if (mandatory && !r->ext_mandatory_bad) {
 				r->ext_mandatory_bad = true;
-				snprintf(r->ext_unsupported, sizeof(r->ext_unsupported),
-					 "%.64s", kv->string ? kv->string : "");
+				snprintf(r->ext_unsupported,
+					 sizeof(r->ext_unsupported), "%.64s",
+					 kv->string ? kv->string : "");
 			}
 		}
 	}
@@ -154,23 +169,32 @@ kme_req_slaves(const cJSON *arr, struct kme_enc_req *r, char *err, size_t cap)
 	const cJSON *s;
 
 	if (!cJSON_IsArray(arr))
-		return kme_req_fail(err, cap, "additional_slave_SAE_IDs must be an "
+		return kme_req_fail(err, cap,
+				    "additional_slave_SAE_IDs must be an "
 				    "array of strings");
-	cJSON_ArrayForEach(s, arr) {
+	cJSON_ArrayForEach(s, arr)
+	{
 		if (!cJSON_IsString(s) || s->valuestring[0] == '\0' ||
 		    strlen(s->valuestring) > KME_ID_MAX)
-			return kme_req_fail(err, cap, "additional_slave_SAE_IDs must "
-					    "hold SAE IDs of 1..%d characters", KME_ID_MAX);
+			return kme_req_fail(err, cap,
+					    "additional_slave_SAE_IDs must "
+					    "hold SAE IDs of 1..%d characters",
+					    KME_ID_MAX);
 		if (r->nslaves >= KME_MAX_SLAVES)
-			return kme_req_fail(err, cap, "additional_slave_SAE_IDs has more "
-					    "than %d entries", KME_MAX_SLAVES);
+			return kme_req_fail(err, cap,
+					    "additional_slave_SAE_IDs has more "
+					    "than %d entries",
+					    KME_MAX_SLAVES);
 		for (size_t i = 0; i < r->nslaves; i++) {
 			if (strcmp(r->slaves[i], s->valuestring) == 0)
-				return kme_req_fail(err, cap, "SAE ID \"%s\" appears twice "
-						    "in additional_slave_SAE_IDs",
-						    Q(q, s->valuestring));
+				return kme_req_fail(
+				    err, cap,
+				    "SAE ID \"%s\" appears twice "
+				    "in additional_slave_SAE_IDs",
+				    Q(q, s->valuestring));
 		}
-		snprintf(r->slaves[r->nslaves++], KME_ID_MAX + 1, "%s", s->valuestring);
+		snprintf(r->slaves[r->nslaves++], KME_ID_MAX + 1, "%s",
+			 s->valuestring);
 	}
 	return 0;
 }
@@ -182,7 +206,8 @@ kme_req_parse_json(const char *body, size_t len, char *err, size_t cap)
 	cJSON *root;
 
 	if (len == 0) {
-		kme_req_fail(err, cap, "request body is empty; send a JSON object");
+		kme_req_fail(err, cap,
+			     "request body is empty; send a JSON object");
 		return NULL;
 	}
 	if (memchr(body, '\0', len) != NULL) {
@@ -195,7 +220,8 @@ kme_req_parse_json(const char *body, size_t len, char *err, size_t cap)
 		return NULL;
 	}
 	if (json_text_check(body, len) < 0) {
-		kme_req_fail(err, cap, "a string in the request body contains "
+		kme_req_fail(err, cap,
+			     "a string in the request body contains "
 			     "\\u0000");
 		return NULL;
 	}
@@ -217,8 +243,8 @@ kme_req_parse_json(const char *body, size_t len, char *err, size_t cap)
 }
 
 int
-kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r,
-		 char *err, size_t cap)
+kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r, char *err,
+		 size_t cap)
 {
 	cJSON *root, *it;
 	int rc = -1;
@@ -227,26 +253,32 @@ kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r,
 	root = kme_req_parse_json(body, len, err, cap);
 	if (root == NULL)
 		return -1;
-	cJSON_ArrayForEach(it, root) {
+	cJSON_ArrayForEach(it, root)
+	{
 		const char *k = it->string;
 
 		if (strcmp(k, "number") == 0) {
-			if (r->has_number || kme_req_json_u32(it, &r->number) < 0) {
-				kme_req_fail(err, cap, "number must be a non-negative "
+			if (r->has_number ||
+			    kme_req_json_u32(it, &r->number) < 0) {
+				kme_req_fail(err, cap,
+					     "number must be a non-negative "
 					     "integer, given once");
 				goto out;
 			}
 			r->has_number = true;
 		} else if (strcmp(k, "size") == 0) {
 			if (r->has_size || kme_req_json_u32(it, &r->size) < 0) {
-				kme_req_fail(err, cap, "size must be a non-negative "
+				kme_req_fail(err, cap,
+					     "size must be a non-negative "
 					     "integer, given once");
 				goto out;
 			}
 			r->has_size = true;
 		} else if (strcmp(k, "additional_slave_SAE_IDs") == 0) {
 			if (r->nslaves > 0) {
-				kme_req_fail(err, cap, "additional_slave_SAE_IDs given twice");
+				kme_req_fail(
+				    err, cap,
+				    "additional_slave_SAE_IDs given twice");
 				goto out;
 			}
 			if (kme_req_slaves(it, r, err, cap) < 0)
@@ -278,24 +310,29 @@ kme_req_enc_validate(struct kme_enc_req *r, const struct kme_limits *lim,
 		r->size = lim->key_size;
 	/* 6.2 Table 10 note: the mandated message for an unsupported extension. */
 	if (r->ext_mandatory_bad)
-		return kme_req_fail(err, cap, "not all extension_mandatory parameters "
+		return kme_req_fail(err, cap,
+				    "not all extension_mandatory parameters "
 				    "are supported");
 	if (r->number < 1)
 		return kme_req_fail(err, cap, "number must be at least 1");
 	if (r->number > lim->max_key_per_request)
-		return kme_req_fail(err, cap, "number %u exceeds max_key_per_request %u",
+		return kme_req_fail(err, cap,
+				    "number %u exceeds max_key_per_request %u",
 				    r->number, lim->max_key_per_request);
 	/* 6.2: the mandated message when only multiples of 8 are supported. */
 	if (r->size % 8 != 0)
 		return kme_req_fail(err, cap, "size shall be a multiple of 8");
 	if (r->size < lim->min_key_size || r->size > lim->max_key_size)
-		return kme_req_fail(err, cap, "size %u is outside min_key_size %u .. "
-				    "max_key_size %u", r->size, lim->min_key_size,
+		return kme_req_fail(err, cap,
+				    "size %u is outside min_key_size %u .. "
+				    "max_key_size %u",
+				    r->size, lim->min_key_size,
 				    lim->max_key_size);
 	if (r->nslaves > lim->max_sae_id_count)
-		return kme_req_fail(err, cap, "additional_slave_SAE_IDs has %zu entries "
-				    "but max_SAE_ID_count is %u", r->nslaves,
-				    lim->max_sae_id_count);
+		return kme_req_fail(err, cap,
+				    "additional_slave_SAE_IDs has %zu entries "
+				    "but max_SAE_ID_count is %u",
+				    r->nslaves, lim->max_sae_id_count);
 	return 0;
 }
 
@@ -307,14 +344,17 @@ kme_req_add_id(struct kme_dec_req *r, const char *s, uint32_t max_ids,
 	uint8_t id[UUID_LEN];
 
 	if (s == NULL || uuid_parse(id, s) < 0)
-		return kme_req_fail(err, cap, "key_ID \"%s\" is not a UUID "
-				    "(8-4-4-4-12 hex digits)", Q(q, s ? s : ""));
+		return kme_req_fail(err, cap,
+				    "key_ID \"%s\" is not a UUID "
+				    "(8-4-4-4-12 hex digits)",
+				    Q(q, s ? s : ""));
 	if (r->nids >= max_ids || r->nids >= KME_MAX_KEYS)
-		return kme_req_fail(err, cap, "more than %u key_IDs in one request",
-				    max_ids);
+		return kme_req_fail(
+		    err, cap, "more than %u key_IDs in one request", max_ids);
 	for (size_t i = 0; i < r->nids; i++) {
 		if (memcmp(r->ids[i], id, UUID_LEN) == 0)
-			return kme_req_fail(err, cap, "key_ID %s appears twice", Q(q, s));
+			return kme_req_fail(err, cap, "key_ID %s appears twice",
+					    Q(q, s));
 	}
 	memcpy(r->ids[r->nids++], id, UUID_LEN);
 	return 0;
@@ -331,18 +371,21 @@ kme_req_dec_query(const struct kme_kv *kv, size_t n, struct kme_dec_req *r,
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(kv[i].key, "key_ID") != 0)
-			return kme_req_fail(err, cap, "unknown query parameter \"%s\" "
+			return kme_req_fail(err, cap,
+					    "unknown query parameter \"%s\" "
 					    "(dec_keys GET takes only key_ID)",
 					    Q(q, kv[i].key));
 		/* 5.3: GET carries a single key ID; more need POST. */
 		if (r->nids > 0)
-			return kme_req_fail(err, cap, "dec_keys GET takes one key_ID; "
+			return kme_req_fail(err, cap,
+					    "dec_keys GET takes one key_ID; "
 					    "use POST for several");
 		if (kme_req_add_id(r, kv[i].value, 1, err, cap) < 0)
 			return -1;
 	}
 	if (r->nids == 0)
-		return kme_req_fail(err, cap, "key_ID query parameter is missing");
+		return kme_req_fail(err, cap,
+				    "key_ID query parameter is missing");
 	return 0;
 }
 
@@ -357,18 +400,22 @@ kme_req_entry_master(const cJSON *f, const char *master, char *err, size_t cap)
 	char q[KME_QUOTE_MAX];
 
 	if (!cJSON_IsString(f))
-		return kme_req_fail(err, cap, "master_SAE_ID in a key_IDs entry must "
+		return kme_req_fail(err, cap,
+				    "master_SAE_ID in a key_IDs entry must "
 				    "be a string");
 	if (master != NULL && strcmp(f->valuestring, master) != 0)
-		return kme_req_fail(err, cap, "master_SAE_ID \"%s\" in a key_IDs "
-				    "entry is not the master SAE ID of the request",
-				    Q(q, f->valuestring));
+		return kme_req_fail(
+		    err, cap,
+		    "master_SAE_ID \"%s\" in a key_IDs "
+		    "entry is not the master SAE ID of the request",
+		    Q(q, f->valuestring));
 	return 0;
 }
 
 int
 kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
-		 const char *master, struct kme_dec_req *r, char *err, size_t cap)
+		 const char *master, struct kme_dec_req *r, char *err,
+		 size_t cap)
 {
 	cJSON *root, *it, *ids = NULL;
 	int rc = -1;
@@ -379,7 +426,8 @@ kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
 	root = kme_req_parse_json(body, len, err, cap);
 	if (root == NULL)
 		return -1;
-	cJSON_ArrayForEach(it, root) {
+	cJSON_ArrayForEach(it, root)
+	{
 		if (strcmp(it->string, "key_IDs") == 0) {
 			if (ids != NULL) {
 				kme_req_fail(err, cap, "key_IDs given twice");
@@ -388,7 +436,9 @@ kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
 			ids = it;
 		} else if (strcmp(it->string, "key_IDs_extension") == 0) {
 			if (!cJSON_IsObject(it)) {
-				kme_req_fail(err, cap, "key_IDs_extension must be an object");
+				kme_req_fail(
+				    err, cap,
+				    "key_IDs_extension must be an object");
 				goto out;
 			}
 		} else {
@@ -400,32 +450,39 @@ kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
 		kme_req_fail(err, cap, "key_IDs must be a non-empty array");
 		goto out;
 	}
-	cJSON_ArrayForEach(it, ids) {
+	cJSON_ArrayForEach(it, ids)
+	{
 		const cJSON *f, *id = NULL;
 
 		if (!cJSON_IsObject(it)) {
-			kme_req_fail(err, cap, "key_IDs entries must be objects "
+			kme_req_fail(err, cap,
+				     "key_IDs entries must be objects "
 				     "with a key_ID");
 			goto out;
 		}
-		cJSON_ArrayForEach(f, it) {
+		cJSON_ArrayForEach(f, it)
+		{
 			if (strcmp(f->string, "key_ID") == 0) {
 				if (id != NULL) {
-					kme_req_fail(err, cap, "key_ID given twice in "
+					kme_req_fail(err, cap,
+						     "key_ID given twice in "
 						     "a key_IDs entry");
 					goto out;
 				}
 				id = f;
 			} else if (strcmp(f->string, "master_SAE_ID") == 0) {
-				if (kme_req_entry_master(f, master, err, cap) < 0)
+				if (kme_req_entry_master(f, master, err, cap) <
+				    0)
 					goto out;
 			} else if (strcmp(f->string, "key_ID_extension") != 0) {
 				kme_req_unknown(&r->unknown, r->unknown_first,
-						sizeof(r->unknown_first), f->string);
+						sizeof(r->unknown_first),
+						f->string);
 			}
 		}
 		if (!cJSON_IsString(id)) {
-			kme_req_fail(err, cap, "key_IDs entry without a key_ID string");
+			kme_req_fail(err, cap,
+				     "key_IDs entry without a key_ID string");
 			goto out;
 		}
 		if (kme_req_add_id(r, id->valuestring, max_ids, err, cap) < 0)
@@ -489,7 +546,8 @@ kme_req_split_query(char *buf, struct kme_kv *kv, size_t cap, size_t *n)
 			return -1;
 		if (eq != NULL)
 			*eq++ = '\0';
-		if (kme_req_unescape(tok) < 0 || (eq && kme_req_unescape(eq) < 0))
+		if (kme_req_unescape(tok) < 0 ||
+		    (eq && kme_req_unescape(eq) < 0))
 			return -1;
 		kv[*n].key = tok;
 		kv[*n].value = eq;

@@ -41,8 +41,8 @@ kme_store_readable(sqlite3 *db, const char *path)
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &s,
-				NULL);
+	rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1,
+				&s, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	sqlite3_finalize(s);
@@ -51,13 +51,16 @@ kme_store_readable(sqlite3 *db, const char *path)
 		return 0;
 	case SQLITE_NOTADB:
 		log_err("store: %s is not an SQLite database; move it away, or "
-			"set database to another path", path);
+			"set database to another path",
+			path);
 		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		log_err("store: %s is locked by another process, most likely "
-			"another kme-sim with the same database; stop it, or give "
-			"each kme-sim its own database", path);
+		log_err(
+		    "store: %s is locked by another process, most likely "
+		    "another kme-sim with the same database; stop it, or give "
+		    "each kme-sim its own database",
+		    path);
 		break;
 	default:
 		log_err("store: cannot read database %s: %s", path,
@@ -81,15 +84,18 @@ kme_store_check(const char *path)
 		return 0;
 	/* Read-write (never create): a WAL database whose -wal file is gone
 	 * cannot be read read-only; SQLite removes the -wal again on close. */
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
 		log_err("store: cannot open database %s: %s", path,
 			db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return -1;
 	}
 	/* As kme_store_open reads it, so that no -shm file is made. */
-	rc = sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL) ==
-	     SQLITE_OK ? kme_store_readable(db, path) : -1;
+	rc = sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL,
+			  NULL) == SQLITE_OK
+		 ? kme_store_readable(db, path)
+		 : -1;
 	sqlite3_close(db);
 	return rc;
 }
@@ -102,15 +108,18 @@ kme_store_open(const char *path)
 	pthread_once(&kme_store_once, kme_store_init_sqlite);
 	if (kme_store_check_files(path) < 0)
 		return NULL;
-	if (kme_store_create_private(path) < 0 || kme_store_check_files(path) < 0)
+	if (kme_store_create_private(path) < 0 ||
+	    kme_store_check_files(path) < 0)
 		return NULL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return NULL;
 	pthread_mutex_init(&st->lock, NULL);
 	/* NOMUTEX: every use of the connection is under st->lock already. */
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-			    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
 		log_err("store: cannot open database %s: %s", path,
 			st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto err;
@@ -118,10 +127,12 @@ kme_store_open(const char *path)
 	sqlite3_busy_timeout(st->db, 5000);
 	/* Exclusive before the first read, so that WAL needs no -shm. */
 	if (kme_store_exec(st, "PRAGMA locking_mode=EXCLUSIVE") < 0 ||
-	    kme_store_readable(st->db, path) < 0 || kme_store_setup(st, path) < 0)
+	    kme_store_readable(st->db, path) < 0 ||
+	    kme_store_setup(st, path) < 0)
 		goto err;
-	st->reserved = kme_store_query_int(st, "SELECT count(DISTINCT key_id) "
-					   "FROM rkey WHERE key IS NOT NULL");
+	st->reserved =
+	    kme_store_query_int(st, "SELECT count(DISTINCT key_id) "
+				    "FROM rkey WHERE key IS NOT NULL");
 	if (st->reserved < 0)
 		goto err;
 	st->swept_until = INT64_MIN;

@@ -31,15 +31,18 @@ kme_store_check_files(const char *path)
 	int rc = 0;
 
 	for (size_t i = 0; i < ARRAY_LEN(suffix); i++) {
-		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >= (int)sizeof(p)) {
+		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >=
+		    (int)sizeof(p)) {
 			log_err("store: database path too long: %s", path);
 			return -1;
 		}
 		if (stat(p, &sb) < 0 && errno == ENOENT)
 			continue;
 		if (i == 0 && S_ISDIR(sb.st_mode)) {
-			log_err("store: database %s is a directory; set database to "
-				"the path of a file (kme-sim creates it)", p);
+			log_err(
+			    "store: database %s is a directory; set database to "
+			    "the path of a file (kme-sim creates it)",
+			    p);
 			return -1;
 		}
 		if (file_check_private(p) < 0) {
@@ -49,7 +52,8 @@ kme_store_check_files(const char *path)
 	}
 	if (!private)
 		log_err("store: refusing database %s: key material must be "
-			"private to kme-sim (mode 0600)", path);
+			"private to kme-sim (mode 0600)",
+			path);
 	return rc;
 }
 
@@ -58,8 +62,8 @@ kme_store_check_files(const char *path)
 int
 kme_store_create_private(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		      0600);
+	int fd = open(
+	    path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd < 0 && errno == EEXIST)
 		return 0;

@@ -18,7 +18,7 @@
 
 struct kme_store {
 	sqlite3 *db;
-	pthread_mutex_t lock;	/* one connection, used by many threads */
+	pthread_mutex_t lock; /* one connection, used by many threads */
 	/* Prepared once, reset after each use (under lock). */
 	struct {
 		const char *sql;
@@ -32,7 +32,7 @@ struct kme_store {
 	int64_t swept_until;
 	/* A key's row lost its bytes since the last kme_store_scrub_locked. */
 	bool scrub;
-	int64_t scrub_len;	/* octets of zeros that fill a page's cell */
+	int64_t scrub_len; /* octets of zeros that fill a page's cell */
 };
 
 /* kme_store_mem.c: SQLite's allocator; only before SQLite's first use. */

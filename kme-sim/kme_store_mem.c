@@ -66,8 +66,9 @@ void
 kme_store_init_sqlite(void)
 {
 	static const sqlite3_mem_methods mem = {
-		kme_store_mem_malloc, kme_store_mem_free, kme_store_mem_realloc,
-		kme_store_mem_size, kme_store_mem_roundup, kme_store_mem_init,
+		kme_store_mem_malloc,	kme_store_mem_free,
+		kme_store_mem_realloc,	kme_store_mem_size,
+		kme_store_mem_roundup,	kme_store_mem_init,
 		kme_store_mem_shutdown, NULL
 	};
 

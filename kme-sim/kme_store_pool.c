@@ -45,7 +45,7 @@ kme_store_pool_set(struct kme_store *st, const char *peer, uint64_t bits)
 
 	pthread_mutex_lock(&st->lock);
 	s = kme_store_prep(st, "INSERT INTO pool(peer, bits) VALUES(?1, ?2) "
-			   "ON CONFLICT(peer) DO UPDATE SET bits = ?2");
+			       "ON CONFLICT(peer) DO UPDATE SET bits = ?2");
 	if (s == NULL)
 		goto out;
 	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
@@ -66,9 +66,10 @@ kme_store_pool_add(struct kme_store *st, const char *peer, uint64_t add,
 
 	pthread_mutex_lock(&st->lock);
 	/* One statement, so it cannot undo a concurrent take. */
-	s = kme_store_prep(st, "INSERT INTO pool(peer, bits) VALUES(?1, min(?2, ?3)) "
-			   "ON CONFLICT(peer) DO UPDATE SET bits = "
-			   "max(bits, min(bits + ?2, ?3))");
+	s = kme_store_prep(
+	    st, "INSERT INTO pool(peer, bits) VALUES(?1, min(?2, ?3)) "
+		"ON CONFLICT(peer) DO UPDATE SET bits = "
+		"max(bits, min(bits + ?2, ?3))");
 	g = kme_store_prep(st, "SELECT bits FROM pool WHERE peer = ?");
 	if (s == NULL || g == NULL)
 		goto out;
@@ -97,7 +98,7 @@ kme_store_take_locked(struct kme_store *st, const char *peer, uint64_t bits)
 	int rc = -1;
 
 	s = kme_store_prep(st, "UPDATE pool SET bits = bits - ?2 "
-			   "WHERE peer = ?1 AND bits >= ?2");
+			       "WHERE peer = ?1 AND bits >= ?2");
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);

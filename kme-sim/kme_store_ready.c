@@ -20,8 +20,9 @@ kme_store_ready_add(struct kme_store *st, const char *peer, const char *master,
 	int rc = -1;
 
 	pthread_mutex_lock(&st->lock);
-	s = kme_store_prep(st, "INSERT INTO ready(key_id, master, slave, peer, key, "
-			   "created) VALUES(?, ?, ?, ?, ?, ?)");
+	s = kme_store_prep(
+	    st, "INSERT INTO ready(key_id, master, slave, peer, key, "
+		"created) VALUES(?, ?, ?, ?, ?, ?)");
 	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -30,7 +31,8 @@ kme_store_ready_add(struct kme_store *st, const char *peer, const char *master,
 		sqlite3_bind_text(s, 2, master, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 3, slave, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 4, peer, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(s, 5, keys[i].bytes, (int)keys[i].len, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 5, keys[i].bytes, (int)keys[i].len,
+				  SQLITE_STATIC);
 		sqlite3_bind_int64(s, 6, created);
 		if (kme_store_step_done(st, s) < 0) {
 			kme_store_run(st, "ROLLBACK");
@@ -55,7 +57,7 @@ kme_store_ready_count(struct kme_store *st, const char *master,
 
 	pthread_mutex_lock(&st->lock);
 	s = kme_store_prep(st, "SELECT count(*) FROM ready WHERE master = ? "
-			   "AND slave = ? AND created >= ?");
+			       "AND slave = ? AND created >= ?");
 	if (s != NULL) {
 		sqlite3_bind_text(s, 1, master, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, slave, -1, SQLITE_STATIC);
@@ -70,8 +72,8 @@ kme_store_ready_count(struct kme_store *st, const char *master,
 
 int
 kme_store_ready_take(struct kme_store *st, const char *master,
-		     const char *slave, int64_t min_created, struct kme_key *out,
-		     size_t n)
+		     const char *slave, int64_t min_created,
+		     struct kme_key *out, size_t n)
 {
 	sqlite3_stmt *q = NULL, *d = NULL;
 	int64_t last_created = 0;
@@ -82,11 +84,12 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 	/* Oldest first, in primary key order: the rows taken are one range
 	 * of the key, deleted by the next statement without an index. */
 	q = kme_store_prep(st, "SELECT key_id, key, created FROM ready WHERE "
-			   "master = ?1 AND slave = ?2 AND created >= ?3 "
-			   "ORDER BY created, key_id LIMIT ?4");
+			       "master = ?1 AND slave = ?2 AND created >= ?3 "
+			       "ORDER BY created, key_id LIMIT ?4");
 	/* Row values, so that both ends bound the primary key search:
 	 * keys prefetched in one second share their created value. */
-	d = kme_store_prep(st, "DELETE FROM ready WHERE master = ?1 AND slave = ?2 "
+	d = kme_store_prep(st,
+			   "DELETE FROM ready WHERE master = ?1 AND slave = ?2 "
 			   "AND (created, key_id) >= (?3, x'') AND "
 			   "(created, key_id) <= (?4, ?5)");
 	if (q == NULL || d == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
@@ -144,7 +147,8 @@ kme_store_ready_purge(struct kme_store *st, const char *peer, int64_t before)
 	int64_t n = -1;
 
 	pthread_mutex_lock(&st->lock);
-	s = kme_store_prep(st, "DELETE FROM ready WHERE peer = ? AND created < ?");
+	s = kme_store_prep(st,
+			   "DELETE FROM ready WHERE peer = ? AND created < ?");
 	if (s != NULL) {
 		sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, before);

@@ -25,14 +25,16 @@ kme_store_insert_keys(struct kme_store *st, const char *peer,
 	sqlite3_stmt *k = NULL;
 	int rc = -1;
 
-	k = kme_store_prep(st, "INSERT INTO rkey(key_id, slave, master, peer, key, "
+	k = kme_store_prep(st,
+			   "INSERT INTO rkey(key_id, slave, master, peer, key, "
 			   "expires) VALUES(?, ?, ?, ?, ?, ?)");
 	if (k == NULL || nslaves == 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < nslaves; j++) {
 			sqlite3_reset(k);
-			sqlite3_bind_blob(k, 1, keys[i].id, UUID_LEN, SQLITE_STATIC);
+			sqlite3_bind_blob(k, 1, keys[i].id, UUID_LEN,
+					  SQLITE_STATIC);
 			sqlite3_bind_text(k, 2, slaves[j], -1, SQLITE_STATIC);
 			sqlite3_bind_text(k, 3, master, -1, SQLITE_STATIC);
 			sqlite3_bind_text(k, 4, peer, -1, SQLITE_STATIC);
@@ -93,8 +95,9 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (kme_store_insert_keys(st, peer, items[i].master, items[i].slaves,
-					  items[i].nslaves, items[i].keys, items[i].n,
+		if (kme_store_insert_keys(st, peer, items[i].master,
+					  items[i].slaves, items[i].nslaves,
+					  items[i].keys, items[i].n,
 					  expires) < 0) {
 			/* A key ID recorded already (a replay) or twice in
 			 * the batch: the peer's error, not the store's. */
@@ -119,10 +122,10 @@ out:
 
 /* The statements of one fetch transaction. */
 struct kme_store_fetch_q {
-	sqlite3_stmt *row;	/* this key for this slave */
-	sqlite3_stmt *party;	/* is the master a party to this key at all */
-	sqlite3_stmt *mark;	/* the slave has it: bytes gone, time noted */
-	sqlite3_stmt *waiting;	/* does another slave still wait for it */
+	sqlite3_stmt *row; /* this key for this slave */
+	sqlite3_stmt *party; /* is the master a party to this key at all */
+	sqlite3_stmt *mark; /* the slave has it: bytes gone, time noted */
+	sqlite3_stmt *waiting; /* does another slave still wait for it */
 };
 
 /*
@@ -133,14 +136,15 @@ struct kme_store_fetch_q {
 static enum kme_fetch_rc
 kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 		    const char *master, const char *slave,
-		    const uint8_t id[UUID_LEN], int64_t now, struct kme_key *out)
+		    const uint8_t id[UUID_LEN], int64_t now,
+		    struct kme_key *out)
 {
 	int r, other;
 
 	sqlite3_reset(q->row);
 	sqlite3_bind_blob(q->row, 1, id, UUID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q->row, 2, slave, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q->row, 3, now);	/* expired, not yet swept */
+	sqlite3_bind_int64(q->row, 3, now); /* expired, not yet swept */
 	r = sqlite3_step(q->row);
 	if (r == SQLITE_DONE) {
 		/* 5.3: a key of this master, waiting, but not for this slave. */
@@ -187,16 +191,22 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 	int64_t now = wall_s(), done = 0;
 
 	pthread_mutex_lock(&st->lock);
-	q.row = kme_store_prep(st, "SELECT master, key FROM rkey WHERE key_id = ?1 "
+	q.row =
+	    kme_store_prep(st, "SELECT master, key FROM rkey WHERE key_id = ?1 "
 			       "AND slave = ?2 AND expires > ?3");
-	q.party = kme_store_prep(st, "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
-				 "expires > ?2 AND master = ?3 AND key IS NOT NULL "
-				 "LIMIT 1");
-	q.mark = kme_store_prep(st, "UPDATE rkey SET key = NULL, fetched_at = ?3 "
-				"WHERE key_id = ?1 AND slave = ?2");
-	q.waiting = kme_store_prep(st, "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
-				   "key IS NOT NULL LIMIT 1");
-	if (q.row == NULL || q.party == NULL || q.mark == NULL || q.waiting == NULL)
+	q.party =
+	    kme_store_prep(st,
+			   "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
+			   "expires > ?2 AND master = ?3 AND key IS NOT NULL "
+			   "LIMIT 1");
+	q.mark =
+	    kme_store_prep(st, "UPDATE rkey SET key = NULL, fetched_at = ?3 "
+			       "WHERE key_id = ?1 AND slave = ?2");
+	q.waiting =
+	    kme_store_prep(st, "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
+			       "key IS NOT NULL LIMIT 1");
+	if (q.row == NULL || q.party == NULL || q.mark == NULL ||
+	    q.waiting == NULL)
 		goto out;
 	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
@@ -216,7 +226,8 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		if (r != KME_FETCH_OK)
 			continue;
 		/* The key leaves the count once every slave has it. */
-		sqlite3_bind_blob(q.waiting, 1, ids[i], UUID_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(q.waiting, 1, ids[i], UUID_LEN,
+				  SQLITE_STATIC);
 		left = kme_store_exists(st, q.waiting);
 		if (left < 0) {
 			worst = KME_FETCH_ERROR;
@@ -255,12 +266,14 @@ kme_store_scrub_locked(struct kme_store *st)
 	sqlite3_stmt *ins, *del;
 	int rc = -1;
 
-	ins = kme_store_prep(st, "INSERT INTO scratch(pad) VALUES(zeroblob(?))");
+	ins =
+	    kme_store_prep(st, "INSERT INTO scratch(pad) VALUES(zeroblob(?))");
 	del = kme_store_prep(st, "DELETE FROM scratch");
 	if (ins == NULL || del == NULL)
 		goto out;
 	sqlite3_bind_int64(ins, 1, st->scrub_len);
-	if (kme_store_step_done(st, ins) == 0 && kme_store_step_done(st, del) == 0)
+	if (kme_store_step_done(st, ins) == 0 &&
+	    kme_store_step_done(st, del) == 0)
 		rc = 0;
 out:
 	kme_store_release(st, ins);
@@ -284,10 +297,11 @@ kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 	if (now < st->swept_until)
 		st->swept_until = INT64_MIN;
 	from = st->swept_until;
-	c = kme_store_prep(st, "SELECT count(DISTINCT key_id) FROM rkey WHERE "
-			   "expires > ?1 AND expires <= ?2 AND key IS NOT NULL");
+	c = kme_store_prep(
+	    st, "SELECT count(DISTINCT key_id) FROM rkey WHERE "
+		"expires > ?1 AND expires <= ?2 AND key IS NOT NULL");
 	s = kme_store_prep(st, "DELETE FROM rkey WHERE expires > ?1 AND "
-			   "expires <= ?2 AND key IS NOT NULL");
+			       "expires <= ?2 AND key IS NOT NULL");
 	l = kme_store_prep(st, "DELETE FROM rkey WHERE expires <= ?");
 	if (c == NULL || s == NULL || l == NULL ||
 	    kme_store_run(st, "BEGIN IMMEDIATE") < 0)
@@ -342,7 +356,7 @@ kme_store_extend_locked(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
 	int rc = -1;
 
 	s = kme_store_prep(st, "UPDATE rkey SET expires = max(expires, ?) "
-			   "WHERE key_id = ?");
+			       "WHERE key_id = ?");
 	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

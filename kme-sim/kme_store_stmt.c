@@ -74,7 +74,7 @@ kme_store_release(struct kme_store *st, sqlite3_stmt *s)
 		if (st->cache[i].stmt == s)
 			return;
 	}
-	sqlite3_finalize(s);	/* the cache was full */
+	sqlite3_finalize(s); /* the cache was full */
 }
 
 /* BEGIN, COMMIT, ROLLBACK through the statement cache. */

@@ -25,27 +25,28 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kme-sim [-dnvjh] [-f config]\n"
-		"ETSI GS QKD 014 key management entity simulator.\n"
-		"\n"
-		"  -f file  configuration file (default /etc/qkdlab/kme-sim.conf;\n"
-		"           see kme-sim.conf(5))\n"
-		"  -d       stay in the foreground and log to stderr\n"
-		"  -v       debug logging (never shows key bytes)\n"
-		"  -j       log one JSON object per line\n"
-		"  -n       check the configuration and TLS files, then exit\n"
-		"  -h       this help (also --help)\n"
-		"  --version  print the version and exit\n"
-		"\n"
-		"SAEs authenticate with a client certificate from sae_ca; their SAE\n"
-		"ID is the certificate's subject CN.  Paired KMEs talk over the KME\n"
-		"link (link_listen, certificates from link_ca, CN = KME ID).\n"
-		"Admin (loopback): GET /metrics, POST /admin/v1/fault?peer=ID&kind=\n"
-		"down|slow|starve[&delay_ms=N], POST /admin/v1/clear?peer=ID.\n"
-		"QKD link model faults (link_model = decoy-bb84): kind=eve&fraction=F,\n"
-		"kind=loss&db=D, kind=cut; or qkdlab-link(1).\n"
-		"Certificates for a lab: qkdlab-pki -h.\n");
+	fprintf(
+	    f,
+	    "usage: kme-sim [-dnvjh] [-f config]\n"
+	    "ETSI GS QKD 014 key management entity simulator.\n"
+	    "\n"
+	    "  -f file  configuration file (default /etc/qkdlab/kme-sim.conf;\n"
+	    "           see kme-sim.conf(5))\n"
+	    "  -d       stay in the foreground and log to stderr\n"
+	    "  -v       debug logging (never shows key bytes)\n"
+	    "  -j       log one JSON object per line\n"
+	    "  -n       check the configuration and TLS files, then exit\n"
+	    "  -h       this help (also --help)\n"
+	    "  --version  print the version and exit\n"
+	    "\n"
+	    "SAEs authenticate with a client certificate from sae_ca; their SAE\n"
+	    "ID is the certificate's subject CN.  Paired KMEs talk over the KME\n"
+	    "link (link_listen, certificates from link_ca, CN = KME ID).\n"
+	    "Admin (loopback): GET /metrics, POST /admin/v1/fault?peer=ID&kind=\n"
+	    "down|slow|starve[&delay_ms=N], POST /admin/v1/clear?peer=ID.\n"
+	    "QKD link model faults (link_model = decoy-bb84): kind=eve&fraction=F,\n"
+	    "kind=loss&db=D, kind=cut; or qkdlab-link(1).\n"
+	    "Certificates for a lab: qkdlab-pki -h.\n");
 }
 
 /* Each TLS file named with its configuration key and OpenSSL's reason. */
@@ -56,8 +57,8 @@ kme_check_tls_files(const struct kme_cfg *cfg)
 		"cert", cfg->cert, "key", cfg->key, "sae_ca", cfg->sae_ca,
 	};
 	const struct tls_files link = {
-		"link_cert", cfg->link_cert, "link_key", cfg->link_key,
-		"link_ca", cfg->link_ca,
+		"link_cert",   cfg->link_cert, "link_key",
+		cfg->link_key, "link_ca",      cfg->link_ca,
 	};
 	int rc = tls_files_check(&api);
 
@@ -69,7 +70,8 @@ static int
 kme_check_tls(const struct kme_cfg *cfg)
 {
 	SSL_CTX *a = tls_server_ctx_new(cfg->cert, cfg->key, cfg->sae_ca);
-	SSL_CTX *l = tls_server_ctx_new(cfg->link_cert, cfg->link_key, cfg->link_ca);
+	SSL_CTX *l =
+	    tls_server_ctx_new(cfg->link_cert, cfg->link_key, cfg->link_ca);
 	int rc = a != NULL && l != NULL ? 0 : -1;
 
 	SSL_CTX_free(a);
@@ -91,7 +93,8 @@ static int
 kme_start(struct kme *k)
 {
 	k->limits = (struct kme_limits){
-		.key_size = k->cfg.key_size, .min_key_size = k->cfg.min_key_size,
+		.key_size = k->cfg.key_size,
+		.min_key_size = k->cfg.min_key_size,
 		.max_key_size = k->cfg.max_key_size,
 		.max_key_per_request = k->cfg.max_key_per_request,
 		.max_sae_id_count = k->cfg.max_sae_id_count,
@@ -101,7 +104,8 @@ kme_start(struct kme *k)
 	k->store = kme_store_open(k->cfg.database);
 	if (k->store == NULL)
 		return -1;
-	if (kme_link_start(k) < 0 || kme_api_start(k) < 0 || kme_admin_start(k) < 0)
+	if (kme_link_start(k) < 0 || kme_api_start(k) < 0 ||
+	    kme_admin_start(k) < 0)
 		return -1;
 	return 0;
 }
@@ -122,27 +126,46 @@ main(int argc, char **argv)
 
 	/* Before OpenSSL's first allocation (docs/SECURITY.md). */
 	secmem_init();
-	while ((opt = getopt_long(argc, argv, "f:dvjnh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:dvjnh", longopts, NULL)) !=
+	       -1) {
 		switch (opt) {
-		case 'f': conf = optarg; break;
-		case 'd': foreground = true; break;
-		case 'v': verbose = true; break;
-		case 'j': json = true; break;
-		case 'n': check = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': version_print(stdout, "kme-sim"); return 0;
-		default: usage(stderr); return 2;
+		case 'f':
+			conf = optarg;
+			break;
+		case 'd':
+			foreground = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			version_print(stdout, "kme-sim");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "kme-sim: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "kme-sim: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr);
 		return 2;
 	}
 	/* Every file this process creates (the key store, its -wal and
 	 * -shm) holds secrets: none is ever for group or others. */
 	umask(077);
-	log_init("kme-sim", foreground || check ? LOG_DEST_STDERR : LOG_DEST_SYSLOG,
+	log_init("kme-sim",
+		 foreground || check ? LOG_DEST_STDERR : LOG_DEST_SYSLOG,
 		 json ? LOG_FMT_JSON : LOG_FMT_TEXT,
 		 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	k = calloc(1, sizeof(*k));
@@ -160,10 +183,13 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		rc = kme_check_tls(&k->cfg) < 0 ||
-		     kme_store_check(k->cfg.database) < 0 ? 1 : 0;
+			     kme_store_check(k->cfg.database) < 0
+			 ? 1
+			 : 0;
 		if (rc == 0)
-			printf("%s: configuration OK (KME %s, %zu SAE(s), %zu peer(s))\n",
-			       conf, k->cfg.kme_id, k->cfg.nsaes, k->cfg.npeers);
+			printf(
+			    "%s: configuration OK (KME %s, %zu SAE(s), %zu peer(s))\n",
+			    conf, k->cfg.kme_id, k->cfg.nsaes, k->cfg.npeers);
 		free(k);
 		return rc;
 	}
@@ -191,15 +217,17 @@ main(int argc, char **argv)
 		log_err("kme-sim %s: start failed", k->cfg.kme_id);
 		goto out;
 	}
-	log_info("kme-sim %s: ETSI 014 on %s:%u, KME link on %s:%u, %zu peer(s)",
-		 k->cfg.kme_id, k->cfg.listen.host, k->cfg.listen.port,
-		 k->cfg.link_listen.host, k->cfg.link_listen.port, k->cfg.npeers);
+	log_info(
+	    "kme-sim %s: ETSI 014 on %s:%u, KME link on %s:%u, %zu peer(s)",
+	    k->cfg.kme_id, k->cfg.listen.host, k->cfg.listen.port,
+	    k->cfg.link_listen.host, k->cfg.link_listen.port, k->cfg.npeers);
 	sdnotify("READY=1\nSTATUS=kme-sim serving");
 	while (sig != SIGTERM && sig != SIGINT) {
 		if (sigwait(&sigs, &sig) != 0)
 			break;
 		if (sig == SIGHUP)
-			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+			log_info(
+			    "SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 	}
 	sdnotify("STOPPING=1");
 	log_info("kme-sim %s: shutting down", k->cfg.kme_id);

@@ -40,21 +40,45 @@
  * more misalignment than a laboratory; tens of kb/s at 50 km.
  */
 const struct qkd_preset qkd_presets[] = {
-	{ "gys", "Gobby, Yuan & Shields 2004, as used by Ma et al., "
-		 "PRA 72, 012326 (2005)",
-	  { .length_km = 50, .atten_db_km = 0.21, .extra_loss_db = 0,
-	    .det_eff = 0.045, .dark_yield = 1.7e-6, .misalign = 0.033,
-	    .ec_ineff = 1.22, .rep_rate_hz = 2e6, .mu = 0, .sift = 0.5 } },
-	{ "high-rate", "representative of a 2.5 GHz system with SNSPDs "
-		       "(Grünenfelder et al., Nat. Photon. 2023)",
-	  { .length_km = 10, .atten_db_km = 0.2, .extra_loss_db = 0,
-	    .det_eff = 0.6, .dark_yield = 1e-8, .misalign = 0.01,
-	    .ec_ineff = 1.1, .rep_rate_hz = 2.5e9, .mu = 0, .sift = 1.0 } },
-	{ "field", "representative of a deployed metro link with InGaAs "
-		   "avalanche photodiodes",
-	  { .length_km = 50, .atten_db_km = 0.25, .extra_loss_db = 3,
-	    .det_eff = 0.2, .dark_yield = 1e-6, .misalign = 0.02,
-	    .ec_ineff = 1.16, .rep_rate_hz = 1e9, .mu = 0, .sift = 0.9 } },
+	{ "gys",
+	  "Gobby, Yuan & Shields 2004, as used by Ma et al., "
+	  "PRA 72, 012326 (2005)",
+	  { .length_km = 50,
+	    .atten_db_km = 0.21,
+	    .extra_loss_db = 0,
+	    .det_eff = 0.045,
+	    .dark_yield = 1.7e-6,
+	    .misalign = 0.033,
+	    .ec_ineff = 1.22,
+	    .rep_rate_hz = 2e6,
+	    .mu = 0,
+	    .sift = 0.5 } },
+	{ "high-rate",
+	  "representative of a 2.5 GHz system with SNSPDs "
+	  "(Grünenfelder et al., Nat. Photon. 2023)",
+	  { .length_km = 10,
+	    .atten_db_km = 0.2,
+	    .extra_loss_db = 0,
+	    .det_eff = 0.6,
+	    .dark_yield = 1e-8,
+	    .misalign = 0.01,
+	    .ec_ineff = 1.1,
+	    .rep_rate_hz = 2.5e9,
+	    .mu = 0,
+	    .sift = 1.0 } },
+	{ "field",
+	  "representative of a deployed metro link with InGaAs "
+	  "avalanche photodiodes",
+	  { .length_km = 50,
+	    .atten_db_km = 0.25,
+	    .extra_loss_db = 3,
+	    .det_eff = 0.2,
+	    .dark_yield = 1e-6,
+	    .misalign = 0.02,
+	    .ec_ineff = 1.16,
+	    .rep_rate_hz = 1e9,
+	    .mu = 0,
+	    .sift = 0.9 } },
 	{ .name = NULL },
 };
 
@@ -87,18 +111,18 @@ qkd_params_check(const struct qkd_params *p, char *why, size_t why_len)
 			why_len) == -1 ||
 	    check_range("attenuation (dB/km)", p->atten_db_km, 0, 10, false,
 			why, why_len) == -1 ||
-	    check_range("extra_loss (dB)", p->extra_loss_db, 0, 100, false,
-			why, why_len) == -1 ||
+	    check_range("extra_loss (dB)", p->extra_loss_db, 0, 100, false, why,
+			why_len) == -1 ||
 	    check_range("detector_efficiency", p->det_eff, 0, 1, true, why,
 			why_len) == -1 ||
-	    check_range("dark_count_yield", p->dark_yield, 0, 0.1, false,
-			why, why_len) == -1 ||
+	    check_range("dark_count_yield", p->dark_yield, 0, 0.1, false, why,
+			why_len) == -1 ||
 	    check_range("misalignment", p->misalign, 0, 0.5, false, why,
 			why_len) == -1 ||
 	    check_range("ec_inefficiency", p->ec_ineff, 1, 3, false, why,
 			why_len) == -1 ||
-	    check_range("repetition_rate (Hz)", p->rep_rate_hz, 0, 1e11,
-			true, why, why_len) == -1 ||
+	    check_range("repetition_rate (Hz)", p->rep_rate_hz, 0, 1e11, true,
+			why, why_len) == -1 ||
 	    check_range("mu", p->mu, 0, 10, false, why, why_len) == -1 ||
 	    check_range("sifting", p->sift, 0, 1, true, why, why_len) == -1)
 		return -1;
@@ -136,9 +160,9 @@ eval_at(const struct qkd_params *p, double eta, double eve, double mu,
 	 */
 	st->e1 = (1 - eve) * st->e1 + eve / 4;
 	st->qber = (1 - eve) * st->qber + eve / 4;
-	st->key_per_pulse = p->sift *
-		(st->y1 * mu * exp(-mu) * (1 - qkd_h2(st->e1)) -
-		 st->gain * p->ec_ineff * qkd_h2(st->qber));
+	st->key_per_pulse =
+	    p->sift * (st->y1 * mu * exp(-mu) * (1 - qkd_h2(st->e1)) -
+		       st->gain * p->ec_ineff * qkd_h2(st->qber));
 }
 
 void
@@ -151,8 +175,9 @@ qkd_model_eval(const struct qkd_params *p, const struct qkd_faults *faults,
 
 	if (faults == NULL)
 		faults = &none;
-	eve = faults->eve_fraction < 0 ? 0 :
-	      faults->eve_fraction > 1 ? 1 : faults->eve_fraction;
+	eve = faults->eve_fraction < 0	 ? 0
+	      : faults->eve_fraction > 1 ? 1
+					 : faults->eve_fraction;
 	loss = p->length_km * p->atten_db_km + p->extra_loss_db +
 	       (faults->added_loss_db > 0 ? faults->added_loss_db : 0);
 	eta = faults->cut ? 0 : p->det_eff * pow(10, -loss / 10);
@@ -192,9 +217,10 @@ qkd_model_eval(const struct qkd_params *p, const struct qkd_faults *faults,
 			*st = cur;
 	}
 	st->loss_db = loss;
-	st->halt = faults->cut ? QKD_HALT_CUT :
-		   st->qber > qber_abort ? QKD_HALT_QBER :
-		   st->key_per_pulse <= 0 ? QKD_HALT_NO_KEY : QKD_RUNNING;
+	st->halt = faults->cut		    ? QKD_HALT_CUT
+		   : st->qber > qber_abort  ? QKD_HALT_QBER
+		   : st->key_per_pulse <= 0 ? QKD_HALT_NO_KEY
+					    : QKD_RUNNING;
 	if (st->halt != QKD_RUNNING)
 		st->key_per_pulse = 0;
 	st->key_bps = st->key_per_pulse * p->rep_rate_hz;

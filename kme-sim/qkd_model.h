@@ -18,50 +18,50 @@
  * Intercept-resend on every pulse gives a sifted error rate of 1/4; the
  * asymptotic BB84 key with one-way error correction vanishes near 11 %.
  */
-#define QKD_QBER_ABORT_DEFAULT	0.11
+#define QKD_QBER_ABORT_DEFAULT 0.11
 
 struct qkd_params {
-	double length_km;	/* fibre length */
-	double atten_db_km;	/* fibre attenuation, dB/km */
-	double extra_loss_db;	/* connectors, splices, Bob's optics */
-	double det_eff;		/* Bob's detection efficiency, 0..1 */
-	double dark_yield;	/* Y0: background yield per pulse */
-	double misalign;	/* e_d: optical misalignment error */
-	double ec_ineff;	/* f >= 1: error-correction inefficiency */
-	double rep_rate_hz;	/* pulse repetition rate */
-	double mu;		/* signal mean photon number; 0: optimised */
-	double sift;		/* q: fraction of pulses kept by sifting */
+	double length_km; /* fibre length */
+	double atten_db_km; /* fibre attenuation, dB/km */
+	double extra_loss_db; /* connectors, splices, Bob's optics */
+	double det_eff; /* Bob's detection efficiency, 0..1 */
+	double dark_yield; /* Y0: background yield per pulse */
+	double misalign; /* e_d: optical misalignment error */
+	double ec_ineff; /* f >= 1: error-correction inefficiency */
+	double rep_rate_hz; /* pulse repetition rate */
+	double mu; /* signal mean photon number; 0: optimised */
+	double sift; /* q: fraction of pulses kept by sifting */
 };
 
 /* Faults of the physical link (the KME admin API injects them). */
 struct qkd_faults {
-	double eve_fraction;	/* intercept-resend on this share, 0..1 */
-	double added_loss_db;	/* e.g. a bent or damaged fibre */
-	bool cut;		/* no light reaches Bob */
+	double eve_fraction; /* intercept-resend on this share, 0..1 */
+	double added_loss_db; /* e.g. a bent or damaged fibre */
+	bool cut; /* no light reaches Bob */
 };
 
 enum qkd_halt {
 	QKD_RUNNING = 0,
-	QKD_HALT_CUT,		/* fibre cut: no signal */
-	QKD_HALT_QBER,		/* QBER above the abort threshold */
-	QKD_HALT_NO_KEY,	/* below threshold, yet no secret key */
+	QKD_HALT_CUT, /* fibre cut: no signal */
+	QKD_HALT_QBER, /* QBER above the abort threshold */
+	QKD_HALT_NO_KEY, /* below threshold, yet no secret key */
 };
 
 struct qkd_state {
-	double eta;		/* channel transmittance x detector */
-	double mu;		/* the signal intensity used */
-	double gain;		/* Q_mu: detections per signal pulse */
-	double qber;		/* E_mu */
-	double y1, e1;		/* single-photon yield and error rate */
-	double key_per_pulse;	/* secret bits per pulse sent, >= 0 */
-	double key_bps;		/* secret bits per second, >= 0 */
-	double loss_db;		/* total loss, detector excluded */
+	double eta; /* channel transmittance x detector */
+	double mu; /* the signal intensity used */
+	double gain; /* Q_mu: detections per signal pulse */
+	double qber; /* E_mu */
+	double y1, e1; /* single-photon yield and error rate */
+	double key_per_pulse; /* secret bits per pulse sent, >= 0 */
+	double key_bps; /* secret bits per second, >= 0 */
+	double loss_db; /* total loss, detector excluded */
 	enum qkd_halt halt;
 };
 
 struct qkd_preset {
 	const char *name;
-	const char *source;	/* where the figures come from */
+	const char *source; /* where the figures come from */
 	struct qkd_params params;
 };
 

@@ -5,8 +5,8 @@
 #ifndef QKDLAB_API_DOCS_H
 #define QKDLAB_API_DOCS_H
 
-extern const char api_etsi014_yaml[];	/* kme-sim's ETSI 014 API */
-extern const char api_admin_yaml[];	/* admin and metrics listeners */
-extern const char api_skip_yaml[];	/* skip-proxy's SKIP API */
+extern const char api_etsi014_yaml[]; /* kme-sim's ETSI 014 API */
+extern const char api_admin_yaml[]; /* admin and metrics listeners */
+extern const char api_skip_yaml[]; /* skip-proxy's SKIP API */
 
 #endif

@@ -23,7 +23,7 @@ struct wbuf {
 	uint8_t *p;
 	size_t cap;
 	size_t off;
-	bool err;	/* sticky: set by the first failed put */
+	bool err; /* sticky: set by the first failed put */
 };
 
 void rbuf_init(struct rbuf *rb, const void *p, size_t len);

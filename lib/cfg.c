@@ -35,7 +35,8 @@ cfg_trim(char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+	while (end > s &&
+	       (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
 		*--end = '\0';
 	return s;
 }
@@ -73,7 +74,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 	      void *arg)
 {
 	char line[CFG_MAX_LINE], section[CFG_MAX_LINE] = "",
-	     section_arg[CFG_MAX_LINE] = "";
+				 section_arg[CFG_MAX_LINE] = "";
 	struct cfg_pos pos = { name, 0 };
 	size_t off = 0;
 	int rc = 0;
@@ -85,7 +86,8 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 
 		pos.line++;
 		if (n >= sizeof(line)) {
-			cfg_error(&pos, "line longer than %d characters", CFG_MAX_LINE - 1);
+			cfg_error(&pos, "line longer than %d characters",
+				  CFG_MAX_LINE - 1);
 			rc = -1;
 			goto out;
 		}
@@ -120,7 +122,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		val = cfg_trim(eq + 1);
 		if (!id_text_ok(key, 1, CFG_MAX_LINE)) {
 			cfg_error(&pos, "bad key name (letters, digits, '_', "
-				  "'-' and '.' only)");
+					"'-' and '.' only)");
 			rc = -1;
 			goto out;
 		}
@@ -130,7 +132,7 @@ cfg_parse_buf(const char *buf, size_t len, const char *name, cfg_cb cb,
 		}
 	}
 out:
-	secmem_wipe(line, sizeof(line));	/* lines may hold secrets */
+	secmem_wipe(line, sizeof(line)); /* lines may hold secrets */
 	return rc;
 }
 
@@ -183,9 +185,12 @@ cfg_parse_bool(const char *s, bool *out)
 int
 cfg_parse_duration_ms(const char *s, uint64_t *out_ms)
 {
-	static const struct { const char *sfx; uint64_t mul; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "", 1000 },
+	static const struct {
+		const char *sfx;
+		uint64_t mul;
+	} units[] = {
+		{ "ms", 1 },	  { "s", 1000 },     { "m", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 }, { "", 1000 },
 	};
 	unsigned long long v;
 	char *end;

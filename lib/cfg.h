@@ -39,7 +39,7 @@ int cfg_parse_file(const char *path, cfg_cb cb, void *arg);
 
 /* Logs "file:line: message". */
 void cfg_error(const struct cfg_pos *pos, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Strict value parsers: the whole string must match; -1 otherwise. */
 int cfg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

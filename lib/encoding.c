@@ -24,7 +24,7 @@ static char
 hex_digit(unsigned v, unsigned alpha)
 {
 	/* v in 0..15; alpha = 'a' or 'A' */
-	unsigned gt9 = ((9u - v) >> 8) & 0xff;	/* 0xff if v > 9 */
+	unsigned gt9 = ((9u - v) >> 8) & 0xff; /* 0xff if v > 9 */
 	return (char)(v + '0' + (gt9 & (alpha - '0' - 10)));
 }
 
@@ -110,7 +110,8 @@ base64_encode(char *out, const uint8_t *in, size_t len)
 	size_t o = 0, i = 0;
 
 	for (; i + 3 <= len; i += 3) {
-		uint32_t w = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+		uint32_t w = ((uint32_t)in[i] << 16) |
+			     ((uint32_t)in[i + 1] << 8) | in[i + 2];
 		out[o++] = b64_char((w >> 18) & 63);
 		out[o++] = b64_char((w >> 12) & 63);
 		out[o++] = b64_char((w >> 6) & 63);
@@ -123,7 +124,8 @@ base64_encode(char *out, const uint8_t *in, size_t len)
 		out[o++] = '=';
 		out[o++] = '=';
 	} else if (len - i == 2) {
-		uint32_t w = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+		uint32_t w =
+		    ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
 		out[o++] = b64_char((w >> 18) & 63);
 		out[o++] = b64_char((w >> 12) & 63);
 		out[o++] = b64_char((w >> 6) & 63);
@@ -179,7 +181,8 @@ base64_decode(uint8_t *out, size_t outcap, const char *in, size_t inlen)
 		}
 		uint32_t w = ((v[0] & 63) << 18) | ((v[1] & 63) << 12) |
 			     ((v[2] & 63) << 6) | (v[3] & 63);
-		uint8_t b[3] = { (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w };
+		uint8_t b[3] = { (uint8_t)(w >> 16), (uint8_t)(w >> 8),
+				 (uint8_t)w };
 		for (size_t k = 0; k < 3 && o < olen; k++)
 			out[o++] = b[k];
 		/* Non-canonical trailing bits under padding are refused. */
@@ -220,8 +223,8 @@ uuid_parse(uint8_t uuid[UUID_LEN], const char *in)
 	for (size_t g = 0; g < 5; g++) {
 		if (g > 0 && in[pos++] != '-')
 			return -1;
-		if (hex_decode(uuid + o, UUID_LEN - o, in + pos,
-			       groups[g]) == -1)
+		if (hex_decode(uuid + o, UUID_LEN - o, in + pos, groups[g]) ==
+		    -1)
 			return -1;
 		o += groups[g] / 2;
 		pos += groups[g];
@@ -234,8 +237,8 @@ uuid_generate_v4(uint8_t uuid[UUID_LEN])
 {
 	if (RAND_bytes(uuid, UUID_LEN) != 1)
 		return -1;
-	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40);	/* version 4 */
-	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);	/* RFC 4122 variant */
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 	return 0;
 }
 
@@ -259,8 +262,8 @@ uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n)
 
 		for (int i = 0; i < 6; i++)
 			u[i] = (uint8_t)(ms >> (40 - 8 * i));
-		u[6] = (uint8_t)((u[6] & 0x0f) | 0x70);	/* version 7 */
-		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);	/* RFC 9562 variant */
+		u[6] = (uint8_t)((u[6] & 0x0f) | 0x70); /* version 7 */
+		u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 9562 variant */
 	}
 	return 0;
 }
@@ -268,7 +271,7 @@ uuid_generate_v7_n(uint8_t (*uuids)[UUID_LEN], size_t n)
 int
 uuid_generate_v7(uint8_t uuid[UUID_LEN])
 {
-	return uuid_generate_v7_n((uint8_t (*)[UUID_LEN])uuid, 1);
+	return uuid_generate_v7_n((uint8_t(*)[UUID_LEN])uuid, 1);
 }
 
 bool
@@ -310,7 +313,7 @@ utf8_valid(const char *s, size_t len)
 		} else if (c >= 0xf0 && c <= 0xf4) {
 			n = 3, cp = c & 0x07, min = 0x10000;
 		} else {
-			return false;	/* continuation octet, C0, C1, F5..FF */
+			return false; /* continuation octet, C0, C1, F5..FF */
 		}
 		if ((size_t)(end - p) <= n)
 			return false;
@@ -341,7 +344,7 @@ json_text_check(const char *s, size_t len)
 			if (s[i + 1] == 'u' && i + 5 < len &&
 			    memcmp(s + i + 2, "0000", 4) == 0)
 				return -1;
-			i++;	/* the escaped character, '"' and '\\' included */
+			i++; /* the escaped character, '"' and '\\' included */
 		}
 	}
 	return 0;
@@ -366,7 +369,7 @@ str_quote(char *out, size_t cap, const char *in, size_t len, size_t max)
 			esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4];
 			esc[3] = hex[c & 15], n = 4;
 		}
-		if (o + n + 4 > cap)	/* room for "..." and the NUL */
+		if (o + n + 4 > cap) /* room for "..." and the NUL */
 			break;
 		memcpy(out + o, esc, n);
 		o += n;

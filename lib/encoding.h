@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define UUID_LEN 16
-#define UUID_STR_LEN 36	/* without the terminating NUL */
+#define UUID_STR_LEN 36 /* without the terminating NUL */
 
 /* Writes 2*len lowercase hex digits and a NUL; out needs 2*len+1 octets. */
 void hex_encode(char *out, const uint8_t *in, size_t len);

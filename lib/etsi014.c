@@ -85,8 +85,9 @@ etsi014_parse_error(const char *json, size_t len, char *msg, size_t cap)
 		}
 		msg[i] = '\0';
 	} else {
-		snprintf(msg, cap, "%s", len == 0 ? "no error message" :
-			 "error body without a message");
+		snprintf(msg, cap, "%s",
+			 len == 0 ? "no error message"
+				  : "error body without a message");
 	}
 out:
 	cJSON_Delete(root);
@@ -100,7 +101,8 @@ etsi014_wipe_keys(cJSON *keys)
 
 	if (!cJSON_IsArray(keys))
 		return;
-	cJSON_ArrayForEach(k, keys) {
+	cJSON_ArrayForEach(k, keys)
+	{
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(k, "key");
 
 		if (cJSON_IsString(v))
@@ -135,9 +137,10 @@ etsi014_parse_keys(const char *json, size_t len, struct etsi014_key *out,
 		snprintf(why, whycap, "KME key_ID is not a UUID");
 		goto out;
 	}
-	n = cJSON_IsString(key) ?
-	    base64_decode(out->key, sizeof(out->key), key->valuestring,
-			  strlen(key->valuestring)) : -1;
+	n = cJSON_IsString(key)
+		? base64_decode(out->key, sizeof(out->key), key->valuestring,
+				strlen(key->valuestring))
+		: -1;
 	if (n <= 0) {
 		snprintf(why, whycap, "KME key is not base64 of 1..%d octets",
 			 ETSI014_KEY_MAX);

@@ -15,13 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ETSI014_KEY_MAX 1024	/* octets: 8192 bits, the most we ask for */
-#define ETSI014_MSG_MAX 256	/* a KME's error message, or our diagnosis */
+#define ETSI014_KEY_MAX 1024 /* octets: 8192 bits, the most we ask for */
+#define ETSI014_MSG_MAX 256 /* a KME's error message, or our diagnosis */
 
 struct etsi014_key {
-	uint8_t id[UUID_LEN];		/* the key_ID UUID's octets */
+	uint8_t id[UUID_LEN]; /* the key_ID UUID's octets */
 	uint8_t key[ETSI014_KEY_MAX];
-	size_t key_len;			/* 1..ETSI014_KEY_MAX */
+	size_t key_len; /* 1..ETSI014_KEY_MAX */
 };
 
 /*

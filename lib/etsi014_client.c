@@ -68,11 +68,12 @@ etsi014_call(struct etsi014_client *c, const char *sae, const char *method,
 		goto out;
 	}
 	if (https_client_call(c->http, url, NULL, &r) == -1) {
-		etsi014_fail(res, r.fail == HTTPS_TOO_LARGE ? ETSI014_BAD_ANSWER :
-			     r.fail == HTTPS_LOCAL ? ETSI014_LOCAL :
-			     ETSI014_UNREACHABLE,
-			     r.fail == HTTPS_TOO_LARGE ? "KME answer too large" :
-			     r.err);
+		etsi014_fail(res,
+			     r.fail == HTTPS_TOO_LARGE ? ETSI014_BAD_ANSWER
+			     : r.fail == HTTPS_LOCAL   ? ETSI014_LOCAL
+						       : ETSI014_UNREACHABLE,
+			     r.fail == HTTPS_TOO_LARGE ? "KME answer too large"
+						       : r.err);
 		goto out;
 	}
 	res->http_status = r.status;
@@ -107,8 +108,10 @@ etsi014_get_key(struct etsi014_client *c, const char *slave, unsigned bits,
 	if (out->key_len * 8 != bits) {
 		secmem_wipe(out, sizeof(*out));
 		res->outcome = ETSI014_BAD_ANSWER;
-		snprintf(res->msg, sizeof(res->msg), "KME returned a key of a "
-			 "size other than the %u bits asked for", bits);
+		snprintf(res->msg, sizeof(res->msg),
+			 "KME returned a key of a "
+			 "size other than the %u bits asked for",
+			 bits);
 		return -1;
 	}
 	return 0;
@@ -128,7 +131,8 @@ etsi014_get_key_with_id(struct etsi014_client *c, const char *master,
 	if (memcmp(out->id, id, UUID_LEN) != 0) {
 		secmem_wipe(out, sizeof(*out));
 		res->outcome = ETSI014_BAD_ANSWER;
-		snprintf(res->msg, sizeof(res->msg), "KME returned another "
+		snprintf(res->msg, sizeof(res->msg),
+			 "KME returned another "
 			 "key_ID than the one asked for");
 		return -1;
 	}

@@ -14,18 +14,18 @@
 
 enum etsi014_outcome {
 	ETSI014_OK = 0,
-	ETSI014_REFUSED,	/* the KME answered with an error status */
-	ETSI014_UNREACHABLE,	/* no answer: connect/TLS/timeout */
-	ETSI014_BAD_ANSWER,	/* an answer we cannot use */
-	ETSI014_LOCAL,		/* local failure (memory, URL) */
+	ETSI014_REFUSED, /* the KME answered with an error status */
+	ETSI014_UNREACHABLE, /* no answer: connect/TLS/timeout */
+	ETSI014_BAD_ANSWER, /* an answer we cannot use */
+	ETSI014_LOCAL, /* local failure (memory, URL) */
 };
 
 struct etsi014_result {
 	enum etsi014_outcome outcome;
 	long http_status;
-	char msg[ETSI014_MSG_MAX];	/* the KME's message or our diagnosis */
+	char msg[ETSI014_MSG_MAX]; /* the KME's message or our diagnosis */
 	unsigned attempts;
-	uint64_t latency_us;		/* all attempts together */
+	uint64_t latency_us; /* all attempts together */
 };
 
 struct etsi014_client;
@@ -36,13 +36,11 @@ struct etsi014_client *etsi014_client_new(const char *url,
 void etsi014_client_free(struct etsi014_client *c);
 
 /* enc_keys for slave: one key of bits.  out is wiped unless 0. */
-int etsi014_get_key(struct etsi014_client *c, const char *slave,
-		    unsigned bits, struct etsi014_key *out,
-		    struct etsi014_result *res);
+int etsi014_get_key(struct etsi014_client *c, const char *slave, unsigned bits,
+		    struct etsi014_key *out, struct etsi014_result *res);
 /* dec_keys for master: the key with id.  out is wiped unless 0. */
 int etsi014_get_key_with_id(struct etsi014_client *c, const char *master,
-			    const uint8_t id[UUID_LEN],
-			    struct etsi014_key *out,
+			    const uint8_t id[UUID_LEN], struct etsi014_key *out,
 			    struct etsi014_result *res);
 
 #endif

@@ -18,15 +18,15 @@ enum {
 	S_HEAD,
 	S_CL_BODY,
 	S_CHUNK_SIZE,
-	S_CHUNK_SIZE_LF,	/* CR seen after the size line */
+	S_CHUNK_SIZE_LF, /* CR seen after the size line */
 	S_CHUNK_DATA,
-	S_CHUNK_CR,		/* CRLF after chunk data */
+	S_CHUNK_CR, /* CRLF after chunk data */
 	S_CHUNK_LF,
 	S_TRAILER,
 	S_BAD,
 };
 
-#define CHUNK_LINE_MAX 1024	/* a chunk-size line with its extensions */
+#define CHUNK_LINE_MAX 1024 /* a chunk-size line with its extensions */
 
 void
 http_frame_init(struct http_frame *f, unsigned max_head, uint64_t max_body)
@@ -79,7 +79,8 @@ bad(struct http_frame *f, int status, const char *why)
 static bool
 is_tchar(unsigned char c)
 {
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
 		return true;
 	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
@@ -130,17 +131,20 @@ head_cl(struct http_frame *f, struct head_info *hi, const char *v, size_t vlen)
 		uint64_t n = 0;
 
 		if (elen == 0)
-			return bad(f, 400, "empty Content-Length (RFC 9112 6.3)");
+			return bad(f, 400,
+				   "empty Content-Length (RFC 9112 6.3)");
 		for (size_t i = 0; i < elen; i++) {
 			if (e[i] < '0' || e[i] > '9')
-				return bad(f, 400, "Content-Length is not a number "
+				return bad(f, 400,
+					   "Content-Length is not a number "
 					   "(RFC 9112 6.3)");
 			/* Anything over max_body is refused; stop counting there. */
 			if (n <= f->max_body)
 				n = n * 10 + (uint64_t)(e[i] - '0');
 		}
 		if (hi->has_cl && n != hi->cl)
-			return bad(f, 400, "different Content-Length values "
+			return bad(f, 400,
+				   "different Content-Length values "
 				   "(RFC 9112 6.3)");
 		hi->has_cl = true;
 		hi->cl = n;
@@ -160,10 +164,12 @@ head_te(struct http_frame *f, struct head_info *hi, const char *v, size_t vlen)
 
 	while (next_elem(&p, end, &e, &elen)) {
 		if (!ieq(e, elen, "chunked"))
-			return bad(f, 501, "transfer coding not implemented; only "
+			return bad(f, 501,
+				   "transfer coding not implemented; only "
 				   "chunked (RFC 9112 6.1)");
 		if (hi->chunked)
-			return bad(f, 400, "chunked applied twice (RFC 9112 6.1)");
+			return bad(f, 400,
+				   "chunked applied twice (RFC 9112 6.1)");
 		hi->chunked = true;
 	}
 	if (!hi->chunked)
@@ -191,7 +197,8 @@ head_request_line(struct http_frame *f, struct head_info *hi, const char *l,
 	for (const char *p = sp1 + 1; p < sp2; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (c < 0x21 || c == 0x7f)
-			return bad(f, 400, "control character or space in the "
+			return bad(f, 400,
+				   "control character or space in the "
 				   "request target (RFC 9112 3.2)");
 	}
 	ver = sp2 + 1;
@@ -207,7 +214,8 @@ head_request_line(struct http_frame *f, struct head_info *hi, const char *l,
 
 /* RFC 9112 5: field-name ":" OWS field-value OWS. */
 static enum http_frame_ev
-head_field(struct http_frame *f, struct head_info *hi, const char *l, size_t len)
+head_field(struct http_frame *f, struct head_info *hi, const char *l,
+	   size_t len)
 {
 	const char *colon = memchr(l, ':', len), *v, *end = l + len;
 	enum http_frame_ev ev;
@@ -221,15 +229,18 @@ head_field(struct http_frame *f, struct head_info *hi, const char *l, size_t len
 	for (size_t i = 0; i < nlen; i++) {
 		unsigned char c = (unsigned char)l[i];
 		if (c == ' ' || c == '\t')
-			return bad(f, 400, "whitespace before the colon of a "
+			return bad(f, 400,
+				   "whitespace before the colon of a "
 				   "header field (RFC 9112 5.1)");
 		if (!is_tchar(c))
-			return bad(f, 400, "invalid header field name (RFC 9110 5.1)");
+			return bad(f, 400,
+				   "invalid header field name (RFC 9110 5.1)");
 	}
 	for (v = colon + 1; v < end; v++) {
 		unsigned char c = (unsigned char)*v;
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return bad(f, 400, "control character in a header field "
+			return bad(f, 400,
+				   "control character in a header field "
 				   "value (RFC 9110 5.5)");
 	}
 	v = colon + 1;
@@ -265,11 +276,13 @@ head_check(struct http_frame *f)
 		if (len > 0 && p[len - 1] == '\r')
 			len--;
 		if (memchr(p, '\r', len) != NULL)
-			return bad(f, 400, "bare CR in the request head (RFC 9112 2.2)");
+			return bad(
+			    f, 400,
+			    "bare CR in the request head (RFC 9112 2.2)");
 		if (len == 0)
-			break;	/* the empty line that ends the head */
-		ev = first ? head_request_line(f, &hi, p, len) :
-			     head_field(f, &hi, p, len);
+			break; /* the empty line that ends the head */
+		ev = first ? head_request_line(f, &hi, p, len)
+			   : head_field(f, &hi, p, len);
 		if (ev == HTTP_FRAME_BAD)
 			return ev;
 		first = false;
@@ -277,15 +290,18 @@ head_check(struct http_frame *f)
 	}
 	/* RFC 9112 3.2: a 1.1 request without Host, or with two, gets 400. */
 	if (hi.minor >= 1 && hi.hosts == 0)
-		return bad(f, 400, "HTTP/1.1 request without Host (RFC 9112 3.2)");
+		return bad(f, 400,
+			   "HTTP/1.1 request without Host (RFC 9112 3.2)");
 	if (hi.hosts > 1)
 		return bad(f, 400, "more than one Host (RFC 9112 3.2)");
 	if (hi.has_te && hi.minor == 0)
-		return bad(f, 400, "Transfer-Encoding in an HTTP/1.0 request "
+		return bad(f, 400,
+			   "Transfer-Encoding in an HTTP/1.0 request "
 			   "(RFC 9112 6.1)");
 	/* RFC 9112 6.1: a server MAY reject both; smuggling lives there. */
 	if (hi.has_te && hi.has_cl)
-		return bad(f, 400, "both Content-Length and Transfer-Encoding "
+		return bad(f, 400,
+			   "both Content-Length and Transfer-Encoding "
 			   "(RFC 9112 6.1)");
 	if (hi.has_cl && hi.cl > f->max_body)
 		return bad(f, 413, "request body too large");
@@ -332,7 +348,8 @@ feed_head(struct http_frame *f, const uint8_t *p, size_t n, size_t *used)
 
 			if (ncap > f->max_head)
 				ncap = f->max_head;
-			if (secmem_reserve(&f->head, &f->head_cap, ncap) == -1) {
+			if (secmem_reserve(&f->head, &f->head_cap, ncap) ==
+			    -1) {
 				*used = i;
 				return bad(f, 503, "out of memory");
 			}
@@ -385,17 +402,20 @@ feed_chunk_byte(struct http_frame *f, uint8_t c)
 				f->left = f->left * 16 + (uint64_t)h;
 				/* Judged per digit: 2^64-1 never gets far. */
 				if (f->left > f->max_body - f->body) {
-					bad(f, 413, "chunk size over the body limit");
+					bad(f, 413,
+					    "chunk size over the body limit");
 					return false;
 				}
 				return true;
 			}
 			if (f->ndigits == 0) {
-				bad(f, 400, "malformed chunk size (RFC 9112 7.1)");
+				bad(f, 400,
+				    "malformed chunk size (RFC 9112 7.1)");
 				return false;
 			}
 			if (c != ';' && c != ' ' && c != '\t') {
-				bad(f, 400, "malformed chunk size (RFC 9112 7.1)");
+				bad(f, 400,
+				    "malformed chunk size (RFC 9112 7.1)");
 				return false;
 			}
 			f->ext = true;
@@ -410,7 +430,8 @@ feed_chunk_byte(struct http_frame *f, uint8_t c)
 		return true;
 	case S_CHUNK_SIZE_LF:
 		if (c != '\n') {
-			bad(f, 400, "bare CR in a chunk size line (RFC 9112 2.2)");
+			bad(f, 400,
+			    "bare CR in a chunk size line (RFC 9112 2.2)");
 			return false;
 		}
 	size_done:
@@ -433,7 +454,8 @@ feed_chunk_byte(struct http_frame *f, uint8_t c)
 		return false;
 	case S_CHUNK_LF:
 		if (c != '\n') {
-			bad(f, 400, "chunk data longer than its size (RFC 9112 7.1)");
+			bad(f, 400,
+			    "chunk data longer than its size (RFC 9112 7.1)");
 			return false;
 		}
 	data_done:
@@ -450,7 +472,7 @@ feed_chunk_byte(struct http_frame *f, uint8_t c)
 		}
 		if (c == '\n') {
 			if (f->line == 0)
-				f->state = S_HEAD;	/* the body ends here */
+				f->state = S_HEAD; /* the body ends here */
 			f->line = 0;
 			return true;
 		}
@@ -482,7 +504,8 @@ feed_body(struct http_frame *f, const uint8_t *p, size_t n, size_t *used)
 			i += take;
 			f->left -= take;
 			if (f->left == 0)
-				f->state = f->state == S_CL_BODY ? S_HEAD : S_CHUNK_CR;
+				f->state =
+				    f->state == S_CL_BODY ? S_HEAD : S_CHUNK_CR;
 			continue;
 		}
 		if (!feed_chunk_byte(f, p[i])) {

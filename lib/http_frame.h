@@ -19,31 +19,32 @@
 #include <stdint.h>
 
 enum http_frame_ev {
-	HTTP_FRAME_MORE,	/* all input consumed */
-	HTTP_FRAME_HEAD,	/* a head is complete: pass http_frame_head() on */
-	HTTP_FRAME_PASS,	/* consumed bytes are body: pass them on as they are */
-	HTTP_FRAME_BAD,		/* refuse: status and reason set, stream over */
+	HTTP_FRAME_MORE, /* all input consumed */
+	HTTP_FRAME_HEAD, /* a head is complete: pass http_frame_head() on */
+	HTTP_FRAME_PASS, /* consumed bytes are body: pass them on as they are */
+	HTTP_FRAME_BAD, /* refuse: status and reason set, stream over */
 };
 
 struct http_frame {
-	unsigned max_head;	/* bytes of one head (request line + fields) */
-	uint64_t max_body;	/* bytes of one body (decoded length) */
+	unsigned max_head; /* bytes of one head (request line + fields) */
+	uint64_t max_body; /* bytes of one body (decoded length) */
 
 	int state;
-	char *head;		/* held head bytes (may be plaintext secrets) */
+	char *head; /* held head bytes (may be plaintext secrets) */
 	size_t head_len, head_cap;
-	uint64_t left;		/* of a Content-Length body or a chunk */
-	uint64_t body;		/* decoded body bytes so far */
-	unsigned line;		/* bytes in the current chunk-size/trailer line */
+	uint64_t left; /* of a Content-Length body or a chunk */
+	uint64_t body; /* decoded body bytes so far */
+	unsigned line; /* bytes in the current chunk-size/trailer line */
 	unsigned ndigits;
-	bool ext;		/* in a chunk extension */
-	unsigned long long heads;	/* complete heads so far */
+	bool ext; /* in a chunk extension */
+	unsigned long long heads; /* complete heads so far */
 
-	int status;		/* when HTTP_FRAME_BAD */
+	int status; /* when HTTP_FRAME_BAD */
 	const char *why;
 };
 
-void http_frame_init(struct http_frame *f, unsigned max_head, uint64_t max_body);
+void http_frame_init(struct http_frame *f, unsigned max_head,
+		     uint64_t max_body);
 /* Wipes and frees what the checker holds. */
 void http_frame_clear(struct http_frame *f);
 /*

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HTTP_PAGES_MAX	8
+#define HTTP_PAGES_MAX 8
 
 struct http_pages {
 	struct MHD_Daemon *mhd;
@@ -65,8 +65,8 @@ http_pages_reply(struct MHD_Connection *conn, unsigned status,
 	} else {
 		const char *t = status == 404 ? nf : status == 405 ? na : err;
 
-		resp = MHD_create_response_from_buffer(strlen(t), (void *)(uintptr_t)t,
-						       MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(
+		    strlen(t), (void *)(uintptr_t)t, MHD_RESPMEM_PERSISTENT);
 		ctype = "text/plain";
 	}
 	if (resp == NULL) {
@@ -88,12 +88,13 @@ http_pages_access(void *cls, struct MHD_Connection *conn, const char *url,
 	struct http_pages *hp = cls;
 	static int marker;
 
-	(void)version; (void)upload;
+	(void)version;
+	(void)upload;
 	if (*con_cls == NULL) {
 		*con_cls = &marker;
 		return MHD_YES;
 	}
-	*upload_size = 0;	/* a body is read and ignored */
+	*upload_size = 0; /* a body is read and ignored */
 	for (size_t i = 0; i < hp->n; i++) {
 		const struct http_page *p = &hp->page[i];
 		char *body;
@@ -144,11 +145,11 @@ http_pages_new(const char *addr, const struct http_page *pages, size_t n)
 		return NULL;
 	memcpy(hp->page, pages, n * sizeof(*pages));
 	hp->n = n;
-	hp->mhd = MHD_start_daemon(flags, port, NULL, NULL, http_pages_access,
-				   hp, MHD_OPTION_SOCK_ADDR, sa,
-				   MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				   MHD_OPTION_CONNECTION_LIMIT, 16u,
-				   MHD_OPTION_END);
+	hp->mhd =
+	    MHD_start_daemon(flags, port, NULL, NULL, http_pages_access, hp,
+			     MHD_OPTION_SOCK_ADDR, sa,
+			     MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+			     MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_END);
 	if (hp->mhd == NULL) {
 		log_warnx("cannot serve HTTP on %s", addr);
 		free(hp);

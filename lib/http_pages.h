@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 struct http_page {
-	const char *path;		/* exact match, e.g. "/metrics" */
+	const char *path; /* exact match, e.g. "/metrics" */
 	const char *content_type;
 	/* A heap string the server frees, or NULL (answered 500). */
 	char *(*render)(void *arg);

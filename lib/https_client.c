@@ -23,8 +23,8 @@ struct https_client {
 	char ca_file[HTTPS_PATH_MAX];
 	char cert_file[HTTPS_PATH_MAX];
 	char key_file[HTTPS_PATH_MAX];
-	char peer_name[256];		/* "" when the URL's host is checked */
-	struct https_client_cfg cfg;	/* its strings point above */
+	char peer_name[256]; /* "" when the URL's host is checked */
+	struct https_client_cfg cfg; /* its strings point above */
 
 	pthread_mutex_t lock;
 	CURL *idle[HTTPS_POOL_MAX];
@@ -39,7 +39,8 @@ https_client_new(const struct https_client_cfg *cfg)
 	if (c == NULL)
 		return NULL;
 	if (str_copy(c->ca_file, sizeof(c->ca_file), cfg->ca_file) == -1 ||
-	    str_copy(c->cert_file, sizeof(c->cert_file), cfg->cert_file) == -1 ||
+	    str_copy(c->cert_file, sizeof(c->cert_file), cfg->cert_file) ==
+		-1 ||
 	    str_copy(c->key_file, sizeof(c->key_file), cfg->key_file) == -1 ||
 	    str_copy(c->peer_name, sizeof(c->peer_name),
 		     cfg->peer_name != NULL ? cfg->peer_name : "") == -1) {
@@ -94,7 +95,7 @@ https_client_write(char *data, size_t size, size_t nmemb, void *arg)
 
 	if (n > s->max - r->len) {
 		s->overflow = true;
-		return 0;	/* aborts the transfer */
+		return 0; /* aborts the transfer */
 	}
 	/* Not realloc(): it would free a moved block unwiped. */
 	if (secmem_reserve(&r->body, &r->cap, r->len + n + 1) == -1)
@@ -231,7 +232,8 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 		hdr = curl_slist_append(NULL, "Content-Type: application/json");
 	if (h == NULL || (json != NULL && hdr == NULL)) {
 		r->fail = HTTPS_LOCAL;
-		snprintf(r->err, sizeof(r->err), "cannot create an HTTP client");
+		snprintf(r->err, sizeof(r->err),
+			 "cannot create an HTTP client");
 		if (h != NULL)
 			https_client_release(c, h, false);
 		curl_slist_free_all(hdr);
@@ -257,7 +259,8 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 		if (cc == CURLE_OK || r->attempts > c->cfg.retries ||
 		    !https_client_never_sent(h, cc))
 			break;
-		log_debug("HTTPS %s: %s; retrying", url, curl_easy_strerror(cc));
+		log_debug("HTTPS %s: %s; retrying", url,
+			  curl_easy_strerror(cc));
 		https_client_sleep_ms(c->cfg.retry_delay_ms);
 	}
 	if (cc == CURLE_OK)
@@ -277,9 +280,11 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 		r->fail = HTTPS_UNREACHABLE;
 		/* libcurl's detail is cut to leave room for its reason. */
 		snprintf(r->err, sizeof(r->err), "%s%s%.200s%s",
-			 cc == CURLE_OPERATION_TIMEDOUT ? "timed out" :
-			 curl_easy_strerror(cc), detail[0] != '\0' ? " (" : "",
-			 detail, detail[0] != '\0' ? ")" : "");
+			 cc == CURLE_OPERATION_TIMEDOUT
+			     ? "timed out"
+			     : curl_easy_strerror(cc),
+			 detail[0] != '\0' ? " (" : "", detail,
+			 detail[0] != '\0' ? ")" : "");
 	}
 	https_resp_clear(r);
 	return -1;

@@ -20,8 +20,8 @@
 #define HTTPS_CLIENT_ERR_MAX 256
 
 struct https_client_cfg {
-	const char *ca_file;		/* PEM; the only trust anchors */
-	const char *cert_file;		/* PEM client certificate and key */
+	const char *ca_file; /* PEM; the only trust anchors */
+	const char *cert_file; /* PEM client certificate and key */
 	const char *key_file;
 	/*
 	 * NULL: the server certificate must name the URL's host (unless
@@ -30,28 +30,28 @@ struct https_client_cfg {
 	 */
 	const char *peer_name;
 	bool verify_host;
-	uint64_t timeout_ms;		/* whole call; 0: none */
-	uint64_t connect_timeout_ms;	/* 0: libcurl's */
-	unsigned retries;		/* more attempts when never sent */
+	uint64_t timeout_ms; /* whole call; 0: none */
+	uint64_t connect_timeout_ms; /* 0: libcurl's */
+	unsigned retries; /* more attempts when never sent */
 	uint64_t retry_delay_ms;
-	size_t body_max;		/* longest response body accepted */
-	size_t pool;			/* idle handles kept (1..64) */
+	size_t body_max; /* longest response body accepted */
+	size_t pool; /* idle handles kept (1..64) */
 };
 
 enum https_fail {
 	HTTPS_OK = 0,
-	HTTPS_UNREACHABLE,	/* no answer: resolve, connect, TLS, timeout */
-	HTTPS_TOO_LARGE,	/* the body passed body_max */
-	HTTPS_LOCAL,		/* out of memory, bad URL */
+	HTTPS_UNREACHABLE, /* no answer: resolve, connect, TLS, timeout */
+	HTTPS_TOO_LARGE, /* the body passed body_max */
+	HTTPS_LOCAL, /* out of memory, bad URL */
 };
 
 struct https_resp {
 	enum https_fail fail;
-	long status;		/* the HTTP status when fail is HTTPS_OK */
-	char *body;		/* NUL-terminated (NULL when empty); secmem */
+	long status; /* the HTTP status when fail is HTTPS_OK */
+	char *body; /* NUL-terminated (NULL when empty); secmem */
 	size_t len, cap;
 	unsigned attempts;
-	char err[HTTPS_CLIENT_ERR_MAX];	/* why, when fail != HTTPS_OK */
+	char err[HTTPS_CLIENT_ERR_MAX]; /* why, when fail != HTTPS_OK */
 };
 
 struct https_client;
@@ -65,8 +65,8 @@ void https_client_free(struct https_client *c);
  * HTTP answer came, whatever its status (r->status, r->body); -1 with
  * r->fail and r->err otherwise.  Call https_resp_clear(r) after either.
  */
-int https_client_call(struct https_client *c, const char *url,
-		      const char *json, struct https_resp *r);
+int https_client_call(struct https_client *c, const char *url, const char *json,
+		      struct https_resp *r);
 /* Wipes and frees the body; r may be reused. */
 void https_resp_clear(struct https_resp *r);
 

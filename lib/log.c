@@ -53,7 +53,8 @@ log_get_level(void)
 int
 log_level_parse(const char *s, enum log_level *out)
 {
-	for (size_t i = 0; i < sizeof(log_level_names) / sizeof(*log_level_names); i++) {
+	for (size_t i = 0;
+	     i < sizeof(log_level_names) / sizeof(*log_level_names); i++) {
 		if (strcmp(s, log_level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;
@@ -127,7 +128,7 @@ log_json_fields(FILE *fp, const char *event, const struct log_field *f,
 static void log_emit(enum log_level level, const char *suffix,
 		     const char *event, const struct log_field *fields,
 		     size_t nfields, const char *fmt, va_list ap)
-	__attribute__((format(printf, 6, 0)));
+    __attribute__((format(printf, 6, 0)));
 
 static void
 log_emit(enum log_level level, const char *suffix, const char *event,
@@ -162,27 +163,31 @@ log_emit(enum log_level level, const char *suffix, const char *event,
 
 	pthread_mutex_lock(&log_lock);
 	if (log_fmt == LOG_FMT_JSON) {
-		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"prog\":\"%s\",\"level\":\"%s\",\"msg\":\"",
-			when, ts.tv_nsec / 1000000, log_prog, log_level_names[level]);
+		fprintf(
+		    stderr,
+		    "{\"ts\":\"%s.%03ldZ\",\"prog\":\"%s\",\"level\":\"%s\",\"msg\":\"",
+		    when, ts.tv_nsec / 1000000, log_prog,
+		    log_level_names[level]);
 		log_json_escape(stderr, msg);
 		fputc('"', stderr);
 		log_json_fields(stderr, event, fields, nfields);
 		fputs("}\n", stderr);
 	} else {
 		fprintf(stderr, "%s.%03ldZ %s %s: %s\n", when,
-			ts.tv_nsec / 1000000, log_prog, log_level_names[level], msg);
+			ts.tv_nsec / 1000000, log_prog, log_level_names[level],
+			msg);
 	}
 	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
 }
 
-#define LOG_BODY(level, suffix)                  \
-	do {                                     \
-		va_list ap;                      \
-		va_start(ap, fmt);               \
-		log_emit(level, suffix, NULL, NULL, 0, fmt, ap);\
-		va_end(ap);                      \
+#define LOG_BODY(level, suffix) \
+	do { \
+		va_list ap; \
+		va_start(ap, fmt); \
+		log_emit(level, suffix, NULL, NULL, 0, fmt, ap); \
+		va_end(ap); \
 	} while (0)
 
 void

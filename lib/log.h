@@ -12,14 +12,20 @@
 #include <stddef.h>
 
 enum log_level {
-	LOG_LVL_SILENT = -1,	/* fuzzers and tests that expect errors */
+	LOG_LVL_SILENT = -1, /* fuzzers and tests that expect errors */
 	LOG_LVL_ERR = 0,
 	LOG_LVL_WARN,
 	LOG_LVL_INFO,
 	LOG_LVL_DEBUG,
 };
-enum log_dest { LOG_DEST_STDERR = 0, LOG_DEST_SYSLOG };
-enum log_fmt { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
+enum log_dest {
+	LOG_DEST_STDERR = 0,
+	LOG_DEST_SYSLOG
+};
+enum log_fmt {
+	LOG_FMT_TEXT = 0,
+	LOG_FMT_JSON
+};
 
 void log_init(const char *progname, enum log_dest dest, enum log_fmt fmt,
 	      enum log_level level);
@@ -45,8 +51,8 @@ struct log_field {
 	const char *str;
 	long long num;
 };
-#define LOG_S(k, v)	((struct log_field){ .key = (k), .str = (v) })
-#define LOG_N(k, v)	((struct log_field){ .key = (k), .num = (long long)(v) })
+#define LOG_S(k, v) ((struct log_field){ .key = (k), .str = (v) })
+#define LOG_N(k, v) ((struct log_field){ .key = (k), .num = (long long)(v) })
 
 /*
  * An event: event is a short stable name ("sak_installed"), fields its
@@ -54,10 +60,10 @@ struct log_field {
  */
 void log_event(enum log_level level, const char *event,
 	       const struct log_field *fields, size_t n, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 /* log_event over an array literal: LOG_FIELDS(LOG_S("port", p), LOG_N("an", 1)). */
-#define LOG_FIELDS(...)	((const struct log_field[]){ __VA_ARGS__ })
-#define LOG_EV(level, event, fields, ...)                                    \
+#define LOG_FIELDS(...) ((const struct log_field[]){ __VA_ARGS__ })
+#define LOG_EV(level, event, fields, ...) \
 	log_event(level, event, fields, sizeof(fields) / sizeof((fields)[0]), \
 		  __VA_ARGS__)
 /* "json" or "text" (a configuration key); -1 on anything else. */
@@ -68,8 +74,8 @@ enum log_fmt log_get_fmt(void);
 
 /* Only before the event loop starts: log and exit(1). */
 void fatal(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -10,9 +10,9 @@
 
 struct metrics_buf {
 	char *p;
-	size_t len;	/* octets before the NUL */
-	size_t cap;	/* octets allocated at p */
-	bool failed;	/* sticky: set by the first failed append */
+	size_t len; /* octets before the NUL */
+	size_t cap; /* octets allocated at p */
+	bool failed; /* sticky: set by the first failed append */
 };
 
 struct metrics_buf *
@@ -82,7 +82,7 @@ metrics_buf_vappend(struct metrics_buf *mb, const char *fmt, va_list ap)
 		n = vsnprintf(mb->p + mb->len, mb->cap - mb->len, fmt, again);
 	va_end(again);
 	if (n < 0 || (size_t)n >= mb->cap - mb->len) {
-		mb->p[mb->len] = '\0';	/* drop what a failed try left */
+		mb->p[mb->len] = '\0'; /* drop what a failed try left */
 		return -1;
 	}
 	mb->len += (size_t)n;
@@ -149,9 +149,9 @@ metrics_hist_render(struct metrics_buf *mb, const char *name,
 				   set, comma, le, (unsigned long long)cum);
 	}
 	/* _count is the +Inf bucket, so the two always agree in one scrape. */
-	metrics_buf_printf(mb, "%s_sum%s%s%s %.6f\n%s_count%s%s%s %llu\n",
-			   name, open, set, close, atomic_load(h->sum_us) / 1e6,
-			   name, open, set, close, (unsigned long long)cum);
+	metrics_buf_printf(mb, "%s_sum%s%s%s %.6f\n%s_count%s%s%s %llu\n", name,
+			   open, set, close, atomic_load(h->sum_us) / 1e6, name,
+			   open, set, close, (unsigned long long)cum);
 }
 
 #ifndef QKDLAB_METRICS_VERSION
@@ -161,9 +161,10 @@ metrics_hist_render(struct metrics_buf *mb, const char *name,
 void
 metrics_build_info(struct metrics_buf *mb, const char *prog)
 {
-	metrics_buf_printf(mb, "# HELP %s_build_info The qkdlab version this "
+	metrics_buf_printf(mb,
+			   "# HELP %s_build_info The qkdlab version this "
 			   "daemon was built from (always 1).\n"
 			   "# TYPE %s_build_info gauge\n"
-			   "%s_build_info{version=\"%s\"} 1\n", prog, prog, prog,
-			   QKDLAB_METRICS_VERSION);
+			   "%s_build_info{version=\"%s\"} 1\n",
+			   prog, prog, prog, QKDLAB_METRICS_VERSION);
 }

@@ -27,7 +27,7 @@ void metrics_buf_free(struct metrics_buf *mb);
  * nothing, and metrics_buf_finish() returns NULL.
  */
 void metrics_buf_printf(struct metrics_buf *mb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /*
  * Frees mb and hands over its string (the caller frees it), or NULL if any
  * metrics_buf_printf() failed on the way.
@@ -40,9 +40,9 @@ char *metrics_buf_finish(struct metrics_buf *mb);
  * observation is two atomic additions and never takes a lock.
  */
 struct metrics_hist {
-	const uint64_t *bounds_us;	/* n upper bounds (inclusive), ascending */
+	const uint64_t *bounds_us; /* n upper bounds (inclusive), ascending */
 	size_t n;
-	atomic_uint_fast64_t *buckets;	/* n + 1: the last is above every bound */
+	atomic_uint_fast64_t *buckets; /* n + 1: the last is above every bound */
 	atomic_uint_fast64_t *sum_us;
 };
 

@@ -43,7 +43,7 @@ priv_drop(const char *who, const int *keep, size_t nkeep)
 		return -1;
 	}
 	if (data[0].permitted == 0 && data[1].permitted == 0)
-		return 0;	/* nothing to give up */
+		return 0; /* nothing to give up */
 	/* The running kernel may know more capabilities than our headers. */
 	while (prctl(PR_CAPBSET_READ, last + 1, 0, 0, 0) >= 0)
 		last++;
@@ -51,13 +51,15 @@ priv_drop(const char *who, const int *keep, size_t nkeep)
 	 * The bounding set needs CAP_SETPCAP (a container may not grant it);
 	 * with no_new_privs set it only matters for a later exec anyway.
 	 */
-	for (int cap = 0; (data[0].effective & (1u << CAP_SETPCAP)) &&
-			  cap <= last; cap++) {
+	for (int cap = 0;
+	     (data[0].effective & (1u << CAP_SETPCAP)) && cap <= last; cap++) {
 		if (priv_kept(cap, keep, nkeep))
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 && errno != EINVAL) {
-			log_warn("%s: cannot drop capability %d from the bounding set",
-				 who, cap);
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1 &&
+		    errno != EINVAL) {
+			log_warn(
+			    "%s: cannot drop capability %d from the bounding set",
+			    who, cap);
 			return -1;
 		}
 	}
@@ -75,7 +77,7 @@ priv_drop(const char *who, const int *keep, size_t nkeep)
 		log_warn("%s: capset", who);
 		return -1;
 	}
-	log_debug("%s: capabilities dropped (%zu kept), no_new_privs set",
-		  who, nkeep);
+	log_debug("%s: capabilities dropped (%zu kept), no_new_privs set", who,
+		  nkeep);
 	return 0;
 }

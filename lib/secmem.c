@@ -76,8 +76,7 @@ secmem_reserve(char **buf, size_t *cap, size_t need)
 	return 0;
 }
 
-void __attribute__((noinline))
-secmem_wipe_stack(void)
+void __attribute__((noinline)) secmem_wipe_stack(void)
 {
 	unsigned char pad[SECMEM_STACK_WIPE];
 

@@ -47,7 +47,8 @@ skip_client_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
 	    (md != NULL && md != SSL_CIPHER_get_handshake_digest(cipher)))
 		return 1;
 	s = SSL_SESSION_new();
-	if (s == NULL || SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) != 1 ||
+	if (s == NULL ||
+	    SSL_SESSION_set1_master_key(s, c->psk, c->psk_len) != 1 ||
 	    SSL_SESSION_set_cipher(s, cipher) != 1 ||
 	    SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION) != 1) {
 		SSL_SESSION_free(s);
@@ -93,16 +94,20 @@ skip_client_new(const struct skip_client_cfg *cfg)
 	c->psk_len = cfg->psk_len;
 	c->timeout_s = cfg->timeout_s;
 	/* Answers carry keys: wipe each record once read. */
-	SSL_CTX_set_options(c->ctx, SSL_OP_CLEANSE_PLAINTEXT | SSL_OP_NO_TICKET);
+	SSL_CTX_set_options(c->ctx,
+			    SSL_OP_CLEANSE_PLAINTEXT | SSL_OP_NO_TICKET);
 	if (cfg->tls_version == 13) {
-		if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION) != 1 ||
+		if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION) !=
+			1 ||
 		    SSL_CTX_set_ciphersuites(c->ctx, SKIP_CLIENT_TLS13) != 1)
 			goto err;
 		SSL_CTX_set_psk_use_session_callback(c->ctx,
 						     skip_client_use_session);
 	} else {
-		if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) != 1 ||
-		    SSL_CTX_set_max_proto_version(c->ctx, TLS1_2_VERSION) != 1 ||
+		if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) !=
+			1 ||
+		    SSL_CTX_set_max_proto_version(c->ctx, TLS1_2_VERSION) !=
+			1 ||
 		    SSL_CTX_set_cipher_list(c->ctx, SKIP_CLIENT_TLS12) != 1)
 			goto err;
 		SSL_CTX_set_psk_client_callback(c->ctx, skip_client_psk12);
@@ -142,8 +147,10 @@ skip_client_tcp(const struct skip_client *c, char *why, size_t cap)
 		}
 		/* The send timeout bounds connect() too (Linux). */
 		if (c->timeout_s != 0) {
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+				   sizeof(tv));
+			setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+				   sizeof(tv));
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
@@ -154,8 +161,8 @@ skip_client_tcp(const struct skip_client *c, char *why, size_t cap)
 	}
 	freeaddrinfo(res);
 	if (fd == -1)
-		snprintf(why, cap, "connect to %s port %s: %s", c->host, c->port,
-			 strerror(err));
+		snprintf(why, cap, "connect to %s port %s: %s", c->host,
+			 c->port, strerror(err));
 	return fd;
 }
 
@@ -179,7 +186,8 @@ skip_client_connect(struct skip_client *c, char *why, size_t cap)
 		unsigned long e = ERR_peek_last_error();
 		const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
 
-		snprintf(why, cap, "TLS-PSK handshake with %s port %s failed: %s",
+		snprintf(why, cap,
+			 "TLS-PSK handshake with %s port %s failed: %s",
 			 c->host, c->port, r != NULL ? r : "connection closed");
 		ERR_clear_error();
 		skip_client_close(ssl);

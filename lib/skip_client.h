@@ -14,13 +14,13 @@
 #define SKIP_CLIENT_PSK_MAX 64
 
 struct skip_client_cfg {
-	const char *host;		/* name or address */
+	const char *host; /* name or address */
 	const char *port;
-	const char *identity;		/* the PSK identity */
+	const char *identity; /* the PSK identity */
 	const uint8_t *psk;
 	size_t psk_len;
-	int tls_version;		/* 12 or 13 */
-	unsigned timeout_s;		/* connect, send and receive; 0: none */
+	int tls_version; /* 12 or 13 */
+	unsigned timeout_s; /* connect, send and receive; 0: none */
 };
 
 struct skip_client;

@@ -48,11 +48,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TF_BUF 16384		/* one TLS record of plaintext */
+#define TF_BUF 16384 /* one TLS record of plaintext */
 #define TF_SWEEP_MS 250
-#define TF_REPORT_MS 10000	/* interval of the refusal counts */
-#define TF_HS_LOG_MAX 10	/* handshake failures logged per interval */
-#define TF_LINGER_MS 3000	/* flush, then linger, after the last answer */
+#define TF_REPORT_MS 10000 /* interval of the refusal counts */
+#define TF_HS_LOG_MAX 10 /* handshake failures logged per interval */
+#define TF_LINGER_MS 3000 /* flush, then linger, after the last answer */
 #define TF_LINGER_BYTES (1024 * 1024)
 #define TF_SRC_BUCKETS 256
 #define TF_TAG_APP ((uintptr_t)1)
@@ -60,9 +60,9 @@
 enum tf_state {
 	TF_HANDSHAKE,
 	TF_OPEN,
-	TF_FLUSH,		/* last bytes to the client, then linger */
-	TF_LINGER,		/* reading and dropping what the client still sends */
-	TF_DEAD,		/* closed; freed after the current event batch */
+	TF_FLUSH, /* last bytes to the client, then linger */
+	TF_LINGER, /* reading and dropping what the client still sends */
+	TF_DEAD, /* closed; freed after the current event batch */
 };
 
 /* Connections per source: IPv4 address, or IPv6 /64. */
@@ -76,25 +76,25 @@ struct tf_loop;
 
 struct tf_conn {
 	struct tf_loop *loop;
-	struct tf_conn *prev, *next;		/* the loop's connections */
-	struct tf_conn *hs_prev, *hs_next;	/* front's handshake FIFO */
+	struct tf_conn *prev, *next; /* the loop's connections */
+	struct tf_conn *hs_prev, *hs_next; /* front's handshake FIFO */
 	struct tf_src *src;
 	int fd, app, mhd_fd;
 	SSL *ssl;
 	enum tf_state state;
-	bool evicted;		/* under tf->lock */
+	bool evicted; /* under tf->lock */
 	bool peer_ok;
 	bool app_eof;
-	bool app_wdead;		/* the HTTP side stopped reading: drop input */
-	bool client_eof;	/* the client closed its sending side */
-	bool app_shut;		/* ... and the HTTP side has been told */
-	uint32_t ev_fd, ev_app;	/* epoll interest now registered */
-	uint64_t deadline;	/* mono_ms; 0: none */
-	bool req_timer;		/* deadline is a request-head deadline */
-	uint64_t last;		/* last traffic, mono_ms */
+	bool app_wdead; /* the HTTP side stopped reading: drop input */
+	bool client_eof; /* the client closed its sending side */
+	bool app_shut; /* ... and the HTTP side has been told */
+	uint32_t ev_fd, ev_app; /* epoll interest now registered */
+	uint64_t deadline; /* mono_ms; 0: none */
+	bool req_timer; /* deadline is a request-head deadline */
+	uint64_t last; /* last traffic, mono_ms */
 	size_t drained;
 	struct http_frame hf;
-	char *to_app, *to_tls;	/* pending plaintext (secmem) */
+	char *to_app, *to_tls; /* pending plaintext (secmem) */
 	size_t to_app_len, to_app_off, to_app_cap;
 	size_t to_tls_len, to_tls_off, to_tls_cap;
 	char peer[TLS_PEER_ID_MAX];
@@ -109,14 +109,14 @@ struct tf_loop {
 	bool started;
 	int ep, wake;
 	struct tf_conn *conns;
-	struct tf_conn *dead;	/* closed in this batch; may still be in evs */
-	uint8_t *buf;		/* TF_BUF of scratch plaintext */
+	struct tf_conn *dead; /* closed in this batch; may still be in evs */
+	uint8_t *buf; /* TF_BUF of scratch plaintext */
 	uint64_t next_sweep;
 };
 
 struct tf_counts {
 	unsigned long refused_total, refused_source, evicted, hs_late,
-		      hs_failed, req_late;
+	    hs_failed, req_late;
 };
 
 struct tls_front {
@@ -192,12 +192,16 @@ tls_front_new(const struct tls_front_cfg *cfg)
 	tf->peer_id = cfg->peer_id;
 	tf->peer_id_arg = cfg->peer_id_arg;
 	tf->explain = cfg->explain;
-	snprintf(tf->name, sizeof(tf->name), "%s", cfg->name ? cfg->name : "tls");
+	snprintf(tf->name, sizeof(tf->name), "%s",
+		 cfg->name ? cfg->name : "tls");
 	tf->max_conns = cfg->max_conns ? cfg->max_conns : 256;
-	tf->max_per_source = cfg->max_per_source ? cfg->max_per_source :
-			     (tf->max_conns / 4 ? tf->max_conns / 4 : 1);
-	tf->handshake_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 5000;
-	tf->request_ms = cfg->request_timeout_ms ? cfg->request_timeout_ms : 10000;
+	tf->max_per_source = cfg->max_per_source
+				 ? cfg->max_per_source
+				 : (tf->max_conns / 4 ? tf->max_conns / 4 : 1);
+	tf->handshake_ms =
+	    cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 5000;
+	tf->request_ms =
+	    cfg->request_timeout_ms ? cfg->request_timeout_ms : 10000;
 	tf->idle_ms = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 60000;
 	tf->nloops = cfg->threads ? cfg->threads : 2;
 	tf->max_head = cfg->max_head ? cfg->max_head : 16384;
@@ -245,14 +249,16 @@ tls_front_listen(struct tls_front *tf, const char *addr, uint16_t port)
 			  gai_strerror(gai));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
 	if (fd < 0) {
 		log_warn("%s: socket", tf->name);
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
-		log_warn("%s: cannot listen on %s port %u", tf->name, addr, port);
+		log_warn("%s: cannot listen on %s port %u", tf->name, addr,
+			 port);
 		goto out;
 	}
 	if (listen(fd, 1024) < 0) {
@@ -260,9 +266,9 @@ tls_front_listen(struct tls_front *tf, const char *addr, uint16_t port)
 		goto out;
 	}
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-		tf->port = ntohs(ss.ss_family == AF_INET6 ?
-				 ((struct sockaddr_in6 *)&ss)->sin6_port :
-				 ((struct sockaddr_in *)&ss)->sin_port);
+		tf->port = ntohs(ss.ss_family == AF_INET6
+				     ? ((struct sockaddr_in6 *)&ss)->sin6_port
+				     : ((struct sockaddr_in *)&ss)->sin_port);
 	tf->listen_fd = fd;
 	fd = -1;
 	rc = 0;
@@ -357,15 +363,18 @@ tf_src_addr(const struct sockaddr_storage *ss, uint8_t addr[16])
 	memset(addr, 0, 16);
 	if (ss->ss_family == AF_INET) {
 		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		memcpy(addr + 12, &((const struct sockaddr_in *)ss)->sin_addr,
+		       4);
 	} else if (ss->ss_family == AF_INET6) {
-		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+		const uint8_t *a =
+		    ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
 
 		/* An IPv4-mapped address counts as the IPv4 address. */
-		if (IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+		if (IN6_IS_ADDR_V4MAPPED(
+			&((const struct sockaddr_in6 *)ss)->sin6_addr))
 			memcpy(addr, a, 16);
 		else
-			memcpy(addr, a, 8);	/* one /64 is one source */
+			memcpy(addr, a, 8); /* one /64 is one source */
 	}
 }
 
@@ -395,7 +404,8 @@ tf_src_put(struct tls_front *tf, struct tf_src *src)
 	if (src == NULL || --src->n > 0)
 		return;
 	for (size_t b = 0; b < TF_SRC_BUCKETS; b++) {
-		for (struct tf_src **pp = &tf->srcs[b]; *pp != NULL; pp = &(*pp)->next) {
+		for (struct tf_src **pp = &tf->srcs[b]; *pp != NULL;
+		     pp = &(*pp)->next) {
 			if (*pp == src) {
 				*pp = src->next;
 				free(src);
@@ -413,7 +423,7 @@ tf_hs_unlink(struct tls_front *tf, struct tf_conn *c)
 	else if (tf->hs_head == c)
 		tf->hs_head = c->hs_next;
 	else
-		return;		/* not listed */
+		return; /* not listed */
 	if (c->hs_next != NULL)
 		c->hs_next->hs_prev = c->hs_prev;
 	else
@@ -452,17 +462,19 @@ tf_report(struct tls_front *tf, uint64_t now)
 		return;
 	if (k->refused_total || k->refused_source || k->evicted || k->hs_late ||
 	    k->req_late || k->hs_failed > TF_HS_LOG_MAX)
-		log_warnx("%s: in the last %u s: %lu connections refused at the "
-			  "limit of %u, %lu at the limit of %u per source; %lu "
-			  "unauthenticated connections ended to make room; %lu "
-			  "handshakes past %u ms; %lu request heads past %u ms; "
-			  "%lu failed handshakes (%lu logged)", tf->name,
-			  TF_REPORT_MS / 1000, k->refused_total, tf->max_conns,
-			  k->refused_source, tf->max_per_source, k->evicted,
-			  k->hs_late, tf->handshake_ms, k->req_late,
-			  tf->request_ms, k->hs_failed,
-			  k->hs_failed < TF_HS_LOG_MAX ? k->hs_failed :
-			  (unsigned long)TF_HS_LOG_MAX);
+		log_warnx(
+		    "%s: in the last %u s: %lu connections refused at the "
+		    "limit of %u, %lu at the limit of %u per source; %lu "
+		    "unauthenticated connections ended to make room; %lu "
+		    "handshakes past %u ms; %lu request heads past %u ms; "
+		    "%lu failed handshakes (%lu logged)",
+		    tf->name, TF_REPORT_MS / 1000, k->refused_total,
+		    tf->max_conns, k->refused_source, tf->max_per_source,
+		    k->evicted, k->hs_late, tf->handshake_ms, k->req_late,
+		    tf->request_ms, k->hs_failed,
+		    k->hs_failed < TF_HS_LOG_MAX
+			? k->hs_failed
+			: (unsigned long)TF_HS_LOG_MAX);
 	memset(k, 0, sizeof(*k));
 	tf->hs_logged = 0;
 	tf->report_at = now + TF_REPORT_MS;
@@ -491,7 +503,7 @@ tf_interest(struct tf_conn *c, int fd, uint32_t *have, uint32_t want,
 static void
 tf_buf_drop(char **p, size_t *len, size_t *off, size_t *cap)
 {
-	secmem_free(*p);	/* wipes the whole block */
+	secmem_free(*p); /* wipes the whole block */
 	*p = NULL;
 	*len = *off = *cap = 0;
 }
@@ -567,7 +579,7 @@ static int
 tf_to_app(struct tf_conn *c, const void *d, size_t n)
 {
 	if (c->app < 0 || c->app_wdead)
-		return 0;	/* the HTTP side is gone; drop */
+		return 0; /* the HTTP side is gone; drop */
 	if (c->to_app_len == c->to_app_off) {
 		ssize_t w = write(c->app, d, n);
 
@@ -596,14 +608,22 @@ static const char *
 tf_reason(int status)
 {
 	switch (status) {
-	case 400: return "Bad Request";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Service Unavailable";
+	case 400:
+		return "Bad Request";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Service Unavailable";
 	}
 }
 
@@ -636,12 +656,15 @@ tf_refuse(struct tf_conn *c, int status, const char *why)
 		c->ev_app = 0;
 		close(c->app);
 		c->app = -1;
-		tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off, &c->to_app_cap);
+		tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off,
+			    &c->to_app_cap);
 	}
 	blen = snprintf(body, sizeof(body), "{\"message\":\"%s\"}", why);
-	mlen = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nContent-Type: "
+	mlen = snprintf(msg, sizeof(msg),
+			"HTTP/1.1 %d %s\r\nContent-Type: "
 			"application/json\r\nContent-Length: %d\r\nConnection: "
-			"close\r\n\r\n%s", status, tf_reason(status), blen, body);
+			"close\r\n\r\n%s",
+			status, tf_reason(status), blen, body);
 	tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap,
 		   msg, (size_t)mlen);
 	c->state = TF_FLUSH;
@@ -696,7 +719,8 @@ tf_handshake_failed(struct tf_conn *c, int err)
 {
 	struct tls_front *tf = c->loop->tf;
 	unsigned long e = ERR_peek_error();
-	const char *extra = tf->explain ? tf->explain(c->ssl, tf->peer_id_arg) : NULL;
+	const char *extra =
+	    tf->explain ? tf->explain(c->ssl, tf->peer_id_arg) : NULL;
 	bool show;
 
 	pthread_mutex_lock(&tf->lock);
@@ -709,8 +733,10 @@ tf_handshake_failed(struct tf_conn *c, int err)
 	pthread_mutex_unlock(&tf->lock);
 	if (show)
 		log_info("%s: TLS handshake with %s refused: %s%s%s", tf->name,
-			 c->addr, e ? ERR_reason_error_string(e) :
-			 err == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error",
+			 c->addr,
+			 e			    ? ERR_reason_error_string(e)
+			 : err == SSL_ERROR_SYSCALL ? "connection closed"
+						    : "protocol error",
 			 extra ? "; " : "", extra ? extra : "");
 	tls_log_errors(tf->name);
 	ERR_clear_error();
@@ -730,16 +756,19 @@ tf_handshake_done(struct tf_conn *c)
 	pthread_mutex_unlock(&tf->lock);
 	if (evicted)
 		return -1;
-	c->peer_ok = tf->peer_id == NULL ||
-		     tf->peer_id(c->ssl, c->peer, sizeof(c->peer), tf->peer_id_arg) == 0;
+	c->peer_ok =
+	    tf->peer_id == NULL ||
+	    tf->peer_id(c->ssl, c->peer, sizeof(c->peer), tf->peer_id_arg) == 0;
 	if (!c->peer_ok)
 		log_info("%s: peer %s has no acceptable identity; its requests "
-			 "get 401", tf->name, c->addr);
+			 "get 401",
+			 tf->name, c->addr);
 	else
 		log_debug("%s: TLS session from %s (%s, %s) as '%s'", tf->name,
 			  c->addr, SSL_get_version(c->ssl),
 			  SSL_get_cipher_name(c->ssl), c->peer);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+		       sp) < 0) {
 		log_warn("%s: socketpair", tf->name);
 		return -1;
 	}
@@ -821,7 +850,7 @@ tf_flush_app(struct tf_conn *c)
 		if (w < 0 && errno == EAGAIN)
 			return 0;
 		if (w <= 0) {
-			c->app_wdead = true;	/* as in tf_to_app() */
+			c->app_wdead = true; /* as in tf_to_app() */
 			break;
 		}
 		c->to_app_off += (size_t)w;
@@ -888,7 +917,7 @@ tf_client_eof(struct tf_conn *c)
 }
 
 /* What woke a connection: TF_ALL when it is not one event. */
-#define TF_ALL	((uint32_t)-1)
+#define TF_ALL ((uint32_t)-1)
 
 /* Sends plaintext from the HTTP side: straight through OpenSSL, or queued. */
 static int
@@ -935,7 +964,8 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	if (r < 0)
 		return -1;
 	if (r == 1 && c->state == TF_OPEN && !c->client_eof &&
-	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) || SSL_has_pending(c->ssl))) {
+	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+	     SSL_has_pending(c->ssl))) {
 		do {
 			int n = SSL_read(c->ssl, buf, TF_BUF);
 
@@ -955,7 +985,8 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 			secmem_wipe(buf, (size_t)n);
 			if (r < 0)
 				return -1;
-		} while (c->state == TF_OPEN && c->to_app_len == c->to_app_off &&
+		} while (c->state == TF_OPEN &&
+			 c->to_app_len == c->to_app_off &&
 			 SSL_has_pending(c->ssl));
 	}
 	if (c->client_eof && !c->app_shut && c->app >= 0 &&
@@ -995,12 +1026,17 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	 * when OpenSSL must; read the HTTP side while nothing is pending. */
 	tf_interest(c, c->fd, &c->ev_fd,
 		    (c->state == TF_OPEN && !c->client_eof &&
-		     c->to_app_len == c->to_app_off ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0), 0);
+			     c->to_app_len == c->to_app_off
+			 ? EPOLLIN
+			 : 0) |
+			(want_out ? EPOLLOUT : 0),
+		    0);
 	if (c->app >= 0)
 		tf_interest(c, c->app, &c->ev_app,
-			    (c->to_tls_len == c->to_tls_off && !c->app_eof ?
-			     EPOLLIN : 0) |
-			    (c->to_app_len != c->to_app_off ? EPOLLOUT : 0),
+			    (c->to_tls_len == c->to_tls_off && !c->app_eof
+				 ? EPOLLIN
+				 : 0) |
+				(c->to_app_len != c->to_app_off ? EPOLLOUT : 0),
 			    TF_TAG_APP);
 	return 0;
 }
@@ -1047,7 +1083,8 @@ tf_accept(struct tf_loop *l)
 		fd = accept4(tf->listen_fd, (struct sockaddr *)&ss, &sl,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
 				log_warn("%s: accept", tf->name);
 			return;
 		}
@@ -1098,10 +1135,12 @@ tf_accept(struct tf_loop *l)
 		http_frame_init(&c->hf, tf->max_head, tf->max_body);
 		snprintf(c->addr, sizeof(c->addr), "?");
 		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			inet_ntop(AF_INET,
+				  &((struct sockaddr_in *)&ss)->sin_addr,
 				  c->addr, sizeof(c->addr));
 		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			inet_ntop(AF_INET6,
+				  &((struct sockaddr_in6 *)&ss)->sin6_addr,
 				  c->addr, sizeof(c->addr));
 		c->next = l->conns;
 		if (l->conns != NULL)
@@ -1114,8 +1153,8 @@ tf_accept(struct tf_loop *l)
 			continue;
 		}
 		SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-			     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-			     SSL_MODE_RELEASE_BUFFERS);
+					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+					 SSL_MODE_RELEASE_BUFFERS);
 		/*
 		 * A TCP FIN without close_notify ends the input like
 		 * close_notify (SSL_ERROR_ZERO_RETURN) instead of failing the
@@ -1143,7 +1182,8 @@ tf_sweep(struct tf_loop *l, uint64_t now)
 			tf->counts.hs_late++;
 			pthread_mutex_unlock(&tf->lock);
 			tf_conn_close(c);
-		} else if (c->state == TF_OPEN && c->req_timer && now >= c->deadline) {
+		} else if (c->state == TF_OPEN && c->req_timer &&
+			   now >= c->deadline) {
 			pthread_mutex_lock(&tf->lock);
 			tf->counts.req_late++;
 			pthread_mutex_unlock(&tf->lock);
@@ -1181,7 +1221,8 @@ tf_loop_main(void *arg)
 	l->next_sweep = mono_ms() + TF_SWEEP_MS;
 	while (!atomic_load(&tf->stopping)) {
 		uint64_t now = mono_ms();
-		int n, wait = now >= l->next_sweep ? 0 : (int)(l->next_sweep - now);
+		int n, wait = now >= l->next_sweep ? 0
+						   : (int)(l->next_sweep - now);
 
 		n = epoll_wait(l->ep, evs, 64, wait);
 		if (n < 0 && errno != EINTR) {
@@ -1194,12 +1235,13 @@ tf_loop_main(void *arg)
 			if (d == 0)
 				tf_accept(l);
 			else if (d == 2)
-				continue;	/* wake: the loop condition decides */
+				continue; /* wake: the loop condition decides */
 			else if (d & TF_TAG_APP)
 				tf_conn_run((struct tf_conn *)(d & ~TF_TAG_APP),
 					    0, evs[i].events);
 			else
-				tf_conn_run((struct tf_conn *)d, evs[i].events, 0);
+				tf_conn_run((struct tf_conn *)d, evs[i].events,
+					    0);
 		}
 		now = mono_ms();
 		if (now >= l->next_sweep) {
@@ -1238,7 +1280,8 @@ tls_front_start(struct tls_front *tf)
 			return -1;
 		}
 		if (pthread_create(&l->thread, NULL, tf_loop_main, l) != 0) {
-			log_warnx("%s: cannot start an event-loop thread", tf->name);
+			log_warnx("%s: cannot start an event-loop thread",
+				  tf->name);
 			return -1;
 		}
 		l->started = true;
@@ -1300,7 +1343,8 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 	/* CLEANSE_PLAINTEXT: a record's plaintext (keys on the KME link) is
 	 * wiped from OpenSSL's read buffer once SSL_read() has copied it. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_CLEANSE_PLAINTEXT);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE |
+				     SSL_OP_CLEANSE_PLAINTEXT);
 	/* One-shot key requests: no session tickets to leak or store. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -1311,25 +1355,30 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 			log_warnx("cannot load certificate %s", cert_file);
 			goto err;
 		}
-		if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+		if (SSL_CTX_use_PrivateKey_file(ctx, key_file,
+						SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(ctx) != 1) {
-			log_warnx("cannot load private key %s (or it does not match %s)",
-				  key_file, cert_file);
+			log_warnx(
+			    "cannot load private key %s (or it does not match %s)",
+			    key_file, cert_file);
 			goto err;
 		}
 	}
 	if (client_ca_file != NULL) {
-		STACK_OF(X509_NAME) *names;
+		STACK_OF(X509_NAME) * names;
 
-		if (SSL_CTX_load_verify_locations(ctx, client_ca_file, NULL) != 1) {
-			log_warnx("cannot load CA certificates from %s", client_ca_file);
+		if (SSL_CTX_load_verify_locations(ctx, client_ca_file, NULL) !=
+		    1) {
+			log_warnx("cannot load CA certificates from %s",
+				  client_ca_file);
 			goto err;
 		}
 		names = SSL_load_client_CA_file(client_ca_file);
 		if (names != NULL)
 			SSL_CTX_set_client_CA_list(ctx, names);
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-				   SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_verify(
+		    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+		    NULL);
 		SSL_CTX_set_verify_depth(ctx, 4);
 	}
 	return ctx;
@@ -1351,7 +1400,8 @@ tls_peer_subject_cn(SSL *ssl, char *out, size_t cap, void *arg)
 	if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
 		goto out;
 	subj = X509_get_subject_name(cert);
-	for (int i = -1; (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;)
+	for (int i = -1;
+	     (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;)
 		ncn++;
 	/*
 	 * The CN names the SAE or router: a subject with two would let one
@@ -1361,7 +1411,8 @@ tls_peer_subject_cn(SSL *ssl, char *out, size_t cap, void *arg)
 	if (ncn != 1) {
 		X509_NAME_oneline(subj, shown, sizeof(shown));
 		log_info("client certificate subject '%s' has %d common names "
-			 "(CN); exactly one is required: no identity", shown, ncn);
+			 "(CN); exactly one is required: no identity",
+			 shown, ncn);
 		goto out;
 	}
 	len = X509_NAME_get_text_by_NID(subj, NID_commonName, out, (int)cap);

@@ -51,20 +51,20 @@ typedef int (*tls_peer_id_fn)(SSL *ssl, char *out, size_t cap, void *arg);
 typedef const char *(*tls_explain_fn)(SSL *ssl, void *arg);
 
 struct tls_front_cfg {
-	SSL_CTX *ssl_ctx;		/* the front takes its own reference */
+	SSL_CTX *ssl_ctx; /* the front takes its own reference */
 	struct MHD_Daemon *mhd;
-	tls_peer_id_fn peer_id;		/* NULL: identity "" */
+	tls_peer_id_fn peer_id; /* NULL: identity "" */
 	void *peer_id_arg;
-	const char *name;		/* for logs, e.g. "014", "kme-link" */
-	tls_explain_fn explain;		/* NULL: OpenSSL's reason only */
-	unsigned max_conns;		/* 0: 256 */
-	unsigned max_per_source;	/* 0: max_conns / 4, at least 1 */
-	unsigned handshake_timeout_ms;	/* 0: 5000, whole handshake */
-	unsigned request_timeout_ms;	/* 0: 10000, whole request head */
-	unsigned idle_timeout_ms;	/* 0: 60000 */
-	unsigned threads;		/* event loops; 0: 2 */
-	unsigned max_head;		/* request head bytes; 0: 16384 */
-	uint64_t max_body;		/* request body bytes; 0: 1 MiB */
+	const char *name; /* for logs, e.g. "014", "kme-link" */
+	tls_explain_fn explain; /* NULL: OpenSSL's reason only */
+	unsigned max_conns; /* 0: 256 */
+	unsigned max_per_source; /* 0: max_conns / 4, at least 1 */
+	unsigned handshake_timeout_ms; /* 0: 5000, whole handshake */
+	unsigned request_timeout_ms; /* 0: 10000, whole request head */
+	unsigned idle_timeout_ms; /* 0: 60000 */
+	unsigned threads; /* event loops; 0: 2 */
+	unsigned max_head; /* request head bytes; 0: 16384 */
+	uint64_t max_body; /* request body bytes; 0: 1 MiB */
 };
 
 struct tls_front;

@@ -35,7 +35,10 @@ tlsfiles_reason(char *buf, size_t cap, const char *fallback)
 static int
 tlsfiles_no_pass(char *buf, int size, int rw, void *u)
 {
-	(void)buf; (void)size; (void)rw; (void)u;
+	(void)buf;
+	(void)size;
+	(void)rw;
+	(void)u;
 	return 0;
 }
 
@@ -63,7 +66,8 @@ tlsfiles_cert(const char *key, const char *path)
 	fclose(f);
 	if (x == NULL)
 		log_err("%s %s: cannot load the certificate: %s", key, path,
-			tlsfiles_reason(why, sizeof(why), "no PEM certificate"));
+			tlsfiles_reason(why, sizeof(why),
+					"no PEM certificate"));
 	return x;
 }
 
@@ -81,8 +85,10 @@ tlsfiles_key(const char *key, const char *path)
 	fclose(f);
 	if (pk == NULL)
 		log_err("%s %s: cannot load the private key (PEM, not "
-			"encrypted): %s", key, path,
-			tlsfiles_reason(why, sizeof(why), "no PEM private key"));
+			"encrypted): %s",
+			key, path,
+			tlsfiles_reason(why, sizeof(why),
+					"no PEM private key"));
 	return pk;
 }
 
@@ -103,7 +109,8 @@ tlsfiles_ca(const char *key, const char *path)
 	}
 	fclose(f);
 	/* Reading stops at the end of the file with "no start line". */
-	if (n > 0 && ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE) {
+	if (n > 0 &&
+	    ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE) {
 		ERR_clear_error();
 		return 0;
 	}
@@ -126,15 +133,17 @@ tls_files_check(const struct tls_files *f)
 	char why[256];
 	int rc = 0;
 
-	if (tlsfiles_set(f->cert) && (x = tlsfiles_cert(f->cert_key, f->cert)) == NULL)
+	if (tlsfiles_set(f->cert) &&
+	    (x = tlsfiles_cert(f->cert_key, f->cert)) == NULL)
 		rc = -1;
-	if (tlsfiles_set(f->key) && (pk = tlsfiles_key(f->key_key, f->key)) == NULL)
+	if (tlsfiles_set(f->key) &&
+	    (pk = tlsfiles_key(f->key_key, f->key)) == NULL)
 		rc = -1;
 	if (x != NULL && pk != NULL) {
 		ERR_clear_error();
 		if (X509_check_private_key(x, pk) != 1) {
-			log_err("%s %s does not belong to %s %s: %s", f->key_key,
-				f->key, f->cert_key, f->cert,
+			log_err("%s %s does not belong to %s %s: %s",
+				f->key_key, f->key, f->cert_key, f->cert,
 				tlsfiles_reason(why, sizeof(why),
 						"key values mismatch"));
 			rc = -1;

@@ -47,7 +47,8 @@ unixsock_listen(const char *path, unsigned mode, int backlog, const char *who)
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
 	    errno == EAGAIN) {
 		log_err("%s: another %s is listening there; stop it first or "
-			"give this one another socket path", path, who);
+			"give this one another socket path",
+			path, who);
 		close(fd);
 		return -1;
 	}

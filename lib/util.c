@@ -105,16 +105,15 @@ file_check_private(const char *path)
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		log_err("%s holds secrets but is accessible by group or others "
-			  "(mode %04o); run: chmod 600 %s",
-			  path, (unsigned)(st.st_mode & 07777), path);
+			"(mode %04o); run: chmod 600 %s",
+			path, (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
 	return 0;
 }
 
 int
-file_write_atomic(const char *path, const void *data, size_t len,
-		  unsigned mode)
+file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
 	char tmp[4096];
 	size_t off = 0;

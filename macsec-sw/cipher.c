@@ -19,8 +19,8 @@
 struct cipher_key {
 	enum macsec_cs ck_cs;
 	bool ck_encrypt;
-	uint32_t ck_ssci;			/* XPN: short SCI (14.7) */
-	uint8_t ck_salt[MACSEC_SALT_LEN];	/* XPN: salt (14.7) */
+	uint32_t ck_ssci; /* XPN: short SCI (14.7) */
+	uint8_t ck_salt[MACSEC_SALT_LEN]; /* XPN: salt (14.7) */
 	EVP_CIPHER_CTX *ck_ctx;
 };
 
@@ -142,8 +142,8 @@ cipher_seal(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
 	    (len > 0 && EVP_EncryptUpdate(c, ct, &n, pt, (int)len) != 1) ||
 	    EVP_EncryptFinal_ex(c, fin, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MACSEC_ICV_LEN,
-				icv) != 1)
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MACSEC_ICV_LEN, icv) !=
+		1)
 		return -1;
 	return 0;
 }
@@ -164,8 +164,8 @@ cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 	    EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, 0) != 1 ||
 	    EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
 	    (len > 0 && EVP_DecryptUpdate(c, pt, &n, ct, (int)len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MACSEC_ICV_LEN,
-				tag) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MACSEC_ICV_LEN, tag) !=
+		1 ||
 	    EVP_DecryptFinal_ex(c, fin, &n) != 1)
 		return -1;
 	return 0;

@@ -65,9 +65,11 @@ conf_policy_kv(struct secy_policy *pol, const char *key, const char *value,
 
 	if (strcmp(key, "cipher") == 0) {
 		if (cipher_suite_parse(value, &pol->cs) == -1) {
-			snprintf(err, errlen, "unknown cipher '%s' (gcm-aes-128,"
+			snprintf(err, errlen,
+				 "unknown cipher '%s' (gcm-aes-128,"
 				 " gcm-aes-256, gcm-aes-xpn-128, "
-				 "gcm-aes-xpn-256)", value);
+				 "gcm-aes-xpn-256)",
+				 value);
 			return -1;
 		}
 	} else if (strcmp(key, "protect") == 0) {
@@ -86,23 +88,29 @@ conf_policy_kv(struct secy_policy *pol, const char *key, const char *value,
 			if (strcmp(value, validate_names[i]) == 0)
 				break;
 		if (i == ARRAY_LEN(validate_names)) {
-			snprintf(err, errlen, "validate must be disabled, check"
-				 " or strict, not '%s'", value);
+			snprintf(err, errlen,
+				 "validate must be disabled, check"
+				 " or strict, not '%s'",
+				 value);
 			return -1;
 		}
 		pol->validate = (enum secy_validate)i;
 	} else if (strcmp(key, "replay-window") == 0) {
 		if (cfg_parse_u64(value, 0, UINT32_MAX, &n) == -1) {
-			snprintf(err, errlen, "replay-window must be 0-%u, not "
-				 "'%s'", UINT32_MAX, value);
+			snprintf(err, errlen,
+				 "replay-window must be 0-%u, not "
+				 "'%s'",
+				 UINT32_MAX, value);
 			return -1;
 		}
 		pol->replay_window = (uint32_t)n;
 	} else if (strcmp(key, "offset") == 0) {
 		if (cfg_parse_u64(value, 0, 50, &n) == -1 ||
 		    (n != 0 && n != 30 && n != 50)) {
-			snprintf(err, errlen, "offset must be 0, 30 or 50, not "
-				 "'%s'", value);
+			snprintf(err, errlen,
+				 "offset must be 0, 30 or 50, not "
+				 "'%s'",
+				 value);
 			return -1;
 		}
 		pol->offset = (unsigned)n;
@@ -118,8 +126,10 @@ conf_name(const struct cfg_pos *pos, const char *key, const char *value,
 {
 	if (*value == '\0' || str_copy(dst, cap, value) == -1 ||
 	    strchr(value, '/') != NULL) {
-		cfg_error(pos, "%s: '%s' is not a usable name (1-%zu "
-			  "characters, no '/')", key, value, cap - 1);
+		cfg_error(pos,
+			  "%s: '%s' is not a usable name (1-%zu "
+			  "characters, no '/')",
+			  key, value, cap - 1);
 		return -1;
 	}
 	return 0;
@@ -145,11 +155,12 @@ conf_line(void *arg, const char *section, const char *section_arg,
 	if (strcmp(key, "tap") == 0)
 		return conf_name(pos, key, value, conf->tap, sizeof(conf->tap));
 	if (strcmp(key, "socket") == 0) {
-		if (*value != '/' || str_copy(conf->socket,
-					      sizeof(conf->socket), value) == -1) {
-			cfg_error(pos, "socket: '%s' must be an absolute path "
-				  "shorter than %d characters", value,
-				  CONF_PATH_MAX);
+		if (*value != '/' ||
+		    str_copy(conf->socket, sizeof(conf->socket), value) == -1) {
+			cfg_error(pos,
+				  "socket: '%s' must be an absolute path "
+				  "shorter than %d characters",
+				  value, CONF_PATH_MAX);
 			return -1;
 		}
 		return 0;
@@ -157,8 +168,10 @@ conf_line(void *arg, const char *section, const char *section_arg,
 	if (strcmp(key, "sci") == 0) {
 		if (sci_parse(value, &conf->sci) == -1 ||
 		    conf->sci == MACSEC_SCI_RESERVED) {
-			cfg_error(pos, "sci: '%s' is not 16 hex digits (or is "
-				  "the reserved all-ones SCI)", value);
+			cfg_error(pos,
+				  "sci: '%s' is not 16 hex digits (or is "
+				  "the reserved all-ones SCI)",
+				  value);
 			return -1;
 		}
 		conf->sci_set = true;
@@ -178,8 +191,10 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		else if (strcmp(value, "random") == 0)
 			conf->tap_copy_mac = false;
 		else {
-			cfg_error(pos, "tap-mac must be interface or random, "
-				  "not '%s'", value);
+			cfg_error(pos,
+				  "tap-mac must be interface or random, "
+				  "not '%s'",
+				  value);
 			return -1;
 		}
 		return 0;
@@ -188,10 +203,12 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		char host[48];
 		uint16_t mport;
 
-		if (http_pages_parse_addr(value, host, sizeof(host), &mport) == -1 ||
+		if (http_pages_parse_addr(value, host, sizeof(host), &mport) ==
+			-1 ||
 		    str_copy(conf->metrics_listen, sizeof(conf->metrics_listen),
 			     value) == -1) {
-			cfg_error(pos, "metrics_listen: '%s' is not address:port",
+			cfg_error(pos,
+				  "metrics_listen: '%s' is not address:port",
 				  value);
 			return -1;
 		}
@@ -199,15 +216,17 @@ conf_line(void *arg, const char *section, const char *section_arg,
 	}
 	if (strcmp(key, "log_format") == 0) {
 		if (log_fmt_parse(value, &conf->log_fmt) == -1) {
-			cfg_error(pos, "log_format must be text or json, not '%s'",
+			cfg_error(pos,
+				  "log_format must be text or json, not '%s'",
 				  value);
 			return -1;
 		}
 		return 0;
 	}
 	if (strcmp(key, "offload") == 0 || strcmp(key, "qdisc-bypass") == 0) {
-		if (cfg_parse_bool(value, key[0] == 'o' ? &conf->offload :
-				   &conf->qdisc_bypass) == -1) {
+		if (cfg_parse_bool(value, key[0] == 'o'
+					      ? &conf->offload
+					      : &conf->qdisc_bypass) == -1) {
 			cfg_error(pos, "%s must be on or off, not '%s'", key,
 				  value);
 			return -1;

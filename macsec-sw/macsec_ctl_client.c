@@ -26,21 +26,22 @@
 static void
 usage(FILE *fp)
 {
-	fprintf(fp,
-"usage: macsec-ctl [-s socket] request [key=value ...]\n"
-"\n"
-"Requests (macsec-sw(8) documents each):\n"
-"  show [--json] | stats | get-sci\n"
-"  create-rxsc sci=HEX16            delete-rxsc sci=HEX16\n"
-"  install-rxsa sci= an= pn= key=HEX [ssci=HEX8 salt=HEX24]\n"
-"  install-txsa an= pn= key=HEX [ssci=HEX8 salt=HEX24]\n"
-"  enable-rxsa | disable-rxsa | remove-rxsa | get-rxsa-pn  sci= an=\n"
-"  enable-txsa | remove-txsa | get-txsa-pn  an=\n"
-"  set-policy [cipher=] [protect=] [validate=] [replay-protect=]\n"
-"             [replay-window=] [offset=] [encrypt=] [include-sci=] [es=]\n"
-"\n"
-"  -s socket   default " CONF_DEFAULT_SOCKET "\n"
-"  --version   print the version and exit\n");
+	fprintf(
+	    fp,
+	    "usage: macsec-ctl [-s socket] request [key=value ...]\n"
+	    "\n"
+	    "Requests (macsec-sw(8) documents each):\n"
+	    "  show [--json] | stats | get-sci\n"
+	    "  create-rxsc sci=HEX16            delete-rxsc sci=HEX16\n"
+	    "  install-rxsa sci= an= pn= key=HEX [ssci=HEX8 salt=HEX24]\n"
+	    "  install-txsa an= pn= key=HEX [ssci=HEX8 salt=HEX24]\n"
+	    "  enable-rxsa | disable-rxsa | remove-rxsa | get-rxsa-pn  sci= an=\n"
+	    "  enable-txsa | remove-txsa | get-txsa-pn  an=\n"
+	    "  set-policy [cipher=] [protect=] [validate=] [replay-protect=]\n"
+	    "             [replay-window=] [offset=] [encrypt=] [include-sci=] [es=]\n"
+	    "\n"
+	    "  -s socket   default " CONF_DEFAULT_SOCKET "\n"
+	    "  --version   print the version and exit\n");
 }
 
 static int
@@ -75,8 +76,8 @@ main(int argc, char **argv)
 	FILE *in = NULL;
 	int i, fd = -1, rc = 2;
 
-	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
-			 strcmp(argv[1], "--help") == 0)) {
+	if (argc > 1 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 0;
 	}
@@ -103,15 +104,15 @@ main(int argc, char **argv)
 	multi = strcmp(argv[i], "show") == 0 || strcmp(argv[i], "stats") == 0 ||
 		strcmp(argv[i], "show-json") == 0;
 	for (req[0] = '\0'; i < argc; i++) {
-		if (strchr(argv[i], '\n') != NULL || strlen(req) +
-		    strlen(argv[i]) + 2 >= sizeof(req)) {
+		if (strchr(argv[i], '\n') != NULL ||
+		    strlen(req) + strlen(argv[i]) + 2 >= sizeof(req)) {
 			fprintf(stderr, "macsec-ctl: request too long\n");
 			goto out;
 		}
 		strcat(req, argv[i]);
 		strcat(req, i + 1 < argc ? " " : "\n");
 	}
-	rc = 1;		/* the command line was good: failures from here are 1 */
+	rc = 1; /* the command line was good: failures from here are 1 */
 	if ((fd = connect_to(sock)) == -1)
 		goto out;
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
@@ -149,7 +150,7 @@ main(int argc, char **argv)
 	fprintf(stderr, "macsec-ctl: answer ended early\n");
 out:
 	(void)len;
-	secmem_wipe(req, sizeof(req));	/* may hold a key */
+	secmem_wipe(req, sizeof(req)); /* may hold a key */
 	free(line);
 	if (in != NULL)
 		fclose(in);

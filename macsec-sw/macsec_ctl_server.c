@@ -29,7 +29,7 @@
 #include "unixsock.h"
 #include "util.h"
 
-#define CTL_MAX_ARGS	16
+#define CTL_MAX_ARGS 16
 
 struct ctl_req {
 	const char *verb;
@@ -113,8 +113,9 @@ arg_sa(const struct ctl_req *r, FILE *fp, struct sa_args *a)
 		fprintf(fp, "err pn= must be a decimal number >= 1\n");
 		return -1;
 	}
-	if (key == NULL || (n = hex_decode(a->key, sizeof(a->key), key,
-					   strlen(key))) == -1 || n == 0) {
+	if (key == NULL ||
+	    (n = hex_decode(a->key, sizeof(a->key), key, strlen(key))) == -1 ||
+	    n == 0) {
 		fprintf(fp, "err key= must be 16 or 32 octets in hex\n");
 		return -1;
 	}
@@ -122,7 +123,7 @@ arg_sa(const struct ctl_req *r, FILE *fp, struct sa_args *a)
 	if (ssci != NULL) {
 		if (strlen(ssci) != 2 * MACSEC_SSCI_LEN ||
 		    hex_decode(b, sizeof(b), ssci, strlen(ssci)) !=
-		    MACSEC_SSCI_LEN) {
+			MACSEC_SSCI_LEN) {
 			fprintf(fp, "err ssci= must be 8 hex digits\n");
 			return -1;
 		}
@@ -131,7 +132,7 @@ arg_sa(const struct ctl_req *r, FILE *fp, struct sa_args *a)
 	if (salt != NULL) {
 		if (strlen(salt) != 2 * MACSEC_SALT_LEN ||
 		    hex_decode(a->salt, sizeof(a->salt), salt, strlen(salt)) !=
-		    MACSEC_SALT_LEN) {
+			MACSEC_SALT_LEN) {
 			fprintf(fp, "err salt= must be 24 hex digits\n");
 			return -1;
 		}
@@ -185,9 +186,9 @@ do_install_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
 	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1 ||
 	    arg_sa(r, fp, &a) == -1)
 		goto out;
-	rc = reply(secy, fp, secy_rxsa_install(secy, sci, an, a.pn, a.key,
-					       a.key_len, a.ssci,
-					       a.has_salt ? a.salt : NULL));
+	rc = reply(secy, fp,
+		   secy_rxsa_install(secy, sci, an, a.pn, a.key, a.key_len,
+				     a.ssci, a.has_salt ? a.salt : NULL));
 out:
 	secmem_wipe(&a, sizeof(a));
 	return rc;
@@ -202,9 +203,9 @@ do_install_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
 
 	if (arg_an(r, fp, &an) == -1 || arg_sa(r, fp, &a) == -1)
 		goto out;
-	rc = reply(secy, fp, secy_txsa_install(secy, an, a.pn, a.key,
-					       a.key_len, a.ssci,
-					       a.has_salt ? a.salt : NULL));
+	rc = reply(secy, fp,
+		   secy_txsa_install(secy, an, a.pn, a.key, a.key_len, a.ssci,
+				     a.has_salt ? a.salt : NULL));
 out:
 	secmem_wipe(&a, sizeof(a));
 	return rc;
@@ -290,8 +291,8 @@ do_get_rxsa_pn(struct secy *secy, const struct ctl_req *r, FILE *fp)
 		return -1;
 	if (secy_rxsa_get_pn(secy, sci, an, &lowest, &next) == -1)
 		return reply(secy, fp, -1);
-	fprintf(fp, "ok an=%u pn=%" PRIu64 " next-pn=%" PRIu64 "\n", an,
-		lowest, next);
+	fprintf(fp, "ok an=%u pn=%" PRIu64 " next-pn=%" PRIu64 "\n", an, lowest,
+		next);
 	return 0;
 }
 
@@ -326,7 +327,7 @@ do_get_sci(struct secy *secy, const struct ctl_req *r, FILE *fp)
 
 static const struct {
 	const char *verb;
-	const char *keys;	/* accepted keys, space separated */
+	const char *keys; /* accepted keys, space separated */
 	int (*fn)(struct secy *, const struct ctl_req *, FILE *);
 } verbs[] = {
 	{ "create-rxsc", "sci", do_create_rxsc },
@@ -340,8 +341,10 @@ static const struct {
 	{ "remove-txsa", "an", do_remove_txsa },
 	{ "get-txsa-pn", "an", do_get_txsa_pn },
 	{ "get-rxsa-pn", "sci an", do_get_rxsa_pn },
-	{ "set-policy", "cipher protect validate replay-protect replay-window "
-	  "offset encrypt include-sci es", do_set_policy },
+	{ "set-policy",
+	  "cipher protect validate replay-protect replay-window "
+	  "offset encrypt include-sci es",
+	  do_set_policy },
 	{ "get-sci", "", do_get_sci },
 	{ "stats", "", NULL },
 	{ "show", "", NULL },
@@ -355,7 +358,8 @@ key_allowed(const char *keys, const char *key)
 	const char *p = keys;
 
 	while ((p = strstr(p, key)) != NULL) {
-		if ((p == keys || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+		if ((p == keys || p[-1] == ' ') &&
+		    (p[n] == ' ' || p[n] == '\0'))
 			return true;
 		p += n;
 	}
@@ -496,7 +500,7 @@ ctl_new(const char *path, struct secy *secy, const char *name)
 		goto err;
 	return ctl;
 err:
-	ctl->path[0] = '\0';	/* not ours to unlink */
+	ctl->path[0] = '\0'; /* not ours to unlink */
 	ctl_free(ctl);
 	return NULL;
 }
@@ -537,7 +541,7 @@ ctl_pollfds(struct ctl *ctl, struct pollfd *pfd, size_t max)
 	pfd[n].fd = ctl->lfd;
 	pfd[n++].events = POLLIN;
 	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
-		pfd[n].fd = ctl->cl[i].fd;	/* -1 is ignored by poll() */
+		pfd[n].fd = ctl->cl[i].fd; /* -1 is ignored by poll() */
 		pfd[n++].events = POLLIN;
 	}
 	return n;
@@ -613,7 +617,7 @@ client_serve(struct ctl *ctl, struct ctl_client *c)
 		secmem_wipe(c->buf, used);
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
-		secmem_wipe(c->buf + c->len, used);	/* the moved-from tail */
+		secmem_wipe(c->buf + c->len, used); /* the moved-from tail */
 		if (rc == -1)
 			break;
 	}

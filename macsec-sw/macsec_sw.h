@@ -22,12 +22,12 @@
 
 /* sectag.c — SecTAG codec (clause 9), pure functions of the bytes. */
 struct sectag {
-	uint16_t st_ethertype;	/* octets 1-2, MACSEC_ETHERTYPE when valid */
-	uint8_t st_tci;		/* TCI bits, MACSEC_TCI_* */
-	uint8_t st_an;		/* association number 0-3 */
-	uint8_t st_sl;		/* whole octet 4: short length + reserved */
-	uint32_t st_pn;		/* packet number (32 LSBs for XPN) */
-	uint64_t st_sci;	/* meaningful only when st_tci has SC */
+	uint16_t st_ethertype; /* octets 1-2, MACSEC_ETHERTYPE when valid */
+	uint8_t st_tci; /* TCI bits, MACSEC_TCI_* */
+	uint8_t st_an; /* association number 0-3 */
+	uint8_t st_sl; /* whole octet 4: short length + reserved */
+	uint32_t st_pn; /* packet number (32 LSBs for XPN) */
+	uint64_t st_sci; /* meaningful only when st_tci has SC */
 };
 
 /* SecTAG length in octets (EtherType included) for the given TCI. */
@@ -55,7 +55,7 @@ enum macsec_cs {
 	MACSEC_CS_GCM_AES_XPN_256,
 };
 
-struct cipher_key;	/* opaque: one SA's key schedule and EVP context */
+struct cipher_key; /* opaque: one SA's key schedule and EVP context */
 
 const char *cipher_suite_name(enum macsec_cs cs);
 int cipher_suite_parse(const char *s, enum macsec_cs *cs);
@@ -84,19 +84,22 @@ int cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 		size_t len, uint8_t *pt, const uint8_t icv[MACSEC_ICV_LEN]);
 
 /* secy.c — the SecY (clause 10): SCs, SAs, policy, counters. */
-enum secy_validate { SECY_VALIDATE_DISABLED = 0, SECY_VALIDATE_CHECK,
-		     SECY_VALIDATE_STRICT };
+enum secy_validate {
+	SECY_VALIDATE_DISABLED = 0,
+	SECY_VALIDATE_CHECK,
+	SECY_VALIDATE_STRICT
+};
 
 struct secy_policy {
-	enum macsec_cs cs;		/* currentCipherSuite */
-	bool protect;			/* protectFrames */
-	enum secy_validate validate;	/* validateFrames */
-	bool replay_protect;		/* replayProtect */
-	uint32_t replay_window;		/* replayWindow */
-	unsigned offset;		/* confidentialityOffset: 0, 30, 50 */
-	bool encrypt;			/* confidentiality (E=C=1) */
-	bool include_sci;		/* alwaysIncludeSCI */
-	bool use_es;			/* ES bit instead of an explicit SCI */
+	enum macsec_cs cs; /* currentCipherSuite */
+	bool protect; /* protectFrames */
+	enum secy_validate validate; /* validateFrames */
+	bool replay_protect; /* replayProtect */
+	uint32_t replay_window; /* replayWindow */
+	unsigned offset; /* confidentialityOffset: 0, 30, 50 */
+	bool encrypt; /* confidentiality (E=C=1) */
+	bool include_sci; /* alwaysIncludeSCI */
+	bool use_es; /* ES bit instead of an explicit SCI */
 };
 
 /* SecY-wide counters (802.1AE 10.7.5, IEEE8021-SECY-MIB names). */
@@ -123,12 +126,12 @@ struct secy_rxsc_stats {
 
 /* What the caller does with a received frame. */
 enum secy_rx {
-	SECY_RX_DELIVER = 0,	/* out holds the frame for the Controlled Port */
-	SECY_RX_DROP,		/* discarded; a counter says why */
-	SECY_RX_IGNORE,		/* for the Uncontrolled Port only (EAPOL, KaY) */
+	SECY_RX_DELIVER = 0, /* out holds the frame for the Controlled Port */
+	SECY_RX_DROP, /* discarded; a counter says why */
+	SECY_RX_IGNORE, /* for the Uncontrolled Port only (EAPOL, KaY) */
 };
 
-#define SECY_MAX_RXSC	16
+#define SECY_MAX_RXSC 16
 
 struct secy;
 
@@ -170,8 +173,8 @@ int secy_txsa_get_pn(struct secy *secy, unsigned an, uint64_t *next_pn,
  * which needs len + MACSEC_OVERHEAD octets.  0 = send *out_len octets,
  * -1 = dropped (counted).
  */
-int secy_protect(struct secy *secy, const uint8_t *in, size_t len,
-		 uint8_t *out, size_t cap, size_t *out_len);
+int secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
+		 size_t cap, size_t *out_len);
 /*
  * Receive (10.6): validates one frame from the Uncontrolled Port; on
  * SECY_RX_DELIVER, out (len octets suffice) holds the plain frame.
@@ -197,23 +200,23 @@ int secy_rxsa_info(const struct secy *secy, size_t idx, unsigned an,
 		   uint32_t *ssci, struct secy_rxsa_stats *st);
 
 /* macsec_conf.c — macsec-sw.conf(5), policy keys shared with the ctl. */
-#define CONF_DEFAULT_PATH	"/etc/qkdlab/macsec-sw.conf"
-#define CONF_DEFAULT_SOCKET	"/run/qkdlab/macsec-sw.sock"
-#define CONF_NAME_MAX		16	/* IFNAMSIZ */
-#define CONF_PATH_MAX		108	/* sun_path */
+#define CONF_DEFAULT_PATH "/etc/qkdlab/macsec-sw.conf"
+#define CONF_DEFAULT_SOCKET "/run/qkdlab/macsec-sw.sock"
+#define CONF_NAME_MAX 16 /* IFNAMSIZ */
+#define CONF_PATH_MAX 108 /* sun_path */
 
 struct macsec_conf {
-	char interface[CONF_NAME_MAX];	/* uncontrolled port */
-	char tap[CONF_NAME_MAX];	/* controlled port */
-	char socket[CONF_PATH_MAX];	/* control socket */
-	bool sci_set;			/* sci = given explicitly */
+	char interface[CONF_NAME_MAX]; /* uncontrolled port */
+	char tap[CONF_NAME_MAX]; /* controlled port */
+	char socket[CONF_PATH_MAX]; /* control socket */
+	bool sci_set; /* sci = given explicitly */
 	uint64_t sci;
-	uint16_t sci_port;		/* with the interface MAC otherwise */
-	bool tap_copy_mac;		/* TAP takes the interface's MAC */
-	bool offload;			/* TAP offloads, a thread per port */
-	bool qdisc_bypass;		/* PACKET_QDISC_BYPASS on the wire */
+	uint16_t sci_port; /* with the interface MAC otherwise */
+	bool tap_copy_mac; /* TAP takes the interface's MAC */
+	bool offload; /* TAP offloads, a thread per port */
+	bool qdisc_bypass; /* PACKET_QDISC_BYPASS on the wire */
 	struct secy_policy pol;
-	char metrics_listen[64];	/* "" = no HTTP metrics */
+	char metrics_listen[64]; /* "" = no HTTP metrics */
 	enum log_fmt log_fmt;
 };
 
@@ -224,8 +227,8 @@ int conf_load(const char *path, struct macsec_conf *conf);
  * replay-window, offset, encrypt, include-sci, es).  Returns 0, 1 if the
  * key is not a policy key, or -1 with a message in err.
  */
-int conf_policy_kv(struct secy_policy *pol, const char *key,
-		   const char *value, char *err, size_t errlen);
+int conf_policy_kv(struct secy_policy *pol, const char *key, const char *value,
+		   char *err, size_t errlen);
 const char *conf_validate_name(enum secy_validate v);
 
 /* export.c — JSON and Prometheus forms; heap strings, NULL if out of memory. */
@@ -239,8 +242,8 @@ void show_secy(const struct secy *secy, const char *name, FILE *fp);
 void show_stats(const struct secy *secy, FILE *fp);
 
 /* port.c — the Uncontrolled Port (AF_PACKET) and Controlled Port (TAP). */
-#define PORT_BATCH	64
-#define PORT_FRAME_MAX	(9216 + MACSEC_OVERHEAD + ETH_HDR_LEN)
+#define PORT_BATCH 64
+#define PORT_FRAME_MAX (9216 + MACSEC_OVERHEAD + ETH_HDR_LEN)
 
 struct port_batch {
 	size_t n;
@@ -249,7 +252,7 @@ struct port_batch {
 };
 
 struct wire {
-	char name[16];		/* IFNAMSIZ */
+	char name[16]; /* IFNAMSIZ */
 	int fd;
 	int ifindex;
 	unsigned mtu;
@@ -282,18 +285,18 @@ int tap_send(int fd, const uint8_t *frame, size_t len);
  * offload.c — the TAP's offloads (virtio-net header, TSO, checksums, and
  * receive coalescing).  The SecY never sees a frame above the MTU.
  */
-#define VNET_HDR_LEN	10	/* struct virtio_net_hdr */
-#define GSO_FRAME_MAX	(65535 + ETH_HDR_LEN + 4)	/* IP + Ethernet + tag */
+#define VNET_HDR_LEN 10 /* struct virtio_net_hdr */
+#define GSO_FRAME_MAX (65535 + ETH_HDR_LEN + 4) /* IP + Ethernet + tag */
 
 /* Walks one TAP super-frame as the MTU-sized frames it stands for. */
 struct gso_iter {
 	const uint8_t *frame;
 	size_t len;
-	uint8_t type;		/* VIRTIO_NET_HDR_GSO_* */
+	uint8_t type; /* VIRTIO_NET_HDR_GSO_* */
 	bool v6, csum, done;
 	size_t csum_start, csum_offset;
-	size_t l3, l4, hlen;	/* IP header, TCP header, payload offsets */
-	size_t mss, off;	/* segment payload size, next payload octet */
+	size_t l3, l4, hlen; /* IP header, TCP header, payload offsets */
+	size_t mss, off; /* segment payload size, next payload octet */
 	unsigned idx;
 };
 
@@ -316,9 +319,9 @@ struct gro_seg {
 struct gro {
 	uint8_t *buf;
 	size_t cap;
-	size_t len;		/* frame octets after the header */
+	size_t len; /* frame octets after the header */
 	unsigned nseg;
-	bool closed;		/* PSH or a short segment ended it */
+	bool closed; /* PSH or a short segment ended it */
 	uint32_t next_seq;
 	struct gro_seg head;
 };
@@ -331,8 +334,8 @@ int gro_add(struct gro *g, const uint8_t *frame, size_t len);
 size_t gro_finish(struct gro *g);
 
 /* macsec_ctl_server.c — the control socket (see macsec-sw(8), CONTROL PROTOCOL). */
-#define CTL_LINE_MAX	1024
-#define CTL_MAX_CLIENTS	8
+#define CTL_LINE_MAX 1024
+#define CTL_MAX_CLIENTS 8
 
 struct ctl;
 struct pollfd;

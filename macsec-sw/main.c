@@ -49,7 +49,7 @@ struct daemon {
 	struct ctl *ctl;
 	struct port_batch *in, *out;
 	unsigned rx_batches;
-	struct http_pages *http;	/* metrics_listen */
+	struct http_pages *http; /* metrics_listen */
 	/* offloads: a TAP read, one segment, one validated frame (each with
 	 * room for the virtio-net header before it) and the coalescer */
 	uint8_t *tx_buf, *seg, *rx_plain, *gro_buf;
@@ -59,39 +59,42 @@ struct daemon {
 	bool lock_init;
 	pthread_t rx_thr, tx_thr;
 	bool rx_started, tx_started;
-	int stop_fd;		/* eventfd: the main thread asks them to end */
-	int fail_fd;		/* eventfd: one of them failed */
+	int stop_fd; /* eventfd: the main thread asks them to end */
+	int fail_fd; /* eventfd: one of them failed */
 };
 
 /* TAP reads per wakeup with offloads (the transmit thread has nothing
  * else to serve; small frames come one per read and go out in batches). */
-#define TX_READS	PORT_BATCH
+#define TX_READS PORT_BATCH
 
 static void
 usage(FILE *fp)
 {
-	fprintf(fp,
-"usage: macsec-sw [-djnv] [-f config] [-i interface] [-t tap] [-s socket]\n"
-"                 [-m address:port]\n"
-"\n"
-"A user-space IEEE 802.1AE MACsec SecY: frames written to the TAP device\n"
-"(Controlled Port) leave the interface (Uncontrolled Port) protected, and\n"
-"MACsec frames received there reach the TAP once validated.  SAs are\n"
-"installed over the control socket (see macsec-ctl(8), macsec-sw(8)).\n"
-"\n"
-"  -f config     configuration file (default " CONF_DEFAULT_PATH ",\n"
-"                optional when -i is given)\n"
-"  -i interface  the Ethernet interface (config: interface)\n"
-"  -t tap        the TAP device to create (config: tap; default macsec0)\n"
-"  -s socket     control socket path (default " CONF_DEFAULT_SOCKET ")\n"
-"  -m addr:port  serve GET /metrics and /show.json over HTTP there\n"
-"                (config: metrics_listen)\n"
-"  -d            stay in the foreground and log to stderr\n"
-"  -j            log JSON lines (config: log_format = json)\n"
-"  -v            debug logging\n"
-"  -n            check the configuration and exit\n"
-"  -h, --help    this text\n"
-"  --version     print the version and exit\n");
+	fprintf(
+	    fp,
+	    "usage: macsec-sw [-djnv] [-f config] [-i interface] [-t tap] [-s socket]\n"
+	    "                 [-m address:port]\n"
+	    "\n"
+	    "A user-space IEEE 802.1AE MACsec SecY: frames written to the TAP device\n"
+	    "(Controlled Port) leave the interface (Uncontrolled Port) protected, and\n"
+	    "MACsec frames received there reach the TAP once validated.  SAs are\n"
+	    "installed over the control socket (see macsec-ctl(8), macsec-sw(8)).\n"
+	    "\n"
+	    "  -f config     configuration file (default " CONF_DEFAULT_PATH
+	    ",\n"
+	    "                optional when -i is given)\n"
+	    "  -i interface  the Ethernet interface (config: interface)\n"
+	    "  -t tap        the TAP device to create (config: tap; default macsec0)\n"
+	    "  -s socket     control socket path (default " CONF_DEFAULT_SOCKET
+	    ")\n"
+	    "  -m addr:port  serve GET /metrics and /show.json over HTTP there\n"
+	    "                (config: metrics_listen)\n"
+	    "  -d            stay in the foreground and log to stderr\n"
+	    "  -j            log JSON lines (config: log_format = json)\n"
+	    "  -v            debug logging\n"
+	    "  -n            check the configuration and exit\n"
+	    "  -h, --help    this text\n"
+	    "  --version     print the version and exit\n");
 }
 
 /* Creates the socket's directory (0700) when it is missing. */
@@ -138,7 +141,8 @@ daemon_setup(struct daemon *d)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
-	    (d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) == -1) {
+	    (d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) ==
+		-1) {
 		log_warn("signalfd");
 		return -1;
 	}
@@ -153,8 +157,8 @@ daemon_setup(struct daemon *d)
 	sci = c->sci_set ? c->sci : sci_from_mac(d->wire.mac, c->sci_port);
 	if ((d->secy = secy_new(d->wire.mac, sci)) == NULL ||
 	    secy_set_policy(d->secy, &c->pol) == -1) {
-		log_warnx("policy: %s", d->secy ? secy_error(d->secy) :
-			  "out of memory");
+		log_warnx("policy: %s",
+			  d->secy ? secy_error(d->secy) : "out of memory");
 		return -1;
 	}
 	secy_set_max_frame(d->secy, d->wire.mtu + ETH_HDR_LEN);
@@ -171,11 +175,13 @@ daemon_setup(struct daemon *d)
 		return -1;
 	if (c->metrics_listen[0] != '\0') {
 		const struct http_page pages[] = {
-			{ "/metrics", "text/plain; version=0.0.4", render_metrics, d },
+			{ "/metrics", "text/plain; version=0.0.4",
+			  render_metrics, d },
 			{ "/show.json", "application/json", render_json, d },
 		};
 
-		if ((d->http = http_pages_new(c->metrics_listen, pages, 2)) == NULL)
+		if ((d->http = http_pages_new(c->metrics_listen, pages, 2)) ==
+		    NULL)
 			return -1;
 	}
 	if (c->offload &&
@@ -186,9 +192,10 @@ daemon_setup(struct daemon *d)
 		return -1;
 	gro_init(&d->gro, d->gro_buf, VNET_HDR_LEN + GSO_FRAME_MAX);
 	log_info("SecY on %s (SCI %016llx), controlled port %s (offloads "
-		 "%s, qdisc bypass %s), control socket %s", c->interface,
-		 (unsigned long long)sci, c->tap, c->offload ? "on" : "off",
-		 c->qdisc_bypass ? "on" : "off", c->socket);
+		 "%s, qdisc bypass %s), control socket %s",
+		 c->interface, (unsigned long long)sci, c->tap,
+		 c->offload ? "on" : "off", c->qdisc_bypass ? "on" : "off",
+		 c->socket);
 	return 0;
 }
 
@@ -206,9 +213,9 @@ pump_rx(struct daemon *d)
 	if (++d->rx_batches % 64 == 0)
 		secy_count_overrun(d->secy, wire_drops(&d->wire));
 	for (i = 0; i < d->in->n; i++) {
-		if (secy_validate_frame(d->secy, d->in->frame[i],
-					d->in->len[i], d->out->frame[0],
-					PORT_FRAME_MAX, &len) != SECY_RX_DELIVER)
+		if (secy_validate_frame(d->secy, d->in->frame[i], d->in->len[i],
+					d->out->frame[0], PORT_FRAME_MAX,
+					&len) != SECY_RX_DELIVER)
 			continue;
 		if (tap_send(d->tap_fd, d->out->frame[0], len) == -1)
 			log_debug("write to %s: %s", d->conf.tap,
@@ -252,9 +259,9 @@ pump_rx_offload(struct daemon *d)
 		enum secy_rx rx;
 
 		pthread_rwlock_rdlock(&d->lock);
-		rx = secy_validate_frame(d->secy, d->in->frame[i],
-					 d->in->len[i], plain, PORT_FRAME_MAX,
-					 &len);
+		rx =
+		    secy_validate_frame(d->secy, d->in->frame[i], d->in->len[i],
+					plain, PORT_FRAME_MAX, &len);
 		pthread_rwlock_unlock(&d->lock);
 		if (rx != SECY_RX_DELIVER)
 			continue;
@@ -272,7 +279,7 @@ pump_rx_offload(struct daemon *d)
 }
 
 /* Receive batches per wakeup while they come back full. */
-#define RX_BATCHES	8
+#define RX_BATCHES 8
 
 static int
 serve_wire(struct daemon *d)
@@ -313,7 +320,8 @@ pump_tx_offload(struct daemon *d)
 
 	o->n = 0;
 	for (reads = 0; reads < TX_READS; reads++) {
-		n = tap_read(d->tap_fd, d->tx_buf, VNET_HDR_LEN + GSO_FRAME_MAX);
+		n = tap_read(d->tap_fd, d->tx_buf,
+			     VNET_HDR_LEN + GSO_FRAME_MAX);
 		if (n == -1) {
 			log_warn("read from %s", d->conf.tap);
 			return -1;
@@ -324,7 +332,8 @@ pump_tx_offload(struct daemon *d)
 		    gso_begin(&it, d->tx_buf, d->tx_buf + VNET_HDR_LEN,
 			      (size_t)n - VNET_HDR_LEN) == -1) {
 			log_debug("%s: malformed offload frame (%zd octets) "
-				  "dropped", d->conf.tap, n);
+				  "dropped",
+				  d->conf.tap, n);
 			continue;
 		}
 		while (gso_next(&it, d->seg, PORT_FRAME_MAX, &slen) == 1) {
@@ -366,7 +375,7 @@ pump_tx(struct daemon *d)
 
 struct port_thread {
 	struct daemon *d;
-	bool wire;		/* the Uncontrolled Port's, else the TAP's */
+	bool wire; /* the Uncontrolled Port's, else the TAP's */
 };
 
 static void *
@@ -397,8 +406,8 @@ port_thread(void *arg)
 		if (!pt->wire && (pfd[0].revents & POLLIN) &&
 		    pump_tx_offload(d) == -1)
 			break;
-		if (pfd[0].revents & POLLNVAL || (!pt->wire &&
-		    pfd[0].revents & (POLLERR | POLLHUP))) {
+		if (pfd[0].revents & POLLNVAL ||
+		    (!pt->wire && pfd[0].revents & (POLLERR | POLLHUP))) {
 			log_warnx("a port went away");
 			break;
 		}
@@ -416,8 +425,8 @@ threads_start(struct daemon *d)
 
 	/* The control socket must not wait behind a stream of frames. */
 	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr,
-	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlockattr_setkind_np(
+	    &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	if (pthread_rwlock_init(&d->lock, &attr) != 0) {
 		pthread_rwlockattr_destroy(&attr);
 		log_warnx("cannot create the SecY lock");
@@ -497,7 +506,8 @@ daemon_loop(struct daemon *d)
 			if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si)) {
 				/* nothing: the signal was taken already */
 			} else if (si.ssi_signo == SIGHUP) {
-				log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+				log_info(
+				    "SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 			} else {
 				log_info("signal %u: exiting", si.ssi_signo);
 				return 0;
@@ -517,7 +527,7 @@ daemon_loop(struct daemon *d)
 			return -1;
 		}
 		if (pfd[3].revents & POLLIN)
-			return -1;	/* a port thread said why */
+			return -1; /* a port thread said why */
 		/* The control socket and the metrics pages read and change
 		 * the SecY: the port threads wait meanwhile. */
 		if (d->conf.offload)
@@ -543,7 +553,7 @@ daemon_teardown(struct daemon *d)
 		close(d->fail_fd);
 	http_pages_free(d->http);
 	ctl_free(d->ctl);
-	secy_free(d->secy);	/* wipes every SA key */
+	secy_free(d->secy); /* wipes every SA key */
 	wire_close(&d->wire);
 	if (d->tap_fd != -1)
 		close(d->tap_fd);
@@ -575,18 +585,42 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 	while ((ch = getopt_long(argc, argv, "df:hi:jm:ns:t:v", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
-		case 'd': *fg = true; break;
-		case 'f': conf_path = optarg; break;
-		case 'i': ifname = optarg; break;
-		case 'j': json = true; break;
-		case 'm': metrics = optarg; break;
-		case 'n': *check = true; break;
-		case 's': sock = optarg; break;
-		case 't': tap = optarg; break;
-		case 'v': *verbose = true; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': version_print(stdout, "macsec-sw"); exit(0);
-		default: usage(stderr); return -2;
+		case 'd':
+			*fg = true;
+			break;
+		case 'f':
+			conf_path = optarg;
+			break;
+		case 'i':
+			ifname = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'm':
+			metrics = optarg;
+			break;
+		case 'n':
+			*check = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 't':
+			tap = optarg;
+			break;
+		case 'v':
+			*verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			version_print(stdout, "macsec-sw");
+			exit(0);
+		default:
+			usage(stderr);
+			return -2;
 		}
 	}
 	if (optind != argc) {
@@ -604,7 +638,8 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 	    (tap && str_copy(d->conf.tap, CONF_NAME_MAX, tap) == -1) ||
 	    (sock && (sock[0] != '/' ||
 		      str_copy(d->conf.socket, CONF_PATH_MAX, sock) == -1))) {
-		fprintf(stderr, "macsec-sw: -i/-t names are at most %d "
+		fprintf(stderr,
+			"macsec-sw: -i/-t names are at most %d "
 			"characters; -s is an absolute path\n",
 			CONF_NAME_MAX - 1);
 		return -2;
@@ -613,11 +648,14 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 		char host[48];
 		uint16_t port;
 
-		if (http_pages_parse_addr(metrics, host, sizeof(host), &port) == -1 ||
-		    str_copy(d->conf.metrics_listen, sizeof(d->conf.metrics_listen),
-			     metrics) == -1) {
-			fprintf(stderr, "macsec-sw: -m wants address:port, not "
-				"'%s'\n", metrics);
+		if (http_pages_parse_addr(metrics, host, sizeof(host), &port) ==
+			-1 ||
+		    str_copy(d->conf.metrics_listen,
+			     sizeof(d->conf.metrics_listen), metrics) == -1) {
+			fprintf(stderr,
+				"macsec-sw: -m wants address:port, not "
+				"'%s'\n",
+				metrics);
 			return -1;
 		}
 	}
@@ -626,7 +664,7 @@ parse_args(int argc, char **argv, struct daemon *d, bool *fg, bool *check,
 	log_set_fmt(d->conf.log_fmt);
 	if (d->conf.interface[0] == '\0') {
 		fprintf(stderr, "macsec-sw: no interface (-i or interface = "
-			"in the configuration)\n");
+				"in the configuration)\n");
 		return -1;
 	}
 	return 0;
@@ -646,9 +684,12 @@ main(int argc, char **argv)
 	log_init("macsec-sw", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_INFO);
 	/* Exit 2 for a bad command line, 1 for a bad configuration. */
 	switch (parse_args(argc, argv, &d, &fg, &check, &verbose)) {
-	case -2: return 2;
-	case -1: return 1;
-	default: break;
+	case -2:
+		return 2;
+	case -1:
+		return 1;
+	default:
+		break;
 	}
 	if (verbose)
 		log_set_level(LOG_LVL_DEBUG);

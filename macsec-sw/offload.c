@@ -20,21 +20,21 @@
 #include "macsec_sw.h"
 #include "util.h"
 
-#define ETHERTYPE_IPV4	0x0800
-#define ETHERTYPE_IPV6	0x86dd
-#define IPV4_HDR_MIN	20
-#define IPV6_HDR_LEN	40
-#define TCP_HDR_MIN	20
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86dd
+#define IPV4_HDR_MIN 20
+#define IPV6_HDR_LEN 40
+#define TCP_HDR_MIN 20
 
 /* TCP flags (RFC 9293 3.1, RFC 3168 6.1). */
-#define TCPF_FIN	0x01
-#define TCPF_SYN	0x02
-#define TCPF_RST	0x04
-#define TCPF_PSH	0x08
-#define TCPF_ACK	0x10
-#define TCPF_URG	0x20
-#define TCPF_ECE	0x40
-#define TCPF_CWR	0x80
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_PSH 0x08
+#define TCPF_ACK 0x10
+#define TCPF_URG 0x20
+#define TCPF_ECE 0x40
+#define TCPF_CWR 0x80
 
 static uint64_t
 csum_add(uint64_t sum, const uint8_t *p, size_t len)
@@ -123,8 +123,8 @@ static void
 tcp_set_csum(uint8_t *l3, bool v6, uint8_t *tcp, size_t l4_len)
 {
 	tcp[16] = tcp[17] = 0;
-	csum_store(tcp + 16, csum_add(csum_pseudo(l3, v6, l4_len), tcp,
-				      l4_len));
+	csum_store(tcp + 16,
+		   csum_add(csum_pseudo(l3, v6, l4_len), tcp, l4_len));
 }
 
 /* The network header of an untagged or single-tagged frame; 0 if none. */
@@ -239,8 +239,9 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 			   (uint16_t)(g->hlen - g->l3 - IPV6_HDR_LEN + plen));
 	} else {
 		store_be16(out + g->l3 + 2, (uint16_t)(g->hlen - g->l3 + plen));
-		store_be16(out + g->l3 + 4,
-			   (uint16_t)(load_be16(g->frame + g->l3 + 4) + g->idx));
+		store_be16(
+		    out + g->l3 + 4,
+		    (uint16_t)(load_be16(g->frame + g->l3 + 4) + g->idx));
 		ipv4_set_csum(out + g->l3, g->l4 - g->l3);
 	}
 	tcp = out + g->l4;
@@ -250,7 +251,7 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 	 * segment only, CWR on the first only. */
 	flags = tcp[13];
 	if (g->off + plen < g->len)
-		flags &= (uint8_t)~(TCPF_FIN | TCPF_PSH);
+		flags &= (uint8_t) ~(TCPF_FIN | TCPF_PSH);
 	if (g->idx > 0)
 		flags &= (uint8_t)~TCPF_CWR;
 	tcp[13] = flags;
@@ -298,14 +299,14 @@ gro_parse(const uint8_t *f, size_t len, struct gro_seg *s)
 	} else {
 		return false;
 	}
-	s->end = s->l3 + ipl;	/* drops any Ethernet padding */
+	s->end = s->l3 + ipl; /* drops any Ethernet padding */
 	thl = (f[s->l4 + 12] >> 4) * 4U;
 	if (thl < TCP_HDR_MIN || s->l4 + thl >= s->end)
 		return false;
 	s->hlen = s->l4 + thl;
 	s->flags = f[s->l4 + 13];
 	if (!(s->flags & TCPF_ACK) ||
-	    (s->flags & (uint8_t)~(TCPF_ACK | TCPF_PSH)) != 0)
+	    (s->flags & (uint8_t) ~(TCPF_ACK | TCPF_PSH)) != 0)
 		return false;
 	s->seq = load_be32(f + s->l4 + 4);
 	s->plen = s->end - s->hlen;
@@ -349,7 +350,8 @@ gro_same(const struct gro *g, const uint8_t *f, const struct gro_seg *s)
 	return memcmp(p + h->l4, f + s->l4, 4) == 0 &&
 	       memcmp(p + h->l4 + 8, f + s->l4 + 8, 5) == 0 &&
 	       memcmp(p + h->l4 + 14, f + s->l4 + 14, 2) == 0 &&
-	       memcmp(p + h->l4 + 18, f + s->l4 + 18, s->hlen - s->l4 - 18) == 0;
+	       memcmp(p + h->l4 + 18, f + s->l4 + 18, s->hlen - s->l4 - 18) ==
+		   0;
 }
 
 int
@@ -414,16 +416,16 @@ gro_finish(struct gro *g)
 		/* CHECKSUM_PARTIAL: the field holds the folded, not
 		 * complemented, pseudo-header sum. */
 		{
-			uint16_t c = csum_fold(csum_pseudo(p + s->l3, s->v6,
-							   len - s->l4));
+			uint16_t c = csum_fold(
+			    csum_pseudo(p + s->l3, s->v6, len - s->l4));
 
 			memcpy(p + s->l4 + 16, &c, 2);
 		}
 		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 		h.csum_start = (uint16_t)s->l4;
 		h.csum_offset = 16;
-		h.gso_type = s->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
-				     VIRTIO_NET_HDR_GSO_TCPV4;
+		h.gso_type =
+		    s->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 		h.gso_size = (uint16_t)s->plen;
 		h.hdr_len = (uint16_t)s->hlen;
 	}

@@ -101,8 +101,7 @@ wire_open(struct wire *w, const char *ifname, bool bypass)
 	if (setsockopt(w->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
 		       sizeof(one)) == -1)
 		log_debug("%s: PACKET_IGNORE_OUTGOING unsupported", ifname);
-	(void)setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-			 sizeof(rcvbuf));
+	(void)setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	/* Straight to the driver's queue, past the qdisc and past packet
 	 * taps: tcpdump on the interface no longer sees what we send. */
 	if (bypass && setsockopt(w->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one,
@@ -214,7 +213,8 @@ tap_open(const char *name, const uint8_t *mac, unsigned mtu, bool vnet)
 	unsigned long offl = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
 	int fd, hdrsz = VNET_HDR_LEN;
 
-	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)) == -1) {
+	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK)) ==
+	    -1) {
 		log_warn("/dev/net/tun");
 		return -1;
 	}

@@ -13,7 +13,8 @@
 size_t
 sectag_len(uint8_t tci)
 {
-	return (tci & MACSEC_TCI_SC) ? MACSEC_SECTAG_SCI_LEN : MACSEC_SECTAG_LEN;
+	return (tci & MACSEC_TCI_SC) ? MACSEC_SECTAG_SCI_LEN
+				     : MACSEC_SECTAG_LEN;
 }
 
 uint8_t

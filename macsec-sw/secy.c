@@ -17,12 +17,12 @@
 #include "macsec_sw.h"
 #include "util.h"
 
-#define PN32_MAX	0xffffffffULL
-#define PN64_MAX	0xffffffffffffffffULL
+#define PN32_MAX 0xffffffffULL
+#define PN64_MAX 0xffffffffffffffffULL
 
 struct txsa {
 	bool in_use;
-	bool exhausted;		/* the last PN has been sent (10.5.2) */
+	bool exhausted; /* the last PN has been sent (10.5.2) */
 	uint64_t next_pn;
 	uint32_t ssci;
 	struct cipher_key *key;
@@ -32,8 +32,8 @@ struct txsa {
 struct rxsa {
 	bool in_use;
 	bool enabled;
-	uint64_t next_pn;	/* nextPN (10.6.5) */
-	uint64_t lowest_pn;	/* lowestPN: lowest acceptable PN */
+	uint64_t next_pn; /* nextPN (10.6.5) */
+	uint64_t lowest_pn; /* lowestPN: lowest acceptable PN */
 	uint32_t ssci;
 	struct cipher_key *key;
 	struct secy_rxsa_stats st;
@@ -50,7 +50,7 @@ struct secy {
 	uint64_t tx_sci;
 	size_t max_frame;
 	struct secy_policy pol;
-	int encoding_an;	/* -1: no SA in use, nothing is sent */
+	int encoding_an; /* -1: no SA in use, nothing is sent */
 	struct txsa tx[MACSEC_AN_COUNT];
 	struct rxsc *rx[SECY_MAX_RXSC];
 	size_t n_rx;
@@ -58,9 +58,8 @@ struct secy {
 	char err[160];
 };
 
-static int
-secy_fail(struct secy *secy, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int secy_fail(struct secy *secy, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int
 secy_fail(struct secy *secy, const char *fmt, ...)
@@ -168,8 +167,10 @@ int
 secy_set_policy(struct secy *secy, const struct secy_policy *pol)
 {
 	if (pol->offset != 0 && pol->offset != 30 && pol->offset != 50)
-		return secy_fail(secy, "confidentiality offset must be 0, 30 "
-				 "or 50, not %u", pol->offset);
+		return secy_fail(secy,
+				 "confidentiality offset must be 0, 30 "
+				 "or 50, not %u",
+				 pol->offset);
 	/* 14.7: the XPN suites define no confidentiality offset. */
 	if (pol->offset != 0 && cipher_suite_is_xpn(pol->cs))
 		return secy_fail(secy, "%s supports offset 0 only",
@@ -183,7 +184,7 @@ secy_set_policy(struct secy *secy, const struct secy_policy *pol)
 	/* SAs hold keys expanded for one suite. */
 	if (pol->cs != secy->pol.cs && secy_has_sa(secy))
 		return secy_fail(secy, "remove all SAs before changing the "
-				 "cipher suite");
+				       "cipher suite");
 	secy->pol = *pol;
 	return 0;
 }
@@ -345,7 +346,7 @@ secy_rxsa_remove(struct secy *secy, uint64_t sci, unsigned an)
 
 	if ((sa = rxsa_find(secy, sci, an)) == NULL)
 		return -1;
-	rxsa_clear(sa);		/* wipes the key schedule */
+	rxsa_clear(sa); /* wipes the key schedule */
 	return 0;
 }
 
@@ -511,7 +512,8 @@ secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 	clear = pol->encrypt ? (ulen < pol->offset ? ulen : pol->offset) : ulen;
 	memcpy(out + hlen, user, ulen);
 	if (cipher_seal(sa->key, iv, out, hlen + clear, out + hlen + clear,
-			ulen - clear, out + hlen + clear, out + hlen + ulen) == -1)
+			ulen - clear, out + hlen + clear,
+			out + hlen + ulen) == -1)
 		goto drop_sa;
 	*out_len = total;
 	if (pol->encrypt) {
@@ -567,8 +569,9 @@ rx_lookup_sc(const struct secy *secy, const struct sectag *tag,
 		return rxsc_find(secy, tag->st_sci, NULL);
 	/* 9.9: ES means the SCI is the source MAC with port 1. */
 	if (tag->st_tci & MACSEC_TCI_ES)
-		return rxsc_find(secy, sci_from_mac(frame + ETH_ADDR_LEN,
-						    MACSEC_ES_PORT), NULL);
+		return rxsc_find(
+		    secy, sci_from_mac(frame + ETH_ADDR_LEN, MACSEC_ES_PORT),
+		    NULL);
 	/* Without an SCI the frame belongs to the only receive SC there is. */
 	if (secy->n_rx == 1)
 		return secy->rx[0];
@@ -603,8 +606,8 @@ rx_untagged(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
  */
 static bool
 rx_open(const struct secy_policy *pol, const struct sectag *tag,
-	const struct rxsc *sc, struct rxsa *sa, uint64_t pn,
-	const uint8_t *in, size_t hlen, size_t ulen, uint8_t *out)
+	const struct rxsc *sc, struct rxsa *sa, uint64_t pn, const uint8_t *in,
+	size_t hlen, size_t ulen, uint8_t *out)
 {
 	uint8_t iv[MACSEC_IV_LEN];
 	size_t clear = ulen;
@@ -783,9 +786,9 @@ secy_rxsc_info(const struct secy *secy, size_t idx, uint64_t *sci,
 }
 
 int
-secy_rxsa_info(const struct secy *secy, size_t idx, unsigned an,
-	       bool *enabled, uint64_t *next_pn, uint64_t *lowest_pn,
-	       uint32_t *ssci, struct secy_rxsa_stats *st)
+secy_rxsa_info(const struct secy *secy, size_t idx, unsigned an, bool *enabled,
+	       uint64_t *next_pn, uint64_t *lowest_pn, uint32_t *ssci,
+	       struct secy_rxsa_stats *st)
 {
 	const struct rxsa *sa;
 

@@ -31,10 +31,11 @@ show_secy(const struct secy *secy, const char *name, FILE *fp)
 
 	secy_get_policy(secy, &pol);
 	xpn = cipher_suite_is_xpn(pol.cs);
-	fprintf(fp, "%s: protect %s validate %s sc %s sa %s encrypt %s "
+	fprintf(fp,
+		"%s: protect %s validate %s sc %s sa %s encrypt %s "
 		"send_sci %s end_station %s scb off replay %s window %" PRIu32
-		" offset %u\n", name, onoff(pol.protect),
-		conf_validate_name(pol.validate),
+		" offset %u\n",
+		name, onoff(pol.protect), conf_validate_name(pol.validate),
 		onoff(secy_rxsc_count(secy) > 1), onoff(enc >= 0),
 		onoff(pol.encrypt), onoff(pol.include_sci), onoff(pol.use_es),
 		onoff(pol.replay_protect), pol.replay_window, pol.offset);
@@ -46,8 +47,8 @@ show_secy(const struct secy *secy, const char *name, FILE *fp)
 	else
 		fprintf(fp, "    TXSC: %s on SA none\n", s);
 	for (an = 0; an < MACSEC_AN_COUNT; an++) {
-		if (secy_txsa_info(secy, an, &en, &next, &exh, &ssci,
-				   &txst) == -1)
+		if (secy_txsa_info(secy, an, &en, &next, &exh, &ssci, &txst) ==
+		    -1)
 			continue;
 		fprintf(fp, "        %u: PN %" PRIu64 ", state %s", an, next,
 			exh ? "exhausted" : onoff(en));
@@ -64,9 +65,10 @@ show_secy(const struct secy *secy, const char *name, FILE *fp)
 			if (secy_rxsa_info(secy, i, an, &en, &next, &lowest,
 					   &ssci, &rxst) == -1)
 				continue;
-			fprintf(fp, "        %u: PN %" PRIu64 ", lowest PN %"
-				PRIu64 ", state %s", an, next, lowest,
-				onoff(en));
+			fprintf(fp,
+				"        %u: PN %" PRIu64 ", lowest PN %" PRIu64
+				", state %s",
+				an, next, lowest, onoff(en));
 			if (xpn)
 				fprintf(fp, ", ssci %08" PRIx32, ssci);
 			fputc('\n', fp);
@@ -88,7 +90,8 @@ show_stats(const struct secy *secy, FILE *fp)
 	unsigned an;
 	size_t i;
 
-	fprintf(fp, "secy OutPktsUntagged=%" PRIu64 " OutPktsTooLong=%" PRIu64
+	fprintf(fp,
+		"secy OutPktsUntagged=%" PRIu64 " OutPktsTooLong=%" PRIu64
 		" OutPktsSAUnusable=%" PRIu64 " OutOctetsProtected=%" PRIu64
 		" OutOctetsEncrypted=%" PRIu64 " InPktsUntagged=%" PRIu64
 		" InPktsNoTag=%" PRIu64 " InPktsBadTag=%" PRIu64
@@ -101,29 +104,34 @@ show_stats(const struct secy *secy, FILE *fp)
 		st->InPktsUnknownSCI, st->InPktsNoSCI, st->InPktsOverrun,
 		st->InOctetsValidated, st->InOctetsDecrypted);
 	for (an = 0; an < MACSEC_AN_COUNT; an++) {
-		if (secy_txsa_info(secy, an, &en, &next, &exh, &ssci,
-				   &txst) == -1)
+		if (secy_txsa_info(secy, an, &en, &next, &exh, &ssci, &txst) ==
+		    -1)
 			continue;
-		fprintf(fp, "txsa an=%u OutPktsProtected=%" PRIu64
-			" OutPktsEncrypted=%" PRIu64 "\n", an,
-			txst.OutPktsProtected, txst.OutPktsEncrypted);
+		fprintf(fp,
+			"txsa an=%u OutPktsProtected=%" PRIu64
+			" OutPktsEncrypted=%" PRIu64 "\n",
+			an, txst.OutPktsProtected, txst.OutPktsEncrypted);
 	}
 	for (i = 0; i < secy_rxsc_count(secy); i++) {
 		if (secy_rxsc_info(secy, i, &sci, &sc) == -1)
 			continue;
 		sci_format(s, sci);
-		fprintf(fp, "rxsc sci=%s InPktsNotUsingSA=%" PRIu64
-			" InPktsUnusedSA=%" PRIu64 "\n", s, sc.InPktsNotUsingSA,
-			sc.InPktsUnusedSA);
+		fprintf(fp,
+			"rxsc sci=%s InPktsNotUsingSA=%" PRIu64
+			" InPktsUnusedSA=%" PRIu64 "\n",
+			s, sc.InPktsNotUsingSA, sc.InPktsUnusedSA);
 		for (an = 0; an < MACSEC_AN_COUNT; an++) {
 			if (secy_rxsa_info(secy, i, an, &en, &next, &lowest,
 					   &ssci, &rx) == -1)
 				continue;
-			fprintf(fp, "rxsa sci=%s an=%u InPktsOK=%" PRIu64
-				" InPktsInvalid=%" PRIu64 " InPktsNotValid=%"
-				PRIu64 " InPktsUnchecked=%" PRIu64
+			fprintf(fp,
+				"rxsa sci=%s an=%u InPktsOK=%" PRIu64
+				" InPktsInvalid=%" PRIu64
+				" InPktsNotValid=%" PRIu64
+				" InPktsUnchecked=%" PRIu64
 				" InPktsDelayed=%" PRIu64 " InPktsLate=%" PRIu64
-				"\n", s, an, rx.InPktsOK, rx.InPktsInvalid,
+				"\n",
+				s, an, rx.InPktsOK, rx.InPktsInvalid,
 				rx.InPktsNotValid, rx.InPktsUnchecked,
 				rx.InPktsDelayed, rx.InPktsLate);
 		}

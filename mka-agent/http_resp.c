@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CHUNK_SIZE_DIGITS_MAX 8	/* bodies here are a few hundred octets */
+#define CHUNK_SIZE_DIGITS_MAX 8 /* bodies here are a few hundred octets */
 
 /* Returns a pointer past "\r\n" at or after p, or NULL before end. */
 static const char *
@@ -71,8 +71,9 @@ dechunk(const char *p, const char *end, char *out, size_t cap)
 			return -1;
 		/* chunk-size = 1*HEXDIG, then optional ";ext" up to CRLF */
 		for (; p < eol && isxdigit((unsigned char)*p); p++, digits++) {
-			int v = isdigit((unsigned char)*p) ? *p - '0' :
-				(tolower((unsigned char)*p) - 'a' + 10);
+			int v = isdigit((unsigned char)*p)
+				    ? *p - '0'
+				    : (tolower((unsigned char)*p) - 'a' + 10);
 			sz = sz * 16 + (size_t)v;
 		}
 		if (digits == 0 || digits > CHUNK_SIZE_DIGITS_MAX ||
@@ -80,7 +81,7 @@ dechunk(const char *p, const char *end, char *out, size_t cap)
 			return -1;
 		p = eol + 2;
 		if (sz == 0)
-			break;	/* trailers, if any, are not needed */
+			break; /* trailers, if any, are not needed */
 		if ((size_t)(end - p) < sz + 2 || sz >= cap - o ||
 		    p[sz] != '\r' || p[sz + 1] != '\n')
 			return -1;

@@ -12,17 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BODY_MAX	(64 * 1024)
-#define TIMEOUT_MS	3000
+#define BODY_MAX (64 * 1024)
+#define TIMEOUT_MS 3000
 
 struct etsi014_client *
 keysvc_etsi014_new(const char *url, const char *cert, const char *key,
 		   const char *ca)
 {
 	struct https_client_cfg cfg = {
-		.ca_file = ca, .cert_file = cert, .key_file = key,
-		.verify_host = true, .timeout_ms = TIMEOUT_MS,
-		.body_max = BODY_MAX, .pool = 1,
+		.ca_file = ca,
+		.cert_file = cert,
+		.key_file = key,
+		.verify_host = true,
+		.timeout_ms = TIMEOUT_MS,
+		.body_max = BODY_MAX,
+		.pool = 1,
 	};
 
 	return etsi014_client_new(url, &cfg);
@@ -45,8 +49,8 @@ etsi_new_key(void *arg, const char *slave, size_t key_len, uint8_t id[32],
 	struct etsi014_result res;
 	struct etsi014_key k;
 
-	if (etsi014_get_key(arg, slave, (unsigned)(key_len * 8), &k,
-			    &res) == -1) {
+	if (etsi014_get_key(arg, slave, (unsigned)(key_len * 8), &k, &res) ==
+	    -1) {
 		etsi_log("enc_keys", slave, &res);
 		return -1;
 	}

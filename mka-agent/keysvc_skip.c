@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RESP_MAX	16384
-#define TIMEOUT_S	3
+#define RESP_MAX 16384
+#define TIMEOUT_S 3
 
 struct keysvc_skip {
 	char host[256];
-	struct skip_client *cl;		/* lib/skip_client.c: TLS 1.3 PSK */
+	struct skip_client *cl; /* lib/skip_client.c: TLS 1.3 PSK */
 };
 
 struct keysvc_skip *
@@ -36,8 +36,13 @@ keysvc_skip_new(const char *host, const char *port, const char *identity,
 {
 	struct keysvc_skip *k = calloc(1, sizeof(*k));
 	const struct skip_client_cfg cfg = {
-		.host = host, .port = port, .identity = identity, .psk = psk,
-		.psk_len = psk_len, .tls_version = 13, .timeout_s = TIMEOUT_S,
+		.host = host,
+		.port = port,
+		.identity = identity,
+		.psk = psk,
+		.psk_len = psk_len,
+		.tls_version = 13,
+		.timeout_s = TIMEOUT_S,
 	};
 
 	if (k == NULL)
@@ -74,7 +79,8 @@ http_get(struct keysvc_skip *k, const char *path, char *out, size_t cap)
 
 	snprintf(req, sizeof(req),
 		 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json"
-		 "\r\nConnection: close\r\n\r\n", path, k->host);
+		 "\r\nConnection: close\r\n\r\n",
+		 path, k->host);
 	/* OpenSSL's reason (an alert, a bad PSK binder...) when it fails. */
 	if ((ssl = skip_client_connect(k->cl, why, sizeof(why))) == NULL) {
 		log_warnx("skip: %s", why);

@@ -40,7 +40,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define DEFAULT_CONF	"/etc/qkdlab/mka-agent.conf"
+#define DEFAULT_CONF "/etc/qkdlab/mka-agent.conf"
 
 struct agent_port {
 	struct mka_port_conf *pc;
@@ -49,9 +49,9 @@ struct agent_port {
 	struct secy_ctl *ctl;
 	struct secy_fake *fake;
 	struct secy_kernel *kern;
-	struct mka_qkd *qkd;		/* cak_source etsi014 */
+	struct mka_qkd *qkd; /* cak_source etsi014 */
 	struct etsi014_client *kme;
-	struct keysvc_skip *skip;	/* cak_source skip */
+	struct keysvc_skip *skip; /* cak_source skip */
 	struct mka_status_track track;
 };
 
@@ -61,7 +61,7 @@ struct agent {
 	size_t n_ports;
 	int status_fd;
 	FILE *key_log;
-	struct http_pages *http;	/* metrics_listen */
+	struct http_pages *http; /* metrics_listen */
 };
 
 static volatile sig_atomic_t quit, hup;
@@ -78,20 +78,21 @@ on_signal(int sig)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: mka-agent [-djnv] [-f config]\n"
-		"       mka-agent [-f config] status [--json] | metrics\n"
-		"IEEE 802.1X-2020 MKA agent: agrees MACsec keys with its peers\n"
-		"and installs them into macsec-sw or Linux's MACsec.\n"
-		"  -d  stay in the foreground, log to stderr\n"
-		"  -f  configuration file (default %s)\n"
-		"  -j  log JSON lines (config: log_format = json)\n"
-		"  -n  check the configuration and exit\n"
-		"  -v  verbose (debug) logging\n"
-		"  -h, --help  this text\n"
-		"  --version   print the version and exit\n"
-		"See mka-agent(8) and mka-agent.conf(5).\n",
-		DEFAULT_CONF);
+	fprintf(
+	    f,
+	    "usage: mka-agent [-djnv] [-f config]\n"
+	    "       mka-agent [-f config] status [--json] | metrics\n"
+	    "IEEE 802.1X-2020 MKA agent: agrees MACsec keys with its peers\n"
+	    "and installs them into macsec-sw or Linux's MACsec.\n"
+	    "  -d  stay in the foreground, log to stderr\n"
+	    "  -f  configuration file (default %s)\n"
+	    "  -j  log JSON lines (config: log_format = json)\n"
+	    "  -n  check the configuration and exit\n"
+	    "  -v  verbose (debug) logging\n"
+	    "  -h, --help  this text\n"
+	    "  --version   print the version and exit\n"
+	    "See mka-agent(8) and mka-agent.conf(5).\n",
+	    DEFAULT_CONF);
 }
 
 /* cak_source etsi014: the SAE's certificate, key and KME CA load. */
@@ -103,8 +104,8 @@ ports_check_tls(const struct mka_conf *c)
 	for (size_t i = 0; i < c->n_ports; i++) {
 		const struct mka_port_conf *pc = &c->ports[i];
 		const struct tls_files f = {
-			"kme_cert", pc->kme_cert, "kme_key", pc->kme_key,
-			"kme_ca", pc->kme_ca,
+			"kme_cert",  pc->kme_cert, "kme_key",
+			pc->kme_key, "kme_ca",	   pc->kme_ca,
 		};
 
 		if (pc->source == MKA_CAK_ETSI014 && tls_files_check(&f) == -1)
@@ -130,14 +131,14 @@ key_log_open(struct agent *a)
 
 	if (a->conf.key_log[0] == '\0')
 		return 0;
-	fd = open(a->conf.key_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-		  O_NOFOLLOW, 0600);
+	fd = open(a->conf.key_log,
+		  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	/* An existing log others can read would leak every key appended. */
 	if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 			 (st.st_mode & 077) != 0)) {
 		log_warnx("key_log %s: must be a regular file that only its "
-			  "owner can access (chmod 600 %s)", a->conf.key_log,
-			  a->conf.key_log);
+			  "owner can access (chmod 600 %s)",
+			  a->conf.key_log, a->conf.key_log);
 		close(fd);
 		return -1;
 	}
@@ -221,14 +222,15 @@ port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 			qc.ops = &keysvc_etsi014_ops;
 			qc.ops_arg = ap->kme;
 		} else {
-			ap->skip = keysvc_skip_new(pc->skip_host, pc->skip_port,
-						   pc->skip_identity,
-						   pc->skip_psk,
-						   pc->skip_psk_len);
+			ap->skip =
+			    keysvc_skip_new(pc->skip_host, pc->skip_port,
+					    pc->skip_identity, pc->skip_psk,
+					    pc->skip_psk_len);
 			qc.ops = &keysvc_skip_ops;
 			qc.ops_arg = ap->skip;
 		}
-		if (qc.ops_arg == NULL || (ap->qkd = mka_qkd_new(&qc)) == NULL) {
+		if (qc.ops_arg == NULL ||
+		    (ap->qkd = mka_qkd_new(&qc)) == NULL) {
 			secmem_wipe(&qc, sizeof(qc));
 			return -1;
 		}
@@ -242,8 +244,8 @@ port_start(struct agent *a, struct agent_port *ap, uint64_t now)
 	if (ap->qkd != NULL) {
 		mka_qkd_attach(ap->qkd, ap->kay);
 		log_info("%s: QKD %s, SAE ID %s", pc->ifname,
-			 mka_qkd_is_initiator(ap->qkd) ? "initiator" :
-							 "responder",
+			 mka_qkd_is_initiator(ap->qkd) ? "initiator"
+						       : "responder",
 			 pc->qkd.own_sae);
 	} else if (mka_kay_add_ca(ap->kay, pc->cak, pc->cak_len, pc->ckn,
 				  pc->ckn_len, NULL, 0, now) == NULL) {
@@ -279,8 +281,8 @@ port_stop(struct agent_port *ap)
 static int
 status_open(struct agent *a)
 {
-	a->status_fd = unixsock_listen(a->conf.status_socket, 0600, 4,
-				       "mka-agent");
+	a->status_fd =
+	    unixsock_listen(a->conf.status_socket, 0600, 4, "mka-agent");
 	return a->status_fd == -1 ? -1 : 0;
 }
 
@@ -320,7 +322,8 @@ static int
 http_open(struct agent *a)
 {
 	const struct http_page pages[] = {
-		{ "/metrics", "text/plain; version=0.0.4", status_render_metrics, a },
+		{ "/metrics", "text/plain; version=0.0.4",
+		  status_render_metrics, a },
 		{ "/status.json", "application/json", status_render_json, a },
 	};
 
@@ -354,8 +357,8 @@ status_serve(struct agent *a)
 	}
 	req[strcspn(req, "\r\n")] = '\0';
 	if (strcmp(req, "metrics") == 0 || strcmp(req, "status-json") == 0) {
-		char *s = req[0] == 'm' ? status_render_metrics(a) :
-					  status_render_json(a);
+		char *s = req[0] == 'm' ? status_render_metrics(a)
+					: status_render_json(a);
 
 		if (s != NULL)
 			fprintf(f, "%s%s", s, req[0] == 'm' ? "" : "\n");
@@ -409,14 +412,16 @@ run(struct agent *a)
 			pfd[i] = (struct pollfd){ .fd = a->ports[i].io.fd,
 						  .events = POLLIN };
 		}
-		pfd[a->n_ports] = (struct pollfd){ .fd = a->status_fd,
-						   .events = POLLIN };
+		pfd[a->n_ports] =
+		    (struct pollfd){ .fd = a->status_fd, .events = POLLIN };
 		nfd = a->n_ports + 1;
-		timeout = next <= now ? 0 : next - now > 1000 ? 1000 :
-								(int)(next - now);
+		timeout = next <= now	      ? 0
+			  : next - now > 1000 ? 1000
+					      : (int)(next - now);
 		if (a->http != NULL) {
-			pfd[nfd++] = (struct pollfd){ .fd = http_pages_fd(a->http),
-						      .events = POLLIN };
+			pfd[nfd++] =
+			    (struct pollfd){ .fd = http_pages_fd(a->http),
+					     .events = POLLIN };
 			timeout = http_pages_timeout_ms(a->http, timeout);
 		}
 		if (poll(pfd, nfd, timeout) == -1 && errno != EINTR) {
@@ -448,7 +453,8 @@ run(struct agent *a)
 			http_pages_run(a->http);
 		if (hup) {
 			hup = 0;
-			log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+			log_info(
+			    "SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 		}
 	}
 }
@@ -477,17 +483,36 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Before OpenSSL's first allocation (docs/SECURITY.md). */
 	secmem_init();
-	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
-		case 'd': foreground = true; break;
-		case 'f': conf_path = optarg; break;
-		case 'j': json = true; break;
-		case 'J': status_json = true; break;
-		case 'n': check = true; break;
-		case 'v': verbose = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': version_print(stdout, "mka-agent"); return 0;
-		default: usage(stderr); return 2;
+		case 'd':
+			foreground = true;
+			break;
+		case 'f':
+			conf_path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'J':
+			status_json = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			version_print(stdout, "mka-agent");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	/* stderr until we daemonize: config errors reach the operator. */
@@ -497,11 +522,13 @@ main(int argc, char **argv)
 		return 1;
 	if (optind < argc) {
 		/* A query of the running agent: status or metrics. */
-		if (optind + 1 == argc && (strcmp(argv[optind], "status") == 0 ||
-					   strcmp(argv[optind], "metrics") == 0)) {
+		if (optind + 1 == argc &&
+		    (strcmp(argv[optind], "status") == 0 ||
+		     strcmp(argv[optind], "metrics") == 0)) {
 			rc = query(a.conf.status_socket,
-				   !status_json ? argv[optind] :
-				   argv[optind][0] == 's' ? "status-json" : "metrics");
+				   !status_json		    ? argv[optind]
+				   : argv[optind][0] == 's' ? "status-json"
+							    : "metrics");
 		} else {
 			usage(stderr);
 			rc = 2;
@@ -516,7 +543,8 @@ main(int argc, char **argv)
 	}
 	if (check) {
 		printf("mka-agent: %s: configuration OK (%zu port%s)\n",
-		       conf_path, a.conf.n_ports, a.conf.n_ports == 1 ? "" : "s");
+		       conf_path, a.conf.n_ports,
+		       a.conf.n_ports == 1 ? "" : "s");
 		mka_conf_wipe(&a.conf);
 		return 0;
 	}

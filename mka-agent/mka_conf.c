@@ -142,19 +142,23 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		else if (strcmp(value, "etsi014") == 0)
 			pc->source = MKA_CAK_ETSI014;
 		else {
-			cfg_error(pos, "cak_source: invalid value '%s' (valid: "
-				  "psk, skip, etsi014)", value);
+			cfg_error(pos,
+				  "cak_source: invalid value '%s' (valid: "
+				  "psk, skip, etsi014)",
+				  value);
 			return -1;
 		}
 	} else if (strcmp(key, "cak") == 0) {
-		len = hex_decode(pc->cak, sizeof(pc->cak), value, strlen(value));
+		len =
+		    hex_decode(pc->cak, sizeof(pc->cak), value, strlen(value));
 		if (len != 16 && len != 32) {
 			cfg_error(pos, "cak: 32 or 64 hex digits expected");
 			return -1;
 		}
 		pc->cak_len = (size_t)len;
 	} else if (strcmp(key, "ckn") == 0) {
-		len = hex_decode(pc->ckn, sizeof(pc->ckn), value, strlen(value));
+		len =
+		    hex_decode(pc->ckn, sizeof(pc->ckn), value, strlen(value));
 		if (len < MKA_CKN_MIN || len > MKA_CKN_MAX) {
 			cfg_error(pos, "ckn: 2 to 64 hex digits expected");
 			return -1;
@@ -204,8 +208,8 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 	} else if (strcmp(key, "sae_id") == 0) {
 		/* SAE IDs go into URLs and the KMD. */
 		if (!id_text_ok(value, MKA_KMD_MIN, MKA_SAE_MAX) ||
-		    str_copy(pc->qkd.own_sae, sizeof(pc->qkd.own_sae),
-			     value) == -1)
+		    str_copy(pc->qkd.own_sae, sizeof(pc->qkd.own_sae), value) ==
+			-1)
 			goto bad;
 	} else if (strcmp(key, "role") == 0) {
 		if (strcmp(value, "auto") == 0)
@@ -256,9 +260,9 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		pc->skip_host[colon - value] = '\0';
 		str_copy(pc->skip_port, sizeof(pc->skip_port), colon + 1);
 	} else if (strcmp(key, "skip_identity") == 0) {
-		if (*value == '\0' || str_copy(pc->skip_identity,
-					       sizeof(pc->skip_identity),
-					       value) == -1)
+		if (*value == '\0' ||
+		    str_copy(pc->skip_identity, sizeof(pc->skip_identity),
+			     value) == -1)
 			goto bad;
 	} else if (strcmp(key, "skip_psk") == 0) {
 		len = hex_decode(pc->skip_psk, sizeof(pc->skip_psk), value,
@@ -270,11 +274,11 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		if (strncmp(value, "https://", 8) != 0 ||
 		    str_copy(pc->kme_url, sizeof(pc->kme_url), value) == -1)
 			goto bad;
-	} else if (strcmp(key, "kme_cert") == 0 || strcmp(key, "kme_key") == 0 ||
-		   strcmp(key, "kme_ca") == 0) {
-		char *dst = strcmp(key, "kme_cert") == 0 ? pc->kme_cert :
-			    strcmp(key, "kme_key") == 0 ? pc->kme_key :
-							  pc->kme_ca;
+	} else if (strcmp(key, "kme_cert") == 0 ||
+		   strcmp(key, "kme_key") == 0 || strcmp(key, "kme_ca") == 0) {
+		char *dst = strcmp(key, "kme_cert") == 0  ? pc->kme_cert
+			    : strcmp(key, "kme_key") == 0 ? pc->kme_key
+							  : pc->kme_ca;
 
 		if (str_copy(dst, sizeof(pc->kme_cert), value) == -1)
 			goto bad;
@@ -282,9 +286,9 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 		if (strcmp(value, "none") == 0) {
 			pc->secy_socket[0] = '\0';
 			pc->secy = MKA_SECY_NONE;
-		} else if (*value != '/' || str_copy(pc->secy_socket,
-						     sizeof(pc->secy_socket),
-						     value) == -1) {
+		} else if (*value != '/' ||
+			   str_copy(pc->secy_socket, sizeof(pc->secy_socket),
+				    value) == -1) {
 			goto bad;
 		}
 	} else if (strcmp(key, "secy") == 0) {
@@ -298,8 +302,8 @@ port_key(struct mka_port_conf *pc, const char *key, const char *value,
 			goto bad;
 	} else if (strcmp(key, "secy_netdev") == 0) {
 		if (!netdev_name_ok(value) ||
-		    str_copy(pc->secy_netdev, sizeof(pc->secy_netdev),
-			     value) == -1)
+		    str_copy(pc->secy_netdev, sizeof(pc->secy_netdev), value) ==
+			-1)
 			goto bad;
 	} else {
 		cfg_error(pos, "unknown key '%s' in [port]", key);
@@ -311,9 +315,9 @@ bad:
 	if (strcmp(key, "cak") == 0 || strcmp(key, "skip_psk") == 0 ||
 	    strcmp(key, "fallback_cak") == 0)
 		cfg_error(pos, "%s: invalid value (%s)", key,
-			  strcmp(key, "skip_psk") == 0 ?
-			  "at least 16 octets as hex digits" :
-			  "16 or 32 octets as 32 or 64 hex digits");
+			  strcmp(key, "skip_psk") == 0
+			      ? "at least 16 octets as hex digits"
+			      : "16 or 32 octets as 32 or 64 hex digits");
 	else
 		cfg_error(pos, "%s: invalid value '%s'", key, value);
 	return -1;
@@ -352,8 +356,10 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		if (c->n_ports == 0 ||
 		    strcmp(c->ports[c->n_ports - 1].ifname, section_arg) != 0) {
 			for (size_t i = 0; i + 1 < c->n_ports; i++) {
-				if (strcmp(c->ports[i].ifname, section_arg) == 0) {
-					cfg_error(pos, "[port %s] appears twice",
+				if (strcmp(c->ports[i].ifname, section_arg) ==
+				    0) {
+					cfg_error(pos,
+						  "[port %s] appears twice",
 						  section_arg);
 					return -1;
 				}
@@ -362,7 +368,7 @@ conf_line(void *arg, const char *section, const char *section_arg,
 			    *section_arg == '\0' ||
 			    strlen(section_arg) >= IF_NAMESIZE) {
 				cfg_error(pos, "bad or too many [port] "
-					  "sections");
+					       "sections");
 				return -1;
 			}
 			port_defaults(&c->ports[c->n_ports++], section_arg);
@@ -379,9 +385,9 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		    str_copy(c->key_log, sizeof(c->key_log), value) == -1)
 			goto bad;
 	} else if (strcmp(key, "status_socket") == 0) {
-		if (*value != '/' || str_copy(c->status_socket,
-					      sizeof(c->status_socket),
-					      value) == -1)
+		if (*value != '/' ||
+		    str_copy(c->status_socket, sizeof(c->status_socket),
+			     value) == -1)
 			goto bad;
 	} else if (strcmp(key, "log_level") == 0) {
 		if (log_level_parse(value, &c->log_level) == -1)
@@ -393,7 +399,8 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		char host[48];
 		uint16_t port;
 
-		if (http_pages_parse_addr(value, host, sizeof(host), &port) == -1 ||
+		if (http_pages_parse_addr(value, host, sizeof(host), &port) ==
+			-1 ||
 		    str_copy(c->metrics_listen, sizeof(c->metrics_listen),
 			     value) == -1)
 			goto bad;
@@ -420,25 +427,29 @@ kernel_check(const char *path, const struct mka_conf *c, size_t i)
 	if (pc->kay.n_suites != 1) {
 		log_warnx("%s: port %s: secy kernel takes exactly one cipher "
 			  "suite in cipher_suites (the kernel fixes a SecY's "
-			  "suite when it creates it)", path, pc->ifname);
+			  "suite when it creates it)",
+			  path, pc->ifname);
 		return -1;
 	}
 	if (pc->kay.conf_offset == MKA_CO_30 ||
 	    pc->kay.conf_offset == MKA_CO_50) {
 		log_warnx("%s: port %s: secy kernel: Linux MACsec has no "
-			  "confidentiality offset 30 or 50", path, pc->ifname);
+			  "confidentiality offset 30 or 50",
+			  path, pc->ifname);
 		return -1;
 	}
 	if (strcmp(pc->secy_netdev, pc->ifname) == 0) {
 		log_warnx("%s: port %s: secy_netdev must differ from the "
-			  "port", path, pc->ifname);
+			  "port",
+			  path, pc->ifname);
 		return -1;
 	}
 	for (size_t j = 0; j < i; j++) {
 		if (c->ports[j].secy == MKA_SECY_KERNEL &&
 		    strcmp(c->ports[j].secy_netdev, pc->secy_netdev) == 0) {
 			log_warnx("%s: ports %s and %s: the same secy_netdev "
-				  "%s", path, c->ports[j].ifname, pc->ifname,
+				  "%s",
+				  path, c->ports[j].ifname, pc->ifname,
 				  pc->secy_netdev);
 			return -1;
 		}
@@ -461,11 +472,12 @@ conf_check(const char *path, struct mka_conf *c)
 
 		if (pc->source == MKA_CAK_SKIP &&
 		    (pc->qkd.own_sae[0] == '\0' || pc->qkd.n_allowed == 0 ||
-		     pc->skip_host[0] == '\0' ||
-		     pc->skip_identity[0] == '\0' || pc->skip_psk_len == 0)) {
+		     pc->skip_host[0] == '\0' || pc->skip_identity[0] == '\0' ||
+		     pc->skip_psk_len == 0)) {
 			log_err("%s: port %s: cak_source skip needs sae_id, "
-				  "allowed_peers, skip_address, skip_identity "
-				  "and skip_psk", path, pc->ifname);
+				"allowed_peers, skip_address, skip_identity "
+				"and skip_psk",
+				path, pc->ifname);
 			return -1;
 		}
 		if (pc->source == MKA_CAK_ETSI014 &&
@@ -473,15 +485,19 @@ conf_check(const char *path, struct mka_conf *c)
 		     pc->kme_url[0] == '\0' || pc->kme_cert[0] == '\0' ||
 		     pc->kme_key[0] == '\0' || pc->kme_ca[0] == '\0')) {
 			log_err("%s: port %s: cak_source etsi014 needs "
-				  "sae_id, allowed_peers, kme_url, kme_cert, "
-				  "kme_key and kme_ca", path, pc->ifname);
+				"sae_id, allowed_peers, kme_url, kme_cert, "
+				"kme_key and kme_ca",
+				path, pc->ifname);
 			return -1;
 		}
-		if (pc->secy == MKA_SECY_KERNEL && kernel_check(path, c, i) == -1)
+		if (pc->secy == MKA_SECY_KERNEL &&
+		    kernel_check(path, c, i) == -1)
 			return -1;
-		if (pc->secy == MKA_SECY_MACSEC_SW && pc->secy_socket[0] == '\0') {
+		if (pc->secy == MKA_SECY_MACSEC_SW &&
+		    pc->secy_socket[0] == '\0') {
 			log_warnx("%s: port %s: secy macsec-sw needs a "
-				  "secy_socket path", path, pc->ifname);
+				  "secy_socket path",
+				  path, pc->ifname);
 			return -1;
 		}
 		if (pc->source != MKA_CAK_PSK) {
@@ -489,8 +505,8 @@ conf_check(const char *path, struct mka_conf *c)
 			if ((pc->qkd.fb_cak_len == 0) !=
 			    (pc->qkd.fb_ckn_len == 0)) {
 				log_err("%s: port %s: fallback_cak and "
-					  "fallback_ckn go together", path,
-					  pc->ifname);
+					"fallback_ckn go together",
+					path, pc->ifname);
 				return -1;
 			}
 			pc->qkd.has_fallback = pc->qkd.fb_cak_len > 0;
@@ -499,7 +515,8 @@ conf_check(const char *path, struct mka_conf *c)
 		}
 		if (pc->cak_len == 0 || pc->ckn_len == 0) {
 			log_err("%s: port %s: cak_source psk needs cak and "
-				  "ckn", path, pc->ifname);
+				"ckn",
+				path, pc->ifname);
 			return -1;
 		}
 		secrets = true;

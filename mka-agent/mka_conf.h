@@ -25,17 +25,17 @@
 #include <stdbool.h>
 #include <sys/un.h>
 
-#define MKA_CONF_MAX_PORTS	8
-#define MKA_CONF_PATH_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
-#define MKA_CONF_DEFAULT_STATUS	"/run/qkdlab/mka-agent.sock"
-#define MKA_CONF_DEFAULT_SECY	"/run/qkdlab/macsec-sw.sock"
-#define MKA_CONF_DEFAULT_NETDEV	"macsec0"
+#define MKA_CONF_MAX_PORTS 8
+#define MKA_CONF_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+#define MKA_CONF_DEFAULT_STATUS "/run/qkdlab/mka-agent.sock"
+#define MKA_CONF_DEFAULT_SECY "/run/qkdlab/macsec-sw.sock"
+#define MKA_CONF_DEFAULT_NETDEV "macsec0"
 
 /* Which SecY a port's KaY drives (mka_secy.h). */
 enum mka_secy_kind {
-	MKA_SECY_MACSEC_SW = 0,		/* macsec-sw's control socket */
-	MKA_SECY_NONE,			/* agree keys, install them nowhere */
-	MKA_SECY_KERNEL,		/* Linux's MACsec netdev */
+	MKA_SECY_MACSEC_SW = 0, /* macsec-sw's control socket */
+	MKA_SECY_NONE, /* agree keys, install them nowhere */
+	MKA_SECY_KERNEL, /* Linux's MACsec netdev */
 };
 
 enum mka_cak_source {
@@ -53,9 +53,9 @@ struct mka_port_conf {
 	size_t cak_len;
 	uint8_t ckn[32];
 	size_t ckn_len;
-	char secy_socket[MKA_CONF_PATH_MAX];	/* "" = none (fake SecY) */
+	char secy_socket[MKA_CONF_PATH_MAX]; /* "" = none (fake SecY) */
 	enum mka_secy_kind secy;
-	char secy_netdev[IF_NAMESIZE];		/* secy = kernel */
+	char secy_netdev[IF_NAMESIZE]; /* secy = kernel */
 	/* QKD (cak_source etsi014): the binding and the KME. */
 	struct mka_qkd_conf qkd;
 	char kme_url[256], kme_cert[256], kme_key[256], kme_ca[256];
@@ -71,7 +71,7 @@ struct mka_conf {
 	char status_socket[MKA_CONF_PATH_MAX];
 	enum log_level log_level;
 	enum log_fmt log_fmt;
-	char metrics_listen[64];	/* "" unless configured */
+	char metrics_listen[64]; /* "" unless configured */
 	struct mka_port_conf ports[MKA_CONF_MAX_PORTS];
 	size_t n_ports;
 };

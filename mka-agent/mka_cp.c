@@ -16,21 +16,15 @@
 
 #include <string.h>
 
-#define CP_MAX_STEPS	32	/* a figure has no cycle this long */
+#define CP_MAX_STEPS 32 /* a figure has no cycle this long */
 
 static const char *const cp_names[CP_N_STATES] = {
-	[CP_INIT] = "INIT",
-	[CP_CHANGE] = "CHANGE",
-	[CP_ALLOWED] = "ALLOWED",
-	[CP_AUTHENTICATED] = "AUTHENTICATED",
-	[CP_SECURED] = "SECURED",
-	[CP_RECEIVE] = "RECEIVE",
-	[CP_RECEIVING] = "RECEIVING",
-	[CP_READY] = "READY",
-	[CP_TRANSMIT] = "TRANSMIT",
-	[CP_TRANSMITTING] = "TRANSMITTING",
-	[CP_ABANDON] = "ABANDON",
-	[CP_RETIRE] = "RETIRE",
+	[CP_INIT] = "INIT",	      [CP_CHANGE] = "CHANGE",
+	[CP_ALLOWED] = "ALLOWED",     [CP_AUTHENTICATED] = "AUTHENTICATED",
+	[CP_SECURED] = "SECURED",     [CP_RECEIVE] = "RECEIVE",
+	[CP_RECEIVING] = "RECEIVING", [CP_READY] = "READY",
+	[CP_TRANSMIT] = "TRANSMIT",   [CP_TRANSMITTING] = "TRANSMITTING",
+	[CP_ABANDON] = "ABANDON",     [CP_RETIRE] = "RETIRE",
 };
 
 const char *
@@ -103,8 +97,9 @@ set_policy(struct mka_kay *kay, bool protect, uint64_t cs)
 	const struct mka_suite *s = mka_suite_by_id(cs);
 
 	if (s != NULL && s->xpn)
-		pol.conf_offset = kay->conf.conf_offset > MKA_CO_0 ?
-					  MKA_CO_0 : kay->conf.conf_offset;
+		pol.conf_offset = kay->conf.conf_offset > MKA_CO_0
+				      ? MKA_CO_0
+				      : kay->conf.conf_offset;
 	if (kay->conf.secy->set_policy(kay->conf.secy_arg, &pol) == -1) {
 		mka_kay_error(kay, "SecY refused the policy");
 		return -1;
@@ -190,8 +185,7 @@ install_rx(struct mka_kay *kay, struct mka_participant *p, struct mka_key *k,
  * yet the encoding SA): 802.1AE 10.7 wants receive ready before transmit.
  */
 static int
-install_key(struct mka_kay *kay, struct mka_participant *p,
-	    struct mka_key *k)
+install_key(struct mka_kay *kay, struct mka_participant *p, struct mka_key *k)
 {
 	const struct mka_secy_ops *ops = kay->conf.secy;
 	void *arg = kay->conf.secy_arg;
@@ -292,9 +286,10 @@ mka_cp_secy_lost(struct mka_kay *kay)
 	}
 	if (k->tx_enabled) {
 		k->tx_lost = true;
-		p->tx_now = true;	/* SAK Use says so at once */
+		p->tx_now = true; /* SAK Use says so at once */
 		log_warnx("%s: SecY replaced: receive SAs restored, a new SAK "
-			  "for transmit (its PN is unknown)", kay->conf.name);
+			  "for transmit (its PN is unknown)",
+			  kay->conf.name);
 		return;
 	}
 	if (k->suite->xpn)
@@ -366,8 +361,9 @@ enter_secured(struct mka_kay *kay, struct mka_participant *p, uint64_t now)
 	(void)now;
 	/* Protect from here on: until a SAK is in use, nothing passes. */
 	if (!kay->cp.policy_protect)
-		set_policy(kay, true, kay->cp.policy_cs != 0 ?
-				      kay->cp.policy_cs : kay->conf.suites[0]);
+		set_policy(kay, true,
+			   kay->cp.policy_cs != 0 ? kay->cp.policy_cs
+						  : kay->conf.suites[0]);
 }
 
 static void
@@ -411,8 +407,7 @@ static void
 enter_transmit(struct mka_kay *kay, struct mka_participant *p, uint64_t now)
 {
 	(void)now;
-	if (kay->conf.secy->enable_txsa(kay->conf.secy_arg, p->lkey.an) ==
-	    -1) {
+	if (kay->conf.secy->enable_txsa(kay->conf.secy_arg, p->lkey.an) == -1) {
 		kay->c.secy_errors++;
 		mka_kay_error(kay, "SecY refused to enable the transmit SA");
 		return;
@@ -425,8 +420,7 @@ enter_transmit(struct mka_kay *kay, struct mka_participant *p, uint64_t now)
 }
 
 static void
-enter_transmitting(struct mka_kay *kay, struct mka_participant *p,
-		   uint64_t now)
+enter_transmitting(struct mka_kay *kay, struct mka_participant *p, uint64_t now)
 {
 	/* Keep the old receive SAs a while for frames still in flight. */
 	kay->cp.retire_when = p->okey.valid ? now + kay->conf.retire_ms : now;
@@ -474,8 +468,7 @@ cp_set_state(struct mka_kay *kay, enum mka_cp_state to, uint64_t now)
 {
 	log_debug("%s: CP %s -> %s", kay->conf.name,
 		  mka_cp_state_name(kay->cp.state), mka_cp_state_name(to));
-	if ((to == CP_TRANSMITTING || to == CP_CHANGE) &&
-	    kay->cp.state != to)
+	if ((to == CP_TRANSMITTING || to == CP_CHANGE) && kay->cp.state != to)
 		log_info("%s: controlled port %s", kay->conf.name,
 			 to == CP_TRANSMITTING ? "secured" : "changing");
 	kay->cp.state = to;

@@ -35,8 +35,8 @@ cmac_alg(void)
 }
 
 int
-mka_cmac(const uint8_t *key, size_t key_len, const uint8_t *msg,
-	 size_t msg_len, uint8_t mac[MKA_CMAC_LEN])
+mka_cmac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len,
+	 uint8_t mac[MKA_CMAC_LEN])
 {
 	EVP_MAC *m;
 	EVP_MAC_CTX *ctx = NULL;
@@ -49,11 +49,10 @@ mka_cmac(const uint8_t *key, size_t key_len, const uint8_t *msg,
 		goto out;
 	str_copy(cipher, sizeof(cipher),
 		 key_len == 16 ? "AES-128-CBC" : "AES-256-CBC");
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
-						     cipher, 0);
+	params[0] =
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if ((m = cmac_alg()) == NULL ||
-	    (ctx = EVP_MAC_CTX_new(m)) == NULL ||
+	if ((m = cmac_alg()) == NULL || (ctx = EVP_MAC_CTX_new(m)) == NULL ||
 	    EVP_MAC_init(ctx, key, key_len, params) != 1 ||
 	    EVP_MAC_update(ctx, msg, msg_len) != 1 ||
 	    EVP_MAC_final(ctx, mac, &out_len, MKA_CMAC_LEN) != 1 ||
@@ -68,9 +67,8 @@ out:
 }
 
 int
-mka_kdf(const uint8_t *kdk, size_t kdk_len, const void *label,
-	size_t label_len, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
-	size_t out_bits)
+mka_kdf(const uint8_t *kdk, size_t kdk_len, const void *label, size_t label_len,
+	const uint8_t *ctx, size_t ctx_len, uint8_t *out, size_t out_bits)
 {
 	/* i | Label | 0x00 | Context | L: bounded by our own callers. */
 	uint8_t msg[1 + 16 + 1 + 128 + 2], k[MKA_CMAC_LEN];
@@ -93,8 +91,8 @@ mka_kdf(const uint8_t *kdk, size_t kdk_len, const void *label,
 		mlen = wbuf_len(&wb);
 		if (mka_cmac(kdk, kdk_len, msg, mlen, k) == -1)
 			goto out;
-		memcpy(out + done, k, out_len - done < sizeof(k) ?
-					      out_len - done : sizeof(k));
+		memcpy(out + done, k,
+		       out_len - done < sizeof(k) ? out_len - done : sizeof(k));
 		done += sizeof(k);
 	}
 	rc = 0;
@@ -114,8 +112,8 @@ derive_from_ckn(const char *label, const uint8_t *cak, size_t cak_len,
 	if (ckn_len == 0 || ckn_len > 32)
 		return -1;
 	memcpy(ctx, ckn, ckn_len < sizeof(ctx) ? ckn_len : sizeof(ctx));
-	return mka_kdf(cak, cak_len, label, MKA_KDF_LABEL_LEN, ctx,
-		       sizeof(ctx), out, cak_len * 8);
+	return mka_kdf(cak, cak_len, label, MKA_KDF_LABEL_LEN, ctx, sizeof(ctx),
+		       out, cak_len * 8);
 }
 
 int
@@ -175,7 +173,8 @@ mka_derive_eap_cak(const uint8_t *msk, size_t cak_len, const uint8_t mac1[6],
 int
 mka_derive_eap_ckn(const uint8_t *msk, size_t cak_len,
 		   const uint8_t *session_id, size_t session_id_len,
-		   const uint8_t mac1[6], const uint8_t mac2[6], uint8_t ckn[16])
+		   const uint8_t mac1[6], const uint8_t mac2[6],
+		   uint8_t ckn[16])
 {
 	uint8_t ctx[128];
 	struct wbuf wb;
@@ -186,13 +185,13 @@ mka_derive_eap_ckn(const uint8_t *msk, size_t cak_len,
 	wbuf_put_bytes(&wb, mac2, 6);
 	if (wb.err)
 		return -1;
-	return mka_kdf(msk, cak_len, "IEEE8021 EAP CKN", 16, ctx,
-		       wbuf_len(&wb), ckn, 128);
+	return mka_kdf(msk, cak_len, "IEEE8021 EAP CKN", 16, ctx, wbuf_len(&wb),
+		       ckn, 128);
 }
 
 int
-mka_icv(const uint8_t *ick, size_t ick_len, const uint8_t *msg,
-	size_t msg_len, uint8_t icv[MKA_CMAC_LEN])
+mka_icv(const uint8_t *ick, size_t ick_len, const uint8_t *msg, size_t msg_len,
+	uint8_t icv[MKA_CMAC_LEN])
 {
 	return mka_cmac(ick, ick_len, msg, msg_len, icv);
 }
@@ -215,8 +214,8 @@ static int
 key_wrap(bool enc, const uint8_t *kek, size_t kek_len, const uint8_t *in,
 	 size_t in_len, uint8_t *out, size_t out_len)
 {
-	const EVP_CIPHER *c = kek_len == 16 ? EVP_aes_128_wrap() :
-					      EVP_aes_256_wrap();
+	const EVP_CIPHER *c =
+	    kek_len == 16 ? EVP_aes_128_wrap() : EVP_aes_256_wrap();
 	EVP_CIPHER_CTX *ctx = NULL;
 	int n = 0, fin = 0, rc = -1;
 

@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MKA_KEY_MAX		32	/* CAK, ICK, KEK, SAK: 16 or 32 octets */
-#define MKA_CMAC_LEN		16
-#define MKA_KDF_LABEL_LEN	12	/* "IEEE8021 ICK" etc., no NUL */
-#define MKA_KDF_CKN_CTX_LEN	16	/* ICK/KEK context: CKN[0..15], 9.3 */
-#define MKA_WRAP_MAX		(MKA_KEY_MAX + 8)
+#define MKA_KEY_MAX 32 /* CAK, ICK, KEK, SAK: 16 or 32 octets */
+#define MKA_CMAC_LEN 16
+#define MKA_KDF_LABEL_LEN 12 /* "IEEE8021 ICK" etc., no NUL */
+#define MKA_KDF_CKN_CTX_LEN 16 /* ICK/KEK context: CKN[0..15], 9.3 */
+#define MKA_WRAP_MAX (MKA_KEY_MAX + 8)
 
 /* AES-CMAC (RFC 4493) with a 128- or 256-bit key. */
 int mka_cmac(const uint8_t *key, size_t key_len, const uint8_t *msg,

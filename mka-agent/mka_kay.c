@@ -178,7 +178,7 @@ mka_kay_add_ca(struct mka_kay *kay, const uint8_t *cak, size_t cak_len,
 	}
 	p->used = true;
 	p->next_kn = 1;
-	p->next_hello = now;	/* announce ourselves at once */
+	p->next_hello = now; /* announce ourselves at once */
 	if (kay->principal == NULL)
 		kay->principal = p;
 	log_cak(kay, p);
@@ -552,13 +552,14 @@ generate_sak(struct mka_participant *p)
 	 */
 	{
 		const struct mka_participant *pr = kay->principal;
-		const struct mka_key *cur = pr != NULL && pr->lkey.valid ?
-						    &pr->lkey : &p->lkey;
+		const struct mka_key *cur =
+		    pr != NULL && pr->lkey.valid ? &pr->lkey : &p->lkey;
 
 		k->an = cur->valid ? (uint8_t)((cur->an + 1) & 3) : 0;
 	}
-	k->conf_offset = s->xpn && kay->conf.conf_offset > MKA_CO_0 ?
-				 MKA_CO_0 : kay->conf.conf_offset;
+	k->conf_offset = s->xpn && kay->conf.conf_offset > MKA_CO_0
+			     ? MKA_CO_0
+			     : kay->conf.conf_offset;
 	memcpy(k->ks_mi, p->mi, MKA_MI_LEN);
 	if (s->xpn)
 		mka_xpn_salt(p->mi, k->kn, k->salt);
@@ -571,8 +572,8 @@ generate_sak(struct mka_participant *p)
 	LOG_EV(LOG_LVL_INFO, "sak_distributed",
 	       LOG_FIELDS(LOG_S("port", kay->conf.name), LOG_N("kn", k->kn),
 			  LOG_N("an", k->an), LOG_S("suite", s->name)),
-	       "%s: distributing SAK KN %u AN %u (%s)", kay->conf.name,
-	       k->kn, k->an, s->name);
+	       "%s: distributing SAK KN %u AN %u (%s)", kay->conf.name, k->kn,
+	       k->an, s->name);
 	rc = 0;
 out:
 	secmem_wipe(nonce, sizeof(nonce));
@@ -687,8 +688,7 @@ mka_kay_all_receiving(const struct mka_participant *p)
 
 		if (!e->used || !e->live)
 			continue;
-		if (!e->has_su || !su_names_key(&e->su, &p->lkey) ||
-		    !e->su.lrx)
+		if (!e->has_su || !su_names_key(&e->su, &p->lkey) || !e->su.lrx)
 			return false;
 	}
 	return true;
@@ -720,7 +720,7 @@ rx_dist_sak(struct mka_participant *p, const struct mka_peer *from,
 
 	if (p->elected_self || !p->ks_known ||
 	    memcmp(from->mi, p->ks_mi, MKA_MI_LEN) != 0)
-		return;		/* only the elected KS distributes */
+		return; /* only the elected KS distributes */
 	if (!ds->macsec) {
 		if (!p->decided || p->macsec_used)
 			log_info("%s: key server says MACsec not to be used",
@@ -770,8 +770,7 @@ rx_dist_sak(struct mka_participant *p, const struct mka_peer *from,
 
 /* Is our MI, with a recent MN, in either of the sender's peer lists? */
 static bool
-lists_us(const struct mka_participant *p, const struct mkpdu *pdu,
-	 uint64_t now)
+lists_us(const struct mka_participant *p, const struct mkpdu *pdu, uint64_t now)
 {
 	const struct mka_peer_list *lists[2] = { &pdu->live, &pdu->potential };
 
@@ -797,11 +796,11 @@ peer_update(struct mka_participant *p, struct mka_peer *e,
 	e->desired = b->macsec_desired;
 	e->cap = b->capability;
 	e->expires = now + p->kay->conf.life_ms;
-	if (pdu->has & MKA_HAS(MKA_PS_ANNOUNCE) &&
-	    pdu->announce.n_suites > 0) {
+	if (pdu->has & MKA_HAS(MKA_PS_ANNOUNCE) && pdu->announce.n_suites > 0) {
 		e->n_suites = 0;
-		for (size_t i = 0; i < pdu->announce.n_suites &&
-				   e->n_suites < MKA_MAX_SUITES; i++)
+		for (size_t i = 0;
+		     i < pdu->announce.n_suites && e->n_suites < MKA_MAX_SUITES;
+		     i++)
 			e->suites[e->n_suites++] = pdu->announce.suites[i].id;
 	}
 	/*
@@ -824,10 +823,10 @@ peer_update(struct mka_participant *p, struct mka_peer *e,
 	if (pdu->has & MKA_HAS(MKA_PS_SAK_USE)) {
 		e->has_su = true;
 		e->su = pdu->sak_use;
-		e->llpn_msb = pdu->has & MKA_HAS(MKA_PS_XPN) ?
-				      pdu->xpn.llpn_msb : 0;
-		e->olpn_msb = pdu->has & MKA_HAS(MKA_PS_XPN) ?
-				      pdu->xpn.olpn_msb : 0;
+		e->llpn_msb =
+		    pdu->has & MKA_HAS(MKA_PS_XPN) ? pdu->xpn.llpn_msb : 0;
+		e->olpn_msb =
+		    pdu->has & MKA_HAS(MKA_PS_XPN) ? pdu->xpn.olpn_msb : 0;
 	}
 }
 
@@ -841,16 +840,15 @@ rx_mkpdu(struct mka_participant *p, const struct mkpdu *pdu, uint64_t now)
 
 	if (memcmp(b->mi, p->mi, MKA_MI_LEN) == 0) {
 		if (memcmp(b->sci, kay->sci, MKA_SCI_LEN) == 0)
-			return;		/* our own frame looped back */
+			return; /* our own frame looped back */
 		/* Another member drew our MI: choose a new one (9.4.1). */
-		log_info("%s: MI collision, choosing a new MI",
-			 kay->conf.name);
+		log_info("%s: MI collision, choosing a new MI", kay->conf.name);
 		if (new_mi(p) == 0)
 			p->tx_now = true;
 		return;
 	}
 	if ((e = peer_find(p, b->mi)) != NULL && b->mn <= e->mn) {
-		kay->c.rx_replayed++;	/* MN must increase (9.4.2) */
+		kay->c.rx_replayed++; /* MN must increase (9.4.2) */
 		return;
 	}
 	if (e == NULL && (e = peer_add(p, b->mi)) == NULL) {
@@ -880,10 +878,9 @@ da_accepted(const struct mka_kay *kay, const uint8_t da[6])
 }
 
 void
-mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len,
-	   uint64_t now)
+mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len, uint64_t now)
 {
-	static struct mkpdu pdu;	/* ~3 KB: keep it off the stack */
+	static struct mkpdu pdu; /* ~3 KB: keep it off the stack */
 	struct mka_participant *p;
 	const char *why = NULL;
 	uint8_t type;
@@ -899,7 +896,8 @@ mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len,
 		    memcmp(sa, kay->conf.mac, 6) != 0) {
 			kay->c.rx_announcements++;
 			if (kay->conf.announce != NULL)
-				kay->conf.announce(kay->conf.hook_arg, sa, &ann);
+				kay->conf.announce(kay->conf.hook_arg, sa,
+						   &ann);
 		}
 		return;
 	}
@@ -912,8 +910,8 @@ mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len,
 			  why != NULL ? why : "destination address");
 		return;
 	}
-	if ((p = mka_kay_find_ca(kay, pdu.basic.ckn,
-				 pdu.basic.ckn_len)) == NULL) {
+	if ((p = mka_kay_find_ca(kay, pdu.basic.ckn, pdu.basic.ckn_len)) ==
+	    NULL) {
 		kay->c.rx_unknown_ckn++;
 		if (kay->conf.unknown_ckn != NULL)
 			kay->conf.unknown_ckn(kay->conf.hook_arg, &pdu, frame,
@@ -936,8 +934,8 @@ fill_peer_lists(const struct mka_participant *p, struct mkpdu *pdu)
 {
 	for (size_t i = 0; i < MKA_MAX_PEERS; i++) {
 		const struct mka_peer *e = &p->peers[i];
-		struct mka_peer_list *l = e->live ? &pdu->live :
-						    &pdu->potential;
+		struct mka_peer_list *l =
+		    e->live ? &pdu->live : &pdu->potential;
 
 		if (!e->used)
 			continue;
@@ -976,7 +974,8 @@ fill_sak_use(const struct mka_participant *p, struct mkpdu *pdu)
 	if (p->ltx && p->lkey.tx_lost)
 		pn = p->lkey.suite->xpn ? UINT64_MAX : UINT32_MAX;
 	else if (p->ltx)
-		kay->conf.secy->get_txsa_pn(kay->conf.secy_arg, p->lkey.an, &pn);
+		kay->conf.secy->get_txsa_pn(kay->conf.secy_arg, p->lkey.an,
+					    &pn);
 	su->llpn = (uint32_t)pn;
 	if (p->okey.valid && p->okey.installed) {
 		su->oan = p->okey.an;
@@ -1000,7 +999,7 @@ fill_dist_sak(const struct mka_participant *p, struct mkpdu *pdu)
 
 	pdu->has |= MKA_HAS(MKA_PS_DIST_SAK);
 	if (!p->macsec_used || !k->valid)
-		return 0;		/* body 0: MACsec not to be used */
+		return 0; /* body 0: MACsec not to be used */
 	ds->macsec = true;
 	ds->an = k->an;
 	ds->conf_offset = k->conf_offset;
@@ -1061,8 +1060,8 @@ send_mkpdu(struct mka_participant *p, uint64_t now)
 	pdu.has |= MKA_HAS(MKA_PS_ANNOUNCE);
 	for (size_t i = 0; i < kay->conf.n_suites; i++)
 		pdu.announce.suites[pdu.announce.n_suites++] =
-			(struct mka_ann_suite){ kay->conf.capability & 3,
-						kay->conf.suites[i] };
+		    (struct mka_ann_suite){ kay->conf.capability & 3,
+					    kay->conf.suites[i] };
 	if (mka_pdu_encode(&pdu, p->ick, p->cak_len, frame, sizeof(frame),
 			   &len) == -1) {
 		mka_kay_error(kay, "cannot encode an MKPDU");

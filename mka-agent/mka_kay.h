@@ -21,34 +21,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MKA_MAX_PEERS		16
-#define MKA_MAX_PARTICIPANTS	4
-#define MKA_MAX_SUITES		4
-#define MKA_MN_HISTORY		8
+#define MKA_MAX_PEERS 16
+#define MKA_MAX_PARTICIPANTS 4
+#define MKA_MAX_SUITES 4
+#define MKA_MN_HISTORY 8
 
 struct mka_kay;
 struct mka_participant;
 
 struct mka_kay_conf {
-	const char *name;		/* port name, for logs */
+	const char *name; /* port name, for logs */
 	uint8_t mac[6];
-	uint16_t port_id;		/* SCI = mac | port_id */
-	uint8_t priority;		/* Key Server Priority, lower wins */
+	uint16_t port_id; /* SCI = mac | port_id */
+	uint8_t priority; /* Key Server Priority, lower wins */
 	bool macsec_desired;
-	uint8_t capability;		/* enum mka_capability */
-	uint8_t mka_version;		/* MKA_VERSION_2020 unless set */
+	uint8_t capability; /* enum mka_capability */
+	uint8_t mka_version; /* MKA_VERSION_2020 unless set */
 	/* Suites we accept, most preferred first (default GCM-AES-128). */
 	uint64_t suites[MKA_MAX_SUITES];
 	size_t n_suites;
-	uint8_t conf_offset;		/* enum mka_conf_offset */
+	uint8_t conf_offset; /* enum mka_conf_offset */
 	bool replay_protect;
 	uint32_t replay_window;
-	uint8_t eapol_da[6];		/* where MKPDUs go */
+	uint8_t eapol_da[6]; /* where MKPDUs go */
 	/* Timers; 0: the default (mka_timers.h). */
-	uint32_t hello_ms;		/* MKA Hello Time */
-	uint32_t life_ms;		/* MKA Life Time */
-	uint32_t retire_ms;		/* old SA kept after switch */
-	uint64_t pn_threshold;		/* 0: 802.1X 9.8 default */
+	uint32_t hello_ms; /* MKA Hello Time */
+	uint32_t life_ms; /* MKA Life Time */
+	uint32_t retire_ms; /* old SA kept after switch */
+	uint64_t pn_threshold; /* 0: 802.1X 9.8 default */
 	const struct mka_secy_ops *secy;
 	void *secy_arg;
 	int (*tx)(void *arg, const uint8_t *frame, size_t len);
@@ -100,8 +100,8 @@ struct mka_counters {
 struct mka_kay_status {
 	enum mka_cp_state cp;
 	enum mka_connect connect;
-	bool secured;			/* a SAK in use in both directions */
-	bool key_server;		/* this KaY is the elected key server */
+	bool secured; /* a SAK in use in both directions */
+	bool key_server; /* this KaY is the elected key server */
 	size_t live_peers, potential_peers;
 	uint64_t suite;
 	uint32_t latest_kn;
@@ -120,11 +120,10 @@ void mka_kay_free(struct mka_kay *kay);
  * (may be NULL) is sent as the KMD parameter set in every MKPDU of the CA.
  * The first participant added becomes the principal one.
  */
-struct mka_participant *mka_kay_add_ca(struct mka_kay *kay,
-				       const uint8_t *cak, size_t cak_len,
-				       const uint8_t *ckn, size_t ckn_len,
-				       const uint8_t *kmd, size_t kmd_len,
-				       uint64_t now);
+struct mka_participant *mka_kay_add_ca(struct mka_kay *kay, const uint8_t *cak,
+				       size_t cak_len, const uint8_t *ckn,
+				       size_t ckn_len, const uint8_t *kmd,
+				       size_t kmd_len, uint64_t now);
 /* Removes (and wipes) a participant; its SAs go if it was principal. */
 void mka_kay_remove_ca(struct mka_kay *kay, struct mka_participant *p);
 /*
@@ -139,8 +138,8 @@ bool mka_participant_in_use(const struct mka_participant *p);
 /* Makes p the participant whose SAKs drive the Controlled Port. */
 void mka_kay_set_principal(struct mka_kay *kay, struct mka_participant *p);
 struct mka_participant *mka_kay_principal(struct mka_kay *kay);
-struct mka_participant *mka_kay_find_ca(struct mka_kay *kay,
-					const uint8_t *ckn, size_t ckn_len);
+struct mka_participant *mka_kay_find_ca(struct mka_kay *kay, const uint8_t *ckn,
+					size_t ckn_len);
 
 /* One received frame (from the destination MAC on). */
 void mka_kay_rx(struct mka_kay *kay, const uint8_t *frame, size_t len,
@@ -153,8 +152,7 @@ void mka_kay_error(struct mka_kay *kay, const char *what);
 void mka_kay_tick(struct mka_kay *kay, uint64_t now);
 uint64_t mka_kay_next_event(const struct mka_kay *kay);
 
-void mka_kay_get_status(const struct mka_kay *kay,
-			struct mka_kay_status *st);
+void mka_kay_get_status(const struct mka_kay *kay, struct mka_kay_status *st);
 /* Per-participant view: live peers, and whether its SAK is in use. */
 size_t mka_participant_live_peers(const struct mka_participant *p);
 bool mka_participant_secured(const struct mka_participant *p);

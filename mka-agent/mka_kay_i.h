@@ -19,10 +19,10 @@ struct mka_key {
 	size_t sak_len;
 	const struct mka_suite *suite;
 	uint8_t conf_offset;
-	uint8_t salt[12];		/* XPN only */
-	bool installed;			/* rx SAs + tx SA in the SecY */
+	uint8_t salt[12]; /* XPN only */
+	bool installed; /* rx SAs + tx SA in the SecY */
 	bool tx_enabled;
-	bool rekey_done;		/* PN threshold rekey already asked */
+	bool rekey_done; /* PN threshold rekey already asked */
 	/* Its enabled transmit SA went with a replaced SecY. */
 	bool tx_lost;
 	/* The receive SCs this key was installed for (to remove it). */
@@ -42,16 +42,16 @@ struct mka_peer {
 	uint64_t expires;
 	bool has_su;
 	struct mka_sak_use su;
-	uint32_t llpn_msb;		/* from its XPN set */
-	uint32_t olpn_msb;		/* from its XPN set */
-	uint64_t suites[MKA_MAX_SUITES];/* from its Announcement */
+	uint32_t llpn_msb; /* from its XPN set */
+	uint32_t olpn_msb; /* from its XPN set */
+	uint64_t suites[MKA_MAX_SUITES]; /* from its Announcement */
 	size_t n_suites;
 };
 
 struct mka_participant {
 	bool used;
 	struct mka_kay *kay;
-	unsigned rank;			/* preference as principal */
+	unsigned rank; /* preference as principal */
 	uint8_t cak[MKA_KEY_MAX], ick[MKA_KEY_MAX], kek[MKA_KEY_MAX];
 	size_t cak_len;
 	uint8_t ckn[MKA_CKN_MAX];
@@ -59,36 +59,36 @@ struct mka_participant {
 	uint8_t kmd[MKA_KMD_MAX];
 	size_t kmd_len;
 	uint8_t mi[MKA_MI_LEN];
-	uint32_t mn;			/* last MN sent */
+	uint32_t mn; /* last MN sent */
 	struct {
 		uint32_t mn;
 		uint64_t t;
-	} sent[MKA_MN_HISTORY];		/* to judge "recent" MNs (9.4.2) */
+	} sent[MKA_MN_HISTORY]; /* to judge "recent" MNs (9.4.2) */
 	unsigned sent_i;
 	struct mka_peer peers[MKA_MAX_PEERS];
 	uint64_t next_hello;
-	bool tx_now;			/* send an MKPDU at the next tick */
+	bool tx_now; /* send an MKPDU at the next tick */
 	/* Key server election (9.5). */
 	bool ks_known, elected_self;
 	uint8_t ks_mi[MKA_MI_LEN], ks_sci[MKA_SCI_LEN];
-	bool peers_changed;		/* live set changed since last SAK */
+	bool peers_changed; /* live set changed since last SAK */
 	/* SAK state: decided = the KS said "SAK" or "no MACsec". */
 	bool decided, macsec_used;
 	uint32_t next_kn;
-	bool dist_active;		/* KS: keep sending Distributed SAK */
-	struct mka_key dkey;		/* distributed, not yet in RECEIVE */
-	struct mka_key lkey, okey;	/* latest and old key (12.3) */
+	bool dist_active; /* KS: keep sending Distributed SAK */
+	struct mka_key dkey; /* distributed, not yet in RECEIVE */
+	struct mka_key lkey, okey; /* latest and old key (12.3) */
 	bool lrx, ltx, orx, otx;
 };
 
 struct mka_cp {
 	enum mka_cp_state state;
-	enum mka_connect connect;	/* as of the last CHANGE */
+	enum mka_connect connect; /* as of the last CHANGE */
 	bool new_sak;
 	bool using_receive_sas, using_transmit_sa;
-	uint64_t transmit_when;		/* KS: transmit even if not all rx */
+	uint64_t transmit_when; /* KS: transmit even if not all rx */
 	uint64_t retire_when;
-	uint64_t policy_cs;		/* suite last given to set_policy */
+	uint64_t policy_cs; /* suite last given to set_policy */
 	bool policy_protect;
 };
 
@@ -107,7 +107,7 @@ struct mka_kay {
 	struct mka_counters c;
 	const char *last_error;
 	uint64_t now;
-	unsigned secy_instance;		/* as last seen; 0: none yet */
+	unsigned secy_instance; /* as last seen; 0: none yet */
 };
 
 /* mka_kay.c, for the CP */

@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#define PAD4(n) ((4 - ((n) & 3)) & 3)
+#define PAD4(n) ((4 - ((n)&3)) & 3)
 
 struct ps_ops {
 	const char *name;
@@ -102,8 +102,8 @@ encode_potential(const struct mkpdu *pdu, uint8_t *o2, uint8_t *nibble,
 
 /* MACsec SAK Use, Figure 11-10: body 0 (MACsec not in use) or 40. */
 static int
-decode_sak_use(struct mkpdu *pdu, uint8_t o2, uint8_t nibble,
-	       struct rbuf *body, const char **why)
+decode_sak_use(struct mkpdu *pdu, uint8_t o2, uint8_t nibble, struct rbuf *body,
+	       const char **why)
 {
 	struct mka_sak_use *su = &pdu->sak_use;
 
@@ -287,7 +287,8 @@ decode_tlvs(struct mka_announce *ann, struct rbuf *rb, const char **why)
 		type = o1 >> 1;
 		len = (uint16_t)(((o1 & 1) << 8) | o2);
 		if (rbuf_sub(rb, len, &v) == -1)
-			return fail(why, "announcement TLV exceeds its container");
+			return fail(why,
+				    "announcement TLV exceeds its container");
 		switch (type) {
 		case MKA_TLV_KMD:
 			if (ann->has_kmd)
@@ -306,7 +307,7 @@ decode_tlvs(struct mka_announce *ann, struct rbuf *rb, const char **why)
 				return fail(why, "cipher suites TLV length");
 			while (rbuf_left(&v) > 0) {
 				struct mka_ann_suite *s =
-					&ann->suites[ann->n_suites++];
+				    &ann->suites[ann->n_suites++];
 				uint16_t cap;
 
 				rbuf_get_be16(&v, &cap);
@@ -399,8 +400,7 @@ static const struct ps_ops ps_table[] = {
 	[MKA_PS_LIVE_PEERS] = { "Live Peer List", decode_live, encode_live },
 	[MKA_PS_POTENTIAL_PEERS] = { "Potential Peer List", decode_potential,
 				     encode_potential },
-	[MKA_PS_SAK_USE] = { "MACsec SAK Use", decode_sak_use,
-			     encode_sak_use },
+	[MKA_PS_SAK_USE] = { "MACsec SAK Use", decode_sak_use, encode_sak_use },
 	[MKA_PS_DIST_SAK] = { "Distributed SAK", decode_dist_sak,
 			      encode_dist_sak },
 	[MKA_PS_DIST_CAK] = { "Distributed CAK", decode_dist_cak,
@@ -488,8 +488,8 @@ decode_basic(struct mka_basic *b, struct rbuf *rb, const char **why)
 	struct rbuf body;
 
 	if (rbuf_get_u8(rb, &b->version) == -1 ||
-	    rbuf_get_u8(rb, &b->priority) == -1 ||
-	    rbuf_get_u8(rb, &o3) == -1 || rbuf_get_u8(rb, &o4) == -1)
+	    rbuf_get_u8(rb, &b->priority) == -1 || rbuf_get_u8(rb, &o3) == -1 ||
+	    rbuf_get_u8(rb, &o4) == -1)
 		return fail(why, "truncated Basic Parameter Set");
 	b->key_server = (o3 & MKA_BASIC_KS) != 0;
 	b->macsec_desired = (o3 & MKA_BASIC_DESIRED) != 0;
@@ -614,8 +614,7 @@ mka_pdu_validate(const struct mkpdu *pdu, const char **why)
 		return fail(why, "Distributed SAK with Key Number 0");
 	xpn = ds->cs == MKA_CS_GCM_AES_XPN_128 ||
 	      ds->cs == MKA_CS_GCM_AES_XPN_256;
-	wide = ds->cs == MKA_CS_GCM_AES_256 ||
-	       ds->cs == MKA_CS_GCM_AES_XPN_256;
+	wide = ds->cs == MKA_CS_GCM_AES_256 || ds->cs == MKA_CS_GCM_AES_XPN_256;
 	if (ds->cs != 0 && ds->cs != MKA_CS_GCM_AES_128 &&
 	    ds->cs != MKA_CS_GCM_AES_256 && !xpn)
 		return fail(why, "unknown cipher suite");

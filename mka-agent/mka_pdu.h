@@ -20,12 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MKA_PDU_MAX_PEERS	64	/* per list; more does not fit 1500 */
-#define MKA_ANN_MAX_SUITES	8
-#define MKA_DCAK_BODY_MAX	(40 + MKA_CKN_MAX)
+#define MKA_PDU_MAX_PEERS 64 /* per list; more does not fit 1500 */
+#define MKA_ANN_MAX_SUITES 8
+#define MKA_DCAK_BODY_MAX (40 + MKA_CKN_MAX)
 
 /* Which optional sets a struct mkpdu holds (bit = 1 << type, 255 -> 0). */
-#define MKA_HAS(type)		(1u << ((type) == MKA_PS_ICV_IND ? 0 : (type)))
+#define MKA_HAS(type) (1u << ((type) == MKA_PS_ICV_IND ? 0 : (type)))
 
 struct mka_peer_entry {
 	uint8_t mi[MKA_MI_LEN];
@@ -33,7 +33,7 @@ struct mka_peer_entry {
 };
 
 struct mka_peer_list {
-	uint8_t octet2;		/* Key Server SSCI LSB (v3, XPN) or 0 */
+	uint8_t octet2; /* Key Server SSCI LSB (v3, XPN) or 0 */
 	size_t n;
 	struct mka_peer_entry e[MKA_PDU_MAX_PEERS];
 };
@@ -44,7 +44,7 @@ struct mka_basic {
 	uint8_t priority;
 	bool key_server;
 	bool macsec_desired;
-	uint8_t capability;		/* enum mka_capability */
+	uint8_t capability; /* enum mka_capability */
 	uint8_t sci[MKA_SCI_LEN];
 	uint8_t mi[MKA_MI_LEN];
 	uint32_t mn;
@@ -76,17 +76,17 @@ struct mka_sak_use {
 struct mka_dist_sak {
 	bool macsec;
 	uint8_t an;
-	uint8_t conf_offset;		/* enum mka_conf_offset */
+	uint8_t conf_offset; /* enum mka_conf_offset */
 	uint32_t kn;
 	uint64_t cs;
 	uint8_t wrapped[32 + MKA_WRAP_OVERHEAD];
-	size_t wrapped_len;		/* 24 or 40 */
+	size_t wrapped_len; /* 24 or 40 */
 };
 
 /* Distributed CAK, Figure 11-12: AES-KW(KEK, CAK) then the CKN. */
 struct mka_dist_cak {
 	uint8_t wrapped[32 + MKA_WRAP_OVERHEAD];
-	size_t wrapped_len;		/* 24 (Figure 11-12) */
+	size_t wrapped_len; /* 24 (Figure 11-12) */
 	uint8_t ckn[MKA_CKN_MAX];
 	size_t ckn_len;
 };
@@ -98,15 +98,15 @@ struct mka_kmd {
 };
 
 struct mka_ann_suite {
-	uint8_t capability;		/* low 2 bits of the 2-octet field */
+	uint8_t capability; /* low 2 bits of the 2-octet field */
 	uint64_t id;
 };
 
 /* Announcement TLVs (Table 11-8) we understand; others are counted. */
 struct mka_announce {
 	bool has_kmd;
-	struct mka_kmd kmd;		/* TLV 113 */
-	size_t n_suites;		/* TLV 112 */
+	struct mka_kmd kmd; /* TLV 113 */
+	size_t n_suites; /* TLV 112 */
 	struct mka_ann_suite suites[MKA_ANN_MAX_SUITES];
 	unsigned unknown_tlvs;
 };
@@ -122,10 +122,10 @@ struct mkpdu {
 	uint8_t da[MKA_ETH_ALEN], sa[MKA_ETH_ALEN];
 	uint8_t eapol_version;
 	uint8_t eapol_type;
-	uint16_t body_len;		/* EAPOL Packet Body Length */
-	uint32_t has;			/* MKA_HAS(type) bits */
-	bool ascending;			/* sets arrived in ascending type order */
-	unsigned unknown_sets;		/* types we skip (ignored, 11.11.3) */
+	uint16_t body_len; /* EAPOL Packet Body Length */
+	uint32_t has; /* MKA_HAS(type) bits */
+	bool ascending; /* sets arrived in ascending type order */
+	unsigned unknown_sets; /* types we skip (ignored, 11.11.3) */
 	struct mka_basic basic;
 	struct mka_peer_list live;
 	struct mka_peer_list potential;
@@ -136,7 +136,7 @@ struct mkpdu {
 	struct mka_announce announce;
 	struct mka_xpn xpn;
 	uint8_t icv[MKA_ICV_LEN];
-	size_t icv_off;			/* frame octets covered by the ICV */
+	size_t icv_off; /* frame octets covered by the ICV */
 };
 
 /* Frame bytes (from the destination MAC) -> struct; -1 and *why if bad. */
@@ -154,8 +154,8 @@ bool mka_pdu_icv_ok(const struct mkpdu *pdu, const uint8_t *frame,
  * (ICV Indicator set first if MKA_HAS(MKA_PS_ICV_IND)), and zero padding
  * to the Ethernet minimum.  Returns 0 and the frame length in *len.
  */
-int mka_pdu_encode(const struct mkpdu *pdu, const uint8_t *ick,
-		   size_t ick_len, uint8_t *out, size_t cap, size_t *len);
+int mka_pdu_encode(const struct mkpdu *pdu, const uint8_t *ick, size_t ick_len,
+		   uint8_t *out, size_t cap, size_t *len);
 
 /* EAPOL-Announcement (Generic, type 6), 11.12: a body of TLVs. */
 int mka_announce_decode(const uint8_t *frame, size_t len, uint8_t sa[6],

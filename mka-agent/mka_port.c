@@ -87,7 +87,9 @@ mka_port_recv(struct mka_port *p, uint8_t *buf, size_t cap)
 		n = recvfrom(p->fd, buf, cap, 0, (struct sockaddr *)&from, &fl);
 		if (n == -1)
 			return errno == EAGAIN || errno == EWOULDBLOCK ||
-					       errno == EINTR ? 0 : -1;
+				       errno == EINTR
+				   ? 0
+				   : -1;
 		/* Our own transmissions come back as PACKET_OUTGOING. */
 		if (from.sll_pkttype != PACKET_OUTGOING)
 			return n;

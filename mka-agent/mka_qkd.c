@@ -12,16 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECENT_MAX	16
+#define RECENT_MAX 16
 
 /* A CA this module created, and for which peer. */
 struct qkd_ca {
 	bool used;
 	struct mka_participant *p;
-	unsigned rank;			/* creation order: newer is higher */
+	unsigned rank; /* creation order: newer is higher */
 	char peer[MKA_SAE_MAX + 1];
 	uint64_t created, last_live;
-	bool had_live;			/* its peer has been live once */
+	bool had_live; /* its peer has been live once */
 };
 
 /* A lookup already made for (SAE ID, CKN): not repeated soon. */
@@ -39,11 +39,11 @@ struct mka_qkd {
 	struct qkd_ca cas[MKA_QKD_MAX_CAS];
 	struct recent recent[RECENT_MAX];
 	unsigned recent_i;
-	uint64_t bucket_at;		/* start of the current second */
-	unsigned bucket_n;		/* lookups in it */
+	uint64_t bucket_at; /* start of the current second */
+	unsigned bucket_n; /* lookups in it */
 	uint64_t next_announce;
-	uint64_t retry_at;		/* initiator: after a key service error */
-	uint64_t qkd_live_at;		/* last time a QKD CA had a live peer */
+	uint64_t retry_at; /* initiator: after a key service error */
+	uint64_t qkd_live_at; /* last time a QKD CA had a live peer */
 	unsigned next_rank;
 	struct mka_participant *fallback;
 	uint64_t now;
@@ -65,8 +65,7 @@ mka_qkd_new(const struct mka_qkd_conf *conf)
 	struct mka_qkd *q;
 
 	if (conf->own_sae[0] == '\0' || conf->n_allowed == 0 ||
-	    (conf->cak_len != 16 && conf->cak_len != 32) ||
-	    conf->ops == NULL) {
+	    (conf->cak_len != 16 && conf->cak_len != 32) || conf->ops == NULL) {
 		log_warnx("qkd: own SAE ID, allowed peers, a 128- or 256-bit "
 			  "CAK and a key service are required");
 		return NULL;
@@ -254,7 +253,8 @@ lookup_allowed(struct mka_qkd *q, const char *sae, const uint8_t *ckn,
 	for (size_t i = 0; i < RECENT_MAX; i++) {
 		r = &q->recent[i];
 		if (r->at != 0 && q->now < r->at + q->conf.dead_ms &&
-		    r->ckn_len == ckn_len && memcmp(r->ckn, ckn, ckn_len) == 0 &&
+		    r->ckn_len == ckn_len &&
+		    memcmp(r->ckn, ckn, ckn_len) == 0 &&
 		    strcmp(r->sae, sae) == 0)
 			return false;
 	}
@@ -356,7 +356,8 @@ retire_old(struct mka_qkd *q)
 			if (o->used && o->rank < ca->rank &&
 			    strcmp(o->peer, ca->peer) == 0) {
 				log_info("qkd: CA with %s replaced, old CA "
-					 "ended", o->peer);
+					 "ended",
+					 o->peer);
 				ca_drop(q, o);
 				q->c.rollovers++;
 			}
@@ -375,9 +376,9 @@ fallback_check(struct mka_qkd *q)
 	if (!q->conf.has_fallback || q->fallback != NULL ||
 	    q->now < q->qkd_live_at + q->conf.fallback_after_ms)
 		return;
-	q->fallback = mka_kay_add_ca(q->kay, q->conf.fb_cak,
-				     q->conf.fb_cak_len, q->conf.fb_ckn,
-				     q->conf.fb_ckn_len, NULL, 0, q->now);
+	q->fallback =
+	    mka_kay_add_ca(q->kay, q->conf.fb_cak, q->conf.fb_cak_len,
+			   q->conf.fb_ckn, q->conf.fb_ckn_len, NULL, 0, q->now);
 	if (q->fallback != NULL) {
 		mka_participant_set_rank(q->fallback, 0);
 		q->c.fallbacks++;
@@ -417,7 +418,8 @@ mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 	}
 	/* Initiator: a fresh CAK every cak_lifetime (docs/DESIGN.md, "CAK rollover"). */
 	for (size_t i = 0; q->initiator && q->conf.cak_lifetime_ms != 0 &&
-			   i < MKA_QKD_MAX_CAS; i++) {
+			   i < MKA_QKD_MAX_CAS;
+	     i++) {
 		struct qkd_ca *ca = &q->cas[i];
 
 		if (ca->used && ca == ca_newest(q, ca->peer) &&

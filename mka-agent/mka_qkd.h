@@ -15,9 +15,9 @@
 
 #include "mka_kay.h"
 
-#define MKA_SAE_MAX		253
-#define MKA_QKD_MAX_ALLOWED	8
-#define MKA_QKD_MAX_CAS		4
+#define MKA_SAE_MAX 253
+#define MKA_QKD_MAX_ALLOWED 8
+#define MKA_QKD_MAX_CAS 4
 
 struct mka_keysvc_ops {
 	/* Initiator: a fresh key for slave; id is 1..32 octets. */
@@ -29,7 +29,7 @@ struct mka_keysvc_ops {
 };
 
 enum mka_qkd_role {
-	MKA_ROLE_AUTO = 0,	/* initiator: the lower SAE ID */
+	MKA_ROLE_AUTO = 0, /* initiator: the lower SAE ID */
 	MKA_ROLE_INITIATOR,
 	MKA_ROLE_RESPONDER,
 };
@@ -39,17 +39,17 @@ struct mka_qkd_conf {
 	enum mka_qkd_role role;
 	char allowed[MKA_QKD_MAX_ALLOWED][MKA_SAE_MAX + 1];
 	size_t n_allowed;
-	size_t cak_len;			/* 16 or 32 */
+	size_t cak_len; /* 16 or 32 */
 	/* Rate and timers; 0: the default (mka_timers.h). */
 	unsigned lookups_per_s;
 	uint32_t announce_ms;
-	uint32_t dead_ms;		/* CA without live peer */
-	uint64_t cak_lifetime_ms;	/* initiator rolls the CAK; 0: never */
+	uint32_t dead_ms; /* CA without live peer */
+	uint64_t cak_lifetime_ms; /* initiator rolls the CAK; 0: never */
 	/* Optional fallback PSK CA when no QKD CA is live for a while. */
 	bool has_fallback;
 	uint8_t fb_cak[32], fb_ckn[32];
 	size_t fb_cak_len, fb_ckn_len;
-	uint32_t fallback_after_ms;	/* 0: the default (mka_timers.h) */
+	uint32_t fallback_after_ms; /* 0: the default (mka_timers.h) */
 	const struct mka_keysvc_ops *ops;
 	void *ops_arg;
 };
@@ -84,7 +84,6 @@ bool mka_qkd_is_initiator(const struct mka_qkd *q);
  */
 const char *mka_qkd_peer_of(const struct mka_qkd *q,
 			    const struct mka_participant *p);
-void mka_qkd_get_counters(const struct mka_qkd *q,
-			  struct mka_qkd_counters *c);
+void mka_qkd_get_counters(const struct mka_qkd *q, struct mka_qkd_counters *c);
 
 #endif

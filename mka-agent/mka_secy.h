@@ -21,9 +21,9 @@ enum mka_validate {
 
 /* SecY-wide policy (802.1AE 10.7.1, 10.7.8, 10.7.17). */
 struct mka_secy_policy {
-	uint64_t cs;			/* cipher suite (Table 14-1 id) */
-	uint8_t conf_offset;		/* enum mka_conf_offset */
-	bool protect;			/* protectFrames */
+	uint64_t cs; /* cipher suite (Table 14-1 id) */
+	uint8_t conf_offset; /* enum mka_conf_offset */
+	bool protect; /* protectFrames */
 	bool replay_protect;
 	uint32_t replay_window;
 	enum mka_validate validate;
@@ -32,12 +32,12 @@ struct mka_secy_policy {
 /* One SA to install (10.7.21, 10.7.23); XPN adds ssci and salt. */
 struct mka_sa {
 	uint8_t an;
-	uint64_t pn;			/* next PN (tx) / lowest PN (rx) */
+	uint64_t pn; /* next PN (tx) / lowest PN (rx) */
 	const uint8_t *key;
 	size_t key_len;
-	uint8_t ki[16];			/* Key Identifier: KS MI | KN */
+	uint8_t ki[16]; /* Key Identifier: KS MI | KN */
 	bool xpn;
-	uint32_t ssci;			/* of the SC this SA belongs to */
+	uint32_t ssci; /* of the SC this SA belongs to */
 	uint8_t salt[12];
 };
 

@@ -24,7 +24,8 @@ mka_status_track(struct mka_status_track *tr, const struct mka_status_view *v)
 		tr->ckn_since = now;
 		if (v->ckn[0] != '\0')
 			LOG_EV(LOG_LVL_INFO, "cak_in_use",
-			       LOG_FIELDS(LOG_S("port", p), LOG_S("ckn", v->ckn),
+			       LOG_FIELDS(LOG_S("port", p),
+					  LOG_S("ckn", v->ckn),
 					  LOG_S("peer", v->peer),
 					  LOG_S("cak_source", v->cak_in_use)),
 			       "%s: CA %s (%s) is principal", p, v->ckn,
@@ -36,8 +37,9 @@ mka_status_track(struct mka_status_track *tr, const struct mka_status_view *v)
 		tr->sak_since = now;
 		if (tr->kn != 0)
 			LOG_EV(LOG_LVL_INFO, "sak_in_use",
-			       LOG_FIELDS(LOG_S("port", p), LOG_S("ckn", v->ckn),
-					  LOG_N("kn", tr->kn), LOG_N("an", tr->an)),
+			       LOG_FIELDS(
+				   LOG_S("port", p), LOG_S("ckn", v->ckn),
+				   LOG_N("kn", tr->kn), LOG_N("an", tr->an)),
 			       "%s: SAK KN %u AN %u is the latest key", p,
 			       (unsigned)tr->kn, tr->an);
 	}
@@ -53,8 +55,9 @@ mka_status_track(struct mka_status_track *tr, const struct mka_status_view *v)
 	if (v->qkd && v->qc.keys_fetched != tr->keys_fetched) {
 		tr->keys_fetched = v->qc.keys_fetched;
 		LOG_EV(LOG_LVL_INFO, "key_fetched",
-		       LOG_FIELDS(LOG_S("port", p), LOG_S("cak_source",
-				  mka_cak_source_name(v->source)),
+		       LOG_FIELDS(LOG_S("port", p),
+				  LOG_S("cak_source",
+					mka_cak_source_name(v->source)),
 				  LOG_N("keys_fetched", v->qc.keys_fetched)),
 		       "%s: key %" PRIu64 " fetched from the key service", p,
 		       v->qc.keys_fetched);
@@ -88,13 +91,15 @@ mka_status_view_fill(struct mka_status_view *v, struct mka_status_track *tr,
 	if (pp != NULL) {
 		size_t len;
 		const uint8_t *ckn = mka_participant_ckn(pp, &len);
-		const char *peer = qkd != NULL ? mka_qkd_peer_of(qkd, pp) : NULL;
+		const char *peer =
+		    qkd != NULL ? mka_qkd_peer_of(qkd, pp) : NULL;
 
 		hex_encode(v->ckn, ckn, len);
 		if (peer != NULL)
 			v->peer = peer;
-		v->cak_in_use = qkd == NULL ? "psk" : peer != NULL ?
-			mka_cak_source_name(source) : "fallback";
+		v->cak_in_use = qkd == NULL    ? "psk"
+				: peer != NULL ? mka_cak_source_name(source)
+					       : "fallback";
 	}
 	mka_status_track(tr, v);
 	v->ckn_since = tr->ckn_since;
@@ -102,7 +107,12 @@ mka_status_view_fill(struct mka_status_view *v, struct mka_status_track *tr,
 }
 
 /* One field of the text and JSON forms. */
-enum mka_field_kind { F_STR, F_U64, F_BOOL, F_TIME };
+enum mka_field_kind {
+	F_STR,
+	F_U64,
+	F_BOOL,
+	F_TIME
+};
 struct mka_field {
 	const char *key;
 	enum mka_field_kind kind;
@@ -122,10 +132,22 @@ mka_status_fields(const struct mka_status_view *v, struct mka_field *f,
 
 	hex_encode(ks, st->ks_sci, sizeof(st->ks_sci));
 	*suite = st->suite != 0 ? mka_cs_name(st->suite) : "none";
-#define S(k, v)	f[n++] = (struct mka_field){ k, F_STR, v, 0 }
-#define U(k, v)	f[n++] = (struct mka_field){ k, F_U64, NULL, v }
-#define B(k, v)	f[n++] = (struct mka_field){ k, F_BOOL, NULL, v }
-#define T(k, v)	f[n++] = (struct mka_field){ k, F_TIME, NULL, (uint64_t)(v) }
+#define S(k, v) f[n++] = (struct mka_field){ k, F_STR, v, 0 }
+#define U(k, v) \
+	f[n++] = (struct mka_field) \
+	{ \
+		k, F_U64, NULL, v \
+	}
+#define B(k, v) \
+	f[n++] = (struct mka_field) \
+	{ \
+		k, F_BOOL, NULL, v \
+	}
+#define T(k, v) \
+	f[n++] = (struct mka_field) \
+	{ \
+		k, F_TIME, NULL, (uint64_t)(v) \
+	}
 	S("port", v->port);
 	S("state", st->secured ? "secured" : mka_connect_name(st->connect));
 	B("secured", st->secured);
@@ -199,18 +221,23 @@ mka_status_text(FILE *f, const struct mka_status_view *v, size_t n)
 			case F_STR:
 				/* Quoted when it may hold spaces. */
 				if (strcmp(fl[j].key, "last_error") == 0)
-					fprintf(f, "%s=\"%s\"\n", fl[j].key, fl[j].s);
+					fprintf(f, "%s=\"%s\"\n", fl[j].key,
+						fl[j].s);
 				else
-					fprintf(f, "%s=%s\n", fl[j].key, fl[j].s);
+					fprintf(f, "%s=%s\n", fl[j].key,
+						fl[j].s);
 				break;
 			case F_U64:
-				fprintf(f, "%s=%" PRIu64 "\n", fl[j].key, fl[j].u);
+				fprintf(f, "%s=%" PRIu64 "\n", fl[j].key,
+					fl[j].u);
 				break;
 			case F_BOOL:
-				fprintf(f, "%s=%s\n", fl[j].key, fl[j].u ? "yes" : "no");
+				fprintf(f, "%s=%s\n", fl[j].key,
+					fl[j].u ? "yes" : "no");
 				break;
 			case F_TIME:
-				mka_status_time(when, sizeof(when), (time_t)fl[j].u);
+				mka_status_time(when, sizeof(when),
+						(time_t)fl[j].u);
 				fprintf(f, "%s=%s\n", fl[j].key, when);
 				break;
 			}
@@ -241,18 +268,24 @@ mka_status_json(const struct mka_status_view *v, size_t n)
 		for (size_t j = 0; ok && j < nf; j++) {
 			switch (fl[j].kind) {
 			case F_STR:
-				ok = cJSON_AddStringToObject(o, fl[j].key, fl[j].s) != NULL;
+				ok = cJSON_AddStringToObject(o, fl[j].key,
+							     fl[j].s) != NULL;
 				break;
 			case F_U64:
-				ok = cJSON_AddNumberToObject(o, fl[j].key, (double)fl[j].u) != NULL;
+				ok = cJSON_AddNumberToObject(
+					 o, fl[j].key, (double)fl[j].u) != NULL;
 				break;
 			case F_BOOL:
-				ok = cJSON_AddBoolToObject(o, fl[j].key, fl[j].u != 0) != NULL;
+				ok = cJSON_AddBoolToObject(
+					 o, fl[j].key, fl[j].u != 0) != NULL;
 				break;
 			case F_TIME:
-				mka_status_time(when, sizeof(when), (time_t)fl[j].u);
-				ok = (fl[j].u == 0 ? cJSON_AddNullToObject(o, fl[j].key) :
-				      cJSON_AddStringToObject(o, fl[j].key, when)) != NULL;
+				mka_status_time(when, sizeof(when),
+						(time_t)fl[j].u);
+				ok = (fl[j].u == 0
+					  ? cJSON_AddNullToObject(o, fl[j].key)
+					  : cJSON_AddStringToObject(
+						o, fl[j].key, when)) != NULL;
 				break;
 			}
 		}
@@ -271,7 +304,10 @@ struct mka_family {
 };
 
 #define GET(fn, expr) \
-	static uint64_t fn(const struct mka_status_view *v) { return (expr); }
+	static uint64_t fn(const struct mka_status_view *v) \
+	{ \
+		return (expr); \
+	}
 GET(g_secured, v->st.secured)
 GET(g_key_server, v->st.key_server)
 GET(g_live, v->st.live_peers)
@@ -300,31 +336,55 @@ GET(g_announce, v->qc.announcements_sent)
 #undef GET
 
 static const struct mka_family mka_families[] = {
-	{ "mka_secured", "gauge", "1 when a SAK is in use in both directions.", false, g_secured },
-	{ "mka_key_server", "gauge", "1 when this KaY is the elected key server.", false, g_key_server },
-	{ "mka_live_peers", "gauge", "Live peers of the principal CA.", false, g_live },
-	{ "mka_potential_peers", "gauge", "Potential peers of the principal CA.", false, g_potential },
-	{ "mka_latest_key_number", "gauge", "Key Number of the latest SAK.", false, g_kn },
-	{ "mka_latest_an", "gauge", "Association Number of the latest SAK.", false, g_an },
-	{ "mka_cak_since_seconds", "gauge", "Unix time the principal CA last changed (0: never).", false, g_cak_since },
-	{ "mka_rekeys_pn_total", "counter", "New SAKs because a PN ran out.", false, g_rekeys_pn },
-	{ "mka_rekeys_peers_total", "counter", "New SAKs because the live peers changed.", false, g_rekeys_peers },
-	{ "mka_sak_generated_total", "counter", "SAKs this key server generated.", false, g_sak_gen },
-	{ "mka_sak_installed_total", "counter", "SAKs installed into the SecY.", false, g_sak_inst },
+	{ "mka_secured", "gauge", "1 when a SAK is in use in both directions.",
+	  false, g_secured },
+	{ "mka_key_server", "gauge",
+	  "1 when this KaY is the elected key server.", false, g_key_server },
+	{ "mka_live_peers", "gauge", "Live peers of the principal CA.", false,
+	  g_live },
+	{ "mka_potential_peers", "gauge",
+	  "Potential peers of the principal CA.", false, g_potential },
+	{ "mka_latest_key_number", "gauge", "Key Number of the latest SAK.",
+	  false, g_kn },
+	{ "mka_latest_an", "gauge", "Association Number of the latest SAK.",
+	  false, g_an },
+	{ "mka_cak_since_seconds", "gauge",
+	  "Unix time the principal CA last changed (0: never).", false,
+	  g_cak_since },
+	{ "mka_rekeys_pn_total", "counter", "New SAKs because a PN ran out.",
+	  false, g_rekeys_pn },
+	{ "mka_rekeys_peers_total", "counter",
+	  "New SAKs because the live peers changed.", false, g_rekeys_peers },
+	{ "mka_sak_generated_total", "counter",
+	  "SAKs this key server generated.", false, g_sak_gen },
+	{ "mka_sak_installed_total", "counter", "SAKs installed into the SecY.",
+	  false, g_sak_inst },
 	{ "mka_tx_mkpdus_total", "counter", "MKPDUs sent.", false, g_tx },
 	{ "mka_rx_mkpdus_total", "counter", "MKPDUs received.", false, g_rx },
-	{ "mka_rx_invalid_total", "counter", "MKPDUs discarded as malformed.", false, g_rx_invalid },
-	{ "mka_rx_bad_icv_total", "counter", "MKPDUs discarded for a bad ICV.", false, g_rx_icv },
-	{ "mka_rx_unknown_ckn_total", "counter", "MKPDUs of a CA this port does not know.", false, g_rx_ckn },
-	{ "mka_rx_replayed_total", "counter", "MKPDUs discarded as replayed.", false, g_rx_replay },
-	{ "mka_secy_errors_total", "counter", "Requests the SecY refused.", false, g_secy_err },
-	{ "mka_fallback_active", "gauge", "1 while the fallback CA is running.", true, g_fb_active },
-	{ "mka_qkd_keys_fetched_total", "counter", "CAKs obtained from the key service.", true, g_fetched },
-	{ "mka_qkd_key_errors_total", "counter", "Key service requests that failed.", true, g_key_err },
-	{ "mka_qkd_keys_rejected_icv_total", "counter", "QKD keys that did not verify the MKPDU ICV.", true, g_rej_icv },
-	{ "mka_qkd_rollovers_total", "counter", "CAK rollovers completed.", true, g_rollovers },
-	{ "mka_qkd_fallbacks_total", "counter", "Times the fallback CA was taken.", true, g_fallbacks },
-	{ "mka_qkd_announcements_total", "counter", "EAPOL-Announcements sent.", true, g_announce },
+	{ "mka_rx_invalid_total", "counter", "MKPDUs discarded as malformed.",
+	  false, g_rx_invalid },
+	{ "mka_rx_bad_icv_total", "counter", "MKPDUs discarded for a bad ICV.",
+	  false, g_rx_icv },
+	{ "mka_rx_unknown_ckn_total", "counter",
+	  "MKPDUs of a CA this port does not know.", false, g_rx_ckn },
+	{ "mka_rx_replayed_total", "counter", "MKPDUs discarded as replayed.",
+	  false, g_rx_replay },
+	{ "mka_secy_errors_total", "counter", "Requests the SecY refused.",
+	  false, g_secy_err },
+	{ "mka_fallback_active", "gauge", "1 while the fallback CA is running.",
+	  true, g_fb_active },
+	{ "mka_qkd_keys_fetched_total", "counter",
+	  "CAKs obtained from the key service.", true, g_fetched },
+	{ "mka_qkd_key_errors_total", "counter",
+	  "Key service requests that failed.", true, g_key_err },
+	{ "mka_qkd_keys_rejected_icv_total", "counter",
+	  "QKD keys that did not verify the MKPDU ICV.", true, g_rej_icv },
+	{ "mka_qkd_rollovers_total", "counter", "CAK rollovers completed.",
+	  true, g_rollovers },
+	{ "mka_qkd_fallbacks_total", "counter",
+	  "Times the fallback CA was taken.", true, g_fallbacks },
+	{ "mka_qkd_announcements_total", "counter", "EAPOL-Announcements sent.",
+	  true, g_announce },
 };
 
 char *
@@ -335,28 +395,34 @@ mka_status_metrics(const struct mka_status_view *v, size_t n)
 	if (mb == NULL)
 		return NULL;
 	metrics_build_info(mb, "mka_agent");
-	for (size_t f = 0; f < sizeof(mka_families) / sizeof(*mka_families); f++) {
+	for (size_t f = 0; f < sizeof(mka_families) / sizeof(*mka_families);
+	     f++) {
 		const struct mka_family *fa = &mka_families[f];
 
 		metrics_buf_printf(mb, "# HELP %s %s\n# TYPE %s %s\n", fa->name,
 				   fa->help, fa->name, fa->type);
 		for (size_t i = 0; i < n; i++)
 			if (!fa->qkd_only || v[i].qkd)
-				metrics_buf_printf(mb, "%s{port=\"%s\"} %" PRIu64 "\n",
-						   fa->name, v[i].port, fa->get(&v[i]));
+				metrics_buf_printf(
+				    mb, "%s{port=\"%s\"} %" PRIu64 "\n",
+				    fa->name, v[i].port, fa->get(&v[i]));
 	}
-	metrics_buf_printf(mb, "# HELP mka_cp_state Controlled Port state "
+	metrics_buf_printf(mb,
+			   "# HELP mka_cp_state Controlled Port state "
 			   "(802.1X-2020 Figure 12-2), 1 for the current one.\n"
 			   "# TYPE mka_cp_state gauge\n");
 	for (size_t i = 0; i < n; i++)
-		metrics_buf_printf(mb, "mka_cp_state{port=\"%s\",state=\"%s\"} 1\n",
+		metrics_buf_printf(mb,
+				   "mka_cp_state{port=\"%s\",state=\"%s\"} 1\n",
 				   v[i].port, mka_cp_state_name(v[i].st.cp));
 	metrics_buf_printf(mb, "# HELP mka_cak_source Where the CAK in use "
-			   "came from, 1 for the current one.\n"
-			   "# TYPE mka_cak_source gauge\n");
+			       "came from, 1 for the current one.\n"
+			       "# TYPE mka_cak_source gauge\n");
 	for (size_t i = 0; i < n; i++)
-		metrics_buf_printf(mb, "mka_cak_source{port=\"%s\",source=\"%s\","
-				   "configured=\"%s\"} 1\n", v[i].port,
-				   v[i].cak_in_use, mka_cak_source_name(v[i].source));
+		metrics_buf_printf(mb,
+				   "mka_cak_source{port=\"%s\",source=\"%s\","
+				   "configured=\"%s\"} 1\n",
+				   v[i].port, v[i].cak_in_use,
+				   mka_cak_source_name(v[i].source));
 	return metrics_buf_finish(mb);
 }

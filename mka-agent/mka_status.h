@@ -28,20 +28,20 @@ struct mka_status_track {
 	uint8_t an;
 	bool secured;
 	uint64_t keys_fetched, fallbacks;
-	time_t ckn_since, sak_since;	/* wall clock; 0: not yet */
+	time_t ckn_since, sak_since; /* wall clock; 0: not yet */
 };
 
 struct mka_status_view {
 	const char *port;
-	enum mka_cak_source source;	/* configured */
+	enum mka_cak_source source; /* configured */
 	struct mka_kay_status st;
-	bool qkd;			/* qc is valid */
+	bool qkd; /* qc is valid */
 	struct mka_qkd_counters qc;
 	/* The principal CA: CKN in hex ("" if none), its peer SAE ID. */
 	char ckn[2 * MKA_CKN_MAX + 1];
-	const char *peer;		/* "" when not a QKD CA */
-	const char *cak_in_use;		/* skip, etsi014, psk, fallback, none */
-	time_t ckn_since, sak_since;	/* 0: never */
+	const char *peer; /* "" when not a QKD CA */
+	const char *cak_in_use; /* skip, etsi014, psk, fallback, none */
+	time_t ckn_since, sak_since; /* 0: never */
 };
 
 /* qkd is NULL for PSK ports. */

@@ -12,10 +12,10 @@
 
 struct mka_suite {
 	uint64_t id;
-	const char *name;		/* also the config / macsec-sw name */
-	size_t key_len;			/* SAK octets */
+	const char *name; /* also the config / macsec-sw name */
+	size_t key_len; /* SAK octets */
 	bool xpn;
-	bool offsets;			/* confidentiality offset 30/50 allowed */
+	bool offsets; /* confidentiality offset 30/50 allowed */
 };
 
 /* id 0 (the 28-octet Distributed SAK) means GCM-AES-128. */

@@ -13,11 +13,11 @@
 #include "mka_kay.h"
 #include "mka_qkd.h"
 
-#define MKA_SA_RETIRE_MS	3000	/* old SA kept after a switch */
-#define MKA_QKD_LOOKUPS_PER_S	2
-#define MKA_QKD_ANNOUNCE_MS	1000
-#define MKA_QKD_DEAD_MS		15000	/* CA without a live peer */
-#define MKA_QKD_FALLBACK_MS	30000	/* no live QKD CA: fallback CA */
+#define MKA_SA_RETIRE_MS 3000 /* old SA kept after a switch */
+#define MKA_QKD_LOOKUPS_PER_S 2
+#define MKA_QKD_ANNOUNCE_MS 1000
+#define MKA_QKD_DEAD_MS 15000 /* CA without a live peer */
+#define MKA_QKD_FALLBACK_MS 30000 /* no live QKD CA: fallback CA */
 
 /* Hello Time, Life Time, SA retire time. */
 void mka_timers_kay(struct mka_kay_conf *c);

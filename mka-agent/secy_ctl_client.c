@@ -25,13 +25,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CTL_TIMEOUT_MS	2000
-#define CTL_LINE	512
+#define CTL_TIMEOUT_MS 2000
+#define CTL_LINE 512
 
 struct secy_ctl {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd;
-	unsigned conns;			/* connections made: the instance */
+	unsigned conns; /* connections made: the instance */
 	char rbuf[CTL_LINE];
 	size_t rlen;
 };
@@ -134,7 +134,7 @@ request(struct secy_ctl *c, char *resp, size_t cap, const char *fmt, ...)
 			break;
 		if (write(c->fd, line, (size_t)n) != n ||
 		    ctl_read_line(c, ans, sizeof(ans)) == -1) {
-			ctl_close(c);	/* retry once on a fresh connection */
+			ctl_close(c); /* retry once on a fresh connection */
 			continue;
 		}
 		if (strncmp(ans, "ok", 2) != 0) {
@@ -161,8 +161,7 @@ sci_hex(char out[17], const uint8_t sci[8])
 static int
 ctl_set_policy(void *arg, const struct mka_secy_policy *pol)
 {
-	static const char *const validate[] = { "disabled", "check",
-						"strict" };
+	static const char *const validate[] = { "disabled", "check", "strict" };
 	static const unsigned offsets[] = { 0, 0, 30, 50 };
 	const struct mka_suite *s = mka_suite_by_id(pol->cs);
 
@@ -206,8 +205,10 @@ sa_args(char *out, size_t cap, const struct mka_sa *sa)
 	hex_encode(key, sa->key, sa->key_len);
 	if (sa->xpn) {
 		hex_encode(salt, sa->salt, sizeof(sa->salt));
-		snprintf(out, cap, "an=%u pn=%" PRIu64 " key=%s ssci=%08" PRIx32
-			 " salt=%s", sa->an, sa->pn, key, sa->ssci, salt);
+		snprintf(out, cap,
+			 "an=%u pn=%" PRIu64 " key=%s ssci=%08" PRIx32
+			 " salt=%s",
+			 sa->an, sa->pn, key, sa->ssci, salt);
 	} else {
 		snprintf(out, cap, "an=%u pn=%" PRIu64 " key=%s", sa->an,
 			 sa->pn, key);
@@ -296,8 +297,7 @@ ctl_get_txsa_pn(void *arg, uint8_t an, uint64_t *next_pn)
 }
 
 static int
-ctl_get_rxsa_pn(void *arg, const uint8_t sci[8], uint8_t an,
-		uint64_t *next_pn)
+ctl_get_rxsa_pn(void *arg, const uint8_t sci[8], uint8_t an, uint64_t *next_pn)
 {
 	char s[17], ans[CTL_LINE];
 

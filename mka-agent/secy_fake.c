@@ -186,14 +186,14 @@ fake_get_txsa_pn(void *arg, uint8_t an, uint64_t *next_pn)
 
 	if (an > 3 || !f->tx[an].installed)
 		return -1;
-	*next_pn = f->tx_pn_override != 0 && an == f->tx_pn_override_an ?
-			   f->tx_pn_override : f->tx[an].pn;
+	*next_pn = f->tx_pn_override != 0 && an == f->tx_pn_override_an
+		       ? f->tx_pn_override
+		       : f->tx[an].pn;
 	return 0;
 }
 
 static int
-fake_get_rxsa_pn(void *arg, const uint8_t sci[8], uint8_t an,
-		 uint64_t *next_pn)
+fake_get_rxsa_pn(void *arg, const uint8_t sci[8], uint8_t an, uint64_t *next_pn)
 {
 	struct secy_fake *f = arg;
 	struct secy_fake_sc *sc = secy_fake_rxsc(f, sci);

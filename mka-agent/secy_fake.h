@@ -8,8 +8,8 @@
 
 #include "mka_secy.h"
 
-#define SECY_FAKE_MAX_SC	8
-#define SECY_FAKE_LOG		256
+#define SECY_FAKE_MAX_SC 8
+#define SECY_FAKE_LOG 256
 
 struct secy_fake_sa {
 	bool installed, enabled;
@@ -31,12 +31,12 @@ struct secy_fake {
 	struct mka_secy_policy policy;
 	bool policy_set;
 	struct secy_fake_sa tx[4];
-	int encoding_an;		/* -1 until enable_txsa */
+	int encoding_an; /* -1 until enable_txsa */
 	struct secy_fake_sc rx[SECY_FAKE_MAX_SC];
-	uint64_t tx_pn_override;	/* when non-zero: reported tx PN */
-	uint8_t tx_pn_override_an;	/* ... for this AN only */
+	uint64_t tx_pn_override; /* when non-zero: reported tx PN */
+	uint8_t tx_pn_override_an; /* ... for this AN only */
 	unsigned calls;
-	char log[SECY_FAKE_LOG][64];	/* "install-rxsa an=1", no keys */
+	char log[SECY_FAKE_LOG][64]; /* "install-rxsa an=1", no keys */
 };
 
 extern const struct mka_secy_ops secy_fake_ops;

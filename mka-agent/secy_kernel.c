@@ -27,17 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KERNEL_MAX_RXSC	16
+#define KERNEL_MAX_RXSC 16
 
 struct secy_kernel {
 	char name[IF_NAMESIZE];
-	struct nl_sock *rt;		/* NETLINK_ROUTE */
-	struct nl_sock *gn;		/* NETLINK_GENERIC, family "macsec" */
+	struct nl_sock *rt; /* NETLINK_ROUTE */
+	struct nl_sock *gn; /* NETLINK_GENERIC, family "macsec" */
 	int family;
-	struct rtnl_link *link;		/* the netdev as last read */
+	struct rtnl_link *link; /* the netdev as last read */
 	uint32_t ifindex;
 	uint64_t cs;
-	bool owned;			/* created by us: deleted at the end */
+	bool owned; /* created by us: deleted at the end */
 	/* Receive SCs we created, to leave an adopted netdev closed. */
 	uint8_t rxsc[KERNEL_MAX_RXSC][8];
 	size_t n_rxsc;
@@ -56,9 +56,8 @@ gmsg(const struct secy_kernel *k, uint8_t cmd, int flags)
 {
 	struct nl_msg *m = nlmsg_alloc();
 
-	if (m != NULL && genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, k->family,
-				     0, flags, cmd, MACSEC_GENL_VERSION) ==
-				     NULL) {
+	if (m != NULL && genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, k->family, 0,
+				     flags, cmd, MACSEC_GENL_VERSION) == NULL) {
 		nlmsg_free(m);
 		m = NULL;
 	}
@@ -89,8 +88,7 @@ gsend(struct secy_kernel *k, struct nl_msg *m, int built, const char *what,
 
 /* Sends a change of the link (policy, encoding SA, up). */
 static int
-link_change(struct secy_kernel *k, struct rtnl_link *changes,
-	    const char *what)
+link_change(struct secy_kernel *k, struct rtnl_link *changes, const char *what)
 {
 	int err = rtnl_link_change(k->rt, k->link, changes, 0);
 
@@ -114,8 +112,8 @@ k_set_policy(void *arg, const struct mka_secy_policy *pol)
 	if (pol->protect && (s == NULL || s->id != k->cs)) {
 		log_warnx("%s: kernel MACsec: the netdev was created for "
 			  "cipher suite %s, not %s (the kernel cannot change "
-			  "a SecY's suite)", k->name,
-			  mka_suite_by_id(k->cs)->name,
+			  "a SecY's suite)",
+			  k->name, mka_suite_by_id(k->cs)->name,
 			  s != NULL ? s->name : "?");
 		return -1;
 	}
@@ -174,7 +172,9 @@ k_delete_rxsc(void *arg, const uint8_t sci[8])
 	/* The kernel deletes the SC's SAs with it, active or not. */
 	rxsc_note(k, sci, false);
 	return rxsc_request(k, MACSEC_CMD_DEL_RXSC, sci,
-			    "to delete a receive SC", 0) < 0 ? -1 : 0;
+			    "to delete a receive SC", 0) < 0
+		   ? -1
+		   : 0;
 }
 
 static int
@@ -183,9 +183,10 @@ sa_state(struct secy_kernel *k, uint8_t cmd, const uint8_t *sci, uint8_t an,
 {
 	struct nl_msg *m = gmsg(k, cmd, 0);
 
-	return gsend(k, m, m == NULL ? -1 :
-			   secy_nl_sa_state(m, k->ifindex, sci, an, active),
-		     what, quiet);
+	return gsend(
+	    k, m,
+	    m == NULL ? -1 : secy_nl_sa_state(m, k->ifindex, sci, an, active),
+	    what, quiet);
 }
 
 /*
@@ -205,8 +206,9 @@ sa_delete(struct secy_kernel *k, const uint8_t *sci, uint8_t an)
 		return 0;
 	if (err < 0)
 		return -1;
-	return sa_state(k, del, sci, an, SECY_NL_KEEP, "to delete an SA", 0) <
-			       0 ? -1 : 0;
+	return sa_state(k, del, sci, an, SECY_NL_KEEP, "to delete an SA", 0) < 0
+		   ? -1
+		   : 0;
 }
 
 static int
@@ -216,8 +218,7 @@ sa_add(struct secy_kernel *k, const uint8_t *sci, const struct mka_sa *sa,
 	uint8_t cmd = sci == NULL ? MACSEC_CMD_ADD_TXSA : MACSEC_CMD_ADD_RXSA;
 	struct nl_msg *m = gmsg(k, cmd, 0);
 
-	return gsend(k, m, m == NULL ? -1 :
-			   secy_nl_sa(m, k->ifindex, sci, sa),
+	return gsend(k, m, m == NULL ? -1 : secy_nl_sa(m, k->ifindex, sci, sa),
 		     sci == NULL ? "a transmit SA" : "a receive SA", quiet);
 }
 
@@ -237,7 +238,9 @@ static int
 k_enable_rxsa(void *arg, const uint8_t sci[8], uint8_t an)
 {
 	return sa_state(arg, MACSEC_CMD_UPD_RXSA, sci, an, 1,
-			"to enable a receive SA", 0) < 0 ? -1 : 0;
+			"to enable a receive SA", 0) < 0
+		   ? -1
+		   : 0;
 }
 
 static int
@@ -284,7 +287,7 @@ struct pn_query {
 	const uint8_t *sci;
 	uint8_t an;
 	uint64_t pn;
-	int found;			/* 1 found, -1 malformed */
+	int found; /* 1 found, -1 malformed */
 };
 
 static int
@@ -402,7 +405,8 @@ adopt(struct secy_kernel *k, const struct secy_kernel_conf *c, int lower)
 		hex_encode(want, c->sci, 8);
 		hex_encode(have, (const uint8_t *)&sci, 8);
 		log_warnx("%s: its SCI is %s, the agent's is %s (port_id and "
-			  "the MAC of %s)", k->name, have, want, c->lower);
+			  "the MAC of %s)",
+			  k->name, have, want, c->lower);
 		return -1;
 	}
 	if (rtnl_link_macsec_get_cipher_suite(k->link, &cs) < 0 ||
@@ -445,8 +449,8 @@ create(struct secy_kernel *k, const struct secy_kernel_conf *c, int lower)
 fail:
 	if (err == -NLE_OPNOTSUPP)
 		log_warnx("%s: this kernel has no MACsec (module macsec not "
-			  "loaded or not built): %s", k->name,
-			  nl_geterror(err));
+			  "loaded or not built): %s",
+			  k->name, nl_geterror(err));
 	else
 		kerr(k, "to create the macsec link", err);
 	return -1;
@@ -525,7 +529,7 @@ secy_kernel_free(struct secy_kernel *k)
 		if (ch != NULL) {
 			rtnl_link_macsec_set_protect(ch, 1);
 			rtnl_link_macsec_set_validation_type(
-				ch, MACSEC_VALIDATE_STRICT);
+			    ch, MACSEC_VALIDATE_STRICT);
 			link_change(k, ch, "to close the SecY");
 			rtnl_link_put(ch);
 		}

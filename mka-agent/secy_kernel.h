@@ -16,9 +16,9 @@
 struct secy_kernel;
 
 struct secy_kernel_conf {
-	const char *netdev;		/* the macsec netdev's name */
-	const char *lower;		/* the port (uncontrolled) it sits on */
-	uint8_t sci[8];			/* the KaY's SCI: the SecY's */
+	const char *netdev; /* the macsec netdev's name */
+	const char *lower; /* the port (uncontrolled) it sits on */
+	uint8_t sci[8]; /* the KaY's SCI: the SecY's */
 	/*
 	 * The policy to start closed with; its cipher suite is the one
 	 * the netdev is created with (the kernel cannot change a SecY's

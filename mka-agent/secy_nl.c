@@ -57,8 +57,7 @@ secy_nl_sa(struct nl_msg *m, uint32_t ifindex, const uint8_t *sci,
 	uint8_t ssci[4];
 	int rc;
 
-	if (sa->an > 3 || sa->pn == 0 ||
-	    (!sa->xpn && sa->pn > UINT32_MAX) ||
+	if (sa->an > 3 || sa->pn == 0 || (!sa->xpn && sa->pn > UINT32_MAX) ||
 	    put_owner(m, ifindex, sci) == -1 ||
 	    (nest = nla_nest_start(m, MACSEC_ATTR_SA_CONFIG)) == NULL)
 		return -1;
@@ -109,7 +108,8 @@ sa_list_pn(struct nlattr *list, uint8_t an, uint64_t *pn)
 	struct nlattr *sa, *tb[MACSEC_SA_ATTR_MAX + 1];
 	int rem;
 
-	nla_for_each_nested(sa, list, rem) {
+	nla_for_each_nested(sa, list, rem)
+	{
 		if (nla_parse_nested(tb, MACSEC_SA_ATTR_MAX, sa, NULL) < 0 ||
 		    tb[MACSEC_SA_ATTR_AN] == NULL ||
 		    nla_len(tb[MACSEC_SA_ATTR_AN]) < 1)
@@ -147,19 +147,23 @@ secy_nl_dump_pn(struct nlmsghdr *h, uint32_t ifindex, const uint8_t *sci,
 	if (nla_get_u32(tb[MACSEC_ATTR_IFINDEX]) != ifindex)
 		return 0;
 	if (sci == NULL)
-		return tb[MACSEC_ATTR_TXSA_LIST] == NULL ? 0 :
-			sa_list_pn(tb[MACSEC_ATTR_TXSA_LIST], an, pn);
+		return tb[MACSEC_ATTR_TXSA_LIST] == NULL
+			   ? 0
+			   : sa_list_pn(tb[MACSEC_ATTR_TXSA_LIST], an, pn);
 	if (tb[MACSEC_ATTR_RXSC_LIST] == NULL)
 		return 0;
-	nla_for_each_nested(sc, tb[MACSEC_ATTR_RXSC_LIST], rem) {
-		if (nla_parse_nested(sctb, MACSEC_RXSC_ATTR_MAX, sc, NULL) < 0 ||
+	nla_for_each_nested(sc, tb[MACSEC_ATTR_RXSC_LIST], rem)
+	{
+		if (nla_parse_nested(sctb, MACSEC_RXSC_ATTR_MAX, sc, NULL) <
+			0 ||
 		    sctb[MACSEC_RXSC_ATTR_SCI] == NULL ||
 		    nla_len(sctb[MACSEC_RXSC_ATTR_SCI]) != 8)
 			return -1;
 		if (memcmp(nla_data(sctb[MACSEC_RXSC_ATTR_SCI]), sci, 8) != 0)
 			continue;
-		return sctb[MACSEC_RXSC_ATTR_SA_LIST] == NULL ? 0 :
-			sa_list_pn(sctb[MACSEC_RXSC_ATTR_SA_LIST], an, pn);
+		return sctb[MACSEC_RXSC_ATTR_SA_LIST] == NULL
+			   ? 0
+			   : sa_list_pn(sctb[MACSEC_RXSC_ATTR_SA_LIST], an, pn);
 	}
 	return 0;
 }
@@ -189,9 +193,9 @@ secy_nl_policy(struct rtnl_link *l, const struct mka_secy_policy *pol,
 	 */
 	if (rtnl_link_macsec_set_protect(l, pol->protect) < 0 ||
 	    rtnl_link_macsec_set_encrypt(l, pol->conf_offset !=
-					   MKA_CO_INTEGRITY_ONLY) < 0 ||
+						MKA_CO_INTEGRITY_ONLY) < 0 ||
 	    rtnl_link_macsec_set_validation_type(l, validate[pol->validate]) <
-		    0 ||
+		0 ||
 	    rtnl_link_macsec_set_replay_protect(l, pol->replay_protect) < 0 ||
 	    rtnl_link_macsec_set_window(l, pol->replay_window) < 0) {
 		*err = "libnl refused the policy";

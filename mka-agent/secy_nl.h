@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* "Not given" for secy_nl_sa_state's active. */
-#define SECY_NL_KEEP	-1
+#define SECY_NL_KEEP -1
 
 /*
  * Appends the attributes of an ADD_RXSC / DEL_RXSC request (the generic

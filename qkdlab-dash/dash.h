@@ -17,20 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DASH_MAX_SITES	4
-#define DASH_NAME_MAX	32
-#define DASH_ADDR_MAX	64
-#define DASH_HISTORY	240	/* samples of pool level kept */
-#define DASH_EVENTS	200
+#define DASH_MAX_SITES 4
+#define DASH_NAME_MAX 32
+#define DASH_ADDR_MAX 64
+#define DASH_HISTORY 240 /* samples of pool level kept */
+#define DASH_EVENTS 200
 
 struct dash_site_conf {
 	char name[DASH_NAME_MAX];
-	char netns[DASH_NAME_MAX];	/* "" = the dashboard's own */
-	char kme_admin[DASH_ADDR_MAX];	/* kme-sim admin_listen */
-	char kme_peer[DASH_NAME_MAX];	/* the peer KME the faults are for */
-	char skip[DASH_ADDR_MAX];	/* skip-proxy metrics_listen */
-	char mka[DASH_ADDR_MAX];	/* mka-agent metrics_listen */
-	char secy[DASH_ADDR_MAX];	/* macsec-sw metrics_listen */
+	char netns[DASH_NAME_MAX]; /* "" = the dashboard's own */
+	char kme_admin[DASH_ADDR_MAX]; /* kme-sim admin_listen */
+	char kme_peer[DASH_NAME_MAX]; /* the peer KME the faults are for */
+	char skip[DASH_ADDR_MAX]; /* skip-proxy metrics_listen */
+	char mka[DASH_ADDR_MAX]; /* mka-agent metrics_listen */
+	char secy[DASH_ADDR_MAX]; /* macsec-sw metrics_listen */
 };
 
 struct dash_conf {
@@ -47,7 +47,7 @@ int dash_conf_load(const char *path, struct dash_conf *c);
 /* dash_fetch.c — one HTTP/1.0 request to addr ("host:port") in netns. */
 struct dash_reply {
 	int status;
-	char *body;	/* NUL-terminated, heap; NULL on failure */
+	char *body; /* NUL-terminated, heap; NULL on failure */
 };
 int dash_fetch(const char *netns, const char *addr, const char *method,
 	       const char *target, struct dash_reply *r);
@@ -71,8 +71,7 @@ char *dash_snapshot(struct dash *d);
 /* Notes an event (e.g. a fault the page asked for). */
 void dash_event(struct dash *d, const char *site, const char *kind,
 		const char *text);
-const struct dash_site_conf *dash_site(const struct dash *d,
-				       const char *name);
+const struct dash_site_conf *dash_site(const struct dash *d, const char *name);
 
 /* dash_http.c */
 struct dash_http;

@@ -53,8 +53,10 @@ dash_conf_line(void *arg, const char *section, const char *section_arg,
 		bool addr;
 	} site_keys[] = {
 		{ "netns", offsetof(struct dash_site_conf, netns), false },
-		{ "kme_peer", offsetof(struct dash_site_conf, kme_peer), false },
-		{ "kme_admin", offsetof(struct dash_site_conf, kme_admin), true },
+		{ "kme_peer", offsetof(struct dash_site_conf, kme_peer),
+		  false },
+		{ "kme_admin", offsetof(struct dash_site_conf, kme_admin),
+		  true },
 		{ "skip_metrics", offsetof(struct dash_site_conf, skip), true },
 		{ "mka_metrics", offsetof(struct dash_site_conf, mka), true },
 		{ "secy_metrics", offsetof(struct dash_site_conf, secy), true },
@@ -66,7 +68,8 @@ dash_conf_line(void *arg, const char *section, const char *section_arg,
 			    str_copy(c->listen, sizeof(c->listen), value) == -1)
 				goto bad;
 		} else if (strcmp(key, "interval") == 0) {
-			if (cfg_parse_duration_ms(value, &c->interval_ms) == -1 ||
+			if (cfg_parse_duration_ms(value, &c->interval_ms) ==
+				-1 ||
 			    c->interval_ms < 100 || c->interval_ms > 1000)
 				goto bad;
 		} else {
@@ -79,12 +82,15 @@ dash_conf_line(void *arg, const char *section, const char *section_arg,
 		cfg_error(pos, "unknown section [%s]", section);
 		return -1;
 	}
-	if (c->nsites == 0 || strcmp(c->sites[c->nsites - 1].name, section_arg) != 0) {
+	if (c->nsites == 0 ||
+	    strcmp(c->sites[c->nsites - 1].name, section_arg) != 0) {
 		if (c->nsites == DASH_MAX_SITES || !dash_name_ok(section_arg) ||
-		    str_copy(c->sites[c->nsites].name, DASH_NAME_MAX, section_arg) == -1) {
-			cfg_error(pos, "[site %s]: at most %d sites, names of "
-				  "letters, digits, '_', '-', '.'", section_arg,
-				  DASH_MAX_SITES);
+		    str_copy(c->sites[c->nsites].name, DASH_NAME_MAX,
+			     section_arg) == -1) {
+			cfg_error(pos,
+				  "[site %s]: at most %d sites, names of "
+				  "letters, digits, '_', '-', '.'",
+				  section_arg, DASH_MAX_SITES);
 			return -1;
 		}
 		c->nsites++;
@@ -95,8 +101,10 @@ dash_conf_line(void *arg, const char *section, const char *section_arg,
 
 		if (strcmp(key, site_keys[i].key) != 0)
 			continue;
-		if ((site_keys[i].addr ? !dash_addr_ok(value) : !dash_name_ok(value)) ||
-		    str_copy(dst, site_keys[i].addr ? DASH_ADDR_MAX : DASH_NAME_MAX,
+		if ((site_keys[i].addr ? !dash_addr_ok(value)
+				       : !dash_name_ok(value)) ||
+		    str_copy(dst,
+			     site_keys[i].addr ? DASH_ADDR_MAX : DASH_NAME_MAX,
 			     value) == -1)
 			goto bad;
 		return 0;

@@ -24,8 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DASH_FETCH_MAX		(1024 * 1024)
-#define DASH_FETCH_TIMEOUT_MS	1500
+#define DASH_FETCH_MAX (1024 * 1024)
+#define DASH_FETCH_TIMEOUT_MS 1500
 
 /* A non-blocking TCP socket of family af in netns ("" = our own). */
 static int
@@ -35,9 +35,11 @@ dash_socket(const char *netns, int af)
 	int self = -1, ns = -1, fd = -1, saved;
 
 	if (netns[0] == '\0')
-		return socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		return socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			      0);
 	snprintf(path, sizeof(path), "/run/netns/%s", netns);
-	if ((self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) == -1 ||
+	if ((self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) ==
+		-1 ||
 	    (ns = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    setns(ns, CLONE_NEWNET) == -1)
 		goto out;
@@ -151,9 +153,10 @@ dash_fetch(const char *netns, const char *addr, const char *method,
 
 	r->status = 0;
 	r->body = NULL;
-	n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: %s\r\n"
-		     "Content-Length: 0\r\nConnection: close\r\n\r\n", method,
-		     target, addr);
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.0\r\nHost: %s\r\n"
+		     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+		     method, target, addr);
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -1;
 	if ((fd = dash_connect(netns, addr)) == -1)

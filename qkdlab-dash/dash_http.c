@@ -37,9 +37,9 @@ dash_reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
-					       copy ? MHD_RESPMEM_MUST_COPY :
-						      MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(
+	    strlen(body), (void *)(uintptr_t)body,
+	    copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		if (!copy)
 			free((void *)(uintptr_t)body);
@@ -66,35 +66,47 @@ dash_error(struct MHD_Connection *conn, unsigned status, const char *msg)
 static enum MHD_Result
 dash_fault(struct dash *d, struct MHD_Connection *conn, bool set)
 {
-	const char *site = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "site");
-	const char *kind = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
-	const char *dl = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
-	const struct dash_site_conf *s = site != NULL ? dash_site(d, site) : NULL;
+	const char *site =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "site");
+	const char *kind =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
+	const char *dl = MHD_lookup_connection_value(
+	    conn, MHD_GET_ARGUMENT_KIND, "delay_ms");
+	const struct dash_site_conf *s =
+	    site != NULL ? dash_site(d, site) : NULL;
 	struct dash_reply r;
 	char target[256], text[160], dq[32] = "";
 	uint64_t delay = 0;
 	enum MHD_Result ret;
 
-	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Qkdlab-Dash") == NULL)
-		return dash_error(conn, 403, "the X-Qkdlab-Dash header is required");
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					"X-Qkdlab-Dash") == NULL)
+		return dash_error(conn, 403,
+				  "the X-Qkdlab-Dash header is required");
 	if (s == NULL || s->kme_admin[0] == '\0' || s->kme_peer[0] == '\0')
-		return dash_error(conn, 400, "site=<a configured site with kme_admin and kme_peer>");
-	if (kind != NULL && strcmp(kind, "down") != 0 && strcmp(kind, "slow") != 0 &&
-	    strcmp(kind, "starve") != 0)
-		return dash_error(conn, 400, "kind must be down, slow or starve");
+		return dash_error(
+		    conn, 400,
+		    "site=<a configured site with kme_admin and kme_peer>");
+	if (kind != NULL && strcmp(kind, "down") != 0 &&
+	    strcmp(kind, "slow") != 0 && strcmp(kind, "starve") != 0)
+		return dash_error(conn, 400,
+				  "kind must be down, slow or starve");
 	if (set && kind == NULL)
 		return dash_error(conn, 400, "kind= is required");
 	if (set && strcmp(kind, "slow") == 0 &&
 	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) == -1))
 		return dash_error(conn, 400, "slow needs delay_ms=1..600000");
 	if (delay != 0)
-		snprintf(dq, sizeof(dq), "&delay_ms=%llu", (unsigned long long)delay);
+		snprintf(dq, sizeof(dq), "&delay_ms=%llu",
+			 (unsigned long long)delay);
 	snprintf(target, sizeof(target), "/admin/v1/%s?peer=%s%s%s%s",
 		 set ? "fault" : "clear", s->kme_peer, kind ? "&kind=" : "",
 		 kind ? kind : "", dq);
 	if (dash_fetch(s->netns, s->kme_admin, "POST", target, &r) == -1)
-		return dash_error(conn, 502, "the KME's admin API does not answer");
-	snprintf(text, sizeof(text), "%s %s pressed on the page (KME answered %d)",
+		return dash_error(conn, 502,
+				  "the KME's admin API does not answer");
+	snprintf(text, sizeof(text),
+		 "%s %s pressed on the page (KME answered %d)",
 		 set ? "fault" : "heal", kind ? kind : "all", r.status);
 	dash_event(d, s->name, "fault", text);
 	ret = dash_reply(conn, r.status == 200 ? 200 : 502, "application/json",
@@ -110,15 +122,17 @@ dash_access(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct dash_http *h = cls;
 	static int marker;
-	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	bool get = strcmp(method, "GET") == 0,
+	     post = strcmp(method, "POST") == 0;
 
-	(void)version; (void)upload;
+	(void)version;
+	(void)upload;
 	if (*con_cls == NULL) {
 		*con_cls = &marker;
 		return MHD_YES;
 	}
 	if (*upload_size != 0) {
-		*upload_size = 0;	/* bodies are not used: discarded */
+		*upload_size = 0; /* bodies are not used: discarded */
 		return MHD_YES;
 	}
 	if (get && strcmp(url, "/") == 0)
@@ -171,10 +185,11 @@ dash_http_start(struct dash *d, const char *listen)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->d = d;
-	h->mhd = MHD_start_daemon(flags, port, NULL, NULL, dash_access, h,
-				  MHD_OPTION_SOCK_ADDR, sa,
-				  MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-				  MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+	h->mhd =
+	    MHD_start_daemon(flags, port, NULL, NULL, dash_access, h,
+			     MHD_OPTION_SOCK_ADDR, sa,
+			     MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+			     MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		log_warnx("cannot listen on %s", listen);
 		free(h);

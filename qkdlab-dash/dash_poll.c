@@ -43,7 +43,7 @@ struct dash {
 	struct dash_conf conf;
 	pthread_t thread;
 	bool started;
-	pthread_mutex_t lock;		/* everything below */
+	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t wake;
 	bool quit;
 	char *snapshot;
@@ -99,8 +99,8 @@ dash_event_locked(struct dash *d, const char *site, const char *kind,
 	d->ev_i = (d->ev_i + 1) % DASH_EVENTS;
 	if (d->nev < DASH_EVENTS)
 		d->nev++;
-	LOG_EV(LOG_LVL_INFO, kind, LOG_FIELDS(LOG_S("site", site)), "site %s: %s",
-	       site, text);
+	LOG_EV(LOG_LVL_INFO, kind, LOG_FIELDS(LOG_S("site", site)),
+	       "site %s: %s", site, text);
 }
 
 void
@@ -119,7 +119,8 @@ dash_get_json(const struct dash_site_conf *s, const char *addr,
 	struct dash_reply r;
 	cJSON *j = NULL;
 
-	if (addr[0] == '\0' || dash_fetch(s->netns, addr, "GET", target, &r) == -1)
+	if (addr[0] == '\0' ||
+	    dash_fetch(s->netns, addr, "GET", target, &r) == -1)
 		return NULL;
 	if (r.status == 200)
 		j = cJSON_Parse(r.body);
@@ -132,7 +133,8 @@ dash_get_text(const struct dash_site_conf *s, const char *addr)
 {
 	struct dash_reply r;
 
-	if (addr[0] == '\0' || dash_fetch(s->netns, addr, "GET", "/metrics", &r) == -1)
+	if (addr[0] == '\0' ||
+	    dash_fetch(s->netns, addr, "GET", "/metrics", &r) == -1)
 		return NULL;
 	if (r.status != 200)
 		dash_reply_free(&r);
@@ -156,7 +158,8 @@ flag(const cJSON *o, const char *key)
 static const char *
 str(const cJSON *o, const char *key)
 {
-	const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	const char *s =
+	    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
 
 	return s != NULL ? s : "";
 }
@@ -165,11 +168,12 @@ str(const cJSON *o, const char *key)
 static const cJSON *
 dash_kme_peer(const struct dash_site_conf *s, const cJSON *faults)
 {
-	const cJSON *peers = cJSON_GetObjectItemCaseSensitive(faults, "peers"), *p;
+	const cJSON *peers = cJSON_GetObjectItemCaseSensitive(faults, "peers"),
+		    *p;
 
-	cJSON_ArrayForEach(p, peers)
-		if (s->kme_peer[0] == '\0' || strcmp(str(p, "peer"), s->kme_peer) == 0)
-			return p;
+	cJSON_ArrayForEach(p, peers) if (s->kme_peer[0] == '\0' ||
+					 strcmp(str(p, "peer"), s->kme_peer) ==
+					     0) return p;
 	return NULL;
 }
 
@@ -178,7 +182,9 @@ static void
 dash_diff(struct dash *d, const struct dash_site_conf *s, struct dash_prev *pv,
 	  const cJSON *kpeer, const cJSON *port, bool kme_ok, bool mka_ok)
 {
-	struct dash_prev now = { .have = true, .kme_ok = kme_ok, .mka_ok = mka_ok };
+	struct dash_prev now = { .have = true,
+				 .kme_ok = kme_ok,
+				 .mka_ok = mka_ok };
 	char t[200];
 
 	if (kpeer != NULL) {
@@ -196,52 +202,67 @@ dash_diff(struct dash *d, const struct dash_site_conf *s, struct dash_prev *pv,
 		now.secured = flag(port, "secured");
 	}
 	if (!pv->have) {
-		snprintf(t, sizeof(t), "dashboard started: %s", now.secured ?
-			 "secured" : "not secured");
+		snprintf(t, sizeof(t), "dashboard started: %s",
+			 now.secured ? "secured" : "not secured");
 		dash_event_locked(d, s->name, "info", t);
 		*pv = now;
 		return;
 	}
 	if (kme_ok != pv->kme_ok)
 		dash_event_locked(d, s->name, kme_ok ? "info" : "fault",
-				  kme_ok ? "KME answers" : "KME does not answer");
+				  kme_ok ? "KME answers"
+					 : "KME does not answer");
 	if (mka_ok != pv->mka_ok)
 		dash_event_locked(d, s->name, mka_ok ? "info" : "fault",
-				  mka_ok ? "mka-agent answers" : "mka-agent does not answer");
+				  mka_ok ? "mka-agent answers"
+					 : "mka-agent does not answer");
 	if (kpeer != NULL) {
 		if (now.down != pv->down || now.starve != pv->starve ||
 		    now.delay_ms != pv->delay_ms) {
 			snprintf(t, sizeof(t), "KME faults now: %s%s%s%s",
-				 now.down ? "link down " : "", now.starve ? "starve " : "",
+				 now.down ? "link down " : "",
+				 now.starve ? "starve " : "",
 				 now.delay_ms > 0 ? "slow " : "",
-				 !now.down && !now.starve && now.delay_ms <= 0 ? "none" : "");
+				 !now.down && !now.starve && now.delay_ms <= 0
+				     ? "none"
+				     : "");
 			dash_event_locked(d, s->name, "fault", t);
 		}
 		if (now.link_up != pv->link_up) {
-			snprintf(t, sizeof(t), "QKD link %s%s%s", now.link_up ? "up" : "down",
-				 now.link_up ? "" : ": ", now.link_up ? "" : str(kpeer, "reason"));
-			dash_event_locked(d, s->name, now.link_up ? "info" : "fault", t);
+			snprintf(t, sizeof(t), "QKD link %s%s%s",
+				 now.link_up ? "up" : "down",
+				 now.link_up ? "" : ": ",
+				 now.link_up ? "" : str(kpeer, "reason"));
+			dash_event_locked(d, s->name,
+					  now.link_up ? "info" : "fault", t);
 		}
 	}
 	if (port != NULL) {
 		if (now.keys_fetched > pv->keys_fetched) {
-			snprintf(t, sizeof(t), "key fetched from the KME (key ID %s)", now.ckn);
+			snprintf(t, sizeof(t),
+				 "key fetched from the KME (key ID %s)",
+				 now.ckn);
 			dash_event_locked(d, s->name, "key", t);
 		}
 		if (strcmp(now.ckn, pv->ckn) != 0 && now.ckn[0] != '\0') {
-			snprintf(t, sizeof(t), "%s: CKN %s (%s)", pv->ckn[0] != '\0' ?
-				 "CAK rollover" : "CAK in use", now.ckn, str(port, "cak_in_use"));
+			snprintf(t, sizeof(t), "%s: CKN %s (%s)",
+				 pv->ckn[0] != '\0' ? "CAK rollover"
+						    : "CAK in use",
+				 now.ckn, str(port, "cak_in_use"));
 			dash_event_locked(d, s->name, "cak", t);
 		}
 		if (now.kn != pv->kn || now.an != pv->an) {
-			snprintf(t, sizeof(t), "SAK installed: KN %.0f AN %.0f", now.kn, now.an);
+			snprintf(t, sizeof(t), "SAK installed: KN %.0f AN %.0f",
+				 now.kn, now.an);
 			dash_event_locked(d, s->name, "sak", t);
 		}
 		if (now.fallbacks > pv->fallbacks)
-			dash_event_locked(d, s->name, "fault", "fallback CA taken");
+			dash_event_locked(d, s->name, "fault",
+					  "fallback CA taken");
 		if (now.secured != pv->secured)
-			dash_event_locked(d, s->name, now.secured ? "sak" : "fault",
-					  now.secured ? "secured" : "not secured");
+			dash_event_locked(
+			    d, s->name, now.secured ? "sak" : "fault",
+			    now.secured ? "secured" : "not secured");
 	}
 	*pv = now;
 }
@@ -252,8 +273,7 @@ sum_sas(const cJSON *arr, const char *key)
 	const cJSON *e;
 	double n = 0;
 
-	cJSON_ArrayForEach(e, arr)
-		n += num(e, key);
+	cJSON_ArrayForEach(e, arr) n += num(e, key);
 	return n;
 }
 
@@ -283,11 +303,14 @@ dash_read_site(struct dash *d, size_t i, struct dash_sample *smp)
 	if (kmet != NULL) {
 		smp->served[i] = dash_metric_sum(kmet, "kme_keys_served_total");
 		cJSON_AddNumberToObject(kme, "served", smp->served[i]);
-		cJSON_AddNumberToObject(kme, "pool_bits", dash_metric_sum(kmet, "kme_pool_bits"));
+		cJSON_AddNumberToObject(kme, "pool_bits",
+					dash_metric_sum(kmet, "kme_pool_bits"));
 		cJSON_AddNumberToObject(kme, "pool_max_keys",
-					dash_metric_sum(kmet, "kme_pool_max_keys"));
+					dash_metric_sum(kmet,
+							"kme_pool_max_keys"));
 		cJSON_AddNumberToObject(kme, "reserved_keys",
-					dash_metric_sum(kmet, "kme_reserved_keys"));
+					dash_metric_sum(kmet,
+							"kme_reserved_keys"));
 		free(kmet);
 	}
 	if (kpeer != NULL)
@@ -298,38 +321,47 @@ dash_read_site(struct dash *d, size_t i, struct dash_sample *smp)
 	cJSON_AddBoolToObject(skip, "configured", s->skip[0] != '\0');
 	cJSON_AddBoolToObject(skip, "ok", smet != NULL);
 	if (smet != NULL) {
-		cJSON_AddNumberToObject(skip, "requests", dash_metric_sum(smet, "skip_requests_total"));
-		cJSON_AddNumberToObject(skip, "kme_errors", dash_metric_sum(smet, "skip_kme_errors_total"));
+		cJSON_AddNumberToObject(skip, "requests",
+					dash_metric_sum(smet,
+							"skip_requests_total"));
+		cJSON_AddNumberToObject(
+		    skip, "kme_errors",
+		    dash_metric_sum(smet, "skip_kme_errors_total"));
 		free(smet);
 	}
 
 	mka = dash_get_json(s, s->mka, "/status.json");
 	if (mka == NULL)
 		mka = cJSON_CreateObject();
-	cJSON_AddBoolToObject(mka, "ok", cJSON_GetObjectItem(mka, "ports") != NULL);
+	cJSON_AddBoolToObject(mka, "ok",
+			      cJSON_GetObjectItem(mka, "ports") != NULL);
 	port = cJSON_GetArrayItem(cJSON_GetObjectItem(mka, "ports"), 0);
 	cJSON_AddItemToObject(o, "mka", mka);
 
 	secy = dash_get_json(s, s->secy, "/show.json");
 	if (secy == NULL)
 		secy = cJSON_CreateObject();
-	cJSON_AddBoolToObject(secy, "ok", cJSON_GetObjectItem(secy, "stats") != NULL);
+	cJSON_AddBoolToObject(secy, "ok",
+			      cJSON_GetObjectItem(secy, "stats") != NULL);
 	{
 		const cJSON *st = cJSON_GetObjectItem(secy, "stats");
 
-		smp->out_pkts[i] = sum_sas(cJSON_GetObjectItem(secy, "txsas"), "OutPktsProtected") +
-				   sum_sas(cJSON_GetObjectItem(secy, "txsas"), "OutPktsEncrypted");
+		smp->out_pkts[i] = sum_sas(cJSON_GetObjectItem(secy, "txsas"),
+					   "OutPktsProtected") +
+				   sum_sas(cJSON_GetObjectItem(secy, "txsas"),
+					   "OutPktsEncrypted");
 		rx = cJSON_GetObjectItem(secy, "rxscs");
-		cJSON_ArrayForEach(e, rx)
-			smp->in_pkts[i] += sum_sas(cJSON_GetObjectItem(e, "sas"), "InPktsOK");
-		smp->out_octets[i] = num(st, "OutOctetsProtected") + num(st, "OutOctetsEncrypted");
-		smp->in_octets[i] = num(st, "InOctetsValidated") + num(st, "InOctetsDecrypted");
+		cJSON_ArrayForEach(e, rx) smp->in_pkts[i] +=
+		    sum_sas(cJSON_GetObjectItem(e, "sas"), "InPktsOK");
+		smp->out_octets[i] = num(st, "OutOctetsProtected") +
+				     num(st, "OutOctetsEncrypted");
+		smp->in_octets[i] =
+		    num(st, "InOctetsValidated") + num(st, "InOctetsDecrypted");
 	}
 	cJSON_AddItemToObject(o, "secy", secy);
 
 	pthread_mutex_lock(&d->lock);
-	dash_diff(d, s, &d->prev[i], kpeer, port, faults != NULL,
-		  port != NULL);
+	dash_diff(d, s, &d->prev[i], kpeer, port, faults != NULL, port != NULL);
 	pthread_mutex_unlock(&d->lock);
 	return o;
 }
@@ -354,7 +386,8 @@ dash_add_logs(struct dash *d, cJSON *root)
 
 	for (size_t k = 0; h != NULL && k < d->nhist; k++) {
 		const struct dash_sample *s =
-			&d->hist[(d->hist_i + DASH_HISTORY - d->nhist + k) % DASH_HISTORY];
+		    &d->hist[(d->hist_i + DASH_HISTORY - d->nhist + k) %
+			     DASH_HISTORY];
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddItemToArray(h, o);
@@ -363,12 +396,14 @@ dash_add_logs(struct dash *d, cJSON *root)
 		cJSON_AddItemToObject(o, "served", dash_nums(s->served, n));
 		cJSON_AddItemToObject(o, "out_pkts", dash_nums(s->out_pkts, n));
 		cJSON_AddItemToObject(o, "in_pkts", dash_nums(s->in_pkts, n));
-		cJSON_AddItemToObject(o, "out_octets", dash_nums(s->out_octets, n));
-		cJSON_AddItemToObject(o, "in_octets", dash_nums(s->in_octets, n));
+		cJSON_AddItemToObject(o, "out_octets",
+				      dash_nums(s->out_octets, n));
+		cJSON_AddItemToObject(o, "in_octets",
+				      dash_nums(s->in_octets, n));
 	}
 	for (size_t k = 0; ev != NULL && k < d->nev; k++) {
 		const struct dash_ev *e =
-			&d->ev[(d->ev_i + DASH_EVENTS - d->nev + k) % DASH_EVENTS];
+		    &d->ev[(d->ev_i + DASH_EVENTS - d->nev + k) % DASH_EVENTS];
 		cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddItemToArray(ev, o);
@@ -389,7 +424,8 @@ dash_poll_once(struct dash *d)
 	if (root == NULL)
 		return;
 	cJSON_AddNumberToObject(root, "time", (double)smp.t);
-	cJSON_AddNumberToObject(root, "interval_ms", (double)d->conf.interval_ms);
+	cJSON_AddNumberToObject(root, "interval_ms",
+				(double)d->conf.interval_ms);
 	sites = cJSON_AddArrayToObject(root, "sites");
 	for (size_t i = 0; sites != NULL && i < d->conf.nsites; i++)
 		cJSON_AddItemToArray(sites, dash_read_site(d, i, &smp));
@@ -420,11 +456,12 @@ dash_thread(void *arg)
 		dash_poll_once(d);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += (long)(d->conf.interval_ms % 1000) * 1000000;
-		until.tv_sec += (time_t)(d->conf.interval_ms / 1000) + until.tv_nsec / 1000000000;
+		until.tv_sec += (time_t)(d->conf.interval_ms / 1000) +
+				until.tv_nsec / 1000000000;
 		until.tv_nsec %= 1000000000;
 		pthread_mutex_lock(&d->lock);
-		while (!d->quit &&
-		       pthread_cond_timedwait(&d->wake, &d->lock, &until) != ETIMEDOUT)
+		while (!d->quit && pthread_cond_timedwait(&d->wake, &d->lock,
+							  &until) != ETIMEDOUT)
 			;
 	}
 	pthread_mutex_unlock(&d->lock);

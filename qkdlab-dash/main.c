@@ -20,18 +20,19 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: qkdlab-dash [-jv] [-f config] [-l address:port]\n"
-		"A live web page of a qkdlab lab: sites, KMEs and their link,\n"
-		"SKIP proxies, MKA ports, SecYs, events, and the KME fault buttons.\n"
-		"  -f  configuration file (default " DASH_DEFAULT_CONF ")\n"
-		"  -l  listen here (default 127.0.0.1:8080; config: listen)\n"
-		"  -j  log JSON lines\n"
-		"  -v  debug logging\n"
-		"  -h, --help  this text\n"
-		"  --version   print the version and exit\n"
-		"It stays in the foreground; SIGTERM or SIGINT end it.\n"
-		"See qkdlab-dash(8).\n");
+	fprintf(
+	    f,
+	    "usage: qkdlab-dash [-jv] [-f config] [-l address:port]\n"
+	    "A live web page of a qkdlab lab: sites, KMEs and their link,\n"
+	    "SKIP proxies, MKA ports, SecYs, events, and the KME fault buttons.\n"
+	    "  -f  configuration file (default " DASH_DEFAULT_CONF ")\n"
+	    "  -l  listen here (default 127.0.0.1:8080; config: listen)\n"
+	    "  -j  log JSON lines\n"
+	    "  -v  debug logging\n"
+	    "  -h, --help  this text\n"
+	    "  --version   print the version and exit\n"
+	    "It stays in the foreground; SIGTERM or SIGINT end it.\n"
+	    "See qkdlab-dash(8).\n");
 }
 
 int
@@ -50,27 +51,44 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int ch, sig, rc = 1;
 
-	while ((ch = getopt_long(argc, argv, "f:hjl:v", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:hjl:v", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
-		case 'f': path = optarg; break;
-		case 'l': listen = optarg; break;
-		case 'j': json = true; break;
-		case 'v': verbose = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': version_print(stdout, "qkdlab-dash"); return 0;
-		default: usage(stderr); return 2;
+		case 'f':
+			path = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			version_print(stdout, "qkdlab-dash");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	log_init("qkdlab-dash", LOG_DEST_STDERR, json ? LOG_FMT_JSON : LOG_FMT_TEXT,
+	log_init("qkdlab-dash", LOG_DEST_STDERR,
+		 json ? LOG_FMT_JSON : LOG_FMT_TEXT,
 		 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	dash_conf_defaults(&conf);
 	if (dash_conf_load(path, &conf) == -1)
 		return 1;
-	if (listen != NULL && str_copy(conf.listen, sizeof(conf.listen), listen) == -1) {
+	if (listen != NULL &&
+	    str_copy(conf.listen, sizeof(conf.listen), listen) == -1) {
 		log_warnx("-l %s: too long", listen);
 		return 1;
 	}
@@ -83,8 +101,8 @@ main(int argc, char **argv)
 	if ((d = dash_new(&conf)) == NULL || dash_start(d) == -1 ||
 	    (h = dash_http_start(d, conf.listen)) == NULL)
 		goto out;
-	log_info("dashboard at http://%s/ (%zu site%s)", conf.listen, conf.nsites,
-		 conf.nsites == 1 ? "" : "s");
+	log_info("dashboard at http://%s/ (%zu site%s)", conf.listen,
+		 conf.nsites, conf.nsites == 1 ? "" : "s");
 	if (sigwait(&sigs, &sig) == 0)
 		log_info("signal %d: exiting", sig);
 	rc = 0;

@@ -31,8 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_RESP_MAX	65536
-#define KEY_PSK_ENV	"QKDLAB_SKIP_PSK"
+#define KEY_RESP_MAX 65536
+#define KEY_PSK_ENV "QKDLAB_SKIP_PSK"
 
 struct key_opts {
 	const char *connect, *identity, *psk_file;
@@ -45,26 +45,28 @@ struct key_opts {
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-"usage: qkdlab-key skip -c host:port -i identity [-P pskfile] [-2] [-t s]\n"
-"                  new REMOTE_ID [BITS] | get REMOTE_ID KEYID | capabilities\n"
-"       qkdlab-key etsi014 -u URL -C cert -K key -A ca [-H] [-t s]\n"
-"                  enc SLAVE_SAE_ID [BITS] | dec MASTER_SAE_ID KEY_ID\n"
-"Gets one key from a SKIP key provider (TLS 1.3 PSK, or TLS 1.2 DHE-PSK\n"
-"with -2) or an ETSI GS QKD 014 KME (mutual TLS) and prints \"KEYID HEXKEY\".\n"
-"\n"
-"  -c host:port  the SKIP key provider\n"
-"  -i identity   the PSK identity\n"
-"  -P pskfile    the PSK: a file holding its hex digits, or identity:hex\n"
-"                lines; without -P the hex digits in $" KEY_PSK_ENV "\n"
-"  -2            TLS 1.2 (DHE-PSK) instead of TLS 1.3\n"
-"  -u URL        the KME, https://host:port\n"
-"  -C, -K, -A    the SAE's certificate and key, the KME's CA\n"
-"  -H            do not check the KME's host name against its certificate\n"
-"  -t seconds    give up after this long (default 10)\n"
-"  -h, --help    this text;  --version  the version\n"
-"Exit status: 0 key printed, 1 refused or failed (reason on stderr),\n"
-"2 bad command line.  See qkdlab-key(8).\n");
+	fprintf(
+	    f,
+	    "usage: qkdlab-key skip -c host:port -i identity [-P pskfile] [-2] [-t s]\n"
+	    "                  new REMOTE_ID [BITS] | get REMOTE_ID KEYID | capabilities\n"
+	    "       qkdlab-key etsi014 -u URL -C cert -K key -A ca [-H] [-t s]\n"
+	    "                  enc SLAVE_SAE_ID [BITS] | dec MASTER_SAE_ID KEY_ID\n"
+	    "Gets one key from a SKIP key provider (TLS 1.3 PSK, or TLS 1.2 DHE-PSK\n"
+	    "with -2) or an ETSI GS QKD 014 KME (mutual TLS) and prints \"KEYID HEXKEY\".\n"
+	    "\n"
+	    "  -c host:port  the SKIP key provider\n"
+	    "  -i identity   the PSK identity\n"
+	    "  -P pskfile    the PSK: a file holding its hex digits, or identity:hex\n"
+	    "                lines; without -P the hex digits in $" KEY_PSK_ENV
+	    "\n"
+	    "  -2            TLS 1.2 (DHE-PSK) instead of TLS 1.3\n"
+	    "  -u URL        the KME, https://host:port\n"
+	    "  -C, -K, -A    the SAE's certificate and key, the KME's CA\n"
+	    "  -H            do not check the KME's host name against its certificate\n"
+	    "  -t seconds    give up after this long (default 10)\n"
+	    "  -h, --help    this text;  --version  the version\n"
+	    "Exit status: 0 key printed, 1 refused or failed (reason on stderr),\n"
+	    "2 bad command line.  See qkdlab-key(8).\n");
 }
 
 /* ---- the PSK ---------------------------------------------------------- */
@@ -107,7 +109,8 @@ psk_load(const struct key_opts *o, uint8_t *psk, size_t cap, size_t *len)
 
 	if (o->psk_file == NULL) {
 		if ((env = getenv(KEY_PSK_ENV)) == NULL) {
-			fprintf(stderr, "qkdlab-key: no PSK: give -P pskfile or "
+			fprintf(stderr,
+				"qkdlab-key: no PSK: give -P pskfile or "
 				"set " KEY_PSK_ENV " to its hex digits\n");
 			return -1;
 		}
@@ -123,7 +126,8 @@ psk_load(const struct key_opts *o, uint8_t *psk, size_t cap, size_t *len)
 	rc = psk_from_text(buf, o->identity, psk, cap, len);
 	secmem_free(buf);
 	if (rc == -1)
-		fprintf(stderr, "qkdlab-key: %s holds no PSK for '%s' (hex digits, "
+		fprintf(stderr,
+			"qkdlab-key: %s holds no PSK for '%s' (hex digits, "
 			"at most %zu octets)\n",
 			o->psk_file != NULL ? o->psk_file : "$" KEY_PSK_ENV,
 			o->identity, cap);
@@ -149,7 +153,8 @@ skip_fetch(const struct key_opts *o, const char *target, char *out, size_t cap)
 
 	if (colon == NULL || colon == o->connect ||
 	    (size_t)(colon - o->connect) >= sizeof(host)) {
-		fprintf(stderr, "qkdlab-key: -c %s: host:port expected\n", o->connect);
+		fprintf(stderr, "qkdlab-key: -c %s: host:port expected\n",
+			o->connect);
 		return -2;
 	}
 	memcpy(host, o->connect, (size_t)(colon - o->connect));
@@ -174,10 +179,11 @@ skip_fetch(const struct key_opts *o, const char *target, char *out, size_t cap)
 		fprintf(stderr, "qkdlab-key: %s\n", why);
 		goto out;
 	}
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: "
-		     "application/json\r\nConnection: close\r\n\r\n", target, host);
-	if (n < 0 || (size_t)n >= sizeof(req) ||
-	    SSL_write(ssl, req, n) <= 0 ||
+	n = snprintf(req, sizeof(req),
+		     "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: "
+		     "application/json\r\nConnection: close\r\n\r\n",
+		     target, host);
+	if (n < 0 || (size_t)n >= sizeof(req) || SSL_write(ssl, req, n) <= 0 ||
 	    (resp = malloc(KEY_RESP_MAX)) == NULL) {
 		fprintf(stderr, "qkdlab-key: sending the request failed\n");
 		goto out;
@@ -221,11 +227,13 @@ skip_cmd(const struct key_opts *o, int argc, char **argv)
 		return 1;
 	body[0] = '\0';
 	if (strcmp(verb, "new") == 0 && (argc == 2 || argc == 3)) {
-		n = snprintf(target, sizeof(target), "/key?remoteSystemID=%s%s%s",
-			 argv[1], argc == 3 ? "&size=" : "", argc == 3 ? argv[2] : "");
+		n = snprintf(target, sizeof(target),
+			     "/key?remoteSystemID=%s%s%s", argv[1],
+			     argc == 3 ? "&size=" : "",
+			     argc == 3 ? argv[2] : "");
 	} else if (strcmp(verb, "get") == 0 && argc == 3) {
-		n = snprintf(target, sizeof(target), "/key/%s?remoteSystemID=%s",
-			 argv[2], argv[1]);
+		n = snprintf(target, sizeof(target),
+			     "/key/%s?remoteSystemID=%s", argv[2], argv[1]);
 	} else if (strcmp(verb, "capabilities") == 0 && argc == 1) {
 		snprintf(target, sizeof(target), "/capabilities");
 	} else {
@@ -236,7 +244,8 @@ skip_cmd(const struct key_opts *o, int argc, char **argv)
 	/* IDs travel in the query: refuse what would need escaping. */
 	if (n < 0 || (size_t)n >= sizeof(target) ||
 	    strpbrk(target, " \t\r\n#%+") != NULL) {
-		fprintf(stderr, "qkdlab-key: IDs with spaces, '#', '%%' or '+', "
+		fprintf(stderr,
+			"qkdlab-key: IDs with spaces, '#', '%%' or '+', "
 			"or longer than %zu octets, are not supported\n",
 			sizeof(target) - 32);
 		rc = 2;
@@ -262,7 +271,8 @@ skip_cmd(const struct key_opts *o, int argc, char **argv)
 	id = cJSON_GetObjectItemCaseSensitive(j, "keyId");
 	key = cJSON_GetObjectItemCaseSensitive(j, "key");
 	if (!cJSON_IsString(id) || !cJSON_IsString(key)) {
-		fprintf(stderr, "qkdlab-key: the answer has no keyId and key\n");
+		fprintf(stderr,
+			"qkdlab-key: the answer has no keyId and key\n");
 		goto out;
 	}
 	printf("%s %s\n", id->valuestring, key->valuestring);
@@ -284,18 +294,21 @@ static int
 etsi014_cmd(const struct key_opts *o, int argc, char **argv)
 {
 	struct https_client_cfg kc = {
-		.ca_file = o->ca, .cert_file = o->cert, .key_file = o->key,
+		.ca_file = o->ca,
+		.cert_file = o->cert,
+		.key_file = o->key,
 		.verify_host = !o->no_verify_host,
 		.timeout_ms = o->timeout_s * 1000ULL,
 		.connect_timeout_ms = o->timeout_s * 1000ULL,
-		.body_max = KEY_RESP_MAX, .pool = 1,
+		.body_max = KEY_RESP_MAX,
+		.pool = 1,
 	};
 	struct etsi014_key k;
 	struct etsi014_result r;
 	struct etsi014_client *kme;
 	char uuid[UUID_STR_LEN + 1], hex[2 * ETSI014_KEY_MAX + 1];
 	uint8_t id[UUID_LEN];
-	unsigned long bits = 256;	/* skip-proxy's key_size_default */
+	unsigned long bits = 256; /* skip-proxy's key_size_default */
 	char *end;
 	int rc = 1, got;
 
@@ -312,16 +325,17 @@ etsi014_cmd(const struct key_opts *o, int argc, char **argv)
 		return 2;
 	}
 	if (argv[0][0] == 'd' && uuid_parse(id, argv[2]) == -1) {
-		fprintf(stderr, "qkdlab-key: KEY_ID %s is not a UUID\n", argv[2]);
+		fprintf(stderr, "qkdlab-key: KEY_ID %s is not a UUID\n",
+			argv[2]);
 		return 2;
 	}
 	if ((kme = etsi014_client_new(o->url, &kc)) == NULL) {
 		fprintf(stderr, "qkdlab-key: bad -u, -C, -K or -A\n");
 		return 2;
 	}
-	got = argv[0][0] == 'e' ?
-	      etsi014_get_key(kme, argv[1], (unsigned)bits, &k, &r) :
-	      etsi014_get_key_with_id(kme, argv[1], id, &k, &r);
+	got = argv[0][0] == 'e'
+		  ? etsi014_get_key(kme, argv[1], (unsigned)bits, &k, &r)
+		  : etsi014_get_key_with_id(kme, argv[1], id, &k, &r);
 	if (got == -1) {
 		if (r.outcome == ETSI014_REFUSED)
 			fprintf(stderr, "qkdlab-key: ETSI 014: HTTP %ld: %s\n",
@@ -356,8 +370,8 @@ main(int argc, char **argv)
 
 	secmem_init();
 	log_init("qkdlab-key", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_WARN);
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 ||
-			  strcmp(argv[1], "--help") == 0)) {
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		usage(stdout);
 		return 0;
 	}
@@ -365,8 +379,8 @@ main(int argc, char **argv)
 		version_print(stdout, "qkdlab-key");
 		return 0;
 	}
-	if (argc < 2 || (strcmp(argv[1], "skip") != 0 &&
-			 strcmp(argv[1], "etsi014") != 0)) {
+	if (argc < 2 ||
+	    (strcmp(argv[1], "skip") != 0 && strcmp(argv[1], "etsi014") != 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -375,26 +389,51 @@ main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+2A:C:c:Hhi:K:P:t:u:", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
-		case '2': o.tls_version = 12; break;
-		case 'A': o.ca = optarg; break;
-		case 'C': o.cert = optarg; break;
-		case 'c': o.connect = optarg; break;
-		case 'H': o.no_verify_host = true; break;
-		case 'i': o.identity = optarg; break;
-		case 'K': o.key = optarg; break;
-		case 'P': o.psk_file = optarg; break;
-		case 'u': o.url = optarg; break;
+		case '2':
+			o.tls_version = 12;
+			break;
+		case 'A':
+			o.ca = optarg;
+			break;
+		case 'C':
+			o.cert = optarg;
+			break;
+		case 'c':
+			o.connect = optarg;
+			break;
+		case 'H':
+			o.no_verify_host = true;
+			break;
+		case 'i':
+			o.identity = optarg;
+			break;
+		case 'K':
+			o.key = optarg;
+			break;
+		case 'P':
+			o.psk_file = optarg;
+			break;
+		case 'u':
+			o.url = optarg;
+			break;
 		case 't':
 			t = strtoul(optarg, &end, 10);
 			if (t == 0 || t > 3600 || *end != '\0') {
-				fprintf(stderr, "qkdlab-key: -t: 1 to 3600 seconds\n");
+				fprintf(stderr,
+					"qkdlab-key: -t: 1 to 3600 seconds\n");
 				return 2;
 			}
 			o.timeout_s = (unsigned)t;
 			break;
-		case 'h': usage(stdout); return 0;
-		case 'V': version_print(stdout, "qkdlab-key"); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			version_print(stdout, "qkdlab-key");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -403,7 +442,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(mode, "skip") == 0) {
 		if (o.connect == NULL || o.identity == NULL) {
-			fprintf(stderr, "qkdlab-key: skip needs -c host:port and "
+			fprintf(stderr,
+				"qkdlab-key: skip needs -c host:port and "
 				"-i identity\n");
 			return 2;
 		}
@@ -411,7 +451,7 @@ main(int argc, char **argv)
 	}
 	if (o.url == NULL || o.cert == NULL || o.key == NULL || o.ca == NULL) {
 		fprintf(stderr, "qkdlab-key: etsi014 needs -u URL, -C cert, "
-			"-K key and -A ca\n");
+				"-K key and -A ca\n");
 		return 2;
 	}
 	if (secmem_curl_init() == -1)

@@ -30,7 +30,8 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f,
+	fprintf(
+	    f,
 	    "usage: skip-proxy [-djnv] [-f config]\n"
 	    "SKIP key provider (draft-cisco-skip-02) backed by an ETSI GS QKD 014 KME.\n"
 	    "\n"
@@ -66,20 +67,22 @@ skip_check_identity(const struct skip_conf *c)
 	x = PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	if (x == NULL) {
-		log_warnx("kme_cert_file %s holds no PEM certificate", c->kme_cert_file);
+		log_warnx("kme_cert_file %s holds no PEM certificate",
+			  c->kme_cert_file);
 		goto out;
 	}
-	len = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
-					cn, sizeof(cn));
+	len = X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+					NID_commonName, cn, sizeof(cn));
 	if (len <= 0) {
 		log_warnx("kme_cert_file %s has no subject CN (the SAE ID)",
 			  c->kme_cert_file);
 		goto out;
 	}
 	if (strcmp(cn, c->local_system_id) != 0) {
-		log_warnx("local_system_id '%s' differs from the SAE ID '%s' in "
-			  "kme_cert_file %s; the KME knows this proxy as '%s'",
-			  c->local_system_id, cn, c->kme_cert_file, cn);
+		log_warnx(
+		    "local_system_id '%s' differs from the SAE ID '%s' in "
+		    "kme_cert_file %s; the KME knows this proxy as '%s'",
+		    c->local_system_id, cn, c->kme_cert_file, cn);
 		goto out;
 	}
 	rc = 0;
@@ -92,12 +95,12 @@ static int
 skip_check_files(const struct skip_conf *c)
 {
 	const struct tls_files kme = {
-		"kme_cert_file", c->kme_cert_file, "kme_key_file", c->kme_key_file,
-		"kme_ca_file", c->kme_ca_file,
+		"kme_cert_file", c->kme_cert_file, "kme_key_file",
+		c->kme_key_file, "kme_ca_file",	   c->kme_ca_file,
 	};
 	const struct tls_files router = {
-		"cert_file", c->cert_file, "key_file", c->key_file,
-		"client_ca_file", c->client_ca_file,
+		"cert_file", c->cert_file,     "key_file",
+		c->key_file, "client_ca_file", c->client_ca_file,
 	};
 
 	if (tls_files_check(&kme) == -1 ||
@@ -152,11 +155,15 @@ skip_start(struct skip_daemon *d)
 	const struct skip_conf *c = &d->conf;
 	struct https_client_cfg kc = {
 		.ca_file = c->kme_ca_file,
-		.cert_file = c->kme_cert_file, .key_file = c->kme_key_file,
-		.verify_host = c->kme_verify_host, .timeout_ms = c->kme_timeout_ms,
+		.cert_file = c->kme_cert_file,
+		.key_file = c->kme_key_file,
+		.verify_host = c->kme_verify_host,
+		.timeout_ms = c->kme_timeout_ms,
 		.connect_timeout_ms = c->kme_connect_timeout_ms,
-		.retries = c->kme_retries, .retry_delay_ms = c->kme_retry_delay_ms,
-		.body_max = SKIP_KME_BODY_MAX, .pool = SKIP_KME_POOL,
+		.retries = c->kme_retries,
+		.retry_delay_ms = c->kme_retry_delay_ms,
+		.body_max = SKIP_KME_BODY_MAX,
+		.pool = SKIP_KME_POOL,
 	};
 	struct tls_front_cfg tc = { 0 };
 
@@ -188,8 +195,8 @@ skip_start(struct skip_daemon *d)
 	if (tls_front_start(d->tf) == -1)
 		return -1;
 	if (c->metrics_port != 0) {
-		d->metrics_mhd = skip_metrics_start(c->metrics_addr, c->metrics_port,
-						    &d->metrics, d->http);
+		d->metrics_mhd = skip_metrics_start(
+		    c->metrics_addr, c->metrics_port, &d->metrics, d->http);
 		if (d->metrics_mhd == NULL)
 			return -1;
 	}
@@ -205,18 +212,21 @@ skip_stop(struct skip_daemon *d)
 {
 	if (d->metrics_mhd != NULL)
 		MHD_stop_daemon(d->metrics_mhd);
-	tls_front_free(d->tf);		/* before the HTTP layer it feeds */
+	tls_front_free(d->tf); /* before the HTTP layer it feeds */
 	skip_http_free(d->http);
 	etsi014_client_free(d->kme);
 	SSL_CTX_free(d->ctx);
 	skip_psk_free(d->psks);
-	log_info("stopped: %llu key requests served, %llu KME calls, %llu "
-		 "KME errors, %llu KME unreachable",
-		 (unsigned long long)(atomic_load(&d->metrics.requests[SKIP_R_KEY_NEW]) +
-				      atomic_load(&d->metrics.requests[SKIP_R_KEY_GET])),
-		 (unsigned long long)atomic_load(&d->metrics.kme_calls),
-		 (unsigned long long)atomic_load(&d->metrics.kme_errors),
-		 (unsigned long long)atomic_load(&d->metrics.kme_unreachable));
+	log_info(
+	    "stopped: %llu key requests served, %llu KME calls, %llu "
+	    "KME errors, %llu KME unreachable",
+	    (unsigned long long)(atomic_load(
+				     &d->metrics.requests[SKIP_R_KEY_NEW]) +
+				 atomic_load(
+				     &d->metrics.requests[SKIP_R_KEY_GET])),
+	    (unsigned long long)atomic_load(&d->metrics.kme_calls),
+	    (unsigned long long)atomic_load(&d->metrics.kme_errors),
+	    (unsigned long long)atomic_load(&d->metrics.kme_unreachable));
 }
 
 int
@@ -229,31 +239,52 @@ main(int argc, char **argv)
 	};
 	static struct skip_daemon d;
 	const char *path = SKIP_DEFAULT_CONF;
-	bool foreground = false, check_only = false, debug = false, json = false;
+	bool foreground = false, check_only = false, debug = false,
+	     json = false;
 	sigset_t sigs;
 	int ch, sig = 0, rc = 1;
 
 	/* Before OpenSSL's first allocation (docs/SECURITY.md). */
 	secmem_init();
-	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "df:hjnv", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
-		case 'd': foreground = true; break;
-		case 'f': path = optarg; break;
-		case 'j': json = true; break;
-		case 'n': check_only = true; break;
-		case 'v': debug = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': version_print(stdout, "skip-proxy"); return 0;
-		default: usage(stderr); return 2;
+		case 'd':
+			foreground = true;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'v':
+			debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			version_print(stdout, "skip-proxy");
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "skip-proxy: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "skip-proxy: unexpected argument '%s'\n",
+			argv[optind]);
 		usage(stderr);
 		return 2;
 	}
-	log_init("skip-proxy", foreground || check_only ? LOG_DEST_STDERR :
-		 LOG_DEST_SYSLOG, json ? LOG_FMT_JSON : LOG_FMT_TEXT, debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	log_init("skip-proxy",
+		 foreground || check_only ? LOG_DEST_STDERR : LOG_DEST_SYSLOG,
+		 json ? LOG_FMT_JSON : LOG_FMT_TEXT,
+		 debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	if (skip_prepare(&d, path) == -1) {
 		log_err("%s: not started", path);
 		goto out;
@@ -290,7 +321,8 @@ main(int argc, char **argv)
 			if (sigwait(&sigs, &sig) != 0)
 				break;
 			if (sig == SIGHUP)
-				log_info("SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
+				log_info(
+				    "SIGHUP ignored: nothing is reloaded; restart to apply configuration changes");
 		}
 		sdnotify("STOPPING=1");
 		log_info("signal %d: shutting down", sig);

@@ -18,24 +18,27 @@
 
 #include "etsi014_client.h"
 
-#define SKIP_ID_MAX 255		/* longest system ID we accept (octets) */
-#define SKIP_MAX_REMOTES 64	/* remote_system_id entries in the config */
-#define SKIP_KEYID_MAX 32	/* keyId octets we parse (any even hex length) */
-#define SKIP_KEY_MAX_BITS 8192	/* hard ceiling for key_size_max */
+#define SKIP_ID_MAX 255 /* longest system ID we accept (octets) */
+#define SKIP_MAX_REMOTES 64 /* remote_system_id entries in the config */
+#define SKIP_KEYID_MAX 32 /* keyId octets we parse (any even hex length) */
+#define SKIP_KEY_MAX_BITS 8192 /* hard ceiling for key_size_max */
 #define SKIP_KEY_MAX (SKIP_KEY_MAX_BITS / 8)
 _Static_assert(SKIP_KEY_MAX <= ETSI014_KEY_MAX, "014 keys hold SKIP keys");
 #define SKIP_ENTROPY_MAX_BITS 65536
-#define SKIP_MSG_MAX 256	/* error message passed to the client */
-#define SKIP_KME_POOL 16	/* kept-alive connections to the KME */
-#define SKIP_KME_BODY_MAX (64 * 1024)	/* longest KME answer */
-#define SKIP_TARGET_MAX 4096	/* longest request-target we parse */
-#define SKIP_PSK_ID_MAX 127	/* Cisco XR: psk id 1..127 characters */
+#define SKIP_MSG_MAX 256 /* error message passed to the client */
+#define SKIP_KME_POOL 16 /* kept-alive connections to the KME */
+#define SKIP_KME_BODY_MAX (64 * 1024) /* longest KME answer */
+#define SKIP_TARGET_MAX 4096 /* longest request-target we parse */
+#define SKIP_PSK_ID_MAX 127 /* Cisco XR: psk id 1..127 characters */
 #define SKIP_PSK_MIN 16
 #define SKIP_PSK_MAX 128
 
 /* ---- skip_conf.c: the configuration file ---- */
 
-enum skip_tls_mode { SKIP_TLS_PSK = 0, SKIP_TLS_CERT };
+enum skip_tls_mode {
+	SKIP_TLS_PSK = 0,
+	SKIP_TLS_CERT
+};
 
 struct skip_conf {
 	/* router side */
@@ -121,10 +124,10 @@ const char *skip_tls_explain(SSL *ssl, void *arg);
 
 enum skip_route {
 	SKIP_R_NONE = 0,
-	SKIP_R_CAPABILITIES,	/* GET /capabilities */
-	SKIP_R_KEY_NEW,		/* GET /key?remoteSystemID=&size= */
-	SKIP_R_KEY_GET,		/* GET /key/{keyId}?remoteSystemID= */
-	SKIP_R_ENTROPY,		/* GET /entropy?minentropy= */
+	SKIP_R_CAPABILITIES, /* GET /capabilities */
+	SKIP_R_KEY_NEW, /* GET /key?remoteSystemID=&size= */
+	SKIP_R_KEY_GET, /* GET /key/{keyId}?remoteSystemID= */
+	SKIP_R_ENTROPY, /* GET /entropy?minentropy= */
 	SKIP_R_COUNT
 };
 
@@ -137,10 +140,10 @@ struct skip_limits {
 
 struct skip_req {
 	enum skip_route route;
-	char remote[SKIP_ID_MAX + 1];	/* remoteSystemID, decoded */
+	char remote[SKIP_ID_MAX + 1]; /* remoteSystemID, decoded */
 	bool has_remote;
-	unsigned size_bits;		/* /key: requested or default */
-	unsigned entropy_bits;		/* /entropy: requested or default */
+	unsigned size_bits; /* /key: requested or default */
+	unsigned entropy_bits; /* /entropy: requested or default */
 	uint8_t key_id[SKIP_KEYID_MAX];
 	size_t key_id_len;
 };
@@ -200,16 +203,16 @@ char *skip_metrics_render(struct skip_metrics *m, unsigned tls_conns);
 
 struct skip_api {
 	const struct skip_conf *conf;
-	struct etsi014_client *kme;	/* the KME (ETSI 014) */
+	struct etsi014_client *kme; /* the KME (ETSI 014) */
 	struct skip_metrics *metrics;
 };
 
 /* A response body; wiped when freed because it may carry a key. */
 struct skip_reply {
 	int status;
-	char *body;			/* NUL-terminated JSON */
+	char *body; /* NUL-terminated JSON */
 	size_t len;
-	bool allow_get;			/* add "Allow: GET" (405) */
+	bool allow_get; /* add "Allow: GET" (405) */
 };
 
 /* Serves one parsed request; fills rep (always, even on error). */

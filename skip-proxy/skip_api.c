@@ -20,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*skip_handler_fn)(struct skip_api *api, const struct skip_req *req,
-				const char *peer, struct skip_reply *rep);
+typedef void (*skip_handler_fn)(struct skip_api *api,
+				const struct skip_req *req, const char *peer,
+				struct skip_reply *rep);
 
 void
 skip_reply_clear(struct skip_reply *rep)
@@ -76,7 +77,8 @@ skip_serve_capabilities(struct skip_api *api, const struct skip_req *req,
 	const struct skip_conf *c = api->conf;
 	cJSON *o = cJSON_CreateObject(), *arr = cJSON_CreateArray();
 
-	(void)req; (void)peer;
+	(void)req;
+	(void)peer;
 	if (o == NULL || arr == NULL) {
 		cJSON_Delete(o);
 		cJSON_Delete(arr);
@@ -116,15 +118,21 @@ skip_kme_failure(struct skip_reply *rep, const struct etsi014_result *r,
 		} else if (r->http_status == 401 && by_id) {
 			/* Clause 5.3: 401 when we are not the slave named for it. */
 			status = 400;
-			snprintf(msg, sizeof(msg), "key not available for "
-				 "remoteSystemID '%s' (KME: 401 %s)", remote, r->msg);
+			snprintf(msg, sizeof(msg),
+				 "key not available for "
+				 "remoteSystemID '%s' (KME: 401 %s)",
+				 remote, r->msg);
 		} else if (r->http_status == 401) {
-			snprintf(msg, sizeof(msg), "KME refused this key provider's "
-				 "SAE credentials (401 %s)", r->msg);
+			snprintf(msg, sizeof(msg),
+				 "KME refused this key provider's "
+				 "SAE credentials (401 %s)",
+				 r->msg);
 		} else if (r->http_status == 503) {
 			status = unavailable;
-			snprintf(msg, sizeof(msg), "KME cannot serve keys now "
-				 "(503 %s)", r->msg);
+			snprintf(msg, sizeof(msg),
+				 "KME cannot serve keys now "
+				 "(503 %s)",
+				 r->msg);
 		} else {
 			snprintf(msg, sizeof(msg), "KME answered HTTP %ld: %s",
 				 r->http_status, r->msg);
@@ -136,7 +144,8 @@ skip_kme_failure(struct skip_reply *rep, const struct etsi014_result *r,
 			 r->msg, r->attempts);
 		break;
 	case ETSI014_BAD_ANSWER:
-		snprintf(msg, sizeof(msg), "unusable answer from the KME: %s", r->msg);
+		snprintf(msg, sizeof(msg), "unusable answer from the KME: %s",
+			 r->msg);
 		break;
 	default:
 		snprintf(msg, sizeof(msg), "internal error: %s", r->msg);
@@ -180,11 +189,14 @@ skip_check_remote(struct skip_api *api, const struct skip_req *req,
 {
 	char msg[SKIP_ID_MAX + 96];
 
-	if (skip_remote_allowed((const char (*)[SKIP_ID_MAX + 1])api->conf->remote_ids,
+	if (skip_remote_allowed((const char(*)[SKIP_ID_MAX + 1])
+				    api->conf->remote_ids,
 				api->conf->n_remote_ids, req->remote))
 		return true;
-	snprintf(msg, sizeof(msg), "unknown remoteSystemID '%s' (see "
-		 "/capabilities)", req->remote);
+	snprintf(msg, sizeof(msg),
+		 "unknown remoteSystemID '%s' (see "
+		 "/capabilities)",
+		 req->remote);
 	skip_api_error(rep, 400, msg);
 	return false;
 }
@@ -199,11 +211,11 @@ skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 
 	if (!skip_check_remote(api, req, rep))
 		return;
-	if (etsi014_get_key(api->kme, req->remote, req->size_bits, &k,
-			    &r) == -1) {
+	if (etsi014_get_key(api->kme, req->remote, req->size_bits, &k, &r) ==
+	    -1) {
 		skip_metrics_kme(api->metrics, &r);
-		log_info("key for %s by '%s': KME failed: %s", req->remote, peer,
-			 r.msg);
+		log_info("key for %s by '%s': KME failed: %s", req->remote,
+			 peer, r.msg);
 		skip_kme_failure(rep, &r, false, req->remote,
 				 (int)api->conf->kme_unavailable_status);
 		return;
@@ -233,11 +245,13 @@ skip_serve_key_get(struct skip_api *api, const struct skip_req *req,
 	hex_encode(idhex, req->key_id, req->key_id_len);
 	/* Our keyIds are 014 UUIDs: no other length can name a key here. */
 	if (req->key_id_len != 16) {
-		skip_api_error(rep, 400, "key not found: this key provider's "
+		skip_api_error(rep, 400,
+			       "key not found: this key provider's "
 			       "keyIds are 32 hex digits (128 bits)");
 		return;
 	}
-	if (etsi014_get_key_with_id(api->kme, req->remote, req->key_id, &k, &r) == -1) {
+	if (etsi014_get_key_with_id(api->kme, req->remote, req->key_id, &k,
+				    &r) == -1) {
 		skip_metrics_kme(api->metrics, &r);
 		log_info("key %s from %s by '%s': KME failed: %s", idhex,
 			 req->remote, peer, r.msg);
@@ -264,19 +278,23 @@ skip_serve_entropy(struct skip_api *api, const struct skip_req *req,
 	uint8_t *rnd = malloc(n);
 	char *hex = malloc(2 * n + 1), *body = malloc(cap);
 
-	(void)api; (void)peer;
+	(void)api;
+	(void)peer;
 	/* draft Table 9: 503 when the RNG cannot deliver. */
 	if (rnd == NULL || hex == NULL || body == NULL ||
 	    RAND_bytes(rnd, (int)n) != 1) {
-		skip_api_error(rep, 503, "the random number generator cannot "
+		skip_api_error(rep, 503,
+			       "the random number generator cannot "
 			       "deliver that much entropy now");
 		goto out;
 	}
-	hex_encode_upper(hex, rnd, n);	/* as the draft's 4.3 example */
+	hex_encode_upper(hex, rnd, n); /* as the draft's 4.3 example */
 	skip_reply_clear(rep);
 	rep->status = 200;
-	rep->len = (size_t)snprintf(body, cap, "{\"randomStr\":\"%s\","
-				    "\"minentropy\":%u}", hex, req->entropy_bits);
+	rep->len = (size_t)snprintf(body, cap,
+				    "{\"randomStr\":\"%s\","
+				    "\"minentropy\":%u}",
+				    hex, req->entropy_bits);
 	rep->body = body;
 	body = NULL;
 out:
@@ -297,7 +315,8 @@ skip_api_serve(struct skip_api *api, const struct skip_req *req,
 	       const char *peer, struct skip_reply *rep)
 {
 	memset(rep, 0, sizeof(*rep));
-	if ((unsigned)req->route >= SKIP_R_COUNT || skip_handlers[req->route] == NULL) {
+	if ((unsigned)req->route >= SKIP_R_COUNT ||
+	    skip_handlers[req->route] == NULL) {
 		skip_api_error(rep, 404, "no such resource");
 		return;
 	}

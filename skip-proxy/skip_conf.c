@@ -12,18 +12,27 @@
 #include <stddef.h>
 #include <string.h>
 
-enum skip_conf_type { CT_STR, CT_UINT, CT_PORT, CT_DURATION, CT_BOOL, CT_MODE,
-		      CT_REMOTE };
+enum skip_conf_type {
+	CT_STR,
+	CT_UINT,
+	CT_PORT,
+	CT_DURATION,
+	CT_BOOL,
+	CT_MODE,
+	CT_REMOTE
+};
 
 struct skip_conf_key {
 	const char *name;
 	enum skip_conf_type type;
 	size_t off;
-	size_t size;		/* CT_STR: buffer size */
-	uint64_t min, max;	/* CT_UINT, CT_DURATION (ms) */
+	size_t size; /* CT_STR: buffer size */
+	uint64_t min, max; /* CT_UINT, CT_DURATION (ms) */
 };
 
-#define S(f) CT_STR, offsetof(struct skip_conf, f), sizeof(((struct skip_conf *)0)->f), 0, 0
+#define S(f) \
+	CT_STR, offsetof(struct skip_conf, f), \
+	    sizeof(((struct skip_conf *)0)->f), 0, 0
 #define U(f, lo, hi) CT_UINT, offsetof(struct skip_conf, f), 0, lo, hi
 #define D(f, lo, hi) CT_DURATION, offsetof(struct skip_conf, f), 0, lo, hi
 #define P(f) CT_PORT, offsetof(struct skip_conf, f), 0, 0, 65535
@@ -42,7 +51,8 @@ static const struct skip_conf_key skip_conf_keys[] = {
 	{ "threads", U(threads, 1, 64) },
 	{ "max_connections", U(max_connections, 1, 4096) },
 	{ "idle_timeout", D(idle_timeout_ms, 1000, 3600000) },
-	{ "max_connections_per_source", U(max_connections_per_source, 1, 4096) },
+	{ "max_connections_per_source",
+	  U(max_connections_per_source, 1, 4096) },
 	{ "tls_threads", U(tls_threads, 1, 64) },
 	{ "handshake_timeout", D(handshake_timeout_ms, 100, 600000) },
 	{ "request_timeout", D(request_timeout_ms, 100, 600000) },
@@ -118,14 +128,16 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 	switch (k->type) {
 	case CT_STR:
 		if (*value == '\0' || str_copy(field, k->size, value) == -1) {
-			cfg_error(pos, "%s: empty or longer than %zu characters",
+			cfg_error(pos,
+				  "%s: empty or longer than %zu characters",
 				  k->name, k->size - 1);
 			return -1;
 		}
 		return 0;
 	case CT_UINT:
 		if (cfg_parse_u64(value, k->min, k->max, &v) == -1) {
-			cfg_error(pos, "%s: '%s' is not a number from %llu to %llu",
+			cfg_error(pos,
+				  "%s: '%s' is not a number from %llu to %llu",
 				  k->name, value, (unsigned long long)k->min,
 				  (unsigned long long)k->max);
 			return -1;
@@ -134,8 +146,8 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 		return 0;
 	case CT_PORT:
 		if (cfg_parse_u64(value, 0, 65535, &v) == -1) {
-			cfg_error(pos, "%s: '%s' is not a port (0..65535)", k->name,
-				  value);
+			cfg_error(pos, "%s: '%s' is not a port (0..65535)",
+				  k->name, value);
 			return -1;
 		}
 		*(uint16_t *)(void *)field = (uint16_t)v;
@@ -143,9 +155,10 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 	case CT_DURATION:
 		if (cfg_parse_duration_ms(value, &v) == -1 || v < k->min ||
 		    v > k->max) {
-			cfg_error(pos, "%s: '%s' is not a duration from %llums to "
-				  "%llums (e.g. 250ms, 2s)", k->name, value,
-				  (unsigned long long)k->min,
+			cfg_error(pos,
+				  "%s: '%s' is not a duration from %llums to "
+				  "%llums (e.g. 250ms, 2s)",
+				  k->name, value, (unsigned long long)k->min,
 				  (unsigned long long)k->max);
 			return -1;
 		}
@@ -153,7 +166,8 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 		return 0;
 	case CT_BOOL:
 		if (cfg_parse_bool(value, &b) == -1) {
-			cfg_error(pos, "%s: '%s' is not yes/no", k->name, value);
+			cfg_error(pos, "%s: '%s' is not yes/no", k->name,
+				  value);
 			return -1;
 		}
 		*(bool *)(void *)field = b;
@@ -165,8 +179,10 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 			   strcmp(value, "cert") == 0) {
 			c->tls_mode = SKIP_TLS_CERT;
 		} else {
-			cfg_error(pos, "tls_mode: '%s' is neither psk nor certificate",
-				  value);
+			cfg_error(
+			    pos,
+			    "tls_mode: '%s' is neither psk nor certificate",
+			    value);
 			return -1;
 		}
 		return 0;
@@ -178,8 +194,10 @@ skip_conf_set(struct skip_conf *c, const struct skip_conf_key *k,
 		}
 		if (*value == '\0' || str_copy(c->remote_ids[c->n_remote_ids],
 					       SKIP_ID_MAX + 1, value) == -1) {
-			cfg_error(pos, "remote_system_id: empty or longer than %d "
-				  "characters", SKIP_ID_MAX);
+			cfg_error(pos,
+				  "remote_system_id: empty or longer than %d "
+				  "characters",
+				  SKIP_ID_MAX);
 			return -1;
 		}
 		c->n_remote_ids++;
@@ -194,12 +212,14 @@ skip_conf_line(void *arg, const char *section, const char *section_arg,
 {
 	(void)section_arg;
 	if (*section != '\0') {
-		cfg_error(pos, "skip-proxy.conf has no sections ([%s])", section);
+		cfg_error(pos, "skip-proxy.conf has no sections ([%s])",
+			  section);
 		return -1;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(skip_conf_keys); i++)
 		if (strcmp(key, skip_conf_keys[i].name) == 0)
-			return skip_conf_set(arg, &skip_conf_keys[i], value, pos);
+			return skip_conf_set(arg, &skip_conf_keys[i], value,
+					     pos);
 	cfg_error(pos, "unknown key '%s' (see skip-proxy.conf(5))", key);
 	return -1;
 }
@@ -237,10 +257,11 @@ skip_conf_validate(struct skip_conf *c)
 
 	if (c->tls12_ciphers[0] == '\0')
 		str_copy(c->tls12_ciphers, sizeof(c->tls12_ciphers),
-			 c->tls_mode == SKIP_TLS_PSK ? SKIP_DEFAULT_TLS12 :
-			 SKIP_DEFAULT_TLS12_CERT);
+			 c->tls_mode == SKIP_TLS_PSK ? SKIP_DEFAULT_TLS12
+						     : SKIP_DEFAULT_TLS12_CERT);
 	if (c->tls_mode == SKIP_TLS_PSK) {
-		rc |= skip_conf_require(c->psk_file, "psk_file", " in psk mode");
+		rc |=
+		    skip_conf_require(c->psk_file, "psk_file", " in psk mode");
 	} else {
 		rc |= skip_conf_require(c->cert_file, "cert_file",
 					" in certificate mode");
@@ -255,34 +276,38 @@ skip_conf_validate(struct skip_conf *c)
 	rc |= skip_conf_require(c->kme_ca_file, "kme_ca_file", "");
 	rc |= skip_conf_require(c->kme_cert_file, "kme_cert_file", "");
 	rc |= skip_conf_require(c->kme_key_file, "kme_key_file", "");
-	if (c->kme_unavailable_status != 500 && c->kme_unavailable_status != 503) {
+	if (c->kme_unavailable_status != 500 &&
+	    c->kme_unavailable_status != 503) {
 		log_err("configuration: kme_unavailable_status %u is neither "
-			  "500 (draft-cisco-skip-02) nor 503",
-			  c->kme_unavailable_status);
+			"500 (draft-cisco-skip-02) nor 503",
+			c->kme_unavailable_status);
 		rc = -1;
 	}
 	/* draft 4.1: at least one remoteSystemID entry is a MUST. */
 	if (c->n_remote_ids == 0) {
-		log_err("configuration: at least one remote_system_id is required");
+		log_err(
+		    "configuration: at least one remote_system_id is required");
 		rc = -1;
 	}
 	if (strncmp(c->kme_url, "https://", 8) != 0 && c->kme_url[0] != '\0') {
 		log_err("configuration: kme_url '%s' must start with https:// "
-			  "(ETSI 014 requires TLS)", c->kme_url);
+			"(ETSI 014 requires TLS)",
+			c->kme_url);
 		rc = -1;
 	}
 	if (c->key_size_max % 8 != 0 || c->key_size_default % 8 != 0 ||
 	    c->key_size_default > c->key_size_max) {
 		log_err("configuration: key sizes must be multiples of 8 with "
-			  "key_size_default (%u) <= key_size_max (%u)",
-			  c->key_size_default, c->key_size_max);
+			"key_size_default (%u) <= key_size_max (%u)",
+			c->key_size_default, c->key_size_max);
 		rc = -1;
 	}
 	if (c->entropy_max % 8 != 0 || c->entropy_default % 8 != 0 ||
 	    c->entropy_default > c->entropy_max) {
-		log_err("configuration: entropy sizes must be multiples of 8 with "
-			  "entropy_default (%u) <= entropy_max (%u)",
-			  c->entropy_default, c->entropy_max);
+		log_err(
+		    "configuration: entropy sizes must be multiples of 8 with "
+		    "entropy_default (%u) <= entropy_max (%u)",
+		    c->entropy_default, c->entropy_max);
 		rc = -1;
 	}
 	return rc == 0 ? 0 : -1;

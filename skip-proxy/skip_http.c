@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define SKIP_HTTP_BODY_MAX 16384	/* request bodies are ignored; bounded */
+#define SKIP_HTTP_BODY_MAX 16384 /* request bodies are ignored; bounded */
 
 struct skip_http {
 	struct skip_api *api;
@@ -34,7 +34,7 @@ struct skip_http {
 
 /* Per request: made by the URI log callback, freed on completion. */
 struct skip_xreq {
-	char *target;		/* NULL if longer than SKIP_TARGET_MAX */
+	char *target; /* NULL if longer than SKIP_TARGET_MAX */
 	bool seen;
 	size_t body;
 };
@@ -45,7 +45,8 @@ skip_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 	struct skip_xreq *x = calloc(1, sizeof(*x));
 	const char *q = strchr(uri, '?');
 
-	(void)cls; (void)conn;
+	(void)cls;
+	(void)conn;
 	if (x != NULL && strnlen(uri, SKIP_TARGET_MAX + 1) <= SKIP_TARGET_MAX)
 		x->target = strdup(uri);
 	/* skip_req_parse() reads our copy.  libmicrohttpd would store each
@@ -63,7 +64,9 @@ skip_http_done_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct skip_xreq *x = *con_cls;
 
-	(void)cls; (void)conn; (void)toe;
+	(void)cls;
+	(void)conn;
+	(void)toe;
 	if (x != NULL) {
 		free(x->target);
 		free(x);
@@ -91,13 +94,14 @@ skip_http_queue(struct MHD_Connection *conn, struct skip_reply *rep)
 	if (rep->body == NULL)
 		return MHD_NO;
 	resp = MHD_create_response_from_buffer_with_free_callback_cls(
-		rep->len, rep->body, skip_http_body_free, rep->body);
+	    rep->len, rep->body, skip_http_body_free, rep->body);
 	if (resp == NULL)
 		return MHD_NO;
-	rep->body = NULL;	/* owned by resp now */
+	rep->body = NULL; /* owned by resp now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+				"no-store");
 	if (rep->allow_get)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
 	ret = MHD_queue_response(conn, (unsigned)rep->status, resp);
@@ -118,12 +122,14 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	char peer[TLS_PEER_ID_MAX] = "?", raw[TLS_PEER_ID_MAX], shown[160];
 	enum MHD_Result ret;
 
-	(void)url; (void)version; (void)upload;
+	(void)url;
+	(void)version;
+	(void)upload;
 	if (x == NULL)
-		return MHD_NO;	/* out of memory in the URI callback */
+		return MHD_NO; /* out of memory in the URI callback */
 	if (!x->seen) {
-		const char *cl = MHD_lookup_connection_value(conn,
-			MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *cl = MHD_lookup_connection_value(
+		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		x->seen = true;
 		/*
@@ -131,7 +137,8 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		 * arrived (or never arrived): answering on this first call
 		 * also closes the connection, which is what such a client gets.
 		 */
-		if (cl == NULL || http_content_length_ok(cl, SKIP_HTTP_BODY_MAX))
+		if (cl == NULL ||
+		    http_content_length_ok(cl, SKIP_HTTP_BODY_MAX))
 			return MHD_YES;
 		x->body = SKIP_HTTP_BODY_MAX + 1;
 	}
@@ -142,14 +149,16 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_YES;
 	}
 	/* The identity goes into logs: keep it printable. */
-	if (h->tf != NULL && tls_front_conn_peer(h->tf, conn, raw, sizeof(raw)) == 0)
+	if (h->tf != NULL &&
+	    tls_front_conn_peer(h->tf, conn, raw, sizeof(raw)) == 0)
 		skip_printable(peer, sizeof(peer), raw, strlen(raw));
 	else if (h->tf != NULL)
 		raw[0] = '\0';
 	if (h->tf != NULL && raw[0] == '\0') {
 		/* A certificate without exactly one CN (logged at the handshake). */
 		memset(&req, 0, sizeof(req));
-		skip_api_error(&rep, 401, "the client certificate names no "
+		skip_api_error(&rep, 401,
+			       "the client certificate names no "
 			       "single identity");
 	} else if (x->target == NULL) {
 		memset(&req, 0, sizeof(req));
@@ -158,8 +167,8 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		memset(&req, 0, sizeof(req));
 		skip_api_error(&rep, strcmp(method, "GET") == 0 ? 400 : 405,
 			       "request body too large");
-	} else if (skip_req_parse(method, x->target, &h->lim, &req,
-				  &err) == -1) {
+	} else if (skip_req_parse(method, x->target, &h->lim, &req, &err) ==
+		   -1) {
 		skip_api_error(&rep, err.status, err.msg);
 	} else {
 		skip_api_serve(h->api, &req, peer, &rep);
@@ -167,7 +176,8 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	atomic_fetch_add(&h->api->metrics->requests[req.route], 1);
 	skip_metrics_response(h->api->metrics, rep.status);
 	if (x->target != NULL)
-		skip_printable(shown, sizeof(shown), x->target, strlen(x->target));
+		skip_printable(shown, sizeof(shown), x->target,
+			       strlen(x->target));
 	log_debug("%s %s from '%s': %d", method,
 		  x->target ? shown : "(too long)", peer, rep.status);
 	ret = skip_http_queue(conn, &rep);
@@ -188,16 +198,15 @@ skip_http_new(struct skip_api *api, unsigned threads)
 	h->lim.key_size_max = c->key_size_max;
 	h->lim.entropy_default = c->entropy_default;
 	h->lim.entropy_max = c->entropy_max;
-	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-				  MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-				  0, NULL, NULL, skip_http_access, h,
-				  MHD_OPTION_URI_LOG_CALLBACK, skip_http_uri_cb, h,
-				  MHD_OPTION_NOTIFY_COMPLETED, skip_http_done_cb, h,
-				  MHD_OPTION_THREAD_POOL_SIZE, threads,
-				  MHD_OPTION_CONNECTION_TIMEOUT,
-				  (unsigned)(c->idle_timeout_ms / 1000),
-				  MHD_OPTION_CONNECTION_LIMIT, c->max_connections,
-				  MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+	    0, NULL, NULL, skip_http_access, h, MHD_OPTION_URI_LOG_CALLBACK,
+	    skip_http_uri_cb, h, MHD_OPTION_NOTIFY_COMPLETED, skip_http_done_cb,
+	    h, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)(c->idle_timeout_ms / 1000), MHD_OPTION_CONNECTION_LIMIT,
+	    c->max_connections, MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		log_warnx("cannot start the HTTP layer (%u threads)", threads);
 		free(h);
@@ -245,16 +254,17 @@ skip_metrics_access(void *cls, struct MHD_Connection *conn, const char *url,
 	char *text = NULL;
 	unsigned status = 200;
 
-	(void)version; (void)upload;
+	(void)version;
+	(void)upload;
 	if (*con_cls == NULL) {
 		*con_cls = &marker;
 		return MHD_YES;
 	}
 	*upload_size = 0;
 	if (strcmp(url, "/openapi.yaml") == 0 && strcmp(method, "GET") == 0) {
-		resp = MHD_create_response_from_buffer(strlen(api_skip_yaml),
-						       (void *)(uintptr_t)api_skip_yaml,
-						       MHD_RESPMEM_PERSISTENT);
+		resp = MHD_create_response_from_buffer(
+		    strlen(api_skip_yaml), (void *)(uintptr_t)api_skip_yaml,
+		    MHD_RESPMEM_PERSISTENT);
 		if (resp == NULL)
 			return MHD_NO;
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -268,11 +278,13 @@ skip_metrics_access(void *cls, struct MHD_Connection *conn, const char *url,
 	else if (strcmp(method, "GET") != 0)
 		status = 405;
 	else
-		text = skip_metrics_render(mc->m, mc->h && mc->h->tf ?
-					   tls_front_conn_count(mc->h->tf) : 0);
+		text = skip_metrics_render(
+		    mc->m,
+		    mc->h && mc->h->tf ? tls_front_conn_count(mc->h->tf) : 0);
 	if (text == NULL) {
 		static const char nf[] = "not found: GET /metrics\n";
-		resp = MHD_create_response_from_buffer(sizeof(nf) - 1, (void *)(uintptr_t)nf,
+		resp = MHD_create_response_from_buffer(sizeof(nf) - 1,
+						       (void *)(uintptr_t)nf,
 						       MHD_RESPMEM_PERSISTENT);
 		if (status == 200)
 			status = 500;

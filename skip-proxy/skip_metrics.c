@@ -7,8 +7,8 @@
 #include "metrics.h"
 
 const uint64_t skip_lat_bounds_us[SKIP_LAT_BUCKETS] = {
-	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
-	1000000,
+	100,   250,   500,   1000,   2500,   5000,
+	10000, 25000, 50000, 100000, 250000, 1000000,
 };
 
 /* The upstream latency histogram, over its counters in m. */
@@ -60,42 +60,51 @@ skip_metrics_render(struct skip_metrics *m, unsigned tls_conns)
 	if (mb == NULL)
 		return NULL;
 	metrics_build_info(mb, "skip_proxy");
-	metrics_buf_printf(mb, "# HELP skip_requests_total SKIP requests by resource.\n"
-			   "# TYPE skip_requests_total counter\n");
+	metrics_buf_printf(
+	    mb, "# HELP skip_requests_total SKIP requests by resource.\n"
+		"# TYPE skip_requests_total counter\n");
 	for (int r = 0; r < SKIP_R_COUNT; r++)
-		metrics_buf_printf(mb, "skip_requests_total{resource=\"%s\"} %llu\n",
-				   skip_route_name((enum skip_route)r),
-				   (unsigned long long)atomic_load(&m->requests[r]));
-	metrics_buf_printf(mb, "# HELP skip_responses_total SKIP responses by status class.\n"
-			   "# TYPE skip_responses_total counter\n"
-			   "skip_responses_total{class=\"2xx\"} %llu\n"
-			   "skip_responses_total{class=\"4xx\"} %llu\n"
-			   "skip_responses_total{class=\"5xx\"} %llu\n",
-			   (unsigned long long)atomic_load(&m->responses_2xx),
-			   (unsigned long long)atomic_load(&m->responses_4xx),
-			   (unsigned long long)atomic_load(&m->responses_5xx));
-	metrics_buf_printf(mb, "# HELP skip_kme_calls_total ETSI 014 calls to the KME.\n"
-			   "# TYPE skip_kme_calls_total counter\n"
-			   "skip_kme_calls_total %llu\n"
-			   "# HELP skip_kme_errors_total KME calls answered with an error.\n"
-			   "# TYPE skip_kme_errors_total counter\n"
-			   "skip_kme_errors_total %llu\n"
-			   "# HELP skip_kme_unreachable_total KME calls that found no KME.\n"
-			   "# TYPE skip_kme_unreachable_total counter\n"
-			   "skip_kme_unreachable_total %llu\n"
-			   "# HELP skip_kme_retries_total KME calls repeated after a failure.\n"
-			   "# TYPE skip_kme_retries_total counter\n"
-			   "skip_kme_retries_total %llu\n",
-			   (unsigned long long)atomic_load(&m->kme_calls),
-			   (unsigned long long)atomic_load(&m->kme_errors),
-			   (unsigned long long)atomic_load(&m->kme_unreachable),
-			   (unsigned long long)atomic_load(&m->kme_retries));
-	metrics_buf_printf(mb, "# HELP skip_kme_latency_seconds Upstream latency "
+		metrics_buf_printf(
+		    mb, "skip_requests_total{resource=\"%s\"} %llu\n",
+		    skip_route_name((enum skip_route)r),
+		    (unsigned long long)atomic_load(&m->requests[r]));
+	metrics_buf_printf(
+	    mb,
+	    "# HELP skip_responses_total SKIP responses by status class.\n"
+	    "# TYPE skip_responses_total counter\n"
+	    "skip_responses_total{class=\"2xx\"} %llu\n"
+	    "skip_responses_total{class=\"4xx\"} %llu\n"
+	    "skip_responses_total{class=\"5xx\"} %llu\n",
+	    (unsigned long long)atomic_load(&m->responses_2xx),
+	    (unsigned long long)atomic_load(&m->responses_4xx),
+	    (unsigned long long)atomic_load(&m->responses_5xx));
+	metrics_buf_printf(
+	    mb,
+	    "# HELP skip_kme_calls_total ETSI 014 calls to the KME.\n"
+	    "# TYPE skip_kme_calls_total counter\n"
+	    "skip_kme_calls_total %llu\n"
+	    "# HELP skip_kme_errors_total KME calls answered with an error.\n"
+	    "# TYPE skip_kme_errors_total counter\n"
+	    "skip_kme_errors_total %llu\n"
+	    "# HELP skip_kme_unreachable_total KME calls that found no KME.\n"
+	    "# TYPE skip_kme_unreachable_total counter\n"
+	    "skip_kme_unreachable_total %llu\n"
+	    "# HELP skip_kme_retries_total KME calls repeated after a failure.\n"
+	    "# TYPE skip_kme_retries_total counter\n"
+	    "skip_kme_retries_total %llu\n",
+	    (unsigned long long)atomic_load(&m->kme_calls),
+	    (unsigned long long)atomic_load(&m->kme_errors),
+	    (unsigned long long)atomic_load(&m->kme_unreachable),
+	    (unsigned long long)atomic_load(&m->kme_retries));
+	metrics_buf_printf(mb,
+			   "# HELP skip_kme_latency_seconds Upstream latency "
 			   "(all attempts of one call).\n"
 			   "# TYPE skip_kme_latency_seconds histogram\n");
 	metrics_hist_render(mb, "skip_kme_latency_seconds", NULL, &h);
-	metrics_buf_printf(mb, "# HELP skip_tls_connections Open TLS connections.\n"
+	metrics_buf_printf(mb,
+			   "# HELP skip_tls_connections Open TLS connections.\n"
 			   "# TYPE skip_tls_connections gauge\n"
-			   "skip_tls_connections %u\n", tls_conns);
+			   "skip_tls_connections %u\n",
+			   tls_conns);
 	return metrics_buf_finish(mb);
 }

@@ -68,15 +68,16 @@ skip_psk_line(struct skip_psk_set *set, const char *line, size_t len,
 		unsigned char ch = (unsigned char)line[i];
 		if (ch <= 0x20 || ch == 0x7f) {
 			log_warnx("%s:%u: PSK identity has a space or control "
-				  "character", name, lineno);
+				  "character",
+				  name, lineno);
 			return -1;
 		}
 	}
 	for (size_t i = 0; i < set->n; i++) {
 		if (set->v[i].id_len == id_len &&
 		    memcmp(set->v[i].id, line, id_len) == 0) {
-			log_warnx("%s:%u: PSK identity '%.*s' appears twice", name,
-				  lineno, (int)id_len, line);
+			log_warnx("%s:%u: PSK identity '%.*s' appears twice",
+				  name, lineno, (int)id_len, line);
 			return -1;
 		}
 	}
@@ -122,7 +123,8 @@ skip_psk_parse(const char *buf, size_t len, const char *name)
 	if (set == NULL)
 		return NULL;
 	while (off < len) {
-		const char *line = buf + off, *nl = memchr(line, '\n', len - off);
+		const char *line = buf + off,
+			   *nl = memchr(line, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - line) : len - off;
 
 		off += n + (nl != NULL);
@@ -173,7 +175,8 @@ skip_psk_lookup(const struct skip_psk_set *set, const char *identity,
 	for (size_t i = 0; i < set->n; i++) {
 		const struct skip_psk *p = &set->v[i];
 
-		if (p->id_len == id_len && memcmp(p->id, identity, id_len) == 0) {
+		if (p->id_len == id_len &&
+		    memcmp(p->id, identity, id_len) == 0) {
 			if (p->key_len > cap)
 				return -1;
 			memcpy(out, p->key, p->key_len);

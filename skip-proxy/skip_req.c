@@ -21,8 +21,8 @@
 /* draft-cisco-skip-02 Table 2: the only resources, all GET. */
 struct skip_route_def {
 	enum skip_route route;
-	const char *path;		/* exact path; prefix when has_id */
-	bool has_id;			/* "/key/{keyId}" */
+	const char *path; /* exact path; prefix when has_id */
+	bool has_id; /* "/key/{keyId}" */
 	const char *params[SKIP_MAX_PARAMS];
 };
 
@@ -34,10 +34,8 @@ static const struct skip_route_def skip_routes[] = {
 };
 
 static const char *const skip_route_names[SKIP_R_COUNT] = {
-	[SKIP_R_NONE] = "other",
-	[SKIP_R_CAPABILITIES] = "capabilities",
-	[SKIP_R_KEY_NEW] = "key",
-	[SKIP_R_KEY_GET] = "key_by_id",
+	[SKIP_R_NONE] = "other",      [SKIP_R_CAPABILITIES] = "capabilities",
+	[SKIP_R_KEY_NEW] = "key",     [SKIP_R_KEY_GET] = "key_by_id",
 	[SKIP_R_ENTROPY] = "entropy",
 };
 
@@ -47,9 +45,8 @@ skip_route_name(enum skip_route r)
 	return (unsigned)r < SKIP_R_COUNT ? skip_route_names[r] : "other";
 }
 
-static void
-skip_err_set(struct skip_err *err, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void skip_err_set(struct skip_err *err, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 skip_err_set(struct skip_err *err, int status, const char *fmt, ...)
@@ -103,7 +100,7 @@ skip_pct_decode(char *out, size_t cap, const char *in, size_t len)
 			ch = hi << 4 | lo;
 			i += 2;
 		} else if (ch == '+') {
-			ch = ' ';	/* form encoding, as HTTP clients send it */
+			ch = ' '; /* form encoding, as HTTP clients send it */
 		}
 		if (ch == 0 || n + 1 >= cap)
 			return -1;
@@ -150,7 +147,8 @@ skip_id_valid(const char *s)
 static const struct skip_route_def *
 skip_route_find(const char *path, size_t len)
 {
-	for (size_t i = 0; i < sizeof(skip_routes) / sizeof(*skip_routes); i++) {
+	for (size_t i = 0; i < sizeof(skip_routes) / sizeof(*skip_routes);
+	     i++) {
 		const struct skip_route_def *d = &skip_routes[i];
 		size_t pl = strlen(d->path);
 
@@ -177,13 +175,15 @@ skip_parse_key_id(const char *seg, size_t len, struct skip_req *req,
 		skip_err_set(err, 400, "missing keyId in /key/{keyId}");
 		return -1;
 	}
-	n = len <= 2 * SKIP_KEYID_MAX ?
-	    hex_decode(req->key_id, sizeof(req->key_id), seg, len) : -1;
+	n = len <= 2 * SKIP_KEYID_MAX
+		? hex_decode(req->key_id, sizeof(req->key_id), seg, len)
+		: -1;
 	if (n <= 0) {
 		skip_printable(q, sizeof(q), seg, len);
-		skip_err_set(err, 400, "malformed keyId '%s': expected an even "
-			     "number of hex digits (at most %d)", q,
-			     2 * SKIP_KEYID_MAX);
+		skip_err_set(err, 400,
+			     "malformed keyId '%s': expected an even "
+			     "number of hex digits (at most %d)",
+			     q, 2 * SKIP_KEYID_MAX);
 		return -1;
 	}
 	req->key_id_len = (size_t)n;
@@ -226,20 +226,25 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 				p = &params[i];
 		skip_printable(quoted, sizeof(quoted), name, strlen(name));
 		if (p == NULL) {
-			skip_err_set(err, 400, "unknown query parameter '%s' for %s",
+			skip_err_set(err, 400,
+				     "unknown query parameter '%s' for %s",
 				     quoted, d->path);
 			return -1;
 		}
 		if (p->seen) {
-			skip_err_set(err, 400, "query parameter '%s' given twice",
+			skip_err_set(err, 400,
+				     "query parameter '%s' given twice",
 				     quoted);
 			return -1;
 		}
 		p->seen = true;
-		if (eq == NULL || skip_pct_decode(p->value, sizeof(p->value),
-						  eq + 1, slen - nlen - 1) == -1) {
-			skip_err_set(err, 400, "query parameter '%s' has a missing, "
-				     "malformed or too long value", quoted);
+		if (eq == NULL ||
+		    skip_pct_decode(p->value, sizeof(p->value), eq + 1,
+				    slen - nlen - 1) == -1) {
+			skip_err_set(err, 400,
+				     "query parameter '%s' has a missing, "
+				     "malformed or too long value",
+				     quoted);
 			return -1;
 		}
 	}
@@ -255,8 +260,10 @@ skip_check_remote(const struct skip_param *p, struct skip_req *req,
 		return -1;
 	}
 	if (!skip_id_valid(p->value)) {
-		skip_err_set(err, 400, "remoteSystemID must be 1..%d printable "
-			     "characters of UTF-8", SKIP_ID_MAX);
+		skip_err_set(err, 400,
+			     "remoteSystemID must be 1..%d printable "
+			     "characters of UTF-8",
+			     SKIP_ID_MAX);
 		return -1;
 	}
 	memcpy(req->remote, p->value, sizeof(req->remote));
@@ -278,8 +285,10 @@ skip_check_size(const struct skip_param *p, const struct skip_limits *lim,
 	skip_printable(q, sizeof(q), p->value, strlen(p->value));
 	if (skip_parse_uint(p->value, &v) == -1 || v % 8 != 0 || v < 128 ||
 	    v > lim->key_size_max) {
-		skip_err_set(err, 400, "bad size '%s': a multiple of 8 from 128 "
-			     "to %u bits", q, lim->key_size_max);
+		skip_err_set(err, 400,
+			     "bad size '%s': a multiple of 8 from 128 "
+			     "to %u bits",
+			     q, lim->key_size_max);
 		return -1;
 	}
 	req->size_bits = v;
@@ -299,8 +308,10 @@ skip_check_entropy(const struct skip_param *p, const struct skip_limits *lim,
 	skip_printable(q, sizeof(q), p->value, strlen(p->value));
 	if (skip_parse_uint(p->value, &v) == -1 || v % 8 != 0 || v < 8 ||
 	    v > lim->entropy_max) {
-		skip_err_set(err, 400, "bad minentropy '%s': a multiple of 8 from "
-			     "8 to %u bits", q, lim->entropy_max);
+		skip_err_set(err, 400,
+			     "bad minentropy '%s': a multiple of 8 from "
+			     "8 to %u bits",
+			     q, lim->entropy_max);
 		return -1;
 	}
 	req->entropy_bits = v;
@@ -321,7 +332,8 @@ skip_req_parse(const char *method, const char *target,
 	memset(params, 0, sizeof(params));
 	tlen = strnlen(target, SKIP_TARGET_MAX + 1);
 	if (tlen > SKIP_TARGET_MAX) {
-		skip_err_set(err, 400, "request target longer than %d characters",
+		skip_err_set(err, 400,
+			     "request target longer than %d characters",
 			     SKIP_TARGET_MAX);
 		return -1;
 	}
@@ -331,7 +343,8 @@ skip_req_parse(const char *method, const char *target,
 	/* draft Table 3: 404 for any other path, then 405 for any other method. */
 	d = skip_route_find(target, plen);
 	if (d == NULL) {
-		skip_err_set(err, 404, "no such resource; SKIP serves /capabilities, "
+		skip_err_set(err, 404,
+			     "no such resource; SKIP serves /capabilities, "
 			     "/key, /key/{keyId} and /entropy");
 		return -1;
 	}
@@ -340,11 +353,12 @@ skip_req_parse(const char *method, const char *target,
 		skip_err_set(err, 405, "only GET is supported");
 		return -1;
 	}
-	if (d->has_id && skip_parse_key_id(target + strlen(d->path),
-					   plen - strlen(d->path), req, err) == -1)
+	if (d->has_id &&
+	    skip_parse_key_id(target + strlen(d->path), plen - strlen(d->path),
+			      req, err) == -1)
 		return -1;
-	if (qm != NULL && skip_parse_query(d, qm + 1, tlen - plen - 1, params,
-					   err) == -1)
+	if (qm != NULL &&
+	    skip_parse_query(d, qm + 1, tlen - plen - 1, params, err) == -1)
 		return -1;
 
 	switch (d->route) {

@@ -37,22 +37,26 @@ static uint8_t skip_tls_decoy[32];
 struct skip_tls_note {
 	char id[SKIP_PSK_ID_MAX + 1];
 	bool known;
-	unsigned binder_len;	/* 0: no TLS 1.3 PSK offered */
+	unsigned binder_len; /* 0: no TLS 1.3 PSK offered */
 };
 
 static void
 skip_tls_note_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 		   long argl, void *argp)
 {
-	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
 	free(ptr);
 }
 
 static void
 skip_tls_init_index(void)
 {
-	skip_tls_id_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,
-					       skip_tls_note_free);
+	skip_tls_id_idx =
+	    SSL_get_ex_new_index(0, NULL, NULL, NULL, skip_tls_note_free);
 	if (RAND_bytes(skip_tls_decoy, sizeof(skip_tls_decoy)) != 1)
 		skip_tls_id_idx = -1;
 }
@@ -64,7 +68,8 @@ skip_tls_note(SSL *ssl)
 
 	if (n == NULL) {
 		n = calloc(1, sizeof(*n));
-		if (n != NULL && SSL_set_ex_data(ssl, skip_tls_id_idx, n) != 1) {
+		if (n != NULL &&
+		    SSL_set_ex_data(ssl, skip_tls_id_idx, n) != 1) {
 			free(n);
 			n = NULL;
 		}
@@ -95,7 +100,8 @@ static int
 skip_tls_key(SSL *ssl, const char *identity, size_t id_len, uint8_t *key,
 	     size_t cap, const char *proto)
 {
-	const struct skip_psk_set *set = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const struct skip_psk_set *set =
+	    SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 	int n = skip_psk_lookup(set, identity, id_len, key, cap);
 	char shown[80];
 
@@ -104,7 +110,8 @@ skip_tls_key(SSL *ssl, const char *identity, size_t id_len, uint8_t *key,
 		return n;
 	skip_printable(shown, sizeof(shown), identity, id_len);
 	log_info("%s PSK identity '%s' is not configured; the handshake fails "
-		 "as with a wrong key", proto, shown);
+		 "as with a wrong key",
+		 proto, shown);
 	memcpy(key, skip_tls_decoy, sizeof(skip_tls_decoy));
 	return (int)sizeof(skip_tls_decoy);
 }
@@ -140,14 +147,15 @@ skip_tls_hello_cb(SSL *ssl, int *alert, void *arg)
 	const unsigned char *p;
 	size_t len, ilen;
 	struct skip_tls_note *n;
-	char sha256[sizeof(c->tls13_ciphersuites)], *save = NULL, *tok, buf[sizeof(c->tls13_ciphersuites)];
+	char sha256[sizeof(c->tls13_ciphersuites)],
+	    *save = NULL, *tok, buf[sizeof(c->tls13_ciphersuites)];
 
 	(void)alert;
 	if (SSL_client_hello_get0_ext(ssl, 41, &p, &len) != 1)
-		return SSL_CLIENT_HELLO_SUCCESS;	/* no TLS 1.3 PSK */
+		return SSL_CLIENT_HELLO_SUCCESS; /* no TLS 1.3 PSK */
 	/* identities<7..2^16-1>, binders<33..2^16-1>, binder<32..255> */
 	if (len < 2 || (ilen = (size_t)p[0] << 8 | p[1]) + 5 > len)
-		return SSL_CLIENT_HELLO_SUCCESS;	/* OpenSSL refuses it */
+		return SSL_CLIENT_HELLO_SUCCESS; /* OpenSSL refuses it */
 	n = skip_tls_note(ssl);
 	if (n != NULL)
 		n->binder_len = p[2 + ilen + 2];
@@ -155,15 +163,21 @@ skip_tls_hello_cb(SSL *ssl, int *alert, void *arg)
 		return SSL_CLIENT_HELLO_SUCCESS;
 	sha256[0] = '\0';
 	str_copy(buf, sizeof(buf), c->tls13_ciphersuites);
-	for (tok = strtok_r(buf, ":", &save); tok != NULL; tok = strtok_r(NULL, ":", &save)) {
+	for (tok = strtok_r(buf, ":", &save); tok != NULL;
+	     tok = strtok_r(NULL, ":", &save)) {
 		if (strstr(tok, "_SHA256") == NULL)
 			continue;
 		if (sha256[0] != '\0')
-			strncat(sha256, ":", sizeof(sha256) - strlen(sha256) - 1);
+			strncat(sha256, ":",
+				sizeof(sha256) - strlen(sha256) - 1);
 		strncat(sha256, tok, sizeof(sha256) - strlen(sha256) - 1);
 	}
-	if (SSL_set_ciphersuites(ssl, sha256[0] != '\0' ? sha256 :
-				 "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256") != 1) {
+	if (SSL_set_ciphersuites(
+		ssl,
+		sha256[0] != '\0'
+		    ? sha256
+		    : "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256") !=
+	    1) {
 		*alert = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
@@ -194,7 +208,7 @@ skip_tls13_find_cb(SSL *ssl, const unsigned char *identity, size_t id_len,
 	    SSL_SESSION_set_cipher(s, cipher) != 1 ||
 	    SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION) != 1) {
 		SSL_SESSION_free(s);
-		goto out;	/* rc 0: abort the handshake */
+		goto out; /* rc 0: abort the handshake */
 	}
 	*sess = s;
 	rc = 1;
@@ -206,8 +220,8 @@ out:
 const char *
 skip_tls_explain(SSL *ssl, void *arg)
 {
-	const struct skip_tls_note *n = skip_tls_id_idx >= 0 ?
-		SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
+	const struct skip_tls_note *n =
+	    skip_tls_id_idx >= 0 ? SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
 	static _Thread_local char why[256];
 	char shown[80];
 
@@ -218,16 +232,21 @@ skip_tls_explain(SSL *ssl, void *arg)
 	if (n->id[0] == '\0' && n->binder_len == 0)
 		return NULL;
 	if (n->binder_len != 0 && n->binder_len != 32 && n->binder_len != 48)
-		snprintf(why, sizeof(why), "the PSK binder has %u octets: bound "
-			 "to neither SHA-256 nor SHA-384", n->binder_len);
+		snprintf(why, sizeof(why),
+			 "the PSK binder has %u octets: bound "
+			 "to neither SHA-256 nor SHA-384",
+			 n->binder_len);
 	else if (!n->known)
-		snprintf(why, sizeof(why), "PSK identity '%s' is not configured",
-			 shown);
+		snprintf(why, sizeof(why),
+			 "PSK identity '%s' is not configured", shown);
 	else
-		snprintf(why, sizeof(why), "PSK identity '%s'%s: the client's "
-			 "key is not the one in psk_file", shown,
-			 n->binder_len == 32 ? " (bound to SHA-256)" :
-			 n->binder_len == 48 ? " (bound to SHA-384)" : "");
+		snprintf(why, sizeof(why),
+			 "PSK identity '%s'%s: the client's "
+			 "key is not the one in psk_file",
+			 shown,
+			 n->binder_len == 32   ? " (bound to SHA-256)"
+			 : n->binder_len == 48 ? " (bound to SHA-384)"
+					       : "");
 	return why;
 }
 
@@ -236,12 +255,12 @@ skip_tls_common(SSL_CTX *ctx, const struct skip_conf *c)
 {
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* CLEANSE_PLAINTEXT: wipe each record's plaintext once read. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
-			    SSL_OP_CLEANSE_PLAINTEXT);
+	SSL_CTX_set_options(
+	    ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+		     SSL_OP_NO_TICKET | SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_dh_auto(ctx, 1);	/* DHE-PSK needs DH parameters */
+	SSL_CTX_set_dh_auto(ctx, 1); /* DHE-PSK needs DH parameters */
 	if (SSL_CTX_set_cipher_list(ctx, c->tls12_ciphers) != 1) {
 		log_warnx("tls12_ciphers '%s' names no usable cipher",
 			  c->tls12_ciphers);
@@ -269,7 +288,8 @@ skip_tls_psk_ctx_new(const struct skip_conf *c, const struct skip_psk_set *psks)
 	SSL_CTX_set_app_data(ctx, (void *)(uintptr_t)psks);
 	SSL_CTX_set_psk_server_callback(ctx, skip_tls12_psk_cb);
 	SSL_CTX_set_psk_find_session_callback(ctx, skip_tls13_find_cb);
-	SSL_CTX_set_client_hello_cb(ctx, skip_tls_hello_cb, (void *)(uintptr_t)c);
+	SSL_CTX_set_client_hello_cb(ctx, skip_tls_hello_cb,
+				    (void *)(uintptr_t)c);
 	return ctx;
 err:
 	tls_log_errors("skip-tls");
@@ -296,8 +316,8 @@ skip_tls_cert_ctx_new(const struct skip_conf *c)
 int
 skip_tls_peer_id(SSL *ssl, char *out, size_t cap, void *arg)
 {
-	const struct skip_tls_note *n = skip_tls_id_idx >= 0 ?
-		SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
+	const struct skip_tls_note *n =
+	    skip_tls_id_idx >= 0 ? SSL_get_ex_data(ssl, skip_tls_id_idx) : NULL;
 
 	if (n != NULL && n->known)
 		return str_copy(out, cap, n->id);

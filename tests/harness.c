@@ -58,7 +58,8 @@ th_run(const struct th_case *cases, size_t n)
 	static int failures;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	signal(SIGPIPE, SIG_IGN);	/* a closed peer is a test result, not a crash */
+	signal(SIGPIPE,
+	       SIG_IGN); /* a closed peer is a test result, not a crash */
 	printf("1..%zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		th_failed = 0;

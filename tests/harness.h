@@ -18,54 +18,53 @@
 extern jmp_buf th_jmp;
 extern int th_failed;
 
-#define TH_FAIL(...)                                                     \
-	do {                                                             \
-		printf("# %s:%d: ", __FILE__, __LINE__);                 \
-		printf(__VA_ARGS__);                                     \
-		printf("\n");                                            \
-		th_failed = 1;                                           \
-		longjmp(th_jmp, 1);                                      \
+#define TH_FAIL(...) \
+	do { \
+		printf("# %s:%d: ", __FILE__, __LINE__); \
+		printf(__VA_ARGS__); \
+		printf("\n"); \
+		th_failed = 1; \
+		longjmp(th_jmp, 1); \
 	} while (0)
 
-#define ASSERT_TRUE(e)                                                   \
-	do {                                                             \
-		if (!(e))                                                \
-			TH_FAIL("expected true: %s", #e);                \
+#define ASSERT_TRUE(e) \
+	do { \
+		if (!(e)) \
+			TH_FAIL("expected true: %s", #e); \
 	} while (0)
 
-#define ASSERT_INT_EQ(a, b)                                              \
-	do {                                                             \
-		long long th_a = (long long)(a), th_b = (long long)(b);  \
-		if (th_a != th_b)                                        \
-			TH_FAIL("%s == %s: %lld != %lld", #a, #b, th_a,  \
-				th_b);                                   \
+#define ASSERT_INT_EQ(a, b) \
+	do { \
+		long long th_a = (long long)(a), th_b = (long long)(b); \
+		if (th_a != th_b) \
+			TH_FAIL("%s == %s: %lld != %lld", #a, #b, th_a, th_b); \
 	} while (0)
 
-#define ASSERT_U64_EQ(a, b)                                              \
-	do {                                                             \
-		uint64_t th_a = (uint64_t)(a), th_b = (uint64_t)(b);     \
-		if (th_a != th_b)                                        \
-			TH_FAIL("%s == %s: %" PRIu64 " != %" PRIu64, #a, \
-				#b, th_a, th_b);                         \
+#define ASSERT_U64_EQ(a, b) \
+	do { \
+		uint64_t th_a = (uint64_t)(a), th_b = (uint64_t)(b); \
+		if (th_a != th_b) \
+			TH_FAIL("%s == %s: %" PRIu64 " != %" PRIu64, #a, #b, \
+				th_a, th_b); \
 	} while (0)
 
-#define ASSERT_STR_EQ(a, b)                                              \
-	do {                                                             \
-		const char *th_a = (a), *th_b = (b);                     \
-		if (th_a == NULL || th_b == NULL || strcmp(th_a, th_b))  \
-			TH_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b,    \
-				th_a ? th_a : "(null)",                  \
-				th_b ? th_b : "(null)");                 \
+#define ASSERT_STR_EQ(a, b) \
+	do { \
+		const char *th_a = (a), *th_b = (b); \
+		if (th_a == NULL || th_b == NULL || strcmp(th_a, th_b)) \
+			TH_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, \
+				th_a ? th_a : "(null)", \
+				th_b ? th_b : "(null)"); \
 	} while (0)
 
-#define ASSERT_MEM_EQ(a, b, n)                                           \
-	do {                                                             \
-		size_t th_n = (n);                                       \
-		if (memcmp((a), (b), th_n) != 0) {                       \
-			th_hexdump("got", (const void *)(a), th_n);      \
-			th_hexdump("want", (const void *)(b), th_n);     \
-			TH_FAIL("%s == %s (%zu octets)", #a, #b, th_n);  \
-		}                                                        \
+#define ASSERT_MEM_EQ(a, b, n) \
+	do { \
+		size_t th_n = (n); \
+		if (memcmp((a), (b), th_n) != 0) { \
+			th_hexdump("got", (const void *)(a), th_n); \
+			th_hexdump("want", (const void *)(b), th_n); \
+			TH_FAIL("%s == %s (%zu octets)", #a, #b, th_n); \
+		} \
 	} while (0)
 
 void th_hexdump(const char *label, const unsigned char *p, size_t n);
@@ -80,13 +79,16 @@ struct th_case {
 int th_run(const struct th_case *cases, size_t n);
 
 #define TEST(name) static void name(void)
-#define TEST_CASE(name) { #name, name }
-#define TEST_MAIN(...)                                                   \
-	int main(void)                                                   \
-	{                                                                \
-		static const struct th_case th_cases[] = { __VA_ARGS__ };\
-		return th_run(th_cases,                                  \
-			      sizeof(th_cases) / sizeof(th_cases[0]));   \
+#define TEST_CASE(name) \
+	{ \
+#name, name \
+	}
+#define TEST_MAIN(...) \
+	int main(void) \
+	{ \
+		static const struct th_case th_cases[] = { __VA_ARGS__ }; \
+		return th_run(th_cases, \
+			      sizeof(th_cases) / sizeof(th_cases[0])); \
 	}
 
 #endif

@@ -33,18 +33,19 @@ TEST(container_clause_6_3_example)
 {
 	/* ETSI GS QKD 014 clause 6.3 example container. */
 	static const char ex[] =
-		"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
-		"\"key\":\"wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s=\"}]}";
+	    "{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
+	    "\"key\":\"wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s=\"}]}";
 	struct etsi014_key k;
 	char why[128], hex[65];
 
-	ASSERT_INT_EQ(etsi014_parse_keys(ex, sizeof(ex) - 1, &k, why,
-					 sizeof(why)), 0);
+	ASSERT_INT_EQ(
+	    etsi014_parse_keys(ex, sizeof(ex) - 1, &k, why, sizeof(why)), 0);
 	ASSERT_INT_EQ(k.key_len, 32);
 	hex_encode(hex, k.id, 16);
 	ASSERT_STR_EQ(hex, "bc4904197d60487fadc14ddcc177c139");
 	hex_encode(hex, k.key, 32);
-	ASSERT_STR_EQ(hex, "c071d5c51c0326cdff6d7777f061cfde87b8b2f4ee469652d320"
+	ASSERT_STR_EQ(hex,
+		      "c071d5c51c0326cdff6d7777f061cfde87b8b2f4ee469652d320"
 		      "82ef1e0bcbeb");
 }
 
@@ -55,16 +56,21 @@ TEST(container_16_and_32_octets)
 
 	for (size_t i = 0; i < sizeof(want); i++)
 		want[i] = (uint8_t)i;
-	ASSERT_INT_EQ(parse("{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\""
-			    KEY16 "\"}]}", &k), 0);
+	ASSERT_INT_EQ(parse("{\"keys\":[{\"key_ID\":\"" ID_TEXT
+			    "\",\"key\":\"" KEY16 "\"}]}",
+			    &k),
+		      0);
 	ASSERT_INT_EQ(k.key_len, 16);
 	ASSERT_MEM_EQ(k.id, id_bin, UUID_LEN);
 	ASSERT_MEM_EQ(k.key, want, 16);
 	/* Upper-case UUID, member order swapped, extension members. */
-	ASSERT_INT_EQ(parse("{\"keys\":[{\"key\":\"" KEY32 "\",\"key_ID\":"
-			    "\"4F2B3C1A-9D8E-4A7B-8C6D-5E4F3A2B1C0D\","
-			    "\"key_extension\":{}}],\"key_container_extension\":"
-			    "null}", &k), 0);
+	ASSERT_INT_EQ(
+	    parse("{\"keys\":[{\"key\":\"" KEY32 "\",\"key_ID\":"
+		  "\"4F2B3C1A-9D8E-4A7B-8C6D-5E4F3A2B1C0D\","
+		  "\"key_extension\":{}}],\"key_container_extension\":"
+		  "null}",
+		  &k),
+	    0);
 	ASSERT_INT_EQ(k.key_len, 32);
 	ASSERT_MEM_EQ(k.id, id_bin, UUID_LEN);
 	ASSERT_MEM_EQ(k.key, want, 32);
@@ -79,19 +85,25 @@ TEST(bad_containers_refused_and_wiped)
 		"{}",
 		"{\"keys\":[]}",
 		"{\"keys\":{}}",
-		"{\"keys\":{\"k\":{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"}}}",
+		"{\"keys\":{\"k\":{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16
+		"\"}}}",
 		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"},"
 		"{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"}]}",
-		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"AAECAwQFBgcICQoLDA0ODw\"}]}",
-		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"AAECAwQFBgcICQoLDA0OD*==\"}]}",
+		"{\"keys\":[{\"key_ID\":\"" ID_TEXT
+		"\",\"key\":\"AAECAwQFBgcICQoLDA0ODw\"}]}",
+		"{\"keys\":[{\"key_ID\":\"" ID_TEXT
+		"\",\"key\":\"AAECAwQFBgcICQoLDA0OD*==\"}]}",
 		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"AAA\"}]}",
 		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"\"}]}",
 		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":16}]}",
 		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\"}]}",
 		"{\"keys\":[{\"key\":\"" KEY16 "\"}]}",
-		"{\"keys\":[{\"key_ID\":\"4f2b3c1a9d8e4a7b8c6d5e4f3a2b1c0d\",\"key\":\"" KEY16 "\"}]}",
-		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "0\",\"key\":\"" KEY16 "\"}]}",
-		"{\"keys\":[{\"KEY_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"}]}",
+		"{\"keys\":[{\"key_ID\":\"4f2b3c1a9d8e4a7b8c6d5e4f3a2b1c0d\",\"key\":\"" KEY16
+		"\"}]}",
+		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "0\",\"key\":\"" KEY16
+		"\"}]}",
+		"{\"keys\":[{\"KEY_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16
+		"\"}]}",
 	};
 	static const struct etsi014_key zero;
 	struct etsi014_key k;
@@ -110,24 +122,27 @@ TEST(bad_containers_refused_and_wiped)
 
 TEST(length_bounds_the_input)
 {
-	static const char json[] = "{\"keys\":[{\"key_ID\":\"" ID_TEXT
-				   "\",\"key\":\"" KEY16 "\"}]}";
+	static const char json[] =
+	    "{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"}]}";
 	struct etsi014_key k;
 	char why[128];
 
 	/* The body is not NUL-terminated: the length alone ends it. */
 	ASSERT_INT_EQ(etsi014_parse_keys(json, sizeof(json) - 2, &k, why,
-					 sizeof(why)), -1);
+					 sizeof(why)),
+		      -1);
 	ASSERT_INT_EQ(etsi014_parse_keys(json, sizeof(json) - 1, &k, why,
-					 sizeof(why)), 0);
+					 sizeof(why)),
+		      0);
 }
 
 TEST(error_body)
 {
 	char msg[64];
 
-	etsi014_parse_error("{\"message\":\"one or more keys specified are not found on KME\"}",
-			    61, msg, sizeof(msg));
+	etsi014_parse_error(
+	    "{\"message\":\"one or more keys specified are not found on KME\"}",
+	    61, msg, sizeof(msg));
 	ASSERT_STR_EQ(msg, "one or more keys specified are not found on KME");
 	etsi014_parse_error("{\"message\":\"a\\nb\"}", 18, msg, sizeof(msg));
 	ASSERT_STR_EQ(msg, "a?b");
@@ -137,8 +152,9 @@ TEST(error_body)
 	ASSERT_STR_EQ(msg, "no error message");
 	etsi014_parse_error("<html>", 6, msg, sizeof(msg));
 	ASSERT_STR_EQ(msg, "error body without a message");
-	etsi014_parse_error("{\"message\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-			    94, msg, 8);
+	etsi014_parse_error(
+	    "{\"message\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+	    94, msg, 8);
 	ASSERT_STR_EQ(msg, "xxxxxxx");
 }
 
@@ -147,30 +163,36 @@ TEST(url_rules)
 	char url[96];
 
 	ASSERT_INT_EQ(etsi014_url(url, sizeof(url), "https://kme-a:8443//",
-				  "SAE_B", "enc_keys", "number=1&size=256"), 0);
+				  "SAE_B", "enc_keys", "number=1&size=256"),
+		      0);
 	ASSERT_STR_EQ(url, "https://kme-a:8443/api/v1/keys/SAE_B/enc_keys?"
-		      "number=1&size=256");
+			   "number=1&size=256");
 	ASSERT_INT_EQ(etsi014_url(url, sizeof(url), "https://[::1]:8443",
-				  "a.b-c_d~", "status", NULL), 0);
+				  "a.b-c_d~", "status", NULL),
+		      0);
 	ASSERT_STR_EQ(url, "https://[::1]:8443/api/v1/keys/a.b-c_d~/status");
 	/* Everything outside RFC 3986's unreserved set is %XX. */
 	ASSERT_INT_EQ(etsi014_url(url, sizeof(url), "https://k", "a b/%\xff",
-				  "dec_keys", "key_ID=x"), 0);
-	ASSERT_STR_EQ(url, "https://k/api/v1/keys/a%20b%2F%25%FF/dec_keys?key_ID=x");
-	ASSERT_INT_EQ(etsi014_url(url, sizeof(url), "http://k", "A", "status",
-				  NULL), -1);
+				  "dec_keys", "key_ID=x"),
+		      0);
+	ASSERT_STR_EQ(url,
+		      "https://k/api/v1/keys/a%20b%2F%25%FF/dec_keys?key_ID=x");
+	ASSERT_INT_EQ(
+	    etsi014_url(url, sizeof(url), "http://k", "A", "status", NULL), -1);
 	ASSERT_STR_EQ(url, "");
-	ASSERT_INT_EQ(etsi014_url(url, sizeof(url), "https://k", "", "status",
-				  NULL), -1);
+	ASSERT_INT_EQ(
+	    etsi014_url(url, sizeof(url), "https://k", "", "status", NULL), -1);
 	/* "https://k/api/v1/keys/A/status" is 30 octets: 31 with its NUL. */
-	ASSERT_INT_EQ(etsi014_url(url, 31, "https://k", "A", "status", NULL), 0);
-	ASSERT_INT_EQ(etsi014_url(url, 30, "https://k", "A", "status", NULL), -1);
-	ASSERT_INT_EQ(etsi014_url(url, 10, "https://kme", "A", "status", NULL), -1);
+	ASSERT_INT_EQ(etsi014_url(url, 31, "https://k", "A", "status", NULL),
+		      0);
+	ASSERT_INT_EQ(etsi014_url(url, 30, "https://k", "A", "status", NULL),
+		      -1);
+	ASSERT_INT_EQ(etsi014_url(url, 10, "https://kme", "A", "status", NULL),
+		      -1);
 }
 
 TEST_MAIN(TEST_CASE(container_clause_6_3_example),
 	  TEST_CASE(container_16_and_32_octets),
 	  TEST_CASE(bad_containers_refused_and_wiped),
-	  TEST_CASE(length_bounds_the_input),
-	  TEST_CASE(error_body),
+	  TEST_CASE(length_bounds_the_input), TEST_CASE(error_body),
 	  TEST_CASE(url_rules))

@@ -7,8 +7,11 @@
 #include "../kme-sim/kme.h"
 
 static const struct kme_limits lim = {
-	.key_size = 256, .min_key_size = 64, .max_key_size = 1024,
-	.max_key_per_request = 128, .max_sae_id_count = 2,
+	.key_size = 256,
+	.min_key_size = 64,
+	.max_key_size = 1024,
+	.max_key_per_request = 128,
+	.max_sae_id_count = 2,
 };
 
 static int
@@ -29,7 +32,9 @@ TEST(enc_body_defaults_and_fields)
 	ASSERT_INT_EQ(r.size, 256);
 	ASSERT_INT_EQ(enc_body("{\"number\":3,\"size\":1024,"
 			       "\"additional_slave_SAE_IDs\":[\"B2\",\"B3\"],"
-			       "\"extension_optional\":[{\"abc_x\":1}]}", &r, err), 0);
+			       "\"extension_optional\":[{\"abc_x\":1}]}",
+			       &r, err),
+		      0);
 	ASSERT_INT_EQ(r.number, 3);
 	ASSERT_INT_EQ(r.size, 1024);
 	ASSERT_INT_EQ(r.nslaves, 2);
@@ -45,8 +50,12 @@ TEST(enc_body_mandated_messages)
 
 	ASSERT_INT_EQ(enc_body("{\"size\":260}", &r, err), -1);
 	ASSERT_STR_EQ(err, "size shall be a multiple of 8");
-	ASSERT_INT_EQ(enc_body("{\"extension_mandatory\":[{\"abc_route\":\"x\"}]}", &r, err), -1);
-	ASSERT_STR_EQ(err, "not all extension_mandatory parameters are supported");
+	ASSERT_INT_EQ(
+	    enc_body("{\"extension_mandatory\":[{\"abc_route\":\"x\"}]}", &r,
+		     err),
+	    -1);
+	ASSERT_STR_EQ(err,
+		      "not all extension_mandatory parameters are supported");
 	ASSERT_STR_EQ(r.ext_unsupported, "abc_route");
 	/* An empty mandatory list asks for nothing. */
 	ASSERT_INT_EQ(enc_body("{\"extension_mandatory\":[]}", &r, err), 0);
@@ -54,7 +63,9 @@ TEST(enc_body_mandated_messages)
 
 TEST(enc_body_refusals_say_what)
 {
-	static const struct { const char *json, *want; } cases[] = {
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
 		{ "", "empty" },
 		{ "{", "not valid JSON" },
 		{ "{} {}", "one JSON object" },
@@ -67,7 +78,8 @@ TEST(enc_body_refusals_say_what)
 		{ "{\"number\":1,\"number\":2}", "given once" },
 		{ "{\"size\":56}", "min_key_size" },
 		{ "{\"size\":2048}", "max_key_size" },
-		{ "{\"additional_slave_SAE_IDs\":[\"a\",\"b\",\"c\"]}", "max_SAE_ID_count" },
+		{ "{\"additional_slave_SAE_IDs\":[\"a\",\"b\",\"c\"]}",
+		  "max_SAE_ID_count" },
 		{ "{\"additional_slave_SAE_IDs\":[\"a\",\"a\"]}", "twice" },
 		{ "{\"additional_slave_SAE_IDs\":[1]}", "SAE IDs" },
 		{ "{\"additional_slave_SAE_IDs\":[\"\"]}", "SAE IDs" },
@@ -79,8 +91,10 @@ TEST(enc_body_refusals_say_what)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
-		if (enc_body(cases[i].json, &r, err) != -1 || strstr(err, cases[i].want) == NULL)
-			TH_FAIL("%s: got '%s', want '%s'", cases[i].json, err, cases[i].want);
+		if (enc_body(cases[i].json, &r, err) != -1 ||
+		    strstr(err, cases[i].want) == NULL)
+			TH_FAIL("%s: got '%s', want '%s'", cases[i].json, err,
+				cases[i].want);
 	}
 	/* A body with an embedded NUL is not JSON text. */
 	ASSERT_INT_EQ(kme_req_enc_body("{}\0x", 4, &r, err, sizeof(err)), -1);
@@ -89,11 +103,17 @@ TEST(enc_body_refusals_say_what)
 /* RFC 8259 8.1: JSON text is UTF-8; a \u0000 would cut a C string. */
 TEST(enc_body_strings_are_utf8_without_nul)
 {
-	static const struct { const char *json, *want; } cases[] = {
-		{ "{\"additional_slave_SAE_IDs\":[\"B\xff\"]}", "not valid UTF-8" },
-		{ "{\"additional_slave_SAE_IDs\":[\"B\xc0\xaf\"]}", "not valid UTF-8" },
-		{ "{\"additional_slave_SAE_IDs\":[\"B\xed\xa0\x80\"]}", "not valid UTF-8" },
-		{ "{\"additional_slave_SAE_IDs\":[\"B2\\u0000junk\"]}", "\\u0000" },
+	static const struct {
+		const char *json, *want;
+	} cases[] = {
+		{ "{\"additional_slave_SAE_IDs\":[\"B\xff\"]}",
+		  "not valid UTF-8" },
+		{ "{\"additional_slave_SAE_IDs\":[\"B\xc0\xaf\"]}",
+		  "not valid UTF-8" },
+		{ "{\"additional_slave_SAE_IDs\":[\"B\xed\xa0\x80\"]}",
+		  "not valid UTF-8" },
+		{ "{\"additional_slave_SAE_IDs\":[\"B2\\u0000junk\"]}",
+		  "\\u0000" },
 		{ "{\"x\\u0000\":1}", "\\u0000" },
 	};
 	struct kme_enc_req r;
@@ -101,11 +121,16 @@ TEST(enc_body_strings_are_utf8_without_nul)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
-		if (enc_body(cases[i].json, &r, err) != -1 || strstr(err, cases[i].want) == NULL)
-			TH_FAIL("%s: got '%s', want '%s'", cases[i].json, err, cases[i].want);
+		if (enc_body(cases[i].json, &r, err) != -1 ||
+		    strstr(err, cases[i].want) == NULL)
+			TH_FAIL("%s: got '%s', want '%s'", cases[i].json, err,
+				cases[i].want);
 	}
 	/* An escaped backslash before u0000 is text, not a NUL. */
-	ASSERT_INT_EQ(enc_body("{\"extension_optional\":[{\"a\":\"\\\\u0000\"}]}", &r, err), 0);
+	ASSERT_INT_EQ(
+	    enc_body("{\"extension_optional\":[{\"a\":\"\\\\u0000\"}]}", &r,
+		     err),
+	    0);
 }
 
 TEST(enc_body_ignores_unknown_members)
@@ -113,7 +138,10 @@ TEST(enc_body_ignores_unknown_members)
 	struct kme_enc_req r;
 	char err[KME_ERR_MAX];
 
-	ASSERT_INT_EQ(enc_body("{\"number\":2,\"sise\":256,\"vendor\":{\"a\":[1]}}", &r, err), 0);
+	ASSERT_INT_EQ(
+	    enc_body("{\"number\":2,\"sise\":256,\"vendor\":{\"a\":[1]}}", &r,
+		     err),
+	    0);
 	ASSERT_INT_EQ(r.number, 2);
 	ASSERT_INT_EQ(r.unknown, 2);
 	ASSERT_STR_EQ(r.unknown_first, "sise");
@@ -123,7 +151,10 @@ TEST(enc_body_ignores_unknown_members)
 
 TEST(quoted_input_is_escaped_and_bounded)
 {
-	struct kme_kv kv[] = { { "number", "1\"\\\x01" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" } };
+	struct kme_kv kv[] = {
+		{ "number", "1\"\\\x01"
+			    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" }
+	};
 	struct kme_kv bad[] = { { "number", "\xff" } };
 	struct kme_enc_req r;
 	char err[KME_ERR_MAX];
@@ -162,12 +193,16 @@ TEST(enc_query)
 TEST(dec_body_and_query)
 {
 	static struct kme_dec_req r;
-	struct kme_kv one[] = { { "key_ID", "BC490419-7D60-487F-ADC1-4DDCC177C139" } };
-	struct kme_kv two[] = { { "key_ID", "bc490419-7d60-487f-adc1-4ddcc177c139" },
-				{ "key_ID", "bc490419-7d60-487f-adc1-4ddcc177c13a" } };
-	const char *body = "{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\"},"
-			   "{\"key_ID\":\"550e8400-e29b-41d4-a716-446655440000\","
-			   "\"key_ID_extension\":{}}],\"key_IDs_extension\":{}}";
+	struct kme_kv one[] = { { "key_ID",
+				  "BC490419-7D60-487F-ADC1-4DDCC177C139" } };
+	struct kme_kv two[] = {
+		{ "key_ID", "bc490419-7d60-487f-adc1-4ddcc177c139" },
+		{ "key_ID", "bc490419-7d60-487f-adc1-4ddcc177c13a" }
+	};
+	const char *body =
+	    "{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\"},"
+	    "{\"key_ID\":\"550e8400-e29b-41d4-a716-446655440000\","
+	    "\"key_ID_extension\":{}}],\"key_IDs_extension\":{}}";
 	char err[KME_ERR_MAX];
 
 	ASSERT_INT_EQ(kme_req_dec_query(one, 1, &r, err, sizeof(err)), 0);
@@ -175,17 +210,24 @@ TEST(dec_body_and_query)
 	ASSERT_INT_EQ(r.ids[0][0], 0xbc);
 	ASSERT_INT_EQ(kme_req_dec_query(two, 2, &r, err, sizeof(err)), -1);
 	ASSERT_INT_EQ(kme_req_dec_query(two, 0, &r, err, sizeof(err)), -1);
-	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 128, "A", &r, err, sizeof(err)), 0);
+	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 128, "A", &r, err,
+				       sizeof(err)),
+		      0);
 	ASSERT_INT_EQ(r.nids, 2);
 	ASSERT_INT_EQ(r.ids[1][15], 0x00);
-	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 1, "A", &r, err, sizeof(err)), -1);
+	ASSERT_INT_EQ(kme_req_dec_body(body, strlen(body), 1, "A", &r, err,
+				       sizeof(err)),
+		      -1);
 	ASSERT_TRUE(strstr(err, "more than 1") != NULL);
 	{
 		static const char *bad[] = {
-			"{}", "{\"key_IDs\":[]}", "{\"key_IDs\":[{}]}",
+			"{}",
+			"{\"key_IDs\":[]}",
+			"{\"key_IDs\":[{}]}",
 			"{\"key_IDs\":[{\"key_ID\":\"nope\"}]}",
 			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139x\"}]}",
-			"{\"key_IDs\":[{\"key_ID\":1}]}", "{\"key_IDs\":[\"x\"]}",
+			"{\"key_IDs\":[{\"key_ID\":1}]}",
+			"{\"key_IDs\":[\"x\"]}",
 			"{\"keys\":[]}",
 			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\\u0000x\"}]}",
 			"{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\","
@@ -196,20 +238,22 @@ TEST(dec_body_and_query)
 			"\"key_IDs\":[]}",
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			if (kme_req_dec_body(bad[i], strlen(bad[i]), 128, "A", &r, err,
-					     sizeof(err)) != -1)
+			if (kme_req_dec_body(bad[i], strlen(bad[i]), 128, "A",
+					     &r, err, sizeof(err)) != -1)
 				TH_FAIL("accepted %s", bad[i]);
 		}
 	}
 	{
 		/* Members Table 12 does not define are ignored; a master_SAE_ID
 		 * that names the request's master agrees with it. */
-		const char *extra = "{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-"
-				    "4ddcc177c139\",\"master_SAE_ID\":\"A\",\"other\":1}],"
-				    "\"note\":\"x\"}";
+		const char *extra =
+		    "{\"key_IDs\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-"
+		    "4ddcc177c139\",\"master_SAE_ID\":\"A\",\"other\":1}],"
+		    "\"note\":\"x\"}";
 
-		ASSERT_INT_EQ(kme_req_dec_body(extra, strlen(extra), 128, "A", &r, err,
-					       sizeof(err)), 0);
+		ASSERT_INT_EQ(kme_req_dec_body(extra, strlen(extra), 128, "A",
+					       &r, err, sizeof(err)),
+			      0);
 		ASSERT_INT_EQ(r.nids, 1);
 		ASSERT_INT_EQ(r.unknown, 2);
 		ASSERT_STR_EQ(r.unknown_first, "note");
@@ -270,7 +314,8 @@ TEST(cfg_helpers)
 	ASSERT_TRUE(!kme_cfg_valid_id(""));
 	ASSERT_TRUE(!kme_cfg_valid_id("a/b"));
 	ASSERT_TRUE(!kme_cfg_valid_id("a b"));
-	ASSERT_TRUE(!kme_cfg_valid_id("0123456789012345678901234567890123456789012345678901234567890123456789"));
+	ASSERT_TRUE(!kme_cfg_valid_id(
+	    "0123456789012345678901234567890123456789012345678901234567890123456789"));
 }
 
 /* A minimal valid kme-sim.conf with one [peer] section, then more. */
@@ -279,12 +324,13 @@ cfg_with_peer(struct kme_cfg *c, const char *peer_lines)
 {
 	char buf[2048];
 
-	snprintf(buf, sizeof(buf),
-		 "kme_id = KME_A\nlisten = 127.0.0.1:1\nlink_listen = 127.0.0.1:2\n"
-		 "cert = c\nkey = k\nsae_ca = s\nlink_cert = lc\nlink_key = lk\n"
-		 "link_ca = la\ndatabase = d\nsaes = SAE_A\n"
-		 "[peer KME_B]\naddress = 127.0.0.1:3\nsaes = SAE_B\n%s",
-		 peer_lines);
+	snprintf(
+	    buf, sizeof(buf),
+	    "kme_id = KME_A\nlisten = 127.0.0.1:1\nlink_listen = 127.0.0.1:2\n"
+	    "cert = c\nkey = k\nsae_ca = s\nlink_cert = lc\nlink_key = lk\n"
+	    "link_ca = la\ndatabase = d\nsaes = SAE_A\n"
+	    "[peer KME_B]\naddress = 127.0.0.1:3\nsaes = SAE_B\n%s",
+	    peer_lines);
 	return kme_cfg_load_buf(c, buf, strlen(buf), "test.conf");
 }
 
@@ -305,30 +351,48 @@ TEST(cfg_link_model)
 		    p->qkd.misalign == 0.033 && p->qkd.ec_ineff == 1.22);
 	ASSERT_TRUE(p->qber_abort == QKD_QBER_ABORT_DEFAULT);
 	/* Keys override the preset wherever the preset line stands. */
-	ASSERT_INT_EQ(cfg_with_peer(&c, "fibre_length_km = 25.5\nmu = 0.4\n"
-				    "link_model = decoy-bb84\nlink_preset = field\n"
-				    "qber_abort = 0.08\nrepetition_rate_hz = 1e8\n"), 0);
+	ASSERT_INT_EQ(
+	    cfg_with_peer(&c, "fibre_length_km = 25.5\nmu = 0.4\n"
+			      "link_model = decoy-bb84\nlink_preset = field\n"
+			      "qber_abort = 0.08\nrepetition_rate_hz = 1e8\n"),
+	    0);
 	ASSERT_STR_EQ(p->preset->name, "field");
 	ASSERT_TRUE(p->qkd.length_km == 25.5 && p->qkd.mu == 0.4 &&
 		    p->qkd.rep_rate_hz == 1e8 && p->qber_abort == 0.08);
-	ASSERT_TRUE(p->qkd.atten_db_km == qkd_preset_find("field")->params.atten_db_km);
+	ASSERT_TRUE(p->qkd.atten_db_km ==
+		    qkd_preset_find("field")->params.atten_db_km);
 	/* Refused: out of range, not a number, unknown names, model keys
 	 * without a model. */
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\ndetector_efficiency = 0\n"), -1);
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmisalignment = 0.6\n"), -1);
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nec_inefficiency = 0.9\n"), -1);
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmu = 1x\n"), -1);
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmu = inf\n"), -1);
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nqber_abort = 0\n"), -1);
-	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nlink_preset = GYS\n"), -1);
+	ASSERT_INT_EQ(
+	    cfg_with_peer(&c,
+			  "link_model = decoy-bb84\ndetector_efficiency = 0\n"),
+	    -1);
+	ASSERT_INT_EQ(
+	    cfg_with_peer(&c, "link_model = decoy-bb84\nmisalignment = 0.6\n"),
+	    -1);
+	ASSERT_INT_EQ(
+	    cfg_with_peer(&c,
+			  "link_model = decoy-bb84\nec_inefficiency = 0.9\n"),
+	    -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmu = 1x\n"),
+		      -1);
+	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = decoy-bb84\nmu = inf\n"),
+		      -1);
+	ASSERT_INT_EQ(
+	    cfg_with_peer(&c, "link_model = decoy-bb84\nqber_abort = 0\n"), -1);
+	ASSERT_INT_EQ(
+	    cfg_with_peer(&c, "link_model = decoy-bb84\nlink_preset = GYS\n"),
+	    -1);
 	ASSERT_INT_EQ(cfg_with_peer(&c, "link_model = bb84\n"), -1);
 	ASSERT_INT_EQ(cfg_with_peer(&c, "fibre_length_km = 10\n"), -1);
 }
 
-TEST_MAIN(TEST_CASE(cfg_link_model),
-	  TEST_CASE(enc_body_defaults_and_fields), TEST_CASE(enc_body_mandated_messages),
+TEST_MAIN(TEST_CASE(cfg_link_model), TEST_CASE(enc_body_defaults_and_fields),
+	  TEST_CASE(enc_body_mandated_messages),
 	  TEST_CASE(enc_body_refusals_say_what), TEST_CASE(enc_query),
-	  TEST_CASE(dec_body_and_query), TEST_CASE(split_query), TEST_CASE(cfg_helpers),
+	  TEST_CASE(dec_body_and_query), TEST_CASE(split_query),
+	  TEST_CASE(cfg_helpers),
 	  TEST_CASE(enc_body_strings_are_utf8_without_nul),
 	  TEST_CASE(enc_body_ignores_unknown_members),
-	  TEST_CASE(quoted_input_is_escaped_and_bounded), TEST_CASE(queries_are_utf8))
+	  TEST_CASE(quoted_input_is_escaped_and_bounded),
+	  TEST_CASE(queries_are_utf8))

@@ -21,7 +21,8 @@ static char dbpath[64];
 static struct kme_store *
 fresh(void)
 {
-	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db", (int)getpid());
+	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db",
+		 (int)getpid());
 	unlink(dbpath);
 	return kme_store_open(dbpath);
 }
@@ -53,48 +54,59 @@ TEST(pool_arithmetic)
 	ASSERT_INT_EQ(kme_store_pool_add(st, "KME_B", 1000, 1500, &bits), 0);
 	ASSERT_U64_EQ(bits, 1000);
 	ASSERT_INT_EQ(kme_store_pool_add(st, "KME_B", 1000, 1500, &bits), 0);
-	ASSERT_U64_EQ(bits, 1500);	/* capped */
+	ASSERT_U64_EQ(bits, 1500); /* capped */
 	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_B", 1501), 1);
 	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_B", 500), 0);
 	ASSERT_INT_EQ(kme_store_pool_get(st, "KME_B", &bits), 0);
 	ASSERT_U64_EQ(bits, 1000);
-	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_C", 1), 1);	/* no pool yet */
+	ASSERT_INT_EQ(kme_store_pool_take(st, "KME_C", 1), 1); /* no pool yet */
 	cleanup_db(st);
 }
 
 TEST(reserve_fetch_once)
 {
 	struct kme_store *st = fresh();
-	struct kme_key *keys = kme_keys_new_random(2, 32), *out = kme_keys_new(2);
+	struct kme_key *keys = kme_keys_new_random(2, 32),
+		       *out = kme_keys_new(2);
 	uint8_t ids[2][UUID_LEN];
 	uint64_t bits;
 
 	kme_store_pool_set(st, "KME_A", 1000);
 	/* Not enough pool: nothing is recorded. */
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 1024, "SAE_A", slaves1, 1, keys, 2,
-					wall_s() + 60), 1);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 1024, "SAE_A", slaves1, 1,
+					keys, 2, wall_s() + 60),
+		      1);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 512, "SAE_A", slaves1, 1, keys, 2,
-					wall_s() + 60), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 512, "SAE_A", slaves1, 1,
+					keys, 2, wall_s() + 60),
+		      0);
 	kme_store_pool_get(st, "KME_A", &bits);
 	ASSERT_U64_EQ(bits, 488);
 	memcpy(ids[0], keys[0].id, UUID_LEN);
 	memcpy(ids[1], keys[1].id, UUID_LEN);
 	/* Wrong master: as if unknown. */
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_X", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_X", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])ids, 2, out),
+		      KME_FETCH_NOT_FOUND);
 	kme_keys_free(out, 2);
 	out = kme_keys_new(2);
 	/* Not a slave of it. */
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_C", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_UNAUTHORIZED);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_C",
+				      (const uint8_t(*)[UUID_LEN])ids, 2, out),
+		      KME_FETCH_UNAUTHORIZED);
 	kme_keys_free(out, 2);
 	out = kme_keys_new(2);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])ids, 2, out),
+		      KME_FETCH_OK);
 	ASSERT_INT_EQ(out[1].len, 32);
 	ASSERT_MEM_EQ(out[1].bytes, keys[1].bytes, 32);
 	ASSERT_MEM_EQ(out[0].id, keys[0].id, UUID_LEN);
 	kme_keys_free(out, 2);
 	out = kme_keys_new(2);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])ids, 1, out),
+		      KME_FETCH_NOT_FOUND);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
 	kme_keys_free(out, 2);
 	kme_keys_free(keys, 2);
@@ -104,23 +116,34 @@ TEST(reserve_fetch_once)
 TEST(all_or_nothing_and_multicast)
 {
 	struct kme_store *st = fresh();
-	struct kme_key *keys = kme_keys_new_random(1, 16), *out = kme_keys_new(2);
+	struct kme_key *keys = kme_keys_new_random(1, 16),
+		       *out = kme_keys_new(2);
 	uint8_t ids[2][UUID_LEN];
 
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves2, 2, keys, 1,
-					wall_s() + 60), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves2, 2,
+					keys, 1, wall_s() + 60),
+		      0);
 	memcpy(ids[0], keys[0].id, UUID_LEN);
 	memset(ids[1], 0x42, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 2, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])ids, 2, out),
+		      KME_FETCH_NOT_FOUND);
 	kme_keys_free(out, 2);
 	out = kme_keys_new(2);
 	/* The failed request consumed nothing. */
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])ids, 1, out),
+		      KME_FETCH_OK);
 	kme_keys_free(out, 2);
 	out = kme_keys_new(2);
-	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);	/* SAE_B2 still to fetch */
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_NOT_FOUND);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B2", (const uint8_t (*)[UUID_LEN])ids, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_reserved_count(st),
+		      1); /* SAE_B2 still to fetch */
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])ids, 1, out),
+		      KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B2",
+				      (const uint8_t(*)[UUID_LEN])ids, 1, out),
+		      KME_FETCH_OK);
 	ASSERT_MEM_EQ(out[0].bytes, keys[0].bytes, 16);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
 	kme_keys_free(out, 2);
@@ -131,18 +154,23 @@ TEST(all_or_nothing_and_multicast)
 TEST(expiry_and_reopen)
 {
 	struct kme_store *st = fresh();
-	struct kme_key *keys = kme_keys_new_random(2, 16), *out = kme_keys_new(1);
+	struct kme_key *keys = kme_keys_new_random(2, 16),
+		       *out = kme_keys_new(1);
 	uint8_t id[1][UUID_LEN];
 	uint64_t bits;
 
 	kme_store_pool_set(st, "KME_B", 777);
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, 1,
-					wall_s() - 1), 0);
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys + 1, 1,
-					wall_s() + 60), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1,
+					keys, 1, wall_s() - 1),
+		      0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1,
+					keys + 1, 1, wall_s() + 60),
+		      0);
 	memcpy(id[0], keys[0].id, UUID_LEN);
 	/* Expired but not yet swept: already not served. */
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_NOT_FOUND);
 	ASSERT_INT_EQ(kme_store_expire(st, wall_s(), 60), 1);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
 	kme_store_free(st);
@@ -151,7 +179,9 @@ TEST(expiry_and_reopen)
 	kme_store_pool_get(st, "KME_B", &bits);
 	ASSERT_U64_EQ(bits, 777);
 	memcpy(id[0], keys[1].id, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
 	kme_keys_free(out, 1);
 	kme_keys_free(keys, 2);
 	cleanup_db(st);
@@ -160,17 +190,23 @@ TEST(expiry_and_reopen)
 TEST(ready_take_all_or_none)
 {
 	struct kme_store *st = fresh();
-	struct kme_key *keys = kme_keys_new_random(3, 32), *out = kme_keys_new(3);
+	struct kme_key *keys = kme_keys_new_random(3, 32),
+		       *out = kme_keys_new(3);
 	uint8_t id[1][UUID_LEN];
 	int64_t now = wall_s();
 
-	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys, 2, now - 100), 0);
-	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys + 2, 1, now), 0);
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys,
+					  2, now - 100),
+		      0);
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B",
+					  keys + 2, 1, now),
+		      0);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 3);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", now - 10), 1);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_C", 0), 0);
 	/* Too few fresh enough: nothing taken. */
-	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", now - 10, out, 2), 1);
+	ASSERT_INT_EQ(
+	    kme_store_ready_take(st, "SAE_A", "SAE_B", now - 10, out, 2), 1);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 3);
 	kme_keys_free(out, 3);
 	out = kme_keys_new(3);
@@ -187,13 +223,19 @@ TEST(ready_take_all_or_none)
 	ASSERT_INT_EQ(kme_store_ready_purge(st, "KME_B", now + 1), 1);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 0);
 	/* Slave side: delivery extends the expiry of a recorded key. */
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, 1, now - 1), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1,
+					keys, 1, now - 1),
+		      0);
 	memcpy(id[0], keys[0].id, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_extend(st, (const uint8_t (*)[UUID_LEN])id, 1, now + 60), 0);
+	ASSERT_INT_EQ(kme_store_extend(st, (const uint8_t(*)[UUID_LEN])id, 1,
+				       now + 60),
+		      0);
 	ASSERT_INT_EQ(kme_store_expire(st, now, 60), 0);
 	kme_keys_free(out, 3);
 	out = kme_keys_new(1);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
 	kme_keys_free(out, 1);
 	kme_keys_free(keys, 3);
 	cleanup_db(st);
@@ -203,20 +245,29 @@ TEST(ready_take_all_or_none)
 TEST(reserve_batch_refuses_repeated_ids)
 {
 	struct kme_store *st = fresh();
-	struct kme_key *keys = kme_keys_new_random(2, 16), *out = kme_keys_new(1);
+	struct kme_key *keys = kme_keys_new_random(2, 16),
+		       *out = kme_keys_new(1);
 	struct kme_store_resv item = { "SAE_A", slaves1, 1, keys, 1 };
 	struct kme_store_resv twice[2] = { { "SAE_A", slaves1, 1, keys + 1, 1 },
-					   { "SAE_A", slaves1, 1, keys + 1, 1 } };
+					   { "SAE_A", slaves1, 1, keys + 1,
+					     1 } };
 	uint8_t id[1][UUID_LEN];
 
-	ASSERT_INT_EQ(kme_store_reserve_batch(st, "KME_A", &item, 1, wall_s() + 60), 0);
-	ASSERT_INT_EQ(kme_store_reserve_batch(st, "KME_A", &item, 1, wall_s() + 60), 1);
-	ASSERT_INT_EQ(kme_store_reserve_batch(st, "KME_A", twice, 2, wall_s() + 60), 1);
+	ASSERT_INT_EQ(
+	    kme_store_reserve_batch(st, "KME_A", &item, 1, wall_s() + 60), 0);
+	ASSERT_INT_EQ(
+	    kme_store_reserve_batch(st, "KME_A", &item, 1, wall_s() + 60), 1);
+	ASSERT_INT_EQ(
+	    kme_store_reserve_batch(st, "KME_A", twice, 2, wall_s() + 60), 1);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
 	memcpy(id[0], keys[1].id, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_NOT_FOUND);
 	memcpy(id[0], keys[0].id, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
 	ASSERT_MEM_EQ(out[0].bytes, keys[0].bytes, 16);
 	kme_keys_free(out, 1);
 	kme_keys_free(keys, 2);
@@ -232,7 +283,9 @@ TEST(ready_take_same_second)
 	int64_t now = wall_s();
 	int seen[5] = { 0 };
 
-	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys, 5, now), 0);
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys,
+					  5, now),
+		      0);
 	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", 0, a, 1), 0);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 4);
 	ASSERT_INT_EQ(kme_store_ready_take(st, "SAE_A", "SAE_B", 0, b, 2), 0);
@@ -263,7 +316,9 @@ db_exec(const char *sql)
 {
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open(dbpath, &db) == SQLITE_OK &&
-		 sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+			 sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+		     ? 0
+		     : -1;
 
 	sqlite3_close(db);
 	return rc;
@@ -294,14 +349,18 @@ db_int(const char *sql)
 TEST(fetch_audit_and_retention)
 {
 	struct kme_store *st = fresh();
-	struct kme_key *keys = kme_keys_new_random(2, 16), *out = kme_keys_new(1);
+	struct kme_key *keys = kme_keys_new_random(2, 16),
+		       *out = kme_keys_new(1);
 	uint8_t id[1][UUID_LEN];
 	int64_t now = wall_s();
 
-	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, 2,
-					now + 60), 0);
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1,
+					keys, 2, now + 60),
+		      0);
 	memcpy(id[0], keys[0].id, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
 	ASSERT_INT_EQ(kme_store_expire(st, now, 100), 0);
 	/* Both keys past their expiry: the unfetched one goes, the audit row
@@ -310,7 +369,8 @@ TEST(fetch_audit_and_retention)
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
 	kme_store_free(st);
 	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log"), 1);
-	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey WHERE key IS NOT NULL"), 0);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey WHERE key IS NOT NULL"),
+		      0);
 	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey"), 1);
 	st = kme_store_open(dbpath);
 	ASSERT_TRUE(st != NULL);
@@ -326,32 +386,32 @@ TEST(fetch_audit_and_retention)
 
 /* The first release's tables, as it created them. */
 static const char schema_v1[] =
-	"CREATE TABLE pool(peer TEXT PRIMARY KEY, bits INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE rkey(key_id BLOB PRIMARY KEY, master TEXT NOT NULL, peer TEXT NOT NULL,"
-	"  key BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE rslave(key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
-	"  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
-	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
-	"CREATE INDEX rkey_expires ON rkey(expires);"
-	"CREATE TABLE fetch_log(key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
-	"  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
-	"CREATE TABLE ready(key_id BLOB PRIMARY KEY, master TEXT NOT NULL, slave TEXT NOT NULL,"
-	"  peer TEXT NOT NULL, key BLOB NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX ready_pair ON ready(master, slave, created);"
-	"INSERT INTO pool VALUES('KME_B', 4242);"
-	/* key 11..: waiting for SAE_B; key 22..: multicast, SAE_B has it */
-	"INSERT INTO rkey VALUES(x'11111111111111111111111111111111', 'SAE_A', 'KME_A',"
-	"  x'0102030405060708090a0b0c0d0e0f10', 4000000000);"
-	"INSERT INTO rslave VALUES(x'11111111111111111111111111111111', 'SAE_B', 0);"
-	"INSERT INTO rkey VALUES(x'22222222222222222222222222222222', 'SAE_A', 'KME_A',"
-	"  x'a1a2a3a4a5a6a7a8a9aaabacadaeafb0', 4000000000);"
-	"INSERT INTO rslave VALUES(x'22222222222222222222222222222222', 'SAE_B', 1);"
-	"INSERT INTO rslave VALUES(x'22222222222222222222222222222222', 'SAE_B2', 0);"
-	"INSERT INTO fetch_log VALUES(x'22222222222222222222222222222222', 'SAE_B', 1700000000);"
-	/* a key long gone, only its audit row left */
-	"INSERT INTO fetch_log VALUES(x'33333333333333333333333333333333', 'SAE_B', 1700000001);"
-	"INSERT INTO ready VALUES(x'44444444444444444444444444444444', 'SAE_A', 'SAE_B',"
-	"  'KME_B', x'00112233445566778899aabbccddeeff', 1700000002);";
+    "CREATE TABLE pool(peer TEXT PRIMARY KEY, bits INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE rkey(key_id BLOB PRIMARY KEY, master TEXT NOT NULL, peer TEXT NOT NULL,"
+    "  key BLOB NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE rslave(key_id BLOB NOT NULL REFERENCES rkey(key_id) ON DELETE CASCADE,"
+    "  slave TEXT NOT NULL, fetched INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+    "CREATE INDEX rkey_expires ON rkey(expires);"
+    "CREATE TABLE fetch_log(key_id BLOB NOT NULL, slave TEXT NOT NULL, at INTEGER NOT NULL,"
+    "  PRIMARY KEY(key_id, slave)) WITHOUT ROWID;"
+    "CREATE TABLE ready(key_id BLOB PRIMARY KEY, master TEXT NOT NULL, slave TEXT NOT NULL,"
+    "  peer TEXT NOT NULL, key BLOB NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX ready_pair ON ready(master, slave, created);"
+    "INSERT INTO pool VALUES('KME_B', 4242);"
+    /* key 11..: waiting for SAE_B; key 22..: multicast, SAE_B has it */
+    "INSERT INTO rkey VALUES(x'11111111111111111111111111111111', 'SAE_A', 'KME_A',"
+    "  x'0102030405060708090a0b0c0d0e0f10', 4000000000);"
+    "INSERT INTO rslave VALUES(x'11111111111111111111111111111111', 'SAE_B', 0);"
+    "INSERT INTO rkey VALUES(x'22222222222222222222222222222222', 'SAE_A', 'KME_A',"
+    "  x'a1a2a3a4a5a6a7a8a9aaabacadaeafb0', 4000000000);"
+    "INSERT INTO rslave VALUES(x'22222222222222222222222222222222', 'SAE_B', 1);"
+    "INSERT INTO rslave VALUES(x'22222222222222222222222222222222', 'SAE_B2', 0);"
+    "INSERT INTO fetch_log VALUES(x'22222222222222222222222222222222', 'SAE_B', 1700000000);"
+    /* a key long gone, only its audit row left */
+    "INSERT INTO fetch_log VALUES(x'33333333333333333333333333333333', 'SAE_B', 1700000001);"
+    "INSERT INTO ready VALUES(x'44444444444444444444444444444444', 'SAE_A', 'SAE_B',"
+    "  'KME_B', x'00112233445566778899aabbccddeeff', 1700000002);";
 
 TEST(carries_over_schema_v1)
 {
@@ -371,23 +431,32 @@ TEST(carries_over_schema_v1)
 	ASSERT_U64_EQ(bits, 4242);
 	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 1);
 	memset(id[0], 0x11, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
 	ASSERT_INT_EQ(out[0].bytes[0], 0x01);
 	kme_keys_free(out, 1);
 	out = kme_keys_new(1);
 	memset(id[0], 0x22, UUID_LEN);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_NOT_FOUND);
-	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B2", (const uint8_t (*)[UUID_LEN])id, 1, out), KME_FETCH_OK);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_NOT_FOUND);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B2",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
 	ASSERT_INT_EQ(out[0].bytes[0], 0xa1);
 	ASSERT_INT_EQ(kme_store_reserved_count(st), 0);
 	kme_store_free(st);
 	ASSERT_INT_EQ(db_int("PRAGMA user_version"), 2);
-	ASSERT_INT_EQ(db_int("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v1' "
-			     "OR name = 'rslave'"), 0);
+	ASSERT_INT_EQ(
+	    db_int("SELECT count(*) FROM sqlite_master WHERE name LIKE '%v1' "
+		   "OR name = 'rslave'"),
+	    0);
 	/* Every audit record survived: the old two and the two fetches. */
 	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log"), 4);
 	ASSERT_INT_EQ(db_int("SELECT at FROM fetch_log WHERE key_id = "
-			     "x'33333333333333333333333333333333'"), 1700000001);
+			     "x'33333333333333333333333333333333'"),
+		      1700000001);
 	/* A store written by a newer kme-sim is refused and left alone. */
 	ASSERT_INT_EQ(db_exec("PRAGMA user_version = 99"), 0);
 	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
@@ -418,7 +487,7 @@ TEST(files_private)
 	ASSERT_TRUE(st != NULL);
 	ASSERT_INT_EQ(kme_store_pool_set(st, "KME_B", 1), 0);
 	ASSERT_INT_EQ(file_mode(dbpath), 0600);
-	ASSERT_INT_EQ(file_mode(wal), 0600);	/* exists while open (WAL) */
+	ASSERT_INT_EQ(file_mode(wal), 0600); /* exists while open (WAL) */
 	ASSERT_TRUE(access(shm, F_OK) < 0 || file_mode(shm) == 0600);
 	kme_store_free(st);
 	ASSERT_INT_EQ(kme_store_check_files(dbpath), 0);
@@ -426,7 +495,7 @@ TEST(files_private)
 	ASSERT_INT_EQ(chmod(dbpath, 0644), 0);
 	ASSERT_INT_EQ(kme_store_check_files(dbpath), -1);
 	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
-	ASSERT_INT_EQ(file_mode(dbpath), 0644);	/* left for the operator */
+	ASSERT_INT_EQ(file_mode(dbpath), 0644); /* left for the operator */
 	ASSERT_INT_EQ(chmod(dbpath, 0600), 0);
 	/* So is a leftover -shm (or -wal) that others can reach. */
 	fd = open(shm, O_WRONLY | O_CREAT | O_TRUNC, 0640);
@@ -441,8 +510,10 @@ TEST(files_private)
 	cleanup_db(st);
 }
 
-TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none), TEST_CASE(reserve_fetch_once),
+TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
+	  TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
 	  TEST_CASE(files_private), TEST_CASE(ready_take_same_second),
-	  TEST_CASE(fetch_audit_and_retention), TEST_CASE(carries_over_schema_v1),
+	  TEST_CASE(fetch_audit_and_retention),
+	  TEST_CASE(carries_over_schema_v1),
 	  TEST_CASE(reserve_batch_refuses_repeated_ids))

@@ -42,7 +42,7 @@ TEST(rbuf_reads_and_refuses_short)
 
 	rbuf_init(&rb, d, 3);
 	ASSERT_INT_EQ(rbuf_get_be32(&rb, &u32), -1);
-	ASSERT_INT_EQ(rb.off, 0);	/* cursor untouched on failure */
+	ASSERT_INT_EQ(rb.off, 0); /* cursor untouched on failure */
 	ASSERT_INT_EQ(rbuf_sub(&rb, 4, &sub), -1);
 	ASSERT_INT_EQ(rbuf_sub(&rb, 2, &sub), 0);
 	ASSERT_INT_EQ(rbuf_left(&sub), 2);
@@ -54,7 +54,9 @@ TEST(wbuf_writes_and_sticks_on_overflow)
 {
 	uint8_t out[7];
 	struct wbuf wb;
-	static const uint8_t want[] = { 0xaa, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06 };
+	static const uint8_t want[] = {
+		0xaa, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+	};
 
 	wbuf_init(&wb, out, sizeof(out));
 	ASSERT_INT_EQ(wbuf_put_u8(&wb, 0xaa), 0);
@@ -89,8 +91,11 @@ TEST(hex_round_trip_and_rejects)
 TEST(base64_rfc4648_vectors)
 {
 	/* RFC 4648 section 10 test vectors. */
-	static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-	static const char *const enc[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
+	static const char *const plain[] = { "",     "f",     "fo",    "foo",
+					     "foob", "fooba", "foobar" };
+	static const char *const enc[] = {
+		"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"
+	};
 	char out[16];
 	uint8_t back[8];
 
@@ -99,7 +104,9 @@ TEST(base64_rfc4648_vectors)
 		base64_encode(out, (const uint8_t *)plain[i], n);
 		ASSERT_STR_EQ(out, enc[i]);
 		ASSERT_INT_EQ(base64_encoded_len(n), strlen(enc[i]));
-		ASSERT_INT_EQ(base64_decode(back, sizeof(back), enc[i], strlen(enc[i])), (int)n);
+		ASSERT_INT_EQ(base64_decode(back, sizeof(back), enc[i],
+					    strlen(enc[i])),
+			      (int)n);
 		ASSERT_MEM_EQ(back, plain[i], n);
 	}
 }
@@ -111,14 +118,17 @@ TEST(base64_full_alphabet_and_rejects)
 
 	for (size_t i = 0; i < sizeof(all); i++)
 		all[i] = (uint8_t)(i * 5 + 3);
-	all[0] = 0xfb; all[1] = 0xff; all[2] = 0xbf;	/* "+/+/" territory */
+	all[0] = 0xfb;
+	all[1] = 0xff;
+	all[2] = 0xbf; /* "+/+/" territory */
 	base64_encode(s, all, sizeof(all));
 	ASSERT_INT_EQ(base64_decode(back, sizeof(back), s, 64), 48);
 	ASSERT_MEM_EQ(back, all, 48);
 	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm9", 3), -1);
 	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm9v!A==", 8), -1);
 	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Z=9v", 4), -1);
-	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zh==", 4), -1); /* non-canonical */
+	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zh==", 4),
+		      -1); /* non-canonical */
 	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm9=Zm9v", 8), -1);
 	ASSERT_INT_EQ(base64_decode(back, 2, "Zm9v", 4), -1);
 	ASSERT_INT_EQ(base64_decode(back, sizeof(back), "Zm-v", 4), -1);
@@ -126,19 +136,24 @@ TEST(base64_full_alphabet_and_rejects)
 
 TEST(uuid_format_parse)
 {
-	static const uint8_t u[16] = { 0xbc, 0x49, 0x04, 0x19, 0x7d, 0x60, 0x48, 0x7f,
-				       0xad, 0xc1, 0x4d, 0xdc, 0xc1, 0x77, 0xc1, 0x39 };
+	static const uint8_t u[16] = { 0xbc, 0x49, 0x04, 0x19, 0x7d, 0x60,
+				       0x48, 0x7f, 0xad, 0xc1, 0x4d, 0xdc,
+				       0xc1, 0x77, 0xc1, 0x39 };
 	char s[UUID_STR_LEN + 1];
 	uint8_t back[16], r[16];
 
 	uuid_format(s, u);
 	ASSERT_STR_EQ(s, "bc490419-7d60-487f-adc1-4ddcc177c139");
-	ASSERT_INT_EQ(uuid_parse(back, "BC490419-7D60-487F-ADC1-4DDCC177C139"), 0);
+	ASSERT_INT_EQ(uuid_parse(back, "BC490419-7D60-487F-ADC1-4DDCC177C139"),
+		      0);
 	ASSERT_MEM_EQ(back, u, 16);
 	ASSERT_INT_EQ(uuid_parse(back, "bc4904197d60487fadc14ddcc177c139"), -1);
-	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1-4ddcc177c13"), -1);
-	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1x4ddcc177c139"), -1);
-	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1-4ddcc177c13g"), -1);
+	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1-4ddcc177c13"),
+		      -1);
+	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1x4ddcc177c139"),
+		      -1);
+	ASSERT_INT_EQ(uuid_parse(back, "bc490419-7d60-487f-adc1-4ddcc177c13g"),
+		      -1);
 	ASSERT_INT_EQ(uuid_generate_v4(r), 0);
 	ASSERT_INT_EQ(r[6] >> 4, 4);
 	ASSERT_INT_EQ(r[8] >> 6, 2);
@@ -148,7 +163,8 @@ TEST(uuid_format_parse)
 		uint64_t ms = 0, now_ms;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		now_ms =
+		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 		ASSERT_INT_EQ(uuid_generate_v7(r), 0);
 		ASSERT_INT_EQ(r[6] >> 4, 7);
 		ASSERT_INT_EQ(r[8] >> 6, 2);
@@ -187,19 +203,24 @@ cfg_collect(void *arg, const char *section, const char *section_arg,
 TEST(cfg_lines_sections_errors)
 {
 	static const char good[] =
-		"# comment\n\n  rate = 1000 \n[port eth0]\nmode=psk\r\n";
+	    "# comment\n\n  rate = 1000 \n[port eth0]\nmode=psk\r\n";
 	struct cfg_seen seen = { 0 };
 
-	ASSERT_INT_EQ(cfg_parse_buf(good, strlen(good), "t", cfg_collect, &seen), 0);
+	ASSERT_INT_EQ(
+	    cfg_parse_buf(good, strlen(good), "t", cfg_collect, &seen), 0);
 	ASSERT_INT_EQ(seen.n, 2);
 	ASSERT_STR_EQ(seen.last[0], "port");
 	ASSERT_STR_EQ(seen.last[1], "eth0");
 	ASSERT_STR_EQ(seen.last[2], "mode=psk");
-	ASSERT_INT_EQ(cfg_parse_buf("novalue\n", 8, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("novalue\n", 8, "t", cfg_collect, &seen),
+		      -1);
 	ASSERT_INT_EQ(cfg_parse_buf("[bad\n", 5, "t", cfg_collect, &seen), -1);
-	ASSERT_INT_EQ(cfg_parse_buf("a b = 1\n", 8, "t", cfg_collect, &seen), -1);
-	ASSERT_INT_EQ(cfg_parse_buf("reject = 1\n", 11, "t", cfg_collect, &seen), -1);
-	ASSERT_INT_EQ(cfg_parse_buf("a = 1\0\n", 7, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("a b = 1\n", 8, "t", cfg_collect, &seen),
+		      -1);
+	ASSERT_INT_EQ(
+	    cfg_parse_buf("reject = 1\n", 11, "t", cfg_collect, &seen), -1);
+	ASSERT_INT_EQ(cfg_parse_buf("a = 1\0\n", 7, "t", cfg_collect, &seen),
+		      -1);
 }
 
 TEST(cfg_numbers_bools_durations)
@@ -213,7 +234,8 @@ TEST(cfg_numbers_bools_durations)
 	ASSERT_INT_EQ(cfg_parse_u64("-1", 0, 100, &v), -1);
 	ASSERT_INT_EQ(cfg_parse_u64("4x", 0, 100, &v), -1);
 	ASSERT_INT_EQ(cfg_parse_u64("", 0, 100, &v), -1);
-	ASSERT_INT_EQ(cfg_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -1);
+	ASSERT_INT_EQ(
+	    cfg_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -1);
 	ASSERT_INT_EQ(cfg_parse_bool("yes", &b), 0);
 	ASSERT_TRUE(b);
 	ASSERT_INT_EQ(cfg_parse_bool("off", &b), 0);
@@ -276,7 +298,8 @@ TEST(content_length_digits_within_max)
 	ASSERT_TRUE(http_content_length_ok("65536", 65536));
 	ASSERT_TRUE(http_content_length_ok("000065536", 65536));
 	ASSERT_TRUE(!http_content_length_ok("65537", 65536));
-	ASSERT_TRUE(!http_content_length_ok("1000000000000000000000000", 65536));
+	ASSERT_TRUE(
+	    !http_content_length_ok("1000000000000000000000000", 65536));
 	ASSERT_TRUE(!http_content_length_ok("", 65536));
 	ASSERT_TRUE(!http_content_length_ok("+5", 65536));
 	ASSERT_TRUE(!http_content_length_ok(" 5", 65536));
@@ -313,9 +336,12 @@ TEST(log_event_json_fields)
 	ASSERT_TRUE(fgets(line, sizeof(line), f) != NULL);
 	o = cJSON_Parse(line);
 	ASSERT_TRUE(o != NULL);
-	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "event")), "sak_in_use");
-	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "port")), "wire\"0\n");
-	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "msg")), "SAK 7");
+	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "event")),
+		      "sak_in_use");
+	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "port")),
+		      "wire\"0\n");
+	ASSERT_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItem(o, "msg")),
+		      "SAK 7");
 	ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(o, "kn")) &&
 		    cJSON_GetObjectItem(o, "kn")->valuedouble == 4294967295.0);
 	ASSERT_INT_EQ(cJSON_GetObjectItem(o, "an")->valueint, 3);
@@ -333,18 +359,27 @@ TEST(http_pages_addresses)
 	char host[16];
 	uint16_t port;
 
-	ASSERT_INT_EQ(http_pages_parse_addr("127.0.0.1:9102", host, sizeof(host), &port), 0);
+	ASSERT_INT_EQ(http_pages_parse_addr("127.0.0.1:9102", host,
+					    sizeof(host), &port),
+		      0);
 	ASSERT_STR_EQ(host, "127.0.0.1");
 	ASSERT_INT_EQ(port, 9102);
-	ASSERT_INT_EQ(http_pages_parse_addr("[::1]:80", host, sizeof(host), &port), 0);
+	ASSERT_INT_EQ(
+	    http_pages_parse_addr("[::1]:80", host, sizeof(host), &port), 0);
 	ASSERT_STR_EQ(host, "::1");
 	ASSERT_INT_EQ(port, 80);
-	ASSERT_INT_EQ(http_pages_parse_addr("127.0.0.1", host, sizeof(host), &port), -1);
-	ASSERT_INT_EQ(http_pages_parse_addr(":80", host, sizeof(host), &port), -1);
-	ASSERT_INT_EQ(http_pages_parse_addr("h:0", host, sizeof(host), &port), -1);
-	ASSERT_INT_EQ(http_pages_parse_addr("h:65536", host, sizeof(host), &port), -1);
-	ASSERT_INT_EQ(http_pages_parse_addr("[::1]80", host, sizeof(host), &port), -1);
-	ASSERT_INT_EQ(http_pages_parse_addr("255.255.255.255:1", host, 15, &port), -1);
+	ASSERT_INT_EQ(
+	    http_pages_parse_addr("127.0.0.1", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(http_pages_parse_addr(":80", host, sizeof(host), &port),
+		      -1);
+	ASSERT_INT_EQ(http_pages_parse_addr("h:0", host, sizeof(host), &port),
+		      -1);
+	ASSERT_INT_EQ(
+	    http_pages_parse_addr("h:65536", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(
+	    http_pages_parse_addr("[::1]80", host, sizeof(host), &port), -1);
+	ASSERT_INT_EQ(
+	    http_pages_parse_addr("255.255.255.255:1", host, 15, &port), -1);
 }
 
 /*
@@ -356,17 +391,34 @@ TEST(http_pages_addresses)
 TEST(utf8_rfc3629_examples_and_kuhn_stress_cases)
 {
 	static const char *const good[] = {
-		"\x41\xe2\x89\xa2\xce\x91\x2e",		/* A<NOT IDENTICAL TO>. */
-		"\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4",	/* Korean */
-		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",	/* Japanese */
-		"\xef\xbb\xbf\xf0\xa3\x8e\xb4",		/* BOM, U+233B4 */
-		"\xf4\x8f\xbf\xbf", "\xee\x80\x80", "plain ASCII", "",
+		"\x41\xe2\x89\xa2\xce\x91\x2e", /* A<NOT IDENTICAL TO>. */
+		"\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4", /* Korean */
+		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", /* Japanese */
+		"\xef\xbb\xbf\xf0\xa3\x8e\xb4", /* BOM, U+233B4 */
+		"\xf4\x8f\xbf\xbf",
+		"\xee\x80\x80",
+		"plain ASCII",
+		"",
 	};
 	static const char *const bad[] = {
-		"\x80", "\xbf", "a\x80" "b", "\xc0 ", "\xe0\x80", "\xf0\x80\x80",
-		"\xfe", "\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf",
-		"\xc1\xbf", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
-		"\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
+		"\x80",
+		"\xbf",
+		"a\x80"
+		"b",
+		"\xc0 ",
+		"\xe0\x80",
+		"\xf0\x80\x80",
+		"\xfe",
+		"\xff",
+		"\xc0\xaf",
+		"\xe0\x80\xaf",
+		"\xf0\x80\x80\xaf",
+		"\xc1\xbf",
+		"\xe0\x9f\xbf",
+		"\xed\xa0\x80",
+		"\xed\xbf\xbf",
+		"\xf4\x90\x80\x80",
+		"\xf8\x88\x80\x80\x80",
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(good); i++)
@@ -377,7 +429,8 @@ TEST(utf8_rfc3629_examples_and_kuhn_stress_cases)
 
 TEST(json_text_check_refuses_nul_and_bad_utf8)
 {
-	static const char ok1[] = "{\"a\": \"x\\\\u0000\"}";	/* an escaped backslash */
+	static const char ok1[] =
+	    "{\"a\": \"x\\\\u0000\"}"; /* an escaped backslash */
 	static const char ok2[] = "{\"a\": \"\\u0001\\\"\"}";
 	static const char nul[] = "{\"a\": \"id\\u0000junk\"}";
 	static const char raw[] = "{\"a\": \"id\0junk\"}";
@@ -394,9 +447,12 @@ TEST(str_quote_escapes_and_bounds)
 {
 	char out[32];
 
-	ASSERT_STR_EQ(str_quote(out, sizeof(out), "ab\"c\\", 5, 40), "ab\\\"c\\\\");
-	ASSERT_STR_EQ(str_quote(out, sizeof(out), "\xc3\x28\n", 3, 40), "\\xc3(\\x0a");
-	ASSERT_STR_EQ(str_quote(out, sizeof(out), "0123456789", 10, 4), "0123...");
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "ab\"c\\", 5, 40),
+		      "ab\\\"c\\\\");
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "\xc3\x28\n", 3, 40),
+		      "\\xc3(\\x0a");
+	ASSERT_STR_EQ(str_quote(out, sizeof(out), "0123456789", 10, 4),
+		      "0123...");
 	ASSERT_STR_EQ(str_quote(out, 8, "0123456789", 10, 40), "0123...");
 	ASSERT_STR_EQ(str_quote(out, sizeof(out), "a\0b", 3, 40), "a\\x00b");
 }
@@ -406,15 +462,11 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(hex_round_trip_and_rejects),
 	  TEST_CASE(base64_rfc4648_vectors),
 	  TEST_CASE(base64_full_alphabet_and_rejects),
-	  TEST_CASE(uuid_format_parse),
-	  TEST_CASE(cfg_lines_sections_errors),
-	  TEST_CASE(cfg_numbers_bools_durations),
-	  TEST_CASE(ct_equal_and_wipe),
+	  TEST_CASE(uuid_format_parse), TEST_CASE(cfg_lines_sections_errors),
+	  TEST_CASE(cfg_numbers_bools_durations), TEST_CASE(ct_equal_and_wipe),
 	  TEST_CASE(secmem_realloc_keeps_contents_and_never_shrinks),
-	  TEST_CASE(id_alphabet),
-	  TEST_CASE(content_length_digits_within_max),
-	  TEST_CASE(log_event_json_fields),
-	  TEST_CASE(http_pages_addresses),
+	  TEST_CASE(id_alphabet), TEST_CASE(content_length_digits_within_max),
+	  TEST_CASE(log_event_json_fields), TEST_CASE(http_pages_addresses),
 	  TEST_CASE(utf8_rfc3629_examples_and_kuhn_stress_cases),
 	  TEST_CASE(json_text_check_refuses_nul_and_bad_utf8),
 	  TEST_CASE(str_quote_escapes_and_bounds))

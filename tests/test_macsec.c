@@ -45,7 +45,7 @@ vec_policy(struct secy *secy, const struct annexc_vector *v)
 	ASSERT_INT_EQ(cipher_suite_parse(v->suite, &pol.cs), 0);
 	pol.encrypt = v->encrypt;
 	pol.include_sci = v->sci_explicit;
-	pol.use_es = !v->sci_explicit;	/* Annex C frames without SCI use ES */
+	pol.use_es = !v->sci_explicit; /* Annex C frames without SCI use ES */
 	ASSERT_INT_EQ(secy_set_policy(secy, &pol), 0);
 }
 
@@ -59,18 +59,21 @@ TEST(annexc_protect_all_32)
 		unsigned char *key = th_unhex(v->sak, &klen);
 		unsigned char *plain = th_unhex(v->plain, &plen);
 		unsigned char *want = th_unhex(v->protected_frame, &wlen);
-		unsigned char *salt = v->salt[0] ? th_unhex(v->salt, &slen) : NULL;
+		unsigned char *salt =
+		    v->salt[0] ? th_unhex(v->salt, &slen) : NULL;
 		uint8_t out[FRAME_MAX];
 		struct secy *secy = secy_new(plain + 6, hex_u64(v->sci));
 
 		printf("# %s %s\n", v->clause, v->suite);
 		vec_policy(secy, v);
-		ASSERT_INT_EQ(secy_txsa_install(secy, v->an, vec_pn(v), key,
-						klen, (uint32_t)hex_u64(v->ssci),
-						salt), 0);
+		ASSERT_INT_EQ(
+		    secy_txsa_install(secy, v->an, vec_pn(v), key, klen,
+				      (uint32_t)hex_u64(v->ssci), salt),
+		    0);
 		ASSERT_INT_EQ(secy_txsa_enable(secy, v->an), 0);
 		ASSERT_INT_EQ(secy_protect(secy, plain, plen, out, sizeof(out),
-					   &out_len), 0);
+					   &out_len),
+			      0);
 		ASSERT_INT_EQ(out_len, wlen);
 		ASSERT_MEM_EQ(out, want, wlen);
 		secy_free(secy);
@@ -91,7 +94,8 @@ TEST(annexc_validate_all_32)
 		unsigned char *key = th_unhex(v->sak, &klen);
 		unsigned char *plain = th_unhex(v->plain, &plen);
 		unsigned char *prot = th_unhex(v->protected_frame, &wlen);
-		unsigned char *salt = v->salt[0] ? th_unhex(v->salt, &slen) : NULL;
+		unsigned char *salt =
+		    v->salt[0] ? th_unhex(v->salt, &slen) : NULL;
 		uint8_t out[FRAME_MAX];
 		struct secy *secy = secy_new(mac_b, sci_from_mac(mac_b, 1));
 		uint64_t sci = hex_u64(v->sci), next, lowest;
@@ -102,10 +106,10 @@ TEST(annexc_validate_all_32)
 		printf("# %s %s\n", v->clause, v->suite);
 		vec_policy(secy, v);
 		ASSERT_INT_EQ(secy_rxsc_create(secy, sci), 0);
-		ASSERT_INT_EQ(secy_rxsa_install(secy, sci, v->an, vec_pn(v),
-						key, klen,
-						(uint32_t)hex_u64(v->ssci),
-						salt), 0);
+		ASSERT_INT_EQ(
+		    secy_rxsa_install(secy, sci, v->an, vec_pn(v), key, klen,
+				      (uint32_t)hex_u64(v->ssci), salt),
+		    0);
 		ASSERT_INT_EQ(secy_rxsa_enable(secy, sci, v->an, true), 0);
 		ASSERT_INT_EQ(secy_validate_frame(secy, prot, wlen, out,
 						  sizeof(out), &out_len),
@@ -113,22 +117,24 @@ TEST(annexc_validate_all_32)
 		ASSERT_INT_EQ(out_len, plen);
 		ASSERT_MEM_EQ(out, plain, plen);
 		ASSERT_INT_EQ(secy_rxsa_info(secy, 0, v->an, &en, &next,
-					     &lowest, &ssci, &st), 0);
+					     &lowest, &ssci, &st),
+			      0);
 		ASSERT_U64_EQ(st.InPktsOK, 1);
 		ASSERT_U64_EQ(next, vec_pn(v) + 1);
 		/* One flipped ICV bit: InPktsNotValid, nothing delivered. */
 		prot[wlen - 1] ^= 0x01;
 		ASSERT_INT_EQ(secy_rxsa_remove(secy, sci, v->an), 0);
-		ASSERT_INT_EQ(secy_rxsa_install(secy, sci, v->an, vec_pn(v),
-						key, klen,
-						(uint32_t)hex_u64(v->ssci),
-						salt), 0);
+		ASSERT_INT_EQ(
+		    secy_rxsa_install(secy, sci, v->an, vec_pn(v), key, klen,
+				      (uint32_t)hex_u64(v->ssci), salt),
+		    0);
 		ASSERT_INT_EQ(secy_rxsa_enable(secy, sci, v->an, true), 0);
 		ASSERT_INT_EQ(secy_validate_frame(secy, prot, wlen, out,
 						  sizeof(out), &out_len),
 			      SECY_RX_DROP);
 		ASSERT_INT_EQ(secy_rxsa_info(secy, 0, v->an, &en, &next,
-					     &lowest, &ssci, &st), 0);
+					     &lowest, &ssci, &st),
+			      0);
 		ASSERT_U64_EQ(st.InPktsNotValid, 1);
 		ASSERT_U64_EQ(next, vec_pn(v));
 		secy_free(secy);
@@ -182,22 +188,22 @@ TEST(sectag_validation_rules_9_12)
 	t.st_ethertype = MACSEC_ETHERTYPE;
 	t.st_pn = 1;
 	ASSERT_TRUE(sectag_valid(&t, ok_len, false));
-	ASSERT_TRUE(!sectag_valid(&t, ok_len - 1, false));	/* i) SL=0 < 48 */
-	ASSERT_TRUE(!sectag_valid(&t, 12 + 16, false));		/* a) */
-	t.st_ethertype = 0x0800;				/* b) */
+	ASSERT_TRUE(!sectag_valid(&t, ok_len - 1, false)); /* i) SL=0 < 48 */
+	ASSERT_TRUE(!sectag_valid(&t, 12 + 16, false)); /* a) */
+	t.st_ethertype = 0x0800; /* b) */
 	ASSERT_TRUE(!sectag_valid(&t, ok_len, false));
 	t.st_ethertype = MACSEC_ETHERTYPE;
-	t.st_tci = MACSEC_TCI_V;				/* c) */
+	t.st_tci = MACSEC_TCI_V; /* c) */
 	ASSERT_TRUE(!sectag_valid(&t, ok_len, false));
-	t.st_tci = MACSEC_TCI_ES | MACSEC_TCI_SC;		/* d) */
+	t.st_tci = MACSEC_TCI_ES | MACSEC_TCI_SC; /* d) */
 	ASSERT_TRUE(!sectag_valid(&t, ok_len + 8, false));
 	t.st_tci = MACSEC_TCI_SCB | MACSEC_TCI_SC;
 	ASSERT_TRUE(!sectag_valid(&t, ok_len + 8, false));
 	t.st_tci = 0;
-	t.st_sl = 0x40;						/* e) */
+	t.st_sl = 0x40; /* e) */
 	ASSERT_TRUE(!sectag_valid(&t, ok_len, false));
 	t.st_sl = 0;
-	t.st_pn = 0;		/* PN 0 only for XPN */
+	t.st_pn = 0; /* PN 0 only for XPN */
 	ASSERT_TRUE(!sectag_valid(&t, ok_len, false));
 	ASSERT_TRUE(sectag_valid(&t, ok_len, true));
 }
@@ -223,11 +229,11 @@ struct pair {
 	uint64_t sci_a;
 };
 
-static const uint8_t key16[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-				   13, 14, 15, 16 };
-static const uint8_t key32[32] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3,
-				   4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-				   16, 17, 18, 19, 20, 21, 22 };
+static const uint8_t key16[16] = { 1, 2,  3,  4,  5,  6,  7,  8,
+				   9, 10, 11, 12, 13, 14, 15, 16 };
+static const uint8_t key32[32] = { 9,  8,  7,  6,  5,  4,  3,  2,  1,  0,  1,
+				   2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+				   13, 14, 15, 16, 17, 18, 19, 20, 21, 22 };
 static const uint8_t salt12[12] = { 0xe6, 0x30, 0xe8, 0x1a, 0x48, 0xde,
 				    0x86, 0xa2, 0x1c, 0x66, 0xfa, 0x6d };
 
@@ -250,11 +256,13 @@ pair_setup(struct pair *p, enum macsec_cs cs, bool encrypt, unsigned offset,
 	ASSERT_INT_EQ(secy_set_policy(p->a, &pol), 0);
 	ASSERT_INT_EQ(secy_set_policy(p->b, &pol), 0);
 	ASSERT_INT_EQ(secy_txsa_install(p->a, 1, tx_pn, key, klen, 0x11223344,
-					salt12), 0);
+					salt12),
+		      0);
 	ASSERT_INT_EQ(secy_txsa_enable(p->a, 1), 0);
 	ASSERT_INT_EQ(secy_rxsc_create(p->b, p->sci_a), 0);
 	ASSERT_INT_EQ(secy_rxsa_install(p->b, p->sci_a, 1, rx_pn, key, klen,
-					0x11223344, salt12), 0);
+					0x11223344, salt12),
+		      0);
 	ASSERT_INT_EQ(secy_rxsa_enable(p->b, p->sci_a, 1, true), 0);
 }
 
@@ -301,31 +309,40 @@ TEST(roundtrip_suites_sizes_offsets)
 	uint8_t plain[FRAME_MAX], wire[FRAME_MAX], out[FRAME_MAX];
 
 	for (cs = MACSEC_CS_GCM_AES_128; cs <= MACSEC_CS_GCM_AES_XPN_256; cs++)
-	for (o = 0; o < ARRAY_LEN(offsets); o++)
-	for (int enc = 0; enc < 2; enc++) {
-		struct pair p;
+		for (o = 0; o < ARRAY_LEN(offsets); o++)
+			for (int enc = 0; enc < 2; enc++) {
+				struct pair p;
 
-		if (cipher_suite_is_xpn(cs) && offsets[o] != 0)
-			continue;
-		pair_setup(&p, cs, enc, offsets[o], 1, 1, 0);
-		for (s = 0; s < ARRAY_LEN(sizes); s++) {
-			plen = make_plain(plain, sizes[s]);
-			ASSERT_INT_EQ(secy_protect(p.a, plain, plen, wire,
-						   sizeof(wire), &wlen), 0);
-			ASSERT_INT_EQ(wlen, plen + MACSEC_OVERHEAD);
-			ASSERT_INT_EQ(load_be16(wire + 12), MACSEC_ETHERTYPE);
-			/* The offset octets travel in clear (14.5). */
-			if (enc && plen - 12 > offsets[o] && offsets[o] != 0)
-				ASSERT_MEM_EQ(wire + 28, plain + 12, offsets[o]);
-			ASSERT_INT_EQ(secy_validate_frame(p.b, wire, wlen, out,
+				if (cipher_suite_is_xpn(cs) && offsets[o] != 0)
+					continue;
+				pair_setup(&p, cs, enc, offsets[o], 1, 1, 0);
+				for (s = 0; s < ARRAY_LEN(sizes); s++) {
+					plen = make_plain(plain, sizes[s]);
+					ASSERT_INT_EQ(
+					    secy_protect(p.a, plain, plen, wire,
+							 sizeof(wire), &wlen),
+					    0);
+					ASSERT_INT_EQ(wlen,
+						      plen + MACSEC_OVERHEAD);
+					ASSERT_INT_EQ(load_be16(wire + 12),
+						      MACSEC_ETHERTYPE);
+					/* The offset octets travel in clear (14.5). */
+					if (enc && plen - 12 > offsets[o] &&
+					    offsets[o] != 0)
+						ASSERT_MEM_EQ(wire + 28,
+							      plain + 12,
+							      offsets[o]);
+					ASSERT_INT_EQ(secy_validate_frame(
+							  p.b, wire, wlen, out,
 							  sizeof(out), &olen),
-				      SECY_RX_DELIVER);
-			ASSERT_INT_EQ(olen, plen);
-			ASSERT_MEM_EQ(out, plain, plen);
-		}
-		ASSERT_U64_EQ(rx_stats(p.b).InPktsOK, ARRAY_LEN(sizes));
-		pair_free(&p);
-	}
+						      SECY_RX_DELIVER);
+					ASSERT_INT_EQ(olen, plen);
+					ASSERT_MEM_EQ(out, plain, plen);
+				}
+				ASSERT_U64_EQ(rx_stats(p.b).InPktsOK,
+					      ARRAY_LEN(sizes));
+				pair_free(&p);
+			}
 }
 
 TEST(replay_late_and_window)
@@ -337,9 +354,9 @@ TEST(replay_late_and_window)
 
 	pair_setup(&p, MACSEC_CS_GCM_AES_128, true, 0, 10, 10, 0);
 	plen = make_plain(plain, sizeof(plain));
-	for (i = 0; i < 4; i++)		/* PNs 10, 11, 12, 13 */
-		ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w[i], 200,
-					   &wl[i]), 0);
+	for (i = 0; i < 4; i++) /* PNs 10, 11, 12, 13 */
+		ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w[i], 200, &wl[i]),
+			      0);
 	ASSERT_INT_EQ(secy_validate_frame(p.b, w[1], wl[1], out, 200, &olen),
 		      SECY_RX_DELIVER);
 	/* Replayed frame: PN 11 < lowest acceptable 12. */
@@ -355,8 +372,8 @@ TEST(replay_late_and_window)
 	/* Window 2: PN 13 then 11 is accepted (Delayed), 10 is late. */
 	pair_setup(&p, MACSEC_CS_GCM_AES_128, true, 0, 10, 10, 2);
 	for (i = 0; i < 4; i++)
-		ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w[i], 200,
-					   &wl[i]), 0);
+		ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w[i], 200, &wl[i]),
+			      0);
 	ASSERT_INT_EQ(secy_validate_frame(p.b, w[3], wl[3], out, 200, &olen),
 		      SECY_RX_DELIVER);
 	ASSERT_INT_EQ(secy_validate_frame(p.b, w[2], wl[2], out, 200, &olen),
@@ -377,8 +394,8 @@ TEST(replay_late_and_window)
 		ASSERT_INT_EQ(secy_set_policy(p.b, &pol), 0);
 	}
 	for (i = 0; i < 2; i++)
-		ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w[i], 200,
-					   &wl[i]), 0);
+		ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w[i], 200, &wl[i]),
+			      0);
 	ASSERT_INT_EQ(secy_validate_frame(p.b, w[1], wl[1], out, 200, &olen),
 		      SECY_RX_DELIVER);
 	ASSERT_INT_EQ(secy_validate_frame(p.b, w[0], wl[0], out, 200, &olen),
@@ -395,8 +412,8 @@ TEST(xpn_pn_recovery_across_2_32)
 	uint64_t lowest, next;
 
 	/* Receiver's lowest PN in the upper half of window 1; sender at 2^33+5. */
-	pair_setup(&p, MACSEC_CS_GCM_AES_XPN_128, true, 0,
-		   0x200000005ULL, 0x1f0000000ULL, 0);
+	pair_setup(&p, MACSEC_CS_GCM_AES_XPN_128, true, 0, 0x200000005ULL,
+		   0x1f0000000ULL, 0);
 	plen = make_plain(plain, sizeof(plain));
 	ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w, 200, &wl), 0);
 	ASSERT_U64_EQ(load_be32(w + 16), 5);
@@ -543,7 +560,7 @@ TEST(check_mode_delivers_unknown_sci_and_unused_sa)
 	plen = make_plain(plain, sizeof(plain));
 	ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w, 200, &wl), 0);
 	memcpy(bad, w, wl);
-	bad[27] ^= 0x04;			/* another SCI */
+	bad[27] ^= 0x04; /* another SCI */
 	ASSERT_INT_EQ(secy_validate_frame(p.b, bad, wl, out, 200, &olen),
 		      SECY_RX_DELIVER);
 	ASSERT_INT_EQ(olen, plen);
@@ -568,7 +585,7 @@ TEST(implicit_sci_with_one_receive_sc)
 
 	pair_setup(&p, MACSEC_CS_GCM_AES_256, true, 0, 1, 1, 0);
 	secy_get_policy(p.a, &pol);
-	pol.include_sci = false;	/* no SC, no ES: the only RX SC */
+	pol.include_sci = false; /* no SC, no ES: the only RX SC */
 	ASSERT_INT_EQ(secy_set_policy(p.a, &pol), 0);
 	plen = make_plain(plain, sizeof(plain));
 	ASSERT_INT_EQ(secy_protect(p.a, plain, plen, w, 200, &wl), 0);

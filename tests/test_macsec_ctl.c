@@ -42,7 +42,8 @@ TEST(ctl_sa_lifecycle)
 	ASSERT_STR_EQ(run(s, "get-sci"), "ok sci=02000000000a0001\n");
 	ASSERT_STR_EQ(run(s, "create-rxsc sci=020000000b0b0001"), "ok\n");
 	ASSERT_STR_EQ(run(s, "install-rxsa sci=020000000b0b0001 an=2 pn=100 "
-			  "key=" K16), "ok\n");
+			     "key=" K16),
+		      "ok\n");
 	ASSERT_STR_EQ(run(s, "get-rxsa-pn sci=020000000b0b0001 an=2"),
 		      "ok an=2 pn=100 next-pn=100\n");
 	ASSERT_STR_EQ(run(s, "enable-rxsa sci=020000000b0b0001 an=2"), "ok\n");
@@ -51,17 +52,18 @@ TEST(ctl_sa_lifecycle)
 	ASSERT_STR_EQ(run(s, "enable-txsa an=1"), "ok\n");
 	ASSERT_STR_EQ(run(s, "get-txsa-pn an=1"),
 		      "ok an=1 pn=7 exhausted=no\n");
-	ASSERT_STR_EQ(run(s, "show"),
-		"ok\n"
-		"macsec0: protect on validate strict sc off sa on encrypt on "
-		"send_sci on end_station off scb off replay on window 0 "
-		"offset 0\n"
-		"    cipher suite: gcm-aes-128, using ICV length 16\n"
-		"    TXSC: 02000000000a0001 on SA 1\n"
-		"        1: PN 7, state on\n"
-		"    RXSC: 020000000b0b0001, state on\n"
-		"        2: PN 100, lowest PN 100, state off\n"
-		".\n");
+	ASSERT_STR_EQ(
+	    run(s, "show"),
+	    "ok\n"
+	    "macsec0: protect on validate strict sc off sa on encrypt on "
+	    "send_sci on end_station off scb off replay on window 0 "
+	    "offset 0\n"
+	    "    cipher suite: gcm-aes-128, using ICV length 16\n"
+	    "    TXSC: 02000000000a0001 on SA 1\n"
+	    "        1: PN 7, state on\n"
+	    "    RXSC: 020000000b0b0001, state on\n"
+	    "        2: PN 100, lowest PN 100, state off\n"
+	    ".\n");
 	ASSERT_STR_EQ(run(s, "remove-txsa an=1"), "ok\n");
 	ASSERT_STR_EQ(run(s, "get-txsa-pn an=1"), "err no transmit SA 1\n");
 	ASSERT_STR_EQ(run(s, "remove-rxsa sci=020000000b0b0001 an=2"), "ok\n");
@@ -82,11 +84,11 @@ TEST(ctl_stats_names_mib_counters)
 	ASSERT_TRUE(strncmp(r, "ok\nsecy OutPktsUntagged=0 ", 26) == 0);
 	ASSERT_TRUE(strstr(r, " InPktsNoSCI=0 ") != NULL);
 	ASSERT_TRUE(strstr(r, "\nrxsc sci=020000000b0b0001 InPktsNotUsingSA=0 "
-			   "InPktsUnusedSA=0\n") != NULL);
+			      "InPktsUnusedSA=0\n") != NULL);
 	ASSERT_TRUE(strstr(r, "\nrxsa sci=020000000b0b0001 an=0 InPktsOK=0 "
-			   "InPktsInvalid=0 InPktsNotValid=0 "
-			   "InPktsUnchecked=0 InPktsDelayed=0 InPktsLate=0\n"
-			   ".\n") != NULL);
+			      "InPktsInvalid=0 InPktsNotValid=0 "
+			      "InPktsUnchecked=0 InPktsDelayed=0 InPktsLate=0\n"
+			      ".\n") != NULL);
 	secy_free(s);
 }
 
@@ -97,14 +99,16 @@ TEST(ctl_xpn_and_policy)
 	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-xpn-256 offset=30"),
 		      "err gcm-aes-xpn-256 supports offset 0 only\n");
 	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-xpn-256 "
-			  "replay-window=1073741825"),
+			     "replay-window=1073741825"),
 		      "err replay window above 2^30 with gcm-aes-xpn-256\n");
 	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-xpn-256 "
-			  "replay-window=64 validate=check"), "ok\n");
+			     "replay-window=64 validate=check"),
+		      "ok\n");
 	ASSERT_STR_EQ(run(s, "install-txsa an=0 pn=4294967296 key=" K16 K16),
 		      "err gcm-aes-xpn-256 needs ssci= and salt=\n");
 	ASSERT_STR_EQ(run(s, "install-txsa an=0 pn=4294967296 ssci=0000000a "
-			  "salt=e630e81a48de86a21c66fa6d key=" K16 K16), "ok\n");
+			     "salt=e630e81a48de86a21c66fa6d key=" K16 K16),
+		      "ok\n");
 	ASSERT_STR_EQ(run(s, "get-txsa-pn an=0"),
 		      "ok an=0 pn=4294967296 exhausted=no\n");
 	ASSERT_STR_EQ(run(s, "set-policy cipher=gcm-aes-128"),
@@ -117,7 +121,8 @@ TEST(ctl_refusals)
 	struct secy *s = secy_new(mac, sci_from_mac(mac, 1));
 
 	ASSERT_STR_EQ(run(s, ""), "err empty request\n");
-	ASSERT_STR_EQ(run(s, "frobnicate"), "err unknown request 'frobnicate'\n");
+	ASSERT_STR_EQ(run(s, "frobnicate"),
+		      "err unknown request 'frobnicate'\n");
 	ASSERT_STR_EQ(run(s, "get-sci x=1"), "err get-sci does not take x=\n");
 	ASSERT_STR_EQ(run(s, "show sci"), "err arguments are key=value\n");
 	ASSERT_STR_EQ(run(s, "create-rxsc sci=1 sci=2"),
@@ -171,11 +176,13 @@ TEST(conf_parses_and_refuses)
 	struct macsec_conf c;
 	char path[64];
 
-	ASSERT_INT_EQ(write_conf(path, "# site A\ninterface = eth1\n"
+	ASSERT_INT_EQ(write_conf(path,
+				 "# site A\ninterface = eth1\n"
 				 "tap = msec1\nsocket = /run/x.sock\nport = 7\n"
 				 "cipher = gcm-aes-256\nvalidate = check\n"
 				 "replay-window = 64\noffset = 30\n"
-				 "encrypt = off\ntap-mac = random\n"), 0);
+				 "encrypt = off\ntap-mac = random\n"),
+		      0);
 	conf_defaults(&c);
 	ASSERT_INT_EQ(conf_load(path, &c), 0);
 	unlink(path);
@@ -191,10 +198,15 @@ TEST(conf_parses_and_refuses)
 	ASSERT_TRUE(!c.tap_copy_mac);
 
 	static const char *bad[] = {
-		"colour = blue\n", "interface = a/b\n",
-		"interface = averyveryverylongname\n", "socket = rel.sock\n",
-		"sci = 12\n", "port = 0\n", "cipher = rot13\n",
-		"replay-window = -1\n", "[port eth0]\ninterface = x\n",
+		"colour = blue\n",
+		"interface = a/b\n",
+		"interface = averyveryverylongname\n",
+		"socket = rel.sock\n",
+		"sci = 12\n",
+		"port = 0\n",
+		"cipher = rot13\n",
+		"replay-window = -1\n",
+		"[port eth0]\ninterface = x\n",
 		"tap-mac = maybe\n",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {

@@ -16,10 +16,10 @@
 
 #include "../macsec-sw/macsec_sw.h"
 
-#define MSS		100
-#define PAYLOAD		(3 * MSS + 57)	/* a short last segment */
-#define TCP_HLEN	32		/* with the timestamps option */
-#define SEG_MAX		2048
+#define MSS 100
+#define PAYLOAD (3 * MSS + 57) /* a short last segment */
+#define TCP_HLEN 32 /* with the timestamps option */
+#define SEG_MAX 2048
 
 static uint8_t frame[ETH_HDR_LEN + 40 + TCP_HLEN + PAYLOAD];
 
@@ -104,25 +104,28 @@ build(bool v6)
 		ip[5] = (uint8_t)(TCP_HLEN + PAYLOAD);
 		ip[6] = 6;
 		ip[7] = 64;
-		memcpy(ip + 8, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
-		memcpy(ip + 24, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+		memcpy(ip + 8, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x01",
+		       16);
+		memcpy(ip + 24, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02",
+		       16);
 	} else {
 		ip[0] = 0x45;
 		ip[2] = (uint8_t)((20 + TCP_HLEN + PAYLOAD) >> 8);
 		ip[3] = (uint8_t)(20 + TCP_HLEN + PAYLOAD);
 		ip[4] = 0x12;
 		ip[5] = 0x34;
-		ip[6] = 0x40;	/* DF */
+		ip[6] = 0x40; /* DF */
 		ip[8] = 64;
 		ip[9] = 6;
 		memcpy(ip + 12, "\xc0\x00\x02\x01\xc0\x00\x02\x02", 8);
 	}
 	memcpy(tcp, "\xa0\x00\x13\x89\xb1\x00\x00\x9a\x00\x00\x10\x01", 12);
 	tcp[12] = (TCP_HLEN / 4) << 4;
-	tcp[13] = 0x18;		/* ACK, PSH */
+	tcp[13] = 0x18; /* ACK, PSH */
 	tcp[14] = 0x01;
 	tcp[15] = 0xf5;
-	memcpy(tcp + 20, "\x01\x01\x08\x0a\x00\x00\x00\x07\x00\x00\x00\x03", 12);
+	memcpy(tcp + 20, "\x01\x01\x08\x0a\x00\x00\x00\x07\x00\x00\x00\x03",
+	       12);
 	for (i = 0; i < PAYLOAD; i++)
 		tcp[TCP_HLEN + i] = (uint8_t)(i * 7 + 3);
 	ps = ref_fold(ref_pseudo(ip, v6, TCP_HLEN + PAYLOAD));
@@ -141,8 +144,8 @@ vnet(uint8_t vh[VNET_HDR_LEN], bool v6, bool gso, size_t l4)
 	h.csum_start = (uint16_t)l4;
 	h.csum_offset = 16;
 	if (gso) {
-		h.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
-				  VIRTIO_NET_HDR_GSO_TCPV4;
+		h.gso_type =
+		    v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 		h.gso_size = MSS;
 		h.hdr_len = (uint16_t)(l4 + TCP_HLEN);
 	}
@@ -185,9 +188,10 @@ segment_and_check(bool v6, size_t len, unsigned want, uint16_t *tcp_csum,
 			if (idx == 0)
 				*ip_csum = be16(ip + 10);
 		}
-		ASSERT_INT_EQ(ref_fold(ref_add(ref_pseudo(ip, v6,
-							  TCP_HLEN + plen),
-					       tcp, TCP_HLEN + plen)), 0xffff);
+		ASSERT_INT_EQ(
+		    ref_fold(ref_add(ref_pseudo(ip, v6, TCP_HLEN + plen), tcp,
+				     TCP_HLEN + plen)),
+		    0xffff);
 		ASSERT_TRUE(be16(tcp + 16) != 0xffff);
 		if (idx == want)
 			*tcp_csum = be16(tcp + 16);
@@ -227,9 +231,11 @@ tso_zero_checksums(bool v6)
 
 			vnet(vh, false, true, l4);
 			ASSERT_INT_EQ(gso_begin(&it, vh, frame, len), 0);
-			ASSERT_INT_EQ(gso_next(&it, seg, sizeof(seg), &slen), 1);
-			ASSERT_INT_EQ(ref_fold(ref_add(0, seg + ETH_HDR_LEN,
-						       20)), 0xffff);
+			ASSERT_INT_EQ(gso_next(&it, seg, sizeof(seg), &slen),
+				      1);
+			ASSERT_INT_EQ(
+			    ref_fold(ref_add(0, seg + ETH_HDR_LEN, 20)),
+			    0xffff);
 			ASSERT_INT_EQ(be16(seg + ETH_HDR_LEN + 10), 0x0000);
 		}
 	}
@@ -264,7 +270,8 @@ TEST(partial_checksum_completed_and_zero)
 		ASSERT_MEM_EQ(out + l4 + 18, frame + l4 + 18, len - l4 - 18);
 		ASSERT_INT_EQ(ref_fold(ref_add(ref_pseudo(out + ETH_HDR_LEN,
 							  false, len - l4),
-					       out + l4, len - l4)), 0xffff);
+					       out + l4, len - l4)),
+			      0xffff);
 		c = be16(out + l4 + 16);
 		ASSERT_TRUE(c != 0xffff);
 		ASSERT_INT_EQ(gso_next(&it, out, sizeof(out), &olen), 0);

@@ -104,10 +104,11 @@ TEST(hist_bucket_at_and_past_each_bound)
 		uint64_t us;
 		size_t bucket;
 	} cases[] = {
-		{ 0, 0 }, { 1, 0 }, { 99, 0 }, { 100, 0 },	/* a bound is inclusive */
-		{ 101, 1 }, { 250, 1 },
-		{ 251, 2 }, { 1000, 2 },
-		{ 1001, 3 }, { UINT64_MAX, 3 },		/* above every bound: +Inf */
+		{ 0, 0 },    { 1, 0 },
+		{ 99, 0 },   { 100, 0 }, /* a bound is inclusive */
+		{ 101, 1 },  { 250, 1 },
+		{ 251, 2 },  { 1000, 2 },
+		{ 1001, 3 }, { UINT64_MAX, 3 }, /* above every bound: +Inf */
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -120,8 +121,10 @@ TEST(hist_bucket_at_and_past_each_bound)
 			uint64_t want = b == cases[i].bucket ? 1 : 0;
 
 			if (got != want)
-				TH_FAIL("%" PRIu64 " us: bucket %zu holds %" PRIu64
-					", expected %" PRIu64, cases[i].us, b, got, want);
+				TH_FAIL("%" PRIu64
+					" us: bucket %zu holds %" PRIu64
+					", expected %" PRIu64,
+					cases[i].us, b, got, want);
 		}
 		ASSERT_U64_EQ(atomic_load(&st.sum_us), cases[i].us);
 	}
@@ -131,7 +134,8 @@ TEST(hist_renders_cumulative_with_labels)
 {
 	struct hist_store st = { 0 };
 	struct metrics_hist h = hist_over(&st);
-	static const uint64_t seen_us[] = { 50, 100, 200, 250, 250, 900, 5000, 2000000 };
+	static const uint64_t seen_us[] = { 50,	 100, 200,  250,
+					    250, 900, 5000, 2000000 };
 
 	for (size_t i = 0; i < ARRAY_LEN(seen_us); i++)
 		metrics_hist_observe(&h, seen_us[i]);
@@ -139,24 +143,24 @@ TEST(hist_renders_cumulative_with_labels)
 	ASSERT_U64_EQ(atomic_load(&st.buckets[1]), 3);
 	ASSERT_U64_EQ(atomic_load(&st.buckets[2]), 1);
 	ASSERT_U64_EQ(atomic_load(&st.buckets[3]), 2);
-	expect_render("x_duration_seconds", "method=\"enc_keys\"", &h,
-		"x_duration_seconds_bucket{method=\"enc_keys\",le=\"0.0001\"} 2\n"
-		"x_duration_seconds_bucket{method=\"enc_keys\",le=\"0.00025\"} 5\n"
-		"x_duration_seconds_bucket{method=\"enc_keys\",le=\"0.001\"} 6\n"
-		"x_duration_seconds_bucket{method=\"enc_keys\",le=\"+Inf\"} 8\n"
-		"x_duration_seconds_sum{method=\"enc_keys\"} 2.006750\n"
-		"x_duration_seconds_count{method=\"enc_keys\"} 8\n");
+	expect_render(
+	    "x_duration_seconds", "method=\"enc_keys\"", &h,
+	    "x_duration_seconds_bucket{method=\"enc_keys\",le=\"0.0001\"} 2\n"
+	    "x_duration_seconds_bucket{method=\"enc_keys\",le=\"0.00025\"} 5\n"
+	    "x_duration_seconds_bucket{method=\"enc_keys\",le=\"0.001\"} 6\n"
+	    "x_duration_seconds_bucket{method=\"enc_keys\",le=\"+Inf\"} 8\n"
+	    "x_duration_seconds_sum{method=\"enc_keys\"} 2.006750\n"
+	    "x_duration_seconds_count{method=\"enc_keys\"} 8\n");
 }
 
 TEST(hist_renders_without_labels)
 {
-	static const char want[] =
-		"y_seconds_bucket{le=\"0.0001\"} 1\n"
-		"y_seconds_bucket{le=\"0.00025\"} 1\n"
-		"y_seconds_bucket{le=\"0.001\"} 1\n"
-		"y_seconds_bucket{le=\"+Inf\"} 2\n"
-		"y_seconds_sum 1.000001\n"
-		"y_seconds_count 2\n";
+	static const char want[] = "y_seconds_bucket{le=\"0.0001\"} 1\n"
+				   "y_seconds_bucket{le=\"0.00025\"} 1\n"
+				   "y_seconds_bucket{le=\"0.001\"} 1\n"
+				   "y_seconds_bucket{le=\"+Inf\"} 2\n"
+				   "y_seconds_sum 1.000001\n"
+				   "y_seconds_count 2\n";
 	struct hist_store st = { 0 };
 	struct metrics_hist h = hist_over(&st);
 
@@ -177,12 +181,12 @@ TEST(hist_large_counts_and_sum)
 	atomic_store(&st.buckets[3], 5);
 	atomic_store(&st.sum_us, UINT64_MAX);
 	expect_render("z", "a=\"b\"", &h,
-		"z_bucket{a=\"b\",le=\"0.0001\"} 9223372036854775808\n"
-		"z_bucket{a=\"b\",le=\"0.00025\"} 9223372036854775808\n"
-		"z_bucket{a=\"b\",le=\"0.001\"} 9223372036854775808\n"
-		"z_bucket{a=\"b\",le=\"+Inf\"} 9223372036854775813\n"
-		"z_sum{a=\"b\"} 18446744073709.550781\n"
-		"z_count{a=\"b\"} 9223372036854775813\n");
+		      "z_bucket{a=\"b\",le=\"0.0001\"} 9223372036854775808\n"
+		      "z_bucket{a=\"b\",le=\"0.00025\"} 9223372036854775808\n"
+		      "z_bucket{a=\"b\",le=\"0.001\"} 9223372036854775808\n"
+		      "z_bucket{a=\"b\",le=\"+Inf\"} 9223372036854775813\n"
+		      "z_sum{a=\"b\"} 18446744073709.550781\n"
+		      "z_count{a=\"b\"} 9223372036854775813\n");
 }
 
 TEST_MAIN(TEST_CASE(buf_empty_is_empty_string),

@@ -62,7 +62,8 @@ TEST(psk_port_with_every_key)
 			   "00112233445566778899aabbccddeeff\n"
 			   "ckn = 03\n"
 			   "eapol_destination = 02-00-00-00-00-0b\n",
-			   0600, &c), 0);
+			   0600, &c),
+		      0);
 	ASSERT_STR_EQ(c.status_socket, "/run/x.sock");
 	ASSERT_STR_EQ(c.key_log, "/var/lib/k.log");
 	ASSERT_INT_EQ(c.log_level, LOG_LVL_DEBUG);
@@ -102,31 +103,33 @@ TEST(qkd_ports)
 	const struct mka_port_conf *p;
 
 	char key_path[] = "/tmp/qkdlab-mkaconf-key-XXXXXX", text[1024];
-	int key_fd = mkstemp(key_path);	/* 0600: an SAE client key */
+	int key_fd = mkstemp(key_path); /* 0600: an SAE client key */
 
 	ASSERT_TRUE(key_fd != -1);
 	close(key_fd);
-	snprintf(text, sizeof(text), "[port eth1]\n"
-			   "cak_source = etsi014\n"
-			   "sae_id = SAE_A_01\n"
-			   "allowed_peers = SAE_B_02, SAE_C_03\n"
-			   "role = responder\n"
-			   "cak_bits = 128\n"
-			   "cak_lifetime = 1h\n"
-			   "fallback_cak = 000102030405060708090a0b0c0d0e0f\n"
-			   "fallback_ckn = 66616c6c\n"
-			   "fallback_after = 10s\n"
-			   "kme_url = https://127.0.0.1:8443\n"
-			   "kme_cert = /p/a.crt\n"
-			   "kme_key = %s\n"
-			   "kme_ca = /p/ca.crt\n"
-			   "[port eth2]\n"
-			   "cak_source = skip\n"
-			   "sae_id = SAE_A_01\n"
-			   "allowed_peers = SAE_B_02\n"
-			   "skip_address = 127.0.0.1:8445\n"
-			   "skip_identity = router1\n"
-			   "skip_psk = 000102030405060708090a0b0c0d0e0f\n", key_path);
+	snprintf(text, sizeof(text),
+		 "[port eth1]\n"
+		 "cak_source = etsi014\n"
+		 "sae_id = SAE_A_01\n"
+		 "allowed_peers = SAE_B_02, SAE_C_03\n"
+		 "role = responder\n"
+		 "cak_bits = 128\n"
+		 "cak_lifetime = 1h\n"
+		 "fallback_cak = 000102030405060708090a0b0c0d0e0f\n"
+		 "fallback_ckn = 66616c6c\n"
+		 "fallback_after = 10s\n"
+		 "kme_url = https://127.0.0.1:8443\n"
+		 "kme_cert = /p/a.crt\n"
+		 "kme_key = %s\n"
+		 "kme_ca = /p/ca.crt\n"
+		 "[port eth2]\n"
+		 "cak_source = skip\n"
+		 "sae_id = SAE_A_01\n"
+		 "allowed_peers = SAE_B_02\n"
+		 "skip_address = 127.0.0.1:8445\n"
+		 "skip_identity = router1\n"
+		 "skip_psk = 000102030405060708090a0b0c0d0e0f\n",
+		 key_path);
 	/* The 014 client key must be private (docs/SECURITY.md). */
 	chmod(key_path, 0644);
 	ASSERT_INT_EQ(load(text, 0600, &c), -1);
@@ -153,14 +156,14 @@ TEST(qkd_ports)
 	ASSERT_STR_EQ(p->skip_port, "8445");
 	ASSERT_STR_EQ(p->skip_identity, "router1");
 	ASSERT_INT_EQ(p->skip_psk_len, 16);
-	ASSERT_INT_EQ(p->qkd.cak_len, 32);	/* default 256 bits */
+	ASSERT_INT_EQ(p->qkd.cak_len, 32); /* default 256 bits */
 	mka_conf_wipe(&c);
 }
 
 static const char *const bad[] = {
-	"",						/* no port */
-	"[port eth1]\ncak_source = psk\nckn = 01\n",	/* no cak */
-	"[port eth1]\ncak = 0011\nckn = 01\n",		/* short cak */
+	"", /* no port */
+	"[port eth1]\ncak_source = psk\nckn = 01\n", /* no cak */
+	"[port eth1]\ncak = 0011\nckn = 01\n", /* short cak */
 	"[port eth1]\ncak = 00112233445566778899aabbccddeeff\n",
 	"[port eth1]\ncak = 00112233445566778899aabbccddeeff\nckn = "
 	"000102030405060708090a0b0c0d0e0f000102030405060708090a0b0c0d0e0f00\n",
@@ -181,10 +184,10 @@ static const char *const bad[] = {
 	"unknown_global = 1\n",
 	"[section x]\nk = v\n",
 	"[port eth1]\ncak_source = quantum\n",
-	"[port eth1]\ncak_source = etsi014\nsae_id = A\n",	/* incomplete */
-	"[port eth1]\ncak_source = skip\nsae_id = SAE A\n",	/* bad ID */
+	"[port eth1]\ncak_source = etsi014\nsae_id = A\n", /* incomplete */
+	"[port eth1]\ncak_source = skip\nsae_id = SAE A\n", /* bad ID */
 	"[port eth1]\ncak_source = etsi014\nsae_id = A\nallowed_peers = B\n"
-	"kme_url = http://x\n",				/* not https */
+	"kme_url = http://x\n", /* not https */
 	"[port eth1]\ncak_source = skip\nsae_id = A\nallowed_peers = B\n"
 	"skip_address = nohostport\n",
 	"[port eth1]\ncak_source = etsi014\nsae_id = A\nallowed_peers = B\n"
@@ -220,18 +223,15 @@ TEST(kernel_secy_ports)
 {
 	static struct mka_conf c;
 
-	ASSERT_INT_EQ(load("[port eth1]\n" PSK
-			   "secy = kernel\n"
+	ASSERT_INT_EQ(load("[port eth1]\n" PSK "secy = kernel\n"
 			   "secy_netdev = mks1\n"
 			   "cipher_suites = gcm-aes-xpn-256\n"
 			   "confidentiality_offset = none\n"
-			   "[port eth2]\n" PSK
-			   "secy = kernel\n"
-			   "[port eth3]\n" PSK
-			   "secy = macsec-sw\n"
-			   "[port eth4]\n" PSK
-			   "secy = none\n",
-			   0600, &c), 0);
+			   "[port eth2]\n" PSK "secy = kernel\n"
+			   "[port eth3]\n" PSK "secy = macsec-sw\n"
+			   "[port eth4]\n" PSK "secy = none\n",
+			   0600, &c),
+		      0);
 	ASSERT_INT_EQ(c.ports[0].secy, MKA_SECY_KERNEL);
 	ASSERT_STR_EQ(c.ports[0].secy_netdev, "mks1");
 	ASSERT_U64_EQ(c.ports[0].kay.suites[0], MKA_CS_GCM_AES_XPN_256);
@@ -247,7 +247,7 @@ TEST(kernel_secy_ports)
 static const char *const bad_kernel[] = {
 	"[port eth1]\n" PSK "secy = linux\n",
 	"[port eth1]\n" PSK "secy = kernel\n"
-	"cipher_suites = gcm-aes-128, gcm-aes-256\n",	/* one suite */
+	"cipher_suites = gcm-aes-128, gcm-aes-256\n", /* one suite */
 	"[port eth1]\n" PSK "secy = kernel\nconfidentiality_offset = 30\n",
 	"[port eth1]\n" PSK "secy = kernel\nconfidentiality_offset = 50\n",
 	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = eth1\n",
@@ -257,7 +257,7 @@ static const char *const bad_kernel[] = {
 	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = a:b\n",
 	"[port eth1]\n" PSK "secy = kernel\nsecy_netdev = \n",
 	"[port eth1]\n" PSK "secy = kernel\n"
-	"[port eth2]\n" PSK "secy = kernel\n",		/* same netdev */
+	"[port eth2]\n" PSK "secy = kernel\n", /* same netdev */
 	"[port eth1]\n" PSK "secy_socket = none\nsecy = macsec-sw\n",
 };
 

@@ -15,7 +15,8 @@ TEST(cmac_rfc4493)
 	const cJSON *v;
 	int n = 0;
 
-	cJSON_ArrayForEach(v, tv_get(root, "rfc4493_aes_cmac", NULL)) {
+	cJSON_ArrayForEach(v, tv_get(root, "rfc4493_aes_cmac", NULL))
+	{
 		size_t kl, ml, wl;
 		uint8_t *key = tv_hex(v, "key", &kl);
 		uint8_t *msg = tv_hex(v, "msg", &ml);
@@ -39,7 +40,8 @@ TEST(key_wrap_rfc3394_and_integrity)
 	const cJSON *v;
 	int n = 0;
 
-	cJSON_ArrayForEach(v, tv_get(root, "rfc3394_aes_key_wrap", NULL)) {
+	cJSON_ArrayForEach(v, tv_get(root, "rfc3394_aes_key_wrap", NULL))
+	{
 		size_t kl, keyl, wl;
 		uint8_t *kek = tv_hex(v, "kek", &kl);
 		uint8_t *key = tv_hex(v, "key", &keyl);
@@ -88,10 +90,11 @@ TEST(annex_g_kdf_kek_ick_sak)
 	const cJSON *v;
 	int n = 0;
 
-	cJSON_ArrayForEach(v, tv_get(root, "vectors", NULL)) {
+	cJSON_ArrayForEach(v, tv_get(root, "vectors", NULL))
+	{
 		const char *what = tv_str(v, "what");
-		size_t wl, bits = (size_t)tv_get(v, "length_bits",
-						 NULL)->valuedouble;
+		size_t wl,
+		    bits = (size_t)tv_get(v, "length_bits", NULL)->valuedouble;
 		uint8_t *want = tv_hex(v, "expected", &wl);
 		uint8_t out[MKA_KEY_MAX];
 
@@ -102,8 +105,8 @@ TEST(annex_g_kdf_kek_ick_sak)
 			uint8_t *label = tv_hex(v, "label_hex", &ll);
 			uint8_t *ctx = tv_hex(v, "context", &cl);
 
-			ASSERT_INT_EQ(mka_kdf(kdk, kl, label, ll, ctx, cl, out,
-					      bits), 0);
+			ASSERT_INT_EQ(
+			    mka_kdf(kdk, kl, label, ll, ctx, cl, out, bits), 0);
 			free(kdk);
 			free(label);
 			free(ctx);
@@ -113,9 +116,11 @@ TEST(annex_g_kdf_kek_ick_sak)
 			uint8_t *cak = tv_hex(v, "cak", &cl);
 			uint8_t *ckn = tv_hex(v, "ckn", &nl);
 
-			ASSERT_INT_EQ(what[0] == 'K' ?
-				      mka_derive_kek(cak, cl, ckn, nl, out) :
-				      mka_derive_ick(cak, cl, ckn, nl, out), 0);
+			ASSERT_INT_EQ(
+			    what[0] == 'K'
+				? mka_derive_kek(cak, cl, ckn, nl, out)
+				: mka_derive_ick(cak, cl, ckn, nl, out),
+			    0);
 			free(cak);
 			free(ckn);
 		} else {
@@ -127,7 +132,8 @@ TEST(annex_g_kdf_kek_ick_sak)
 			size_t n_mi = 0;
 
 			ASSERT_STR_EQ(what, "SAK");
-			cJSON_ArrayForEach(mi, tv_get(v, "mi_list", NULL)) {
+			cJSON_ArrayForEach(mi, tv_get(v, "mi_list", NULL))
+			{
 				uint8_t *m = th_unhex(mi->valuestring, &ml);
 
 				ASSERT_INT_EQ(ml, 12);
@@ -135,7 +141,8 @@ TEST(annex_g_kdf_kek_ick_sak)
 				free(m);
 			}
 			ASSERT_INT_EQ(mka_derive_sak(cak, cl, nonce, nl, mis,
-						     n_mi, 1, out, wl), 0);
+						     n_mi, 1, out, wl),
+				      0);
 			free(cak);
 			free(nonce);
 		}

@@ -79,14 +79,16 @@ TEST(mutations_never_crash)
 
 			switch (xorshift(&rng) % 4) {
 			case 0:
-				buf[at] ^= (uint8_t)(1u << (xorshift(&rng) % 8));
+				buf[at] ^=
+				    (uint8_t)(1u << (xorshift(&rng) % 8));
 				break;
 			case 1:
 				buf[at] = (uint8_t)xorshift(&rng);
 				break;
-			case 2:	/* a set header: type or length octets */
-				buf[at] = (uint8_t[]){ 0, 1, 4, 0x0f, 0xff,
-						       0x10, 0x28 }[xorshift(&rng) % 7];
+			case 2: /* a set header: type or length octets */
+				buf[at] = (uint8_t[]){
+					0, 1, 4, 0x0f, 0xff, 0x10, 0x28
+				}[xorshift(&rng) % 7];
 				break;
 			default:
 				len = at + 1;

@@ -20,8 +20,11 @@ TEST(identity_body)
 {
 	char out[64];
 
-	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-			    "\r\n{\"keyId\":\"ab\"}", out, sizeof(out)), 200);
+	ASSERT_INT_EQ(
+	    parse("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		  "\r\n{\"keyId\":\"ab\"}",
+		  out, sizeof(out)),
+	    200);
 	ASSERT_STR_EQ(out, "{\"keyId\":\"ab\"}");
 	ASSERT_INT_EQ(parse("HTTP/1.0 400\r\n\r\n", out, sizeof(out)), 400);
 	ASSERT_STR_EQ(out, "");
@@ -31,12 +34,17 @@ TEST(chunked_body)
 {
 	char out[64];
 
-	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-			    "5\r\nhello\r\nA;ext=1\r\n, world!!!\r\n0\r\n\r\n",
-			    out, sizeof(out)), 200);
+	ASSERT_INT_EQ(
+	    parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "5\r\nhello\r\nA;ext=1\r\n, world!!!\r\n0\r\n\r\n",
+		  out, sizeof(out)),
+	    200);
 	ASSERT_STR_EQ(out, "hello, world!!!");
-	ASSERT_INT_EQ(parse("HTTP/1.1 503 x\r\ntransfer-encoding:chunked\r\n\r\n"
-			    "0\r\n\r\n", out, sizeof(out)), 503);
+	ASSERT_INT_EQ(
+	    parse("HTTP/1.1 503 x\r\ntransfer-encoding:chunked\r\n\r\n"
+		  "0\r\n\r\n",
+		  out, sizeof(out)),
+	    503);
 	ASSERT_STR_EQ(out, "");
 }
 
@@ -48,18 +56,20 @@ TEST(bad_chunks_refused)
 		"+5\r\nabcde\r\n0\r\n\r\n",
 		"ffffffffffffffff\r\nab\r\n0\r\n\r\n",
 		"123456789\r\nab\r\n0\r\n\r\n",
-		"9\r\nabc\r\n0\r\n\r\n",		/* runs past the end */
-		"3\r\nabcde\r\n0\r\n\r\n",		/* no CRLF after data */
-		"3\r\nabc",				/* cut short */
-		"\r\nabc\r\n0\r\n\r\n",			/* no size */
-		"3 \r\nabc\r\n0\r\n\r\n",		/* junk after size */
-		"3\r\nabc\r\n",				/* no last chunk */
+		"9\r\nabc\r\n0\r\n\r\n", /* runs past the end */
+		"3\r\nabcde\r\n0\r\n\r\n", /* no CRLF after data */
+		"3\r\nabc", /* cut short */
+		"\r\nabc\r\n0\r\n\r\n", /* no size */
+		"3 \r\nabc\r\n0\r\n\r\n", /* junk after size */
+		"3\r\nabc\r\n", /* no last chunk */
 	};
 	char resp[256], out[64];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-		snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\n"
-			 "Transfer-Encoding: chunked\r\n\r\n%s", bad[i]);
+		snprintf(resp, sizeof(resp),
+			 "HTTP/1.1 200 OK\r\n"
+			 "Transfer-Encoding: chunked\r\n\r\n%s",
+			 bad[i]);
 		if (parse(resp, out, sizeof(out)) != -1)
 			TH_FAIL("accepted chunked body #%zu", i);
 	}
@@ -69,20 +79,33 @@ TEST(bodies_larger_than_out_refused)
 {
 	char out[8];
 
-	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\n\r\n12345678", out, sizeof(out)), -1);
-	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\n\r\n1234567", out, sizeof(out)), 200);
-	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-			    "4\r\n1234\r\n4\r\n5678\r\n0\r\n\r\n", out, sizeof(out)), -1);
+	ASSERT_INT_EQ(
+	    parse("HTTP/1.1 200 OK\r\n\r\n12345678", out, sizeof(out)), -1);
+	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\n\r\n1234567", out, sizeof(out)),
+		      200);
+	ASSERT_INT_EQ(
+	    parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		  "4\r\n1234\r\n4\r\n5678\r\n0\r\n\r\n",
+		  out, sizeof(out)),
+	    -1);
 	ASSERT_INT_EQ(parse("HTTP/1.1 200 OK\r\n\r\nx", out, 0), -1);
 }
 
 TEST(bad_heads_refused)
 {
 	static const char *const bad[] = {
-		"", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 200 OK\r\nA: b\r\n",
-		"HTTP/2 200\r\n\r\n", "HTTP/1.1 20\r\n\r\n", "HTTP/1.1 2000\r\n\r\n",
-		"HTTP/1.1 099\r\n\r\n", "HTTP/1.1 600\r\n\r\n", "HTTP/1.1 -20\r\n\r\n",
-		"http/1.1 200\r\n\r\n", "HTTP/1.1  200\r\n\r\n",
+		"",
+		"HTTP/1.1 200 OK",
+		"HTTP/1.1 200 OK\r\n",
+		"HTTP/1.1 200 OK\r\nA: b\r\n",
+		"HTTP/2 200\r\n\r\n",
+		"HTTP/1.1 20\r\n\r\n",
+		"HTTP/1.1 2000\r\n\r\n",
+		"HTTP/1.1 099\r\n\r\n",
+		"HTTP/1.1 600\r\n\r\n",
+		"HTTP/1.1 -20\r\n\r\n",
+		"http/1.1 200\r\n\r\n",
+		"HTTP/1.1  200\r\n\r\n",
 	};
 	char out[16];
 
@@ -92,8 +115,7 @@ TEST(bad_heads_refused)
 	}
 }
 
-TEST_MAIN(TEST_CASE(identity_body),
-	  TEST_CASE(chunked_body),
+TEST_MAIN(TEST_CASE(identity_body), TEST_CASE(chunked_body),
 	  TEST_CASE(bad_chunks_refused),
 	  TEST_CASE(bodies_larger_than_out_refused),
 	  TEST_CASE(bad_heads_refused))

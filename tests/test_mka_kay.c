@@ -18,7 +18,7 @@
 #include "secy_fake.h"
 #include "util.h"
 
-#define STEP_MS		10
+#define STEP_MS 10
 
 /* The KaYs log every event at info; failures are easier to read without. */
 __attribute__((constructor)) static void
@@ -26,7 +26,7 @@ quiet(void)
 {
 	log_set_level(LOG_LVL_WARN);
 }
-#define QLEN		64
+#define QLEN 64
 
 struct frame {
 	uint8_t b[1600];
@@ -43,15 +43,16 @@ struct side {
 };
 
 static struct side sides[2];
-static struct frame queue[2][QLEN];	/* frames in flight to side i */
+static struct frame queue[2][QLEN]; /* frames in flight to side i */
 static int qn[2];
-static bool cut[2];			/* drop everything sent by side i */
-static struct frame last[2];		/* the last frame side i sent */
+static bool cut[2]; /* drop everything sent by side i */
+static struct frame last[2]; /* the last frame side i sent */
 static uint64_t now;
 
-static const uint8_t cak[16] = { 0x13, 0x5b, 0xd7, 0x58, 0xb0, 0xee, 0x5c,
-				 0x11, 0xc5, 0x5f, 0xf6, 0xab, 0x19, 0xfd,
-				 0xb1, 0x99 };
+static const uint8_t cak[16] = {
+	0x13, 0x5b, 0xd7, 0x58, 0xb0, 0xee, 0x5c, 0x11,
+	0xc5, 0x5f, 0xf6, 0xab, 0x19, 0xfd, 0xb1, 0x99
+};
 static const uint8_t ckn[8] = { 'l', 'a', 'b', '-', 'c', 'k', 'n', '1' };
 
 static int
@@ -94,8 +95,7 @@ conf_default(struct mka_kay_conf *c, int idx)
 }
 
 static void
-side_start(int idx, const struct mka_kay_conf *c, const uint8_t *k,
-	   size_t klen)
+side_start(int idx, const struct mka_kay_conf *c, const uint8_t *k, size_t klen)
 {
 	struct side *s = &sides[idx];
 
@@ -111,9 +111,8 @@ side_start(int idx, const struct mka_kay_conf *c, const uint8_t *k,
 	s->conf.key_log = keylog;
 	s->conf.key_log_arg = s;
 	s->kay = mka_kay_new(&s->conf, now);
-	if (s->kay == NULL ||
-	    mka_kay_add_ca(s->kay, k, klen, ckn, sizeof(ckn), NULL, 0, now) ==
-		    NULL)
+	if (s->kay == NULL || mka_kay_add_ca(s->kay, k, klen, ckn, sizeof(ckn),
+					     NULL, 0, now) == NULL)
 		abort();
 	qn[idx] = 0;
 	cut[idx] = false;
@@ -259,7 +258,7 @@ TEST(priority_tie_broken_by_lower_sci)
 	pair_start(&b, &a);
 	ASSERT_TRUE(run_until_secured(10000) < 10000);
 	ASSERT_TRUE(status(0).key_server != status(1).key_server);
-	ASSERT_TRUE(!status(0).key_server);	/* side 0 has B's conf */
+	ASSERT_TRUE(!status(0).key_server); /* side 0 has B's conf */
 	pair_stop();
 }
 
@@ -284,13 +283,14 @@ TEST(xpn_256_ssci_and_salt_per_802_1ae)
 	/* SSCI: B's SCI 0200000000020001 is the greater -> 1, A -> 2. */
 	ASSERT_INT_EQ(sides[1].secy.tx[0].ssci, 1);
 	ASSERT_INT_EQ(sides[0].secy.tx[0].ssci, 2);
-	sc = secy_fake_rxsc(&sides[1].secy,
-			    (const uint8_t *)"\x02\x00\x00\x00\x00\x01\x00\x01");
+	sc =
+	    secy_fake_rxsc(&sides[1].secy,
+			   (const uint8_t *)"\x02\x00\x00\x00\x00\x01\x00\x01");
 	ASSERT_INT_EQ(sc->sa[0].ssci, 2);
 	/* Salt: the KS MI with octets 0-3 XOR the KN halves (10.7.28). */
 	ks_mi = mka_participant_mi(mka_kay_principal(sides[0].kay));
 	memcpy(salt, ks_mi, 12);
-	salt[1] ^= 1;		/* KN 1 */
+	salt[1] ^= 1; /* KN 1 */
 	ASSERT_MEM_EQ(sides[0].secy.tx[0].salt, salt, 12);
 	ASSERT_MEM_EQ(sides[1].secy.tx[0].salt, salt, 12);
 	pair_stop();
@@ -365,7 +365,7 @@ TEST(mismatched_psk_never_secures)
 	ASSERT_INT_EQ(status(0).live_peers + status(0).potential_peers, 0);
 	ASSERT_INT_EQ(status(1).live_peers + status(1).potential_peers, 0);
 	ASSERT_TRUE(status(0).c.rx_bad_icv > 0);
-	ASSERT_INT_EQ(sides[0].secy.calls, 0);	/* nothing installed */
+	ASSERT_INT_EQ(sides[0].secy.calls, 0); /* nothing installed */
 	ASSERT_INT_EQ(sides[1].secy.calls, 0);
 	pair_stop();
 }
@@ -391,7 +391,7 @@ TEST(forged_and_replayed_mkpdus_change_nothing)
 	ASSERT_INT_EQ(after.c.rx_replayed, before.c.rx_replayed + 1);
 	before = after;
 	/* Forgeries: a higher MN, or a flipped SAK Use bit, bad ICV. */
-	f.b[14 + 4 + 4 + 8 + 12 + 3] += 5;	/* Basic MN */
+	f.b[14 + 4 + 4 + 8 + 12 + 3] += 5; /* Basic MN */
 	mka_kay_rx(sides[1].kay, f.b, f.len, now);
 	f.b[f.len - 20] ^= 0x10;
 	mka_kay_rx(sides[1].kay, f.b, f.len, now);
@@ -465,15 +465,17 @@ TEST(peer_silent_for_life_time_is_dropped)
 	ASSERT_TRUE(run_until_secured(10000) < 10000);
 	cut[1] = true;
 	run(5000);
-	ASSERT_INT_EQ(status(0).live_peers, 1);	/* within 6 s */
+	ASSERT_INT_EQ(status(0).live_peers, 1); /* within 6 s */
 	run(2000);
 	ASSERT_INT_EQ(status(0).live_peers, 0);
 	ASSERT_INT_EQ(status(0).connect, MKA_CONNECT_PENDING);
 	ASSERT_TRUE(!status(0).secured);
 	/* Its SAs are gone: nothing left to transmit or receive with. */
 	ASSERT_INT_EQ(sides[0].secy.encoding_an, -1);
-	ASSERT_TRUE(secy_fake_rxsc(&sides[0].secy, (const uint8_t *)
-				   "\x02\x00\x00\x00\x00\x02\x00\x01") == NULL);
+	ASSERT_TRUE(secy_fake_rxsc(
+			&sides[0].secy,
+			(const uint8_t *)"\x02\x00\x00\x00\x00\x02\x00\x01") ==
+		    NULL);
 	/* It comes back: secured again with a new SAK. */
 	cut[1] = false;
 	ASSERT_TRUE(run_until_secured(20000) < 20000);
@@ -504,7 +506,7 @@ TEST(key_log_format_and_eapol_destination)
 
 	conf_default(&a, 0);
 	conf_default(&b, 1);
-	memset(a.eapol_da, 0xff, 6);	/* broadcast, for Linux bridges */
+	memset(a.eapol_da, 0xff, 6); /* broadcast, for Linux bridges */
 	memset(b.eapol_da, 0xff, 6);
 	pair_start(&a, &b);
 	ASSERT_TRUE(run_until_secured(10000) < 10000);

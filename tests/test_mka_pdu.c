@@ -24,8 +24,7 @@ struct ex {
 };
 
 static void
-load_example(const char *group, const char *which, int lab_frame,
-	     struct ex *ex)
+load_example(const char *group, const char *which, int lab_frame, struct ex *ex)
 {
 	cJSON *root = tv_load("mka_mkpdu_examples.json");
 	const cJSON *g = tv_get(root, group, NULL), *keys = g;
@@ -72,7 +71,8 @@ check_example(struct ex *ex, struct mkpdu *pdu, bool same_octets)
 	ASSERT_TRUE(mka_pdu_icv_ok(pdu, ex->frame, ex->ick, ex->ick_len));
 	ASSERT_INT_EQ(pdu->icv_off, ex->len - MKA_ICV_LEN);
 	ASSERT_INT_EQ(mka_pdu_encode(pdu, ex->ick, ex->ick_len, out,
-				     sizeof(out), &len), 0);
+				     sizeof(out), &len),
+		      0);
 	if (same_octets) {
 		ASSERT_INT_EQ(len, ex->len);
 		ASSERT_MEM_EQ(out, ex->frame, len);
@@ -82,8 +82,11 @@ check_example(struct ex *ex, struct mkpdu *pdu, bool same_octets)
 TEST(lab_frames_decode_verify_reencode)
 {
 	static const unsigned lab_sets[6] = {
-		0, MKA_HAS(2), MKA_HAS(4) | MKA_HAS(3) | MKA_HAS(1),
-		MKA_HAS(3) | MKA_HAS(1), MKA_HAS(3) | MKA_HAS(1),
+		0,
+		MKA_HAS(2),
+		MKA_HAS(4) | MKA_HAS(3) | MKA_HAS(1),
+		MKA_HAS(3) | MKA_HAS(1),
+		MKA_HAS(3) | MKA_HAS(1),
 		MKA_HAS(3) | MKA_HAS(1),
 	};
 	struct mkpdu pdu;
@@ -121,10 +124,10 @@ TEST(lab_frames_decode_verify_reencode)
 			ASSERT_TRUE(pdu.dist_sak.macsec);
 			ASSERT_INT_EQ(pdu.dist_sak.kn, 1);
 			ASSERT_INT_EQ(pdu.dist_sak.cs, 0);
-			ASSERT_INT_EQ(mka_aes_unwrap(ex.kek, 16,
-						     pdu.dist_sak.wrapped,
-						     pdu.dist_sak.wrapped_len,
-						     sak), 0);
+			ASSERT_INT_EQ(
+			    mka_aes_unwrap(ex.kek, 16, pdu.dist_sak.wrapped,
+					   pdu.dist_sak.wrapped_len, sak),
+			    0);
 			ASSERT_MEM_EQ(sak, want, 16);
 			ASSERT_TRUE(pdu.sak_use.in_use);
 			ASSERT_INT_EQ(pdu.sak_use.lkn, 1);
@@ -152,14 +155,15 @@ TEST(self_generated_256_and_xpn_frames)
 	ASSERT_INT_EQ(pdu.dist_sak.cs, MKA_CS_GCM_AES_256);
 	ASSERT_INT_EQ(pdu.dist_sak.conf_offset, MKA_CO_0);
 	ASSERT_INT_EQ(mka_aes_unwrap(ex.kek, 32, pdu.dist_sak.wrapped,
-				     pdu.dist_sak.wrapped_len, sak), 0);
+				     pdu.dist_sak.wrapped_len, sak),
+		      0);
 	ASSERT_MEM_EQ(sak, want_sak, 32);
 	free(ex.frame);
 
 	load_example("self_generated", "ex2_mkpdu_gcm_aes_xpn_256", 0, &ex);
 	check_example(&ex, &pdu, true);
 	ASSERT_INT_EQ(pdu.dist_sak.cs, MKA_CS_GCM_AES_XPN_256);
-	ASSERT_INT_EQ(pdu.live.octet2, 0x02);	/* KS SSCI LSB */
+	ASSERT_INT_EQ(pdu.live.octet2, 0x02); /* KS SSCI LSB */
 	ASSERT_TRUE(pdu.has & MKA_HAS(MKA_PS_XPN));
 	ASSERT_INT_EQ(pdu.xpn.llpn_msb, 0);
 	free(ex.frame);
@@ -200,9 +204,12 @@ assert_same_sets(const struct mkpdu *a, const struct mkpdu *b)
 
 TEST(round_trip_every_set)
 {
-	static const struct { size_t wrap; uint64_t cs, want_cs; } forms[] = {
-		{ 24, 0, 0 },				/* 28-octet form */
-		{ 24, MKA_CS_GCM_AES_128, 0 },		/* id not sent */
+	static const struct {
+		size_t wrap;
+		uint64_t cs, want_cs;
+	} forms[] = {
+		{ 24, 0, 0 }, /* 28-octet form */
+		{ 24, MKA_CS_GCM_AES_128, 0 }, /* id not sent */
 		{ 24, MKA_CS_GCM_AES_XPN_128, MKA_CS_GCM_AES_XPN_128 },
 		{ 40, MKA_CS_GCM_AES_256, MKA_CS_GCM_AES_256 },
 		{ 40, MKA_CS_GCM_AES_XPN_256, MKA_CS_GCM_AES_XPN_256 },
@@ -219,7 +226,8 @@ TEST(round_trip_every_set)
 			if (icv_ind)
 				a.has |= MKA_HAS(MKA_PS_ICV_IND);
 			ASSERT_INT_EQ(mka_pdu_encode(&a, ick, 32, out,
-						     sizeof(out), &len), 0);
+						     sizeof(out), &len),
+				      0);
 			if (mka_pdu_decode(out, len, &b, &why) == -1 ||
 			    mka_pdu_validate(&b, &why) == -1)
 				TH_FAIL("form %zu: %s", i, why);
@@ -242,7 +250,7 @@ TEST(round_trip_plain_sets_and_minimum_frame)
 	size_t len;
 
 	tv_mkpdu_full(&a, 24, 0);
-	a.dist_sak.macsec = false;	/* "MACsec not to be used" */
+	a.dist_sak.macsec = false; /* "MACsec not to be used" */
 	a.sak_use.in_use = false;
 	a.has = MKA_HAS(MKA_PS_SAK_USE) | MKA_HAS(MKA_PS_DIST_SAK);
 	ASSERT_INT_EQ(mka_pdu_encode(&a, ick, 16, out, sizeof(out), &len), 0);
@@ -269,11 +277,16 @@ TEST(round_trip_plain_sets_and_minimum_frame)
 static uint8_t *
 build(const char *sets, int eapol_len, size_t *len)
 {
-	static const char *hdr =
-		"0180c2000003" "021122334455" "888e" "0305";
-	static const char *basic =
-		"03 10 f0 20" "0211223344550001" "a5a5a5a5a5a5a5a5a5a5a5a5"
-		"00000001" "0080c201" "636b6e31";
+	static const char *hdr = "0180c2000003"
+				 "021122334455"
+				 "888e"
+				 "0305";
+	static const char *basic = "03 10 f0 20"
+				   "0211223344550001"
+				   "a5a5a5a5a5a5a5a5a5a5a5a5"
+				   "00000001"
+				   "0080c201"
+				   "636b6e31";
 	char hex[4096];
 	size_t slen, n;
 	uint8_t *f;
@@ -299,8 +312,8 @@ TEST(any_set_order_accepted_unknown_skipped)
 	f = build("08000008 0000000100000002"
 		  "09000003 aabbcc00"
 		  "03000000"
-		  "01000010 01010101010101010101010100000007", -1,
-		  &len);
+		  "01000010 01010101010101010101010100000007",
+		  -1, &len);
 	if (mka_pdu_decode(f, len, &p, &why) == -1)
 		TH_FAIL("%s", why);
 	ASSERT_INT_EQ(mka_pdu_validate(&p, &why), 0);
@@ -326,8 +339,8 @@ static const struct bad {
 } bad_shapes[] = {
 	{ "peer list not a multiple of 16", "0100000c 000000000000000000000000",
 	  -1, 'd' },
-	{ "SAK Use of 20 octets", "03000014 0000000000000000000000000000000000000000",
-	  -1, 'd' },
+	{ "SAK Use of 20 octets",
+	  "03000014 0000000000000000000000000000000000000000", -1, 'd' },
 	{ "Distributed SAK of 8 octets", "04000008 0000000100000000", -1, 'd' },
 	{ "duplicate Live Peer List", "01000000 01000000", -1, 'd' },
 	{ "duplicate KMD", "06000004 41424344 06000004 41424344", -1, 'd' },
@@ -350,13 +363,16 @@ static const struct bad {
 	  -1, 'v' },
 	{ "Distributed SAK, unknown suite",
 	  "04100024 00000001 0080c20001000009"
-	  "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c", -1, 'v' },
+	  "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c",
+	  -1, 'v' },
 	{ "Distributed SAK, 256-bit suite with a 128-bit wrap",
 	  "04100024 00000001 0080c20001000002"
-	  "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c", -1, 'v' },
+	  "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c",
+	  -1, 'v' },
 	{ "Distributed SAK, XPN with offset 30",
 	  "04200024 00000001 0080c20001000003"
-	  "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c", -1, 'v' },
+	  "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c",
+	  -1, 'v' },
 };
 
 TEST(malformed_shapes_rejected)
@@ -371,8 +387,8 @@ TEST(malformed_shapes_rejected)
 
 		if (b->stage == 'd' && d != -1)
 			TH_FAIL("decoder accepted: %s", b->what);
-		if (b->stage == 'v' && (d == -1 ||
-					mka_pdu_validate(&p, &why) != -1))
+		if (b->stage == 'v' &&
+		    (d == -1 || mka_pdu_validate(&p, &why) != -1))
 			TH_FAIL("%s: %s", b->what, d == -1 ? why : "accepted");
 		ASSERT_TRUE(why != NULL);
 		free(f);
@@ -388,14 +404,14 @@ TEST(header_mutations_and_truncations_rejected)
 		char stage;
 		const char *why;
 	} muts[] = {
-		{ 12, 0x88, 'd', "EtherType" },		/* 0x8888 */
-		{ 14, 2, 'v', "version below 3" },	/* EAPOL version 2 */
-		{ 15, 0, 'd', "not MKA" },		/* EAP */
-		{ 21, 0x1c, 'd', "shorter than 29" },	/* empty CKN */
-		{ 21, 0x3d, 'd', "longer than 32" },	/* CKN of 33 */
+		{ 12, 0x88, 'd', "EtherType" }, /* 0x8888 */
+		{ 14, 2, 'v', "version below 3" }, /* EAPOL version 2 */
+		{ 15, 0, 'd', "not MKA" }, /* EAP */
+		{ 21, 0x1c, 'd', "shorter than 29" }, /* empty CKN */
+		{ 21, 0x3d, 'd', "longer than 32" }, /* CKN of 33 */
 		{ 18, 0, 'v', "MKA version 0" },
 		{ 45, 0x00, 'v', "Member Number 0" },
-		{ 49, 0x02, 'v', "Algorithm Agility" },	/* 00-80-C2-02 */
+		{ 49, 0x02, 'v', "Algorithm Agility" }, /* 00-80-C2-02 */
 	};
 	struct mkpdu p;
 	const char *why;
@@ -455,7 +471,8 @@ TEST(eapol_announcement_round_trip_and_rejects)
 
 	/* The 9th length bit: an unknown TLV of 300 octets is skipped. */
 	f = th_unhex("0180c2000003020000000001888e 0306 0138"
-		     "fd2c", &len);
+		     "fd2c",
+		     &len);
 	f = realloc(f, 18 + 2 + 300 + 10);
 	memset(f + 20, 0x5a, 300);
 	memcpy(f + 320, "\xe2\x08SAE_X_99", 10);

@@ -31,11 +31,11 @@ struct svc_key {
 
 static struct svc_key svc[SVC_KEYS];
 static unsigned svc_new_calls, svc_get_calls;
-static bool svc_corrupt;	/* dec_keys returns a wrong key */
-static enum mka_qkd_role b_role;	/* side B's configured role */
-static uint64_t cak_lifetime;		/* both sides */
-static bool with_fallback;		/* both sides */
-static bool svc_down;			/* the KMEs answer nothing */
+static bool svc_corrupt; /* dec_keys returns a wrong key */
+static enum mka_qkd_role b_role; /* side B's configured role */
+static uint64_t cak_lifetime; /* both sides */
+static bool with_fallback; /* both sides */
+static bool svc_down; /* the KMEs answer nothing */
 
 struct side {
 	const char *sae;
@@ -47,7 +47,10 @@ struct side {
 };
 
 static struct side sides[2];
-static struct { uint8_t b[1600]; size_t len; } queue[2][QLEN], last[2];
+static struct {
+	uint8_t b[1600];
+	size_t len;
+} queue[2][QLEN], last[2];
 static int qn[2];
 static uint64_t now;
 
@@ -100,7 +103,7 @@ svc_get_key(void *arg, const char *master, const uint8_t *id, size_t id_len,
 		    memcmp(k->id, id, 16) != 0 || strcmp(k->master, master) ||
 		    strcmp(k->slave, s->sae))
 			continue;
-		k->delivered = true;	/* ETSI 014: once per slave */
+		k->delivered = true; /* ETSI 014: once per slave */
 		memcpy(key, k->key, key_len);
 		if (svc_corrupt)
 			key[0] ^= 1;
@@ -207,7 +210,10 @@ pair_stop(void)
 static void
 run(uint64_t ms)
 {
-	static struct { uint8_t b[1600]; size_t len; } q[QLEN];
+	static struct {
+		uint8_t b[1600];
+		size_t len;
+	} q[QLEN];
 
 	for (uint64_t t = 0; t < ms; t += STEP_MS) {
 		for (int i = 0; i < 2; i++) {
@@ -302,7 +308,7 @@ TEST(qkd_pair_secures_on_the_binding)
 TEST(first_ca_survives_a_late_clock)
 {
 	pair_start("SAE_A_01");
-	now = 86400000;	/* a day of uptime */
+	now = 86400000; /* a day of uptime */
 	/* B announces before A's loop has ever ticked (A started later). */
 	mka_qkd_tick(sides[1].qkd, now);
 	mka_kay_tick(sides[1].kay, now);
@@ -413,13 +419,14 @@ TEST(cak_rollover_is_make_before_break)
 	ASSERT_INT_EQ(counters(0).rollovers, 2);
 	ASSERT_INT_EQ(counters(1).rollovers, 2);
 	/* Participant slots are reused: compare CAs by their key ID. */
-	ASSERT_TRUE(principal(0) == mka_kay_find_ca(sides[0].kay, svc[2].id,
-						     16));
-	ASSERT_TRUE(principal(1) == mka_kay_find_ca(sides[1].kay, svc[2].id,
-						     16));
+	ASSERT_TRUE(principal(0) ==
+		    mka_kay_find_ca(sides[0].kay, svc[2].id, 16));
+	ASSERT_TRUE(principal(1) ==
+		    mka_kay_find_ca(sides[1].kay, svc[2].id, 16));
 	/* The link now runs on a SAK of the third CA, the old ones gone. */
-	ASSERT_TRUE(memcmp(tx_key, sides[0].secy.tx[sides[0].secy.encoding_an]
-				       .key, 32) != 0);
+	ASSERT_TRUE(memcmp(tx_key,
+			   sides[0].secy.tx[sides[0].secy.encoding_an].key,
+			   32) != 0);
 	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[0].id, 16) == NULL);
 	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay, svc[1].id, 16) == NULL);
 	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay, svc[2].id, 16) != NULL);
@@ -439,16 +446,16 @@ TEST(kme_down_falls_back_to_psk_then_back_to_qkd)
 	/* After fallback_after (10 s) without a QKD CA: the PSK CA. */
 	ASSERT_TRUE(run_until_secured(10000) < 10000);
 	ASSERT_TRUE(counters(0).fallback_active && counters(1).fallback_active);
-	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay,
-				    (const uint8_t *)"fallback", 8) != NULL);
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, (const uint8_t *)"fallback",
+				    8) != NULL);
 	ASSERT_TRUE(counters(0).key_errors > 0);
 	/* The KMEs recover: QKD takes over without losing a frame. */
 	svc_down = false;
 	ASSERT_TRUE(run_hitless(20000));
 	ASSERT_TRUE(!counters(0).fallback_active);
 	ASSERT_TRUE(!counters(1).fallback_active);
-	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay,
-				    (const uint8_t *)"fallback", 8) == NULL);
+	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay, (const uint8_t *)"fallback",
+				    8) == NULL);
 	ASSERT_TRUE(mka_participant_in_use(principal(0)));
 	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[0].id, 16) ==
 		    principal(0));

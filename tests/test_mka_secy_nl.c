@@ -20,7 +20,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/route/link/macsec.h>
 
-#define ALIGN4(n)	(((n) + 3u) & ~3u)
+#define ALIGN4(n) (((n) + 3u) & ~3u)
 
 /* The payload of attribute type in [p, p + len), or NULL. */
 static const uint8_t *
@@ -62,8 +62,8 @@ new_genl(void)
 {
 	struct nl_msg *m = nlmsg_alloc();
 
-	if (m == NULL || genlmsg_put(m, 0, 0, 27, 0, 0, MACSEC_CMD_ADD_RXSA,
-				     1) == NULL)
+	if (m == NULL ||
+	    genlmsg_put(m, 0, 0, 27, 0, 0, MACSEC_CMD_ADD_RXSA, 1) == NULL)
 		abort();
 	return m;
 }
@@ -116,8 +116,9 @@ TEST(rxsc_names_the_sc_in_wire_order)
 TEST(txsa_gcm_aes_128)
 {
 	struct nl_msg *m = new_genl();
-	struct mka_sa sa = { .an = 2, .pn = 0x12345678, .key = key128,
-			     .key_len = 16 };
+	struct mka_sa sa = {
+		.an = 2, .pn = 0x12345678, .key = key128, .key_len = 16
+	};
 	const uint8_t *a, *n, *v;
 	size_t len, nlen, vlen;
 
@@ -147,13 +148,17 @@ TEST(txsa_gcm_aes_128)
 
 TEST(rxsa_xpn_256_has_64_bit_pn_ssci_and_salt)
 {
-	static const uint8_t key256[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-					    11, 12, 13, 14, 15, 16, 17, 18,
-					    19, 20, 21, 22, 23, 24, 25, 26,
-					    27, 28, 29, 30, 31, 32 };
+	static const uint8_t key256[32] = { 1,	2,  3,	4,  5,	6,  7,	8,
+					    9,	10, 11, 12, 13, 14, 15, 16,
+					    17, 18, 19, 20, 21, 22, 23, 24,
+					    25, 26, 27, 28, 29, 30, 31, 32 };
 	struct nl_msg *m = new_genl();
-	struct mka_sa sa = { .an = 3, .pn = 0x100000002ull, .key = key256,
-			     .key_len = 32, .xpn = true, .ssci = 0x7a30c118 };
+	struct mka_sa sa = { .an = 3,
+			     .pn = 0x100000002ull,
+			     .key = key256,
+			     .key_len = 32,
+			     .xpn = true,
+			     .ssci = 0x7a30c118 };
 	static const uint8_t ssci_wire[4] = { 0x7a, 0x30, 0xc1, 0x18 };
 	const uint8_t *a, *n, *v;
 	size_t len, nlen, vlen;
@@ -185,19 +190,19 @@ TEST(sa_refused_before_the_kernel)
 	struct mka_sa sa = { .an = 4, .pn = 1, .key = key128, .key_len = 16 };
 	struct nl_msg *m = new_genl();
 
-	ASSERT_INT_EQ(secy_nl_sa(m, 1, NULL, &sa), -1);	/* AN 0..3 */
+	ASSERT_INT_EQ(secy_nl_sa(m, 1, NULL, &sa), -1); /* AN 0..3 */
 	nlmsg_free(m);
 	m = new_genl();
 	sa.an = 0;
-	sa.pn = 0;					/* PN 0 never valid */
+	sa.pn = 0; /* PN 0 never valid */
 	ASSERT_INT_EQ(secy_nl_sa(m, 1, NULL, &sa), -1);
 	nlmsg_free(m);
 	m = new_genl();
-	sa.pn = 1ull << 32;				/* 32-bit PN */
+	sa.pn = 1ull << 32; /* 32-bit PN */
 	ASSERT_INT_EQ(secy_nl_sa(m, 1, NULL, &sa), -1);
 	nlmsg_free(m);
 	m = new_genl();
-	sa.xpn = true;					/* fine with XPN */
+	sa.xpn = true; /* fine with XPN */
 	ASSERT_INT_EQ(secy_nl_sa(m, 1, NULL, &sa), 0);
 	nlmsg_free(m);
 }
@@ -327,20 +332,17 @@ TEST(dump_pn_of_transmit_and_receive_sas)
 	ASSERT_U64_EQ(pn, 1000);
 	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 4, NULL, 1, &pn), 1);
 	ASSERT_U64_EQ(pn, 77);
-	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 4, sci_b, 3, &pn),
-		      1);
+	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 4, sci_b, 3, &pn), 1);
 	ASSERT_U64_EQ(pn, 77);
 	/* XPN: 64-bit PNs. */
 	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 8), 4, NULL, 0, &pn), 1);
 	ASSERT_U64_EQ(pn, 0x1000003e8ull);
 	/* Not there: another SecY, another SC, another AN. */
 	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 5, NULL, 0, &pn), 0);
-	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 4, sci_a, 3, &pn),
-		      0);
+	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 4, sci_a, 3, &pn), 0);
 	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 4), 4, NULL, 2, &pn), 0);
 	/* A PN of neither 4 nor 8 octets is malformed, not a number. */
-	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 2), 4, NULL, 0, &pn),
-		      -1);
+	ASSERT_INT_EQ(secy_nl_dump_pn(dump_msg(&w, 4, 2), 4, NULL, 0, &pn), -1);
 }
 
 /* IFLA_INFO_DATA of a link request libnl builds from l. */
@@ -365,8 +367,11 @@ info_data(struct rtnl_link *l, struct nl_msg **mp, size_t *len)
 TEST(policy_sets_what_the_kernel_may_change)
 {
 	struct mka_secy_policy pol = {
-		.cs = MKA_CS_GCM_AES_XPN_128, .conf_offset = MKA_CO_0,
-		.protect = true, .replay_protect = true, .replay_window = 32,
+		.cs = MKA_CS_GCM_AES_XPN_128,
+		.conf_offset = MKA_CO_0,
+		.protect = true,
+		.replay_protect = true,
+		.replay_window = 32,
 		.validate = MKA_VALIDATE_STRICT,
 	};
 	struct rtnl_link *l = rtnl_link_macsec_alloc();
@@ -404,8 +409,10 @@ TEST(policy_sets_what_the_kernel_may_change)
 TEST(policy_integrity_only_and_check)
 {
 	struct mka_secy_policy pol = {
-		.cs = MKA_CS_GCM_AES_128, .conf_offset = MKA_CO_INTEGRITY_ONLY,
-		.protect = false, .validate = MKA_VALIDATE_CHECK,
+		.cs = MKA_CS_GCM_AES_128,
+		.conf_offset = MKA_CO_INTEGRITY_ONLY,
+		.protect = false,
+		.validate = MKA_VALIDATE_CHECK,
 	};
 	struct rtnl_link *l = rtnl_link_macsec_alloc();
 	struct nl_msg *m = NULL;

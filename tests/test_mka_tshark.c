@@ -31,7 +31,7 @@ static const uint8_t ckn_uuid[16] = {
 static void
 pcap_u32(FILE *f, uint32_t v)
 {
-	fwrite(&v, 4, 1, f);	/* pcap files are in the writer's order */
+	fwrite(&v, 4, 1, f); /* pcap files are in the writer's order */
 }
 
 static void
@@ -57,7 +57,7 @@ pcap_open(const char *path)
 	pcap_u32(f, 0);
 	pcap_u32(f, 0);
 	pcap_u32(f, 65535);
-	pcap_u32(f, 1);		/* LINKTYPE_ETHERNET */
+	pcap_u32(f, 1); /* LINKTYPE_ETHERNET */
 	return f;
 }
 
@@ -166,14 +166,16 @@ TEST(tshark_dissects_without_errors)
 			     "tshark -n -r %s -T fields -E separator='|' "
 			     "-e frame.number -e _ws.malformed "
 			     "-e _ws.expert.severity -e eapol.type "
-			     "2>/dev/null", pcap_path), 0);
+			     "2>/dev/null",
+			     pcap_path),
+		      0);
 	for (int i = 1; i <= N_FRAMES; i++) {
 		char want[32];
 
 		/* "N||" at a line start: no malformed mark, no expert item. */
 		snprintf(want, sizeof(want), "%s%d||", i == 1 ? "" : "\n", i);
-		if (i == 1 ? strncmp(out, want, strlen(want)) != 0 :
-			     strstr(out, want) == NULL)
+		if (i == 1 ? strncmp(out, want, strlen(want)) != 0
+			   : strstr(out, want) == NULL)
 			TH_FAIL("frame %d marked by tshark:\n%s", i, out);
 	}
 	/* The announcement is seen as EAPOL type 6. */
@@ -184,13 +186,15 @@ TEST(tshark_shows_the_fields_we_encoded)
 {
 	static char out[1 << 16];
 
-	ASSERT_INT_EQ(tshark(out, sizeof(out),
-			     "tshark -n -r %s -T fields -E separator='|' "
-			     "-e frame.number -e mka.cak_name -e mka.kmd "
-			     "-e mka.actor_mn -e mka.key_number "
-			     "-e mka.macsec_cipher_suite -e mka.key_server_ssci "
-			     "-e mka.distributed_an -e mka.icv 2>/dev/null",
-			     pcap_path), 0);
+	ASSERT_INT_EQ(
+	    tshark(out, sizeof(out),
+		   "tshark -n -r %s -T fields -E separator='|' "
+		   "-e frame.number -e mka.cak_name -e mka.kmd "
+		   "-e mka.actor_mn -e mka.key_number "
+		   "-e mka.macsec_cipher_suite -e mka.key_server_ssci "
+		   "-e mka.distributed_an -e mka.icv 2>/dev/null",
+		   pcap_path),
+	    0);
 	/* The binding frame: CKN = the UUID's octets, KMD = "SAE_A_01". */
 	ASSERT_TRUE(strstr(out, "\n5|550e8400e29b41d4a716446655440000|"
 				"5341455f415f3031|00000005|") != NULL);
@@ -228,7 +232,8 @@ TEST(tshark_check_detects_a_marked_frame)
 	ASSERT_INT_EQ(tshark(out, sizeof(out),
 			     "tshark -n -r %s -T fields -E separator='|' "
 			     "-e frame.number -e _ws.malformed "
-			     "-e _ws.expert.severity 2>/dev/null", pcap_path),
+			     "-e _ws.expert.severity 2>/dev/null",
+			     pcap_path),
 		      0);
 	ASSERT_TRUE(strncmp(out, "1||\n", 4) != 0);
 }

@@ -111,9 +111,12 @@ tv_mkpdu_with_sak(struct mkpdu *p, uint64_t cs, size_t wrap_len)
 	memcpy(p->sak_use.lki_mi, p->basic.mi, 12);
 	p->sak_use.lkn = 1;
 	p->sak_use.llpn = 1;
-	p->dist_sak = (struct mka_dist_sak){ .macsec = true, .an = 1,
-					     .conf_offset = MKA_CO_0, .kn = 1,
-					     .cs = cs, .wrapped_len = wrap_len };
+	p->dist_sak = (struct mka_dist_sak){ .macsec = true,
+					     .an = 1,
+					     .conf_offset = MKA_CO_0,
+					     .kn = 1,
+					     .cs = cs,
+					     .wrapped_len = wrap_len };
 	memset(p->dist_sak.wrapped, 0x77, wrap_len);
 }
 
@@ -132,7 +135,7 @@ tv_mkpdu_full(struct mkpdu *p, size_t wrap_len, uint64_t cs)
 	memset(p->basic.mi, 0xa5, 12);
 	p->basic.mn = 77;
 	p->basic.algo_agility = MKA_ALGO_AGILITY_2009;
-	p->basic.ckn_len = 5;	/* unaligned: exercises the padding */
+	p->basic.ckn_len = 5; /* unaligned: exercises the padding */
 	memcpy(p->basic.ckn, "ckn-1", 5);
 	p->live.n = 2;
 	memset(p->live.e[0].mi, 1, 12);
@@ -144,16 +147,29 @@ tv_mkpdu_full(struct mkpdu *p, size_t wrap_len, uint64_t cs)
 	memset(p->potential.e[0].mi, 3, 12);
 	p->potential.e[0].mn = 0xfffffffe;
 	p->sak_use = (struct mka_sak_use){
-		.in_use = true, .lan = 2, .ltx = true, .lrx = true, .oan = 1,
-		.otx = false, .orx = true, .plain_tx = false, .plain_rx = true,
-		.delay_protect = true, .lkn = 5, .llpn = 0x11223344, .okn = 4,
+		.in_use = true,
+		.lan = 2,
+		.ltx = true,
+		.lrx = true,
+		.oan = 1,
+		.otx = false,
+		.orx = true,
+		.plain_tx = false,
+		.plain_rx = true,
+		.delay_protect = true,
+		.lkn = 5,
+		.llpn = 0x11223344,
+		.okn = 4,
 		.olpn = 0x55667788,
 	};
 	memset(p->sak_use.lki_mi, 0xa5, 12);
 	memset(p->sak_use.oki_mi, 0xa5, 12);
-	p->dist_sak = (struct mka_dist_sak){ .macsec = true, .an = 3,
-					     .conf_offset = MKA_CO_0, .kn = 6,
-					     .cs = cs, .wrapped_len = wrap_len };
+	p->dist_sak = (struct mka_dist_sak){ .macsec = true,
+					     .an = 3,
+					     .conf_offset = MKA_CO_0,
+					     .kn = 6,
+					     .cs = cs,
+					     .wrapped_len = wrap_len };
 	memset(p->dist_sak.wrapped, 0x3c, wrap_len);
 	p->dist_cak.wrapped_len = 24;
 	memset(p->dist_cak.wrapped, 0x4d, 24);
@@ -166,9 +182,10 @@ tv_mkpdu_full(struct mkpdu *p, size_t wrap_len, uint64_t cs)
 	memcpy(p->announce.kmd.v, "SAE_A_01", 8);
 	p->announce.n_suites = 2;
 	p->announce.suites[0] = (struct mka_ann_suite){ 2, MKA_CS_GCM_AES_128 };
-	p->announce.suites[1] = (struct mka_ann_suite){ 1,
-							MKA_CS_GCM_AES_XPN_256 };
-	p->xpn = (struct mka_xpn){ .suspension_time = 0, .llpn_msb = 1,
+	p->announce.suites[1] =
+	    (struct mka_ann_suite){ 1, MKA_CS_GCM_AES_XPN_256 };
+	p->xpn = (struct mka_xpn){ .suspension_time = 0,
+				   .llpn_msb = 1,
 				   .olpn_msb = 2 };
 	p->has = MKA_HAS(1) | MKA_HAS(2) | MKA_HAS(3) | MKA_HAS(4) |
 		 MKA_HAS(5) | MKA_HAS(6) | MKA_HAS(7) | MKA_HAS(8);

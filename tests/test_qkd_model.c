@@ -65,7 +65,8 @@ TEST(gys_gain_and_qber_follow_the_formulas)
 TEST(key_rate_falls_with_distance)
 {
 	struct qkd_state a, b, c;
-	struct qkd_params p10 = gys_at(10), p50 = gys_at(50), p100 = gys_at(100);
+	struct qkd_params p10 = gys_at(10), p50 = gys_at(50),
+			  p100 = gys_at(100);
 
 	qkd_model_eval(&p10, NULL, QKD_QBER_ABORT_DEFAULT, &a);
 	qkd_model_eval(&p50, NULL, QKD_QBER_ABORT_DEFAULT, &b);
@@ -161,4 +162,13 @@ TEST(bad_parameters_are_named)
 	ASSERT_TRUE(qkd_preset_find("nope") == NULL);
 }
 
-TEST_MAIN(TEST_CASE(gys_maximum_distance_is_142_km), TEST_CASE(gys_optimal_mu_is_about_0_48), TEST_CASE(gys_gain_and_qber_follow_the_formulas), TEST_CASE(key_rate_falls_with_distance), TEST_CASE(full_intercept_resend_gives_qber_of_a_quarter_and_no_key), TEST_CASE(partial_eavesdropper_raises_qber_by_a_quarter_of_its_share), TEST_CASE(cut_fibre_makes_no_key), TEST_CASE(added_loss_is_equivalent_fibre), TEST_CASE(high_rate_preset_at_102_km_is_megabits), TEST_CASE(bad_parameters_are_named))
+TEST_MAIN(TEST_CASE(gys_maximum_distance_is_142_km),
+	  TEST_CASE(gys_optimal_mu_is_about_0_48),
+	  TEST_CASE(gys_gain_and_qber_follow_the_formulas),
+	  TEST_CASE(key_rate_falls_with_distance),
+	  TEST_CASE(full_intercept_resend_gives_qber_of_a_quarter_and_no_key),
+	  TEST_CASE(partial_eavesdropper_raises_qber_by_a_quarter_of_its_share),
+	  TEST_CASE(cut_fibre_makes_no_key),
+	  TEST_CASE(added_loss_is_equivalent_fibre),
+	  TEST_CASE(high_rate_preset_at_102_km_is_megabits),
+	  TEST_CASE(bad_parameters_are_named))

@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 static const struct skip_limits lim = {
-	.key_size_default = 256, .key_size_max = 512,
-	.entropy_default = 256, .entropy_max = 4096,
+	.key_size_default = 256,
+	.key_size_max = 512,
+	.entropy_default = 256,
+	.entropy_max = 4096,
 };
 
 static void
@@ -55,7 +57,8 @@ TEST(routes_and_codes)
 	/* 405 for other methods on real resources. */
 	ASSERT_INT_EQ(parse("POST", "/key?remoteSystemID=B", &r), 405);
 	ASSERT_INT_EQ(parse("PUT", "/capabilities", &r), 405);
-	ASSERT_INT_EQ(parse("DELETE", "/key/00112233445566778899aabbccddeeff", &r), 405);
+	ASSERT_INT_EQ(
+	    parse("DELETE", "/key/00112233445566778899aabbccddeeff", &r), 405);
 	ASSERT_INT_EQ(parse("HEAD", "/entropy", &r), 405);
 }
 
@@ -66,30 +69,42 @@ TEST(key_new_params)
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob", &r), 200);
 	ASSERT_INT_EQ(r.route, SKIP_R_KEY_NEW);
 	ASSERT_STR_EQ(r.remote, "Bob");
-	ASSERT_INT_EQ(r.size_bits, 256);	/* draft 4.2 default */
-	ASSERT_INT_EQ(parse("GET", "/key?size=128&remoteSystemID=Bob", &r), 200);
+	ASSERT_INT_EQ(r.size_bits, 256); /* draft 4.2 default */
+	ASSERT_INT_EQ(parse("GET", "/key?size=128&remoteSystemID=Bob", &r),
+		      200);
 	ASSERT_INT_EQ(r.size_bits, 128);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=512", &r), 200);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=512", &r),
+		      200);
 	ASSERT_INT_EQ(r.size_bits, 512);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=136", &r), 200);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=136", &r),
+		      200);
 	/* Sizes: multiples of 8, 128 minimum, configured maximum. */
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=120", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=130", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=520", &r), 400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=120", &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=130", &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=520", &r),
+		      400);
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=+256", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=0x100", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=-256", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=99999999999", &r), 400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=+256", &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=0x100", &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size=-256", &r),
+		      400);
+	ASSERT_INT_EQ(
+	    parse("GET", "/key?remoteSystemID=Bob&size=99999999999", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&size", &r), 400);
 	/* remoteSystemID is required, non-empty, once. */
 	ASSERT_INT_EQ(parse("GET", "/key", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key?size=256", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=a&remoteSystemID=b", &r), 400);
+	ASSERT_INT_EQ(
+	    parse("GET", "/key?remoteSystemID=a&remoteSystemID=b", &r), 400);
 	/* Names are case-sensitive; unknown parameters are refused. */
 	ASSERT_INT_EQ(parse("GET", "/key?remotesystemid=Bob", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&number=2", &r), 400);
+	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=Bob&number=2", &r),
+		      400);
 	/* Empty segments are harmless. */
 	ASSERT_INT_EQ(parse("GET", "/key?&remoteSystemID=Bob&&", &r), 200);
 }
@@ -124,7 +139,8 @@ TEST(query_decoding)
 	ASSERT_TRUE(strstr(err.msg, "longer") != NULL);
 	/* Error messages never echo control characters or bare quotes:
 	 * input is quoted escaped. */
-	ASSERT_INT_EQ(skip_req_parse("GET", "/key?x%22%0a=1", &lim, &r, &err), -1);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key?x%22%0a=1", &lim, &r, &err),
+		      -1);
 	ASSERT_TRUE(strchr(err.msg, '\n') == NULL);
 	ASSERT_TRUE(strstr(err.msg, "'x\\\"\\x0a'") != NULL);
 	/* IDs are UTF-8 (RFC 3629): an invalid sequence is refused, and
@@ -133,7 +149,8 @@ TEST(query_decoding)
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=B%C0%AF", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=B%ED%A0%80", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key?remoteSystemID=%E6%97%A5", &r), 200);
-	ASSERT_INT_EQ(skip_req_parse("GET", "/key?%FF%FE=1", &lim, &r, &err), -1);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key?%FF%FE=1", &lim, &r, &err),
+		      -1);
 	ASSERT_TRUE(strstr(err.msg, "\\xff\\xfe") != NULL);
 }
 
@@ -145,32 +162,52 @@ TEST(key_by_id)
 	};
 	struct skip_req r;
 
-	ASSERT_INT_EQ(parse("GET", "/key/bc4904197d60487fadc14ddcc177c139"
-			    "?remoteSystemID=Alice", &r), 200);
+	ASSERT_INT_EQ(parse("GET",
+			    "/key/bc4904197d60487fadc14ddcc177c139"
+			    "?remoteSystemID=Alice",
+			    &r),
+		      200);
 	ASSERT_INT_EQ(r.route, SKIP_R_KEY_GET);
 	ASSERT_INT_EQ(r.key_id_len, 16);
 	ASSERT_MEM_EQ(r.key_id, want, 16);
 	ASSERT_STR_EQ(r.remote, "Alice");
 	/* Any case (the draft's own example is mixed case). */
-	ASSERT_INT_EQ(parse("GET", "/key/BC4904197D60487fadc14ddcc177C139"
-			    "?remoteSystemID=Alice", &r), 200);
+	ASSERT_INT_EQ(parse("GET",
+			    "/key/BC4904197D60487fadc14ddcc177C139"
+			    "?remoteSystemID=Alice",
+			    &r),
+		      200);
 	ASSERT_MEM_EQ(r.key_id, want, 16);
 	/* The draft's 48-digit example parses (then is unknown to a 014 KP). */
-	ASSERT_INT_EQ(parse("GET", "/key/1726e9AE76234FB1dd1283d4dca1911e1f93864d70f3069e"
-			    "?remoteSystemID=Alice", &r), 200);
+	ASSERT_INT_EQ(
+	    parse("GET",
+		  "/key/1726e9AE76234FB1dd1283d4dca1911e1f93864d70f3069e"
+		  "?remoteSystemID=Alice",
+		  &r),
+	    200);
 	ASSERT_INT_EQ(r.key_id_len, 24);
 	/* Malformed keyIds are 400 (draft Table 7). */
 	ASSERT_INT_EQ(parse("GET", "/key/?remoteSystemID=Alice", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key/abc?remoteSystemID=Alice", &r), 400);
 	ASSERT_INT_EQ(parse("GET", "/key/zz?remoteSystemID=Alice", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key/bc490419-7d60-487f-adc1-4ddcc177c139"
-			    "?remoteSystemID=Alice", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key/00000000000000000000000000000000"
+	ASSERT_INT_EQ(parse("GET",
+			    "/key/bc490419-7d60-487f-adc1-4ddcc177c139"
+			    "?remoteSystemID=Alice",
+			    &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET",
+			    "/key/00000000000000000000000000000000"
 			    "00000000000000000000000000000000"
-			    "00?remoteSystemID=Alice", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key/bc4904197d60487fadc14ddcc177c139", &r), 400);
-	ASSERT_INT_EQ(parse("GET", "/key/bc4904197d60487fadc14ddcc177c139"
-			    "?remoteSystemID=Alice&size=256", &r), 400);
+			    "00?remoteSystemID=Alice",
+			    &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET", "/key/bc4904197d60487fadc14ddcc177c139", &r),
+		      400);
+	ASSERT_INT_EQ(parse("GET",
+			    "/key/bc4904197d60487fadc14ddcc177c139"
+			    "?remoteSystemID=Alice&size=256",
+			    &r),
+		      400);
 }
 
 TEST(entropy_params)
@@ -191,7 +228,10 @@ TEST(entropy_params)
 TEST(remote_globs)
 {
 	static const char pats[4][SKIP_ID_MAX + 1] = {
-		"SAE_B", "KP_*_LOC1", "node?", "rack[0-3][!x]",
+		"SAE_B",
+		"KP_*_LOC1",
+		"node?",
+		"rack[0-3][!x]",
 	};
 
 	ASSERT_TRUE(skip_remote_allowed(pats, 4, "SAE_B"));
@@ -211,10 +251,10 @@ TEST(remote_globs)
 TEST(psk_file)
 {
 	static const char good[] =
-		"# routers\n"
-		"\n"
-		"r1:00112233445566778899aabbccddeeff\r\n"
-		"  router-2:00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff  \n";
+	    "# routers\n"
+	    "\n"
+	    "r1:00112233445566778899aabbccddeeff\r\n"
+	    "  router-2:00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff  \n";
 	struct skip_psk_set *s;
 	uint8_t key[SKIP_PSK_MAX];
 	char path[] = "/tmp/test_skip_pskXXXXXX";
@@ -234,13 +274,14 @@ TEST(psk_file)
 	skip_psk_free(s);
 	skip_psk_free(NULL);
 
-#define BAD(txt) ASSERT_TRUE(skip_psk_parse(txt, sizeof(txt) - 1, "bad") == NULL)
+#define BAD(txt) \
+	ASSERT_TRUE(skip_psk_parse(txt, sizeof(txt) - 1, "bad") == NULL)
 	BAD("");
 	BAD("# only a comment\n");
 	BAD("r1 00112233445566778899aabbccddeeff\n");
 	BAD(":00112233445566778899aabbccddeeff\n");
-	BAD("r1:00112233445566778899aabbccddee\n");	/* 15 octets */
-	BAD("r1:00112233445566778899aabbccddeeff0\n");	/* odd */
+	BAD("r1:00112233445566778899aabbccddee\n"); /* 15 octets */
+	BAD("r1:00112233445566778899aabbccddeeff0\n"); /* odd */
 	BAD("r1:00112233445566778899aabbccddeefg\n");
 	BAD("r 1:00112233445566778899aabbccddeeff\n");
 	BAD("r1:00112233445566778899aabbccddeeff\nr1:00112233445566778899aabbccddeeff\n");
@@ -249,7 +290,8 @@ TEST(psk_file)
 	/* A PSK file others can read is refused at start. */
 	fd = mkstemp(path);
 	ASSERT_TRUE(fd >= 0);
-	ASSERT_TRUE(write(fd, good, sizeof(good) - 1) == (ssize_t)(sizeof(good) - 1));
+	ASSERT_TRUE(write(fd, good, sizeof(good) - 1) ==
+		    (ssize_t)(sizeof(good) - 1));
 	close(fd);
 	chmod(path, 0644);
 	ASSERT_TRUE(skip_psk_load(path) == NULL);
@@ -260,15 +302,14 @@ TEST(psk_file)
 	unlink(path);
 }
 
-static const char base_conf[] =
-	"psk_file = /x/psk\n"
-	"local_system_id = SAE_A\n"
-	"remote_system_id = SAE_B\n"
-	"remote_system_id = KP_*\n"
-	"kme_url = https://127.0.0.1:8443/\n"
-	"kme_ca_file = /x/ca\n"
-	"kme_cert_file = /x/crt\n"
-	"kme_key_file = /x/key\n";
+static const char base_conf[] = "psk_file = /x/psk\n"
+				"local_system_id = SAE_A\n"
+				"remote_system_id = SAE_B\n"
+				"remote_system_id = KP_*\n"
+				"kme_url = https://127.0.0.1:8443/\n"
+				"kme_ca_file = /x/ca\n"
+				"kme_cert_file = /x/crt\n"
+				"kme_key_file = /x/key\n";
 
 static int
 load_with(const char *extra)
@@ -287,15 +328,18 @@ TEST(config)
 
 	quiet();
 	skip_conf_defaults(&c);
-	ASSERT_INT_EQ(skip_conf_load_buf(&c, base_conf, sizeof(base_conf) - 1, "t"), 0);
+	ASSERT_INT_EQ(
+	    skip_conf_load_buf(&c, base_conf, sizeof(base_conf) - 1, "t"), 0);
 	ASSERT_INT_EQ(c.n_remote_ids, 2);
 	ASSERT_STR_EQ(c.remote_ids[1], "KP_*");
 	ASSERT_INT_EQ(c.port, 443);
 	ASSERT_INT_EQ(c.key_size_default, 256);
-	ASSERT_TRUE(strstr(c.tls12_ciphers, "DHE-PSK-AES256-CBC-SHA384") != NULL);
+	ASSERT_TRUE(strstr(c.tls12_ciphers, "DHE-PSK-AES256-CBC-SHA384") !=
+		    NULL);
 	ASSERT_STR_EQ(c.tls13_ciphersuites, "TLS_AES_256_GCM_SHA384");
 
-	ASSERT_INT_EQ(load_with("port = 8443\nkme_timeout = 250ms\nthreads = 2\n"), 0);
+	ASSERT_INT_EQ(
+	    load_with("port = 8443\nkme_timeout = 250ms\nthreads = 2\n"), 0);
 	ASSERT_INT_EQ(load_with("bogus = 1\n"), -1);
 	ASSERT_INT_EQ(load_with("port = 70000\n"), -1);
 	ASSERT_INT_EQ(load_with("key_size_max = 100\n"), -1);
@@ -308,9 +352,14 @@ TEST(config)
 	ASSERT_INT_EQ(load_with("[section]\nport = 1\n"), -1);
 	/* Certificate mode needs its files, including the router CA. */
 	ASSERT_INT_EQ(load_with("tls_mode = certificate\n"), -1);
-	ASSERT_INT_EQ(load_with("tls_mode = certificate\ncert_file = /c\nkey_file = /k\n"), -1);
-	ASSERT_INT_EQ(load_with("tls_mode = certificate\ncert_file = /c\nkey_file = /k\n"
-				"client_ca_file = /ca\n"), 0);
+	ASSERT_INT_EQ(
+	    load_with(
+		"tls_mode = certificate\ncert_file = /c\nkey_file = /k\n"),
+	    -1);
+	ASSERT_INT_EQ(
+	    load_with("tls_mode = certificate\ncert_file = /c\nkey_file = /k\n"
+		      "client_ca_file = /ca\n"),
+	    0);
 	/* Missing required keys. */
 	skip_conf_defaults(&c);
 	ASSERT_INT_EQ(skip_conf_load_buf(&c, "psk_file = /x\n", 14, "t"), -1);
@@ -329,18 +378,23 @@ TEST(api_without_kme)
 
 	quiet();
 	skip_conf_defaults(&c);
-	ASSERT_INT_EQ(skip_conf_load_buf(&c, base_conf, sizeof(base_conf) - 1, "t"), 0);
+	ASSERT_INT_EQ(
+	    skip_conf_load_buf(&c, base_conf, sizeof(base_conf) - 1, "t"), 0);
 
-	ASSERT_INT_EQ(skip_req_parse("GET", "/capabilities", &lim, &req, &err), 0);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/capabilities", &lim, &req, &err),
+		      0);
 	skip_api_serve(&api, &req, "r1", &rep);
 	ASSERT_INT_EQ(rep.status, 200);
-	ASSERT_STR_EQ(rep.body, "{\"entropy\":true,\"key\":true,\"algorithm\":"
+	ASSERT_STR_EQ(rep.body,
+		      "{\"entropy\":true,\"key\":true,\"algorithm\":"
 		      "\"QKD via ETSI GS QKD 014\",\"localSystemID\":\"SAE_A\","
 		      "\"remoteSystemID\":[\"SAE_B\",\"KP_*\"]}");
 	ASSERT_INT_EQ(rep.len, strlen(rep.body));
 	skip_reply_clear(&rep);
 
-	ASSERT_INT_EQ(skip_req_parse("GET", "/entropy?minentropy=64", &lim, &req, &err), 0);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/entropy?minentropy=64", &lim,
+				     &req, &err),
+		      0);
 	skip_api_serve(&api, &req, "r1", &rep);
 	ASSERT_INT_EQ(rep.status, 200);
 	ASSERT_TRUE(strncmp(rep.body, "{\"randomStr\":\"", 14) == 0);
@@ -350,13 +404,19 @@ TEST(api_without_kme)
 	skip_reply_clear(&rep);
 
 	/* Refused before any KME call. */
-	ASSERT_INT_EQ(skip_req_parse("GET", "/key?remoteSystemID=XP_LOC2", &lim, &req, &err), 0);
+	ASSERT_INT_EQ(skip_req_parse("GET", "/key?remoteSystemID=XP_LOC2", &lim,
+				     &req, &err),
+		      0);
 	skip_api_serve(&api, &req, "r1", &rep);
 	ASSERT_INT_EQ(rep.status, 400);
-	ASSERT_STR_EQ(rep.body, "{\"message\":\"unknown remoteSystemID 'XP_LOC2' "
+	ASSERT_STR_EQ(rep.body,
+		      "{\"message\":\"unknown remoteSystemID 'XP_LOC2' "
 		      "(see /capabilities)\"}");
 	skip_reply_clear(&rep);
-	ASSERT_INT_EQ(skip_req_parse("GET", "/key/00112233?remoteSystemID=SAE_B", &lim, &req, &err), 0);
+	ASSERT_INT_EQ(skip_req_parse("GET",
+				     "/key/00112233?remoteSystemID=SAE_B", &lim,
+				     &req, &err),
+		      0);
 	skip_api_serve(&api, &req, "r1", &rep);
 	ASSERT_INT_EQ(rep.status, 400);
 	ASSERT_TRUE(strstr(rep.body, "32 hex digits") != NULL);
@@ -369,12 +429,7 @@ TEST(api_without_kme)
 	ASSERT_TRUE(rep.body == NULL);
 }
 
-TEST_MAIN(TEST_CASE(routes_and_codes),
-	  TEST_CASE(key_new_params),
-	  TEST_CASE(query_decoding),
-	  TEST_CASE(key_by_id),
-	  TEST_CASE(entropy_params),
-	  TEST_CASE(remote_globs),
-	  TEST_CASE(psk_file),
-	  TEST_CASE(config),
-	  TEST_CASE(api_without_kme))
+TEST_MAIN(TEST_CASE(routes_and_codes), TEST_CASE(key_new_params),
+	  TEST_CASE(query_decoding), TEST_CASE(key_by_id),
+	  TEST_CASE(entropy_params), TEST_CASE(remote_globs),
+	  TEST_CASE(psk_file), TEST_CASE(config), TEST_CASE(api_without_kme))

@@ -33,15 +33,19 @@ make_cert(struct pki *out, const char *cn, const struct pki *issuer, int ca)
 
 	out->key = EVP_EC_gen("P-256");
 	out->cert = X509_new();
-	ASN1_INTEGER_set(X509_get_serialNumber(out->cert), (long)(random() & 0xffffff));
+	ASN1_INTEGER_set(X509_get_serialNumber(out->cert),
+			 (long)(random() & 0xffffff));
 	X509_gmtime_adj(X509_getm_notBefore(out->cert), -60);
 	X509_gmtime_adj(X509_getm_notAfter(out->cert), 3600);
 	X509_set_pubkey(out->cert, out->key);
 	name = X509_get_subject_name(out->cert);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(out->cert, issuer ? X509_get_subject_name(issuer->cert) : name);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(
+	    out->cert, issuer ? X509_get_subject_name(issuer->cert) : name);
 	if (ca) {
-		X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+		X509_EXTENSION *ext = X509V3_EXT_conf_nid(
+		    NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
 		X509_add_ext(out->cert, ext, -1);
 		X509_EXTENSION_free(ext);
 	}
@@ -73,15 +77,19 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	enum MHD_Result ret;
 	static int first;
 
-	(void)cls; (void)version; (void)upload; (void)upload_size;
-	if (*con_cls == NULL) {	/* queue on a later call: keeps keep-alive */
+	(void)cls;
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	if (*con_cls == NULL) { /* queue on a later call: keeps keep-alive */
 		*con_cls = &first;
 		return MHD_YES;
 	}
 	if (tls_front_conn_peer(g_tf, conn, peer, sizeof(peer)) < 0)
 		snprintf(peer, sizeof(peer), "?");
 	snprintf(body, sizeof(body), "%s %s peer=%s", method, url, peer);
-	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
+	resp = MHD_create_response_from_buffer(strlen(body), body,
+					       MHD_RESPMEM_MUST_COPY);
 	ret = MHD_queue_response(conn, 200, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -92,9 +100,10 @@ server_start(struct server *s, SSL_CTX *ctx)
 {
 	struct tls_front_cfg cfg = { 0 };
 
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-				  MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-				  0, NULL, NULL, handler, NULL, MHD_OPTION_END);
+	s->mhd =
+	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+				 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+			     0, NULL, NULL, handler, NULL, MHD_OPTION_END);
 	ASSERT_TRUE(s->mhd != NULL);
 	cfg.ssl_ctx = ctx;
 	cfg.mhd = s->mhd;
@@ -118,10 +127,12 @@ server_stop(struct server *s)
 
 /* Connects; returns the SSL (handshake done) or NULL if refused. */
 static SSL *
-client_connect(uint16_t port, const struct pki *ca, const struct pki *me, int *fdp)
+client_connect(uint16_t port, const struct pki *ca, const struct pki *me,
+	       int *fdp)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port) };
 	SSL *ssl;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -164,7 +175,8 @@ client_get(SSL *ssl, const char *path, char *out, size_t cap)
 			break;
 		total += n;
 		out[total] = '\0';
-		if (strstr(out, "peer=") != NULL)	/* the body ends the response */
+		if (strstr(out, "peer=") !=
+		    NULL) /* the body ends the response */
 			break;
 	}
 	out[total > 0 ? total : 0] = '\0';
@@ -182,7 +194,8 @@ server_ctx(void)
 	SSL_CTX_use_certificate(ctx, server_pki.cert);
 	SSL_CTX_use_PrivateKey(ctx, server_pki.key);
 	X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca.cert);
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	return ctx;
 }
 
@@ -268,13 +281,16 @@ TEST(shutdown_with_open_connections)
 		ssl[i] = client_connect(s.port, &ca, &alice, &fd[i]);
 		ASSERT_TRUE(ssl[i] != NULL);
 	}
-	server_stop(&s);	/* must return, not hang on the open sessions */
+	server_stop(&s); /* must return, not hang on the open sessions */
 	for (int i = 0; i < 3; i++) {
 		SSL_free(ssl[i]);
 		close(fd[i]);
 	}
-	pki_free(&ca); pki_free(&other_ca); pki_free(&server_pki);
-	pki_free(&alice); pki_free(&mallory);
+	pki_free(&ca);
+	pki_free(&other_ca);
+	pki_free(&server_pki);
+	pki_free(&alice);
+	pki_free(&mallory);
 }
 
 TEST_MAIN(TEST_CASE(mtls_client_reaches_handler_with_its_cn),
