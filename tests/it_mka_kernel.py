@@ -7,8 +7,8 @@ macsec-sw and mka-agent in its namespace.  Site B's router is the lab's VM
 router as `scripts/lab up --vm-router mka` makes it (scripts/lablib.py over
 tests/lib/qvm.py: Debian's cloud kernel under QEMU) running the host-built
 mka-agent with the kernel backend: its NIC wire0 is a TAP that is site A's
-wire0 (the wire), its NIC site0 a TAP in site B's namespace, routed to
-KME_B and skip-proxy B at 198.51.100.2; its status is read as lab status
+wire0 (the wire), its NIC svc0 the service link to site B's namespace (TAP
+vmsvc), routed to KME_B and skip-proxy B at 198.51.100.2; its status is read as lab status
 reads it.
 
 Checked, with the kernel as the independent implementation of 802.1AE:
@@ -48,7 +48,7 @@ VT = 90
 
 lab = twosite.Sites(t, "mkakern")
 # Site B's router is the lab's VM router, as `scripts/lab up --vm-router mka`
-# makes it (lablib): its wire0 TAP is site A's wire, site0 reaches site B.
+# makes it (lablib): its wire0 TAP is site A's wire, svc0 reaches site B.
 lab.vm_router = "mka"
 lab.vm_router_up(lambda ev, **kw: t.diag(ev if not kw else "%s %r" % (ev, kw)))
 vm = lab.vm
@@ -75,13 +75,7 @@ VM_LOGS = []     # each VM agent run's log, checked for sanitizer reports at the
 def vm_start_agent(text):
     if VM_LOGS:
         VM_LOGS[-1] = agent_log()
-    try:
-        lab.vm_router_agent(text)
-    except qvm.VMError as e:
-        # The serial command channel has been seen to stall under load
-        # until the next command; vm_router_agent may be repeated.
-        t.diag("VM command channel: %s; starting the agent again" % e)
-        lab.vm_router_agent(text)
+    lab.vm_router_agent(text)
     VM_LOGS.append("")
 
 
@@ -92,7 +86,7 @@ def agent_log():
 
 def vm_status():
     """The VM agent's status, as scripts/lab status reads it (from site
-    B's namespace over the VM's site0)."""
+    B's namespace over the VM's svc0)."""
     for _ in range(3):
         st = lab.mka_status("b")
         if st:

@@ -15,11 +15,10 @@ What it does, and nothing more:
     one virtio-net-pci NIC per Nic(); each NIC's TAP is created by this
     module inside the network namespace the caller names (opened there, fd
     handed to QEMU), so it goes away with QEMU;
-  - gives a command channel: the VM's second serial port (ttyS1, the 8250
-    driver is built into the kernel) on a UNIX socket; commands go in and
-    output comes back base64-framed, so neither side's tty settings nor
-    kernel messages (which go to ttyS0, logged to console.log) can corrupt
-    them;
+  - gives a command channel: a virtio-serial port (virtio_console, a
+    plain byte stream with no tty line discipline and no UART) on a UNIX
+    socket; commands go in and output comes back base64-framed; the
+    serial console ttyS0 carries only the kernel's log (console.log);
   - tears everything down within a bounded time (SIGTERM, then SIGKILL;
     the work directory is removed);
   - lets a VM outlive the process that booted it (detach(); attach(workdir)
@@ -61,18 +60,14 @@ SRC = os.environ.get("QKDLAB_SRC", os.path.abspath(os.path.join(os.path.dirname(
 BUILD = os.environ.get("QKDLAB_BUILD", os.path.join(SRC, "build"))
 
 META_PKG = "linux-image-cloud-amd64"
-# Modules every VM gets: the NIC and the SecY with its cipher (GCM-AES
+# Modules every VM gets: the NIC, the command channel's port, the SecY with its cipher (GCM-AES
 # through the gcm template over the built-in AES).
-BASE_MODULES = ("virtio_pci", "virtio_net", "macsec", "gcm", "ghash_generic", "ctr")
+BASE_MODULES = ("virtio_pci", "virtio_net", "virtio_console", "macsec", "gcm", "ghash_generic", "ctr")
 # Loaded when present and when they load: faster AES/GHASH on -cpu max.
 FAST_MODULES = ("aesni_intel", "ghash_clmulni_intel")
 # The host packages a VM is made from (scripts/deps installs them).
 HOST_PACKAGES = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static",
                  "cpio": "cpio", "dpkg": "dpkg", "apt-get": "apt"}
-
-
-# Seconds without output from the VM before a command's wait kicks it.
-KICK_S = 5.0
 
 
 class VMError(Exception):
@@ -290,19 +285,36 @@ ip link set lo up
 hostname qvm
 [ -x /etc/qvm/rc ] && /etc/qvm/rc
 echo "qvm: ready"
-# The command channel on ttyS1: "<id> <timeout> <base64 script>" in,
-# "@@B <id>", the output in base64, "@@E <id> <status>" out.
-stty -F /dev/ttyS1 raw -echo -onlcr 2>/dev/null
-exec </dev/ttyS1 >/dev/ttyS1 2>/dev/console
+# The command channel is a virtio-serial port (not a tty: no line
+# discipline, no UART interrupts to lose), found by the name QEMU gave it.
+port=
+for i in $(seq 200); do
+	for n in /sys/class/virtio-ports/*/name; do
+		d=${n%/name}
+		[ "$(cat $n 2>/dev/null)" = qkdlab.ctl ] && port=/dev/${d##*/}
+	done
+	[ -n "$port" ] && [ -c "$port" ] && break
+	sleep 0.05
+done
+[ -c "$port" ] || { echo "qvm: no command channel"; poweroff -f; }
+# "<id> <timeout> <base64 script>" in; "@@B <id>", the output in base64,
+# "@@E <id> <status>" out.  The port may be opened once only, so it is
+# opened read-write on fd 0 and duplicated to fd 1.  A read returns
+# end-of-file while no host is connected (a lab's VM between attach()es):
+# the loop waits and reads again.
+exec 0<>"$port" 1>&0 2>/dev/console
 echo "@@READY"
-while read -r id to b64; do
-	[ -n "$id" ] || continue	# a kick (see VM._expect)
-	echo "$b64" | base64 -d > /run/qvm-cmd.sh
-	timeout "$to" /bin/dash /run/qvm-cmd.sh </dev/null >/run/qvm-out 2>&1
-	rc=$?
-	echo "@@B $id"
-	base64 /run/qvm-out
-	echo "@@E $id $rc"
+while :; do
+	while read -r id to b64; do
+		[ -n "$id" ] || continue
+		echo "$b64" | base64 -d > /run/qvm-cmd.sh
+		timeout "$to" /bin/dash /run/qvm-cmd.sh </dev/null >/run/qvm-out 2>&1
+		rc=$?
+		echo "@@B $id"
+		base64 /run/qvm-out
+		echo "@@E $id $rc"
+	done
+	sleep 0.2
 done
 poweroff -f
 """
@@ -519,7 +531,8 @@ class VM:
                 "-append", "console=ttyS0 panic=-1 loglevel=4 rdinit=/init",
                 "-serial", "file:" + self.console_path,
                 "-chardev", "socket,id=ctl,path=%s,server=on,wait=off" % self.sock_path,
-                "-serial", "chardev:ctl"]
+                "-device", "virtio-serial-pci,romfile=",
+                "-device", "virtserialport,chardev=ctl,name=qkdlab.ctl"]
         for i, (nic, fd) in enumerate(zip(self.nics, fds)):
             argv += ["-netdev", "tap,id=n%d,fd=%d,vhost=off" % (i, fd),
                      "-device", "virtio-net-pci,netdev=n%d,mac=%s,romfile=" % (i, nic.mac)]
@@ -586,32 +599,22 @@ class VM:
             time.sleep(0.05)
         raise VMError("no command channel")
 
-    def _expect(self, token, deadline, kick=False):
-        """Reads the channel until token; returns what came before it.
-        kick: after KICK_S without a byte from the VM, send it an empty
-        line (which its loop skips): the guest's 8250 driver under TCG on
-        a loaded host can miss an interrupt and sit on its output until
-        the next byte arrives (seen as commands answering only when the
-        next one was sent)."""
-        quiet_since = time.monotonic()
+    def _expect(self, token, deadline):
+        """Reads the channel until token; returns what came before it."""
         while token not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise VMError("timed out waiting for %r" % token)
             if not self.alive():
                 raise VMError("qemu exited")
-            if kick and time.monotonic() - quiet_since > KICK_S:
-                self.sock.sendall(b"\n")
-                quiet_since = time.monotonic()
             self.sock.settimeout(min(left, 0.5))
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
                 continue
-            quiet_since = time.monotonic()
             if not chunk:
                 raise VMError("command channel closed")
-            self._buf += chunk.replace(b"\r", b"")
+            self._buf += chunk
         head, _, self._buf = self._buf.partition(token)
         return head
 
@@ -693,9 +696,9 @@ class VM:
             # starved of CPU on a loaded host (TCG) to write the answer.
             deadline = time.monotonic() + timeout + 90
             try:
-                self._expect(b"@@B %d\n" % cid, deadline, kick=True)
-                body = self._expect(b"@@E %d " % cid, deadline, kick=True)
-                tail = self._expect(b"\n", deadline, kick=True)
+                self._expect(b"@@B %d\n" % cid, deadline)
+                body = self._expect(b"@@E %d " % cid, deadline)
+                tail = self._expect(b"\n", deadline)
             except VMError as e:
                 raise VMError("%s (command: %s)\n--- console (tail):\n%s"
                               % (e, script[:200], self._tail(self.console_path, 20)))
@@ -713,7 +716,7 @@ class VM:
         return self.run(script, timeout, check=True).out
 
     def put(self, path, data, mode=0o600):
-        """Writes a file in the VM (small files: it goes over the serial
+        """Writes a file in the VM (small files: it goes over the command
         channel; larger ones belong in VM(files=...))."""
         if isinstance(data, str):
             data = data.encode()
