@@ -59,11 +59,9 @@ MODE_TEXT = {
 }
 
 DAEMONS = ("kme-sim", "skip-proxy", "macsec-sw", "mka-agent")
-# Site B's router as a VM (--vm-router): its personalities, its address
-# on the /25 beside the KME link's /24 in site B's namespace, where
-# mka-agent's status is served, and its configuration file.
-VM_PERSONALITIES = ("mka",)
-VM_SITE_IP = {"vm": "198.51.100.130", "ns": "198.51.100.129"}
+# Site B's router as a VM with mka-agent (--vm-router mka): where its
+# mka-agent's status is served (on its service link, SVC_IP) and its
+# configuration file.
 VM_STATUS_PORT = 9300
 VM_CONF = "/etc/qkdlab/mka-agent.conf"
 
@@ -77,6 +75,7 @@ WIRE_BR = "wirebr"
 SVC_IF = "svc0"
 SVC_IP = {"a": ("198.51.100.133", "198.51.100.134"), "b": ("198.51.100.129", "198.51.100.130")}
 SVC_PREFIX = 30
+SVC_TAP = "vmsvc"        # a router VM's service link: its TAP in the site's namespace
 VM_PERSONALITIES = ("wpa", "mka")      # mka: site B only, Lab.vm_router_up
 ROUTER_CAK_BITS = 128       # wpa_supplicant 2.10's MKA: GCM-AES-128, a 128-bit CAK
 
@@ -146,6 +145,10 @@ def kv_line(text):
 
 
 class Lab:
+    # The lab's router VM outlives scripts/lab up (lab down ends it); a
+    # test's lab ends it with the test, also when the test is killed.
+    vm_outlive = True
+
     def __init__(self, build=None, state=None, prefix=None, say=None):
         self.build = os.path.abspath(build or os.environ.get("QKDLAB_BUILD") or os.path.join(SRC, "build"))
         self.dir = os.path.abspath(state or os.environ.get("QKDLAB_LAB_DIR") or os.path.join(SRC, "build", "lab"))
@@ -620,6 +623,20 @@ class Lab:
                     back.append(w[1])
         return back
 
+    def vm_svc_nic(self, s):
+        """A router VM's NIC on the service link of site s: SVC_IF in the
+        VM, the TAP SVC_TAP in the site's namespace (svc_addr addresses
+        it once QEMU has created it)."""
+        return self.qvm().Nic(self.ns[s], SVC_TAP, SVC_IF)
+
+    def vm_svc_rc(self, s):
+        """The VM's side of the service link (lines of its rc script): its
+        address and a host route to the site's KME and skip-proxy at
+        LINK_IP, the address their certificates name."""
+        return ("ip addr add %s/%d dev %s && ip link set %s up\n"
+                "ip route add %s/32 via %s\n"
+                % (SVC_IP[s][1], SVC_PREFIX, SVC_IF, SVC_IF, LINK_IP[s], SVC_IP[s][0]))
+
     def qvm(self):
         sys.path.insert(0, os.path.join(SRC, "tests", "lib"))
         import qvm  # noqa: E402 - the VM library lives with the tests
@@ -630,18 +647,16 @@ class Lab:
         the bridge), NIC svc0 on the service link; then its personality
         (wpa; mka runs through vm_router_up)."""
         qvm = self.qvm()
-        nics = [qvm.Nic(self.ns[s], "vmwire", "wire0"), qvm.Nic(self.ns[s], "vmsvc", SVC_IF)]
+        nics = [qvm.Nic(self.ns[s], "vmwire", "wire0"), self.vm_svc_nic(s)]
         rc = ("for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 > $f; done\n"
-              "ip link set wire0 up\n"
-              "ip addr add %s/%d dev %s && ip link set %s up\n"
-              "ip route add %s/32 via %s\n" % (SVC_IP[s][1], SVC_PREFIX, SVC_IF, SVC_IF, LINK_IP[s], SVC_IP[s][0]))
+              "ip link set wire0 up\n" + self.vm_svc_rc(s))
         binaries = ["wpa_supplicant", "openssl", "curl"]
         files = {}
         workdir = self.site(s, "vm")
         os.makedirs(workdir, exist_ok=True)
         try:
             vm = qvm.VM(nics=nics, binaries=binaries, files=files, rc=rc, workdir=workdir,
-                        name="qkdlab-%s" % s, say=lambda m: None)
+                        name="qkdlab-%s" % s, say=lambda m: None, outlive=self.vm_outlive)
             # The bridge needs the TAPs, which exist once QEMU runs; the
             # VM's own setup waits for nothing on the wire.
             vm.start()
@@ -652,7 +667,7 @@ class Lab:
             f.write("qemu-vm-%s %d qemu-system-x86_64\n" % (s, vm.pid))
         self.vm = vm
         self.router_net(s, "vmwire")
-        self.svc_addr(s, "vmsvc")
+        self.svc_addr(s, SVC_TAP)
         getattr(self, "vm_router_" + self.vm_personality)(vm, s, cak, ckn)
         return vm
 
@@ -952,8 +967,8 @@ class Lab:
 
     # ---- site B's router as a VM (--vm-router) ---------------------------------
     # The VM (tests/lib/qvm.py) has two NICs: "wire0", whose TAP is site A's
-    # wire0 in place of the veth, and "site0", a TAP in site B's namespace
-    # routed to KME_B and skip-proxy B (198.51.100.2).  QEMU outlives
+    # wire0 in place of the veth, and SVC_IF, the service link to site B's
+    # namespace (vm_svc_nic), routed to KME_B and skip-proxy B (198.51.100.2).  QEMU outlives
     # scripts/lab up: its pid is recorded like a daemon's, so lab down ends
     # it, and its work directory lies in the lab's.
 
@@ -984,16 +999,14 @@ class Lab:
         rc = "\n".join([
             "echo 1 > /proc/sys/net/ipv6/conf/wire0/disable_ipv6",
             "ip link set wire0 up",
-            "ip addr add %s/25 dev site0" % VM_SITE_IP["vm"],
-            "ip link set site0 up",
-            "ip route add 198.51.100.0/24 via %s" % VM_SITE_IP["ns"],
+            self.vm_svc_rc("b").rstrip("\n"),
             "chmod 755 /etc/qkdlab/status.sh",
             # mka-agent status for scripts/lab status, from site B's namespace.
             "nc -ll -p %d -e /etc/qkdlab/status.sh &" % VM_STATUS_PORT, ""])
         vm = qvm.VM(nics=[qvm.Nic(self.ns["a"], WIRE, guest="wire0"),
-                          qvm.Nic(self.ns["b"], "vmsite", guest="site0")],
+                          self.vm_svc_nic("b")],
                     binaries=[self.bin("mka-agent")], files=files, rc=rc, name="qkdlab-b",
-                    workdir=self.vm_dir(), say=lambda msg: note(msg))
+                    workdir=self.vm_dir(), say=lambda msg: note(msg), outlive=self.vm_outlive)
         try:
             vm.start()
         except qvm.VMError as e:
@@ -1002,7 +1015,7 @@ class Lab:
         self.vm = vm
         with open(os.path.join(self.dir, "pids"), "a") as f:
             f.write("vm-b %d qemu-system-x86_64\n" % vm.proc.pid)
-        self.nsrun("b", ["ip", "addr", "add", VM_SITE_IP["ns"] + "/25", "dev", "vmsite"], check=True)
+        self.svc_addr("b", SVC_TAP)
         self.nsrun("a", ["sysctl", "-q", "-w", "net.ipv6.conf.%s.disable_ipv6=1" % WIRE], check=True)
         note("vm_up", seconds=vm.boot_seconds, kernel=vm.kernel_version)
 
@@ -1047,15 +1060,15 @@ class Lab:
     def vm_router_status(self):
         # The VM answers slowly (no KVM; the agent is started per request).
         r = self.nsrun("b", ["bash", "-c", "exec 3<>/dev/tcp/%s/%d && timeout 15 cat <&3"
-                             % (VM_SITE_IP["vm"], VM_STATUS_PORT)], timeout=20)
+                             % (SVC_IP["b"][1], VM_STATUS_PORT)], timeout=20)
         return kv_line(r.stdout) if r.returncode == 0 and "state=" in r.stdout else {}
 
     def vm_router_env(self):
         return {"ROUTER_B_VM": self.vm_router,
                 "ROUTER_B_VM_DIR": self.vm_dir(),
                 "ROUTER_B_VM_CONSOLE": os.path.join(self.vm_dir(), "console.log"),
-                "ROUTER_B_VM_SITE_IP": VM_SITE_IP["vm"],
-                "ROUTER_B_VM_STATUS": "%s:%d" % (VM_SITE_IP["vm"], VM_STATUS_PORT),
+                "ROUTER_B_VM_SITE_IP": SVC_IP["b"][1],
+                "ROUTER_B_VM_STATUS": "%s:%d" % (SVC_IP["b"][1], VM_STATUS_PORT),
                 "MACSEC_B": "%s (kernel MACsec, in the VM)" % TAP,
                 # Site B's SecY and agent are in the VM: nothing of theirs
                 # on the host.

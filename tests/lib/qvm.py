@@ -491,7 +491,7 @@ class VM:
     _seq = itertools.count(1)
 
     def __init__(self, nics=(), binaries=(), files=None, modules=(), mem=512, workdir=None,
-                 boot_timeout=None, rc=None, cache=None, name="qvm", say=None):
+                 boot_timeout=None, rc=None, cache=None, name="qvm", say=None, outlive=False):
         guests = set()
         for i, n in enumerate(nics):
             n.guest = n.guest or "eth%d" % i
@@ -507,6 +507,10 @@ class VM:
         self.cache = cache
         self.name = name
         self.say = say or (lambda msg: None)
+        # outlive: QEMU may outlive this process (detach(), a lab that
+        # stays up); otherwise the kernel ends QEMU when this process
+        # dies, even by SIGKILL, so no VM (and no TAP) is left behind.
+        self.outlive = outlive
         self.boot_timeout = boot_timeout or float(os.environ.get("QKDLAB_VM_BOOT_TIMEOUT", "120"))
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="qvm-")
@@ -558,7 +562,8 @@ class VM:
             self.stderr_path = os.path.join(self.workdir, "qemu.stderr")
             with open(self.stderr_path, "wb") as err:
                 self.proc = subprocess.Popen(self.qemu_argv(kern, initrd, fds), stdin=subprocess.DEVNULL,
-                                             stdout=err, stderr=err, pass_fds=fds, start_new_session=True)
+                                             stdout=err, stderr=err, pass_fds=fds, start_new_session=True,
+                                             preexec_fn=None if self.outlive else _die_with_parent)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -632,6 +637,8 @@ class VM:
         up): the command channel is closed, the work directory kept; the
         VM is ended later by pid (qemu.pid in the work directory), or by
         attach(workdir).stop()."""
+        if not self.outlive:
+            raise VMError("VM %s was not started with outlive=True" % self.name)
         atexit.unregister(self.stop)
         if self.sock:
             self.sock.close()
@@ -754,6 +761,19 @@ class VM:
             return ""
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In QEMU's child before exec: SIGKILL when the process that started
+    it ends (prctl(2) PR_SET_PDEATHSIG; kept across execve)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    if os.getppid() == 1:       # the parent is already gone
+        os._exit(1)
+
+
 def _pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -787,7 +807,7 @@ def attach(workdir, timeout=10):
             pid = int(f.read())
     except (OSError, ValueError):
         raise VMError("no VM in %s" % workdir)
-    vm = VM(workdir=workdir, name=os.path.basename(workdir))
+    vm = VM(workdir=workdir, name=os.path.basename(workdir), outlive=True)
     vm._pid = pid
     if not vm.alive():
         raise VMError("the VM of %s (pid %d) is not running" % (workdir, pid))

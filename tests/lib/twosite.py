@@ -76,6 +76,8 @@ class Sites(testlab.Lab):
     test's own (testlab.Lab); everything is torn down by the test's
     cleanups (also when it fails or is killed by tests/run's timeout)."""
 
+    vm_outlive = False
+
     def __init__(self, t, tag, verbose=False):
         super().__init__(t, tag, verbose)
         for s in SITES:
