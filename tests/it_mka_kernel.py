@@ -282,3 +282,7 @@ except Exception:  # noqa: BLE001 - reported with the VM's console
     import traceback
     t.ok(False, "the test ran to its end", traceback.format_exc() + "\n--- VM console (tail)\n" +
          vm.console()[-3000:] + "\n--- agent log\n" + (agent_log()[-1500:] if vm.alive() else ""))
+t0 = time.monotonic()
+vm.stop()
+t.ok(time.monotonic() - t0 < 20, "VM stopped in %.1f s" % (time.monotonic() - t0))
+t.eq(vm.leftovers(), [], "nothing of the VM left: QEMU, TAPs, command socket, initramfs")

@@ -216,3 +216,7 @@ for case in ("mka-agent key server", "wpa_supplicant key server"):
     if os.environ.get("QKDLAB_ONLY", case) == case:
         t.case(case)(phase, case, *((16, 32, True) if case.startswith("mka") else (64, 8, False)))
 t.eq(node.stop(), 0, "macsec-sw exits 0")
+t0 = time.monotonic()
+vm.stop()
+t.ok(time.monotonic() - t0 < 20, "VM stopped in %.1f s" % (time.monotonic() - t0))
+t.eq(vm.leftovers(), [], "nothing of the VM left: QEMU, TAP, work directory")

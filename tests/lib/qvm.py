@@ -60,8 +60,8 @@ SRC = os.environ.get("QKDLAB_SRC", os.path.abspath(os.path.join(os.path.dirname(
 BUILD = os.environ.get("QKDLAB_BUILD", os.path.join(SRC, "build"))
 
 META_PKG = "linux-image-cloud-amd64"
-# Modules every VM gets: the NIC, the command channel's port, the SecY with its cipher (GCM-AES
-# through the gcm template over the built-in AES).
+# Modules every VM gets: the NIC, the command channel's port, and the SecY
+# with its cipher (GCM-AES through the gcm template over the built-in AES).
 BASE_MODULES = ("virtio_pci", "virtio_net", "virtio_console", "macsec", "gcm", "ghash_generic", "ctr")
 # Loaded when present and when they load: faster AES/GHASH on -cpu max.
 FAST_MODULES = ("aesni_intel", "ghash_clmulni_intel")
@@ -681,6 +681,21 @@ class VM:
         except Exception:  # noqa: BLE001
             pass
         return rc
+
+    def leftovers(self):
+        """What of this VM is still there (empty once stop() has cleaned
+        up): its QEMU process, its TAPs, its work directory (or, for a
+        caller's work directory, the files stop() removes)."""
+        left = []
+        if self.pid is not None and _pid_alive(self.pid):
+            left.append("QEMU process %d" % self.pid)
+        for n in self.nics:
+            if _run(_ns(n.netns, ["ip", "link", "show", "dev", n.tap])).returncode == 0:
+                left.append("TAP %s in namespace %s" % (n.tap, n.netns or "(own)"))
+        paths = ([self.workdir] if self._own_workdir
+                 else [self.sock_path, os.path.join(self.workdir, "initrd.cpio")])
+        left += [p for p in paths if os.path.exists(p)]
+        return left
 
     def __enter__(self):
         return self.start()
