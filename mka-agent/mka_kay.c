@@ -1174,6 +1174,7 @@ void
 mka_kay_get_status(const struct mka_kay *kay, struct mka_kay_status *st)
 {
 	const struct mka_participant *p = kay->principal;
+	bool in_use;
 
 	memset(st, 0, sizeof(*st));
 	st->cp = kay->cp.state;
@@ -1193,9 +1194,31 @@ mka_kay_get_status(const struct mka_kay *kay, struct mka_kay_status *st)
 	st->key_server = p->elected_self;
 	if (p->ks_known)
 		memcpy(st->ks_sci, p->ks_sci, MKA_SCI_LEN);
-	st->secured = st->connect == MKA_CONNECT_SECURE &&
-		      mka_participant_secured(p) &&
-		      (st->cp == CP_TRANSMITTING || st->cp == CP_RETIRE);
+	/*
+	 * Secured while a SAK protects both directions: the latest key once
+	 * the CP transmits with it (TRANSMITTING, RETIRE), and the old key
+	 * while the CP takes a new one into use, RECEIVE to TRANSMIT
+	 * (802.1X-2020 12.4, Figure 12-2: controlledPortEnabled stays TRUE
+	 * there and the old transmit SA still carries the traffic).
+	 */
+	switch (st->cp) {
+	case CP_TRANSMITTING:
+	case CP_RETIRE:
+		in_use = mka_participant_secured(p);
+		break;
+	case CP_RECEIVE:
+	case CP_RECEIVING:
+	case CP_READY:
+	case CP_TRANSMIT:
+		in_use = p->okey.valid && p->okey.tx_enabled &&
+			 !p->okey.tx_lost && p->orx &&
+			 mka_participant_live_peers(p) > 0;
+		break;
+	default:
+		in_use = false;
+		break;
+	}
+	st->secured = st->connect == MKA_CONNECT_SECURE && in_use;
 	if (p->lkey.valid) {
 		st->suite = p->lkey.suite->id;
 		st->latest_kn = p->lkey.kn;
