@@ -80,6 +80,37 @@ VM_PERSONALITIES = ("wpa", "mka")      # mka: site B only, Lab.vm_router_up
 ROUTER_CAK_BITS = 128       # wpa_supplicant 2.10's MKA: GCM-AES-128, a 128-bit CAK
 
 
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def _der_tlv(tag, content):
+    return bytes([tag]) + _der_len(len(content)) + content
+
+
+def _der_int(v):
+    return _der_tlv(0x02, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big"))
+
+
+def psk_session_pem(psk_hex, suite=b"\x13\x02", lifetime=7 * 86400):
+    """An OpenSSL SSL_SESSION (PEM) that carries an external TLS 1.3 PSK,
+    for `openssl s_client -psk_session`: its `-psk` binds a TLS 1.3 PSK to
+    SHA-256, while SKIP's suite TLS_AES_256_GCM_SHA384 (0x1302) wants it
+    bound to SHA-384.  The DER is OpenSSL's SSL_SESSION: version 1,
+    TLS 1.3, the suite, no session ID, the PSK as master key, the time and
+    a lifetime in seconds."""
+    body = (_der_int(1) + _der_int(0x0304) + _der_tlv(0x04, suite) + _der_tlv(0x04, b"") +
+            _der_tlv(0x04, bytes.fromhex(psk_hex)) +
+            _der_tlv(0xA1, _der_int(int(time.time()))) + _der_tlv(0xA2, _der_int(lifetime)))
+    b64 = base64.b64encode(_der_tlv(0x30, body)).decode()
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return ("-----BEGIN SSL SESSION PARAMETERS-----\n" + "\n".join(lines) +
+            "\n-----END SSL SESSION PARAMETERS-----\n")
+
+
 class LabError(Exception):
     """An error for a person: what went wrong and what to do about it."""
 
@@ -756,6 +787,7 @@ class Lab:
         note("start")
         for s in ("a", "b"):
             self.write(self.site(s, "skip.psk"), "router-%s:%s\n" % (s, os.urandom(32).hex()), 0o600)
+            self.write(self.site(s, "skip-psk-session.pem"), psk_session_pem(self.psk(s)[1]), 0o600)
         self.make_pki()
         self.choose_mode()
         rs = self.replaced()
@@ -939,6 +971,7 @@ class Lab:
             e["SKIP_%s_NS" % S] = self.ns[s]
             e["SKIP_%s_PSK_ID" % S] = ident
             e["SKIP_%s_PSK" % S] = key
+            e["SKIP_%s_PSK_SESSION" % S] = self.site(s, "skip-psk-session.pem")
         for s in ("a", "b"):
             S = s.upper()
             e["ROUTER_%s_NS" % S] = self.ns[s]

@@ -176,6 +176,19 @@ t.ok(code == 200 and len(ka.get("keyId", "")) == 32, "SKIP A: a new key for SAE 
 code, kb = skip("B", "/key/%s?remoteSystemID=%s" % (ka.get("keyId"), e["SAE_A"]))
 t.ok(code == 200 and kb.get("key") and kb.get("key") == ka.get("key"), "SKIP B: the same key by its ID")
 
+# TLS 1.3 with the draft's suite, the PSK from the session file lab.env names.
+sess = e.get("SKIP_A_PSK_SESSION", "")
+t.ok(os.path.isfile(sess) and os.stat(sess).st_mode & 0o077 == 0,
+     "lab.env names site A's PSK session file, not readable by others", sess)
+url = re.match(r"https://([^/]+)$", e["SKIP_A_URL"])
+r = subprocess.run(ns_argv(e["SKIP_A_NS"]) + [
+    "openssl", "s_client", "-quiet", "-ign_eof", "-connect", url.group(1), "-tls1_3",
+    "-ciphersuites", "TLS_AES_256_GCM_SHA384", "-psk_identity", e["SKIP_A_PSK_ID"],
+    "-psk_session", sess], input="GET /capabilities HTTP/1.1\r\nHost: skip\r\nConnection: close\r\n\r\n",
+    capture_output=True, text=True, timeout=20)
+t.ok(r.stdout.startswith("HTTP/1.1 200") and e["SAE_A"] in r.stdout,
+     "SKIP A over TLS 1.3 (TLS_AES_256_GCM_SHA384) with openssl s_client -psk_session", r.stdout + r.stderr)
+
 # 4. The routers: wire, TAP, addresses, traffic, key log.
 ra, rb = e["ROUTER_A_NS"], e["ROUTER_B_NS"]
 r = subprocess.run(ns_argv(ra) + ["ip", "-o", "addr", "show", "dev", e["WIRE_A"]], capture_output=True, text=True)

@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 import testlab  # noqa: E402
+from testlab import lablib  # noqa: E402
 
 PSK_A = "6b3a1f0e9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa9988"
 PSK_B = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
@@ -30,30 +31,8 @@ TLS12_PSK_SUITES = [
 ]
 
 
-def _der_len(n):
-    if n < 128:
-        return bytes([n])
-    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(b)]) + b
-
-
-def _tlv(tag, content):
-    return bytes([tag]) + _der_len(len(content)) + content
-
-
-def _int(v):
-    return _tlv(0x02, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big"))
-
-
-def session_pem(psk_hex, suite=b"\x13\x02"):
-    """An OpenSSL SSL_SESSION (PEM) carrying an external TLS 1.3 PSK."""
-    body = (_int(1) + _int(0x0304) + _tlv(0x04, suite) + _tlv(0x04, b"") +
-            _tlv(0x04, bytes.fromhex(psk_hex)) +
-            _tlv(0xA1, _int(int(time.time()))) + _tlv(0xA2, _int(86400)))
-    b64 = base64.b64encode(_tlv(0x30, body)).decode()
-    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
-    return ("-----BEGIN SSL SESSION PARAMETERS-----\n" + "\n".join(lines) +
-            "\n-----END SSL SESSION PARAMETERS-----\n")
+# The session file's writer is lablib's, which `scripts/lab up` uses too.
+session_pem = lablib.psk_session_pem
 
 
 class Resp:
