@@ -19,13 +19,12 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import it_kme_common as kc  # noqa: E402
-from it_kme_common import tap  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import kmelab as kc  # noqa: E402
+from kmelab import tap  # noqa: E402
 
 t = tap.Tap()
-if not os.access(tap.binpath("kme-sim/kme-sim"), os.X_OK):
-    t.skip_all("kme-sim is not built in %s" % tap.BUILD)
+tap.require_bins(t, "kme-sim/kme-sim")
 
 lab = kc.Lab(t, {
     "KME_A": {"saes": ["SAE_A"], "peers": ["KME_B"], "extra": {"threads": "2"}},
