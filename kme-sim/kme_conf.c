@@ -80,23 +80,6 @@ kme_cfg_id_list(const char *value, char (*arr)[KME_ID_MAX + 1], size_t *n,
 }
 
 static int
-kme_cfg_u32(const char *v, uint64_t min, uint64_t max, uint32_t *out,
-	    const char *key, const struct cfg_pos *pos)
-{
-	uint64_t x;
-
-	if (cfg_parse_u64(v, min, max, &x) < 0) {
-		cfg_error(
-		    pos,
-		    "%s must be a whole number from %llu to %llu, not '%.40s'",
-		    key, (unsigned long long)min, (unsigned long long)max, v);
-		return -1;
-	}
-	*out = (uint32_t)x;
-	return 0;
-}
-
-static int
 kme_cfg_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out,
 	    const char *key, const struct cfg_pos *pos)
 {
@@ -107,6 +90,19 @@ kme_cfg_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out,
 		    key, (unsigned long long)min, (unsigned long long)max, v);
 		return -1;
 	}
+	return 0;
+}
+
+static int
+kme_cfg_u32(const char *v, uint64_t min, uint64_t max, uint32_t *out,
+	    const char *key, const struct cfg_pos *pos)
+{
+	uint64_t x;
+
+	/* Callers bound max to UINT32_MAX, so x fits. */
+	if (kme_cfg_u64(v, min, max, &x, key, pos) == -1)
+		return -1;
+	*out = (uint32_t)x;
 	return 0;
 }
 
