@@ -168,10 +168,10 @@ kme_admin_physics(struct kme *k, struct MHD_Connection *conn,
 		return kme_http_error(conn, 409, msg);
 	}
 	if (set && strcmp(kind, "eve") == 0 &&
-	    kme_admin_double(fr, 0, 1, &x) < 0)
+	    kme_admin_double(fr, 0, 1, &x) == -1)
 		return kme_http_error(conn, 400, "eve needs fraction=0..1");
 	if (set && strcmp(kind, "loss") == 0 &&
-	    kme_admin_double(db, 0, 100, &x) < 0)
+	    kme_admin_double(db, 0, 100, &x) == -1)
 		return kme_http_error(conn, 400, "loss needs db=0..100");
 	pthread_mutex_lock(&p->lock);
 	if (kind == NULL || strcmp(kind, "eve") == 0)
@@ -214,7 +214,7 @@ kme_admin_set(struct kme *k, struct MHD_Connection *conn, bool set)
 				      "kind must be down, slow, starve, "
 				      "eve, loss or cut");
 	if (set && strcmp(kind, "slow") == 0 &&
-	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) < 0))
+	    (dl == NULL || cfg_parse_u64(dl, 1, 600000, &delay) == -1))
 		return kme_http_error(conn, 400,
 				      "slow needs delay_ms=1..600000");
 	pthread_mutex_lock(&p->lock);

@@ -66,7 +66,7 @@ kme_api_reply_json(struct kme_api_ctx *c, cJSON *root)
 static unsigned
 kme_api_args(struct kme_api_ctx *c, struct kme_kv *kv, size_t *n)
 {
-	if (kme_http_args(c->conn, kv, KME_API_MAX_ARGS, n) < 0)
+	if (kme_http_args(c->conn, kv, KME_API_MAX_ARGS, n) == -1)
 		return kme_api_reply(c, 400,
 				     "a query parameter holds a NUL "
 				     "character (%00)");
@@ -194,7 +194,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 		if (c->req->len > 0)
 			return kme_api_reply(
 			    c, 400, "enc_keys GET takes no body; use POST");
-		if (kme_req_enc_query(kv, nargs, &req, err, sizeof(err)) < 0)
+		if (kme_req_enc_query(kv, nargs, &req, err, sizeof(err)) == -1)
 			return kme_api_reply(c, 400, err);
 	} else {
 		if (nargs > 0)
@@ -203,10 +203,10 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 			    "enc_keys POST takes no query "
 			    "parameters; put them in the body");
 		if (kme_req_enc_body(c->req->body, c->req->len, &req, err,
-				     sizeof(err)) < 0)
+				     sizeof(err)) == -1)
 			return kme_api_reply(c, 400, err);
 	}
-	if (kme_req_enc_validate(&req, &c->k->limits, err, sizeof(err)) < 0)
+	if (kme_req_enc_validate(&req, &c->k->limits, err, sizeof(err)) == -1)
 		return kme_api_reply(c, 400, err);
 	kme_api_unknown(c, "Key request", req.unknown, req.unknown_first);
 	/* The named slave first, then the additional ones (Annex B). */
@@ -240,7 +240,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	}
 	if (kme_link_get_keys(c->k, p, c->caller, slaves, req.nslaves + 1,
 			      req.number, req.size, &keys, err,
-			      sizeof(err)) < 0) {
+			      sizeof(err)) == -1) {
 		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae,
 			 err);
 		return kme_api_reply(c, 503, err);
@@ -276,7 +276,7 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 		goto out;
 	if (strcmp(c->method, "GET") == 0) {
 		if (c->req->len > 0 ||
-		    kme_req_dec_query(kv, nargs, req, err, sizeof(err)) < 0) {
+		    kme_req_dec_query(kv, nargs, req, err, sizeof(err)) == -1) {
 			status = kme_api_reply(
 			    c, 400,
 			    c->req->len > 0
@@ -287,7 +287,7 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 	} else if (nargs > 0 ||
 		   kme_req_dec_body(c->req->body, c->req->len,
 				    c->k->cfg.max_key_per_request, c->sae, req,
-				    err, sizeof(err)) < 0) {
+				    err, sizeof(err)) == -1) {
 		status = kme_api_reply(c, 400,
 				       nargs > 0 ? "dec_keys POST takes no "
 						   "query parameters"
@@ -460,8 +460,8 @@ kme_api_start(struct kme *k)
 	k->api_tf = tls_front_new(&tc);
 	if (k->api_tf == NULL ||
 	    tls_front_listen(k->api_tf, k->cfg.listen.host,
-			     k->cfg.listen.port) < 0 ||
-	    tls_front_start(k->api_tf) < 0)
+			     k->cfg.listen.port) == -1 ||
+	    tls_front_start(k->api_tf) == -1)
 		goto out;
 	rc = 0;
 out:

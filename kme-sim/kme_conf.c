@@ -45,7 +45,7 @@ kme_cfg_parse_addr(const char *s, struct kme_addr *out)
 	}
 	if (hlen == 0 || hlen >= sizeof(out->host))
 		return -1;
-	if (cfg_parse_u64(colon + 1, 1, 65535, &port) < 0)
+	if (cfg_parse_u64(colon + 1, 1, 65535, &port) == -1)
 		return -1;
 	memcpy(out->host, s, hlen);
 	out->host[hlen] = '\0';
@@ -83,7 +83,7 @@ static int
 kme_cfg_u64(const char *v, uint64_t min, uint64_t max, uint64_t *out,
 	    const char *key, const struct cfg_pos *pos)
 {
-	if (cfg_parse_u64(v, min, max, out) < 0) {
+	if (cfg_parse_u64(v, min, max, out) == -1) {
 		cfg_error(
 		    pos,
 		    "%s must be a whole number from %llu to %llu, not '%.40s'",
@@ -110,7 +110,7 @@ static int
 kme_cfg_path(const char *v, char *out, size_t cap, const char *key,
 	     const struct cfg_pos *pos)
 {
-	if (*v == '\0' || str_copy(out, cap, v) < 0) {
+	if (*v == '\0' || str_copy(out, cap, v) == -1) {
 		cfg_error(pos, "%s: empty or too long path", key);
 		return -1;
 	}
@@ -121,7 +121,7 @@ static int
 kme_cfg_addr(const char *v, struct kme_addr *out, const char *key,
 	     const struct cfg_pos *pos)
 {
-	if (kme_cfg_parse_addr(v, out) < 0) {
+	if (kme_cfg_parse_addr(v, out) == -1) {
 		cfg_error(pos,
 			  "%s must be host:port or [v6addr]:port, not '%.60s'",
 			  key, v);
@@ -134,7 +134,7 @@ static int
 kme_cfg_dur(const char *v, uint64_t min, uint64_t *out, const char *key,
 	    const struct cfg_pos *pos)
 {
-	if (cfg_parse_duration_ms(v, out) < 0 || *out < min) {
+	if (cfg_parse_duration_ms(v, out) == -1 || *out < min) {
 		cfg_error(pos,
 			  "%s must be a duration of at least %llu ms "
 			  "(e.g. 500ms, 10s, 1h), not '%.40s'",
@@ -206,7 +206,7 @@ kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
 		return 0;
 	}
 	if (strcmp(key, "qber_abort") == 0) {
-		if (kme_cfg_double(v, &p->qber_abort, key, pos) < 0)
+		if (kme_cfg_double(v, &p->qber_abort, key, pos) == -1)
 			return -1;
 		if (!(p->qber_abort > 0 && p->qber_abort <= 0.5)) {
 			cfg_error(
@@ -223,7 +223,7 @@ kme_cfg_peer_model(struct kme_peer_cfg *p, const char *key, const char *v,
 		if (kme_cfg_double(v,
 				   (double *)(void *)((char *)&p->qkd +
 						      kme_cfg_qkd_keys[i].off),
-				   key, pos) < 0)
+				   key, pos) == -1)
 			return -1;
 		p->qkd_set |= 1u << i;
 		return 0;
@@ -411,7 +411,7 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 		return kme_cfg_u32(v, 0, 4096, &c->prefetch_keys, key, pos);
 	if (strcmp(key, "threads") == 0) {
 		uint32_t t;
-		if (kme_cfg_u32(v, 1, 64, &t, key, pos) < 0)
+		if (kme_cfg_u32(v, 1, 64, &t, key, pos) == -1)
 			return -1;
 		c->threads = t;
 		return 0;
@@ -521,7 +521,7 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 			p->key_rate = c->key_rate;
 		if (p->max_key_count == 0)
 			p->max_key_count = c->max_key_count;
-		if (kme_cfg_peer_model_validate(p, path) < 0)
+		if (kme_cfg_peer_model_validate(p, path) == -1)
 			return -1;
 		for (size_t j = 0; j < p->nsaes; j++) {
 			const struct kme_peer_cfg *o =
@@ -582,7 +582,7 @@ int
 kme_cfg_load(struct kme_cfg *c, const char *path)
 {
 	kme_cfg_defaults(c);
-	if (cfg_parse_file(path, kme_cfg_line, c) < 0)
+	if (cfg_parse_file(path, kme_cfg_line, c) == -1)
 		return -1;
 	return kme_cfg_validate(c, path);
 }
@@ -592,7 +592,7 @@ kme_cfg_load_buf(struct kme_cfg *c, const char *buf, size_t len,
 		 const char *name)
 {
 	kme_cfg_defaults(c);
-	if (cfg_parse_buf(buf, len, name, kme_cfg_line, c) < 0)
+	if (cfg_parse_buf(buf, len, name, kme_cfg_line, c) == -1)
 		return -1;
 	return kme_cfg_validate(c, name);
 }

@@ -266,7 +266,7 @@ kme_http_parse_keys(const cJSON *arr, size_t want, size_t len)
 		int got;
 
 		if (!cJSON_IsString(id) || !cJSON_IsString(k) ||
-		    uuid_parse(keys[i].id, id->valuestring) < 0)
+		    uuid_parse(keys[i].id, id->valuestring) == -1)
 			goto err;
 		keys[i].bytes = malloc(len ? len : 1);
 		if (keys[i].bytes == NULL)
@@ -274,7 +274,7 @@ kme_http_parse_keys(const cJSON *arr, size_t want, size_t len)
 		keys[i].len = len;
 		got = base64_decode(keys[i].bytes, len, k->valuestring,
 				    strlen(k->valuestring));
-		if (got < 0 || (size_t)got != len)
+		if (got == -1 || (size_t)got != len)
 			goto err;
 		i++;
 	}

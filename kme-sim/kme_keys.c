@@ -42,7 +42,7 @@ kme_keys_new_random(size_t n, size_t len)
 	/* One RNG call for the IDs and one for the bytes of all n keys. */
 	ids = calloc(n, UUID_LEN);
 	bytes = malloc(n * len);
-	if (ids == NULL || bytes == NULL || uuid_generate_v7_n(ids, n) < 0 ||
+	if (ids == NULL || bytes == NULL || uuid_generate_v7_n(ids, n) == -1 ||
 	    RAND_bytes(bytes, (int)(n * len)) != 1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

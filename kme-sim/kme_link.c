@@ -42,7 +42,7 @@ kme_peer_by_id(struct kme *k, const char *id)
 {
 	int i = kme_cfg_peer_index(&k->cfg, id);
 
-	return i < 0 ? NULL : &k->peers[i];
+	return i == -1 ? NULL : &k->peers[i];
 }
 
 void
@@ -50,7 +50,7 @@ kme_link_sleep_ms(uint32_t ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) < 0)
+	while (nanosleep(&ts, &ts) == -1)
 		;
 }
 
@@ -227,8 +227,8 @@ kme_link_start(struct kme *k)
 		p->authority = strcmp(k->cfg.kme_id, p->cfg->id) < 0;
 		p->max_bits = p->cfg->max_key_count * k->cfg.key_size;
 		kme_link_model_update(p);
-		if (p->authority &&
-		    kme_store_pool_get(k->store, p->cfg->id, &p->pool_bits) < 0)
+		if (p->authority && kme_store_pool_get(k->store, p->cfg->id,
+						       &p->pool_bits) == -1)
 			goto out;
 		p->client = kme_link_client_new(&k->cfg, p->cfg);
 		if (p->client == NULL)
@@ -265,8 +265,8 @@ kme_link_start(struct kme *k)
 	k->link_tf = tls_front_new(&tc);
 	if (k->link_tf == NULL ||
 	    tls_front_listen(k->link_tf, k->cfg.link_listen.host,
-			     k->cfg.link_listen.port) < 0 ||
-	    tls_front_start(k->link_tf) < 0)
+			     k->cfg.link_listen.port) == -1 ||
+	    tls_front_start(k->link_tf) == -1)
 		goto out;
 	if (pthread_create(&k->ticker, NULL, kme_link_ticker, k) != 0) {
 		log_err("link: cannot start the ticker thread");

@@ -124,7 +124,7 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 			 p->cfg->id);
 		return -1;
 	}
-	if (kme_link_pool_take(p, need, &have) < 0) {
+	if (kme_link_pool_take(p, need, &have) == -1) {
 		bool halted;
 
 		/* An empty pool on a halted QKD link: say why it is empty. */
@@ -150,7 +150,7 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 	r.nslaves = nslaves;
 	r.keys = keys;
 	r.n = n;
-	if (kme_link_reserve(k, p, &r) < 0) {
+	if (kme_link_reserve(k, p, &r) == -1) {
 		/* The peer may have recorded them before the reply was lost:
 		 * the bits are spent, the keys never leave. */
 		snprintf(why, cap, "%s", r.why);

@@ -37,7 +37,7 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 	/* Prefetched keys the authority gave to masters: key_ttl starts now. */
 	if (s->ndelivered > 0 &&
 	    kme_store_extend(k->store, (const uint8_t(*)[UUID_LEN])s->delivered,
-			     s->ndelivered, kme_link_expiry(k)) < 0)
+			     s->ndelivered, kme_link_expiry(k)) == -1)
 		return kme_http_error(conn, 400,
 				      "delivered must be a list of key IDs");
 	kme_link_check_saes(k, p, &s->saes);
@@ -115,7 +115,7 @@ kme_link_on_alloc(struct kme *k, struct kme_peer *p,
 			 p->cfg->id, k->cfg.kme_id);
 		return kme_http_error(conn, 503, why);
 	}
-	if (kme_link_pool_take(p, (uint64_t)n * bits, &have) < 0) {
+	if (kme_link_pool_take(p, (uint64_t)n * bits, &have) == -1) {
 		bool halted;
 
 		pthread_mutex_lock(&p->lock);

@@ -81,7 +81,7 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 						  p->cfg->saes[j], min_created);
 			uint64_t need, avail;
 
-			if (have < 0)
+			if (have == -1)
 				continue;
 			total += (uint64_t)have;
 			if ((uint64_t)have >= share)
@@ -119,10 +119,10 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 				r.keys = keys;
 				r.n = n;
 				/* Recorded at the peer first, then ready here. */
-				if (kme_link_reserve(k, p, &r) < 0 ||
+				if (kme_link_reserve(k, p, &r) == -1 ||
 				    kme_store_ready_add(k->store, p->cfg->id,
 							r.master, slave[0],
-							keys, n, now) < 0) {
+							keys, n, now) == -1) {
 					kme_keys_free(keys, n);
 					goto out;
 				}

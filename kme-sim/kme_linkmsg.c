@@ -109,7 +109,7 @@ kme_linkmsg_delivered(const cJSON *arr, struct kme_linkmsg_sync *out)
 	{
 		if (!cJSON_IsString(it) ||
 		    uuid_parse(out->delivered[out->ndelivered],
-			       it->valuestring) < 0)
+			       it->valuestring) == -1)
 			return -1;
 		out->ndelivered++;
 	}
@@ -151,9 +151,9 @@ kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 		return -1;
 	}
 	if (kme_linkmsg_bits(cJSON_GetObjectItemCaseSensitive(msg, "pool_bits"),
-			     &out->pool_bits) < 0 ||
+			     &out->pool_bits) == -1 ||
 	    kme_linkmsg_bits(cJSON_GetObjectItemCaseSensitive(msg, "max_bits"),
-			     &out->max_bits) < 0 ||
+			     &out->max_bits) == -1 ||
 	    out->pool_bits > out->max_bits) {
 		snprintf(why, cap,
 			 "sync needs pool_bits and max_bits (integers, "
@@ -161,7 +161,8 @@ kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 		return -1;
 	}
 	if (kme_linkmsg_delivered(
-		cJSON_GetObjectItemCaseSensitive(msg, "delivered"), out) < 0) {
+		cJSON_GetObjectItemCaseSensitive(msg, "delivered"), out) ==
+	    -1) {
 		snprintf(why, cap, "delivered must be a list of key IDs");
 		return -1;
 	}
@@ -181,7 +182,7 @@ kme_linkmsg_resv(const struct kme_linkmsg_ctx *ctx, const cJSON *it,
 	size_t n;
 	int got;
 
-	if (kme_linkmsg_parties(ctx, it, &out->parties, m, why, cap) < 0)
+	if (kme_linkmsg_parties(ctx, it, &out->parties, m, why, cap) == -1)
 		return -1;
 	n = cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
 	k0 = n > 0
@@ -245,7 +246,7 @@ kme_linkmsg_reserve(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 		struct kme_linkmsg_resv *r =
 		    &m->u.reserve.items[m->u.reserve.nitems];
 
-		if (kme_linkmsg_resv(ctx, it, r, m, why, cap) < 0)
+		if (kme_linkmsg_resv(ctx, it, r, m, why, cap) == -1)
 			return -1;
 		m->u.reserve.nitems++;
 	}
@@ -266,7 +267,7 @@ kme_linkmsg_alloc(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 			 "KME ID) only");
 		return -1;
 	}
-	if (kme_linkmsg_parties(ctx, msg, &out->parties, m, why, cap) < 0)
+	if (kme_linkmsg_parties(ctx, msg, &out->parties, m, why, cap) == -1)
 		return -1;
 	/* Range first: only then is the conversion to uint32_t defined. */
 	if (!cJSON_IsNumber(jn) || !cJSON_IsNumber(js) || jn->valuedouble < 1 ||
@@ -321,7 +322,7 @@ kme_linkmsg_parse(const char *path, const char *body, size_t len,
 	}
 out:
 	cJSON_Delete(msg);
-	if (rc < 0)
+	if (rc == -1)
 		kme_linkmsg_clear(m);
 	return rc;
 }

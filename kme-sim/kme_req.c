@@ -82,7 +82,7 @@ kme_req_enc_query(const struct kme_kv *kv, size_t n, struct kme_enc_req *r,
 	char q[KME_QUOTE_MAX];
 
 	memset(r, 0, sizeof(*r));
-	if (kme_req_query_text(kv, n, err, cap) < 0)
+	if (kme_req_query_text(kv, n, err, cap) == -1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		bool *seen;
@@ -107,7 +107,7 @@ kme_req_enc_query(const struct kme_kv *kv, size_t n, struct kme_enc_req *r,
 			return kme_req_fail(err, cap,
 					    "query parameter '%s' given twice",
 					    kv[i].key);
-		if (kme_req_u32(kv[i].value, dst) < 0)
+		if (kme_req_u32(kv[i].value, dst) == -1)
 			return kme_req_fail(
 			    err, cap,
 			    "%s must be a non-negative integer, "
@@ -219,7 +219,7 @@ kme_req_parse_json(const char *body, size_t len, char *err, size_t cap)
 		kme_req_fail(err, cap, "request body is not valid UTF-8");
 		return NULL;
 	}
-	if (json_text_check(body, len) < 0) {
+	if (json_text_check(body, len) == -1) {
 		kme_req_fail(err, cap,
 			     "a string in the request body contains "
 			     "\\u0000");
@@ -259,7 +259,7 @@ kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r, char *err,
 
 		if (strcmp(k, "number") == 0) {
 			if (r->has_number ||
-			    kme_req_json_u32(it, &r->number) < 0) {
+			    kme_req_json_u32(it, &r->number) == -1) {
 				kme_req_fail(err, cap,
 					     "number must be a non-negative "
 					     "integer, given once");
@@ -267,7 +267,8 @@ kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r, char *err,
 			}
 			r->has_number = true;
 		} else if (strcmp(k, "size") == 0) {
-			if (r->has_size || kme_req_json_u32(it, &r->size) < 0) {
+			if (r->has_size ||
+			    kme_req_json_u32(it, &r->size) == -1) {
 				kme_req_fail(err, cap,
 					     "size must be a non-negative "
 					     "integer, given once");
@@ -281,13 +282,13 @@ kme_req_enc_body(const char *body, size_t len, struct kme_enc_req *r, char *err,
 				    "additional_slave_SAE_IDs given twice");
 				goto out;
 			}
-			if (kme_req_slaves(it, r, err, cap) < 0)
+			if (kme_req_slaves(it, r, err, cap) == -1)
 				goto out;
 		} else if (strcmp(k, "extension_mandatory") == 0) {
-			if (kme_req_extensions(it, k, r, true, err, cap) < 0)
+			if (kme_req_extensions(it, k, r, true, err, cap) == -1)
 				goto out;
 		} else if (strcmp(k, "extension_optional") == 0) {
-			if (kme_req_extensions(it, k, r, false, err, cap) < 0)
+			if (kme_req_extensions(it, k, r, false, err, cap) == -1)
 				goto out;
 		} else {
 			kme_req_unknown(&r->unknown, r->unknown_first,
@@ -343,7 +344,7 @@ kme_req_add_id(struct kme_dec_req *r, const char *s, uint32_t max_ids,
 	char q[KME_QUOTE_MAX];
 	uint8_t id[UUID_LEN];
 
-	if (s == NULL || uuid_parse(id, s) < 0)
+	if (s == NULL || uuid_parse(id, s) == -1)
 		return kme_req_fail(err, cap,
 				    "key_ID \"%s\" is not a UUID "
 				    "(8-4-4-4-12 hex digits)",
@@ -367,7 +368,7 @@ kme_req_dec_query(const struct kme_kv *kv, size_t n, struct kme_dec_req *r,
 	char q[KME_QUOTE_MAX];
 
 	r->nids = 0;
-	if (kme_req_query_text(kv, n, err, cap) < 0)
+	if (kme_req_query_text(kv, n, err, cap) == -1)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(kv[i].key, "key_ID") != 0)
@@ -380,7 +381,7 @@ kme_req_dec_query(const struct kme_kv *kv, size_t n, struct kme_dec_req *r,
 			return kme_req_fail(err, cap,
 					    "dec_keys GET takes one key_ID; "
 					    "use POST for several");
-		if (kme_req_add_id(r, kv[i].value, 1, err, cap) < 0)
+		if (kme_req_add_id(r, kv[i].value, 1, err, cap) == -1)
 			return -1;
 	}
 	if (r->nids == 0)
@@ -485,7 +486,7 @@ kme_req_dec_body(const char *body, size_t len, uint32_t max_ids,
 				     "key_IDs entry without a key_ID string");
 			goto out;
 		}
-		if (kme_req_add_id(r, id->valuestring, max_ids, err, cap) < 0)
+		if (kme_req_add_id(r, id->valuestring, max_ids, err, cap) == -1)
 			goto out;
 	}
 	rc = 0;
@@ -517,10 +518,10 @@ kme_req_unescape(char *s)
 			*w++ = ' ';
 		} else if (*s == '%') {
 			int hi = kme_req_hexval(s[1]), lo;
-			if (hi < 0)
+			if (hi == -1)
 				return -1;
 			lo = kme_req_hexval(s[2]);
-			if (lo < 0 || (hi == 0 && lo == 0))
+			if (lo == -1 || (hi == 0 && lo == 0))
 				return -1;
 			*w++ = (char)(hi * 16 + lo);
 			s += 2;
@@ -546,8 +547,8 @@ kme_req_split_query(char *buf, struct kme_kv *kv, size_t cap, size_t *n)
 			return -1;
 		if (eq != NULL)
 			*eq++ = '\0';
-		if (kme_req_unescape(tok) < 0 ||
-		    (eq && kme_req_unescape(eq) < 0))
+		if (kme_req_unescape(tok) == -1 ||
+		    (eq && kme_req_unescape(eq) == -1))
 			return -1;
 		kv[*n].key = tok;
 		kv[*n].value = eq;

@@ -77,10 +77,10 @@ kme_store_check(const char *path)
 	int rc;
 
 	pthread_once(&kme_store_once, kme_store_init_sqlite);
-	if (kme_store_check_files(path) < 0)
+	if (kme_store_check_files(path) == -1)
 		return -1;
 	/* Nothing there yet, or an empty file: kme-sim makes the schema. */
-	if (stat(path, &sb) < 0 || sb.st_size == 0)
+	if (stat(path, &sb) == -1 || sb.st_size == 0)
 		return 0;
 	/* Read-write (never create): a WAL database whose -wal file is gone
 	 * cannot be read read-only; SQLite removes the -wal again on close. */
@@ -106,10 +106,10 @@ kme_store_open(const char *path)
 	struct kme_store *st;
 
 	pthread_once(&kme_store_once, kme_store_init_sqlite);
-	if (kme_store_check_files(path) < 0)
+	if (kme_store_check_files(path) == -1)
 		return NULL;
-	if (kme_store_create_private(path) < 0 ||
-	    kme_store_check_files(path) < 0)
+	if (kme_store_create_private(path) == -1 ||
+	    kme_store_check_files(path) == -1)
 		return NULL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
@@ -126,14 +126,14 @@ kme_store_open(const char *path)
 	}
 	sqlite3_busy_timeout(st->db, 5000);
 	/* Exclusive before the first read, so that WAL needs no -shm. */
-	if (kme_store_exec(st, "PRAGMA locking_mode=EXCLUSIVE") < 0 ||
-	    kme_store_readable(st->db, path) < 0 ||
-	    kme_store_setup(st, path) < 0)
+	if (kme_store_exec(st, "PRAGMA locking_mode=EXCLUSIVE") == -1 ||
+	    kme_store_readable(st->db, path) == -1 ||
+	    kme_store_setup(st, path) == -1)
 		goto err;
 	st->reserved =
 	    kme_store_query_int(st, "SELECT count(DISTINCT key_id) "
 				    "FROM rkey WHERE key IS NOT NULL");
-	if (st->reserved < 0)
+	if (st->reserved == -1)
 		goto err;
 	st->swept_until = INT64_MIN;
 	/* A table row of one blob this long fills a page without overflow. */

@@ -36,7 +36,7 @@ kme_store_check_files(const char *path)
 			log_err("store: database path too long: %s", path);
 			return -1;
 		}
-		if (stat(p, &sb) < 0 && errno == ENOENT)
+		if (stat(p, &sb) == -1 && errno == ENOENT)
 			continue;
 		if (i == 0 && S_ISDIR(sb.st_mode)) {
 			log_err(
@@ -45,7 +45,7 @@ kme_store_check_files(const char *path)
 			    p);
 			return -1;
 		}
-		if (file_check_private(p) < 0) {
+		if (file_check_private(p) == -1) {
 			private = false;
 			rc = -1;
 		}
@@ -65,13 +65,13 @@ kme_store_create_private(const char *path)
 	int fd = open(
 	    path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 
-	if (fd < 0 && errno == EEXIST)
+	if (fd == -1 && errno == EEXIST)
 		return 0;
-	if (fd < 0) {
+	if (fd == -1) {
 		log_warn("store: cannot create database %s", path);
 		return -1;
 	}
-	if (fchmod(fd, 0600) < 0) {
+	if (fchmod(fd, 0600) == -1) {
 		log_warn("store: chmod 600 %s", path);
 		close(fd);
 		return -1;

@@ -76,7 +76,7 @@ kme_store_pool_add(struct kme_store *st, const char *peer, uint64_t add,
 	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)add);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)max);
-	if (kme_store_step_done(st, s) < 0)
+	if (kme_store_step_done(st, s) == -1)
 		goto out;
 	sqlite3_bind_text(g, 1, peer, -1, SQLITE_STATIC);
 	if (sqlite3_step(g) != SQLITE_ROW)

@@ -23,7 +23,7 @@ kme_store_ready_add(struct kme_store *st, const char *peer, const char *master,
 	s = kme_store_prep(
 	    st, "INSERT INTO ready(key_id, master, slave, peer, key, "
 		"created) VALUES(?, ?, ?, ?, ?, ?)");
-	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_reset(s);
@@ -34,13 +34,13 @@ kme_store_ready_add(struct kme_store *st, const char *peer, const char *master,
 		sqlite3_bind_blob(s, 5, keys[i].bytes, (int)keys[i].len,
 				  SQLITE_STATIC);
 		sqlite3_bind_int64(s, 6, created);
-		if (kme_store_step_done(st, s) < 0) {
+		if (kme_store_step_done(st, s) == -1) {
 			kme_store_run(st, "ROLLBACK");
 			goto out;
 		}
 	}
 	rc = kme_store_run(st, "COMMIT");
-	if (rc < 0)
+	if (rc == -1)
 		kme_store_run(st, "ROLLBACK");
 out:
 	kme_store_release(st, s);
@@ -92,7 +92,8 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 			   "DELETE FROM ready WHERE master = ?1 AND slave = ?2 "
 			   "AND (created, key_id) >= (?3, x'') AND "
 			   "(created, key_id) <= (?4, ?5)");
-	if (q == NULL || d == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	if (q == NULL || d == NULL ||
+	    kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	sqlite3_bind_text(q, 1, master, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, slave, -1, SQLITE_STATIC);
@@ -119,14 +120,14 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 		sqlite3_bind_int64(d, 3, min_created);
 		sqlite3_bind_int64(d, 4, last_created);
 		sqlite3_bind_blob(d, 5, out[n - 1].id, UUID_LEN, SQLITE_STATIC);
-		if (kme_store_step_done(st, d) < 0 ||
+		if (kme_store_step_done(st, d) == -1 ||
 		    (size_t)sqlite3_changes(st->db) != n) {
 			kme_store_run(st, "ROLLBACK");
 			goto out;
 		}
 	}
 	/* All or none: the master gets them only once they are gone here. */
-	if (got != n || kme_store_run(st, "COMMIT") < 0) {
+	if (got != n || kme_store_run(st, "COMMIT") == -1) {
 		kme_store_run(st, "ROLLBACK");
 		rc = got != n ? 1 : -1;
 		goto out;

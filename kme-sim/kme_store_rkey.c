@@ -41,7 +41,7 @@ kme_store_insert_keys(struct kme_store *st, const char *peer,
 			sqlite3_bind_blob(k, 5, keys[i].bytes, (int)keys[i].len,
 					  SQLITE_STATIC);
 			sqlite3_bind_int64(k, 6, expires);
-			if (kme_store_step_done(st, k) < 0)
+			if (kme_store_step_done(st, k) == -1)
 				goto out;
 		}
 	}
@@ -60,7 +60,7 @@ kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
 	int rc = -1, t;
 
 	pthread_mutex_lock(&st->lock);
-	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	if (take_bits > 0) {
 		t = kme_store_take_locked(st, peer, take_bits);
@@ -70,9 +70,9 @@ kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
 		}
 	}
 	if (kme_store_insert_keys(st, peer, master, slaves, nslaves, keys, n,
-				  expires) < 0)
+				  expires) == -1)
 		goto rollback;
-	if (kme_store_run(st, "COMMIT") < 0)
+	if (kme_store_run(st, "COMMIT") == -1)
 		goto rollback;
 	st->reserved += (int64_t)n;
 	rc = 0;
@@ -92,13 +92,13 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 	int rc = -1;
 
 	pthread_mutex_lock(&st->lock);
-	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (kme_store_insert_keys(st, peer, items[i].master,
 					  items[i].slaves, items[i].nslaves,
 					  items[i].keys, items[i].n,
-					  expires) < 0) {
+					  expires) == -1) {
 			/* A key ID recorded already (a replay) or twice in
 			 * the batch: the peer's error, not the store's. */
 			if (sqlite3_extended_errcode(st->db) ==
@@ -107,7 +107,7 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 			goto rollback;
 		}
 	}
-	if (kme_store_run(st, "COMMIT") < 0)
+	if (kme_store_run(st, "COMMIT") == -1)
 		goto rollback;
 	for (size_t i = 0; i < n; i++)
 		st->reserved += (int64_t)items[i].n;
@@ -153,7 +153,7 @@ kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 		sqlite3_bind_int64(q->party, 2, now);
 		sqlite3_bind_text(q->party, 3, master, -1, SQLITE_STATIC);
 		other = kme_store_exists(st, q->party);
-		if (other < 0)
+		if (other == -1)
 			return KME_FETCH_ERROR;
 		return other ? KME_FETCH_UNAUTHORIZED : KME_FETCH_NOT_FOUND;
 	}
@@ -177,7 +177,7 @@ kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 	sqlite3_bind_blob(q->mark, 1, id, UUID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q->mark, 2, slave, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q->mark, 3, now);
-	if (kme_store_step_done(st, q->mark) < 0)
+	if (kme_store_step_done(st, q->mark) == -1)
 		return KME_FETCH_ERROR;
 	return KME_FETCH_OK;
 }
@@ -208,7 +208,7 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 	if (q.row == NULL || q.party == NULL || q.mark == NULL ||
 	    q.waiting == NULL)
 		goto out;
-	if (kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		enum kme_fetch_rc r = kme_store_fetch_one(st, &q, master, slave,
@@ -229,13 +229,13 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		sqlite3_bind_blob(q.waiting, 1, ids[i], UUID_LEN,
 				  SQLITE_STATIC);
 		left = kme_store_exists(st, q.waiting);
-		if (left < 0) {
+		if (left == -1) {
 			worst = KME_FETCH_ERROR;
 			break;
 		}
 		done += left == 0;
 	}
-	if (worst != KME_FETCH_OK || kme_store_run(st, "COMMIT") < 0) {
+	if (worst != KME_FETCH_OK || kme_store_run(st, "COMMIT") == -1) {
 		kme_store_run(st, "ROLLBACK");
 		rc = worst == KME_FETCH_OK ? KME_FETCH_ERROR : worst;
 		goto out;
@@ -304,7 +304,7 @@ kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 			       "expires <= ?2 AND key IS NOT NULL");
 	l = kme_store_prep(st, "DELETE FROM rkey WHERE expires <= ?");
 	if (c == NULL || s == NULL || l == NULL ||
-	    kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	    kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	sqlite3_bind_int64(c, 1, from);
 	sqlite3_bind_int64(c, 2, now);
@@ -318,9 +318,10 @@ kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 	}
 	expired = sqlite3_column_int64(c, 0);
 	sqlite3_reset(c);
-	if (kme_store_step_done(st, s) < 0 || kme_store_step_done(st, l) < 0 ||
-	    ((st->scrub || expired > 0) && kme_store_scrub_locked(st) < 0) ||
-	    kme_store_run(st, "COMMIT") < 0) {
+	if (kme_store_step_done(st, s) == -1 ||
+	    kme_store_step_done(st, l) == -1 ||
+	    ((st->scrub || expired > 0) && kme_store_scrub_locked(st) == -1) ||
+	    kme_store_run(st, "COMMIT") == -1) {
 		kme_store_run(st, "ROLLBACK");
 		goto out;
 	}
@@ -357,19 +358,19 @@ kme_store_extend_locked(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
 
 	s = kme_store_prep(st, "UPDATE rkey SET expires = max(expires, ?) "
 			       "WHERE key_id = ?");
-	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") < 0)
+	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_reset(s);
 		sqlite3_bind_int64(s, 1, expires);
 		sqlite3_bind_blob(s, 2, ids[i], UUID_LEN, SQLITE_STATIC);
-		if (kme_store_step_done(st, s) < 0) {
+		if (kme_store_step_done(st, s) == -1) {
 			kme_store_run(st, "ROLLBACK");
 			goto out;
 		}
 	}
 	rc = kme_store_run(st, "COMMIT");
-	if (rc < 0)
+	if (rc == -1)
 		kme_store_run(st, "ROLLBACK");
 out:
 	kme_store_release(st, s);
@@ -392,7 +393,7 @@ kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN], size_t n,
 		pthread_mutex_lock(&st->lock);
 		rc = kme_store_extend_locked(st, ids + i, m, expires);
 		pthread_mutex_unlock(&st->lock);
-		if (rc < 0)
+		if (rc == -1)
 			return -1;
 	}
 	return 0;

@@ -114,17 +114,18 @@ kme_store_upgrade(struct kme_store *st, const char *path)
 	if (version == KME_STORE_VERSION)
 		return kme_store_exec(st, kme_store_schema);
 	if (v1 > 0) {
-		if (asprintf(&sql, kme_store_migrate_v1, kme_store_schema) < 0)
+		if (asprintf(&sql, kme_store_migrate_v1, kme_store_schema) ==
+		    -1)
 			return -1;
 		log_info("store: %s: carrying keys over from schema version 1 "
 			 "to %d",
 			 path, KME_STORE_VERSION);
 	}
-	if (kme_store_exec(st, "BEGIN IMMEDIATE") < 0)
+	if (kme_store_exec(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
-	if (kme_store_exec(st, sql ? sql : kme_store_schema) < 0 ||
-	    kme_store_exec(st, set_version) < 0 ||
-	    kme_store_exec(st, "COMMIT") < 0) {
+	if (kme_store_exec(st, sql ? sql : kme_store_schema) == -1 ||
+	    kme_store_exec(st, set_version) == -1 ||
+	    kme_store_exec(st, "COMMIT") == -1) {
 		kme_store_exec(st, "ROLLBACK");
 		goto out;
 	}
@@ -137,8 +138,8 @@ out:
 int
 kme_store_setup(struct kme_store *st, const char *path)
 {
-	if (kme_store_exec(st, kme_store_pragmas) < 0 ||
-	    kme_store_upgrade(st, path) < 0)
+	if (kme_store_exec(st, kme_store_pragmas) == -1 ||
+	    kme_store_upgrade(st, path) == -1)
 		return -1;
 	return 0;
 }

@@ -62,7 +62,7 @@ kme_check_tls_files(const struct kme_cfg *cfg)
 	};
 	int rc = tls_files_check(&api);
 
-	return tls_files_check(&link) < 0 ? -1 : rc;
+	return tls_files_check(&link) == -1 ? -1 : rc;
 }
 
 /* Loads the TLS material once to report problems before starting (-n). */
@@ -104,8 +104,8 @@ kme_start(struct kme *k)
 	k->store = kme_store_open(k->cfg.database);
 	if (k->store == NULL)
 		return -1;
-	if (kme_link_start(k) < 0 || kme_api_start(k) < 0 ||
-	    kme_admin_start(k) < 0)
+	if (kme_link_start(k) == -1 || kme_api_start(k) == -1 ||
+	    kme_admin_start(k) == -1)
 		return -1;
 	return 0;
 }
@@ -171,19 +171,19 @@ main(int argc, char **argv)
 	k = calloc(1, sizeof(*k));
 	if (k == NULL)
 		fatalx("out of memory");
-	if (kme_cfg_load(&k->cfg, conf) < 0) {
+	if (kme_cfg_load(&k->cfg, conf) == -1) {
 		log_err("%s: configuration rejected", conf);
 		free(k);
 		return 1;
 	}
-	if (kme_check_tls_files(&k->cfg) < 0) {
+	if (kme_check_tls_files(&k->cfg) == -1) {
 		log_err("%s: TLS files refused", conf);
 		free(k);
 		return 1;
 	}
 	if (check) {
-		rc = kme_check_tls(&k->cfg) < 0 ||
-			     kme_store_check(k->cfg.database) < 0
+		rc = kme_check_tls(&k->cfg) == -1 ||
+			     kme_store_check(k->cfg.database) == -1
 			 ? 1
 			 : 0;
 		if (rc == 0)
@@ -193,7 +193,7 @@ main(int argc, char **argv)
 		free(k);
 		return rc;
 	}
-	if (!foreground && daemon(0, 0) < 0)
+	if (!foreground && daemon(0, 0) == -1)
 		fatal("daemon");
 	/* Signals go to sigwait below, not to whichever thread runs. */
 	sigemptyset(&sigs);
@@ -201,7 +201,7 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (secmem_curl_init() < 0)
+	if (secmem_curl_init() == -1)
 		goto out;
 	/*
 	 * Before any thread starts (capabilities are per thread): from here
@@ -210,10 +210,10 @@ main(int argc, char **argv)
 	{
 		static const int keep[] = { CAP_NET_BIND_SERVICE };
 
-		if (priv_drop("kme-sim", keep, 1) < 0)
+		if (priv_drop("kme-sim", keep, 1) == -1)
 			goto out;
 	}
-	if (kme_start(k) < 0) {
+	if (kme_start(k) == -1) {
 		log_err("kme-sim %s: start failed", k->cfg.kme_id);
 		goto out;
 	}
