@@ -10,7 +10,7 @@ fuzz_cfg_OBJS := fuzz/fuzz_cfg.o
 # module.mk files read after this one.
 FUZZ += conf_kme
 fuzz_conf_kme_OBJS = fuzz/fuzz_conf_kme.o fuzz/fuzz_file.o kme-sim/kme_conf.o \
-	kme-sim/qkd_model.o
+	kme-sim/qkd_model.o kme-sim/kme_relay_conf.o
 
 FUZZ += conf_skip
 fuzz_conf_skip_OBJS = fuzz/fuzz_conf_skip.o skip-proxy/skip_conf.o \
@@ -40,7 +40,7 @@ fuzz_etsi014_OBJS = fuzz/fuzz_etsi014.o
 FUZZ += kme_link
 fuzz_kme_link_OBJS = fuzz/fuzz_kme_link.o kme-sim/kme_linkmsg.o \
 	kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o \
-	kme-sim/qkd_model.o
+	kme-sim/qkd_model.o kme-sim/kme_relay_conf.o kme-sim/kme_relaymsg.o
 
 # qkdlab-dash's HTTP response splitter and metrics reader.
 FUZZ += dash

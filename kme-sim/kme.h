@@ -28,6 +28,10 @@
 #define KME_ERR_MAX 256
 #define KME_QUOTE_MAX 80 /* input quoted in a message (str_quote) */
 #define KME_QUOTE_IN 40 /* ... at most this many octets of it */
+#define KME_MAX_REMOTES 16 /* [remote] sections */
+#define KME_MAX_NET_LINKS 128 /* pairs in network */
+#define KME_RELAY_MAX_PATH 8 /* KMEs on a relay path, both ends included */
+#define KME_RELAY_MAX_ROUTES 4 /* route lines per [remote] */
 
 /* --------------------------------------------------------------- kme_conf.c */
 
@@ -50,6 +54,20 @@ struct kme_peer_cfg {
 	struct qkd_params qkd; /* the preset, then the keys set */
 	uint32_t qkd_set; /* bit i: kme_cfg_qkd_keys[i] given */
 	double qber_abort;
+};
+
+/*
+ * A KME reached through trusted nodes (kme-sim.conf(5), [remote]): its
+ * SAEs, and the intermediate KMEs of each configured route, in order.
+ */
+struct kme_remote_cfg {
+	char id[KME_ID_MAX + 1];
+	char saes[KME_MAX_SAES][KME_ID_MAX + 1];
+	size_t nsaes;
+	char routes[KME_RELAY_MAX_ROUTES][KME_RELAY_MAX_PATH - 2]
+		   [KME_ID_MAX + 1];
+	size_t route_len[KME_RELAY_MAX_ROUTES];
+	size_t nroutes;
 };
 
 /* The [peer] keys of the link model, in struct qkd_params order. */
@@ -80,6 +98,13 @@ struct kme_cfg {
 	uint64_t handshake_timeout_ms, request_timeout_ms;
 	struct kme_peer_cfg peers[KME_MAX_PEERS];
 	size_t npeers;
+	/* Trusted-node relay (kme_relay_conf.c): every QKD link of the
+	 * network as a pair of KME IDs, and the KMEs reached through it. */
+	char net[KME_MAX_NET_LINKS][2][KME_ID_MAX + 1];
+	size_t nnet;
+	struct kme_remote_cfg remotes[KME_MAX_REMOTES];
+	size_t nremotes;
+	uint64_t relay_hold_ms; /* a remote link that failed is avoided */
 };
 
 /* Defaults, then the file; validates the whole.  Logs what is wrong. */
@@ -284,6 +309,10 @@ struct kme_metrics {
 	atomic_uint_fast64_t keys_enc, keys_dec, keys_expired, keys_prefetched;
 	atomic_uint_fast64_t link_calls_ok, link_calls_failed;
 	atomic_uint_fast64_t json_unknown; /* JSON members ignored */
+	/* Trusted-node relay: keys sent as origin, forwarded, delivered
+	 * here as destination; relays that failed here or beyond. */
+	atomic_uint_fast64_t relay_sent, relay_forwarded, relay_delivered;
+	atomic_uint_fast64_t relay_failed;
 };
 
 void kme_metrics_request(struct kme_metrics *m, enum kme_op op, unsigned status,
@@ -372,6 +401,7 @@ struct kme_peer {
 	uint8_t (*delivered)[UUID_LEN];
 	size_t ndelivered;
 	uint64_t ready_keys; /* prefetched, counted against the max */
+	uint64_t relay_pad_bits; /* link key spent on relay hops to it */
 	bool saes_differ; /* its SAEs vs [peer] saes (logged once) */
 };
 
@@ -386,6 +416,7 @@ struct kme {
 	pthread_t ticker;
 	bool ticker_started;
 	atomic_bool stopping;
+	struct kme_relay *relay; /* kme_relay.c */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 };
@@ -432,6 +463,37 @@ struct cJSON;
  * for a constant-rate link.  p->lock held. */
 struct cJSON *kme_link_model_json(const struct kme *k,
 				  const struct kme_peer *p);
+
+/* ---------------------------------------------------- kme_relay*.c */
+
+/* The configuration's [remote] sections and network key (kme_conf.c
+ * hands them over); whole-config checks after every line is read. */
+struct cfg_pos;
+int kme_relay_cfg_line(struct kme_cfg *c, const char *id, const char *key,
+		       const char *v, const struct cfg_pos *pos);
+int kme_relay_cfg_network(struct kme_cfg *c, const char *v,
+			  const struct cfg_pos *pos);
+int kme_relay_cfg_validate(struct kme_cfg *c, const char *path);
+/* The [remote] serving an SAE, or NULL. */
+const struct kme_remote_cfg *kme_relay_remote_of_sae(const struct kme_cfg *c,
+						     const char *sae);
+
+int kme_relay_start(struct kme *k);
+void kme_relay_stop(struct kme *k);
+/*
+ * enc_keys through trusted nodes: n keys of bits each, made here and
+ * carried to the KME of every slave (some may be direct peers), each
+ * recorded there before this returns 0.  -1 with a 503 message in why;
+ * then no slave can fetch them.
+ */
+int kme_relay_get_keys(struct kme *k, const char *master,
+		       char (*slaves)[KME_ID_MAX + 1], size_t nslaves,
+		       uint32_t n, uint32_t bits, struct kme_key **out,
+		       char *why, size_t cap);
+/* Status towards a remote SAE: the pool of the first hop of its route. */
+struct kme_peer *kme_relay_first_hop(struct kme *k, const char *sae);
+struct metrics_buf;
+void kme_relay_metrics(struct metrics_buf *mb, struct kme *k);
 
 /* --------------------------------------------------------------- kme_api.c */
 

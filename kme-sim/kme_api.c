@@ -98,6 +98,10 @@ kme_api_master_side(struct kme_api_ctx *c, struct kme_peer **pp)
 	if (!kme_cfg_is_local_sae(&c->k->cfg, c->caller))
 		return 401;
 	pc = kme_cfg_peer_of_sae(&c->k->cfg, c->sae);
+	/* A slave at a KME without a direct link: *pp stays NULL, the keys
+	 * go through trusted nodes (kme_relay.c). */
+	if (pc == NULL && kme_relay_remote_of_sae(&c->k->cfg, c->sae) != NULL)
+		return 0;
 	if (pc == NULL) {
 		if (kme_cfg_is_local_sae(&c->k->cfg, c->sae))
 			snprintf(
@@ -131,6 +135,10 @@ kme_api_status(struct kme_api_ctx *c)
 		return kme_api_reply(c, 400, "status takes GET");
 	if ((rc = kme_api_master_side(c, &p)) != 0)
 		return rc == 401 ? kme_api_reply(c, 401, NULL) : rc;
+	/* A remote slave: the figures of the first hop of its route. */
+	if (p == NULL && (p = kme_relay_first_hop(c->k, c->sae)) == NULL)
+		return kme_api_reply(c, 503,
+				     "no route to the KME of the slave");
 	pthread_mutex_lock(&p->lock);
 	bits = p->pool_bits;
 	max = p->max_bits;
@@ -146,7 +154,10 @@ kme_api_status(struct kme_api_ctx *c)
 		return kme_api_reply(c, 503, "out of memory");
 	/* Table 9, every field filled with what this KME really does. */
 	cJSON_AddStringToObject(o, "source_KME_ID", cfg->kme_id);
-	cJSON_AddStringToObject(o, "target_KME_ID", p->cfg->id);
+	cJSON_AddStringToObject(o, "target_KME_ID",
+				kme_cfg_peer_of_sae(cfg, c->sae) == NULL
+				    ? kme_relay_remote_of_sae(cfg, c->sae)->id
+				    : p->cfg->id);
 	cJSON_AddStringToObject(o, "master_SAE_ID", c->caller);
 	cJSON_AddStringToObject(o, "slave_SAE_ID", c->sae);
 	cJSON_AddNumberToObject(o, "key_size", cfg->key_size);
@@ -185,6 +196,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	size_t nargs;
 	unsigned rc;
 	cJSON *root;
+	bool relay;
 
 	if ((rc = kme_api_master_side(c, &p)) != 0)
 		return rc == 401 ? kme_api_reply(c, 401, NULL) : rc;
@@ -211,9 +223,13 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	kme_api_unknown(c, "Key request", req.unknown, req.unknown_first);
 	/* The named slave first, then the additional ones (Annex B). */
 	snprintf(slaves[0], sizeof(slaves[0]), "%s", c->sae);
+	relay = p == NULL;
 	for (size_t i = 0; i < req.nslaves; i++) {
 		const struct kme_peer_cfg *pc =
 		    kme_cfg_peer_of_sae(&c->k->cfg, req.slaves[i]);
+		bool remote =
+		    kme_relay_remote_of_sae(&c->k->cfg, req.slaves[i]) != NULL;
+
 		if (strcmp(req.slaves[i], c->sae) == 0 ||
 		    strcmp(req.slaves[i], c->caller) == 0) {
 			snprintf(err, sizeof(err),
@@ -224,7 +240,11 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 					   KME_QUOTE_IN));
 			return kme_api_reply(c, 400, err);
 		}
-		if (pc != p->cfg) {
+		/* Slaves at several KMEs or beyond a peer: a relay. */
+		if ((pc != NULL || remote) && (p == NULL || pc != p->cfg) &&
+		    (c->k->cfg.nremotes > 0 || c->k->cfg.nnet > 0)) {
+			relay = true;
+		} else if (p == NULL || pc != p->cfg) {
 			snprintf(err, sizeof(err),
 				 "additional slave SAE ID \"%s\" is %s; "
 				 "all slaves must be served by KME %s",
@@ -232,15 +252,18 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 					   strlen(req.slaves[i]), KME_QUOTE_IN),
 				 pc ? "served by another KME"
 				    : "not known to this KME",
-				 p->cfg->id);
+				 p ? p->cfg->id : "(none)");
 			return kme_api_reply(c, 400, err);
 		}
 		snprintf(slaves[i + 1], sizeof(slaves[i + 1]), "%s",
 			 req.slaves[i]);
 	}
-	if (kme_link_get_keys(c->k, p, c->caller, slaves, req.nslaves + 1,
-			      req.number, req.size, &keys, err,
-			      sizeof(err)) == -1) {
+	if ((relay ? kme_relay_get_keys(c->k, c->caller, slaves,
+					req.nslaves + 1, req.number, req.size,
+					&keys, err, sizeof(err))
+		   : kme_link_get_keys(c->k, p, c->caller, slaves,
+				       req.nslaves + 1, req.number, req.size,
+				       &keys, err, sizeof(err))) == -1) {
 		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae,
 			 err);
 		return kme_api_reply(c, 503, err);

@@ -336,8 +336,12 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 		}
 		return kme_cfg_peer_line(p, key, v, pos);
 	}
+	if (strcmp(section, "remote") == 0)
+		return kme_relay_cfg_line(c, section_arg, key, v, pos);
 	if (*section != '\0') {
-		cfg_error(pos, "unknown section [%s]; only [peer ID] exists",
+		cfg_error(pos,
+			  "unknown section [%s]; only [peer ID] and "
+			  "[remote ID] exist",
 			  section);
 		return -1;
 	}
@@ -354,6 +358,10 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 	}
 	if (strcmp(key, "listen") == 0)
 		return kme_cfg_addr(v, &c->listen, key, pos);
+	if (strcmp(key, "network") == 0)
+		return kme_relay_cfg_network(c, v, pos);
+	if (strcmp(key, "relay_hold") == 0)
+		return kme_cfg_dur(v, 100, &c->relay_hold_ms, key, pos);
 	if (strcmp(key, "link_listen") == 0)
 		return kme_cfg_addr(v, &c->link_listen, key, pos);
 	if (strcmp(key, "admin_listen") == 0) {
@@ -550,7 +558,7 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 			}
 		}
 	}
-	return 0;
+	return kme_relay_cfg_validate(c, path);
 }
 
 static void
@@ -576,6 +584,7 @@ kme_cfg_defaults(struct kme_cfg *c)
 	c->tls_threads = 2;
 	c->handshake_timeout_ms = 5000;
 	c->request_timeout_ms = 10000;
+	c->relay_hold_ms = 30000;
 }
 
 int

@@ -8,6 +8,7 @@
 #include "kme.h"
 #include "kme_link_int.h"
 #include "kme_linkmsg.h"
+#include "kme_relay_int.h"
 
 #include "log.h"
 #include "tls_front.h"
@@ -217,6 +218,10 @@ kme_link_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		p->ping_ms = p->last_contact_ms = mono_ms();
 		pthread_mutex_unlock(&p->lock);
 		ret = kme_link_finish(conn, cJSON_CreateObject());
+	} else if (m->type == KME_LINKMSG_RELAY_PAD) {
+		ret = kme_relay_on_pad(k, p, conn, &m->u.pad);
+	} else if (m->type == KME_LINKMSG_RELAY) {
+		ret = kme_relay_on_relay(k, p, conn, &m->u.relay);
 	} else {
 		ret = kme_link_on_alloc(k, p, conn, &m->u.alloc);
 	}

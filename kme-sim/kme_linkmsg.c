@@ -317,6 +317,14 @@ kme_linkmsg_parse(const char *path, const char *body, size_t len,
 				 "lower KME ID) only");
 			rc = -1;
 		}
+	} else if (strcmp(path, "/link/v1/relay_pad") == 0) {
+		m->type = KME_LINKMSG_RELAY_PAD;
+		memset(&m->u.pad, 0, sizeof(m->u.pad));
+		rc = kme_relaymsg_pad_parse(ctx, msg, &m->u.pad, why, cap);
+	} else if (strcmp(path, "/link/v1/relay") == 0) {
+		m->type = KME_LINKMSG_RELAY;
+		m->u.relay.ct = NULL;
+		rc = kme_relaymsg_parse(ctx, msg, &m->u.relay, why, cap);
 	} else {
 		snprintf(why, cap, "unknown link message");
 	}
@@ -330,6 +338,10 @@ out:
 void
 kme_linkmsg_clear(struct kme_linkmsg *m)
 {
+	if (m != NULL && m->type == KME_LINKMSG_RELAY_PAD)
+		kme_relaypad_clear(&m->u.pad);
+	if (m != NULL && m->type == KME_LINKMSG_RELAY)
+		kme_relaymsg_clear(&m->u.relay);
 	if (m == NULL || m->type != KME_LINKMSG_RESERVE)
 		return;
 	for (size_t i = 0; i < m->u.reserve.nitems; i++) {

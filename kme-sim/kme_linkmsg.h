@@ -20,7 +20,13 @@ enum kme_linkmsg_type {
 	KME_LINKMSG_RESERVE, /* authority: record these keys for our slaves */
 	KME_LINKMSG_ALLOC, /* other side: take, record and send keys */
 	KME_LINKMSG_PING, /* other side: it can reach us (an empty object) */
+	KME_LINKMSG_RELAY_PAD, /* either side: link key for one relay hop */
+	KME_LINKMSG_RELAY, /* either side: a relayed key, or its cancel */
 };
+
+/* Trusted-node relay (kme_relaymsg.c, kme-sim(8) "TRUSTED-NODE RELAY"). */
+#define KME_RELAY_MAC_LEN 32 /* HMAC-SHA-256 key and tag */
+#define KME_RELAY_PAD_MAX (1024 * 1024) /* octets of link key per hop */
 
 /* The receiving KME. */
 struct kme_linkmsg_ctx {
@@ -69,6 +75,31 @@ struct kme_linkmsg_alloc {
 	uint32_t size; /* bits: min..max_key_size, octets */
 };
 
+/* relay_pad: the pad (from the pool authority) or bits to take (to it). */
+struct kme_relaypad {
+	uint8_t pad_id[UUID_LEN];
+	uint64_t bits;
+	uint8_t *pad; /* len octets (heap, wiped), or NULL */
+	size_t len;
+};
+
+struct kme_relaymsg {
+	bool cancel; /* undo: the keys must not be fetched */
+	uint8_t pad_id[UUID_LEN];
+	char path[KME_RELAY_MAX_PATH][KME_ID_MAX + 1]; /* origin .. dest */
+	size_t npath;
+	size_t hop; /* 1..npath-1: path[hop] receives from path[hop-1] */
+	char master[KME_ID_MAX + 1];
+	char slaves[KME_MAX_SLAVES + 1][KME_ID_MAX + 1]; /* at the dest */
+	size_t nslaves;
+	uint32_t size; /* bits per key */
+	uint8_t ids[KME_MAX_KEYS][UUID_LEN];
+	size_t n;
+	uint8_t *ct; /* n * size / 8 octets: keys XOR pad (heap, wiped) */
+	size_t ct_len;
+	uint8_t mac[KME_RELAY_MAC_LEN];
+};
+
 struct kme_linkmsg {
 	enum kme_linkmsg_type type;
 	/* On a refusal: worth a log line (a master the two configurations
@@ -81,6 +112,8 @@ struct kme_linkmsg {
 			size_t nitems; /* 1..KME_LINKMSG_BATCH_MAX */
 		} reserve;
 		struct kme_linkmsg_alloc alloc;
+		struct kme_relaypad pad;
+		struct kme_relaymsg relay;
 	} u;
 };
 
@@ -104,5 +137,26 @@ int kme_linkmsg_bits(const struct cJSON *n, uint64_t *out);
 void kme_linkmsg_list_add(char *list, size_t cap, const char *id);
 /* The "saes" of a sync or of its reply (arr may be NULL). */
 void kme_linkmsg_saes(const struct cJSON *arr, struct kme_linkmsg_saes *out);
+
+/* kme_relaymsg.c: the relay messages' fields (cJSON object msg). */
+int kme_relaymsg_pad_parse(const struct kme_linkmsg_ctx *ctx,
+			   const struct cJSON *msg, struct kme_relaypad *out,
+			   char *why, size_t cap);
+int kme_relaymsg_parse(const struct kme_linkmsg_ctx *ctx,
+		       const struct cJSON *msg, struct kme_relaymsg *r,
+		       char *why, size_t cap);
+/* The tag of r under a KME_RELAY_MAC_LEN-octet key; 0 or -1. */
+int kme_relaymsg_mac(const struct kme_relaymsg *r, const uint8_t *key,
+		     uint8_t out[KME_RELAY_MAC_LEN]);
+/* Whether r->mac is its tag under key (constant time). */
+bool kme_relaymsg_mac_ok(const struct kme_relaymsg *r, const uint8_t *key);
+/* The message as the sender POSTs it; NULL on no memory. */
+struct cJSON *kme_relaymsg_json(const struct kme_relaymsg *r);
+/* relay_pad with the pad (pad != NULL) or asking for bits. */
+struct cJSON *kme_relaymsg_pad_json(const uint8_t pad_id[UUID_LEN],
+				    const uint8_t *pad, size_t len,
+				    uint64_t bits);
+void kme_relaymsg_clear(struct kme_relaymsg *r);
+void kme_relaypad_clear(struct kme_relaypad *p);
 
 #endif

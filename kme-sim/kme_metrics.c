@@ -183,6 +183,7 @@ kme_metrics_render(struct kme *k)
 	kme_metrics_requests(mb, m);
 	kme_metrics_pools(mb, k);
 	kme_metrics_qkd(mb, k);
+	kme_relay_metrics(mb, k);
 	metrics_buf_printf(
 	    mb,
 	    "# HELP kme_keys_served_total Keys handed to SAEs, by method.\n"

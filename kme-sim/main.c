@@ -85,6 +85,7 @@ kme_stop(struct kme *k)
 	kme_admin_stop(k);
 	kme_api_stop(k);
 	kme_link_stop(k);
+	kme_relay_stop(k);
 	kme_store_free(k->store);
 	k->store = NULL;
 }
@@ -102,7 +103,7 @@ kme_start(struct kme *k)
 	pthread_mutex_init(&k->stop_lock, NULL);
 	pthread_cond_init(&k->stop_cond, NULL);
 	k->store = kme_store_open(k->cfg.database);
-	if (k->store == NULL)
+	if (k->store == NULL || kme_relay_start(k) == -1)
 		return -1;
 	if (kme_link_start(k) == -1 || kme_api_start(k) == -1 ||
 	    kme_admin_start(k) == -1)

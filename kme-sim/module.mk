@@ -13,6 +13,9 @@ KME_SIM_OBJS := kme-sim/kme_conf.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
 	kme-sim/kme_link_ticker.o kme-sim/kme_linkmsg.o kme-sim/kme_api.o \
 	kme-sim/kme_admin.o kme-sim/kme_metrics.o
 KME_SIM_OBJS += kme-sim/kme_link_model.o kme-sim/qkd_model.o
+# Trusted-node key relay.
+KME_SIM_OBJS += kme-sim/kme_relay.o kme-sim/kme_relay_hop.o \
+	kme-sim/kme_relay_conf.o kme-sim/kme_relaymsg.o
 # The admin listener serves the OpenAPI documents (api/module.mk).
 KME_SIM_OBJS += api/etsi014_yaml.o api/admin_yaml.o
 
@@ -32,12 +35,12 @@ MAN1 += man/qkdlab-link.1
 
 TESTS += tests/test_kme_req
 tests_test_kme_req_OBJS := tests/test_kme_req.o tests/harness.o kme-sim/kme_req.o kme-sim/kme_conf.o \
-	kme-sim/qkd_model.o
+	kme-sim/qkd_model.o kme-sim/kme_relay_conf.o
 
 TESTS += tests/test_kme_linkmsg
 tests_test_kme_linkmsg_OBJS := tests/test_kme_linkmsg.o tests/harness.o \
 	kme-sim/kme_linkmsg.o kme-sim/kme_http.o kme-sim/kme_keys.o kme-sim/kme_conf.o \
-	kme-sim/qkd_model.o
+	kme-sim/qkd_model.o kme-sim/kme_relay_conf.o kme-sim/kme_relaymsg.o
 $(B)/tests/test_kme_linkmsg.o: CFLAGS += -Ikme-sim
 
 TESTS += tests/test_kme_store

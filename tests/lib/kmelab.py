@@ -41,8 +41,13 @@ class Resp:
 
 
 class Kme:
-    def __init__(self, lab, kid, saes, peers, extra):
+    def __init__(self, lab, kid, saes, peers, extra, remotes=None, peer_extra=None):
         self.lab = lab
+        # Trusted-node relay: {KME_ID: [route, ...]} ([remote] sections,
+        # saes from that KME; a route is a list of intermediate KMEs) and
+        # {peer KME_ID: {key: value}} for [peer] keys.
+        self.remotes = remotes or {}
+        self.peer_extra = peer_extra or {}
         self.id = kid
         self.saes = saes
         self.port = tap.free_port()
@@ -81,6 +86,10 @@ class Kme:
             lines += ["", "[peer %s]" % peer,
                       "address = 127.0.0.1:%d" % other.link_port,
                       "saes = %s" % " ".join(other.saes)]
+            lines += ["%s = %s" % kv for kv in self.peer_extra.get(peer, {}).items()]
+        for rid, routes in self.remotes.items():
+            lines += ["", "[remote %s]" % rid, "saes = %s" % " ".join(self.lab.kmes[rid].saes)]
+            lines += ["route = %s" % " ".join(r) for r in routes]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -136,7 +145,8 @@ class Lab(testlab.Lab):
         self.certs(self.rogue, saes=[first_sae])
         self.kmes = {}
         for kid, spec in kmes.items():
-            self.kmes[kid] = Kme(self, kid, spec["saes"], spec["peers"], spec.get("extra", {}))
+            self.kmes[kid] = Kme(self, kid, spec["saes"], spec["peers"], spec.get("extra", {}),
+                                 spec.get("remotes"), spec.get("peer_extra"))
         for k in self.kmes.values():
             k.write_conf()
 
