@@ -235,7 +235,7 @@ kme_relay_cfg_route(const struct kme_cfg *c, const struct kme_remote_cfg *r,
 				path, r->id, id);
 			return -1;
 		}
-		if (h == 0 && kme_cfg_peer_index(c, id) < 0) {
+		if (h == 0 && kme_cfg_peer_index(c, id) == -1) {
 			log_err("%s: [remote %s] route starts at KME %s, which "
 				"is not a [peer] of KME %s",
 				path, r->id, id, c->kme_id);
@@ -290,7 +290,7 @@ kme_relay_cfg_validate(struct kme_cfg *c, const char *path)
 			const char *other = c->net[i][1 - e];
 
 			if (strcmp(c->net[i][e], c->kme_id) == 0 &&
-			    kme_cfg_peer_index(c, other) < 0) {
+			    kme_cfg_peer_index(c, other) == -1) {
 				log_err("%s: network pair %s:%s names KME %s, "
 					"which is not a [peer] of KME %s",
 					path, c->net[i][0], c->net[i][1], other,
