@@ -3,11 +3,13 @@
  * parses and validates them (kme_linkmsg_parse(), kme-sim/kme_linkmsg.c):
  * sync (pool figures, delivered key IDs, the sender's SAEs), reserve (a
  * batch of keys to record for our slaves), alloc (keys to take from
- * our pool) and ping (the other side reaches us).
+ * our pool), ping (the other side reaches us), and the trusted-node
+ * relay's relay_pad (link key for a hop) and relay (a relayed key).
  *
  * Input: the first octet picks the path (mod 4: sync, reserve, alloc, an
- * unknown one, which is ping with 0x08) and, with 0x04, the wrong role in
- * the pair; the rest is
+ * unknown one, which is ping with 0x08, relay_pad with 0x10 and relay
+ * with 0x30) and, with 0x04, the wrong role in the pair (relay_pad:
+ * the role that asks for bits rather than sends the pad); the rest is
  * the POSTed body.  We are KME_B with SAE_B and SAE_B2; the caller is
  * KME_A (SAE_A, SAE_A2); KME_C (SAE_C) is another peer.  Checked beyond
  * "no memory error": an accepted message is the one the path names, came
@@ -35,7 +37,8 @@ static const struct kme_limits lim = {
 };
 static const char *const paths[] = {
 	"/link/v1/sync",  "/link/v1/reserve", "/link/v1/alloc",
-	"/link/v1/sync2", "/link/v1/ping",
+	"/link/v1/sync2", "/link/v1/ping",    "/link/v1/relay_pad",
+	"/link/v1/relay",
 };
 
 static void
@@ -113,6 +116,34 @@ check_alloc(const struct kme_linkmsg_alloc *a)
 		abort();
 }
 
+/* A relay came from KME_A to us, KME_B, within the bounds of kme_linkmsg.h. */
+static void
+check_relay(const struct kme_relaymsg *r)
+{
+	if (r->npath < 2 || r->npath > KME_RELAY_MAX_PATH || r->hop < 1 ||
+	    r->hop >= r->npath || strcmp(r->path[r->hop], "KME_B") != 0 ||
+	    strcmp(r->path[r->hop - 1], "KME_A") != 0 || r->n < 1 ||
+	    r->n > lim.max_key_per_request || r->size < lim.min_key_size ||
+	    r->size > lim.max_key_size || r->size % 8 != 0 || r->nslaves < 1 ||
+	    r->nslaves > KME_MAX_SLAVES + 1)
+		abort();
+	if (!r->cancel && (r->ct == NULL || r->ct_len != r->n * r->size / 8))
+		abort();
+	for (size_t i = 0; r->hop == r->npath - 1 && i < r->nslaves; i++)
+		if (!kme_cfg_is_local_sae(&cfg, r->slaves[i]))
+			abort();
+}
+
+static void
+check_pad(const struct kme_relaypad *p, bool authority)
+{
+	if (p->bits == 0 || p->bits % 8 != 0 ||
+	    p->bits > (uint64_t)KME_RELAY_PAD_MAX * 8 ||
+	    (p->pad == NULL) != authority ||
+	    (p->pad != NULL && p->len * 8 != p->bits))
+		abort();
+}
+
 static cJSON *
 ids_json(const char (*ids)[KME_ID_MAX + 1], size_t n)
 {
@@ -175,6 +206,13 @@ encode(const struct kme_linkmsg *m)
 		break;
 	case KME_LINKMSG_PING:
 		break;
+	case KME_LINKMSG_RELAY_PAD:
+		cJSON_Delete(o);
+		return kme_relaymsg_pad_json(m->u.pad.pad_id, m->u.pad.pad,
+					     m->u.pad.len, m->u.pad.bits);
+	case KME_LINKMSG_RELAY:
+		cJSON_Delete(o);
+		return kme_relaymsg_json(&m->u.relay);
 	}
 	return o;
 }
@@ -198,6 +236,26 @@ same_parties(const struct kme_linkmsg_parties *a,
  * 10^8 * 65536 bits), so only smaller ones must come back exactly.
  */
 #define EXACT_MAX UINT64_C(1000000000000000)
+
+static bool
+same_relay(const struct kme_relaymsg *r, const struct kme_relaymsg *q)
+{
+	if (r->cancel != q->cancel || r->npath != q->npath ||
+	    r->hop != q->hop || strcmp(r->master, q->master) != 0 ||
+	    r->nslaves != q->nslaves || r->size != q->size || r->n != q->n ||
+	    memcmp(r->ids, q->ids, r->n * UUID_LEN) != 0)
+		return false;
+	for (size_t i = 0; i < r->npath; i++)
+		if (strcmp(r->path[i], q->path[i]) != 0)
+			return false;
+	for (size_t i = 0; i < r->nslaves; i++)
+		if (strcmp(r->slaves[i], q->slaves[i]) != 0)
+			return false;
+	return r->cancel || (memcmp(r->pad_id, q->pad_id, UUID_LEN) == 0 &&
+			     r->ct_len == q->ct_len &&
+			     memcmp(r->ct, q->ct, r->ct_len) == 0 &&
+			     memcmp(r->mac, q->mac, KME_RELAY_MAC_LEN) == 0);
+}
 
 static bool
 same(const struct kme_linkmsg *a, const struct kme_linkmsg *b)
@@ -245,6 +303,15 @@ same(const struct kme_linkmsg *a, const struct kme_linkmsg *b)
 		       a->u.alloc.size == b->u.alloc.size;
 	case KME_LINKMSG_PING:
 		return true;
+	case KME_LINKMSG_RELAY_PAD:
+		return memcmp(a->u.pad.pad_id, b->u.pad.pad_id, UUID_LEN) ==
+			   0 &&
+		       a->u.pad.bits == b->u.pad.bits &&
+		       a->u.pad.len == b->u.pad.len &&
+		       (a->u.pad.pad == NULL ||
+			memcmp(a->u.pad.pad, b->u.pad.pad, a->u.pad.len) == 0);
+	case KME_LINKMSG_RELAY:
+		return same_relay(&a->u.relay, &b->u.relay);
 	}
 	return false;
 }
@@ -265,6 +332,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t = data[0] % 4;
 	if (t == 3 && (data[0] & 0x08) != 0)
 		t = 4;
+	else if (t == 3 && (data[0] & 0x10) != 0)
+		t = 5 + ((data[0] & 0x20) != 0); /* relay_pad, relay */
 	ctx.cfg = &cfg;
 	ctx.peer = &cfg.peers[0];
 	ctx.lim = &lim;
@@ -281,9 +350,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (t == 3 || (unsigned)m.type != (t == 4 ? KME_LINKMSG_PING : t) ||
-	    (data[0] & 0x04) != 0)
+	if (t >= 5) {
+		/* Either end of a link sends relay_pad and relay. */
+		if (m.type !=
+		    (t == 5 ? KME_LINKMSG_RELAY_PAD : KME_LINKMSG_RELAY))
+			abort();
+	} else if (t == 3 ||
+		   (unsigned)m.type != (t == 4 ? KME_LINKMSG_PING : t) ||
+		   (data[0] & 0x04) != 0) {
 		abort();
+	}
 	switch (m.type) {
 	case KME_LINKMSG_SYNC:
 		check_sync(&m.u.sync);
@@ -295,6 +371,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_alloc(&m.u.alloc);
 		break;
 	case KME_LINKMSG_PING:
+		break;
+	case KME_LINKMSG_RELAY_PAD:
+		check_pad(&m.u.pad, ctx.authority);
+		break;
+	case KME_LINKMSG_RELAY:
+		check_relay(&m.u.relay);
 		break;
 	}
 	/* What we accepted, written again as our sender would, is accepted

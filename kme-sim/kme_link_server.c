@@ -45,6 +45,10 @@ kme_link_on_sync(struct kme *k, struct kme_peer *p, struct MHD_Connection *conn,
 	pthread_mutex_lock(&p->lock);
 	p->pool_bits = s->pool_bits;
 	p->max_bits = s->max_bits;
+	if (s->has_faults && p->cfg->model) {
+		p->qf = s->faults;
+		kme_link_model_update(p);
+	}
 	p->last_contact_ms = mono_ms();
 	starve = p->f_starve;
 	pthread_mutex_unlock(&p->lock);

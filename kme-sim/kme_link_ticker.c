@@ -144,8 +144,9 @@ static void
 kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 {
 	char why[KME_ERR_MAX];
-	cJSON *msg = cJSON_CreateObject(), *reply;
+	cJSON *msg = cJSON_CreateObject(), *reply, *f;
 	struct kme_linkmsg_saes saes;
+	struct qkd_faults qf;
 	const cJSON *st;
 	uint64_t bits, max, now_bits;
 	size_t ndel;
@@ -155,6 +156,7 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	bits = p->pool_bits;
 	max = p->max_bits;
 	down = p->f_down;
+	qf = p->qf;
 	pthread_mutex_unlock(&p->lock);
 	if (msg == NULL || down) {
 		cJSON_Delete(msg);
@@ -164,6 +166,12 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	cJSON_AddNumberToObject(msg, "max_bits", (double)max);
 	cJSON_AddItemToObject(msg, "saes",
 			      kme_link_ids_json(k->cfg.saes, k->cfg.nsaes));
+	/* Our physics faults, so that the peer reports the same link. */
+	if (p->cfg->model && (f = cJSON_AddObjectToObject(msg, "faults"))) {
+		cJSON_AddNumberToObject(f, "eve_fraction", qf.eve_fraction);
+		cJSON_AddNumberToObject(f, "added_loss_db", qf.added_loss_db);
+		cJSON_AddBoolToObject(f, "cut", qf.cut);
+	}
 	ndel = kme_link_add_delivered(p, msg);
 	reply = kme_link_call(k, p, "sync", msg, why, sizeof(why));
 	cJSON_Delete(msg);

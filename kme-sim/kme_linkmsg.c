@@ -138,6 +138,34 @@ kme_linkmsg_saes(const cJSON *arr, struct kme_linkmsg_saes *out)
 	out->has = true;
 }
 
+/* faults: absent (older peers, constant-rate links), or the admin's
+ * physics faults within the ranges kme_admin.c accepts. */
+static int
+kme_linkmsg_faults(const cJSON *f, struct kme_linkmsg_sync *out, char *why,
+		   size_t cap)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(f, "eve_fraction");
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(f, "added_loss_db");
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "cut");
+
+	out->has_faults = false;
+	if (f == NULL)
+		return 0;
+	if (!cJSON_IsObject(f) || !cJSON_IsNumber(e) || !cJSON_IsNumber(l) ||
+	    !cJSON_IsBool(c) || !(e->valuedouble >= 0 && e->valuedouble <= 1) ||
+	    !(l->valuedouble >= 0 && l->valuedouble <= 100)) {
+		snprintf(why, cap,
+			 "sync faults need eve_fraction (0..1), added_loss_db "
+			 "(0..100) and cut (true or false)");
+		return -1;
+	}
+	out->faults.eve_fraction = e->valuedouble;
+	out->faults.added_loss_db = l->valuedouble;
+	out->faults.cut = cJSON_IsTrue(c);
+	out->has_faults = true;
+	return 0;
+}
+
 static int
 kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 		 struct kme_linkmsg *m, char *why, size_t cap)
@@ -168,7 +196,8 @@ kme_linkmsg_sync(const struct kme_linkmsg_ctx *ctx, const cJSON *msg,
 	}
 	kme_linkmsg_saes(cJSON_GetObjectItemCaseSensitive(msg, "saes"),
 			 &out->saes);
-	return 0;
+	return kme_linkmsg_faults(
+	    cJSON_GetObjectItemCaseSensitive(msg, "faults"), out, why, cap);
 }
 
 /* One batch item: parties checked, then 1..KME_MAX_KEYS keys of one length. */

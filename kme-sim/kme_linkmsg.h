@@ -60,6 +60,10 @@ struct kme_linkmsg_sync {
 	uint8_t delivered[KME_LINKMSG_DELIVERED_MAX][UUID_LEN];
 	size_t ndelivered;
 	struct kme_linkmsg_saes saes;
+	/* The physics faults set at the authority (admin), so that both
+	 * ends of the link report the same QBER, rate and state. */
+	bool has_faults;
+	struct qkd_faults faults;
 };
 
 struct kme_linkmsg_resv {

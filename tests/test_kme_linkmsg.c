@@ -225,6 +225,166 @@ TEST(alloc_accepted_and_refused)
 			   "ID) only");
 }
 
+/* A relay from KME_A to us, its last hop: one 64-bit key for SAE_B. */
+#define RELAY_HEAD \
+	"{\"pad_id\":\"" U1 "\",\"path\":[\"KME_A\",\"KME_B\"],\"hop\":1," \
+	"\"master\":\"SAE_A\",\"slaves\":[\"SAE_B\"],\"size\":64," \
+	"\"key_IDs\":[\"" U1 "\"],"
+#define CT8 "AAECAwQFBgc=" /* octets 0..7 */
+/*
+ * HMAC-SHA-256 under octets 0..31 of "qkdlab-relay-v1\n" U1 "\nKME_A\n
+ * KME_B\nhop=1\nSAE_A\nSAE_B\nsize=64\n" U1 "\n" and octets 0..7, by
+ * Python's hmac module (hmac.new(key, msg, hashlib.sha256)).
+ */
+#define MAC_B64 "LutK14DWlI297ZO/nEo643wkgq3u8abdyXoIcpVenYs="
+
+TEST(relay_accepted_and_mac)
+{
+	uint8_t key[KME_RELAY_MAC_LEN], tag[KME_RELAY_MAC_LEN];
+	static const uint8_t want[KME_RELAY_MAC_LEN] = {
+		0x2e, 0xeb, 0x4a, 0xd7, 0x80, 0xd6, 0x94, 0x8d,
+		0xbd, 0xed, 0x93, 0xbf, 0x9c, 0x4a, 0x3a, 0xe3,
+		0x7c, 0x24, 0x82, 0xad, 0xee, 0xf1, 0xa6, 0xdd,
+		0xc9, 0x7a, 0x08, 0x72, 0x95, 0x5e, 0x9d, 0x8b,
+	};
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	ASSERT_INT_EQ(parse("/link/v1/relay", false,
+			    RELAY_HEAD "\"ct\":\"" CT8 "\",\"mac\":\"" MAC_B64
+				       "\"}"),
+		      0);
+	ASSERT_INT_EQ(m.type, KME_LINKMSG_RELAY);
+	ASSERT_INT_EQ(m.u.relay.npath, 2);
+	ASSERT_INT_EQ(m.u.relay.hop, 1);
+	ASSERT_INT_EQ(m.u.relay.n, 1);
+	ASSERT_INT_EQ(m.u.relay.size, 64);
+	ASSERT_INT_EQ(m.u.relay.ct_len, 8);
+	ASSERT_INT_EQ(m.u.relay.ct[7], 7);
+	ASSERT_TRUE(!m.u.relay.cancel);
+	ASSERT_INT_EQ(kme_relaymsg_mac(&m.u.relay, key, tag), 0);
+	ASSERT_MEM_EQ(tag, want, sizeof(want));
+	ASSERT_TRUE(kme_relaymsg_mac_ok(&m.u.relay, key));
+	/* Any field changed: the tag no longer verifies. */
+	m.u.relay.ct[0] ^= 1;
+	ASSERT_TRUE(!kme_relaymsg_mac_ok(&m.u.relay, key));
+	m.u.relay.ct[0] ^= 1;
+	m.u.relay.hop = 2;
+	ASSERT_TRUE(!kme_relaymsg_mac_ok(&m.u.relay, key));
+	kme_linkmsg_clear(&m);
+	ASSERT_TRUE(m.u.relay.ct == NULL);
+	/* Either end of a link sends relays; a cancel carries no ct. */
+	ASSERT_INT_EQ(
+	    parse("/link/v1/relay", true, RELAY_HEAD "\"cancel\":true}"), 0);
+	ASSERT_TRUE(m.u.relay.cancel);
+	/* A trusted node's slaves are not ours to check. */
+	ASSERT_INT_EQ(
+	    parse("/link/v1/relay", true,
+		  "{\"path\":[\"KME_A\",\"KME_B\",\"KME_Z\"],\"hop\":1,"
+		  "\"master\":\"SAE_A\",\"slaves\":[\"SAE_Z\"],\"size\":64,"
+		  "\"key_IDs\":[\"" U1 "\"],\"cancel\":true}"),
+	    0);
+}
+
+TEST(relay_refused)
+{
+	static const struct {
+		const char *body, *why;
+	} bad[] = {
+		{ "{\"path\":[\"KME_A\"],\"hop\":1}",
+		  "relay needs a path of 2..8 KME IDs" },
+		{ "{\"path\":[\"KME_A\",\"KME_B\",\"KME_A\"],\"hop\":1}",
+		  "relay path passes KME KME_A twice" },
+		{ "{\"path\":[\"KME_A\",\"KME_B\"],\"hop\":2}",
+		  "relay hop must be 1..1" },
+		{ "{\"path\":[\"KME_C\",\"KME_B\"],\"hop\":1}",
+		  "relay hop 1 of its path is KME_C->KME_B, not KME_A->KME_B" },
+		{ "{\"path\":[\"KME_A\",\"KME_B\"],\"hop\":1,\"master\":"
+		  "\"SAE_A\",\"slaves\":[\"SAE_C\"]}",
+		  "slave SAE_C is not served by KME KME_B" },
+		{ "{\"path\":[\"KME_A\",\"KME_B\"],\"hop\":1,\"master\":"
+		  "\"SAE_A\",\"slaves\":[\"SAE_B\"],\"size\":60}",
+		  "relay size must be 64..1024 bits, octets" },
+		{ RELAY_HEAD "\"ct\":\"AAEC\",\"mac\":\"" MAC_B64 "\"}",
+		  "relay ct must be base64 of 8 octets (key_IDs times size)" },
+		{ RELAY_HEAD "\"ct\":\"" CT8 "\",\"mac\":\"" CT8 "\"}",
+		  "relay mac must be base64 of 32 octets" },
+		{ RELAY_HEAD "\"ct\":\"" CT8 "\",\"mac\":\"" MAC_B64 "\"}",
+		  "relay needs a pad_id (a UUID)" },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		const char *body = bad[i].body;
+		char buf[1024];
+
+		/* The last: without its pad_id. */
+		if (i + 1 == sizeof(bad) / sizeof(*bad)) {
+			snprintf(buf, sizeof(buf), "%s", body);
+			memcpy(buf + 2, "xxxxx_", 6);
+			body = buf;
+		}
+		if (parse("/link/v1/relay", false, body) != -1)
+			TH_FAIL("accepted relay #%zu", i);
+		ASSERT_STR_EQ(why, bad[i].why);
+	}
+}
+
+TEST(relay_pad_both_roles)
+{
+	ASSERT_INT_EQ(parse("/link/v1/relay_pad", false,
+			    "{\"pad_id\":\"" U1 "\",\"pad\":\"" K16 "\"}"),
+		      0);
+	ASSERT_INT_EQ(m.type, KME_LINKMSG_RELAY_PAD);
+	ASSERT_INT_EQ(m.u.pad.len, 16);
+	ASSERT_U64_EQ(m.u.pad.bits, 128);
+	kme_linkmsg_clear(&m);
+	ASSERT_TRUE(m.u.pad.pad == NULL);
+	ASSERT_INT_EQ(parse("/link/v1/relay_pad", true,
+			    "{\"pad_id\":\"" U1 "\",\"bits\":4096}"),
+		      0);
+	ASSERT_U64_EQ(m.u.pad.bits, 4096);
+	ASSERT_TRUE(m.u.pad.pad == NULL);
+	ASSERT_INT_EQ(parse("/link/v1/relay_pad", true,
+			    "{\"pad_id\":\"" U1 "\",\"bits\":4095}"),
+		      -1);
+	ASSERT_STR_EQ(why, "relay_pad to the pool authority needs bits "
+			   "(8..8388608, a multiple of 8)");
+	ASSERT_INT_EQ(parse("/link/v1/relay_pad", false,
+			    "{\"pad_id\":\"" U1 "\",\"bits\":4096}"),
+		      -1);
+	ASSERT_STR_EQ(why, "relay_pad from the pool authority needs pad "
+			   "(base64, 1..1048576 octets)");
+	ASSERT_INT_EQ(
+	    parse("/link/v1/relay_pad", false, "{\"pad\":\"" K16 "\"}"), -1);
+	ASSERT_STR_EQ(why, "relay_pad needs a pad_id (a UUID)");
+}
+
+TEST(sync_faults)
+{
+	ASSERT_INT_EQ(parse("/link/v1/sync", false,
+			    "{\"pool_bits\":1,\"max_bits\":2,\"faults\":{"
+			    "\"eve_fraction\":0.5,\"added_loss_db\":3,"
+			    "\"cut\":true}}"),
+		      0);
+	ASSERT_TRUE(m.u.sync.has_faults);
+	ASSERT_TRUE(m.u.sync.faults.cut);
+	ASSERT_TRUE(m.u.sync.faults.eve_fraction == 0.5);
+	ASSERT_TRUE(m.u.sync.faults.added_loss_db == 3);
+	ASSERT_INT_EQ(parse("/link/v1/sync", false,
+			    "{\"pool_bits\":1,\"max_bits\":2}"),
+		      0);
+	ASSERT_TRUE(!m.u.sync.has_faults);
+	ASSERT_INT_EQ(parse("/link/v1/sync", false,
+			    "{\"pool_bits\":1,\"max_bits\":2,\"faults\":{"
+			    "\"eve_fraction\":1.5,\"added_loss_db\":3,"
+			    "\"cut\":false}}"),
+		      -1);
+	ASSERT_STR_EQ(why, "sync faults need eve_fraction (0..1), "
+			   "added_loss_db (0..100) and cut (true or false)");
+}
+
 TEST_MAIN(TEST_CASE(sync_accepted), TEST_CASE(sync_refused),
 	  TEST_CASE(reserve_accepted_and_cleared), TEST_CASE(reserve_refused),
-	  TEST_CASE(alloc_accepted_and_refused))
+	  TEST_CASE(alloc_accepted_and_refused),
+	  TEST_CASE(relay_accepted_and_mac), TEST_CASE(relay_refused),
+	  TEST_CASE(relay_pad_both_roles), TEST_CASE(sync_faults))
