@@ -1,3 +1,15 @@
 # conform/: qkdlab-conform, the conformance suite for other KMEs (Python 3).
 SCRIPTS += conform/qkdlab-conform
 MAN1 += man/qkdlab-conform.1
+
+# The TLS-PSK side of its SKIP checks (Python's ssl has no TLS-PSK).
+BINS += conform/qkdlab-skip-probe
+conform_qkdlab_skip_probe_OBJS := conform/skip_probe.o
+MAN8 += man/qkdlab-skip-probe.8
+
+# The TLS-PSK front of the SKIP key provider double (tests/lib/skip_double.py)
+# of its self-test; not installed, not a unit test.
+$(B)/tests/skip_psk_front: $(B)/tests/skip_psk_front.o $(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+test-bins: $(B)/tests/skip_psk_front

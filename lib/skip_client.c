@@ -31,14 +31,28 @@ struct skip_client {
 	unsigned timeout_s;
 };
 
+/* The first TLS 1.3 suite offered: the one the PSK is bound to. */
+static const SSL_CIPHER *
+skip_client_tls13_cipher(SSL *ssl)
+{
+	STACK_OF(SSL_CIPHER) *sk = SSL_get_ciphers(ssl);
+
+	for (int i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
+		const SSL_CIPHER *ci = sk_SSL_CIPHER_value(sk, i);
+
+		if ((SSL_CIPHER_get_protocol_id(ci) >> 8) == 0x13)
+			return ci;
+	}
+	return NULL;
+}
+
 /* TLS 1.3 external PSK (RFC 8446 4.2.11): a session built from the key. */
 static int
 skip_client_use_session(SSL *ssl, const EVP_MD *md, const unsigned char **id,
 			size_t *idlen, SSL_SESSION **sess)
 {
-	static const unsigned char aes256[2] = { 0x13, 0x02 };
 	struct skip_client *c = SSL_get_app_data(ssl);
-	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes256);
+	const SSL_CIPHER *cipher = skip_client_tls13_cipher(ssl);
 	SSL_SESSION *s;
 
 	*sess = NULL;
@@ -76,39 +90,63 @@ skip_client_psk12(SSL *ssl, const char *hint, char *identity,
 	return (unsigned int)c->psk_len;
 }
 
+/* TLS 1.0..1.2 (tls_version 10..12) or 1.3, exactly that version. */
+static int
+skip_client_version(SSL_CTX *ctx, const struct skip_client_cfg *cfg)
+{
+	static const int v[] = { TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION,
+				 TLS1_3_VERSION };
+	int i = cfg->tls_version - 10;
+
+	if (i < 0 || i > 3 || (i < 2 && !cfg->tls_any))
+		return -1;
+	if (cfg->tls_any)
+		SSL_CTX_set_security_level(ctx, 0);
+	if (SSL_CTX_set_min_proto_version(ctx, v[i]) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, v[i]) != 1)
+		return -1;
+	return 0;
+}
+
 struct skip_client *
 skip_client_new(const struct skip_client_cfg *cfg)
 {
 	struct skip_client *c = calloc(1, sizeof(*c));
+	bool psk = cfg->identity != NULL;
 
 	if (c == NULL)
 		return NULL;
 	if (str_copy(c->host, sizeof(c->host), cfg->host) == -1 ||
 	    str_copy(c->port, sizeof(c->port), cfg->port) == -1 ||
-	    str_copy(c->identity, sizeof(c->identity), cfg->identity) == -1 ||
-	    cfg->psk_len == 0 || cfg->psk_len > sizeof(c->psk) ||
-	    (cfg->tls_version != 12 && cfg->tls_version != 13) ||
-	    (c->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+	    (psk &&
+	     str_copy(c->identity, sizeof(c->identity), cfg->identity) == -1) ||
+	    (psk && cfg->psk_len == 0) || cfg->psk_len > sizeof(c->psk) ||
+	    (c->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    skip_client_version(c->ctx, cfg) == -1)
 		goto err;
-	memcpy(c->psk, cfg->psk, cfg->psk_len);
+	if (cfg->psk_len > 0)
+		memcpy(c->psk, cfg->psk, cfg->psk_len);
 	c->psk_len = cfg->psk_len;
 	c->timeout_s = cfg->timeout_s;
 	/* Answers carry keys: wipe each record once read. */
 	SSL_CTX_set_options(c->ctx,
 			    SSL_OP_CLEANSE_PLAINTEXT | SSL_OP_NO_TICKET);
+	/* Without a PSK: OpenSSL's certificate suites (a probe's offer). */
+	if (!psk)
+		return c;
 	if (cfg->tls_version == 13) {
-		if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION) !=
-			1 ||
-		    SSL_CTX_set_ciphersuites(c->ctx, SKIP_CLIENT_TLS13) != 1)
+		if (SSL_CTX_set_ciphersuites(c->ctx, cfg->tls13_suites != NULL
+							 ? cfg->tls13_suites
+							 : SKIP_CLIENT_TLS13) !=
+		    1)
 			goto err;
 		SSL_CTX_set_psk_use_session_callback(c->ctx,
 						     skip_client_use_session);
 	} else {
-		if (SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION) !=
-			1 ||
-		    SSL_CTX_set_max_proto_version(c->ctx, TLS1_2_VERSION) !=
-			1 ||
-		    SSL_CTX_set_cipher_list(c->ctx, SKIP_CLIENT_TLS12) != 1)
+		if (SSL_CTX_set_cipher_list(c->ctx, cfg->tls12_ciphers != NULL
+							? cfg->tls12_ciphers
+							: SKIP_CLIENT_TLS12) !=
+		    1)
 			goto err;
 		SSL_CTX_set_psk_client_callback(c->ctx, skip_client_psk12);
 	}

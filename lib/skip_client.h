@@ -8,6 +8,7 @@
 #define QKDLAB_SKIP_CLIENT_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,8 +20,18 @@ struct skip_client_cfg {
 	const char *identity; /* the PSK identity */
 	const uint8_t *psk;
 	size_t psk_len;
-	int tls_version; /* 12 or 13 */
+	int tls_version; /* 12 or 13; 10 and 11 only with tls_any */
 	unsigned timeout_s; /* connect, send and receive; 0: none */
+	/*
+	 * Optional, for probing a key provider (qkdlab-skip-probe): other
+	 * suites than the draft's (NULL: those of Table 1), the TLS
+	 * 1.3 PSK then bound to the hash of the first TLS 1.3 suite; tls_any
+	 * lifts OpenSSL's security level so that weak offers can be made;
+	 * identity NULL and psk_len 0: a handshake without any PSK.
+	 */
+	const char *tls12_ciphers;
+	const char *tls13_suites;
+	bool tls_any;
 };
 
 struct skip_client;

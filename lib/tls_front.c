@@ -317,6 +317,35 @@ tls_front_conn_peer(struct tls_front *tf, struct MHD_Connection *conn,
 	return rc;
 }
 
+int
+tls_front_conn_tls(struct tls_front *tf, struct MHD_Connection *conn,
+		   char *version, size_t vcap, char *suite, size_t scap)
+{
+	const union MHD_ConnectionInfo *ci;
+	int rc = -1;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || ci->connect_fd < 0)
+		return -1;
+	pthread_rwlock_rdlock(&tf->map_lock);
+	if ((size_t)ci->connect_fd < tf->map_cap) {
+		const struct tf_conn *c = tf->map[ci->connect_fd];
+		const SSL_CIPHER *cipher = c != NULL && c->ssl != NULL
+					       ? SSL_get_current_cipher(c->ssl)
+					       : NULL;
+		const char *name =
+		    cipher != NULL ? SSL_CIPHER_standard_name(cipher) : NULL;
+
+		/* The session is complete and no longer changes. */
+		if (name != NULL &&
+		    str_copy(version, vcap, SSL_get_version(c->ssl)) == 0 &&
+		    str_copy(suite, scap, name) == 0)
+			rc = 0;
+	}
+	pthread_rwlock_unlock(&tf->map_lock);
+	return rc;
+}
+
 /* A recycled descriptor number resolves to its newest owner. */
 static int
 tf_map_set(struct tls_front *tf, struct tf_conn *c)

@@ -84,6 +84,12 @@ void tls_front_free(struct tls_front *tf);
 /* Copies the peer identity of an MHD connection; -1 if unknown. */
 int tls_front_conn_peer(struct tls_front *tf, struct MHD_Connection *conn,
 			char *out, size_t cap);
+/*
+ * The TLS version ("TLSv1.3") and suite (its RFC name) of an MHD
+ * connection's session; -1 if unknown.
+ */
+int tls_front_conn_tls(struct tls_front *tf, struct MHD_Connection *conn,
+		       char *version, size_t vcap, char *suite, size_t scap);
 /* Current number of TLS connections (for metrics). */
 unsigned tls_front_conn_count(struct tls_front *tf);
 

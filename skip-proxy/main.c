@@ -121,6 +121,7 @@ struct skip_daemon {
 	struct skip_http *http;
 	struct tls_front *tf;
 	struct MHD_Daemon *metrics_mhd;
+	struct skip_record *rec;
 };
 
 /* Everything that can fail on bad input, before any thread starts. */
@@ -135,6 +136,11 @@ skip_prepare(struct skip_daemon *d, const char *path)
 		return -1;
 	}
 	if (skip_check_files(c) == -1)
+		return -1;
+	/* Opened before privileges are dropped, as the other files. */
+	if (c->record_file[0] != '\0' &&
+	    (d->rec = skip_record_open(c->record_file, c->local_system_id)) ==
+		NULL)
 		return -1;
 	if (c->tls_mode == SKIP_TLS_PSK) {
 		d->psks = skip_psk_load(c->psk_file);
@@ -173,6 +179,7 @@ skip_start(struct skip_daemon *d)
 	d->api.conf = c;
 	d->api.kme = d->kme;
 	d->api.metrics = &d->metrics;
+	d->api.rec = d->rec;
 	d->http = skip_http_new(&d->api, c->threads);
 	if (d->http == NULL)
 		return -1;
@@ -217,6 +224,7 @@ skip_stop(struct skip_daemon *d)
 	etsi014_client_free(d->kme);
 	SSL_CTX_free(d->ctx);
 	skip_psk_free(d->psks);
+	skip_record_close(d->rec);
 	log_info(
 	    "stopped: %llu key requests served, %llu KME calls, %llu "
 	    "KME errors, %llu KME unreachable",
@@ -334,5 +342,6 @@ main(int argc, char **argv)
 out:
 	SSL_CTX_free(d.ctx);
 	skip_psk_free(d.psks);
+	skip_record_close(d.rec);
 	return rc;
 }

@@ -3,7 +3,8 @@ PKG_LIBS += libcurl libcjson
 
 SKIP_PROXY_CORE := skip-proxy/skip_conf.o skip-proxy/skip_psk.o \
 	skip-proxy/skip_tls.o skip-proxy/skip_req.o \
-	skip-proxy/skip_api.o skip-proxy/skip_metrics.o skip-proxy/skip_http.o
+	skip-proxy/skip_api.o skip-proxy/skip_metrics.o skip-proxy/skip_http.o \
+	skip-proxy/skip_record.o
 # The metrics listener serves GET /openapi.yaml (api/module.mk).
 SKIP_PROXY_CORE += api/skip_yaml.o
 

@@ -80,6 +80,9 @@ struct skip_conf {
 	/* Key requests the KME cannot serve: 500 (the draft's) or 503. */
 	unsigned kme_unavailable_status;
 
+	/* request records for grading clients (skip_record.c); "" = off */
+	char record_file[1024];
+
 	/* metrics: plain HTTP, off unless metrics_port is set */
 	char metrics_addr[64];
 	uint16_t metrics_port;
@@ -201,8 +204,11 @@ char *skip_metrics_render(struct skip_metrics *m, unsigned tls_conns);
 
 /* ---- skip_api.c: the SKIP resources ---- */
 
+struct skip_record;
+
 struct skip_api {
 	const struct skip_conf *conf;
+	struct skip_record *rec; /* NULL unless record = PATH */
 	struct etsi014_client *kme; /* the KME (ETSI 014) */
 	struct skip_metrics *metrics;
 };
@@ -221,6 +227,22 @@ void skip_api_serve(struct skip_api *api, const struct skip_req *req,
 /* The small JSON error body {"message": "..."}. */
 void skip_api_error(struct skip_reply *rep, int status, const char *msg);
 void skip_reply_clear(struct skip_reply *rep);
+
+/* ---- skip_record.c: request records (record = PATH) ---- */
+
+/* What one request was and got; strings may be NULL (not known). */
+struct skip_record_entry {
+	const char *method, *target, *identity, *tls_version, *tls_suite;
+	const struct skip_req *req; /* NULL if it did not parse */
+	const struct skip_reply *rep;
+};
+
+/* Opens (appends to, creates 0600) the record file; NULL on error (logged). */
+struct skip_record *skip_record_open(const char *path, const char *provider);
+void skip_record_close(struct skip_record *rec);
+/* One JSON line: never a key or PSK byte (skip-proxy.conf(5), record). */
+void skip_record_request(struct skip_record *rec,
+			 const struct skip_record_entry *e);
 
 /* ---- skip_http.c: libmicrohttpd glue ---- */
 

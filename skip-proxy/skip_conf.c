@@ -73,6 +73,7 @@ static const struct skip_conf_key skip_conf_keys[] = {
 	{ "kme_retries", U(kme_retries, 0, 10) },
 	{ "kme_retry_delay", D(kme_retry_delay_ms, 0, 60000) },
 	{ "kme_unavailable_status", U(kme_unavailable_status, 500, 503) },
+	{ "record", S(record_file) },
 	{ "metrics_listen", S(metrics_addr) },
 	{ "metrics_port", P(metrics_port) },
 };

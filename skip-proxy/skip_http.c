@@ -109,6 +109,29 @@ skip_http_queue(struct MHD_Connection *conn, struct skip_reply *rep)
 	return ret;
 }
 
+/* record = PATH: what this request was, over which TLS, and got. */
+static void
+skip_http_record(struct skip_http *h, struct MHD_Connection *conn,
+		 const char *method, const char *target, const char *identity,
+		 const struct skip_req *req, const struct skip_reply *rep)
+{
+	char version[32], suite[128];
+	bool tls = h->tf != NULL &&
+		   tls_front_conn_tls(h->tf, conn, version, sizeof(version),
+				      suite, sizeof(suite)) == 0;
+	const struct skip_record_entry e = {
+		.method = method,
+		.target = target,
+		.identity = identity[0] != '\0' ? identity : NULL,
+		.tls_version = tls ? version : NULL,
+		.tls_suite = tls ? suite : NULL,
+		.req = req,
+		.rep = rep,
+	};
+
+	skip_record_request(h->api->rec, &e);
+}
+
 static enum MHD_Result
 skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 		 const char *method, const char *version, const char *upload,
@@ -119,7 +142,7 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	struct skip_reply rep = { 0 };
 	struct skip_req req;
 	struct skip_err err;
-	char peer[TLS_PEER_ID_MAX] = "?", raw[TLS_PEER_ID_MAX], shown[160];
+	char peer[TLS_PEER_ID_MAX] = "?", raw[TLS_PEER_ID_MAX] = "", shown[160];
 	enum MHD_Result ret;
 
 	(void)url;
@@ -173,6 +196,8 @@ skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
 	} else {
 		skip_api_serve(h->api, &req, peer, &rep);
 	}
+	if (h->api->rec != NULL)
+		skip_http_record(h, conn, method, x->target, raw, &req, &rep);
 	atomic_fetch_add(&h->api->metrics->requests[req.route], 1);
 	skip_metrics_response(h->api->metrics, rep.status);
 	if (x->target != NULL)
