@@ -241,7 +241,7 @@ kme_relay_hop_send(struct kme *k, struct kme_peer *p, struct kme_relaymsg *r,
 {
 	const char *from = r->path[r->hop - 1], *to = r->path[r->hop];
 	char w[KME_ERR_MAX];
-	uint8_t *pad = NULL, *ct = NULL;
+	uint8_t *pad = NULL, *ct = NULL, *ct_in = r->ct; /* the caller's */
 	size_t len = r->ct_len + KME_RELAY_MAC_LEN;
 	cJSON *msg = NULL, *reply = NULL;
 	int rc = -1;
@@ -286,7 +286,7 @@ out:
 	cJSON_Delete(reply);
 	kme_relay_pad_free(pad, len);
 	kme_relay_pad_free(ct, r->ct_len);
-	r->ct = NULL;
+	r->ct = ct_in;
 	return rc;
 }
 
