@@ -13,3 +13,12 @@ $(B)/tests/skip_psk_front: $(B)/tests/skip_psk_front.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 test-bins: $(B)/tests/skip_psk_front
+
+# Its suites beside the ETSI 014 one (qkdlab-conform SUBCOMMANDS), found by
+# the installed script in $(PREFIX)/lib/qkdlab/conform.
+CONFORM_MODULES := conform/conform_skip.py
+install: install-conform-modules
+.PHONY: install-conform-modules
+install-conform-modules: all
+	install -d $(DESTDIR)$(PREFIX)/lib/qkdlab/conform
+	install -m 0644 $(CONFORM_MODULES) $(DESTDIR)$(PREFIX)/lib/qkdlab/conform/
