@@ -1,3 +1,8 @@
 # conform/: qkdlab-conform, the conformance suite for other KMEs (Python 3).
 SCRIPTS += conform/qkdlab-conform
 MAN1 += man/qkdlab-conform.1
+# qkdlab-mkagrade: grades an MKA peer's captured MKPDUs with mka-agent's codec.
+BINS += conform/qkdlab-mkagrade
+conform_qkdlab_mkagrade_OBJS := conform/mka_grade.o conform/capture.o \
+	mka-agent/mka_crypto.o mka-agent/mka_pdu.o
+$(B)/conform/%.o: CFLAGS += -Imka-agent
