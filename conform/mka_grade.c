@@ -1234,6 +1234,7 @@ main(int argc, char **argv)
 		{ "peer-sae", required_argument, NULL, 's' },
 		{ "hello-time", required_argument, NULL, 'H' },
 		{ "life-time", required_argument, NULL, 'L' },
+		{ "list", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
