@@ -1,5 +1,6 @@
 # conform/: qkdlab-conform, the conformance suite for other KMEs (Python 3).
 SCRIPTS += conform/qkdlab-conform
+SCRIPTS += conform/qkdlab-conform-mka
 MAN1 += man/qkdlab-conform.1
 # qkdlab-mkagrade: grades an MKA peer's captured MKPDUs with mka-agent's codec.
 BINS += conform/qkdlab-mkagrade
