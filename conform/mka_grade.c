@@ -573,23 +573,20 @@ grade_dist(struct grader *g, struct frame *f)
 	for (size_t i = 0; i < g->n_dists; i++)
 		if (memcmp(g->dists[i].ks_mi, b->mi, MKA_MI_LEN) == 0)
 			prev = &g->dists[i];
-	if (f->graded) {
+	if (f->graded && f->key == NULL) {
+		not_applicable(CK_SAK_DIST, "no CAK for the CKN: the SAK "
+					    "cannot be unwrapped");
+	} else if (f->graded) {
 		checks[CK_SAK_DIST].applicable++;
 		if (!b->key_server)
 			verdict_fail(CK_SAK_DIST, f,
 				     "Distributed SAK from a member that does "
 				     "not claim key server");
-		if (f->key == NULL) {
-			verdict_fail(CK_SAK_DIST, f,
-				     "no CAK for this CKN: the SAK cannot be "
-				     "unwrapped");
-		} else if (mka_aes_unwrap(f->key->kek, f->key->cak_len,
-					  d->wrapped, d->wrapped_len,
-					  sak) == -1) {
+		if (mka_aes_unwrap(f->key->kek, f->key->cak_len, d->wrapped,
+				   d->wrapped_len, sak) == -1)
 			verdict_fail(CK_SAK_DIST, f,
 				     "SAK does not unwrap with the KEK "
 				     "(RFC 3394 integrity check)");
-		}
 		secmem_wipe(sak, sizeof(sak));
 		if (prev != NULL && d->kn < prev->kn)
 			verdict_fail(CK_SAK_DIST, f,
