@@ -80,21 +80,18 @@ set_order(struct capture *c, size_t off, uint32_t magic)
 	return rd32(c, off) == magic ? 0 : -1;
 }
 
-struct capture *
-capture_open(const char *path, char *err, size_t errlen)
+/* Takes buf (heap, NUL-terminated past len) whatever happens. */
+static struct capture *
+capture_init(char *buf, size_t len, const char *name, char *err, size_t errlen)
 {
 	struct capture *c = calloc(1, sizeof(*c));
-	size_t len;
 
 	if (c == NULL) {
+		free(buf);
 		err_set(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (file_read_all(path, CAPTURE_MAX_FILE, &c->buf, &len) == -1) {
-		err_set(err, errlen, "%s: cannot be read", path);
-		free(c);
-		return NULL;
-	}
+	c->buf = buf;
 	c->len = len;
 	if (len >= PCAP_HDR_LEN && (set_order(c, 0, PCAP_MAGIC_US) == 0 ||
 				    set_order(c, 0, PCAP_MAGIC_NS) == 0)) {
@@ -108,9 +105,36 @@ capture_open(const char *path, char *err, size_t errlen)
 		c->ng = true;
 		return c;
 	}
-	err_set(err, errlen, "%s: not a pcap or pcapng file", path);
+	err_set(err, errlen, "%s: not a pcap or pcapng file", name);
 	capture_free(c);
 	return NULL;
+}
+
+struct capture *
+capture_open(const char *path, char *err, size_t errlen)
+{
+	char *buf;
+	size_t len;
+
+	if (file_read_all(path, CAPTURE_MAX_FILE, &buf, &len) == -1) {
+		err_set(err, errlen, "%s: cannot be read", path);
+		return NULL;
+	}
+	return capture_init(buf, len, path, err, errlen);
+}
+
+struct capture *
+capture_open_buf(const void *p, size_t len, char *err, size_t errlen)
+{
+	char *buf = malloc(len + 1);
+
+	if (buf == NULL) {
+		err_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	return capture_init(buf, len, "input", err, errlen);
 }
 
 static int

@@ -24,6 +24,9 @@ struct capture;
 
 /* NULL and a message in err when the file cannot be read or is no capture. */
 struct capture *capture_open(const char *path, char *err, size_t errlen);
+/* The same over len octets at p (copied). */
+struct capture *capture_open_buf(const void *p, size_t len, char *err,
+				 size_t errlen);
 /* 1 and the next frame, 0 at the end, -1 and err when the file is damaged. */
 int capture_next(struct capture *c, struct capture_frame *f, char *err,
 		 size_t errlen);

@@ -7,3 +7,7 @@ BINS += conform/qkdlab-mkagrade
 conform_qkdlab_mkagrade_OBJS := conform/mka_grade.o conform/capture.o \
 	mka-agent/mka_crypto.o mka-agent/mka_pdu.o
 $(B)/conform/%.o: CFLAGS += -Imka-agent
+# The capture reader's libFuzzer target (fuzz/run), replayed by make check.
+FUZZ += capture
+fuzz_capture_OBJS := fuzz/fuzz_capture.o conform/capture.o
+$(B)/fuzz/fuzz_capture.o: CFLAGS += -Iconform

@@ -108,6 +108,12 @@ for qkd in (False, True):
              "%s, %s: fails %s (%s) and nothing else" % (mode, what, brk, clause.group(1) if clause else "?"),
              out + err)
 
+good = os.path.join(work, "craft-psk-good.pcap")
+ng = os.path.join(work, "craft-psk-good.pcapng")
+subprocess.run(["tshark", "-r", good, "-F", "pcapng", "-w", ng], capture_output=True, timeout=60)
+rc, out, err = conform(["--pcap", ng, "--ckn", CKN.hex(), "--cak-file", cak_file, "--format", "tap"])
+t.ok(rc == 0 and tap_verdicts(out) == {i: "n/a" if i in QKD_IDS else "pass" for i in ids},
+     "the same conversation rewritten as pcapng by tshark passes too", out + err)
 rc, out, _ = crafted(False, "mka.icv", fmt="text")
 t.ok(rc == 1 and re.search(r"^FAIL mka\.icv .*\n(\s+note:.*\n)*\s+violates: IEEE 802\.1X-2020 9\.3\.1, 9\.4\.1", out, re.M)
      and CAK.hex() not in out, "text report: FAIL line, clause, no key bytes", out)
