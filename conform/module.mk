@@ -1,5 +1,6 @@
 # conform/: qkdlab-conform, the conformance suite for other KMEs (Python 3).
 SCRIPTS += conform/qkdlab-conform
+SCRIPTS += conform/qkdlab-conform-mka
 MAN1 += man/qkdlab-conform.1
 
 # The TLS-PSK side of its SKIP checks (Python's ssl has no TLS-PSK).
@@ -22,3 +23,13 @@ install: install-conform-modules
 install-conform-modules: all
 	install -d $(DESTDIR)$(PREFIX)/lib/qkdlab/conform
 	install -m 0644 $(CONFORM_MODULES) $(DESTDIR)$(PREFIX)/lib/qkdlab/conform/
+# qkdlab-mkagrade: grades an MKA peer's captured MKPDUs with mka-agent's codec.
+BINS += conform/qkdlab-mkagrade
+MAN8 += man/qkdlab-mkagrade.8
+conform_qkdlab_mkagrade_OBJS := conform/mka_grade.o conform/capture.o \
+	mka-agent/mka_crypto.o mka-agent/mka_pdu.o
+$(B)/conform/%.o: CFLAGS += -Imka-agent
+# The capture reader's libFuzzer target (fuzz/run), replayed by make check.
+FUZZ += capture
+fuzz_capture_OBJS := fuzz/fuzz_capture.o conform/capture.o
+$(B)/fuzz/fuzz_capture.o: CFLAGS += -Iconform
