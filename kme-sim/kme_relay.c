@@ -26,6 +26,13 @@
 
 #define KME_RELAY_TRIES 4 /* routes tried per destination */
 
+/* Links a request found failing, left out of its further routes (our own
+ * too: their state may not show an empty pool). */
+struct kme_relay_skip {
+	char link[KME_RELAY_TRIES][2][KME_ID_MAX + 1];
+	size_t n;
+};
+
 int
 kme_relay_start(struct kme *k)
 {
@@ -149,8 +156,9 @@ kme_relay_edges(const struct kme *k, const char *(*e)[2], size_t cap)
  * was left out in why.
  */
 static size_t
-kme_relay_shortest(struct kme *k, const char *dst, char (*path)[KME_ID_MAX + 1],
-		   char *why, size_t cap)
+kme_relay_shortest(struct kme *k, const char *dst,
+		   const struct kme_relay_skip *skip,
+		   char (*path)[KME_ID_MAX + 1], char *why, size_t cap)
 {
 	const char *e[KME_MAX_NET_LINKS + KME_MAX_PEERS][2];
 	const char *node[2 * (KME_MAX_NET_LINKS + KME_MAX_PEERS) + 1];
@@ -158,9 +166,15 @@ kme_relay_shortest(struct kme *k, const char *dst, char (*path)[KME_ID_MAX + 1],
 	size_t ne = kme_relay_edges(k, e, ARRAY_LEN(e)), nn = 1, head = 0;
 	bool usable[ARRAY_LEN(e)];
 
-	for (size_t i = 0; i < ne; i++)
+	for (size_t i = 0; i < ne; i++) {
 		usable[i] =
 		    kme_relay_link_usable(k, e[i][0], e[i][1], why, cap);
+		for (size_t j = 0; skip != NULL && j < skip->n; j++)
+			usable[i] =
+			    usable[i] && !kme_relay_same_link(e[i][0], e[i][1],
+							      skip->link[j][0],
+							      skip->link[j][1]);
+	}
 	node[0] = k->cfg.kme_id;
 	prev[0] = -1;
 	while (head < nn) {
@@ -206,7 +220,8 @@ kme_relay_shortest(struct kme *k, const char *dst, char (*path)[KME_ID_MAX + 1],
 /* The try-th route to dst (a [remote] route line, else the shortest). */
 static size_t
 kme_relay_route(struct kme *k, const char *dst, int try,
-		char (*path)[KME_ID_MAX + 1], char *why, size_t cap)
+		const struct kme_relay_skip *skip, char (*path)[KME_ID_MAX + 1],
+		char *why, size_t cap)
 {
 	const struct kme_remote_cfg *rc = NULL;
 	size_t n = 0;
@@ -216,7 +231,7 @@ kme_relay_route(struct kme *k, const char *dst, int try,
 			rc = &k->cfg.remotes[i];
 	}
 	if (rc == NULL || rc->nroutes == 0)
-		return kme_relay_shortest(k, dst, path, why, cap);
+		return kme_relay_shortest(k, dst, skip, path, why, cap);
 	if ((size_t)try >= rc->nroutes)
 		return 0;
 	snprintf(path[n++], KME_ID_MAX + 1, "%s", k->cfg.kme_id);
@@ -255,13 +270,15 @@ kme_relay_to(struct kme *k, const char *dst, struct kme_relaymsg *r,
 	     const uint8_t *plain, char *why, size_t cap)
 {
 	char w[KME_ERR_MAX] = "";
+	struct kme_relay_skip skip = { .n = 0 };
 
 	why[0] = '\0';
 	for (int t = 0; t < KME_RELAY_TRIES; t++) {
 		char a[KME_ID_MAX + 1], b[KME_ID_MAX + 1];
 		struct kme_peer *p;
 
-		r->npath = kme_relay_route(k, dst, t, r->path, w, sizeof(w));
+		r->npath =
+		    kme_relay_route(k, dst, t, &skip, r->path, w, sizeof(w));
 		if (r->npath < 2)
 			break;
 		p = kme_peer_by_id(k, r->path[1]);
@@ -271,8 +288,12 @@ kme_relay_to(struct kme *k, const char *dst, struct kme_relaymsg *r,
 		if (kme_relay_hop_send(k, p, r, plain, why, cap) == 0)
 			return 0;
 		log_info("relay: to KME %s for %s: %s", dst, r->master, why);
-		if (kme_relay_failed_link(why, a, b))
+		if (kme_relay_failed_link(why, a, b)) {
 			kme_relay_mark_down(k, a, b, why);
+			snprintf(skip.link[skip.n][0], KME_ID_MAX + 1, "%s", a);
+			snprintf(skip.link[skip.n++][1], KME_ID_MAX + 1, "%s",
+				 b);
+		}
 	}
 	if (why[0] == '\0')
 		snprintf(why, cap, "no route to KME %s%s%s", dst,
@@ -382,7 +403,8 @@ kme_relay_first_hop(struct kme *k, const char *sae)
 	char path[KME_RELAY_MAX_PATH][KME_ID_MAX + 1], why[KME_ERR_MAX];
 	const char *d = kme_relay_kme_of(k, sae);
 
-	if (d == NULL || kme_relay_route(k, d, 0, path, why, sizeof(why)) < 2)
+	if (d == NULL ||
+	    kme_relay_route(k, d, 0, NULL, path, why, sizeof(why)) < 2)
 		return NULL;
 	return kme_peer_by_id(k, path[1]);
 }
