@@ -258,14 +258,18 @@ def status_is(core, r, code, clause, what):
 
 
 # ---- the provider checks ------------------------------------------------------
+def registrar(table):
+    """A decorator adding (id, clause, title, function) to table."""
+    def entry(cid, clause, title):
+        def reg(fn):
+            table.append((cid, clause, title, fn))
+            return fn
+        return reg
+    return entry
+
+
 CHECKS = []
-
-
-def check(cid, clause, title):
-    def reg(fn):
-        CHECKS.append((cid, clause, title, fn))
-        return fn
-    return reg
+check = registrar(CHECKS)
 
 
 @check("skip.capabilities", "section 4.1", "GET /capabilities at both: every field with its type; each names the other")
@@ -297,7 +301,8 @@ def c_capabilities(t):
 def c_key_new(t):
     k1, k2 = t.new_key(), t.new_key()
     if k1[0] == k2[0] or k1[1] == k2[1]:
-        raise t.core.Fail("two GET /key gave the same keyId or key", sec("section 4.2 (the KP zeroizes a key once provided)"))
+        raise t.core.Fail("two GET /key gave the same keyId or key",
+                          sec("section 4.2 (the KP zeroizes a key once provided)"))
 
 
 @check("skip.key.size", "section 4.2", "GET /key?remoteSystemID=&size=128 and 256: keys of that many bits")
@@ -343,7 +348,8 @@ def c_unknown_key(t):
               "a keyId never issued")
 
 
-@check("skip.error.params", "section 4.2, Table 7", "bad parameters (no remoteSystemID, a size or keyId not a number or hex): 400")
+@check("skip.error.params", "section 4.2, Table 7",
+       "bad parameters (no remoteSystemID, a size or keyId not a number or hex): 400")
 def c_params(t):
     core, b = t.core, t.sysid(t.b)
     cl = sec("section 4.2, Table 7 (400)")
@@ -357,7 +363,8 @@ def c_params(t):
 @check("skip.error.method", "section 4, Table 3", "POST, PUT and DELETE on the resources: 405 with Allow: GET")
 def c_method(t):
     core = t.core
-    for m, path in (("POST", "/key?remoteSystemID=%s" % t.sysid(t.b)), ("PUT", "/capabilities"), ("DELETE", "/entropy")):
+    for m, path in (("POST", "/key?remoteSystemID=%s" % t.sysid(t.b)), ("PUT", "/capabilities"),
+                    ("DELETE", "/entropy")):
         r = t.request(t.a, m, path)
         if r is None:
             raise core.Fail("%s %s: no HTTP answer" % (m, path), sec("Table 3 (405)"))
@@ -411,7 +418,8 @@ def c_tls_v12(t):
         t.notes.append("only %s of Table 1's TLS 1.2 PSK suites" % ", ".join(ok))
 
 
-@check("skip.tls.weak", "section 3, Table 1", "nothing weaker: TLS 1.0/1.1, 128-bit or NULL TLS 1.2 suites, CCM_8 refused")
+@check("skip.tls.weak", "section 3, Table 1",
+       "nothing weaker: TLS 1.0/1.1, 128-bit or NULL TLS 1.2 suites, CCM_8 refused")
 def c_tls_weak(t):
     core, cl = t.core, sec("section 3, Table 1 (TLS 1.2 or 1.3, AES-256 suites)")
     # One offer per version holds all its weak suites: a provider that
@@ -438,13 +446,7 @@ def c_tls_weak(t):
 
 # ---- grading a client from skip-proxy's records ----------------------------------
 GRADES = []
-
-
-def grade(cid, clause, title):
-    def reg(fn):
-        GRADES.append((cid, clause, title, fn))
-        return fn
-    return reg
+grade = registrar(GRADES)
 
 
 class Records:
@@ -489,7 +491,8 @@ def need_records(t):
        "every request is GET on a path of Table 2")
 def g_requests(t):
     need_records(t)
-    bad = [r for r in t.recs if r.get("method") != "GET" or r.get("route") in (None, "other") or r.get("status") in (404, 405)]
+    bad = [r for r in t.recs
+           if r.get("method") != "GET" or r.get("route") in (None, "other") or r.get("status") in (404, 405)]
     for r in bad[:4]:
         t.show(r, "not a GET of Table 2" if r.get("method") == "GET" else "method %s" % r.get("method"))
     if bad:
