@@ -1,6 +1,5 @@
 # conform/: qkdlab-conform, the conformance suite for other KMEs (Python 3).
 SCRIPTS += conform/qkdlab-conform
-SCRIPTS += conform/qkdlab-conform-mka
 MAN1 += man/qkdlab-conform.1
 
 # The TLS-PSK side of its SKIP checks (Python's ssl has no TLS-PSK).
@@ -18,6 +17,7 @@ test-bins: $(B)/tests/skip_psk_front
 # Its suites beside the ETSI 014 one (qkdlab-conform SUBCOMMANDS), found by
 # the installed script in $(PREFIX)/lib/qkdlab/conform.
 CONFORM_MODULES := conform/conform_skip.py
+CONFORM_MODULES += conform/conform_mka.py
 install: install-conform-modules
 .PHONY: install-conform-modules
 install-conform-modules: all

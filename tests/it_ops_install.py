@@ -36,7 +36,8 @@ if r.returncode != 0:
 
 sbin = sorted(os.listdir(os.path.join(prefix, "sbin")))
 binp = sorted(os.listdir(os.path.join(prefix, "bin")))
-t.eq(sbin, ["kme-sim", "macsec-ctl", "macsec-sw", "mka-agent", "qkdlab-dash", "qkdlab-key", "qkdlab-skip-probe",
+t.eq(sbin, ["kme-sim", "macsec-ctl", "macsec-sw", "mka-agent", "qkdlab-dash", "qkdlab-key", "qkdlab-mkagrade",
+           "qkdlab-skip-probe",
            "skip-proxy"],
      "the daemons, macsec-ctl, qkdlab-dash and qkdlab-key in sbin")
 t.ok("qkdlab-pki" in binp, "qkdlab-pki in bin", binp)

@@ -1,5 +1,4 @@
-#!/usr/bin/python3
-"""qkdlab-conform-mka — `qkdlab-conform mka`: grades an MKA peer (a router
+"""conform_mka.py — `qkdlab-conform mka`: grades an MKA peer (a router
 or host on the lab's wire) from the MKPDUs it sent.
 
 The frames come from a capture file (tcpdump -w, tshark -w) or are
@@ -27,12 +26,13 @@ PCAP_HEADER = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)   # Ethe
 
 
 def grader_path(explicit):
-    """The grader: --grader, $QKDLAB_MKAGRADE, a checkout's build, or PATH."""
+    """The grader: --grader, $QKDLAB_MKAGRADE, a checkout's build, PATH,
+    or the sbin beside an installed $(PREFIX)/lib/qkdlab/conform."""
     here = os.path.dirname(os.path.realpath(__file__))
     for cand in (explicit, os.environ.get("QKDLAB_MKAGRADE"),
                  os.path.join(here, "..", "build", "conform", "qkdlab-mkagrade"),
                  shutil.which("qkdlab-mkagrade"),
-                 os.path.join(here, "..", "sbin", "qkdlab-mkagrade")):
+                 os.path.join(here, "..", "..", "..", "sbin", "qkdlab-mkagrade")):
         if cand and os.access(cand, os.X_OK):
             return cand
     return None
@@ -130,7 +130,8 @@ def grade(args, grader, pcap):
     return out
 
 
-def main(argv, conform):
+def main(name, argv, conform):
+    """qkdlab-conform's subcommand entry (SUBCOMMANDS): conform is its core."""
     p = parser()
     args = p.parse_args(argv)
     grader = grader_path(args.grader)
@@ -176,12 +177,3 @@ def main(argv, conform):
         out.close()
     return 1 if any(r["verdict"] == "fail" for r in results) else 0
 
-
-if __name__ == "__main__":
-    import importlib.machinery
-    import importlib.util
-    _here = os.path.dirname(os.path.realpath(__file__))
-    _loader = importlib.machinery.SourceFileLoader("qkdlab_conform", os.path.join(_here, "qkdlab-conform"))
-    _mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("qkdlab_conform", _loader))
-    _loader.exec_module(_mod)
-    sys.exit(main(sys.argv[1:], _mod))
