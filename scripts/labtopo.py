@@ -247,7 +247,7 @@ def first_error(msg):
     """The line of a daemon's -n output that says what is wrong: its first
     error, without the log prefix (time, program)."""
     for ln in msg.splitlines():
-        m = re.search(r"\berror: (.*)", ln)
+        m = re.search(r"\berror: (?:\S*probe-\w+\.conf(?::\d+)?: )?(.*)", ln)
         if m:
             return m.group(1)
     return msg.splitlines()[-1] if msg else "?"
@@ -279,7 +279,15 @@ class NLab(lablib.Lab):
         self.kme = {s: "KME_" + self.name[s].upper() for s in self.keys}
         self.sae = {s: sae_id(self.name[s]) for s in self.keys}
         self.ip = {s: KME_NET % (i + 1) for i, s in enumerate(self.keys)}
-        self.relay = None            # kme-sim offers relay (set by up)
+        # kme-sim offers relay: set by up, kept in the state for status.
+        self.relay = None
+        self.relay_note = ""
+        try:
+            with open(os.path.join(self.dir, "relay")) as f:
+                v = f.read().strip()
+            self.relay, self.relay_note = v == "yes", "" if v == "yes" else v
+        except OSError:
+            pass
         self.mode = "qkd-014"
         # Ethernet links: (x, y) as site keys, with their index.
         self.eth = [(x.lower(), y.lower()) for x, y in topo.eth]
@@ -390,11 +398,12 @@ class NLab(lablib.Lab):
 
     def relay_check(self):
         """Whether kme-sim takes the relay configuration (the `network`
-        key and [remote] sections): (yes, kme-sim's message)."""
-        s = next((x for x in self.keys if any(self.route(x, o) for o in self.keys if o != x)), None)
-        if s is None:
-            return True, ""
-        ok, msg = self.kme_check(self.kme_conf(s, relay=True))
+        key and [remote] sections): (True, ""), (False, kme-sim's
+        message), or (None, why) when no Ethernet link needs relay."""
+        need = [j for j in range(len(self.eth)) if self.route(*self.eth[j])]
+        if not need:
+            return None, "no Ethernet link needs it"
+        ok, msg = self.kme_check(self.kme_conf(self.eth[need[0]][0], relay=True))
         return ok, msg
 
     def skip_conf(self, s):
@@ -514,8 +523,10 @@ class NLab(lablib.Lab):
         # The configurations, checked by the daemons themselves before
         # anything runs: a bad physical parameter is kme-sim's message.
         ok, msg = self.relay_check()
-        self.relay = ok
-        self.relay_note = "" if ok else first_error(msg)
+        self.relay = bool(ok)
+        self.relay_note = "" if ok else msg if ok is None else (
+            "kme-sim refuses the relay configuration: " + first_error(msg))
+        self.write(os.path.join(self.dir, "relay"), "yes\n" if ok else self.relay_note + "\n")
         for s in self.keys:
             text = self.kme_conf(s)
             ok, msg = self.kme_check(text)
@@ -647,7 +658,7 @@ class NLab(lablib.Lab):
     def lab_env(self):
         e = {"LAB_TOPOLOGY": self.topo.spec, "LAB_SITES": " ".join(self.topo.sites),
              "LAB_MODE": self.mode, "LAB_DIR": self.dir,
-             "LAB_RELAY": "yes" if self.relay else "no (%s)" % getattr(self, "relay_note", ""),
+             "LAB_RELAY": "yes" if self.relay else "no (%s)" % self.relay_note,
              "CA_CERT": os.path.join(self.pki, "sae-ca.crt"),
              "KME_NET_NS": self.ns["hub"]}
         for s in self.keys:
@@ -683,6 +694,7 @@ class NLab(lablib.Lab):
                 e["ETH_%s_%s_MACSEC" % (n, S)] = self.tap(s, p)
                 e["ETH_%s_%s_IP" % (n, S)] = self.eth_ip(j, s)
                 e["ETH_%s_%s_MACSEC_CTL" % (n, S)] = self.secy_sock(s, p)
+                e["ETH_%s_%s_METRICS" % (n, S)] = "127.0.0.1:%d" % (SECY_METRICS0 + self.port_index(s, j))
         return e
 
     def status_lines(self):
