@@ -65,22 +65,23 @@ class ThreeSite:
         return None
 
     def encrypted(self, s, peer):
-        """Frames the SecY of site s towards peer sent encrypted (its
-        metrics)."""
+        """Octets the SecY of site s towards peer sent encrypted (its
+        metrics; the SecY's counter, which outlives SA changes)."""
         lab = self.lab
         j = [k for k, p in lab.ports(s) if p == peer][0]
         t = lab.http(s, labtopo.SECY_METRICS0 + lab.port_index(s, j))
-        return lablib.metric(lablib.parse_metrics(t or ""), "macsec_out_pkts_encrypted_total") or 0
+        return lablib.metric(lablib.parse_metrics(t or ""), "macsec_out_octets_encrypted_total") or 0
 
     def ping(self, x, y, n=10):
         """n pings from x to y over their MACsec link: passed only if all
-        came back and both SecYs encrypted at least n frames meanwhile."""
+        came back and both SecYs encrypted at least n echo messages (64
+        octets each) meanwhile."""
         lab = self.lab
         j = lab.eth.index((x, y))
         e0 = (self.encrypted(x, y), self.encrypted(y, x))
         r = lab.nsrun(x, ["ping", "-c", str(n), "-i", "0.2", "-W", "2", lab.eth_ip(j, y)])
         e1 = (self.encrypted(x, y), self.encrypted(y, x))
-        ok = r.returncode == 0 and " 0% packet loss" in r.stdout and min(e1[0] - e0[0], e1[1] - e0[1]) >= n
+        ok = r.returncode == 0 and " 0% packet loss" in r.stdout and min(e1[0] - e0[0], e1[1] - e0[1]) >= 64 * n
         return ok, r.stdout + "\nencrypted frames: %s %r -> %r" % (lab.link_name(x, y), e0, e1)
 
     def enc_keys(self, s, slave):
