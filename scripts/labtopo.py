@@ -23,7 +23,7 @@ import subprocess
 import tomllib
 
 import lablib
-from lablib import LabError, metric, run
+from lablib import LabError, run
 
 MIN_SITES, MAX_SITES = 2, 8
 NAMES = "ABCDEFGH"
