@@ -55,6 +55,20 @@ class ThreeSite:
                 out[(s, o)] = int(m.get('kme_pool_keys{peer="%s"}' % self.lab.kme[o], -1))
         return out
 
+    def relay_counts(self):
+        """Relay metrics of kme-sim (kme-sim(8), TRUSTED-NODE RELAY): link
+        key spent on relay hops per QKD link end, and the keys KME_B
+        forwarded."""
+        pad, fwd = {}, 0
+        for s in self.lab.keys:
+            m = self.lab.kme_metrics(s) or {}
+            for o, _ in self.lab.qkd_peers(s):
+                pad[(s, o)] = int(m.get('kme_relay_pad_bits_total{peer="%s"}' % self.lab.kme[o], 0))
+            if s == "b":
+                fwd = int(sum(v for k, v in m.items() if k.startswith("kme_relay_keys_total") and
+                              'role="forwarded"' in k))
+        return pad, fwd
+
     def until(self, pred, timeout, every=0.5):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -115,17 +129,23 @@ class ThreeSite:
         self.section("2. A-C: a MACsec link keyed through KME_B (trusted node)")
         pa, pc = self.ends(*a_c)
         if lab.relay and pa.get("cak_in_use") == "etsi014" and pa.get("ckn") == pc.get("ckn"):
-            p0 = self.pools()
             ckn0 = pa.get("ckn")
-            # The next CAK (cak_lifetime) is relayed: both hops' pools give a key.
+            pad0, fwd0 = self.relay_counts()
+            # The next CAK (cak_lifetime) is relayed as well: each hop
+            # spends link key from its own pool.
             nxt = self.until(lambda: self.port("a", "c").get("ckn") not in (ckn0, None, "") and
                              self.port("a", "c"), 20)
-            p1 = self.pools()
-            step(green("A-C secured on QKD key ID %s" % pa.get("ckn")) + ", relayed KME_A -> KME_B -> KME_C;",
-                 "the next CAK (every %s): key ID %s" % (lab.topo.mka.get("cak_lifetime", "?"),
-                                                         (nxt or {}).get("ckn", "none")),
-                 "pools (keys) over that rollover: A-B %d -> %d, B-C %d -> %d (the hops spend key; "
-                 "QKD refills them)" % (p0[("a", "b")], p1[("a", "b")], p0[("b", "c")], p1[("b", "c")]))
+            pad1, fwd1 = self.relay_counts()
+            step(green("A-C secured on QKD key ID %s" % ckn0) + ", relayed KME_A -> KME_B -> KME_C;",
+                 "the next CAK (every %s): key ID %s;" % (lab.topo.mka.get("cak_lifetime", "?"),
+                                                          (nxt or {}).get("ckn", "none")),
+                 "meanwhile KME_B forwarded %d relayed key(s), and the hops spent link key from their pools:"
+                 % (fwd1 - fwd0),
+                 "A-B %d bits, B-C %d bits (one-time pad + MAC key per hop, kme_relay_pad_bits_total)"
+                 % (pad1[("b", "a")] - pad0[("b", "a")], pad1[("b", "c")] - pad0[("b", "c")]))
+            if nxt and (fwd1 <= fwd0 or pad1[("b", "a")] <= pad0[("b", "a")] or
+                        pad1[("b", "c")] <= pad0[("b", "c")]):
+                self.fail("the relayed key spends key on both hops (KME_B's relay metrics)")
             if not nxt:
                 self.fail("A-C took no fresh relayed key within 20 s")
         else:

@@ -77,9 +77,10 @@ class Topology:
     def neighbours(self, s):
         return [y if x == s else x for x, y in self.qkd_pairs() if s in (x, y)]
 
-    def route(self, a, b):
+    def route(self, a, b, avoid=None):
         """The sites between a and b on a shortest path of QKD links ([]
-        for neighbours), or None when no path joins them."""
+        for neighbours), or None when no path joins them; avoid: a QKD
+        link (pair of sites) the path may not use."""
         prev = {a: None}
         todo = [a]
         while todo:
@@ -91,7 +92,7 @@ class Topology:
                     path.insert(0, x)
                 return path
             for y in self.neighbours(x):
-                if y not in prev:
+                if y not in prev and {x, y} != set(avoid or ()):
                     prev[y] = x
                     todo.append(y)
         return None
@@ -301,8 +302,9 @@ class NLab(lablib.Lab):
         """Site s's Ethernet links: [(j, peer)], j the link's index."""
         return [(j, y if x == s else x) for j, (x, y) in enumerate(self.eth) if s in (x, y)]
 
-    def route(self, x, y):
-        r = self.topo.route(self.name[x], self.name[y])
+    def route(self, x, y, avoid=None):
+        r = self.topo.route(self.name[x], self.name[y],
+                            avoid=avoid and (self.name[avoid[0]], self.name[avoid[1]]))
         return None if r is None else [n.lower() for n in r]
 
     def keying(self, j):
@@ -382,6 +384,11 @@ class NLab(lablib.Lab):
                     continue
                 lines += ["", "[remote %s]" % self.kme[o], "saes = %s" % self.sae[o],
                           "route = %s" % " ".join(self.kme[x] for x in r)]
+                # Another way round, if there is one (a ring): kme-sim
+                # tries it when a hop of the first fails.
+                alt = self.route(s, o, avoid=(s, r[0]))
+                if alt and alt != r:
+                    lines.append("route = %s" % " ".join(self.kme[x] for x in alt))
         return "\n".join(lines + [""])
 
     def kme_check(self, text):
