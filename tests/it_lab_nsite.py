@@ -168,9 +168,17 @@ for spec, nsites, eth in (("line:3", 3, "A-B B-C A-C"), ("ring:4", 4, "A-B B-C C
     t.ok(e.get("LAB_SITES") == " ".join("ABCDEFGH"[:nsites]) and e.get("ETH_LINKS") == eth,
          "%s: lab.env names %d sites and the Ethernet links %s" % (spec, nsites, eth),
          "%r %r" % (e.get("LAB_SITES"), e.get("ETH_LINKS")))
+    if spec == "line:3":
+        if e.get("LAB_RELAY") == "yes":
+            t.eq(e.get("ETH_A_C_KEYING"), "relay via KME_B", "line:3: A-C is keyed by relay through KME_B")
+        else:
+            t.skip("line:3: A-C is keyed by relay through KME_B",
+                   "kme-sim has no trusted-node relay (the network key and [remote] sections): %s"
+                   % e.get("LAB_RELAY"))
     st = labcmd("status")
     t.ok(st.returncode == 0 and "lab status: OK" in st.stdout and
          st.stdout.count("secured (CAK") == 2 * len(eth.split()) and
+         ("[relay via B]" in st.stdout) == (spec == "line:3" and e.get("LAB_RELAY") == "yes") and
          "mka-agent   %d of %d running" % (nsites, nsites) in st.stdout,
          "%s: lab status: every daemon runs, every Ethernet link end is secured" % spec, st.stdout + st.stderr)
     check_links(spec, e)
