@@ -45,7 +45,8 @@ for what, pat in (("the line comes up, A-C secured", r"Ethernet link A-C SECURED
                   ("a ping crosses A-C as MACsec", r"ping A -> C passes over MACsec"),
                   ("the eavesdropper halts A-B", r"QKD link KME_A-KME_B halted: QBER [0-9.]+ above abort"),
                   ("KME_A refuses a key with 503, naming the QBER",
-                   r"KME_A refuses a key for SAE_\w+: 503\n\s+QKD link KME_A-KME_B halted: QBER"),
+                   r"KME_A refuses a key for SAE_\w+: 503\n\s+(relay hop KME_A->KME_B: no key material: )?"
+                   r"QKD link KME_A-KME_B halted: QBER"),
                   ("the watched link moves to its fallback CAK with traffic passing",
                    r"on its fallback CAK \(CKN 66616c6c[0-9a-f]*\).*\n.*ping: passes"),
                   ("the fault cleared, back on a QKD key with traffic passing",
