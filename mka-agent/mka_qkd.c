@@ -44,6 +44,7 @@ struct mka_qkd {
 	uint64_t next_announce;
 	uint64_t retry_at; /* initiator: after a key service error */
 	uint64_t qkd_live_at; /* last time a QKD CA had a live peer */
+	bool stale; /* a QKD CA ended unrenewed: fallback at once */
 	unsigned next_rank;
 	struct mka_participant *fallback;
 	uint64_t now;
@@ -362,6 +363,7 @@ retire_old(struct mka_qkd *q)
 				q->c.rollovers++;
 			}
 		}
+		q->stale = false;
 		if (q->fallback != NULL) {
 			log_info("qkd: QKD CA in use, fallback CA ended");
 			mka_kay_remove_ca(q->kay, q->fallback);
@@ -374,7 +376,7 @@ static void
 fallback_check(struct mka_qkd *q)
 {
 	if (!q->conf.has_fallback || q->fallback != NULL ||
-	    q->now < q->qkd_live_at + q->conf.fallback_after_ms)
+	    (!q->stale && q->now < q->qkd_live_at + q->conf.fallback_after_ms))
 		return;
 	q->fallback =
 	    mka_kay_add_ca(q->kay, q->conf.fb_cak, q->conf.fb_cak_len,
@@ -428,6 +430,29 @@ mka_qkd_tick(struct mka_qkd *q, uint64_t now)
 			log_info("qkd: CAK lifetime over, new CA with %s",
 				 ca->peer);
 			new_ca(q, ca->peer);
+		}
+	}
+	/*
+	 * With a fallback CA configured, a CAK is not used on indefinitely:
+	 * the newest CA with a peer ends fallback_after past its lifetime
+	 * when no fresh key has replaced it (the key service failed), and
+	 * the fallback CA takes over at once.  Both sides apply it from
+	 * their own creation time, so they leave within a tick or two.
+	 */
+	for (size_t i = 0; q->conf.has_fallback &&
+			   q->conf.cak_lifetime_ms != 0 && i < MKA_QKD_MAX_CAS;
+	     i++) {
+		struct qkd_ca *ca = &q->cas[i];
+
+		if (ca->used && ca == ca_newest(q, ca->peer) &&
+		    now >= ca->created + q->conf.cak_lifetime_ms +
+			       q->conf.fallback_after_ms) {
+			log_warnx("qkd: CA with %s %u ms past its lifetime "
+				  "and no fresh key: ending it",
+				  ca->peer,
+				  (unsigned)q->conf.fallback_after_ms);
+			ca_drop(q, ca);
+			q->stale = true;
 		}
 	}
 	retire_old(q);

@@ -462,10 +462,53 @@ TEST(kme_down_falls_back_to_psk_then_back_to_qkd)
 	pair_stop();
 }
 
+TEST(stale_cak_gives_way_to_the_fallback)
+{
+	uint64_t t;
+
+	cak_lifetime = 20000;
+	with_fallback = true;
+	pair_start("SAE_A_01");
+	cak_lifetime = 0;
+	with_fallback = false;
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	svc_down = true;
+	/* The lifetime ends without a fresh key: the CAK stays in use,
+	 * hitless, up to fallback_after (10 s) past its lifetime. */
+	ASSERT_TRUE(run_hitless(27000));
+	ASSERT_TRUE(counters(0).key_errors > 0);
+	ASSERT_TRUE(!counters(0).fallback_active);
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[0].id, 16) != NULL);
+	/* Then it ends at both sides and the fallback CA secures the link
+	 * (well before a further fallback_after). */
+	for (t = 0; t < 8000 && !(counters(0).fallback_active &&
+				  counters(1).fallback_active &&
+				  status(0).secured && status(1).secured);
+	     t += 100)
+		run(100);
+	ASSERT_TRUE(t < 8000);
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[0].id, 16) == NULL);
+	ASSERT_TRUE(mka_kay_find_ca(sides[1].kay, svc[0].id, 16) == NULL);
+	ASSERT_TRUE(principal(0) == mka_kay_find_ca(sides[0].kay,
+						    (const uint8_t *)"fallback",
+						    8));
+	/* The key service recovers: a fresh QKD CA takes the link back. */
+	svc_down = false;
+	for (t = 0; t < 20000 && counters(0).fallback_active; t += 100)
+		run(100);
+	ASSERT_TRUE(t < 20000);
+	ASSERT_TRUE(run_until_secured(10000) < 10000);
+	ASSERT_TRUE(!counters(1).fallback_active);
+	ASSERT_TRUE(mka_kay_find_ca(sides[0].kay, svc[1].id, 16) ==
+		    principal(0));
+	pair_stop();
+}
+
 TEST_MAIN(TEST_CASE(qkd_pair_secures_on_the_binding),
 	  TEST_CASE(first_ca_survives_a_late_clock),
 	  TEST_CASE(disallowed_peer_gets_nothing),
 	  TEST_CASE(key_failing_the_icv_is_never_used),
 	  TEST_CASE(restarted_responder_gets_a_fresh_key),
 	  TEST_CASE(cak_rollover_is_make_before_break),
+	  TEST_CASE(stale_cak_gives_way_to_the_fallback),
 	  TEST_CASE(kme_down_falls_back_to_psk_then_back_to_qkd))
