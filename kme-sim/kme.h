@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "encoding.h"
 #include "qkd_model.h"
 
@@ -78,10 +79,15 @@ struct kme_cfg_qkd_key {
 extern const struct kme_cfg_qkd_key kme_cfg_qkd_keys[];
 extern const size_t kme_cfg_nqkd_keys;
 
+#define KME_ADMIN_ALLOW_MAX 8
+
 struct kme_cfg {
 	char kme_id[KME_ID_MAX + 1];
 	struct kme_addr listen, link_listen, admin_listen;
 	bool has_admin;
+	/* Clients besides loopback the admin listener serves (admin_allow). */
+	struct cidr admin_allow[KME_ADMIN_ALLOW_MAX];
+	size_t nadmin_allow;
 	char cert[1024], key[1024], sae_ca[1024];
 	char link_cert[1024], link_key[1024], link_ca[1024];
 	char database[1024];

@@ -12,7 +12,9 @@
  *   POST /admin/v1/fault?peer=ID&kind=cut              at the pool authority
  *   POST /admin/v1/clear?peer=ID[&kind=K]           clears one or all
  *
- * It has no authentication, so kme_conf.c refuses a non-loopback address.
+ * It has no authentication: kme_conf.c refuses a non-loopback address
+ * unless admin_allow names the client networks, and kme_admin_accept
+ * serves loopback and those networks only.
  */
 #include "kme.h"
 
@@ -276,6 +278,37 @@ kme_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	return kme_http_error(conn, 404, "unknown admin path (see kme-sim(8))");
 }
 
+/*
+ * Loopback clients, and those in admin_allow: the listener has no
+ * authentication, so who may connect is the whole of its access control.
+ */
+static enum MHD_Result
+kme_admin_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	const struct kme *k = cls;
+	const uint8_t *a6;
+
+	(void)len;
+	if (sa->sa_family == AF_INET &&
+	    ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 ==
+		127)
+		return MHD_YES;
+	if (sa->sa_family == AF_INET6) {
+		a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(
+			(const struct in6_addr *)(const void *)a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(
+			 (const struct in6_addr *)(const void *)a6) &&
+		     a6[12] == 127))
+			return MHD_YES;
+	}
+	for (size_t i = 0; i < k->cfg.nadmin_allow; i++)
+		if (cidr_contains(&k->cfg.admin_allow[i], sa))
+			return MHD_YES;
+	log_debug("admin: refused a client outside admin_allow");
+	return MHD_NO;
+}
+
 int
 kme_admin_start(struct kme *k)
 {
@@ -299,8 +332,8 @@ kme_admin_start(struct kme *k)
 		return -1;
 	}
 	k->admin_mhd =
-	    MHD_start_daemon(flags, k->cfg.admin_listen.port, NULL, NULL,
-			     kme_admin_handler, k, MHD_OPTION_SOCK_ADDR,
+	    MHD_start_daemon(flags, k->cfg.admin_listen.port, kme_admin_accept,
+			     k, kme_admin_handler, k, MHD_OPTION_SOCK_ADDR,
 			     (struct sockaddr *)&ss,
 			     MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed,
 			     NULL, MHD_OPTION_END);

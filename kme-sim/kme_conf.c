@@ -301,6 +301,41 @@ kme_cfg_peer_line(struct kme_peer_cfg *p, const char *key, const char *v,
 	return -1;
 }
 
+/* admin_allow: a comma-separated list of address prefixes. */
+static int
+kme_cfg_allow(struct kme_cfg *c, const char *v, const struct cfg_pos *pos)
+{
+	char buf[CFG_MAX_LINE], *tok, *save = NULL;
+
+	if (str_copy(buf, sizeof(buf), v) == -1) {
+		cfg_error(pos, "admin_allow is too long");
+		return -1;
+	}
+	c->nadmin_allow = 0;
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", ", &save)) {
+		if (c->nadmin_allow == KME_ADMIN_ALLOW_MAX) {
+			cfg_error(pos, "admin_allow: at most %d prefixes",
+				  KME_ADMIN_ALLOW_MAX);
+			return -1;
+		}
+		if (cidr_parse(tok, &c->admin_allow[c->nadmin_allow]) == -1) {
+			cfg_error(pos,
+				  "admin_allow: '%.60s' is not an address "
+				  "prefix such as 203.0.113.64/28 (numeric, "
+				  "host bits zero, not /0)",
+				  tok);
+			return -1;
+		}
+		c->nadmin_allow++;
+	}
+	if (c->nadmin_allow == 0) {
+		cfg_error(pos, "admin_allow is empty");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 kme_cfg_line(void *arg, const char *section, const char *section_arg,
 	     const char *key, const char *v, const struct cfg_pos *pos)
@@ -368,6 +403,8 @@ kme_cfg_line(void *arg, const char *section, const char *section_arg,
 		c->has_admin = true;
 		return kme_cfg_addr(v, &c->admin_listen, key, pos);
 	}
+	if (strcmp(key, "admin_allow") == 0)
+		return kme_cfg_allow(c, v, pos);
 	if (strcmp(key, "cert") == 0)
 		return kme_cfg_path(v, c->cert, sizeof(c->cert), key, pos);
 	if (strcmp(key, "key") == 0)
@@ -483,10 +520,12 @@ kme_cfg_validate(struct kme_cfg *c, const char *path)
 		log_err("%s: listen and link_listen are required", path);
 		return -1;
 	}
-	if (c->has_admin && !kme_cfg_is_loopback(c->admin_listen.host)) {
+	if (c->has_admin && !kme_cfg_is_loopback(c->admin_listen.host) &&
+	    c->nadmin_allow == 0) {
 		log_err(
 		    "%s: admin_listen must be a loopback address (it has no "
-		    "authentication), not '%s'",
+		    "authentication), not '%s', unless admin_allow names the "
+		    "networks whose clients it may serve",
 		    path, c->admin_listen.host);
 		return -1;
 	}

@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -74,6 +75,35 @@ dash_wait(int fd, short events, int ms)
 	return n == 1 ? 0 : -1;
 }
 
+/*
+ * A host name (a container lab's service name): its first address, looked
+ * up in the dashboard's own namespace.
+ */
+static int
+dash_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+	     socklen_t *len)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM },
+			*res;
+
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return -1;
+	if (res->ai_addrlen > sizeof(*ss) ||
+	    (res->ai_family != AF_INET && res->ai_family != AF_INET6)) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	return 0;
+}
+
 static int
 dash_connect(const char *netns, const char *addr)
 {
@@ -95,7 +125,7 @@ dash_connect(const char *netns, const char *addr)
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(port);
 		len = sizeof(*s6);
-	} else {
+	} else if (dash_resolve(host, port, &ss, &len) == -1) {
 		return -1;
 	}
 	if ((fd = dash_socket(netns, ss.ss_family)) == -1)

@@ -23,6 +23,7 @@ struct dash_prev {
 	bool secured, link_up, down, starve;
 	double delay_ms;
 	bool kme_ok, mka_ok, secy_ok;
+	char qkd_state[48]; /* link model state; "" on a constant-rate link */
 };
 
 struct dash_sample {
@@ -30,6 +31,7 @@ struct dash_sample {
 	double pool[DASH_MAX_SITES], served[DASH_MAX_SITES];
 	double out_pkts[DASH_MAX_SITES], in_pkts[DASH_MAX_SITES];
 	double out_octets[DASH_MAX_SITES], in_octets[DASH_MAX_SITES];
+	double qber[DASH_MAX_SITES]; /* -1: the link has no model */
 };
 
 struct dash_ev {
@@ -188,6 +190,11 @@ dash_diff(struct dash *d, const struct dash_site_conf *s, struct dash_prev *pv,
 	char t[200];
 
 	if (kpeer != NULL) {
+		const cJSON *q = cJSON_GetObjectItemCaseSensitive(kpeer, "qkd");
+
+		if (q != NULL)
+			str_copy(now.qkd_state, sizeof(now.qkd_state),
+				 str(q, "state"));
 		now.link_up = flag(kpeer, "link_up");
 		now.down = flag(kpeer, "down");
 		now.starve = flag(kpeer, "starve");
@@ -227,6 +234,20 @@ dash_diff(struct dash *d, const struct dash_site_conf *s, struct dash_prev *pv,
 				     ? "none"
 				     : "");
 			dash_event_locked(d, s->name, "fault", t);
+		}
+		if (strcmp(now.qkd_state, pv->qkd_state) != 0 &&
+		    now.qkd_state[0] != '\0') {
+			const cJSON *q =
+			    cJSON_GetObjectItemCaseSensitive(kpeer, "qkd");
+
+			snprintf(t, sizeof(t),
+				 "QKD link %s: QBER %.1f %%, abort threshold "
+				 "%.1f %%",
+				 now.qkd_state, 100 * num(q, "qber"),
+				 100 * num(q, "qber_abort"));
+			dash_event_locked(d, s->name,
+					  flag(q, "halted") ? "fault" : "info",
+					  t);
 		}
 		if (now.link_up != pv->link_up) {
 			snprintf(t, sizeof(t), "QKD link %s%s%s",
@@ -313,8 +334,14 @@ dash_read_site(struct dash *d, size_t i, struct dash_sample *smp)
 							"kme_reserved_keys"));
 		free(kmet);
 	}
-	if (kpeer != NULL)
+	smp->qber[i] = -1;
+	if (kpeer != NULL) {
+		const cJSON *q = cJSON_GetObjectItemCaseSensitive(kpeer, "qkd");
+
 		smp->pool[i] = num(kpeer, "pool_keys");
+		if (q != NULL)
+			smp->qber[i] = num(q, "qber");
+	}
 
 	skip = cJSON_AddObjectToObject(o, "skip");
 	smet = dash_get_text(s, s->skip);
@@ -400,6 +427,7 @@ dash_add_logs(struct dash *d, cJSON *root)
 				      dash_nums(s->out_octets, n));
 		cJSON_AddItemToObject(o, "in_octets",
 				      dash_nums(s->in_octets, n));
+		cJSON_AddItemToObject(o, "qber", dash_nums(s->qber, n));
 	}
 	for (size_t k = 0; ev != NULL && k < d->nev; k++) {
 		const struct dash_ev *e =

@@ -13,7 +13,11 @@ the test's own namespaces), checked by independent readers:
 - qkdlab-dash in headless Chromium (the DevTools protocol): both sites
   shown secured with the right key ID, a fault pressed on the page reaches
   the KME (its admin API says so) and shows on the page within seconds,
-  healing it too, and no console error.  The screenshot goes to
+  healing it too; each site shows the QKD link's QBER and abort threshold
+  as kme-sim's link model (decoy-state BB84, GYS parameters) gives them,
+  and an intercept-resend `eve` fault moves it by the published formula
+  (1-F)E + F/4, past the threshold too; and no console error.  The
+  screenshot goes to
   build/dashboard.png, and to docs/dashboard.png with
   QKDLAB_UPDATE_SCREENSHOTS=1.
 """
@@ -44,7 +48,8 @@ tap.require_bins(t, "kme-sim/kme-sim", "mka-agent/mka-agent", "macsec-sw/macsec-
                  "qkdlab-dash/qkdlab-dash")
 
 lab = twosite.Sites(t, "dash")
-lab.start_kmes()
+# A decoy-state BB84 link (GYS parameters, 10 km) so that the KMEs report a QBER.
+lab.start_kmes(peer={"link_model": "decoy-bb84", "link_preset": "gys", "fibre_length_km": 10})
 lab.start_secys()
 lab.start_skips()
 for s in SITES:
@@ -165,6 +170,64 @@ def kme_faults(s):
     except (ValueError, KeyError, IndexError):
         return {}
 
+
+# ---- QBER of the QKD link ------------------------------------------------
+def qber_text(v):
+    """The page's rendering of a QBER (pct() in dash.html)."""
+    return "%.*f %%" % (2 if v < 0.1 else 1, 100 * v)
+
+
+def page_qber(site):
+    return b.eval("(document.getElementById('qkd-%s-qber') || {}).textContent || ''" % site)
+
+
+# GYS parameters (Gobby, Yuan & Shields, APL 84, 3762 (2004), as in Ma, Qi,
+# Zhao & Lo, PRA 72, 012326 (2005), Table I): misalignment e_d 3.3 %, dark-count
+# yield Y0 1.7e-6.  The signal QBER for a gain Q = Y0 + 1 - exp(-eta mu) is
+# E = (Y0/2 + e_d (Q - Y0)) / Q (ibid., eq. 8); an intercept-resend Eve on a
+# share F of the pulses makes it (1-F) E + F/4.
+def gys_qber(qkd, eve=0.0):
+    q = qkd.get("gain") or 1
+    return (1 - eve) * (1.7e-6 / 2 + 0.033 * (q - 1.7e-6)) / q + eve / 4
+
+
+qa = kme_faults("a").get("qkd") or {}
+q0, abort = qa.get("qber"), qa.get("qber_abort")
+t.ok(q0 is not None and abs(q0 - gys_qber(qa)) < 1e-9 and abort == 0.11,
+     "KME_A's link model: the QBER of the GYS link at its gain (%s), the 11 %% abort threshold" % q0, qa)
+want = [qber_text(q0) + " abort above " + qber_text(abort)] * 2 if q0 is not None else None
+v = b.wait("['A','B'].map(s => (document.getElementById('qkd-' + s + '-qber') || {}).textContent)"
+           ".every(x => x === %s) && [document.getElementById('qkd-A-qber').textContent,"
+           " document.getElementById('qkd-B-qber').textContent]" % json.dumps(want[0] if want else ""), 5)
+t.eq(v, want, "both sites show the link's QBER and the abort threshold")
+# Eve intercepts and resends 20 % of the pulses: E' = 0.8 E + 0.2/4 (kme-sim(8)),
+# below the threshold: the link keeps making key.
+code, _ = lab.kme_admin("a", "POST", "/admin/v1/fault?peer=%s&kind=eve&fraction=0.2" % lablib.KME["b"])
+qe = kme_faults("a").get("qkd") or {}
+q1 = qe.get("qber")
+t.ok(code == 200 and q1 is not None and abs(q1 - gys_qber(qe, 0.2)) < 1e-9,
+     "eve on 20 %% of the pulses: KME_A's QBER is 0.8 E + 0.05 = %s" % q1, qe)
+v = b.wait("['A','B'].every(s => (document.getElementById('qkd-' + s + '-qber') || {}).textContent"
+           ".startsWith(%s + ' abort') && /eve on 20.0 %%/.test(document.getElementById('qkd-' + s + '-qber')"
+           ".textContent))" % json.dumps(qber_text(q1 or 0)), 5)
+t.ok(v, "the page's QBER moves to %s at both sites, with the eavesdropper shown, within 5 s"
+     % qber_text(q1 or 0), page_qber("A"))
+t.eq(b.eval("document.querySelector('#qkd-A-qber .pill').className"), "pill warn",
+     "above half the threshold it is marked as a warning")
+# 60 %: E' = 0.4 E + 0.15 > 11 %: the link halts (QBER above the abort threshold).
+lab.kme_admin("a", "POST", "/admin/v1/fault?peer=%s&kind=eve&fraction=0.6" % lablib.KME["b"])
+q2 = (kme_faults("a").get("qkd") or {}).get("qber") or 0
+v = b.wait("(document.getElementById('qkd-A-qber') || {}).textContent.startsWith(%s + ' abort') && "
+           "document.querySelector('#qkd-A-qber .pill').className === 'pill bad' && "
+           "/QBER above the abort threshold/.test(document.getElementById('qkd-A-model').textContent) && "
+           "Array.from(document.querySelectorAll('#events li')).some(li => /QKD link QBER above the abort"
+           " threshold: QBER %s/.test(li.textContent))" % (json.dumps(qber_text(q2)), qber_text(q2)[:-2]), 5)
+t.ok(q2 > abort and v, "eve on 60 %%: QBER %s above the threshold, the page marks it, says the link halted,"
+     " and the timeline has the event" % qber_text(q2), page_qber("A"))
+lab.kme_admin("a", "POST", "/admin/v1/clear?peer=%s&kind=eve" % lablib.KME["b"])
+v = b.wait("document.getElementById('qkd-A-qber').textContent.startsWith(%s + ' abort') && "
+           "document.querySelector('#qkd-A-qber .pill').className === 'pill ok'" % json.dumps(qber_text(q0)), 5)
+t.ok(v, "eve cleared: the page shows the link's own QBER again", page_qber("A"))
 
 t.eq(kme_faults("a").get("down"), False, "KME_A has no fault before the button")
 b.eval("document.getElementById('btn-A-down').click()")

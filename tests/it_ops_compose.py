@@ -6,7 +6,11 @@ host's apt sources: one-line sources.list (with [options]) and *.list
 files, deb822 *.sources stanzas (Enabled: no skipped, non-Debian
 repositories such as NodeSource skipped), the -security suite's own mirror;
 QKDLAB_DEBIAN_MIRROR overrides; deb.debian.org when the host names none.
-The compose files carry no obsolete `version:` key; the containerlab
+The compose files carry no obsolete `version:` key; the bring-your-own-
+router override sets every setting the stand-in's entrypoint requires;
+kme-sim's admin_allow is the internal mgmt network; the dashboard's and
+Prometheus's addresses are services on mgmt, their pages published on
+127.0.0.1 only; the containerlab
 topology uses no `volumes` node key (containerlab 0.79) and states the
 release it needs for the keys it uses (containerlab's own history: the node
 key privileged from 0.78.0).
@@ -97,6 +101,42 @@ for name in ("docker-compose.yml", "compose.smoke.yml"):
     with open(os.path.join(tap.SRC, "docker", name)) as f:
         doc = yaml.safe_load(f)
     t.ok("version" not in doc and "services" in doc, "%s has services and no obsolete version: key" % name)
+# ---- the override, the dashboard's and Prometheus's configurations ----------
+D = os.path.join(tap.SRC, "docker")
+with open(os.path.join(D, "docker-compose.yml")) as f:
+    compose = yaml.safe_load(f)
+with open(os.path.join(D, "byo-router.override.yml")) as f:
+    override = yaml.safe_load(f)
+with open(os.path.join(D, "bin", "byo-router")) as f:
+    m = re.search(r"^REQUIRED=\(([^)]*)\)", f.read(), re.M)
+required = set(m.group(1).split()) if m else set()
+env = override["services"]["router-b"]["environment"]
+t.ok(required and required <= set(env), "the override sets every setting byo-router requires",
+     sorted(required - set(env)))
+t.eq(env.get("WIRE_SUBNET"), compose["networks"]["wire"]["ipam"]["config"][0]["subnet"],
+     "the override's WIRE_SUBNET is the wire network's subnet")
+mgmt = compose["networks"]["mgmt"]
+mgmt_net = mgmt["ipam"]["config"][0]["subnet"]
+t.ok(mgmt.get("internal") is True, "the mgmt network is internal")
+for k in ("kme-a", "kme-b"):
+    with open(os.path.join(D, "conf", "%s.conf" % k)) as f:
+        conf = dict(re.findall(r"^(\w+) = (.*)$", f.read(), re.M))
+    t.eq(conf.get("admin_allow"), mgmt_net, "%s's admin_allow is the mgmt network and nothing else" % k)
+svc = compose["services"]
+with open(os.path.join(D, "conf", "qkdlab-dash.conf")) as f:
+    hosts = re.findall(r"^\w+_(?:admin|metrics) = ([\w-]+):\d+$", f.read(), re.M)
+t.ok(hosts and all("mgmt" in svc.get(h, {}).get("networks", []) for h in hosts),
+     "every address of qkdlab-dash.conf is a service on mgmt", hosts)
+with open(os.path.join(D, "conf", "prometheus.yml")) as f:
+    prom = yaml.safe_load(f)
+targets = [tg for j in prom["scrape_configs"] for c in j["static_configs"] for tg in c["targets"]]
+t.ok(all(tg.startswith("localhost:") or "mgmt" in svc.get(tg.split(":")[0], {}).get("networks", [])
+         for tg in targets), "every Prometheus target is a service on mgmt (or itself)", targets)
+for name in ("dash", "prometheus"):
+    ports = svc[name].get("ports", [])
+    t.ok(ports and all(p.startswith("127.0.0.1:") for p in ports),
+         "%s is published on the host's 127.0.0.1 only" % name, ports)
+
 clab_path = os.path.join(tap.SRC, "docker", "qkdlab.clab.yml")
 with open(clab_path) as f:
     text = f.read()

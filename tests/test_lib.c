@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "cidr.h"
 #include "encoding.h"
 #include "http_hdr.h"
 #include "http_pages.h"
@@ -15,6 +16,7 @@
 #include "secmem.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <malloc.h>
 #include <stdint.h>
@@ -457,6 +459,71 @@ TEST(str_quote_escapes_and_bounds)
 	ASSERT_STR_EQ(str_quote(out, sizeof(out), "a\0b", 3, 40), "a\\x00b");
 }
 
+static bool
+in4(const struct cidr *c, const char *a)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	inet_pton(AF_INET, a, &sin.sin_addr);
+	return cidr_contains(c, (struct sockaddr *)&sin);
+}
+
+static bool
+in6(const struct cidr *c, const char *a)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+
+	inet_pton(AF_INET6, a, &sin6.sin6_addr);
+	return cidr_contains(c, (struct sockaddr *)&sin6);
+}
+
+/*
+ * Prefixes (RFC 4632 section 3.1 notation) over the documentation ranges
+ * of RFC 5737 and RFC 3849.
+ */
+TEST(cidr_parse_and_contains)
+{
+	static const char *const bad[] = {
+		"203.0.113.64",
+		"203.0.113.64/",
+		"203.0.113.64/0",
+		"203.0.113.64/33",
+		"203.0.113.64/028",
+		"203.0.113.64/+8",
+		"203.0.113.65/28",
+		"/28",
+		"kme-a/28",
+		"203.0.113.64/28 ",
+		"2001:db8::/129",
+		"2001:db8::1/32",
+		"::/0",
+		"203.0.113.64/1000000000000",
+	};
+	struct cidr c, keep;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&keep, 0x5a, sizeof(keep));
+		c = keep;
+		ASSERT_INT_EQ(cidr_parse(bad[i], &c), -1);
+		ASSERT_MEM_EQ(&c, &keep, sizeof(c));
+	}
+	ASSERT_INT_EQ(cidr_parse("203.0.113.64/28", &c), 0);
+	ASSERT_TRUE(in4(&c, "203.0.113.64") && in4(&c, "203.0.113.79"));
+	ASSERT_TRUE(!in4(&c, "203.0.113.80") && !in4(&c, "203.0.113.63"));
+	ASSERT_TRUE(in6(&c, "::ffff:203.0.113.70"));
+	ASSERT_TRUE(!in6(&c, "::203.0.113.70") && !in6(&c, "2001:db8::1"));
+	ASSERT_INT_EQ(cidr_parse("127.0.0.0/8", &c), 0);
+	ASSERT_TRUE(in4(&c, "127.255.0.1") && !in4(&c, "128.0.0.1"));
+	ASSERT_INT_EQ(cidr_parse("198.51.100.7/32", &c), 0);
+	ASSERT_TRUE(in4(&c, "198.51.100.7") && !in4(&c, "198.51.100.6"));
+	ASSERT_INT_EQ(cidr_parse("2001:db8::/32", &c), 0);
+	ASSERT_TRUE(in6(&c, "2001:db8:ffff::1") && !in6(&c, "2001:db9::1"));
+	ASSERT_TRUE(!in4(&c, "203.0.113.64"));
+	ASSERT_INT_EQ(cidr_parse("2001:db8:0:2::/63", &c), 0);
+	ASSERT_TRUE(in6(&c, "2001:db8:0:3::5") && !in6(&c, "2001:db8:0:4::"));
+	ASSERT_TRUE(!cidr_contains(&c, NULL));
+}
+
 TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
 	  TEST_CASE(hex_round_trip_and_rejects),
@@ -469,4 +536,5 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(log_event_json_fields), TEST_CASE(http_pages_addresses),
 	  TEST_CASE(utf8_rfc3629_examples_and_kuhn_stress_cases),
 	  TEST_CASE(json_text_check_refuses_nul_and_bad_utf8),
-	  TEST_CASE(str_quote_escapes_and_bounds))
+	  TEST_CASE(str_quote_escapes_and_bounds),
+	  TEST_CASE(cidr_parse_and_contains))

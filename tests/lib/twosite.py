@@ -95,18 +95,19 @@ class Sites(testlab.Lab):
                               capture_output=True, text=True, timeout=timeout)
 
     # ---- KMEs ------------------------------------------------------------
-    def kme_conf_text(self, s, extra=None):
-        return edit_conf(self.kme_conf(s), top=extra)
+    def kme_conf_text(self, s, extra=None, peer=None):
+        """peer: keys for the [peer] section (e.g. link_model)."""
+        return edit_conf(self.kme_conf(s), top=extra, section=peer)
 
-    def start_kme(self, s, extra=None):
+    def start_kme(self, s, extra=None, peer=None):
         path = self.site(s, "kme-sim.conf")
-        self.write(path, self.kme_conf_text(s, extra))
+        self.write(path, self.kme_conf_text(s, extra, peer))
         return self.daemon("kme-sim-" + s, s, [self.bin("kme-sim"), "-d", "-f", path])
 
-    def start_kmes(self, extra=None, timeout=40):
+    def start_kmes(self, extra=None, timeout=40, peer=None):
         """Both KMEs; returns once their link is up and the pool has keys."""
         for s in SITES:
-            self.start_kme(s, extra)
+            self.start_kme(s, extra, peer)
         names = ("kme-sim-a", "kme-sim-b")
 
         def ready():
