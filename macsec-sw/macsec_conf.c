@@ -25,6 +25,7 @@ conf_defaults(struct macsec_conf *conf)
 	conf->sci_port = 1;
 	conf->tap_copy_mac = true;
 	conf->offload = true;
+	conf->packet_rings = true;
 	/* The SecY's own defaults are the policy defaults. */
 	if ((tmp = secy_new(zero, 0)) != NULL) {
 		secy_get_policy(tmp, &conf->pol);
@@ -227,6 +228,14 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		if (cfg_parse_bool(value, key[0] == 'o'
 					      ? &conf->offload
 					      : &conf->qdisc_bypass) == -1) {
+			cfg_error(pos, "%s must be on or off, not '%s'", key,
+				  value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "packet-rings") == 0) {
+		if (cfg_parse_bool(value, &conf->packet_rings) == -1) {
 			cfg_error(pos, "%s must be on or off, not '%s'", key,
 				  value);
 			return -1;

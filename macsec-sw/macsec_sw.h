@@ -215,6 +215,7 @@ struct macsec_conf {
 	bool tap_copy_mac; /* TAP takes the interface's MAC */
 	bool offload; /* TAP offloads, a thread per port */
 	bool qdisc_bypass; /* PACKET_QDISC_BYPASS on the wire */
+	bool packet_rings; /* PACKET_MMAP rings on the wire (with offload) */
 	struct secy_policy pol;
 	char metrics_listen[64]; /* "" = no HTTP metrics */
 	enum log_fmt log_fmt;
@@ -248,8 +249,53 @@ void show_stats(const struct secy *secy, FILE *fp);
 struct port_batch {
 	size_t n;
 	size_t len[PORT_BATCH];
+	const uint8_t *at[PORT_BATCH]; /* received: where frame i is */
 	uint8_t frame[PORT_BATCH][PORT_FRAME_MAX];
 };
+
+/*
+ * ring.c — slots of a packet socket's memory-mapped rings (TPACKET_V2).
+ * The kernel and we hand each slot back and forth through its status
+ * word; frames are read and written in place.
+ */
+#define PRING_BLOCK (64U * 1024) /* preferred block size */
+#define PRING_FRAMES_MAX 65536U
+
+struct pring_geom { /* as struct tpacket_req wants it */
+	size_t block_size, frame_size;
+	unsigned block_nr, frame_nr, per_block;
+};
+
+struct pring {
+	uint8_t *base;
+	struct pring_geom geom;
+	unsigned head; /* the next slot to look at */
+	unsigned tail, held; /* receive: slots taken, not yet given back */
+	unsigned queued; /* transmit: slots marked since the caller reset it */
+};
+
+/* A received frame in its slot. */
+struct pring_rx {
+	const uint8_t *frame;
+	size_t len;
+	bool truncated; /* longer than the slot: do not use */
+	bool outgoing; /* our own transmission */
+};
+
+/* At least min_frames slots of frame_max octets each; -1 if impossible. */
+int pring_geometry(size_t frame_max, unsigned min_frames, size_t page,
+		   struct pring_geom *g);
+size_t pring_slot_offset(const struct pring_geom *g, unsigned i);
+void pring_init(struct pring *r, uint8_t *base, const struct pring_geom *g);
+/* The next frame the kernel handed over: 1, or 0 when there is none. */
+int pring_rx_next(struct pring *r, struct pring_rx *f);
+/* Gives every slot taken by pring_rx_next() back to the kernel. */
+void pring_rx_release(struct pring *r);
+/* The free transmit slot at the head (cap: room for the frame), or NULL
+ * while the kernel still has it (the ring is full). */
+uint8_t *pring_tx_slot(struct pring *r, size_t *cap);
+/* Queues the frame of len octets written into that slot for sending. */
+void pring_tx_put(struct pring *r, size_t len);
 
 struct wire {
 	char name[16]; /* IFNAMSIZ */
@@ -257,18 +303,33 @@ struct wire {
 	int ifindex;
 	unsigned mtu;
 	uint8_t mac[ETH_ADDR_LEN];
+	/* PACKET_MMAP rings, when open with rings */
+	uint8_t *map;
+	size_t map_len;
+	struct pring rx, tx;
 };
 
 /* Opens ifname with a packet socket (promiscuous, no outgoing copies);
- * bypass sends past the interface's queueing discipline. */
-int wire_open(struct wire *w, const char *ifname, bool bypass);
+ * bypass sends past the interface's queueing discipline; rings maps
+ * receive and transmit rings (falls back to plain I/O without them). */
+int wire_open(struct wire *w, const char *ifname, bool bypass, bool rings);
 void wire_close(struct wire *w);
-/* Receives up to PORT_BATCH frames without blocking; -1 on error. */
+/* Receives up to PORT_BATCH frames without blocking into b->at[] (in the
+ * receive ring, or b->frame[]); -1 on error.  Then wire_recv_done(). */
 int wire_recv(struct wire *w, struct port_batch *b);
+/* The frames of the last wire_recv() are no longer used. */
+void wire_recv_done(struct wire *w);
 /* Frames the kernel dropped for want of buffer since the last call. */
 uint64_t wire_drops(struct wire *w);
 /* Sends every frame of b; returns how many were not sent. */
 size_t wire_send(struct wire *w, const struct port_batch *b);
+/* With a transmit ring: room for the next frame (waits while the ring is
+ * full), NULL on error; wire_tx_put() queues it, wire_tx_flush() sends. */
+uint8_t *wire_tx_slot(struct wire *w, size_t *cap);
+void wire_tx_put(struct wire *w, size_t len);
+int wire_tx_flush(struct wire *w);
+/* Sends what is marked in the transmit ring (any thread may call it). */
+int wire_tx_send(struct wire *w);
 
 /* Creates (or attaches to) TAP name, sets its MAC (if mac) and MTU, up;
  * with vnet, every read and write starts with a virtio-net header and

@@ -147,7 +147,9 @@ daemon_setup(struct daemon *d)
 		return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (wire_open(&d->wire, c->interface, c->qdisc_bypass) == -1)
+	/* Rings with offloads on; off keeps the plain path for reference. */
+	if (wire_open(&d->wire, c->interface, c->qdisc_bypass,
+		      c->offload && c->packet_rings) == -1)
 		return -1;
 	if (d->wire.mtu <= MACSEC_OVERHEAD + 64) {
 		log_warnx("%s: MTU %u is too small for MACsec", c->interface,
@@ -192,10 +194,10 @@ daemon_setup(struct daemon *d)
 		return -1;
 	gro_init(&d->gro, d->gro_buf, VNET_HDR_LEN + GSO_FRAME_MAX);
 	log_info("SecY on %s (SCI %016llx), controlled port %s (offloads "
-		 "%s, qdisc bypass %s), control socket %s",
+		 "%s, qdisc bypass %s, packet rings %s), control socket %s",
 		 c->interface, (unsigned long long)sci, c->tap,
 		 c->offload ? "on" : "off", c->qdisc_bypass ? "on" : "off",
-		 c->socket);
+		 d->wire.map != NULL ? "on" : "off", c->socket);
 	return 0;
 }
 
@@ -213,7 +215,7 @@ pump_rx(struct daemon *d)
 	if (++d->rx_batches % 64 == 0)
 		secy_count_overrun(d->secy, wire_drops(&d->wire));
 	for (i = 0; i < d->in->n; i++) {
-		if (secy_validate_frame(d->secy, d->in->frame[i], d->in->len[i],
+		if (secy_validate_frame(d->secy, d->in->at[i], d->in->len[i],
 					d->out->frame[0], PORT_FRAME_MAX,
 					&len) != SECY_RX_DELIVER)
 			continue;
@@ -221,6 +223,7 @@ pump_rx(struct daemon *d)
 			log_debug("write to %s: %s", d->conf.tap,
 				  strerror(errno));
 	}
+	wire_recv_done(&d->wire);
 	return 0;
 }
 
@@ -259,9 +262,8 @@ pump_rx_offload(struct daemon *d)
 		enum secy_rx rx;
 
 		pthread_rwlock_rdlock(&d->lock);
-		rx =
-		    secy_validate_frame(d->secy, d->in->frame[i], d->in->len[i],
-					plain, PORT_FRAME_MAX, &len);
+		rx = secy_validate_frame(d->secy, d->in->at[i], d->in->len[i],
+					 plain, PORT_FRAME_MAX, &len);
 		pthread_rwlock_unlock(&d->lock);
 		if (rx != SECY_RX_DELIVER)
 			continue;
@@ -275,6 +277,7 @@ pump_rx_offload(struct daemon *d)
 		vnet_hdr_plain(d->rx_plain, false);
 		tap_write(d, d->rx_plain, VNET_HDR_LEN + len);
 	}
+	wire_recv_done(&d->wire);
 	return d->in->n == PORT_BATCH ? 1 : 0;
 }
 
@@ -298,9 +301,47 @@ serve_wire(struct daemon *d)
 static void
 flush_wire(struct daemon *d)
 {
+	if (d->wire.map != NULL) {
+		(void)wire_tx_flush(&d->wire);
+		return;
+	}
 	if (d->out->n > 0 && wire_send(&d->wire, d->out) > 0)
 		log_debug("send on %s: frames dropped", d->conf.interface);
 	d->out->n = 0;
+}
+
+/* Protects one frame onto the wire: straight into a transmit ring slot,
+ * or into the next batch entry. */
+static void
+protect_out(struct daemon *d, const uint8_t *frame, size_t len)
+{
+	struct port_batch *o = d->out;
+	uint8_t *slot;
+	size_t cap, n;
+	int rc;
+
+	if (d->wire.map == NULL) {
+		pthread_rwlock_rdlock(&d->lock);
+		rc = secy_protect(d->secy, frame, len, o->frame[o->n],
+				  PORT_FRAME_MAX, &o->len[o->n]);
+		pthread_rwlock_unlock(&d->lock);
+		if (rc == 0 && ++o->n == PORT_BATCH)
+			flush_wire(d);
+		return;
+	}
+	if ((slot = wire_tx_slot(&d->wire, &cap)) == NULL) {
+		log_debug("send on %s: frame dropped", d->conf.interface);
+		return;
+	}
+	/* The slot holds the wire's MTU: secy_protect() refuses longer. */
+	pthread_rwlock_rdlock(&d->lock);
+	rc = secy_protect(d->secy, frame, len, slot, cap, &n);
+	pthread_rwlock_unlock(&d->lock);
+	if (rc == 0) {
+		wire_tx_put(&d->wire, n);
+		if (d->wire.tx.queued == PORT_BATCH)
+			flush_wire(d);
+	}
 }
 
 /*
@@ -313,12 +354,11 @@ static int
 pump_tx_offload(struct daemon *d)
 {
 	struct gso_iter it;
-	struct port_batch *o = d->out;
 	size_t slen;
 	ssize_t n;
 	int reads;
 
-	o->n = 0;
+	d->out->n = 0;
 	for (reads = 0; reads < TX_READS; reads++) {
 		n = tap_read(d->tap_fd, d->tx_buf,
 			     VNET_HDR_LEN + GSO_FRAME_MAX);
@@ -336,16 +376,8 @@ pump_tx_offload(struct daemon *d)
 				  d->conf.tap, n);
 			continue;
 		}
-		while (gso_next(&it, d->seg, PORT_FRAME_MAX, &slen) == 1) {
-			int rc;
-
-			pthread_rwlock_rdlock(&d->lock);
-			rc = secy_protect(d->secy, d->seg, slen, o->frame[o->n],
-					  PORT_FRAME_MAX, &o->len[o->n]);
-			pthread_rwlock_unlock(&d->lock);
-			if (rc == 0 && ++o->n == PORT_BATCH)
-				flush_wire(d);
-		}
+		while (gso_next(&it, d->seg, PORT_FRAME_MAX, &slen) == 1)
+			protect_out(d, d->seg, slen);
 	}
 	flush_wire(d);
 	return 0;

@@ -3,7 +3,7 @@ MACSEC_CORE_OBJS := macsec-sw/sectag.o macsec-sw/cipher.o macsec-sw/secy.o
 
 BINS += macsec-sw/macsec-sw macsec-sw/macsec-ctl
 macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/macsec_conf.o \
-	macsec-sw/port.o macsec-sw/offload.o macsec-sw/macsec_ctl_server.o macsec-sw/show.o macsec-sw/export.o \
+	macsec-sw/port.o macsec-sw/ring.o macsec-sw/offload.o macsec-sw/macsec_ctl_server.o macsec-sw/show.o macsec-sw/export.o \
 	$(MACSEC_CORE_OBJS)
 macsec_sw_macsec_ctl_OBJS := macsec-sw/macsec_ctl_client.o
 
@@ -38,3 +38,7 @@ tests_test_macsec_ctl_OBJS := tests/test_macsec_ctl.o tests/harness.o \
 TESTS += tests/test_macsec_offload
 tests_test_macsec_offload_OBJS := tests/test_macsec_offload.o tests/harness.o \
 	macsec-sw/offload.o
+
+TESTS += tests/test_macsec_ring
+tests_test_macsec_ring_OBJS := tests/test_macsec_ring.o tests/harness.o \
+	macsec-sw/ring.o

@@ -39,27 +39,31 @@
 static uint64_t
 csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-	uint64_t q, acc = 0;
-	uint32_t w;
+	uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	uint32_t w0, w1, w2, w3;
 	uint16_t h;
 	uint8_t last[2];
 
 	/*
-	 * 64-bit words with the end-around carry, then the tail; only the
-	 * last chunk summed may have an odd length.
+	 * 32-bit words into four independent 64-bit sums: no carry is lost
+	 * below 2^32 words, and the additions do not wait on each other.
+	 * Then the tail; only the last chunk summed may have an odd length.
 	 */
-	for (; len >= 8; p += 8, len -= 8) {
-		memcpy(&q, p, 8);
-		acc += q;
-		acc += acc < q;
+	for (; len >= 16; p += 16, len -= 16) {
+		memcpy(&w0, p, 4);
+		memcpy(&w1, p + 4, 4);
+		memcpy(&w2, p + 8, 4);
+		memcpy(&w3, p + 12, 4);
+		a0 += w0;
+		a1 += w1;
+		a2 += w2;
+		a3 += w3;
 	}
-	sum += (acc & 0xffffffffU) + (acc >> 32);
-	if (len >= 4) {
-		memcpy(&w, p, 4);
-		sum += w;
-		p += 4;
-		len -= 4;
+	for (; len >= 4; p += 4, len -= 4) {
+		memcpy(&w0, p, 4);
+		a0 += w0;
 	}
+	sum += a0 + a1 + a2 + a3;
 	if (len >= 2) {
 		memcpy(&h, p, 2);
 		sum += h;

@@ -2,13 +2,17 @@
  * port.c — the two ports of the SecY (802.1AE 10.1, Figure 10-1).
  *
  * The Uncontrolled Port is an Ethernet interface opened with an AF_PACKET
- * socket and served in batches with recvmmsg()/sendmmsg().  The Controlled
+ * socket and served in batches: through memory-mapped receive and
+ * transmit rings (ring.c), where the kernel copies a received frame into
+ * the ring in the sender's context and sends ours from the ring's pages
+ * without a copy, or with recvmmsg()/sendmmsg().  The Controlled
  * Port is a TAP device without a packet-information header.  With offloads
  * off, the kernel hands us complete frames with checksums done; with them
  * on, every frame comes and goes behind a virtio-net header and reads may
  * bring TCP super-frames with checksums left to us (offload.c).
  */
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -19,6 +23,7 @@
 #include <net/ethernet.h>
 #include <net/if_arp.h>
 #include <net/if.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -45,8 +50,77 @@ if_ioctl(unsigned long req, struct ifreq *ifr)
 	return rc;
 }
 
+/*
+ * The receive ring holds what arrives while the receive thread waits for
+ * a core: a TCP sender's whole window (some MiB) at full rate, or frames
+ * are lost (InPktsOverrun) and the flow backs off.  Sized in octets.
+ */
+#define RX_RING_OCTETS (8U << 20)
+#define RX_RING_FRAMES_MIN 1024U
+/* Frames queued for sending: a few 64 KiB super-frames' worth. */
+#define TX_RING_FRAMES 256
+/* Room beyond the MTU and the Ethernet header: two VLAN tags. */
+#define WIRE_TAGS_LEN 8
+
+/*
+ * Maps a receive and a transmit ring on the still unbound socket, so that
+ * no frame ever waits in its plain queue.  Slots hold the longest frame
+ * the interface's MTU lets through (a longer one arrives cut short and is
+ * dropped as one longer than PORT_FRAME_MAX is without rings); transmit
+ * slots what the SecY may send (secy_set_max_frame: MTU and header).
+ */
+static int
+wire_rings(struct wire *w)
+{
+	struct pring_geom rg, tg;
+	struct tpacket_req req;
+	long page = sysconf(_SC_PAGESIZE);
+	size_t rx_max = w->mtu + ETH_HDR_LEN + WIRE_TAGS_LEN;
+	unsigned rx_frames = RX_RING_OCTETS / (unsigned)rx_max;
+	int v = TPACKET_V2, one = 1;
+
+	if (rx_frames < RX_RING_FRAMES_MIN)
+		rx_frames = RX_RING_FRAMES_MIN;
+	if (page <= 0 || rx_max > PORT_FRAME_MAX ||
+	    pring_geometry(rx_max, rx_frames, (size_t)page, &rg) == -1 ||
+	    pring_geometry(w->mtu + ETH_HDR_LEN, TX_RING_FRAMES, (size_t)page,
+			   &tg) == -1)
+		return -1;
+	if (setsockopt(w->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) == -1)
+		return -1;
+	/* A frame the device refuses frees its slot instead of stopping
+	 * the ring. */
+	if (setsockopt(w->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) == -1)
+		return -1;
+	req.tp_block_size = (unsigned)rg.block_size;
+	req.tp_block_nr = rg.block_nr;
+	req.tp_frame_size = (unsigned)rg.frame_size;
+	req.tp_frame_nr = rg.frame_nr;
+	if (setsockopt(w->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) ==
+	    -1)
+		return -1;
+	req.tp_block_size = (unsigned)tg.block_size;
+	req.tp_block_nr = tg.block_nr;
+	req.tp_frame_size = (unsigned)tg.frame_size;
+	req.tp_frame_nr = tg.frame_nr;
+	if (setsockopt(w->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) ==
+	    -1)
+		return -1;
+	/* One mapping: the receive ring, then the transmit ring. */
+	w->map_len = rg.block_size * rg.block_nr + tg.block_size * tg.block_nr;
+	w->map = mmap(NULL, w->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      w->fd, 0);
+	if (w->map == MAP_FAILED) {
+		w->map = NULL;
+		return -1;
+	}
+	pring_init(&w->rx, w->map, &rg);
+	pring_init(&w->tx, w->map + rg.block_size * rg.block_nr, &tg);
+	return 0;
+}
+
 int
-wire_open(struct wire *w, const char *ifname, bool bypass)
+wire_open(struct wire *w, const char *ifname, bool bypass, bool rings)
 {
 	struct sockaddr_ll sll;
 	struct packet_mreq mr;
@@ -75,10 +149,16 @@ wire_open(struct wire *w, const char *ifname, bool bypass)
 		goto err;
 	}
 	w->mtu = (unsigned)ifr.ifr_mtu;
-	if ((w->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC,
-			    htons(ETH_P_ALL))) == -1) {
+	/* Protocol 0: nothing reaches the socket before bind(). */
+	if ((w->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("AF_PACKET socket (needs CAP_NET_RAW)");
 		goto err;
+	}
+	if (rings && wire_rings(w) == -1) {
+		log_info("%s: no packet rings (%s): plain receive and send",
+			 ifname, strerror(errno));
+		wire_close(w);
+		return wire_open(w, ifname, bypass, false);
 	}
 	memset(&sll, 0, sizeof(sll));
 	sll.sll_family = AF_PACKET;
@@ -116,9 +196,54 @@ err:
 void
 wire_close(struct wire *w)
 {
+	if (w->map != NULL)
+		munmap(w->map, w->map_len);
+	w->map = NULL;
 	if (w->fd != -1)
 		close(w->fd);
 	w->fd = -1;
+}
+
+/* The kernel reports a pending socket error (ENETDOWN after a link flap)
+ * through poll(); with a ring no receive call clears it, so read it. */
+static int
+wire_clear_error(struct wire *w)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		return -1;
+	if (err == ENETDOWN)
+		log_warnx("%s went down", w->name);
+	else if (err != 0)
+		log_debug("%s: %s", w->name, strerror(err));
+	return 0;
+}
+
+static int
+wire_recv_ring(struct wire *w, struct port_batch *b)
+{
+	struct pring_rx f;
+
+	b->n = 0;
+	while (b->n < PORT_BATCH && pring_rx_next(&w->rx, &f) == 1) {
+		/* As below: our own sends, frames cut short. */
+		if (f.outgoing || f.truncated)
+			continue;
+		b->at[b->n] = f.frame;
+		b->len[b->n++] = f.len;
+	}
+	if (b->n == 0 && w->rx.held == 0)
+		return wire_clear_error(w);
+	return 0;
+}
+
+void
+wire_recv_done(struct wire *w)
+{
+	if (w->map != NULL)
+		pring_rx_release(&w->rx);
 }
 
 int
@@ -130,6 +255,8 @@ wire_recv(struct wire *w, struct port_batch *b)
 	size_t i;
 	int n;
 
+	if (w->map != NULL)
+		return wire_recv_ring(w, b);
 	memset(msg, 0, sizeof(msg));
 	for (i = 0; i < PORT_BATCH; i++) {
 		iov[i].iov_base = b->frame[i];
@@ -156,8 +283,7 @@ wire_recv(struct wire *w, struct port_batch *b)
 		/* A truncated frame could only fail validation later. */
 		if (msg[i].msg_hdr.msg_flags & MSG_TRUNC)
 			continue;
-		if (b->n != i)
-			memmove(b->frame[b->n], b->frame[i], msg[i].msg_len);
+		b->at[b->n] = b->frame[i];
 		b->len[b->n++] = msg[i].msg_len;
 	}
 	return 0;
@@ -202,6 +328,65 @@ wire_send(struct wire *w, const struct port_batch *b)
 		done += (size_t)n;
 	}
 	return b->n - done;
+}
+
+int
+wire_tx_flush(struct wire *w)
+{
+	if (w->tx.queued == 0)
+		return 0;
+	w->tx.queued = 0;
+	return wire_tx_send(w);
+}
+
+int
+wire_tx_send(struct wire *w)
+{
+	/* The kernel sends every slot marked, in ring order, whichever
+	 * thread asks; no waiting for completions. */
+	while (send(w->fd, NULL, 0, MSG_DONTWAIT) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == ENOBUFS)
+			return 0; /* sent as far as the device took them */
+		log_debug("send on %s: %s", w->name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+uint8_t *
+wire_tx_slot(struct wire *w, size_t *cap)
+{
+	struct pollfd pfd;
+	uint8_t *p;
+	int tries;
+
+	if ((p = pring_tx_slot(&w->tx, cap)) != NULL)
+		return p;
+	/*
+	 * Full: the head slot's frame is still on its way.  Send what is
+	 * queued and wait for a slot; a full ring pushes back on the TAP's
+	 * senders as a full socket buffer would.
+	 */
+	if (wire_tx_flush(w) == -1)
+		return NULL;
+	for (tries = 0; tries < 100; tries++) {
+		if ((p = pring_tx_slot(&w->tx, cap)) != NULL)
+			return p;
+		pfd.fd = w->fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, 10) == -1 && errno != EINTR)
+			return NULL;
+	}
+	log_debug("%s: transmit ring stays full", w->name);
+	return NULL;
+}
+
+void
+wire_tx_put(struct wire *w, size_t len)
+{
+	pring_tx_put(&w->tx, len);
 }
 
 int

@@ -110,6 +110,11 @@ def run(offload):
                " && ip link set macsec0 up" % (n, n))
     t.eq(a.run("cat /sys/class/net/macsec0/mtu").stdout.strip(), str(WIRE_MTU - 32),
          "offload %s: the TAP's MTU leaves room for SecTAG and ICV" % tag)
+    # Offloads bring the memory-mapped packet rings (the kernel accepted
+    # them, no fallback); without offloads the plain path stays.
+    logs = na.proc.output() + nb.proc.output()
+    t.ok(logs.count("packet rings %s)" % tag) == 2,
+         "offload %s: both SecYs run with packet rings %s" % (tag, tag), logs[-400:])
 
     wire, tap_a, tap_b = (os.path.join(tmp, "%s-%s.pcap" % (n, tag)) for n in ("wire", "tapa", "tapb"))
     # The wire is captured where A sends: B's veth end would drop a frame
@@ -186,7 +191,7 @@ def run(offload):
 
 if subprocess.run(["which", "tshark"], capture_output=True).returncode != 0:
     t.skip_all("tshark not installed")
-for key in ("offload", "qdisc-bypass"):
+for key in ("offload", "qdisc-bypass", "packet-rings"):
     bad = os.path.join(tmp, "bad-%s.conf" % key)
     with open(bad, "w") as f:
         f.write("interface = eth9\n%s = maybe\n" % key)
