@@ -289,6 +289,15 @@ int64_t kme_store_ready_count(struct kme_store *st, const char *master,
 int kme_store_ready_take(struct kme_store *st, const char *master,
 			 const char *slave, int64_t min_created,
 			 struct kme_key *out, size_t n);
+/*
+ * The same for between min and max keys (got: how many); created, if not
+ * NULL, gets each key's created time.  The keys are deleted from the
+ * store in the transaction that takes them.
+ */
+int kme_store_ready_claim(struct kme_store *st, const char *master,
+			  const char *slave, int64_t min_created, size_t min,
+			  size_t max, struct kme_key *out, int64_t *created,
+			  size_t *got);
 /* Deletes a peer's ready keys created before the given time. */
 int64_t kme_store_ready_purge(struct kme_store *st, const char *peer,
 			      int64_t before);
@@ -379,6 +388,7 @@ int kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap,
 
 struct kme_link_client;
 struct kme_link_resv;
+struct kme_link_claim;
 
 /* Run-time state of one peer (index matches cfg.peers). */
 struct kme_peer {
@@ -408,6 +418,8 @@ struct kme_peer {
 	size_t ndelivered;
 	uint64_t ready_keys; /* prefetched, counted against the max */
 	uint64_t relay_pad_bits; /* link key spent on relay hops to it */
+	/* prefetched keys taken from the store ahead of requests (under lock) */
+	struct kme_link_claim *claims;
 	bool saes_differ; /* its SAEs vs [peer] saes (logged once) */
 };
 

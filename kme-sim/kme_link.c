@@ -90,7 +90,8 @@ kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap)
 			 call_why);
 		return false;
 	}
-	if (now - last > dead) {
+	/* last may be later than now: another thread touched the link. */
+	if (last < now && now - last > dead) {
 		snprintf(why, cap,
 			 "KME link to %s is down (no contact for %llu ms)",
 			 p->cfg->id, (unsigned long long)(now - last));
@@ -115,7 +116,7 @@ kme_link_up(struct kme *k, struct kme_peer *p, char *why, size_t cap)
 	pthread_mutex_lock(&p->lock);
 	ping = p->ping_ms;
 	pthread_mutex_unlock(&p->lock);
-	if (p->authority && ping != 0 && now - ping > dead) {
+	if (p->authority && ping != 0 && ping < now && now - ping > dead) {
 		snprintf(why, cap,
 			 "KME link to %s is down (KME %s has not reached "
 			 "KME %s for %llu ms)",
@@ -301,6 +302,7 @@ kme_link_stop(struct kme *k)
 		free(k->peers[i].delivered);
 		k->peers[i].delivered = NULL;
 		if (k->peers[i].cfg != NULL) {
+			kme_link_claims_clear(&k->peers[i], true);
 			pthread_mutex_destroy(&k->peers[i].lock);
 			pthread_mutex_destroy(&k->peers[i].rq_lock);
 			pthread_cond_destroy(&k->peers[i].rq_cond);

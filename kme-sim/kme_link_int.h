@@ -73,6 +73,16 @@ struct kme_link_resv {
 	struct kme_link_resv *next;
 };
 
+/*
+ * Prefetched keys held in memory per (master, slave) pair, already gone
+ * from the store: claims_clear wipes them (and frees the claims with
+ * release, when no request runs); claims_count counts a pair's keys
+ * created at or after min_created.
+ */
+void kme_link_claims_clear(struct kme_peer *p, bool release);
+uint64_t kme_link_claims_count(struct kme_peer *p, const char *master,
+			       const char *slave, int64_t min_created);
+
 /* Has the peer record the keys of me (group commit); 0 or -1 (me->why). */
 int kme_link_reserve(struct kme *k, struct kme_peer *p,
 		     struct kme_link_resv *me);

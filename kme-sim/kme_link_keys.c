@@ -16,6 +16,7 @@
 #include "kme_linkmsg.h"
 
 #include "log.h"
+#include "secmem.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
@@ -28,6 +29,12 @@
 /* At least the largest thread pool, so that no waiter is left behind;
  * at most what the peer takes in one reserve. */
 #define KME_LINK_BATCH_MAX KME_LINKMSG_BATCH_MAX
+
+/* Prefetched keys taken from the store at once, held per pair at most,
+ * and pairs per peer that hold some. */
+#define KME_CLAIM_BATCH 64
+#define KME_CLAIM_CAP (2 * KME_CLAIM_BATCH)
+#define KME_CLAIM_PAIRS 64
 
 /* Sends one batch of reservations in one message; sets rc/why of each. */
 static void
@@ -225,34 +232,199 @@ out:
 	return rc;
 }
 
+/*
+ * Prefetched keys of one (master, slave) pair taken from the store's ready
+ * table a batch at a time, ahead of the requests that hand them out: the
+ * transaction that takes a batch deletes it from the store, so that a
+ * crash can lose these keys (the peer lets them expire) but can never hand
+ * one out twice.  Each was recorded at the peer before it became ready.
+ */
+struct kme_link_claim {
+	char master[KME_ID_MAX + 1], slave[KME_ID_MAX + 1];
+	struct kme_key keys[KME_CLAIM_CAP];
+	int64_t created[KME_CLAIM_CAP];
+	size_t head, n; /* keys[head .. head + n) */
+	bool busy; /* a request is taking a batch from the store */
+	struct kme_link_claim *next;
+};
+
+/* The pair's claim, made if absent (at most KME_CLAIM_PAIRS); p->lock. */
+static struct kme_link_claim *
+kme_link_claim_find(struct kme_peer *p, const char *master, const char *slave)
+{
+	struct kme_link_claim *c;
+	size_t n = 0;
+
+	for (c = p->claims; c != NULL; c = c->next, n++) {
+		if (strcmp(c->master, master) == 0 &&
+		    strcmp(c->slave, slave) == 0)
+			return c;
+	}
+	if (n >= KME_CLAIM_PAIRS || (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	snprintf(c->master, sizeof(c->master), "%s", master);
+	snprintf(c->slave, sizeof(c->slave), "%s", slave);
+	c->next = p->claims;
+	p->claims = c;
+	return c;
+}
+
+/* Wipes the keys from the head on while the test holds; p->lock. */
+static void
+kme_link_claim_drop(struct kme_link_claim *c, int64_t min_created, bool all)
+{
+	while (c->n > 0 && (all || c->created[c->head] < min_created)) {
+		secmem_free(c->keys[c->head].bytes);
+		c->keys[c->head].bytes = NULL;
+		c->head++;
+		c->n--;
+	}
+	if (c->n == 0)
+		c->head = 0;
+}
+
+/* Appends what room allows; the rest is wiped (a lost key, never a
+ * repeated one).  p->lock held. */
+static void
+kme_link_claim_push(struct kme_link_claim *c, struct kme_key *keys,
+		    const int64_t *created, size_t n)
+{
+	if (c->head + c->n + n > KME_CLAIM_CAP && c->head > 0) {
+		memmove(c->keys, c->keys + c->head, c->n * sizeof(c->keys[0]));
+		memmove(c->created, c->created + c->head,
+			c->n * sizeof(c->created[0]));
+		c->head = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (c->n < KME_CLAIM_CAP) {
+			c->keys[c->n] = keys[i];
+			c->created[c->n++] = created[i];
+		} else {
+			secmem_free(keys[i].bytes);
+		}
+		keys[i].bytes = NULL;
+	}
+}
+
+void
+kme_link_claims_clear(struct kme_peer *p, bool release)
+{
+	struct kme_link_claim *c, *nx;
+
+	pthread_mutex_lock(&p->lock);
+	for (c = p->claims; c != NULL; c = nx) {
+		nx = c->next;
+		kme_link_claim_drop(c, 0, true);
+		if (release)
+			free(c);
+	}
+	if (release)
+		p->claims = NULL;
+	pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t
+kme_link_claims_count(struct kme_peer *p, const char *master, const char *slave,
+		      int64_t min_created)
+{
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (struct kme_link_claim *c = p->claims; c != NULL; c = c->next) {
+		if (strcmp(c->master, master) != 0 ||
+		    strcmp(c->slave, slave) != 0)
+			continue;
+		for (size_t i = 0; i < c->n; i++)
+			n += c->created[c->head + i] >= min_created;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
 int64_t
 kme_link_ready_count(struct kme *k, struct kme_peer *p, const char *master,
 		     const char *slave)
 {
-	int64_t n;
+	int64_t min_created = kme_link_ready_min_created(k), n;
 
 	if (!p->authority || k->cfg.prefetch_keys == 0)
 		return 0;
-	n = kme_store_ready_count(k->store, master, slave,
-				  kme_link_ready_min_created(k));
-	return n > 0 ? n : 0;
+	n = kme_store_ready_count(k->store, master, slave, min_created);
+	if (n == -1)
+		n = 0;
+	return n +
+	       (int64_t)kme_link_claims_count(p, master, slave, min_created);
+}
+
+/*
+ * Takes a batch of at least n prefetched keys from the store into the
+ * pair's claim (n go to out, the rest wait there); the claim is busy
+ * meanwhile, so one request at a time does this per pair.  0 or -1.
+ */
+static int
+kme_link_claim_fill(struct kme *k, struct kme_peer *p, struct kme_link_claim *c,
+		    int64_t min_created, uint32_t n, struct kme_key *out)
+{
+	int64_t created[KME_CLAIM_BATCH];
+	size_t want = n < KME_CLAIM_BATCH ? KME_CLAIM_BATCH : n, got = 0;
+	struct kme_key *batch = kme_keys_new(want);
+	int rc = -1;
+
+	if (batch != NULL &&
+	    kme_store_ready_claim(
+		k->store, c->master, c->slave, min_created, n, want, batch,
+		want == KME_CLAIM_BATCH ? created : NULL, &got) == 0)
+		rc = 0;
+	pthread_mutex_lock(&p->lock);
+	c->busy = false;
+	if (rc == 0) {
+		memcpy(out, batch, n * sizeof(*out));
+		for (uint32_t i = 0; i < n; i++)
+			batch[i].bytes = NULL;
+		if (got > n)
+			kme_link_claim_push(c, batch + n, created + n, got - n);
+	}
+	pthread_mutex_unlock(&p->lock);
+	kme_keys_free(batch, want);
+	return rc;
 }
 
 /*
  * The fast path (prefetch_keys): keys already recorded at the peer for
- * this pair are taken in one local transaction.  The peer learns of the
- * delivery with the next sync, which starts their key_ttl there.
+ * this pair, from the pair's claim or else the store.  The peer learns of
+ * the delivery with the next sync, which starts their key_ttl there.
  */
 static int
 kme_link_keys_ready(struct kme *k, struct kme_peer *p, const char *master,
 		    const char *slave, uint32_t n, struct kme_key **out)
 {
+	int64_t min_created = kme_link_ready_min_created(k);
 	struct kme_key *keys = kme_keys_new(n);
+	struct kme_link_claim *c;
+	bool fill = false, have = false;
 
 	if (keys == NULL)
 		return -1;
-	if (kme_store_ready_take(k->store, master, slave,
-				 kme_link_ready_min_created(k), keys, n) != 0) {
+	pthread_mutex_lock(&p->lock);
+	c = kme_link_claim_find(p, master, slave);
+	if (c != NULL) {
+		kme_link_claim_drop(c, min_created, false);
+		if (c->n >= n) {
+			memcpy(keys, c->keys + c->head, n * sizeof(*keys));
+			memset(c->keys + c->head, 0, n * sizeof(*keys));
+			c->head += n;
+			c->n -= n;
+			have = true;
+		} else if (!c->busy) {
+			c->busy = fill = true;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	/* Another request fills this pair's claim: this one takes its keys
+	 * from the store alone, as it would without a claim. */
+	if (!have && (fill ? kme_link_claim_fill(k, p, c, min_created, n, keys)
+			   : kme_store_ready_take(k->store, master, slave,
+						  min_created, keys, n)) != 0) {
 		kme_keys_free(keys, n);
 		return -1;
 	}

@@ -83,6 +83,8 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 
 			if (have == -1)
 				continue;
+			have += (int64_t)kme_link_claims_count(
+			    p, k->cfg.saes[i], p->cfg->saes[j], min_created);
 			total += (uint64_t)have;
 			if ((uint64_t)have >= share)
 				continue;
@@ -195,10 +197,12 @@ kme_link_tick_authority(struct kme *k, struct kme_peer *p, uint64_t dt_ms)
 	pthread_mutex_unlock(&p->lock);
 	kme_link_pool_grow(k, p, dt_ms, starve);
 	if (k->cfg.prefetch_keys > 0) {
-		if (starve)
+		if (starve) {
 			kme_store_ready_purge(k->store, p->cfg->id, INT64_MAX);
-		else
+			kme_link_claims_clear(p, false);
+		} else {
 			kme_link_prefetch(k, p);
+		}
 	}
 	pthread_mutex_lock(&p->lock);
 	now_bits = p->pool_bits;

@@ -6,6 +6,7 @@
 #include "kme_store_int.h"
 
 #include "log.h"
+#include "secmem.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -70,16 +71,25 @@ kme_store_ready_count(struct kme_store *st, const char *master,
 	return n;
 }
 
+/*
+ * Takes between min and max of the oldest ready keys of a pair in one
+ * transaction, which deletes them before any leaves this function; 1
+ * (nothing taken) if fewer than min are ready.
+ */
 int
-kme_store_ready_take(struct kme_store *st, const char *master,
-		     const char *slave, int64_t min_created,
-		     struct kme_key *out, size_t n)
+kme_store_ready_claim(struct kme_store *st, const char *master,
+		      const char *slave, int64_t min_created, size_t min,
+		      size_t max, struct kme_key *out, int64_t *created,
+		      size_t *got_out)
 {
 	sqlite3_stmt *q = NULL, *d = NULL;
 	int64_t last_created = 0;
 	size_t got = 0;
 	int rc = -1;
 
+	*got_out = 0;
+	if (max == 0 || min > max)
+		return -1;
 	pthread_mutex_lock(&st->lock);
 	/* Oldest first, in primary key order: the rows taken are one range
 	 * of the key, deleted by the next statement without an index. */
@@ -98,8 +108,8 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 	sqlite3_bind_text(q, 1, master, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, slave, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 3, min_created);
-	sqlite3_bind_int64(q, 4, (sqlite3_int64)n);
-	while (got < n && sqlite3_step(q) == SQLITE_ROW) {
+	sqlite3_bind_int64(q, 4, (sqlite3_int64)max);
+	while (got < max && sqlite3_step(q) == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(q, 1);
 
 		if (sqlite3_column_bytes(q, 0) != UUID_LEN)
@@ -111,34 +121,55 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 		memcpy(out[got].id, sqlite3_column_blob(q, 0), UUID_LEN);
 		memcpy(out[got].bytes, sqlite3_column_blob(q, 1), len);
 		last_created = sqlite3_column_int64(q, 2);
+		if (created != NULL)
+			created[got] = last_created;
 		got++;
 	}
 	sqlite3_reset(q);
-	if (got == n) {
+	if (got >= min && got > 0) {
 		sqlite3_bind_text(d, 1, master, -1, SQLITE_STATIC);
 		sqlite3_bind_text(d, 2, slave, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(d, 3, min_created);
 		sqlite3_bind_int64(d, 4, last_created);
-		sqlite3_bind_blob(d, 5, out[n - 1].id, UUID_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(d, 5, out[got - 1].id, UUID_LEN,
+				  SQLITE_STATIC);
 		if (kme_store_step_done(st, d) == -1 ||
-		    (size_t)sqlite3_changes(st->db) != n) {
+		    (size_t)sqlite3_changes(st->db) != got) {
 			kme_store_run(st, "ROLLBACK");
 			goto out;
 		}
 	}
-	/* All or none: the master gets them only once they are gone here. */
-	if (got != n || kme_store_run(st, "COMMIT") == -1) {
+	/* All or none: the keys leave only once they are gone here. */
+	if (got < min || got == 0 || kme_store_run(st, "COMMIT") == -1) {
 		kme_store_run(st, "ROLLBACK");
-		rc = got != n ? 1 : -1;
+		rc = got < min || got == 0 ? 1 : -1;
 		goto out;
 	}
 	st->scrub = true;
+	*got_out = got;
 	rc = 0;
 out:
+	if (rc != 0) {
+		for (size_t i = 0; i < got; i++) {
+			secmem_free(out[i].bytes);
+			out[i].bytes = NULL;
+		}
+	}
 	kme_store_release(st, q);
 	kme_store_release(st, d);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
+}
+
+int
+kme_store_ready_take(struct kme_store *st, const char *master,
+		     const char *slave, int64_t min_created,
+		     struct kme_key *out, size_t n)
+{
+	size_t got;
+
+	return kme_store_ready_claim(st, master, slave, min_created, n, n, out,
+				     NULL, &got);
 }
 
 int64_t

@@ -46,6 +46,12 @@ kme_store_prep(struct kme_store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
+	/* Callers pass string literals: the same text is mostly the same
+	 * pointer, found without comparing SQL that shares long prefixes. */
+	for (size_t i = 0; i < st->ncache; i++) {
+		if (st->cache[i].sql == sql)
+			return st->cache[i].stmt;
+	}
 	for (size_t i = 0; i < st->ncache; i++) {
 		if (strcmp(st->cache[i].sql, sql) == 0)
 			return st->cache[i].stmt;

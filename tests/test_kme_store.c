@@ -510,10 +510,75 @@ TEST(files_private)
 	cleanup_db(st);
 }
 
+/*
+ * A claim takes between min and max of the oldest ready keys, and they are
+ * gone from the store once it returns: reopened, the store never offers
+ * one of them again (a crash after a claim loses keys, never repeats one).
+ */
+TEST(ready_claim_bounds_and_durable)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(5, 32),
+		       *out = kme_keys_new(8), *rest = kme_keys_new(8);
+	int64_t now = wall_s(), created[8] = { 0 };
+	size_t got = 99;
+
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B", keys,
+					  2, now - 5),
+		      0);
+	ASSERT_INT_EQ(kme_store_ready_add(st, "KME_B", "SAE_A", "SAE_B",
+					  keys + 2, 3, now),
+		      0);
+	/* More asked for at least than there are: nothing taken. */
+	ASSERT_INT_EQ(kme_store_ready_claim(st, "SAE_A", "SAE_B", 0, 6, 8, out,
+					    created, &got),
+		      1);
+	ASSERT_U64_EQ(got, 0);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 5);
+	/* At most max, the oldest first, with their created times. */
+	ASSERT_INT_EQ(kme_store_ready_claim(st, "SAE_A", "SAE_B", 0, 1, 3, out,
+					    created, &got),
+		      0);
+	ASSERT_U64_EQ(got, 3);
+	ASSERT_TRUE(created[0] == now - 5 && created[1] == now - 5 &&
+		    created[2] == now);
+	for (size_t i = 0; i < got; i++) {
+		size_t j = 0;
+
+		while (j < 5 && memcmp(out[i].id, keys[j].id, UUID_LEN) != 0)
+			j++;
+		ASSERT_TRUE(j < 5);
+		ASSERT_MEM_EQ(out[i].bytes, keys[j].bytes, 32);
+	}
+	/* Durable: a reopened store holds the two others only. */
+	kme_store_free(st);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_ready_count(st, "SAE_A", "SAE_B", 0), 2);
+	ASSERT_INT_EQ(kme_store_ready_claim(st, "SAE_A", "SAE_B", 0, 1, 8, rest,
+					    NULL, &got),
+		      0);
+	ASSERT_U64_EQ(got, 2);
+	for (size_t i = 0; i < 2; i++) {
+		for (size_t j = 0; j < 3; j++)
+			ASSERT_TRUE(memcmp(rest[i].id, out[j].id, UUID_LEN) !=
+				    0);
+	}
+	/* Empty now: a claim of at least one takes nothing. */
+	ASSERT_INT_EQ(kme_store_ready_claim(st, "SAE_A", "SAE_B", 0, 1, 8, rest,
+					    NULL, &got),
+		      1);
+	kme_keys_free(out, 8);
+	kme_keys_free(rest, 8);
+	kme_keys_free(keys, 5);
+	cleanup_db(st);
+}
+
 TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
 	  TEST_CASE(files_private), TEST_CASE(ready_take_same_second),
 	  TEST_CASE(fetch_audit_and_retention),
 	  TEST_CASE(carries_over_schema_v1),
-	  TEST_CASE(reserve_batch_refuses_repeated_ids))
+	  TEST_CASE(reserve_batch_refuses_repeated_ids),
+	  TEST_CASE(ready_claim_bounds_and_durable))
