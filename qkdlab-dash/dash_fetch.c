@@ -11,11 +11,10 @@
 
 #include "http_pages.h"
 #include "log.h"
+#include "util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -77,9 +76,7 @@ dash_wait(int fd, short events, int ms)
 static int
 dash_connect(const char *netns, const char *addr)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	char host[DASH_ADDR_MAX];
 	uint16_t port;
 	socklen_t len;
@@ -87,17 +84,8 @@ dash_connect(const char *netns, const char *addr)
 
 	if (http_pages_parse_addr(addr, host, sizeof(host), &port) == -1)
 		return -1;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		len = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		len = sizeof(*s6);
-	} else {
+	if (sockaddr_from_ip(host, port, &ss, &len) == -1)
 		return -1;
-	}
 	if ((fd = dash_socket(netns, ss.ss_family)) == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&ss, len) == -1 &&
