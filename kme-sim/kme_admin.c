@@ -23,49 +23,30 @@
 #include "log.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <math.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A 200 page; a heap body (MUST_FREE) is freed here or by MHD. */
 static enum MHD_Result
-kme_admin_text(struct MHD_Connection *conn, char *text)
+kme_admin_page(struct MHD_Connection *conn, const char *ctype, const char *body,
+	       enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	if (text == NULL)
+	if (body == NULL)
 		return kme_http_error(conn, 503, "out of memory");
-	resp = MHD_create_response_from_buffer(strlen(text), text,
-					       MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(strlen(body),
+					       (void *)(uintptr_t)body, mode);
 	if (resp == NULL) {
-		free(text);
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free((void *)(uintptr_t)body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"text/plain; version=0.0.4");
-	ret = MHD_queue_response(conn, 200, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
-kme_admin_yaml(struct MHD_Connection *conn, const char *doc)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	resp = MHD_create_response_from_buffer(
-	    strlen(doc), (void *)(uintptr_t)doc, MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"application/yaml");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	ret = MHD_queue_response(conn, 200, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -115,22 +96,6 @@ kme_admin_faults(struct kme *k, struct MHD_Connection *conn)
 	}
 }
 
-/* A finite number in [lo, hi] from a query argument. */
-static int
-kme_admin_double(const char *v, double lo, double hi, double *out)
-{
-	char *end;
-
-	if (v == NULL || *v == '\0')
-		return -1;
-	errno = 0;
-	*out = strtod(v, &end);
-	if (*end != '\0' || errno != 0 || !isfinite(*out) || *out < lo ||
-	    *out > hi)
-		return -1;
-	return 0;
-}
-
 static bool
 kme_admin_is_physics(const char *kind)
 {
@@ -170,10 +135,10 @@ kme_admin_physics(struct kme *k, struct MHD_Connection *conn,
 		return kme_http_error(conn, 409, msg);
 	}
 	if (set && strcmp(kind, "eve") == 0 &&
-	    kme_admin_double(fr, 0, 1, &x) == -1)
+	    (fr == NULL || cfg_parse_double(fr, 0, 1, &x) == -1))
 		return kme_http_error(conn, 400, "eve needs fraction=0..1");
 	if (set && strcmp(kind, "loss") == 0 &&
-	    kme_admin_double(db, 0, 100, &x) == -1)
+	    (db == NULL || cfg_parse_double(db, 0, 100, &x) == -1))
 		return kme_http_error(conn, 400, "loss needs db=0..100");
 	pthread_mutex_lock(&p->lock);
 	if (kind == NULL || strcmp(kind, "eve") == 0)
@@ -264,11 +229,15 @@ kme_admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (((struct kme_http_req *)*con_cls)->too_large)
 		return kme_http_error(conn, 400, "request body too large");
 	if (get && strcmp(url, "/metrics") == 0)
-		return kme_admin_text(conn, kme_metrics_render(k));
+		return kme_admin_page(conn, "text/plain; version=0.0.4",
+				      kme_metrics_render(k),
+				      MHD_RESPMEM_MUST_FREE);
 	if (get && strcmp(url, "/openapi/etsi014.yaml") == 0)
-		return kme_admin_yaml(conn, api_etsi014_yaml);
+		return kme_admin_page(conn, "application/yaml",
+				      api_etsi014_yaml, MHD_RESPMEM_PERSISTENT);
 	if (get && strcmp(url, "/openapi/admin.yaml") == 0)
-		return kme_admin_yaml(conn, api_admin_yaml);
+		return kme_admin_page(conn, "application/yaml", api_admin_yaml,
+				      MHD_RESPMEM_PERSISTENT);
 	if (get && strcmp(url, "/admin/v1/faults") == 0)
 		return kme_admin_faults(k, conn);
 	if (post && strcmp(url, "/admin/v1/fault") == 0)
@@ -312,25 +281,18 @@ kme_admin_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 int
 kme_admin_start(struct kme *k)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
 
 	if (!k->cfg.has_admin)
 		return 0;
-	if (inet_pton(AF_INET, k->cfg.admin_listen.host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(k->cfg.admin_listen.port);
-	} else if (inet_pton(AF_INET6, k->cfg.admin_listen.host,
-			     &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(k->cfg.admin_listen.port);
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (sockaddr_from_ip(k->cfg.admin_listen.host, k->cfg.admin_listen.port,
+			     &ss, NULL) == -1) {
 		log_err("admin: bad address %s", k->cfg.admin_listen.host);
 		return -1;
 	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	k->admin_mhd =
 	    MHD_start_daemon(flags, k->cfg.admin_listen.port, kme_admin_accept,
 			     k, kme_admin_handler, k, MHD_OPTION_SOCK_ADDR,

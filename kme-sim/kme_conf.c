@@ -5,11 +5,12 @@
 
 #include "cfg.h"
 #include "encoding.h"
+#include "http_pages.h"
 #include "log.h"
 #include "util.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,31 +27,8 @@ kme_cfg_valid_id(const char *s)
 int
 kme_cfg_parse_addr(const char *s, struct kme_addr *out)
 {
-	const char *colon;
-	uint64_t port;
-	size_t hlen;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (rb == NULL || rb[1] != ':')
-			return -1;
-		hlen = (size_t)(rb - s - 1);
-		s++;
-		colon = rb + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return -1;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= sizeof(out->host))
-		return -1;
-	if (cfg_parse_u64(colon + 1, 1, 65535, &port) == -1)
-		return -1;
-	memcpy(out->host, s, hlen);
-	out->host[hlen] = '\0';
-	out->port = (uint16_t)port;
-	return 0;
+	return http_pages_parse_addr(s, out->host, sizeof(out->host),
+				     &out->port);
 }
 
 /* Splits a space-separated list of IDs into arr. */
@@ -163,16 +141,10 @@ static int
 kme_cfg_double(const char *v, double *out, const char *key,
 	       const struct cfg_pos *pos)
 {
-	char *end;
-	double x;
-
-	errno = 0;
-	x = strtod(v, &end);
-	if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(x)) {
+	if (cfg_parse_double(v, -DBL_MAX, DBL_MAX, out) == -1) {
 		cfg_error(pos, "%s must be a number, not '%.40s'", key, v);
 		return -1;
 	}
-	*out = x;
 	return 0;
 }
 

@@ -62,11 +62,7 @@ uint64_t kme_link_prefetch_share(const struct kme *k, const struct kme_peer *p);
 
 /* A reservation waiting for the next batch to the peer. */
 struct kme_link_resv {
-	const char *master;
-	char (*slaves)[KME_ID_MAX + 1];
-	size_t nslaves;
-	const struct kme_key *keys;
-	size_t n;
+	struct kme_store_resv item; /* as the peer records it */
 	bool done;
 	int rc;
 	char why[KME_ERR_MAX];

@@ -46,15 +46,17 @@ kme_link_send_batch(struct kme *k, struct kme_peer *p, struct kme_link_resv *b)
 	arr = msg ? cJSON_AddArrayToObject(msg, "batch") : NULL;
 	for (struct kme_link_resv *r = b; arr != NULL && r != NULL;
 	     r = r->next) {
-		cJSON *it = kme_http_key_container(r->keys, r->n);
+		cJSON *it = kme_http_key_container(r->item.keys, r->item.n);
 		if (it == NULL) {
 			arr = NULL;
 			break;
 		}
 		cJSON_AddItemToArray(arr, it);
-		if (cJSON_AddStringToObject(it, "master", r->master) == NULL ||
-		    !cJSON_AddItemToObject(
-			it, "slaves", kme_link_ids_json(r->slaves, r->nslaves)))
+		if (cJSON_AddStringToObject(it, "master", r->item.master) ==
+			NULL ||
+		    !cJSON_AddItemToObject(it, "slaves",
+					   kme_link_ids_json(r->item.slaves,
+							     r->item.nslaves)))
 			arr = NULL;
 	}
 	if (arr != NULL)
@@ -152,11 +154,11 @@ kme_link_keys_here(struct kme *k, struct kme_peer *p, const char *master,
 		snprintf(why, cap, "out of memory");
 		return -1;
 	}
-	r.master = master;
-	r.slaves = slaves;
-	r.nslaves = nslaves;
-	r.keys = keys;
-	r.n = n;
+	r.item.master = master;
+	r.item.slaves = slaves;
+	r.item.nslaves = nslaves;
+	r.item.keys = keys;
+	r.item.n = n;
 	if (kme_link_reserve(k, p, &r) == -1) {
 		/* The peer may have recorded them before the reply was lost:
 		 * the bits are spent, the keys never leave. */

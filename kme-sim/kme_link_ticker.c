@@ -115,15 +115,15 @@ kme_link_prefetch(struct kme *k, struct kme_peer *p)
 				if (keys == NULL)
 					goto out;
 				memset(&r, 0, sizeof(r));
-				r.master = k->cfg.saes[i];
-				r.slaves = slave;
-				r.nslaves = 1;
-				r.keys = keys;
-				r.n = n;
+				r.item.master = k->cfg.saes[i];
+				r.item.slaves = slave;
+				r.item.nslaves = 1;
+				r.item.keys = keys;
+				r.item.n = n;
 				/* Recorded at the peer first, then ready here. */
 				if (kme_link_reserve(k, p, &r) == -1 ||
 				    kme_store_ready_add(k->store, p->cfg->id,
-							r.master, slave[0],
+							r.item.master, slave[0],
 							keys, n, now) == -1) {
 					kme_keys_free(keys, n);
 					goto out;

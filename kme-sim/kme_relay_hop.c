@@ -206,7 +206,7 @@ kme_relay_pad_get(struct kme *k, struct kme_peer *p, size_t len,
 		if (pad != NULL && cJSON_IsString(jp))
 			n = base64_decode(pad, len + 3, jp->valuestring,
 					  strlen(jp->valuestring));
-		if (n < 0 || (size_t)n != len) {
+		if (n == -1 || (size_t)n != len) {
 			kme_relay_pad_free(pad, len + 3);
 			pad = NULL;
 			snprintf(why, cap, "KME %s sent a malformed pad",

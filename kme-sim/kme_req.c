@@ -6,8 +6,9 @@
  */
 #include "kme.h"
 
+#include "cfg.h"
+
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,18 +59,14 @@ kme_req_unknown(unsigned *count, char *first, size_t cap, const char *name)
 		str_quote(first, cap, name, strlen(name), KME_QUOTE_IN);
 }
 
-/* A decimal integer 0..UINT32_MAX with nothing else around it. */
+/* A decimal integer 0..UINT32_MAX of at most ten digits, nothing else. */
 static int
 kme_req_u32(const char *s, uint32_t *out)
 {
-	unsigned long long v;
-	char *end;
+	uint64_t v;
 
-	if (s == NULL || *s < '0' || *s > '9' || strlen(s) > 10)
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > UINT32_MAX)
+	if (s == NULL || strlen(s) > 10 ||
+	    cfg_parse_u64(s, 0, UINT32_MAX, &v) == -1)
 		return -1;
 	*out = (uint32_t)v;
 	return 0;
@@ -495,42 +492,13 @@ out:
 	return rc;
 }
 
-static int
-kme_req_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %xx and '+' in place; -1 on a bad escape or an encoded NUL. */
 static int
 kme_req_unescape(char *s)
 {
-	char *w = s;
+	size_t len = strlen(s);
 
-	for (; *s != '\0'; s++) {
-		if (*s == '+') {
-			*w++ = ' ';
-		} else if (*s == '%') {
-			int hi = kme_req_hexval(s[1]), lo;
-			if (hi == -1)
-				return -1;
-			lo = kme_req_hexval(s[2]);
-			if (lo == -1 || (hi == 0 && lo == 0))
-				return -1;
-			*w++ = (char)(hi * 16 + lo);
-			s += 2;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-	return 0;
+	return pct_decode(s, len + 1, s, len) == -1 ? -1 : 0;
 }
 
 int

@@ -10,6 +10,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,17 +151,41 @@ cfg_parse_file(const char *path, cfg_cb cb, void *arg)
 	return rc;
 }
 
+/* The decimal number s starts with (a digit first: no sign, no space). */
+static int
+cfg_leading_u64(const char *s, uint64_t *v, char **end)
+{
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno != 0 ? -1 : 0;
+}
+
 int
 cfg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	unsigned long long v;
+	uint64_t v;
 	char *end;
 
-	if (*s == '\0' || !isdigit((unsigned char)*s))
+	if (cfg_leading_u64(s, &v, &end) == -1 || *end != '\0' || v < min ||
+	    v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+cfg_parse_double(const char *s, double min, double max, double *out)
+{
+	char *end;
+	double v;
+
+	if (*s == '\0')
 		return -1;
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
+	v = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(v) || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;
@@ -192,14 +217,10 @@ cfg_parse_duration_ms(const char *s, uint64_t *out_ms)
 		{ "ms", 1 },	  { "s", 1000 },     { "m", 60000 },
 		{ "h", 3600000 }, { "d", 86400000 }, { "", 1000 },
 	};
-	unsigned long long v;
+	uint64_t v;
 	char *end;
 
-	if (*s == '\0' || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	if (cfg_leading_u64(s, &v, &end) == -1)
 		return -1;
 	for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++) {
 		if (strcmp(end, units[i].sfx) == 0) {

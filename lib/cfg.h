@@ -43,6 +43,8 @@ void cfg_error(const struct cfg_pos *pos, const char *fmt, ...)
 
 /* Strict value parsers: the whole string must match; -1 otherwise. */
 int cfg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A finite number in strtod syntax, in [min, max]. */
+int cfg_parse_double(const char *s, double min, double max, double *out);
 int cfg_parse_bool(const char *s, bool *out);
 /* Durations: "250ms", "10s", "5m", "2h", "1d", or bare seconds. */
 int cfg_parse_duration_ms(const char *s, uint64_t *out_ms);

@@ -67,6 +67,48 @@ hex_value(unsigned char c)
 }
 
 int
+hex_char_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+pct_decode(char *out, size_t cap, const char *in, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		int ch = (unsigned char)in[i];
+
+		if (ch == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len)
+				return -1;
+			hi = hex_char_value((unsigned char)in[i + 1]);
+			lo = hex_char_value((unsigned char)in[i + 2]);
+			if (hi == -1 || lo == -1)
+				return -1;
+			ch = hi << 4 | lo;
+			i += 2;
+		} else if (ch == '+') {
+			ch = ' ';
+		}
+		if (ch == 0 || n + 1 >= cap)
+			return -1;
+		out[n++] = (char)ch;
+	}
+	out[n] = '\0';
+	return (int)n;
+}
+
+int
 hex_decode(uint8_t *out, size_t outcap, const char *in, size_t inlen)
 {
 	unsigned bad = 0;

@@ -25,6 +25,18 @@ void hex_encode_upper(char *out, const uint8_t *in, size_t len);
  * octets written, or -1 if the string is odd, too long for out, or not hex.
  */
 int hex_decode(uint8_t *out, size_t outcap, const char *in, size_t inlen);
+/*
+ * The value 0..15 of one hex digit of either case, -1 for any other
+ * character.  Not constant time: for protocol text, never for keys.
+ */
+int hex_char_value(int c);
+/*
+ * Decodes URL query text in[0..len): %XX, and '+' as a space (form
+ * encoding, as HTTP clients send it), into out with a NUL.  Returns the
+ * length, or -1 on a bad escape, an encoded or literal NUL, or when out
+ * (cap octets) is too small.  out may be in: the text only shrinks.
+ */
+int pct_decode(char *out, size_t cap, const char *in, size_t len);
 
 /* Length of the padded base64 text for len octets (without NUL). */
 size_t base64_encoded_len(size_t len);

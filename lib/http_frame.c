@@ -7,6 +7,8 @@
  */
 #include "http_frame.h"
 
+#include "encoding.h"
+#include "http_hdr.h"
 #include "secmem.h"
 #include "util.h"
 
@@ -129,19 +131,19 @@ head_cl(struct http_frame *f, struct head_info *hi, const char *v, size_t vlen)
 
 	while (next_elem(&p, end, &e, &elen)) {
 		uint64_t n = 0;
+		int r;
 
 		if (elen == 0)
 			return bad(f, 400,
 				   "empty Content-Length (RFC 9112 6.3)");
-		for (size_t i = 0; i < elen; i++) {
-			if (e[i] < '0' || e[i] > '9')
-				return bad(f, 400,
-					   "Content-Length is not a number "
-					   "(RFC 9112 6.3)");
-			/* Anything over max_body is refused; stop counting there. */
-			if (n <= f->max_body)
-				n = n * 10 + (uint64_t)(e[i] - '0');
-		}
+		r = http_content_length_parse(e, elen, UINT64_MAX, &n);
+		if (r == -1)
+			return bad(f, 400,
+				   "Content-Length is not a number "
+				   "(RFC 9112 6.3)");
+		/* Past 2^64 - 1 it is over max_body all the same. */
+		if (r == 1)
+			n = UINT64_MAX;
 		if (hi->has_cl && n != hi->cl)
 			return bad(f, 400,
 				   "different Content-Length values "
@@ -367,18 +369,6 @@ feed_head(struct http_frame *f, const uint8_t *p, size_t n, size_t *used)
 	return HTTP_FRAME_MORE;
 }
 
-static int
-hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One byte of chunk framing (RFC 9112 7.1); false with f->state S_BAD. */
 static bool
 feed_chunk_byte(struct http_frame *f, uint8_t c)
@@ -396,7 +386,7 @@ feed_chunk_byte(struct http_frame *f, uint8_t c)
 			return true;
 		}
 		if (c != '\n' && !f->ext) {
-			h = hexval(c);
+			h = hex_char_value(c);
 			if (h >= 0 && f->line == f->ndigits + 1) {
 				f->ndigits++;
 				f->left = f->left * 16 + (uint64_t)h;

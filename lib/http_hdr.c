@@ -3,22 +3,37 @@
  */
 #include "http_hdr.h"
 
+#include <string.h>
+
+int
+http_content_length_parse(const char *s, size_t len, uint64_t max,
+			  uint64_t *out)
+{
+	uint64_t n = 0;
+	bool over = false;
+
+	if (len == 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		uint64_t d = (uint64_t)(s[i] - '0');
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (over || n > max / 10 || d > max - n * 10)
+			over = true;
+		else
+			n = n * 10 + d;
+	}
+	if (over)
+		return 1;
+	*out = n;
+	return 0;
+}
+
 bool
 http_content_length_ok(const char *s, size_t max)
 {
-	size_t n = 0;
+	uint64_t n;
 
-	if (*s == '\0')
-		return false;
-	for (; *s != '\0'; s++) {
-		size_t d = (size_t)(*s - '0');
-
-		if (*s < '0' || *s > '9' || n > max / 10)
-			return false;
-		n *= 10;
-		if (d > max - n)
-			return false;
-		n += d;
-	}
-	return true;
+	return http_content_length_parse(s, strlen(s), max, &n) == 0;
 }

@@ -5,10 +5,9 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "util.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,9 +112,7 @@ http_pages_access(void *cls, struct MHD_Connection *conn, const char *url,
 struct http_pages *
 http_pages_new(const char *addr, const struct http_page *pages, size_t n)
 {
-	struct sockaddr_in6 sin6 = { 0 };
-	struct sockaddr_in sin = { 0 };
-	const struct sockaddr *sa;
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_EPOLL;
 	const union MHD_DaemonInfo *info;
 	struct http_pages *hp;
@@ -127,27 +124,20 @@ http_pages_new(const char *addr, const struct http_page *pages, size_t n)
 		log_warnx("metrics_listen '%s': want address:port", addr);
 		return NULL;
 	}
-	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(port);
-		sa = (const struct sockaddr *)&sin;
-	} else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons(port);
-		sa = (const struct sockaddr *)&sin6;
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (sockaddr_from_ip(host, port, &ss, NULL) == -1) {
 		log_warnx("metrics_listen '%s': %s is not an IP address", addr,
 			  host);
 		return NULL;
 	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	if ((hp = calloc(1, sizeof(*hp))) == NULL)
 		return NULL;
 	memcpy(hp->page, pages, n * sizeof(*pages));
 	hp->n = n;
 	hp->mhd =
 	    MHD_start_daemon(flags, port, NULL, NULL, http_pages_access, hp,
-			     MHD_OPTION_SOCK_ADDR, sa,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 			     MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_END);
 	if (hp->mhd == NULL) {

@@ -221,7 +221,7 @@ tls_front_new(const struct tls_front_cfg *cfg)
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
 		l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		l->buf = malloc(TF_BUF);
-		if (l->ep < 0 || l->wake < 0 || l->buf == NULL) {
+		if (l->ep == -1 || l->wake == -1 || l->buf == NULL) {
 			log_warn("%s: event loop set-up", tf->name);
 			tls_front_free(tf);
 			return NULL;
@@ -251,17 +251,17 @@ tls_front_listen(struct tls_front *tf, const char *addr, uint16_t port)
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		    0);
-	if (fd < 0) {
+	if (fd == -1) {
 		log_warn("%s: socket", tf->name);
 		goto out;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1) {
 		log_warn("%s: cannot listen on %s port %u", tf->name, addr,
 			 port);
 		goto out;
 	}
-	if (listen(fd, 1024) < 0) {
+	if (listen(fd, 1024) == -1) {
 		log_warn("%s: listen", tf->name);
 		goto out;
 	}
@@ -618,7 +618,7 @@ tf_to_app(struct tf_conn *c, const void *d, size_t n)
 		 * has to go out, so drop the rest of the input, not the
 		 * connection.
 		 */
-		if (w < 0 && errno != EAGAIN && errno != EINTR) {
+		if (w == -1 && errno != EAGAIN && errno != EINTR) {
 			c->app_wdead = true;
 			return 0;
 		}
@@ -717,7 +717,7 @@ tf_from_client(struct tf_conn *c, const uint8_t *p, size_t n)
 			break;
 		case HTTP_FRAME_HEAD:
 			h = http_frame_head(&c->hf, &hlen);
-			if (tf_to_app(c, h, hlen) < 0)
+			if (tf_to_app(c, h, hlen) == -1)
 				return -1;
 			http_frame_head_done(&c->hf);
 			if (c->req_timer) {
@@ -726,7 +726,7 @@ tf_from_client(struct tf_conn *c, const uint8_t *p, size_t n)
 			}
 			break;
 		case HTTP_FRAME_PASS:
-			if (tf_to_app(c, p + off, used) < 0)
+			if (tf_to_app(c, p + off, used) == -1)
 				return -1;
 			break;
 		case HTTP_FRAME_BAD:
@@ -797,13 +797,13 @@ tf_handshake_done(struct tf_conn *c)
 			  c->addr, SSL_get_version(c->ssl),
 			  SSL_get_cipher_name(c->ssl), c->peer);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-		       sp) < 0) {
+		       sp) == -1) {
 		log_warn("%s: socketpair", tf->name);
 		return -1;
 	}
 	c->app = sp[0];
 	c->mhd_fd = sp[1];
-	if (tf_map_set(tf, c) < 0) {
+	if (tf_map_set(tf, c) == -1) {
 		close(sp[1]);
 		return -1;
 	}
@@ -874,9 +874,9 @@ tf_flush_app(struct tf_conn *c)
 		ssize_t w = write(c->app, c->to_app + c->to_app_off,
 				  c->to_app_len - c->to_app_off);
 
-		if (w < 0 && errno == EINTR)
+		if (w == -1 && errno == EINTR)
 			continue;
-		if (w < 0 && errno == EAGAIN)
+		if (w == -1 && errno == EAGAIN)
 			return 0;
 		if (w <= 0) {
 			c->app_wdead = true; /* as in tf_to_app() */
@@ -912,9 +912,9 @@ tf_step_linger(struct tf_conn *c)
 	for (;;) {
 		ssize_t n = read(c->fd, c->loop->buf, TF_BUF);
 
-		if (n < 0 && errno == EINTR)
+		if (n == -1 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
+		if (n == -1 && errno == EAGAIN)
 			break;
 		if (n <= 0)
 			return -1;
@@ -990,7 +990,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 
 	/* Client to HTTP side, unless that side is backed up. */
 	r = tf_flush_app(c);
-	if (r < 0)
+	if (r == -1)
 		return -1;
 	if (r == 1 && c->state == TF_OPEN && !c->client_eof &&
 	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
@@ -1012,7 +1012,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 			c->last = mono_ms();
 			r = tf_from_client(c, buf, (size_t)n);
 			secmem_wipe(buf, (size_t)n);
-			if (r < 0)
+			if (r == -1)
 				return -1;
 		} while (c->state == TF_OPEN &&
 			 c->to_app_len == c->to_app_off &&
@@ -1025,7 +1025,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	}
 	/* HTTP side to client. */
 	r = tf_flush_tls(c, &want_out);
-	if (r < 0)
+	if (r == -1)
 		return -1;
 	if (r == 1 && c->app >= 0 && !c->app_eof &&
 	    ev_app & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -1035,7 +1035,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 			c->last = mono_ms();
 			r = tf_to_tls(c, buf, (size_t)n, &want_out);
 			secmem_wipe(buf, (size_t)n);
-			if (r < 0)
+			if (r == -1)
 				return -1;
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			c->app_eof = true;
@@ -1091,7 +1091,7 @@ tf_conn_run(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 		r = tf_step_linger(c);
 		break;
 	}
-	if (r < 0)
+	if (r == -1)
 		tf_conn_close(c);
 }
 
@@ -1111,7 +1111,7 @@ tf_accept(struct tf_loop *l)
 
 		fd = accept4(tf->listen_fd, (struct sockaddr *)&ss, &sl,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
+		if (fd == -1) {
 			if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warn("%s: accept", tf->name);
@@ -1254,7 +1254,7 @@ tf_loop_main(void *arg)
 						   : (int)(l->next_sweep - now);
 
 		n = epoll_wait(l->ep, evs, 64, wait);
-		if (n < 0 && errno != EINTR) {
+		if (n == -1 && errno != EINTR) {
 			log_warn("%s: epoll_wait", tf->name);
 			break;
 		}
@@ -1303,8 +1303,9 @@ tls_front_start(struct tls_front *tf)
 		/* One loop wakes per new connection, not all of them. */
 		if (tf->nloops > 1)
 			lev.events |= EPOLLEXCLUSIVE;
-		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, tf->listen_fd, &lev) < 0 ||
-		    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &wev) < 0) {
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, tf->listen_fd, &lev) ==
+			-1 ||
+		    epoll_ctl(l->ep, EPOLL_CTL_ADD, l->wake, &wev) == -1) {
 			log_warn("%s: epoll_ctl", tf->name);
 			return -1;
 		}
@@ -1378,7 +1379,7 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (cert_file != NULL) {
-		if (file_check_private(key_file) < 0)
+		if (file_check_private(key_file) == -1)
 			goto err;
 		if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 			log_warnx("cannot load certificate %s", cert_file);

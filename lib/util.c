@@ -6,7 +6,9 @@
 #include "log.h"
 #include "secmem.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -164,5 +166,30 @@ str_copy(char *dst, size_t cap, const char *src)
 		return -1;
 	}
 	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+int
+sockaddr_from_ip(const char *host, uint16_t port, struct sockaddr_storage *ss,
+		 socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	socklen_t l;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		l = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		l = sizeof(*s6);
+	} else {
+		return -1;
+	}
+	if (len != NULL)
+		*len = l;
 	return 0;
 }

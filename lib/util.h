@@ -1,9 +1,12 @@
 /*
- * util.h — small helpers every daemon needs: comparison, time, files.
+ * util.h — small helpers every daemon needs: comparison, time, files,
+ * socket addresses.
  * Wiping and freeing secrets is lib/secmem.h.
  */
 #ifndef QKDLAB_UTIL_H
 #define QKDLAB_UTIL_H
+
+#include <sys/socket.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,5 +39,12 @@ int file_write_atomic(const char *path, const void *data, size_t len,
 
 /* snprintf into a fixed buffer; -1 if truncated. */
 int str_copy(char *dst, size_t cap, const char *src);
+
+/*
+ * The socket address of host, an IPv4 or IPv6 literal (never a name), and
+ * port; *len its length (len may be NULL).  -1 if host is no IP literal.
+ */
+int sockaddr_from_ip(const char *host, uint16_t port,
+		     struct sockaddr_storage *ss, socklen_t *len);
 
 #endif

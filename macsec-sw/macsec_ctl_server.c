@@ -155,154 +155,119 @@ reply(struct secy *secy, FILE *fp, int rc)
 	return rc;
 }
 
-static int
-do_create_rxsc(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	uint64_t sci;
+/*
+ * The arguments a verb's row in verbs[] asks for, parsed in this order
+ * before the verb runs; the first bad one is the answer.
+ */
+enum {
+	ARG_SCI = 1,
+	ARG_AN = 2,
+	ARG_SA = 4
+};
 
-	if (arg_sci(r, fp, &sci) == -1)
-		return -1;
-	return reply(secy, fp, secy_rxsc_create(secy, sci));
-}
-
-static int
-do_delete_rxsc(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	uint64_t sci;
-
-	if (arg_sci(r, fp, &sci) == -1)
-		return -1;
-	return reply(secy, fp, secy_rxsc_delete(secy, sci));
-}
-
-static int
-do_install_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	struct sa_args a;
+struct ctl_args {
 	uint64_t sci;
 	unsigned an;
-	int rc = -1;
-
-	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1 ||
-	    arg_sa(r, fp, &a) == -1)
-		goto out;
-	rc = reply(secy, fp,
-		   secy_rxsa_install(secy, sci, an, a.pn, a.key, a.key_len,
-				     a.ssci, a.has_salt ? a.salt : NULL));
-out:
-	secmem_wipe(&a, sizeof(a));
-	return rc;
-}
+	struct sa_args sa;
+};
 
 static int
-do_install_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+args_parse(const struct ctl_req *r, unsigned need, FILE *fp, struct ctl_args *a)
 {
-	struct sa_args a;
-	unsigned an;
-	int rc = -1;
-
-	if (arg_an(r, fp, &an) == -1 || arg_sa(r, fp, &a) == -1)
-		goto out;
-	rc = reply(secy, fp,
-		   secy_txsa_install(secy, an, a.pn, a.key, a.key_len, a.ssci,
-				     a.has_salt ? a.salt : NULL));
-out:
-	secmem_wipe(&a, sizeof(a));
-	return rc;
-}
-
-static int
-rxsa_enable(struct secy *secy, const struct ctl_req *r, FILE *fp, bool on)
-{
-	uint64_t sci;
-	unsigned an;
-
-	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1)
+	if ((need & ARG_SCI) && arg_sci(r, fp, &a->sci) == -1)
 		return -1;
-	return reply(secy, fp, secy_rxsa_enable(secy, sci, an, on));
-}
-
-static int
-do_enable_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	return rxsa_enable(secy, r, fp, true);
-}
-
-static int
-do_disable_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	return rxsa_enable(secy, r, fp, false);
-}
-
-static int
-do_remove_rxsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	uint64_t sci;
-	unsigned an;
-
-	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1)
+	if ((need & ARG_AN) && arg_an(r, fp, &a->an) == -1)
 		return -1;
-	return reply(secy, fp, secy_rxsa_remove(secy, sci, an));
-}
-
-static int
-do_enable_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
-{
-	unsigned an;
-
-	if (arg_an(r, fp, &an) == -1)
+	if ((need & ARG_SA) && arg_sa(r, fp, &a->sa) == -1)
 		return -1;
-	return reply(secy, fp, secy_txsa_enable(secy, an));
+	return 0;
 }
 
+/* The SC and SA changes: the SecY's answer is the whole reply. */
+enum ctl_change {
+	CHG_NONE,
+	CHG_CREATE_RXSC,
+	CHG_DELETE_RXSC,
+	CHG_INSTALL_RXSA,
+	CHG_INSTALL_TXSA,
+	CHG_ENABLE_RXSA,
+	CHG_DISABLE_RXSA,
+	CHG_REMOVE_RXSA,
+	CHG_ENABLE_TXSA,
+	CHG_REMOVE_TXSA,
+};
+
 static int
-do_remove_txsa(struct secy *secy, const struct ctl_req *r, FILE *fp)
+change(struct secy *secy, enum ctl_change c, const struct ctl_args *a)
 {
-	unsigned an;
+	const struct sa_args *sa = &a->sa;
+	const uint8_t *salt = sa->has_salt ? sa->salt : NULL;
 
-	if (arg_an(r, fp, &an) == -1)
-		return -1;
-	return reply(secy, fp, secy_txsa_remove(secy, an));
+	switch (c) {
+	case CHG_CREATE_RXSC:
+		return secy_rxsc_create(secy, a->sci);
+	case CHG_DELETE_RXSC:
+		return secy_rxsc_delete(secy, a->sci);
+	case CHG_INSTALL_RXSA:
+		return secy_rxsa_install(secy, a->sci, a->an, sa->pn, sa->key,
+					 sa->key_len, sa->ssci, salt);
+	case CHG_INSTALL_TXSA:
+		return secy_txsa_install(secy, a->an, sa->pn, sa->key,
+					 sa->key_len, sa->ssci, salt);
+	case CHG_ENABLE_RXSA:
+	case CHG_DISABLE_RXSA:
+		return secy_rxsa_enable(secy, a->sci, a->an,
+					c == CHG_ENABLE_RXSA);
+	case CHG_REMOVE_RXSA:
+		return secy_rxsa_remove(secy, a->sci, a->an);
+	case CHG_ENABLE_TXSA:
+		return secy_txsa_enable(secy, a->an);
+	case CHG_REMOVE_TXSA:
+		return secy_txsa_remove(secy, a->an);
+	case CHG_NONE:
+		break;
+	}
+	return -1;
 }
 
 static int
-do_get_txsa_pn(struct secy *secy, const struct ctl_req *r, FILE *fp)
+do_get_txsa_pn(struct secy *secy, const struct ctl_req *r,
+	       const struct ctl_args *a, FILE *fp)
 {
 	uint64_t pn;
-	unsigned an;
 	bool exhausted;
 
-	if (arg_an(r, fp, &an) == -1)
-		return -1;
-	if (secy_txsa_get_pn(secy, an, &pn, &exhausted) == -1)
+	(void)r;
+	if (secy_txsa_get_pn(secy, a->an, &pn, &exhausted) == -1)
 		return reply(secy, fp, -1);
-	fprintf(fp, "ok an=%u pn=%" PRIu64 " exhausted=%s\n", an, pn,
+	fprintf(fp, "ok an=%u pn=%" PRIu64 " exhausted=%s\n", a->an, pn,
 		exhausted ? "yes" : "no");
 	return 0;
 }
 
 static int
-do_get_rxsa_pn(struct secy *secy, const struct ctl_req *r, FILE *fp)
+do_get_rxsa_pn(struct secy *secy, const struct ctl_req *r,
+	       const struct ctl_args *a, FILE *fp)
 {
-	uint64_t sci, lowest, next;
-	unsigned an;
+	uint64_t lowest, next;
 
-	if (arg_sci(r, fp, &sci) == -1 || arg_an(r, fp, &an) == -1)
-		return -1;
-	if (secy_rxsa_get_pn(secy, sci, an, &lowest, &next) == -1)
+	(void)r;
+	if (secy_rxsa_get_pn(secy, a->sci, a->an, &lowest, &next) == -1)
 		return reply(secy, fp, -1);
-	fprintf(fp, "ok an=%u pn=%" PRIu64 " next-pn=%" PRIu64 "\n", an, lowest,
-		next);
+	fprintf(fp, "ok an=%u pn=%" PRIu64 " next-pn=%" PRIu64 "\n", a->an,
+		lowest, next);
 	return 0;
 }
 
 static int
-do_set_policy(struct secy *secy, const struct ctl_req *r, FILE *fp)
+do_set_policy(struct secy *secy, const struct ctl_req *r,
+	      const struct ctl_args *a, FILE *fp)
 {
 	struct secy_policy pol;
 	char err[160];
 	size_t i;
 
+	(void)a;
 	secy_get_policy(secy, &pol);
 	for (i = 0; i < r->n; i++) {
 		if (conf_policy_kv(&pol, r->key[i], r->val[i], err,
@@ -315,11 +280,13 @@ do_set_policy(struct secy *secy, const struct ctl_req *r, FILE *fp)
 }
 
 static int
-do_get_sci(struct secy *secy, const struct ctl_req *r, FILE *fp)
+do_get_sci(struct secy *secy, const struct ctl_req *r, const struct ctl_args *a,
+	   FILE *fp)
 {
 	char s[2 * MACSEC_SCI_LEN + 1];
 
 	(void)r;
+	(void)a;
 	sci_format(s, secy_tx_sci(secy));
 	fprintf(fp, "ok sci=%s\n", s);
 	return 0;
@@ -328,27 +295,33 @@ do_get_sci(struct secy *secy, const struct ctl_req *r, FILE *fp)
 static const struct {
 	const char *verb;
 	const char *keys; /* accepted keys, space separated */
-	int (*fn)(struct secy *, const struct ctl_req *, FILE *);
+	unsigned args; /* ARG_*: parsed before the verb runs */
+	enum ctl_change chg;
+	/* The verbs that are no change (stats and show are neither). */
+	int (*fn)(struct secy *, const struct ctl_req *,
+		  const struct ctl_args *, FILE *);
 } verbs[] = {
-	{ "create-rxsc", "sci", do_create_rxsc },
-	{ "delete-rxsc", "sci", do_delete_rxsc },
-	{ "install-rxsa", "sci an pn key ssci salt", do_install_rxsa },
-	{ "install-txsa", "an pn key ssci salt", do_install_txsa },
-	{ "enable-rxsa", "sci an", do_enable_rxsa },
-	{ "disable-rxsa", "sci an", do_disable_rxsa },
-	{ "remove-rxsa", "sci an", do_remove_rxsa },
-	{ "enable-txsa", "an", do_enable_txsa },
-	{ "remove-txsa", "an", do_remove_txsa },
-	{ "get-txsa-pn", "an", do_get_txsa_pn },
-	{ "get-rxsa-pn", "sci an", do_get_rxsa_pn },
+	{ "create-rxsc", "sci", ARG_SCI, CHG_CREATE_RXSC, NULL },
+	{ "delete-rxsc", "sci", ARG_SCI, CHG_DELETE_RXSC, NULL },
+	{ "install-rxsa", "sci an pn key ssci salt", ARG_SCI | ARG_AN | ARG_SA,
+	  CHG_INSTALL_RXSA, NULL },
+	{ "install-txsa", "an pn key ssci salt", ARG_AN | ARG_SA,
+	  CHG_INSTALL_TXSA, NULL },
+	{ "enable-rxsa", "sci an", ARG_SCI | ARG_AN, CHG_ENABLE_RXSA, NULL },
+	{ "disable-rxsa", "sci an", ARG_SCI | ARG_AN, CHG_DISABLE_RXSA, NULL },
+	{ "remove-rxsa", "sci an", ARG_SCI | ARG_AN, CHG_REMOVE_RXSA, NULL },
+	{ "enable-txsa", "an", ARG_AN, CHG_ENABLE_TXSA, NULL },
+	{ "remove-txsa", "an", ARG_AN, CHG_REMOVE_TXSA, NULL },
+	{ "get-txsa-pn", "an", ARG_AN, CHG_NONE, do_get_txsa_pn },
+	{ "get-rxsa-pn", "sci an", ARG_SCI | ARG_AN, CHG_NONE, do_get_rxsa_pn },
 	{ "set-policy",
 	  "cipher protect validate replay-protect replay-window "
 	  "offset encrypt include-sci es",
-	  do_set_policy },
-	{ "get-sci", "", do_get_sci },
-	{ "stats", "", NULL },
-	{ "show", "", NULL },
-	{ "show-json", "", NULL },
+	  0, CHG_NONE, do_set_policy },
+	{ "get-sci", "", 0, CHG_NONE, do_get_sci },
+	{ "stats", "", 0, CHG_NONE, NULL },
+	{ "show", "", 0, CHG_NONE, NULL },
+	{ "show-json", "", 0, CHG_NONE, NULL },
 };
 
 static bool
@@ -404,10 +377,9 @@ req_parse(char *line, struct ctl_req *r, FILE *fp)
 static const char *
 req_arg(const struct ctl_req *r, const char *key)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (strcmp(r->key[i], key) == 0)
-			return r->val[i];
-	return "";
+	const char *v = req_get(r, key);
+
+	return v != NULL ? v : "";
 }
 
 /* SA and SC changes as structured events: names and numbers, no key. */
@@ -458,8 +430,16 @@ ctl_exec(struct secy *secy, const char *name, char *line, FILE *fp)
 			return -1;
 		}
 	}
-	if (verbs[v].fn != NULL) {
-		rc = verbs[v].fn(secy, &r, fp);
+	if (verbs[v].fn != NULL || verbs[v].chg != CHG_NONE) {
+		struct ctl_args a = { 0 };
+
+		if (args_parse(&r, verbs[v].args, fp, &a) == -1)
+			rc = -1;
+		else if (verbs[v].fn != NULL)
+			rc = verbs[v].fn(secy, &r, &a, fp);
+		else
+			rc = reply(secy, fp, change(secy, verbs[v].chg, &a));
+		secmem_wipe(&a, sizeof(a));
 		if (rc == 0)
 			ctl_log_change(&r, name);
 		return rc;

@@ -14,7 +14,7 @@
 #include "mka_conf.h"
 #include "mka_kay.h"
 #include "mka_port.h"
-#include "mka_status.h"
+#include "mka_status_view.h"
 #include "sdnotify.h"
 #include "secmem.h"
 #include "secy_ctl_client.h"

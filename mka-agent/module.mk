@@ -33,7 +33,7 @@ tests_test_mka_kay_OBJS := tests/test_mka_kay.o tests/test_mka_util.o \
 
 BINS += mka-agent/mka-agent
 mka_agent_mka_agent_OBJS := mka-agent/main.o mka-agent/mka_conf.o \
-	mka-agent/mka_port.o mka-agent/mka_status.o mka-agent/secy_ctl_client.o \
+	mka-agent/mka_port.o mka-agent/mka_status_view.o mka-agent/secy_ctl_client.o \
 	mka-agent/keysvc_etsi014.o mka-agent/keysvc_skip.o \
 	mka-agent/http_resp.o mka-agent/secy_kernel.o mka-agent/secy_nl.o \
 	$(MKA_ENGINE_OBJS)

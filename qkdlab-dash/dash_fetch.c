@@ -11,12 +11,11 @@
 
 #include "http_pages.h"
 #include "log.h"
+#include "util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -107,9 +106,7 @@ dash_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
 static int
 dash_connect(const char *netns, const char *addr)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_storage ss;
 	char host[DASH_ADDR_MAX];
 	uint16_t port;
 	socklen_t len;
@@ -117,17 +114,9 @@ dash_connect(const char *netns, const char *addr)
 
 	if (http_pages_parse_addr(addr, host, sizeof(host), &port) == -1)
 		return -1;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		len = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		len = sizeof(*s6);
-	} else if (dash_resolve(host, port, &ss, &len) == -1) {
+	if (sockaddr_from_ip(host, port, &ss, &len) == -1 &&
+	    dash_resolve(host, port, &ss, &len) == -1)
 		return -1;
-	}
 	if ((fd = dash_socket(netns, ss.ss_family)) == -1)
 		return -1;
 	if (connect(fd, (struct sockaddr *)&ss, len) == -1 &&

@@ -17,10 +17,9 @@
 #include "cfg.h"
 #include "http_pages.h"
 #include "log.h"
+#include "util.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,9 +156,7 @@ dash_access(void *cls, struct MHD_Connection *conn, const char *url,
 struct dash_http *
 dash_http_start(struct dash *d, const char *listen)
 {
-	struct sockaddr_in6 sin6 = { 0 };
-	struct sockaddr_in sin = { 0 };
-	const struct sockaddr *sa;
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
 	struct dash_http *h;
 	char host[DASH_ADDR_MAX];
@@ -169,25 +166,18 @@ dash_http_start(struct dash *d, const char *listen)
 		log_warnx("listen '%s': want address:port", listen);
 		return NULL;
 	}
-	if (inet_pton(AF_INET, host, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(port);
-		sa = (const struct sockaddr *)&sin;
-	} else if (inet_pton(AF_INET6, host, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons(port);
-		sa = (const struct sockaddr *)&sin6;
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (sockaddr_from_ip(host, port, &ss, NULL) == -1) {
 		log_warnx("listen '%s': %s is not an IP address", listen, host);
 		return NULL;
 	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->d = d;
 	h->mhd =
 	    MHD_start_daemon(flags, port, NULL, NULL, dash_access, h,
-			     MHD_OPTION_SOCK_ADDR, sa,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 			     MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
 	if (h->mhd == NULL) {

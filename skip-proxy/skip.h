@@ -175,8 +175,6 @@ bool skip_remote_allowed(const char (*patterns)[SKIP_ID_MAX + 1], size_t n,
  * becomes \xNN, quotes and backslashes are escaped, "..." marks a cut.
  */
 void skip_printable(char *out, size_t cap, const char *in, size_t len);
-/* Decodes %XX (and '+' as space) into out; -1 if malformed or too long. */
-int skip_pct_decode(char *out, size_t cap, const char *in, size_t len);
 
 /* ---- skip_metrics.c: counters and the metrics endpoint ---- */
 

@@ -16,9 +16,7 @@
 #include "tls_front.h"
 #include "util.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
@@ -331,29 +329,21 @@ skip_metrics_start(const char *addr, uint16_t port, struct skip_metrics *m,
 		   struct skip_http *h)
 {
 	static struct skip_metrics_ctx mc;
-	struct sockaddr_in6 sin6 = { 0 };
-	struct sockaddr_in sin = { 0 };
-	const struct sockaddr *sa;
+	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
 	struct MHD_Daemon *d;
 
 	mc.m = m;
 	mc.h = h;
-	if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(port);
-		sa = (const struct sockaddr *)&sin;
-	} else if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
-		sin6.sin6_family = AF_INET6;
-		sin6.sin6_port = htons(port);
-		sa = (const struct sockaddr *)&sin6;
-		flags |= MHD_USE_IPv6;
-	} else {
+	if (sockaddr_from_ip(addr, port, &ss, NULL) == -1) {
 		log_warnx("metrics_listen '%s' is not an IP address", addr);
 		return NULL;
 	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, port, NULL, NULL, skip_metrics_access, &mc,
-			     MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_END);
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+			     MHD_OPTION_END);
 	if (d == NULL)
 		log_warnx("cannot serve metrics on %s port %u", addr, port);
 	return d;

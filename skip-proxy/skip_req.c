@@ -68,48 +68,6 @@ skip_printable(char *out, size_t cap, const char *in, size_t len)
 	str_quote(out, cap, in, len, cap > 8 ? (cap - 4) / 4 : 1);
 }
 
-static int
-skip_hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-int
-skip_pct_decode(char *out, size_t cap, const char *in, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		int ch = (unsigned char)in[i];
-
-		if (ch == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len)
-				return -1;
-			hi = skip_hexval(in[i + 1]);
-			lo = skip_hexval(in[i + 2]);
-			if (hi == -1 || lo == -1)
-				return -1;
-			ch = hi << 4 | lo;
-			i += 2;
-		} else if (ch == '+') {
-			ch = ' '; /* form encoding, as HTTP clients send it */
-		}
-		if (ch == 0 || n + 1 >= cap)
-			return -1;
-		out[n++] = (char)ch;
-	}
-	out[n] = '\0';
-	return (int)n;
-}
-
 /* Strict decimal: digits only, at most 9 of them. */
 static int
 skip_parse_uint(const char *s, unsigned *out)
@@ -214,7 +172,7 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 		off += slen + (amp != NULL);
 		if (slen == 0)
 			continue;
-		if (skip_pct_decode(name, sizeof(name), seg, nlen) == -1) {
+		if (pct_decode(name, sizeof(name), seg, nlen) == -1) {
 			skip_printable(quoted, sizeof(quoted), seg, nlen);
 			skip_err_set(err, 400, "bad query parameter name '%s'",
 				     quoted);
@@ -238,9 +196,8 @@ skip_parse_query(const struct skip_route_def *d, const char *q, size_t qlen,
 			return -1;
 		}
 		p->seen = true;
-		if (eq == NULL ||
-		    skip_pct_decode(p->value, sizeof(p->value), eq + 1,
-				    slen - nlen - 1) == -1) {
+		if (eq == NULL || pct_decode(p->value, sizeof(p->value), eq + 1,
+					     slen - nlen - 1) == -1) {
 			skip_err_set(err, 400,
 				     "query parameter '%s' has a missing, "
 				     "malformed or too long value",

@@ -281,7 +281,7 @@ skip_tls_psk_ctx_new(const struct skip_conf *c, const struct skip_psk_set *psks)
 
 	pthread_once(&skip_tls_once, skip_tls_init_index);
 	ctx = SSL_CTX_new(TLS_server_method());
-	if (ctx == NULL || skip_tls_id_idx < 0)
+	if (ctx == NULL || skip_tls_id_idx == -1)
 		goto err;
 	if (skip_tls_common(ctx, c) == -1)
 		goto err;

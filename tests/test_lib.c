@@ -18,7 +18,9 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <time.h>
 #include <unistd.h>
@@ -228,6 +230,7 @@ TEST(cfg_lines_sections_errors)
 TEST(cfg_numbers_bools_durations)
 {
 	uint64_t v;
+	double d;
 	bool b;
 
 	ASSERT_INT_EQ(cfg_parse_u64("42", 0, 100, &v), 0);
@@ -250,6 +253,20 @@ TEST(cfg_numbers_bools_durations)
 	ASSERT_INT_EQ(cfg_parse_duration_ms("7", &v), 0);
 	ASSERT_U64_EQ(v, 7000);
 	ASSERT_INT_EQ(cfg_parse_duration_ms("3w", &v), -1);
+	/* Doubles: finite, whole string, inside the bounds given. */
+	ASSERT_INT_EQ(cfg_parse_double("0.25", 0, 1, &d), 0);
+	ASSERT_TRUE(d == 0.25);
+	ASSERT_INT_EQ(cfg_parse_double("1e2", 0, 100, &d), 0);
+	ASSERT_TRUE(d == 100);
+	ASSERT_INT_EQ(cfg_parse_double("-3.5", -DBL_MAX, DBL_MAX, &d), 0);
+	ASSERT_TRUE(d == -3.5);
+	ASSERT_INT_EQ(cfg_parse_double("100.5", 0, 100, &d), -1);
+	ASSERT_INT_EQ(cfg_parse_double("-0.1", 0, 1, &d), -1);
+	ASSERT_INT_EQ(cfg_parse_double("nan", -DBL_MAX, DBL_MAX, &d), -1);
+	ASSERT_INT_EQ(cfg_parse_double("inf", -DBL_MAX, DBL_MAX, &d), -1);
+	ASSERT_INT_EQ(cfg_parse_double("1e999", -DBL_MAX, DBL_MAX, &d), -1);
+	ASSERT_INT_EQ(cfg_parse_double("0.5x", 0, 1, &d), -1);
+	ASSERT_INT_EQ(cfg_parse_double("", 0, 1, &d), -1);
 }
 
 TEST(ct_equal_and_wipe)
@@ -310,6 +327,28 @@ TEST(content_length_digits_within_max)
 	ASSERT_TRUE(!http_content_length_ok("0x10", 65536));
 	ASSERT_TRUE(http_content_length_ok("18446744073709551615", SIZE_MAX));
 	ASSERT_TRUE(!http_content_length_ok("18446744073709551616", SIZE_MAX));
+}
+
+/* An element of a field value: only its len octets count. */
+TEST(content_length_element_value)
+{
+	uint64_t n = 7;
+
+	ASSERT_INT_EQ(http_content_length_parse("42, 43", 2, 100, &n), 0);
+	ASSERT_U64_EQ(n, 42);
+	ASSERT_INT_EQ(http_content_length_parse("101", 3, 100, &n), 1);
+	ASSERT_INT_EQ(http_content_length_parse("99999999999999999999x", 21,
+						UINT64_MAX, &n),
+		      -1);
+	ASSERT_INT_EQ(http_content_length_parse("18446744073709551616", 20,
+						UINT64_MAX, &n),
+		      1);
+	ASSERT_INT_EQ(http_content_length_parse("18446744073709551615", 20,
+						UINT64_MAX, &n),
+		      0);
+	ASSERT_U64_EQ(n, UINT64_MAX);
+	ASSERT_INT_EQ(http_content_length_parse("5", 0, 100, &n), -1);
+	ASSERT_INT_EQ(http_content_length_parse("-5", 2, 100, &n), -1);
 }
 
 /* log_event in JSON: one object per line, fields as members, escaped. */
@@ -390,6 +429,50 @@ TEST(http_pages_addresses)
  * unexpected continuation, lone start octets, truncated sequences,
  * impossible octets, overlong forms, surrogates) and U+110000.
  */
+/* URL query text (RFC 3986 2.1 percent-encoding, '+' from forms). */
+TEST(pct_decode_escapes_and_refusals)
+{
+	char out[16], buf[] = "a%2Fb+c";
+
+	ASSERT_INT_EQ(hex_char_value('7'), 7);
+	ASSERT_INT_EQ(hex_char_value('c'), 12);
+	ASSERT_INT_EQ(hex_char_value('F'), 15);
+	ASSERT_INT_EQ(hex_char_value('g'), -1);
+	ASSERT_INT_EQ(pct_decode(out, sizeof(out), "a%2fb+c%41", 10), 6);
+	ASSERT_STR_EQ(out, "a/b cA");
+	ASSERT_INT_EQ(pct_decode(buf, sizeof(buf), buf, strlen(buf)), 5);
+	ASSERT_STR_EQ(buf, "a/b c");
+	ASSERT_INT_EQ(pct_decode(out, sizeof(out), "%00", 3), -1);
+	ASSERT_INT_EQ(pct_decode(out, sizeof(out), "%4", 2), -1);
+	ASSERT_INT_EQ(pct_decode(out, sizeof(out), "%zz", 3), -1);
+	ASSERT_INT_EQ(pct_decode(out, sizeof(out), "a\0b", 3), -1);
+	ASSERT_INT_EQ(pct_decode(out, 4, "abcd", 4), -1);
+	ASSERT_INT_EQ(pct_decode(out, 5, "abcd", 4), 4);
+}
+
+/* IP literals only: a name would need a resolver, and is refused. */
+TEST(sockaddr_from_ip_literals)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+
+	ASSERT_INT_EQ(sockaddr_from_ip("127.0.0.1", 9102, &ss, &len), 0);
+	ASSERT_INT_EQ(ss.ss_family, AF_INET);
+	ASSERT_INT_EQ(len, sizeof(struct sockaddr_in));
+	ASSERT_INT_EQ(ntohs(((struct sockaddr_in *)&ss)->sin_port), 9102);
+	ASSERT_INT_EQ(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr),
+		      0x7f000001);
+	ASSERT_INT_EQ(sockaddr_from_ip("::1", 443, &ss, &len), 0);
+	ASSERT_INT_EQ(ss.ss_family, AF_INET6);
+	ASSERT_INT_EQ(len, sizeof(struct sockaddr_in6));
+	ASSERT_INT_EQ(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 443);
+	ASSERT_TRUE(
+	    IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr));
+	ASSERT_INT_EQ(sockaddr_from_ip("localhost", 80, &ss, NULL), -1);
+	ASSERT_INT_EQ(sockaddr_from_ip("127.0.0.1:80", 80, &ss, NULL), -1);
+	ASSERT_INT_EQ(sockaddr_from_ip("", 80, &ss, NULL), -1);
+}
+
 TEST(utf8_rfc3629_examples_and_kuhn_stress_cases)
 {
 	static const char *const good[] = {
@@ -533,6 +616,9 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(cfg_numbers_bools_durations), TEST_CASE(ct_equal_and_wipe),
 	  TEST_CASE(secmem_realloc_keeps_contents_and_never_shrinks),
 	  TEST_CASE(id_alphabet), TEST_CASE(content_length_digits_within_max),
+	  TEST_CASE(content_length_element_value),
+	  TEST_CASE(sockaddr_from_ip_literals),
+	  TEST_CASE(pct_decode_escapes_and_refusals),
 	  TEST_CASE(log_event_json_fields), TEST_CASE(http_pages_addresses),
 	  TEST_CASE(utf8_rfc3629_examples_and_kuhn_stress_cases),
 	  TEST_CASE(json_text_check_refuses_nul_and_bad_utf8),

@@ -1,7 +1,8 @@
 /*
- * mka_status.c — status text, JSON and metrics of the ports.
+ * mka_status_view.c — a port's status view: its fields, the changes
+ * logged as events, and the text, JSON and metrics renderings.
  */
-#include "mka_status.h"
+#include "mka_status_view.h"
 
 #include "encoding.h"
 #include "log.h"

@@ -1,5 +1,5 @@
 /*
- * mka_status.h — what mka-agent tells about its ports: `status` as one
+ * mka_status_view.h — what mka-agent tells about its ports: `status` as one
  * key=value field per line (a blank line between ports, like wpa_cli
  * status), the same fields as JSON (`status --json`, GET /status.json),
  * and the Prometheus exposition (GET /metrics, `metrics`).
@@ -9,8 +9,8 @@
  * secured, key fetched, fallback), logs it as a structured event and keeps
  * the time of the last CAK rollover.
  */
-#ifndef QKDLAB_MKA_STATUS_H
-#define QKDLAB_MKA_STATUS_H
+#ifndef QKDLAB_MKA_STATUS_VIEW_H
+#define QKDLAB_MKA_STATUS_VIEW_H
 
 #include "metrics.h"
 #include "mka_conf.h"
