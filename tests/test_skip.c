@@ -370,7 +370,7 @@ TEST(api_without_kme)
 {
 	static struct skip_metrics m;
 	struct skip_conf c;
-	struct skip_api api = { &c, NULL, &m };
+	struct skip_api api = { &c, NULL, NULL, &m };
 	struct skip_reply rep;
 	struct skip_req req;
 	struct skip_err err;
