@@ -44,6 +44,7 @@ TOP_KEYS = ("sites", "qkd", "ethernet", "mka", "kme")
 MKA_KEYS = ("cak_lifetime", "fallback_after")
 KME_KEYS = ("prefetch_keys", "max_key_count")
 DURATION = re.compile(r"^[0-9]{1,9}(ms|s|m|h)?$")
+LEFT_OVER = "(left over)"  # the topology of namespaces found without state
 SITE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,5}$")
 
 
@@ -707,6 +708,9 @@ class NLab(lablib.Lab):
     def status_lines(self):
         """lab status for an N-site lab: (lines, problems)."""
         lines, problems = [], []
+        if self.topo.spec == LEFT_OVER:
+            problems.append("namespaces without the lab's state (%s): take it down with scripts/lab down"
+                            % self.dir)
         alive = {}
         for pid in self.lab_pids():
             try:
@@ -772,5 +776,5 @@ def open_lab(**kw):
         sites = sorted(n[len(probe.prefix) + 1:] for n in names
                        if n.startswith(probe.prefix + "-") and n != hub and
                        SITE_NAME.match(n[len(probe.prefix) + 1:]))
-        topo = Topology("(left over)", [x.upper() for x in sites] or ["A", "B"], [], [])
+        topo = Topology(LEFT_OVER, [x.upper() for x in sites] or ["A", "B"], [], [])
     return NLab(topo, **kw)
