@@ -697,6 +697,36 @@ grade_qkd_kmd(struct grader *g, struct frame *f, struct mi_state *s)
 	s->kmd = f->pdu.kmd;
 }
 
+/* o is an MKPDU with a live peer from the sender of f. */
+static bool
+sends_live(const struct frame *o, const struct frame *f)
+{
+	return o->usable && o->type == EAPOL_TYPE_MKA && o->pdu.live.n > 0 &&
+	       memcmp(o->data + MKA_ETH_ALEN, f->data + MKA_ETH_ALEN,
+		      MKA_ETH_ALEN) == 0;
+}
+
+/*
+ * "Until it is part of a live CA": the sender of announcement f had a live
+ * peer well before it and still has one after it.  Only frames within a
+ * Life Time either side count; capture order is time order.
+ */
+static bool
+live_around(const struct grader *g, const struct frame *f)
+{
+	size_t at = (size_t)(f - g->frames);
+	bool before = false, after = false;
+
+	for (size_t i = at; i-- > 0 && g->frames[i].ts > f->ts - g->life;)
+		before |= sends_live(&g->frames[i], f) &&
+			  g->frames[i].ts < f->ts - 1.5;
+	for (size_t i = at + 1;
+	     before && i < g->n_frames && g->frames[i].ts < f->ts + g->life;
+	     i++)
+		after |= sends_live(&g->frames[i], f);
+	return before && after;
+}
+
 static void
 grade_announce(struct grader *g, struct frame *f)
 {
@@ -721,27 +751,9 @@ grade_announce(struct grader *g, struct frame *f)
 	else if (g->peer_sae != NULL && !sae_is(&f->ann.kmd, g->peer_sae))
 		verdict_fail(CK_QKD_ANNOUNCE, f,
 			     "KMD TLV names another SAE ID than --peer-sae");
-	/* "Until it is part of a live CA": live before and after it. */
-	{
-		bool before = false, after = false;
-
-		for (size_t i = 0; i < g->n_frames; i++) {
-			const struct frame *o = &g->frames[i];
-
-			if (!o->usable || o->type != EAPOL_TYPE_MKA ||
-			    memcmp(o->data + MKA_ETH_ALEN,
-				   f->data + MKA_ETH_ALEN, MKA_ETH_ALEN) != 0 ||
-			    o->pdu.live.n == 0)
-				continue;
-			if (o->ts < f->ts - 1.5 && o->ts > f->ts - g->life)
-				before = true;
-			if (o->ts > f->ts && o->ts < f->ts + g->life && before)
-				after = true;
-		}
-		if (before && after)
-			verdict_fail(CK_QKD_ANNOUNCE, f,
-				     "announcement while in a live CA");
-	}
+	if (live_around(g, f))
+		verdict_fail(CK_QKD_ANNOUNCE, f,
+			     "announcement while in a live CA");
 }
 
 static void
