@@ -296,23 +296,30 @@ tls_front_conn_count(struct tls_front *tf)
 	return n;
 }
 
+/* The connection MHD serves on conn's descriptor; map_lock held to read. */
+static const struct tf_conn *
+tf_conn_of(struct tls_front *tf, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || ci->connect_fd < 0 ||
+	    (size_t)ci->connect_fd >= tf->map_cap)
+		return NULL;
+	return tf->map[ci->connect_fd];
+}
+
 int
 tls_front_conn_peer(struct tls_front *tf, struct MHD_Connection *conn,
 		    char *out, size_t cap)
 {
-	const union MHD_ConnectionInfo *ci;
+	const struct tf_conn *c;
 	int rc = -1;
 
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || ci->connect_fd < 0)
-		return -1;
 	pthread_rwlock_rdlock(&tf->map_lock);
-	if ((size_t)ci->connect_fd < tf->map_cap) {
-		const struct tf_conn *c = tf->map[ci->connect_fd];
-
-		if (c != NULL && c->peer_ok)
-			rc = str_copy(out, cap, c->peer);
-	}
+	c = tf_conn_of(tf, conn);
+	if (c != NULL && c->peer_ok)
+		rc = str_copy(out, cap, c->peer);
 	pthread_rwlock_unlock(&tf->map_lock);
 	return rc;
 }
@@ -321,27 +328,22 @@ int
 tls_front_conn_tls(struct tls_front *tf, struct MHD_Connection *conn,
 		   char *version, size_t vcap, char *suite, size_t scap)
 {
-	const union MHD_ConnectionInfo *ci;
+	const struct tf_conn *c;
+	const SSL_CIPHER *cipher = NULL;
+	const char *name = NULL;
 	int rc = -1;
 
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || ci->connect_fd < 0)
-		return -1;
 	pthread_rwlock_rdlock(&tf->map_lock);
-	if ((size_t)ci->connect_fd < tf->map_cap) {
-		const struct tf_conn *c = tf->map[ci->connect_fd];
-		const SSL_CIPHER *cipher = c != NULL && c->ssl != NULL
-					       ? SSL_get_current_cipher(c->ssl)
-					       : NULL;
-		const char *name =
-		    cipher != NULL ? SSL_CIPHER_standard_name(cipher) : NULL;
-
-		/* The session is complete and no longer changes. */
-		if (name != NULL &&
-		    str_copy(version, vcap, SSL_get_version(c->ssl)) == 0 &&
-		    str_copy(suite, scap, name) == 0)
-			rc = 0;
-	}
+	c = tf_conn_of(tf, conn);
+	if (c != NULL && c->ssl != NULL)
+		cipher = SSL_get_current_cipher(c->ssl);
+	if (cipher != NULL)
+		name = SSL_CIPHER_standard_name(cipher);
+	/* The session is complete and no longer changes. */
+	if (name != NULL &&
+	    str_copy(version, vcap, SSL_get_version(c->ssl)) == 0 &&
+	    str_copy(suite, scap, name) == 0)
+		rc = 0;
 	pthread_rwlock_unlock(&tf->map_lock);
 	return rc;
 }
