@@ -57,32 +57,6 @@ usage(FILE *f)
 	    "See qkdlab-skip-probe(8).\n");
 }
 
-/* The key for identity (or the first identity, stored back) from text. */
-static int
-probe_psk(char *text, char *identity, size_t icap, uint8_t *psk, size_t cap)
-{
-	char *save = NULL;
-
-	for (char *ln = strtok_r(text, "\r\n", &save); ln != NULL;
-	     ln = strtok_r(NULL, "\r\n", &save)) {
-		char *colon = strchr(ln, ':'), *hex = ln;
-
-		if (ln[0] == '#' || ln[0] == '\0')
-			continue;
-		if (colon != NULL) {
-			*colon = '\0';
-			if (identity[0] == '\0' &&
-			    str_copy(identity, icap, ln) == -1)
-				return -1;
-			if (strcmp(ln, identity) != 0)
-				continue;
-			hex = colon + 1;
-		}
-		return hex_decode(psk, cap, hex, strlen(hex));
-	}
-	return -1;
-}
-
 static int
 probe_split(const char *hp, char *host, size_t cap, const char **port)
 {
@@ -202,8 +176,10 @@ main(int argc, char **argv)
 		if (file_check_private(psk_file) == -1 ||
 		    file_read_all(psk_file, 1 << 20, &text, &tlen) == -1)
 			return 2;
-		n = probe_psk(text, identity, sizeof(identity), psk,
-			      sizeof(psk));
+		n = skip_psk_from_text(text,
+				       identity[0] != '\0' ? identity : NULL,
+				       identity, sizeof(identity), psk,
+				       sizeof(psk));
 		secmem_free(text);
 		if (n <= 0 || identity[0] == '\0') {
 			fprintf(

@@ -3,6 +3,7 @@
  */
 #include "skip_client.h"
 
+#include "encoding.h"
 #include "secmem.h"
 #include "util.h"
 
@@ -246,4 +247,32 @@ skip_client_close(SSL *ssl)
 	SSL_free(ssl);
 	if (fd != -1)
 		close(fd);
+}
+
+int
+skip_psk_from_text(char *text, const char *identity, char *found,
+		   size_t found_cap, uint8_t *psk, size_t cap)
+{
+	char *save = NULL;
+
+	for (char *ln = strtok_r(text, "\r\n", &save); ln != NULL;
+	     ln = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strchr(ln, ':'), *hex = ln;
+
+		if (ln[0] == '#' || ln[0] == '\0')
+			continue;
+		if (colon != NULL) {
+			*colon = '\0';
+			if (identity == NULL) {
+				if (str_copy(found, found_cap, ln) == -1)
+					return -1;
+				identity = found;
+			}
+			if (strcmp(ln, identity) != 0)
+				continue;
+			hex = colon + 1;
+		}
+		return hex_decode(psk, cap, hex, strlen(hex));
+	}
+	return -1;
 }

@@ -46,5 +46,14 @@ void skip_client_free(struct skip_client *c);
  */
 SSL *skip_client_connect(struct skip_client *c, char *why, size_t cap);
 void skip_client_close(SSL *ssl);
+/*
+ * The PSK in the text of a PSK file: '#' and blank lines skipped, a bare
+ * line of hex digits, or "identity:hex" lines of which the one naming
+ * identity counts.  With identity NULL the first "identity:hex" line is
+ * taken and its identity copied into found (found_cap octets).  text is
+ * cut up in place.  Returns the PSK's length, or -1.
+ */
+int skip_psk_from_text(char *text, const char *identity, char *found,
+		       size_t found_cap, uint8_t *psk, size_t cap);
 
 #endif

@@ -71,41 +71,12 @@ usage(FILE *f)
 
 /* ---- the PSK ---------------------------------------------------------- */
 
-/* Hex digits from a bare line or from the line "identity:hex". */
-static int
-psk_from_text(char *text, const char *identity, uint8_t *psk, size_t cap,
-	      size_t *len)
-{
-	char *save = NULL;
-	int n = -1;
-
-	for (char *ln = strtok_r(text, "\r\n", &save); ln != NULL;
-	     ln = strtok_r(NULL, "\r\n", &save)) {
-		char *colon = strchr(ln, ':'), *hex = ln;
-
-		if (ln[0] == '#' || ln[0] == '\0')
-			continue;
-		if (colon != NULL) {
-			*colon = '\0';
-			if (strcmp(ln, identity) != 0)
-				continue;
-			hex = colon + 1;
-		}
-		n = hex_decode(psk, cap, hex, strlen(hex));
-		break;
-	}
-	if (n <= 0)
-		return -1;
-	*len = (size_t)n;
-	return 0;
-}
-
 static int
 psk_load(const struct key_opts *o, uint8_t *psk, size_t cap, size_t *len)
 {
 	char *buf = NULL, *env;
 	size_t blen = 0;
-	int rc;
+	int n;
 
 	if (o->psk_file == NULL) {
 		if ((env = getenv(KEY_PSK_ENV)) == NULL) {
@@ -123,15 +94,18 @@ psk_load(const struct key_opts *o, uint8_t *psk, size_t cap, size_t *len)
 	}
 	if (buf == NULL)
 		return -1;
-	rc = psk_from_text(buf, o->identity, psk, cap, len);
+	n = skip_psk_from_text(buf, o->identity, NULL, 0, psk, cap);
 	secmem_free(buf);
-	if (rc == -1)
+	if (n <= 0) {
 		fprintf(stderr,
 			"qkdlab-key: %s holds no PSK for '%s' (hex digits, "
 			"at most %zu octets)\n",
 			o->psk_file != NULL ? o->psk_file : "$" KEY_PSK_ENV,
 			o->identity, cap);
-	return rc;
+		return -1;
+	}
+	*len = (size_t)n;
+	return 0;
 }
 
 /* ---- SKIP ------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 
 #include "encoding.h"
 #include "log.h"
+#include "skip_client.h"
 #include "../skip-proxy/skip.h"
 
 #include <stdio.h>
@@ -429,7 +430,41 @@ TEST(api_without_kme)
 	ASSERT_TRUE(rep.body == NULL);
 }
 
+/* The client side's PSK text (qkdlab-key, qkdlab-skip-probe). */
+TEST(client_psk_text)
+{
+	uint8_t psk[16];
+	char found[16] = "";
+	char t1[] = "# keys\n\nr1:00ff\r\nr2:0102030405\n";
+	char t2[] = "r1:00ff\nr2:0102\n";
+	char t3[] = "\n0a0b0c\n";
+	char t4[] = "r1:00ff\n";
+	char t5[] = "r1:zz\n";
+	char t6[] = "a-very-long-identity:00\n";
+
+	ASSERT_INT_EQ(skip_psk_from_text(t1, "r2", NULL, 0, psk, sizeof(psk)),
+		      5);
+	ASSERT_INT_EQ(psk[4], 0x05);
+	/* No identity given: the first line's, reported back. */
+	ASSERT_INT_EQ(skip_psk_from_text(t2, NULL, found, sizeof(found), psk,
+					 sizeof(psk)),
+		      2);
+	ASSERT_STR_EQ(found, "r1");
+	ASSERT_INT_EQ(psk[1], 0xff);
+	/* A bare line serves any identity. */
+	ASSERT_INT_EQ(skip_psk_from_text(t3, "x", NULL, 0, psk, sizeof(psk)),
+		      3);
+	/* Refused: no line for the identity, bad hex, identity too long. */
+	ASSERT_INT_EQ(skip_psk_from_text(t4, "r9", NULL, 0, psk, sizeof(psk)),
+		      -1);
+	ASSERT_INT_EQ(skip_psk_from_text(t5, "r1", NULL, 0, psk, sizeof(psk)),
+		      -1);
+	ASSERT_INT_EQ(skip_psk_from_text(t6, NULL, found, 8, psk, sizeof(psk)),
+		      -1);
+}
+
 TEST_MAIN(TEST_CASE(routes_and_codes), TEST_CASE(key_new_params),
 	  TEST_CASE(query_decoding), TEST_CASE(key_by_id),
 	  TEST_CASE(entropy_params), TEST_CASE(remote_globs),
-	  TEST_CASE(psk_file), TEST_CASE(config), TEST_CASE(api_without_kme))
+	  TEST_CASE(psk_file), TEST_CASE(client_psk_text), TEST_CASE(config),
+	  TEST_CASE(api_without_kme))
