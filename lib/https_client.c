@@ -26,6 +26,8 @@ struct https_client {
 	char peer_name[256]; /* "" when the URL's host is checked */
 	struct https_client_cfg cfg; /* its strings point above */
 
+	struct curl_slist *json_hdr; /* Content-Type of POSTs; read-only */
+
 	pthread_mutex_t lock;
 	CURL *idle[HTTPS_POOL_MAX];
 	size_t n_idle;
@@ -57,6 +59,21 @@ https_client_new(const struct https_client_cfg *cfg)
 		c->cfg.pool = 1;
 	if (c->cfg.pool > HTTPS_POOL_MAX)
 		c->cfg.pool = HTTPS_POOL_MAX;
+	/* "Expect:" off: libcurl would hold a larger body back for a round
+	 * trip ("100 Continue") that these small JSON messages do not need. */
+	c->json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	if (c->json_hdr != NULL) {
+		struct curl_slist *l =
+		    curl_slist_append(c->json_hdr, "Expect:");
+
+		if (l == NULL)
+			curl_slist_free_all(c->json_hdr);
+		c->json_hdr = l;
+	}
+	if (c->json_hdr == NULL) {
+		free(c);
+		return NULL;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -68,6 +85,7 @@ https_client_free(struct https_client *c)
 		return;
 	for (size_t i = 0; i < c->n_idle; i++)
 		curl_easy_cleanup(c->idle[i]);
+	curl_slist_free_all(c->json_hdr);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -129,6 +147,10 @@ https_client_handle_new(struct https_client *c)
 		return NULL;
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	/* Straight to the server: no proxy from the environment, and no
+	 * look-up of the *_proxy variables on every call. */
+	curl_easy_setopt(h, CURLOPT_PROXY, "");
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -217,7 +239,6 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 		  struct https_resp *r)
 {
 	struct https_sink sink = { .r = r, .max = c->cfg.body_max };
-	struct curl_slist *hdr = NULL;
 	char detail[CURL_ERROR_SIZE];
 	CURLcode cc = CURLE_OK;
 	CURL *h;
@@ -228,20 +249,16 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 	r->attempts = 0;
 	r->err[0] = '\0';
 	h = https_client_acquire(c);
-	if (json != NULL)
-		hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	if (h == NULL || (json != NULL && hdr == NULL)) {
+	if (h == NULL) {
 		r->fail = HTTPS_LOCAL;
 		snprintf(r->err, sizeof(r->err),
 			 "cannot create an HTTP client");
-		if (h != NULL)
-			https_client_release(c, h, false);
-		curl_slist_free_all(hdr);
 		return -1;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER,
+			 json != NULL ? c->json_hdr : NULL);
 	if (json != NULL) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
@@ -270,7 +287,6 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	https_client_release(c, h, cc == CURLE_OK);
-	curl_slist_free_all(hdr);
 	if (cc == CURLE_OK)
 		return 0;
 	if (sink.overflow) {

@@ -35,18 +35,29 @@ struct skip_xreq {
 	char *target; /* NULL if longer than SKIP_TARGET_MAX */
 	bool seen;
 	size_t body;
+	char buf[]; /* the target, when it fits */
 };
 
 static void *
 skip_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct skip_xreq *x = calloc(1, sizeof(*x));
+	size_t len = strnlen(uri, SKIP_TARGET_MAX + 1);
+	bool fits = len <= SKIP_TARGET_MAX;
+	/* One allocation per request: the record and its copy of the target. */
+	struct skip_xreq *x = malloc(sizeof(*x) + (fits ? len + 1 : 0));
 	const char *q = strchr(uri, '?');
 
 	(void)cls;
 	(void)conn;
-	if (x != NULL && strnlen(uri, SKIP_TARGET_MAX + 1) <= SKIP_TARGET_MAX)
-		x->target = strdup(uri);
+	if (x != NULL) {
+		x->target = NULL;
+		x->seen = false;
+		x->body = 0;
+		if (fits) {
+			memcpy(x->buf, uri, len + 1);
+			x->target = x->buf;
+		}
+	}
 	/* skip_req_parse() reads our copy.  libmicrohttpd would store each
 	 * query parameter in the connection's memory pool next, and a few
 	 * thousand exhaust it and stall the connection without an answer:
@@ -66,7 +77,6 @@ skip_http_done_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)conn;
 	(void)toe;
 	if (x != NULL) {
-		free(x->target);
 		free(x);
 		*con_cls = NULL;
 	}

@@ -261,6 +261,8 @@ skip_tls_common(SSL_CTX *ctx, const struct skip_conf *c)
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_dh_auto(ctx, 1); /* DHE-PSK needs DH parameters */
+	/* A record in one read(), not its header and then its body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (SSL_CTX_set_cipher_list(ctx, c->tls12_ciphers) != 1) {
 		log_warnx("tls12_ciphers '%s' names no usable cipher",
 			  c->tls12_ciphers);
