@@ -33,6 +33,8 @@ struct https_client {
 	size_t n_idle;
 };
 
+static void https_client_handle_free(CURL *h);
+
 struct https_client *
 https_client_new(const struct https_client_cfg *cfg)
 {
@@ -84,7 +86,7 @@ https_client_free(struct https_client *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < c->n_idle; i++)
-		curl_easy_cleanup(c->idle[i]);
+		https_client_handle_free(c->idle[i]);
 	curl_slist_free_all(c->json_hdr);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -137,14 +139,35 @@ https_client_sslctx(CURL *h, void *sslctx, void *arg)
 	return CURLE_OK;
 }
 
+/*
+ * Each easy handle runs in a multi handle of its own (CURLOPT_PRIVATE),
+ * which holds its kept-alive connection between calls.
+ */
+static void
+https_client_handle_free(CURL *h)
+{
+	CURLM *m = NULL;
+
+	if (h == NULL)
+		return;
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&m);
+	curl_multi_cleanup(m);
+	curl_easy_cleanup(h);
+}
+
 static CURL *
 https_client_handle_new(struct https_client *c)
 {
 	const struct https_client_cfg *cfg = &c->cfg;
 	CURL *h = curl_easy_init();
+	CURLM *m = curl_multi_init();
 
-	if (h == NULL)
+	if (h == NULL || m == NULL) {
+		curl_multi_cleanup(m);
+		curl_easy_cleanup(h);
 		return NULL;
+	}
+	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)m);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	/* Straight to the server: no proxy from the environment, and no
@@ -200,8 +223,44 @@ https_client_release(struct https_client *c, CURL *h, bool ok)
 		h = NULL;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (h != NULL)
-		curl_easy_cleanup(h);
+	https_client_handle_free(h);
+}
+
+/*
+ * curl_easy_perform() on the handle's own multi handle, minus one system
+ * call: curl_easy_perform() polls (with a zero timeout) before it first
+ * drives the transfer; here the transfer starts at once, and only waits
+ * when libcurl has to.
+ */
+static CURLcode
+https_client_perform(CURL *h)
+{
+	CURLcode cc = CURLE_FAILED_INIT;
+	CURLMcode mc;
+	CURLMsg *msg;
+	CURLM *m = NULL;
+	int running = 0, left;
+
+	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&m);
+	if (m == NULL || curl_multi_add_handle(m, h) != CURLM_OK)
+		return CURLE_OUT_OF_MEMORY;
+	for (;;) {
+		long to = -1;
+
+		mc = curl_multi_perform(m, &running);
+		if (mc != CURLM_OK || running == 0)
+			break;
+		if (curl_multi_timeout(m, &to) != CURLM_OK || to < 0 ||
+		    to > 1000)
+			to = 1000;
+		if (curl_multi_poll(m, NULL, 0, (int)to, NULL) != CURLM_OK)
+			break;
+	}
+	while ((msg = curl_multi_info_read(m, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			cc = msg->data.result;
+	curl_multi_remove_handle(m, h);
+	return cc;
 }
 
 /* True when the failure proves the server never saw the request. */
@@ -272,7 +331,7 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 		r->len = 0;
 		sink.overflow = false;
 		r->attempts++;
-		cc = curl_easy_perform(h);
+		cc = https_client_perform(h);
 		if (cc == CURLE_OK || r->attempts > c->cfg.retries ||
 		    !https_client_never_sent(h, cc))
 			break;
