@@ -8,7 +8,8 @@
  * checked against ca_file and the URL's host (or peer_name).  Response
  * bodies grow through secmem and are wiped when cleared: they carry keys.
  * A call is retried only when the failure proves the request was never
- * sent, because the requests here consume keys.  Thread-safe.
+ * sent, because the requests here consume keys.  Calls go straight to
+ * the server: *_proxy environment variables are ignored.  Thread-safe.
  */
 #ifndef QKDLAB_HTTPS_CLIENT_H
 #define QKDLAB_HTTPS_CLIENT_H
