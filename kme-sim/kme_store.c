@@ -119,7 +119,7 @@ kme_store_open(const char *path)
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				SQLITE_OPEN_NOMUTEX,
-			    NULL) != SQLITE_OK) {
+			    kme_store_vfs) != SQLITE_OK) {
 		log_err("store: cannot open database %s: %s", path,
 			st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto err;

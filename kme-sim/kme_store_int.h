@@ -38,6 +38,14 @@ struct kme_store {
 /* kme_store_mem.c: SQLite's allocator; only before SQLite's first use. */
 void kme_store_init_sqlite(void);
 
+/*
+ * kme_store_vfs.c: the default VFS writing each WAL frame with one system
+ * call; its name, or NULL (logged) when it cannot be registered.  The
+ * store opens its database through kme_store_vfs (NULL: the default).
+ */
+const char *kme_store_vfs_register(void);
+extern const char *kme_store_vfs;
+
 /* kme_store_files.c: creates the database file 0600 if it is absent. */
 int kme_store_create_private(const char *path);
 

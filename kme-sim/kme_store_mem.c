@@ -13,6 +13,8 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
+const char *kme_store_vfs;
+
 /*
  * SQLite's heap: key bytes pass through its registers (the record an
  * INSERT builds, the blob a SELECT copies out), which it frees on every
@@ -77,4 +79,6 @@ kme_store_init_sqlite(void)
 	    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0) != SQLITE_OK)
 		log_warnx("store: SQLite was in use before its allocator could "
 			  "be set: its buffers are freed without being wiped");
+	/* After the allocator: looking the default VFS up starts SQLite. */
+	kme_store_vfs = kme_store_vfs_register();
 }

@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-/* Wipes len octets the compiler may not optimise away (OPENSSL_cleanse). */
+/* Wipes len octets the compiler may not optimise away (explicit_bzero). */
 void secmem_wipe(void *p, size_t len);
 /* Wipes malloc_usable_size(p) octets, then frees; NULL-safe. */
 void secmem_free(void *p);
