@@ -374,6 +374,11 @@ enum MHD_Result kme_http_empty(struct MHD_Connection *conn, unsigned status);
 struct cJSON;
 /* {"keys":[{"key_ID":..,"key":..}]} (Table 11); NULL on no memory. */
 struct cJSON *kme_http_key_container(const struct kme_key *keys, size_t n);
+/*
+ * The same container as the text cJSON_PrintUnformatted makes of it,
+ * written straight into one buffer for kme_http_json; NULL on no memory.
+ */
+char *kme_http_key_text(const struct kme_key *keys, size_t n);
 /* Exactly want keys of len octets from a "keys" array; NULL otherwise. */
 struct kme_key *kme_http_parse_keys(const struct cJSON *arr, size_t want,
 				    size_t len);

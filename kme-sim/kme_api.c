@@ -59,6 +59,16 @@ kme_api_reply_json(struct kme_api_ctx *c, cJSON *root)
 	return 200;
 }
 
+/* A 200 with a body from kme_http_key_text (NULL: out of memory). */
+static unsigned
+kme_api_reply_text(struct kme_api_ctx *c, char *body)
+{
+	if (body == NULL)
+		return kme_api_reply(c, 503, "out of memory");
+	kme_http_json(c->conn, 200, body);
+	return 200;
+}
+
 /*
  * The query's parameters; 0, or the status of the refusal sent.  A cap
  * on their number bounds the work; beyond it the request gets 400.
@@ -195,7 +205,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	struct kme_peer *p = NULL;
 	size_t nargs;
 	unsigned rc;
-	cJSON *root;
+	char *body;
 	bool relay;
 
 	if ((rc = kme_api_master_side(c, &p)) != 0)
@@ -268,18 +278,17 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 			 err);
 		return kme_api_reply(c, 503, err);
 	}
-	root = kme_http_key_container(keys, req.number);
+	body = kme_http_key_text(keys, req.number);
 	kme_keys_free(keys, req.number);
 	atomic_fetch_add(&c->k->metrics.keys_enc, req.number);
 	log_debug("enc_keys: %u key(s) of %u bits for %s -> %s", req.number,
 		  req.size, c->caller, c->sae);
-	return kme_api_reply_json(c, root);
+	return kme_api_reply_text(c, body);
 }
 
 static unsigned
 kme_api_dec_keys(struct kme_api_ctx *c)
 {
-	static struct kme_dec_req empty;
 	struct kme_dec_req *req;
 	struct kme_kv kv[KME_API_MAX_ARGS];
 	struct kme_key *keys = NULL;
@@ -287,14 +296,16 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 	enum kme_fetch_rc fr;
 	unsigned status;
 	size_t nargs;
-	cJSON *root;
 
 	if (!kme_cfg_is_local_sae(&c->k->cfg, c->caller))
 		return kme_api_reply(c, 401, NULL);
 	req = malloc(sizeof(*req)); /* large: 16 KiB of IDs */
 	if (req == NULL)
 		return kme_api_reply(c, 503, "out of memory");
-	*req = empty;
+	/* The parsers fill ids[0..nids); the rest need not be cleared. */
+	req->nids = 0;
+	req->unknown = 0;
+	req->unknown_first[0] = '\0';
 	if ((status = kme_api_args(c, kv, &nargs)) != 0)
 		goto out;
 	if (strcmp(c->method, "GET") == 0) {
@@ -328,8 +339,8 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 			     keys);
 	switch (fr) {
 	case KME_FETCH_OK:
-		root = kme_http_key_container(keys, req->nids);
-		status = kme_api_reply_json(c, root);
+		status =
+		    kme_api_reply_text(c, kme_http_key_text(keys, req->nids));
 		atomic_fetch_add(&c->k->metrics.keys_dec, req->nids);
 		log_debug("dec_keys: %zu key(s) of %s for %s", req->nids,
 			  c->sae, c->caller);

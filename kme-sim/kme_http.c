@@ -107,14 +107,15 @@ kme_http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	secmem_wipe_stack();
 }
 
-/* A response body may hold keys: wiped when MHD is done with it. */
+/*
+ * A response body may hold keys: wiped when MHD is done with it.  Bodies
+ * come from cJSON (whose free is secmem_free, secmem_init) or from
+ * kme_http_key_text (malloc); secmem_free wipes the whole block.
+ */
 static void
 kme_http_body_free(void *cls)
 {
-	char *json = cls;
-
-	secmem_wipe(json, strlen(json));
-	cJSON_free(json);
+	secmem_free(cls);
 }
 
 enum MHD_Result
@@ -245,6 +246,43 @@ kme_http_key_container(const struct kme_key *keys, size_t n)
 err:
 	cJSON_Delete(root);
 	return NULL;
+}
+
+char *
+kme_http_key_text(const struct kme_key *keys, size_t n)
+{
+	static const char head[] = "{\"keys\":[", tail[] = "]}",
+			  id_open[] = "{\"key_ID\":\"",
+			  key_open[] = "\",\"key\":\"", item_close[] = "\"}";
+	size_t len = sizeof(head) - 1 + sizeof(tail) - 1, off;
+	char *s;
+
+	for (size_t i = 0; i < n; i++)
+		len += (i > 0) + sizeof(id_open) - 1 + UUID_STR_LEN +
+		       sizeof(key_open) - 1 + base64_encoded_len(keys[i].len) +
+		       sizeof(item_close) - 1;
+	s = malloc(len + 1);
+	if (s == NULL)
+		return NULL;
+	/* Base64 and UUID text need no JSON escapes (RFC 8259, 7). */
+	memcpy(s, head, sizeof(head) - 1);
+	off = sizeof(head) - 1;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			s[off++] = ',';
+		memcpy(s + off, id_open, sizeof(id_open) - 1);
+		off += sizeof(id_open) - 1;
+		uuid_format(s + off, keys[i].id);
+		off += UUID_STR_LEN;
+		memcpy(s + off, key_open, sizeof(key_open) - 1);
+		off += sizeof(key_open) - 1;
+		base64_encode(s + off, keys[i].bytes, keys[i].len);
+		off += base64_encoded_len(keys[i].len);
+		memcpy(s + off, item_close, sizeof(item_close) - 1);
+		off += sizeof(item_close) - 1;
+	}
+	memcpy(s + off, tail, sizeof(tail));
+	return s;
 }
 
 struct kme_key *
