@@ -1377,6 +1377,9 @@ tls_server_ctx_new(const char *cert_file, const char *key_file,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 				     SSL_OP_CIPHER_SERVER_PREFERENCE |
 				     SSL_OP_CLEANSE_PLAINTEXT);
+	/* A whole record per read() where the socket has it; the event loop
+	 * drains what OpenSSL holds (SSL_has_pending) before it waits. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	/* One-shot key requests: no session tickets to leak or store. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
