@@ -172,14 +172,15 @@ iv_load(EVP_CIPHER_CTX *c, bool fixed, int enc, const uint8_t *iv,
 		   : -1;
 }
 
+/* Encrypts pt || pt2 into ct. */
 static int
 seal(EVP_CIPHER_CTX *c, bool fixed, const uint8_t iv[MACSEC_IV_LEN],
      const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,
-     uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN])
+     const uint8_t *pt2, size_t len2, uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN])
 {
 	OSSL_PARAM tag[2];
 	uint8_t scratch[1];
-	uint8_t *fin = ct != NULL ? ct + len : scratch;
+	uint8_t *fin = ct != NULL ? ct + len + len2 : scratch;
 	int n;
 
 	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
@@ -188,6 +189,8 @@ seal(EVP_CIPHER_CTX *c, bool fixed, const uint8_t iv[MACSEC_IV_LEN],
 	if (iv_load(c, fixed, 1, iv, NULL) == -1 ||
 	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
 	    (len > 0 && EVP_EncryptUpdate(c, ct, &n, pt, (int)len) != 1) ||
+	    (len2 > 0 &&
+	     EVP_EncryptUpdate(c, ct + len, &n, pt2, (int)len2) != 1) ||
 	    EVP_EncryptFinal_ex(c, fin, &n) != 1 ||
 	    EVP_CIPHER_CTX_get_params(c, tag) != 1)
 		return -1;
@@ -230,9 +233,9 @@ iv_probe(void)
 	for (i = 0; iv_fixed_ok && i < 2; i++) {
 		memset(iv, 0x11 * (i + 1), sizeof(iv));
 		iv_fixed_ok = seal(e, false, iv, aad, sizeof(aad), pt,
-				   sizeof(pt), ref, ref_icv) == 0 &&
-			      seal(e, true, iv, aad, sizeof(aad), pt,
-				   sizeof(pt), ct, icv) == 0 &&
+				   sizeof(pt), NULL, 0, ref, ref_icv) == 0 &&
+			      seal(e, true, iv, aad, sizeof(aad), pt, 13,
+				   pt + 13, sizeof(pt) - 13, ct, icv) == 0 &&
 			      memcmp(ct, ref, sizeof(ct)) == 0 &&
 			      memcmp(icv, ref_icv, sizeof(icv)) == 0 &&
 			      open_(d, true, iv, aad, sizeof(aad), ct,
@@ -253,10 +256,19 @@ cipher_seal(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 	    const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,
 	    uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN])
 {
+	return cipher_seal2(ck, iv, aad, aad_len, pt, len, NULL, 0, ct, icv);
+}
+
+int
+cipher_seal2(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
+	     const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,
+	     const uint8_t *pt2, size_t len2, uint8_t *ct,
+	     uint8_t icv[MACSEC_ICV_LEN])
+{
 	if (!ck->ck_encrypt)
 		return -1;
-	return seal(ck->ck_ctx, ck->ck_iv_fixed, iv, aad, aad_len, pt, len, ct,
-		    icv);
+	return seal(ck->ck_ctx, ck->ck_iv_fixed, iv, aad, aad_len, pt, len, pt2,
+		    len2, ct, icv);
 }
 
 int

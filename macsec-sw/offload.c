@@ -123,14 +123,6 @@ ipv4_set_csum(uint8_t *ip, size_t ihl)
 	csum_store(ip + 10, csum_add(0, ip, ihl));
 }
 
-static void
-tcp_set_csum(uint8_t *l3, bool v6, uint8_t *tcp, size_t l4_len)
-{
-	tcp[16] = tcp[17] = 0;
-	csum_store(tcp + 16,
-		   csum_add(csum_pseudo(l3, v6, l4_len), tcp, l4_len));
-}
-
 /* The network header of an untagged or single-tagged frame; 0 if none. */
 static size_t
 l3_offset(const uint8_t *frame, size_t len, uint16_t *ethertype)
@@ -210,11 +202,13 @@ gso_begin(struct gso_iter *g, const uint8_t vh[VNET_HDR_LEN],
 }
 
 int
-gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
+gso_next_parts(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len,
+	       const uint8_t **payload, size_t *payload_len)
 {
 	size_t plen, l4_len;
 	uint32_t seq;
 	uint8_t *tcp, flags;
+	uint64_t sum;
 
 	if (g->type == VIRTIO_NET_HDR_GSO_NONE) {
 		if (g->done || g->len > cap)
@@ -227,16 +221,17 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 				   csum_add(0, g->frame + g->csum_start,
 					    g->len - g->csum_start));
 		*out_len = g->len;
+		*payload = NULL;
+		*payload_len = 0;
 		g->done = true;
 		return 1;
 	}
 	if (g->off >= g->len && g->idx > 0)
 		return 0;
 	plen = g->len - g->off < g->mss ? g->len - g->off : g->mss;
-	if (g->hlen + plen > cap)
+	if (g->hlen > cap)
 		return 0;
 	memcpy(out, g->frame, g->hlen);
-	memcpy(out + g->hlen, g->frame + g->off, plen);
 	l4_len = g->hlen - g->l4 + plen;
 	if (g->v6) {
 		store_be16(out + g->l3 + 4,
@@ -259,10 +254,35 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 	if (g->idx > 0)
 		flags &= (uint8_t)~TCPF_CWR;
 	tcp[13] = flags;
-	tcp_set_csum(out + g->l3, g->v6, tcp, l4_len);
+	/* The TCP header is a multiple of 4 octets long (RFC 9293 3.1), so
+	 * the payload's words line up the same summed on their own. */
+	tcp[16] = tcp[17] = 0;
+	sum = csum_add(csum_pseudo(out + g->l3, g->v6, l4_len), tcp,
+		       g->hlen - g->l4);
+	csum_store(tcp + 16, csum_add(sum, g->frame + g->off, plen));
+	*out_len = g->hlen;
+	*payload = g->frame + g->off;
+	*payload_len = plen;
 	g->off += plen;
 	g->idx++;
-	*out_len = g->hlen + plen;
+	return 1;
+}
+
+int
+gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
+{
+	const uint8_t *payload;
+	size_t hlen, plen;
+
+	if (g->type != VIRTIO_NET_HDR_GSO_NONE && g->off < g->len &&
+	    g->hlen + (g->len - g->off < g->mss ? g->len - g->off : g->mss) >
+		cap)
+		return 0;
+	if (gso_next_parts(g, out, cap, &hlen, &payload, &plen) != 1)
+		return 0;
+	if (plen > 0)
+		memcpy(out + hlen, payload, plen);
+	*out_len = hlen + plen;
 	return 1;
 }
 
