@@ -5,6 +5,10 @@
  * suite and frame size: "<suite> <octets> <frames per second>", the
  * median of argv[1] runs (default 5, at most 9) of 0.4 s.  bench/bench_macsec turns that into JSON next
  * to `openssl speed -evp` figures taken in the same run.
+ *
+ * "-n FRAMES OCTETS" instead protects and validates exactly FRAMES frames
+ * of GCM-AES-128 and prints nothing: a fixed amount of work for an
+ * instruction count (valgrind --tool=callgrind) to divide.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +33,7 @@ cmp_double(const void *a, const void *b)
 }
 
 static double
-one_run(enum macsec_cs cs, size_t size)
+one_run(enum macsec_cs cs, size_t size, uint64_t frames)
 {
 	static uint8_t key[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 	static const uint8_t salt[12] = { 1, 2, 3 };
@@ -56,7 +60,7 @@ one_run(enum macsec_cs cs, size_t size)
 	do {
 		int i;
 
-		for (i = 0; i < 256; i++, n++) {
+		for (i = 0; i < 256 && (frames == 0 || n < frames); i++, n++) {
 			if (secy_protect(tx, frame, size, wire, sizeof(wire),
 					 &wl) == -1 ||
 			    secy_validate_frame(rx, wire, wl, out, sizeof(out),
@@ -64,7 +68,7 @@ one_run(enum macsec_cs cs, size_t size)
 				fatalx("bench frame dropped");
 		}
 		t1 = mono_us();
-	} while (t1 - t0 < RUN_US);
+	} while (frames == 0 ? t1 - t0 < RUN_US : n < frames);
 	secy_free(tx);
 	secy_free(rx);
 	return (double)n * 1e6 / (double)(t1 - t0);
@@ -83,11 +87,20 @@ main(int argc, char **argv)
 		runs = 5;
 	log_init("bench_macsec_crypto", LOG_DEST_STDERR, LOG_FMT_TEXT,
 		 LOG_LVL_WARN);
+	if (argc == 4 && strcmp(argv[1], "-n") == 0) {
+		long long frames = atoll(argv[2]), size = atoll(argv[3]);
+
+		if (frames < 1 || size < 14 || size > 1500)
+			fatalx("usage: bench_macsec_crypto -n FRAMES OCTETS");
+		(void)one_run(MACSEC_CS_GCM_AES_128, (size_t)size,
+			      (uint64_t)frames);
+		return 0;
+	}
 	for (cs = MACSEC_CS_GCM_AES_128; cs <= MACSEC_CS_GCM_AES_XPN_256;
 	     cs++) {
 		for (s = 0; s < ARRAY_LEN(sizes); s++) {
 			for (i = 0; i < runs; i++)
-				r[i] = one_run(cs, sizes[s]);
+				r[i] = one_run(cs, sizes[s], 0);
 			qsort(r, (size_t)runs, sizeof(r[0]), cmp_double);
 			printf("%s %zu %.0f\n", cipher_suite_name(cs), sizes[s],
 			       r[runs / 2]);

@@ -6,10 +6,14 @@
  * installation; per frame only the IV is loaded.  The IV is built in one
  * place, cipher_iv().
  */
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "log.h"
 #include "macsec_sw.h"
@@ -21,6 +25,7 @@ struct cipher_key {
 	bool ck_encrypt;
 	uint32_t ck_ssci; /* XPN: short SCI (14.7) */
 	uint8_t ck_salt[MACSEC_SALT_LEN]; /* XPN: salt (14.7) */
+	bool ck_iv_fixed; /* the IV loads as a parameter: iv_probe() */
 	EVP_CIPHER_CTX *ck_ctx;
 };
 
@@ -34,6 +39,10 @@ static const struct {
 	[MACSEC_CS_GCM_AES_XPN_128] = { "gcm-aes-xpn-128", 16, true },
 	[MACSEC_CS_GCM_AES_XPN_256] = { "gcm-aes-xpn-256", 32, true },
 };
+
+static void iv_probe(void);
+static pthread_once_t iv_probe_once = PTHREAD_ONCE_INIT;
+static bool iv_fixed_ok; /* iv_probe()'s verdict */
 
 const char *
 cipher_suite_name(enum macsec_cs cs)
@@ -94,6 +103,8 @@ cipher_key_new(enum macsec_cs cs, const uint8_t *key, size_t key_len,
 		cipher_key_free(ck);
 		return NULL;
 	}
+	(void)pthread_once(&iv_probe_once, iv_probe);
+	ck->ck_iv_fixed = iv_fixed_ok;
 	return ck;
 }
 
@@ -126,26 +137,148 @@ cipher_iv(const struct cipher_key *ck, uint64_t sci, uint64_t pn,
 		iv[i] ^= ck->ck_salt[i];
 }
 
+/*
+ * Per frame only the IV is loaded.  EVP_CipherInit_ex2() with an IV asks
+ * the provider for the IV length through a parameter query each time;
+ * the GCM provider also takes a whole IV as the fixed IV parameter with
+ * the length (size_t)-1, which costs a single parameter pass and leaves
+ * the same state (IV buffered, key schedule kept).  That form is
+ * probed once against the plain one, on a throwaway key, and used only
+ * where it gives the same ciphertext and tag and still refuses a wrong
+ * tag.
+ */
+
+/*
+ * Loads the IV, and the expected ICV when decrypting: the AEAD tag
+ * parameter is what EVP_CTRL_GCM_SET_TAG sets, and EVP_DecryptFinal
+ * compares against it in constant time.
+ */
+static int
+iv_load(EVP_CIPHER_CTX *c, bool fixed, int enc, const uint8_t *iv,
+	const uint8_t *icv)
+{
+	OSSL_PARAM p[3], *q = p;
+	uint8_t tag[MACSEC_ICV_LEN];
+
+	if (!fixed) {
+		if (EVP_CipherInit_ex2(c, NULL, NULL, iv, enc, NULL) != 1)
+			return -1;
+		if (icv == NULL)
+			return 0;
+		memcpy(tag, icv, sizeof(tag));
+		return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG,
+					   MACSEC_ICV_LEN, tag) == 1
+			   ? 0
+			   : -1;
+	}
+	if (icv != NULL)
+		*q++ = OSSL_PARAM_construct_octet_string(
+		    OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(uintptr_t)icv,
+		    MACSEC_ICV_LEN);
+	*q++ = OSSL_PARAM_construct_octet_string(
+	    OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, (void *)(uintptr_t)iv,
+	    (size_t)-1);
+	*q = OSSL_PARAM_construct_end();
+	return EVP_CIPHER_CTX_set_params(c, p) == 1 ? 0 : -1;
+}
+
+/* Encrypts pt || pt2 into ct. */
+static int
+seal(EVP_CIPHER_CTX *c, bool fixed, const uint8_t iv[MACSEC_IV_LEN],
+     const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,
+     const uint8_t *pt2, size_t len2, uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN])
+{
+	OSSL_PARAM tag[2];
+	uint8_t scratch[1];
+	uint8_t *fin = ct != NULL ? ct + len + len2 : scratch;
+	int n;
+
+	tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+						   icv, MACSEC_ICV_LEN);
+	tag[1] = OSSL_PARAM_construct_end();
+	if (iv_load(c, fixed, 1, iv, NULL) == -1 ||
+	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
+	    (len > 0 && EVP_EncryptUpdate(c, ct, &n, pt, (int)len) != 1) ||
+	    (len2 > 0 &&
+	     EVP_EncryptUpdate(c, ct + len, &n, pt2, (int)len2) != 1) ||
+	    EVP_EncryptFinal_ex(c, fin, &n) != 1 ||
+	    EVP_CIPHER_CTX_get_params(c, tag) != 1)
+		return -1;
+	return 0;
+}
+
+static int
+open_(EVP_CIPHER_CTX *c, bool fixed, const uint8_t iv[MACSEC_IV_LEN],
+      const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t len,
+      uint8_t *pt, const uint8_t icv[MACSEC_ICV_LEN])
+{
+	uint8_t scratch[1];
+	uint8_t *fin = pt != NULL ? pt + len : scratch;
+	int n;
+
+	/* The final call compares the ICV in constant time. */
+	if (iv_load(c, fixed, 0, iv, icv) == -1 ||
+	    EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
+	    (len > 0 && EVP_DecryptUpdate(c, pt, &n, ct, (int)len) != 1) ||
+	    EVP_DecryptFinal_ex(c, fin, &n) != 1)
+		return -1;
+	return 0;
+}
+
+static void
+iv_probe(void)
+{
+	static const uint8_t key[16] = { 0x5c }, aad[20] = { 0xa5 };
+	uint8_t iv[MACSEC_IV_LEN], pt[40], ref[40], ct[40], out[40];
+	uint8_t ref_icv[MACSEC_ICV_LEN], icv[MACSEC_ICV_LEN];
+	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new(), *d = EVP_CIPHER_CTX_new();
+	int i;
+
+	memset(pt, 0x3c, sizeof(pt));
+	iv_fixed_ok =
+	    e != NULL && d != NULL &&
+	    EVP_CipherInit_ex2(e, EVP_aes_128_gcm(), key, NULL, 1, NULL) == 1 &&
+	    EVP_CipherInit_ex2(d, EVP_aes_128_gcm(), key, NULL, 0, NULL) == 1;
+	/* Two IVs in turn, so that a load that changed nothing shows. */
+	for (i = 0; iv_fixed_ok && i < 2; i++) {
+		memset(iv, 0x11 * (i + 1), sizeof(iv));
+		iv_fixed_ok = seal(e, false, iv, aad, sizeof(aad), pt,
+				   sizeof(pt), NULL, 0, ref, ref_icv) == 0 &&
+			      seal(e, true, iv, aad, sizeof(aad), pt, 13,
+				   pt + 13, sizeof(pt) - 13, ct, icv) == 0 &&
+			      memcmp(ct, ref, sizeof(ct)) == 0 &&
+			      ct_equal(icv, ref_icv, sizeof(icv)) &&
+			      open_(d, true, iv, aad, sizeof(aad), ct,
+				    sizeof(ct), out, icv) == 0 &&
+			      memcmp(out, pt, sizeof(out)) == 0;
+		icv[0] ^= 1;
+		if (iv_fixed_ok && open_(d, true, iv, aad, sizeof(aad), ct,
+					 sizeof(ct), out, icv) == 0)
+			iv_fixed_ok = false;
+	}
+	ERR_clear_error();
+	EVP_CIPHER_CTX_free(e);
+	EVP_CIPHER_CTX_free(d);
+}
+
 int
 cipher_seal(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 	    const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,
 	    uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN])
 {
-	EVP_CIPHER_CTX *c = ck->ck_ctx;
-	uint8_t scratch[1];
-	uint8_t *fin = ct != NULL ? ct + len : scratch;
-	int n;
+	return cipher_seal2(ck, iv, aad, aad_len, pt, len, NULL, 0, ct, icv);
+}
 
-	/* Only the IV changes: the key schedule stays in the context. */
-	if (!ck->ck_encrypt ||
-	    EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, 1) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
-	    (len > 0 && EVP_EncryptUpdate(c, ct, &n, pt, (int)len) != 1) ||
-	    EVP_EncryptFinal_ex(c, fin, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MACSEC_ICV_LEN, icv) !=
-		1)
+int
+cipher_seal2(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
+	     const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,
+	     const uint8_t *pt2, size_t len2, uint8_t *ct,
+	     uint8_t icv[MACSEC_ICV_LEN])
+{
+	if (!ck->ck_encrypt)
 		return -1;
-	return 0;
+	return seal(ck->ck_ctx, ck->ck_iv_fixed, iv, aad, aad_len, pt, len, pt2,
+		    len2, ct, icv);
 }
 
 int
@@ -153,20 +286,8 @@ cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 	    const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t len,
 	    uint8_t *pt, const uint8_t icv[MACSEC_ICV_LEN])
 {
-	EVP_CIPHER_CTX *c = ck->ck_ctx;
-	uint8_t tag[MACSEC_ICV_LEN], scratch[1];
-	uint8_t *fin = pt != NULL ? pt + len : scratch;
-	int n;
-
-	memcpy(tag, icv, sizeof(tag));
-	/* The final call compares the ICV in constant time. */
-	if (ck->ck_encrypt ||
-	    EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, 0) != 1 ||
-	    EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
-	    (len > 0 && EVP_DecryptUpdate(c, pt, &n, ct, (int)len) != 1) ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MACSEC_ICV_LEN, tag) !=
-		1 ||
-	    EVP_DecryptFinal_ex(c, fin, &n) != 1)
+	if (ck->ck_encrypt)
 		return -1;
-	return 0;
+	return open_(ck->ck_ctx, ck->ck_iv_fixed, iv, aad, aad_len, ct, len, pt,
+		     icv);
 }

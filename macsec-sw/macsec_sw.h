@@ -78,6 +78,11 @@ void cipher_iv(const struct cipher_key *ck, uint64_t sci, uint64_t pn,
 int cipher_seal(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 		const uint8_t *aad, size_t aad_len, const uint8_t *pt,
 		size_t len, uint8_t *ct, uint8_t icv[MACSEC_ICV_LEN]);
+/* The same over pt || pt2 -> ct (ct may alias pt, never pt2). */
+int cipher_seal2(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
+		 const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+		 size_t len, const uint8_t *pt2, size_t len2, uint8_t *ct,
+		 uint8_t icv[MACSEC_ICV_LEN]);
 /* Inverse of cipher_seal; -1 when the ICV does not verify. */
 int cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 		const uint8_t *aad, size_t aad_len, const uint8_t *ct,
@@ -175,6 +180,11 @@ int secy_txsa_get_pn(struct secy *secy, unsigned an, uint64_t *next_pn,
  */
 int secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 		 size_t cap, size_t *out_len);
+/* The same for the frame in[0, len) followed by tail[0, tail_len): the
+ * tail is read once, by the cipher, straight into out. */
+int secy_protect_parts(struct secy *secy, const uint8_t *in, size_t len,
+		       const uint8_t *tail, size_t tail_len, uint8_t *out,
+		       size_t cap, size_t *out_len);
 /*
  * Receive (10.6): validates one frame from the Uncontrolled Port; on
  * SECY_RX_DELIVER, out (len octets suffice) holds the plain frame.
@@ -366,6 +376,14 @@ int gso_begin(struct gso_iter *g, const uint8_t vh[VNET_HDR_LEN],
 	      const uint8_t *frame, size_t len);
 /* Writes the next frame (checksums complete) into out: 1, or 0 at end. */
 int gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len);
+/*
+ * The same without copying the payload: the next frame is out[0,
+ * *out_len) followed by *payload[0, *payload_len), the payload a part of
+ * the super-frame (*payload_len may be 0).
+ */
+int gso_next_parts(struct gso_iter *g, uint8_t *out, size_t cap,
+		   size_t *out_len, const uint8_t **payload,
+		   size_t *payload_len);
 /* A header for a frame written as it is (DATA_VALID: checksums checked). */
 void vnet_hdr_plain(uint8_t vh[VNET_HDR_LEN], bool csum_valid);
 

@@ -310,10 +310,12 @@ flush_wire(struct daemon *d)
 	d->out->n = 0;
 }
 
-/* Protects one frame onto the wire: straight into a transmit ring slot,
- * or into the next batch entry. */
+/* Protects one frame, frame[0, len) then tail[0, tail_len), onto the
+ * wire: straight into a transmit ring slot, or into the next batch
+ * entry. */
 static void
-protect_out(struct daemon *d, const uint8_t *frame, size_t len)
+protect_out(struct daemon *d, const uint8_t *frame, size_t len,
+	    const uint8_t *tail, size_t tail_len)
 {
 	struct port_batch *o = d->out;
 	uint8_t *slot;
@@ -322,8 +324,9 @@ protect_out(struct daemon *d, const uint8_t *frame, size_t len)
 
 	if (d->wire.map == NULL) {
 		pthread_rwlock_rdlock(&d->lock);
-		rc = secy_protect(d->secy, frame, len, o->frame[o->n],
-				  PORT_FRAME_MAX, &o->len[o->n]);
+		rc = secy_protect_parts(d->secy, frame, len, tail, tail_len,
+					o->frame[o->n], PORT_FRAME_MAX,
+					&o->len[o->n]);
 		pthread_rwlock_unlock(&d->lock);
 		if (rc == 0 && ++o->n == PORT_BATCH)
 			flush_wire(d);
@@ -335,7 +338,8 @@ protect_out(struct daemon *d, const uint8_t *frame, size_t len)
 	}
 	/* The slot holds the wire's MTU: secy_protect() refuses longer. */
 	pthread_rwlock_rdlock(&d->lock);
-	rc = secy_protect(d->secy, frame, len, slot, cap, &n);
+	rc = secy_protect_parts(d->secy, frame, len, tail, tail_len, slot, cap,
+				&n);
 	pthread_rwlock_unlock(&d->lock);
 	if (rc == 0) {
 		wire_tx_put(&d->wire, n);
@@ -354,7 +358,8 @@ static int
 pump_tx_offload(struct daemon *d)
 {
 	struct gso_iter it;
-	size_t slen;
+	const uint8_t *payload;
+	size_t slen, plen;
 	ssize_t n;
 	int reads;
 
@@ -376,8 +381,11 @@ pump_tx_offload(struct daemon *d)
 				  d->conf.tap, n);
 			continue;
 		}
-		while (gso_next(&it, d->seg, PORT_FRAME_MAX, &slen) == 1)
-			protect_out(d, d->seg, slen);
+		/* Each segment's headers are built in d->seg; its payload
+		 * is encrypted from the super-frame into the wire's slot. */
+		while (gso_next_parts(&it, d->seg, PORT_FRAME_MAX, &slen,
+				      &payload, &plen) == 1)
+			protect_out(d, d->seg, slen, payload, plen);
 	}
 	flush_wire(d);
 	return 0;

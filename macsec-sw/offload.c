@@ -36,34 +36,39 @@
 #define TCPF_ECE 0x40
 #define TCPF_CWR 0x80
 
+/* Two 64-bit lanes (GCC/Clang vector extension: SSE2 on x86-64). */
+typedef uint64_t csum_v2 __attribute__((vector_size(16)));
+
 static uint64_t
 csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
-	uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-	uint32_t w0, w1, w2, w3;
+	const csum_v2 lo32 = { 0xffffffffU, 0xffffffffU };
+	csum_v2 a0 = { 0, 0 }, a1 = a0, a2 = a0, a3 = a0, x, y;
+	uint32_t w0;
 	uint16_t h;
 	uint8_t last[2];
 
 	/*
-	 * 32-bit words into four independent 64-bit sums: no carry is lost
-	 * below 2^32 words, and the additions do not wait on each other.
-	 * Then the tail; only the last chunk summed may have an odd length.
+	 * 32-bit words, each widened into a 64-bit lane of one of four
+	 * independent sums: no carry is lost below 2^32 words, and the
+	 * additions do not wait on each other.  Masks and shifts widen
+	 * them (no shuffles).  Then the tail; only the last chunk summed
+	 * may have an odd length.
 	 */
-	for (; len >= 16; p += 16, len -= 16) {
-		memcpy(&w0, p, 4);
-		memcpy(&w1, p + 4, 4);
-		memcpy(&w2, p + 8, 4);
-		memcpy(&w3, p + 12, 4);
-		a0 += w0;
-		a1 += w1;
-		a2 += w2;
-		a3 += w3;
+	for (; len >= 32; p += 32, len -= 32) {
+		memcpy(&x, p, 16);
+		memcpy(&y, p + 16, 16);
+		a0 += x & lo32;
+		a1 += x >> 32;
+		a2 += y & lo32;
+		a3 += y >> 32;
 	}
+	a0 += a1 + a2 + a3;
+	sum += a0[0] + a0[1];
 	for (; len >= 4; p += 4, len -= 4) {
 		memcpy(&w0, p, 4);
-		a0 += w0;
+		sum += w0;
 	}
-	sum += a0 + a1 + a2 + a3;
 	if (len >= 2) {
 		memcpy(&h, p, 2);
 		sum += h;
@@ -121,14 +126,6 @@ ipv4_set_csum(uint8_t *ip, size_t ihl)
 {
 	ip[10] = ip[11] = 0;
 	csum_store(ip + 10, csum_add(0, ip, ihl));
-}
-
-static void
-tcp_set_csum(uint8_t *l3, bool v6, uint8_t *tcp, size_t l4_len)
-{
-	tcp[16] = tcp[17] = 0;
-	csum_store(tcp + 16,
-		   csum_add(csum_pseudo(l3, v6, l4_len), tcp, l4_len));
 }
 
 /* The network header of an untagged or single-tagged frame; 0 if none. */
@@ -210,11 +207,13 @@ gso_begin(struct gso_iter *g, const uint8_t vh[VNET_HDR_LEN],
 }
 
 int
-gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
+gso_next_parts(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len,
+	       const uint8_t **payload, size_t *payload_len)
 {
 	size_t plen, l4_len;
 	uint32_t seq;
 	uint8_t *tcp, flags;
+	uint64_t sum;
 
 	if (g->type == VIRTIO_NET_HDR_GSO_NONE) {
 		if (g->done || g->len > cap)
@@ -227,16 +226,17 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 				   csum_add(0, g->frame + g->csum_start,
 					    g->len - g->csum_start));
 		*out_len = g->len;
+		*payload = NULL;
+		*payload_len = 0;
 		g->done = true;
 		return 1;
 	}
 	if (g->off >= g->len && g->idx > 0)
 		return 0;
 	plen = g->len - g->off < g->mss ? g->len - g->off : g->mss;
-	if (g->hlen + plen > cap)
+	if (g->hlen > cap)
 		return 0;
 	memcpy(out, g->frame, g->hlen);
-	memcpy(out + g->hlen, g->frame + g->off, plen);
 	l4_len = g->hlen - g->l4 + plen;
 	if (g->v6) {
 		store_be16(out + g->l3 + 4,
@@ -259,10 +259,35 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 	if (g->idx > 0)
 		flags &= (uint8_t)~TCPF_CWR;
 	tcp[13] = flags;
-	tcp_set_csum(out + g->l3, g->v6, tcp, l4_len);
+	/* The TCP header is a multiple of 4 octets long (RFC 9293 3.1), so
+	 * the payload's words line up the same summed on their own. */
+	tcp[16] = tcp[17] = 0;
+	sum = csum_add(csum_pseudo(out + g->l3, g->v6, l4_len), tcp,
+		       g->hlen - g->l4);
+	csum_store(tcp + 16, csum_add(sum, g->frame + g->off, plen));
+	*out_len = g->hlen;
+	*payload = g->frame + g->off;
+	*payload_len = plen;
 	g->off += plen;
 	g->idx++;
-	*out_len = g->hlen + plen;
+	return 1;
+}
+
+int
+gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
+{
+	const uint8_t *payload;
+	size_t hlen, plen;
+
+	if (g->type != VIRTIO_NET_HDR_GSO_NONE && g->off < g->len &&
+	    g->hlen + (g->len - g->off < g->mss ? g->len - g->off : g->mss) >
+		cap)
+		return 0;
+	if (gso_next_parts(g, out, cap, &hlen, &payload, &plen) != 1)
+		return 0;
+	if (plen > 0)
+		memcpy(out + hlen, payload, plen);
+	*out_len = hlen + plen;
 	return 1;
 }
 

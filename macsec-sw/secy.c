@@ -450,23 +450,34 @@ int
 secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 	     size_t cap, size_t *out_len)
 {
+	return secy_protect_parts(secy, in, len, NULL, 0, out, cap, out_len);
+}
+
+int
+secy_protect_parts(struct secy *secy, const uint8_t *in, size_t len,
+		   const uint8_t *tail, size_t tail_len, uint8_t *out,
+		   size_t cap, size_t *out_len)
+{
 	const struct secy_policy *pol = &secy->pol;
 	struct txsa *sa;
 	struct sectag tag;
 	struct wbuf wb;
 	uint8_t iv[MACSEC_IV_LEN];
 	const uint8_t *user = in + ETH_ADDRS_LEN;
-	size_t ulen, hlen, clear, total;
+	size_t ulen, hlen, clear, total, head;
 	uint64_t pn;
 
-	if (len < ETH_HDR_LEN || len > cap)
+	if (len < ETH_HDR_LEN || len + tail_len > cap)
 		goto drop_sa;
-	ulen = len - ETH_ADDRS_LEN;
+	ulen = len + tail_len - ETH_ADDRS_LEN;
+	head = len - ETH_ADDRS_LEN; /* the user data before the tail */
 	if (!pol->protect) {
-		if (len > secy->max_frame)
+		if (len + tail_len > secy->max_frame)
 			goto drop_too_long;
 		memcpy(out, in, len);
-		*out_len = len;
+		if (tail_len > 0)
+			memcpy(out + len, tail, tail_len);
+		*out_len = len + tail_len;
 		secy->st.OutPktsUntagged++;
 		return 0;
 	}
@@ -510,10 +521,16 @@ secy_protect(struct secy *secy, const uint8_t *in, size_t len, uint8_t *out,
 	cipher_iv(sa->key, secy->tx_sci, pn, iv);
 	/* The offset octets stay in clear but are authenticated (14.5). */
 	clear = pol->encrypt ? (ulen < pol->offset ? ulen : pol->offset) : ulen;
-	memcpy(out + hlen, user, ulen);
-	if (cipher_seal(sa->key, iv, out, hlen + clear, out + hlen + clear,
-			ulen - clear, out + hlen + clear,
-			out + hlen + ulen) == -1)
+	memcpy(out + hlen, user, head);
+	if (clear > head) {
+		/* The authenticated data runs into the tail: one piece. */
+		memcpy(out + hlen + head, tail, tail_len);
+		head = ulen;
+		tail_len = 0;
+	}
+	if (cipher_seal2(sa->key, iv, out, hlen + clear, out + hlen + clear,
+			 head - clear, tail, tail_len, out + hlen + clear,
+			 out + hlen + ulen) == -1)
 		goto drop_sa;
 	*out_len = total;
 	if (pol->encrypt) {
