@@ -144,14 +144,17 @@ fuzz-bins: $(FUZZ:%=$(B)/fuzz/fuzz_%)
 # The suite: plain build first, then the sanitizer build.
 # Unit tests run in both builds; the integration tests (tests/it_*) drive
 # the sanitizer-built daemons, so every real run is checked by ASan/UBSan.
+# The builds use every CPU unless make was given -j; tests/run runs two
+# test programs at a time (see its HEAVY and ALONE lists).
+check_jobs = $(if $(findstring -j,$(MAKEFLAGS))$(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc))
 check: deps-check
-	$(MAKE) test-bins
-	$(MAKE) SANITIZE=1 test-bins
+	$(MAKE) $(check_jobs) test-bins
+	$(MAKE) $(check_jobs) SANITIZE=1 test-bins
 	tests/run --unit build --unit build/san --it build/san
 
 # Plain build only, optionally one test (make check-fast T=kme).
 check-fast:
-	$(MAKE) test-bins
+	$(MAKE) $(check_jobs) test-bins
 	tests/run --unit build --it build $(if $(T),--only $(T))
 
 bench: all

@@ -16,7 +16,6 @@
   - against qkdlab's own kme-sim pair (two sites in the test's own network
     namespaces, tests/lib/twosite.py) every check passes.
 """
-import concurrent.futures
 import os
 import re
 import subprocess
@@ -26,6 +25,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
+import conformtest  # noqa: E402
 
 CONFORM = os.path.join(tap.SRC, "conform", "qkdlab-conform")
 DOUBLE = os.path.join(tap.SRC, "tests", "lib", "kme_double.py")
@@ -56,14 +56,6 @@ def target_args(pki_dir, url_a, url_b, saes=("SAE_A_01", "SAE_B_01", "SAE_C_01")
         args += ["--sae-" + s, sae, "--sae-%s-cert" % s, os.path.join(pki_dir, sae + ".crt"),
                  "--sae-%s-key" % s, os.path.join(pki_dir, sae + ".key")]
     return args
-
-
-def tap_verdicts(out):
-    """{check id: 'pass' | 'fail' | 'n/a'} from a TAP report."""
-    res = {}
-    for m in re.finditer(r"^(ok|not ok) \d+ - (\S+)( # SKIP)?", out, re.M):
-        res[m.group(2)] = "fail" if m.group(1) == "not ok" else "n/a" if m.group(3) else "pass"
-    return res
 
 
 class Double:
@@ -119,7 +111,7 @@ for bad, why in ((["--bogus"], "an unknown option"), (["--format", "xml"], "an u
 d = Double()
 t.cleanup(d.close)
 r = conform(d.args() + ["--format", "tap"])
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 0 and v == {i: "pass" for i in ids}, "every check passes against the correct double",
      r.stdout + r.stderr)
 junit = os.path.join(work, "report.xml")
@@ -128,7 +120,7 @@ suite = ET.parse(junit).getroot().find("testsuite")
 t.ok(r.returncode == 0 and suite.get("tests") == "3" and suite.get("failures") == "0" and
      len(suite.findall("testcase")) == 3, "JUnit XML report: three test cases, no failures", r)
 r = conform(d.args(("SAE_A_01", "SAE_B_01")) + ["--format", "tap"])
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 0 and v.get("etsi014.auth.third_sae") == "n/a" and v.get("etsi014.multicast") == "n/a"
      and sum(x == "pass" for x in v.values()) == len(ids) - 2,
      "without a third SAE: its two checks not applicable, the rest pass", r.stdout + r.stderr)
@@ -143,15 +135,7 @@ def against_broken(cid):
         d.close()
 
 
-# Four doubles at a time, each on ports of its own: the runs are mostly
-# waiting for round trips.
-with concurrent.futures.ThreadPoolExecutor(4) as pool:
-    runs = list(pool.map(against_broken, ids))
-for cid, r in zip(ids, runs):
-    v = tap_verdicts(r.stdout)
-    failed = sorted(i for i, x in v.items() if x == "fail")
-    t.ok(r.returncode == 1 and failed == [cid] and len(v) == len(ids),
-         "%s fails against a double where %s (and nothing else fails)" % (cid, BREAKS[cid]), r.stdout)
+conformtest.each_fails_alone(t, ids, BREAKS, against_broken)
 
 d = Double("etsi014.dec.get")
 r = conform(d.args() + ["--only", "etsi014.dec.get"])
@@ -164,14 +148,14 @@ t.ok(r.returncode == 1 and "violates: ETSI GS QKD 014 V1.1.1 clause 5.3" in r.st
 d = Double(extra=["--garbage"])
 r = conform(d.args() + ["--format", "tap"])
 d.close()
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 1 and v == {i: "pass" if i.startswith("etsi014.tls.") else "fail" for i in ids}
      and "Traceback" not in r.stderr,
      "a KME answering 200 [] to everything fails every check above TLS, without a crash", r.stdout + r.stderr)
 
 closed = "https://127.0.0.1:%d" % tap.free_port()
 r = conform(target_args(pki, closed, closed) + ["--format", "tap", "--wait", "0"])
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 1 and v == {i: "fail" for i in ids}, "no target listening: every check fails", r.stdout)
 
 # ---- qkdlab's own KMEs --------------------------------------------------------------
@@ -197,7 +181,7 @@ lab.wait("the KME link", linked, 40, ("kme-sim-a", "kme-sim-b"))
 args = target_args(lab.pki, "https://%s:%d" % (LINK_IP["a"], KME_PORT), "https://%s:%d" % (LINK_IP["b"], KME_PORT),
                    (SAE["a"], SAE["b"], SAE["c"]))
 r = conform(args + ["--format", "tap"], netns=lab.ns["a"])
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 0 and v == {i: "pass" for i in ids}, "every check passes against qkdlab's kme-sim pair",
      r.stdout + r.stderr + lab.output("kme-sim-a")[-3000:])
 r = conform(args, netns=lab.ns["a"])

@@ -14,7 +14,6 @@
     grader; graded as the responder alone, B's announcements pass and the
     key server checks are not applicable.
 """
-import json
 import os
 import re
 import subprocess
@@ -24,6 +23,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
+import conformtest  # noqa: E402
 import mkacraft  # noqa: E402
 
 CONFORM = os.path.join(tap.SRC, "conform", "qkdlab-conform")
@@ -46,16 +46,6 @@ os.close(fd)
 def conform(args, timeout=120):
     r = subprocess.run([CONFORM, "mka"] + args, capture_output=True, text=True, env=env, timeout=timeout)
     return r.returncode, r.stdout, r.stderr
-
-
-def tap_verdicts(out):
-    """{check id: pass/fail/n/a} from a TAP report."""
-    v = {}
-    for ln in out.splitlines():
-        m = re.match(r"^(not ok|ok) \d+ - (\S+)( # SKIP)?", ln)
-        if m:
-            v[m.group(2)] = "n/a" if m.group(3) else "pass" if m.group(1) == "ok" else "fail"
-    return v
 
 
 # ---- the command line ------------------------------------------------------
@@ -94,14 +84,14 @@ def crafted(qkd, brk, fmt="tap", key=True):
 for qkd in (False, True):
     mode = "QKD" if qkd else "PSK"
     rc, out, err = crafted(qkd, None)
-    v = tap_verdicts(out)
+    v = conformtest.verdicts(out)
     want = {i: "n/a" if i in QKD_IDS and not qkd else "pass" for i in ids}
     t.ok(rc == 0 and v == want, "crafted %s conversation: every check passes" % mode, out + err)
     for brk, what in mkacraft.BREAKS.items():
         if brk in QKD_IDS and not qkd:
             continue
         rc, out, err = crafted(qkd, brk, key=brk != "mka.qkd.ckn")
-        v = tap_verdicts(out)
+        v = conformtest.verdicts(out)
         others = {i: x for i, x in v.items() if i != brk and x == "fail"}
         clause = re.search(r"^# violates: (.*)$", out, re.M)
         t.ok(rc == 1 and v.get(brk) == "fail" and not others and clause,
@@ -112,7 +102,7 @@ good = os.path.join(work, "craft-psk-good.pcap")
 ng = os.path.join(work, "craft-psk-good.pcapng")
 subprocess.run(["tshark", "-r", good, "-F", "pcapng", "-w", ng], capture_output=True, timeout=60)
 rc, out, err = conform(["--pcap", ng, "--ckn", CKN.hex(), "--cak-file", cak_file, "--format", "tap"])
-t.ok(rc == 0 and tap_verdicts(out) == {i: "n/a" if i in QKD_IDS else "pass" for i in ids},
+t.ok(rc == 0 and conformtest.verdicts(out) == {i: "n/a" if i in QKD_IDS else "pass" for i in ids},
      "the same conversation rewritten as pcapng by tshark passes too", out + err)
 rc, out, _ = crafted(False, "mka.icv", fmt="text")
 t.ok(rc == 1 and re.search(r"^FAIL mka\.icv .*\n(\s+note:.*\n)*\s+violates: IEEE 802\.1X-2020 9\.3\.1, 9\.4\.1", out, re.M)
@@ -170,7 +160,7 @@ def live(mode, seconds, confs, grade_args, prefix):
 lab.mode = "psk"
 psk = {s: lab.mka_conf(s, CAK.hex(), CKN.hex()) for s in twosite.SITES}
 pcap, rc, out, err = live("PSK", 18, psk, ["--ckn", CKN.hex(), "--cak-file", cak_file], "mka-psk")
-v = tap_verdicts(out)
+v = conformtest.verdicts(out)
 want = {i: "n/a" if i in QKD_IDS else "pass" for i in ids}
 t.ok(rc == 0 and v == want, "PSK: mka-agent passes every check", out + err)
 n = tshark_mkpdus(pcap)
@@ -183,16 +173,16 @@ lab.start_kmes()
 qkd = {s: lab.agent_conf(s, "etsi014") for s in twosite.SITES}
 key_log = lab.site("a", "keys.log")
 pcap, rc, out, err = live("QKD", 26, qkd, ["--qkd", "--key-log", key_log], "mka-qkd")
-v = tap_verdicts(out)
+v = conformtest.verdicts(out)
 t.ok(rc == 0 and v == {i: "pass" for i in ids}, "QKD (ETSI 014): mka-agent passes every check", out + err)
 rc, out, err = conform(["--pcap", pcap, "--qkd", "--key-log", key_log, "--peer", mac_b,
                         "--peer-sae", twosite.SAE["b"], "--hello-time", "1", "--format", "tap"])
-v = tap_verdicts(out)
+v = conformtest.verdicts(out)
 t.ok(rc == 0 and v.get("mka.qkd.announce") == "pass" and v.get("mka.qkd.kmd") == "n/a"
      and v.get("mka.sak.distributed") == "n/a" and v.get("mka.sak.use") == "pass",
      "QKD, the responder B alone: its announcements pass, key server checks n/a", out + err)
 rc, out, err = conform(["--pcap", pcap, "--qkd", "--key-log", key_log, "--peer", mac_b,
                         "--peer-sae", "SAE_NOT_IT", "--hello-time", "1", "--format", "tap"])
-t.ok(rc == 1 and tap_verdicts(out).get("mka.qkd.announce") == "fail",
+t.ok(rc == 1 and conformtest.verdicts(out).get("mka.qkd.announce") == "fail",
      "QKD: a wrong --peer-sae fails the announcement check", out + err)
 t.done()

@@ -17,7 +17,6 @@
     with a suite not in Table 1, or with a bad parameter, grades fail with
     the reason.
 """
-import concurrent.futures
 import json
 import os
 import re
@@ -27,6 +26,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import tap  # noqa: E402
+import conformtest  # noqa: E402
 
 CONFORM = os.path.join(tap.SRC, "conform", "qkdlab-conform")
 DOUBLE = os.path.join(tap.SRC, "tests", "lib", "skip_double.py")
@@ -65,13 +65,6 @@ def conform(args, netns=None, timeout=180):
     if netns:
         argv = ["ip", "netns", "exec", netns] + argv
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-
-
-def tap_verdicts(out):
-    res = {}
-    for m in re.finditer(r"^(ok|not ok) \d+ - (\S+)( # SKIP)?", out, re.M):
-        res[m.group(2)] = "fail" if m.group(1) == "not ok" else "n/a" if m.group(3) else "pass"
-    return res
 
 
 class Double:
@@ -128,7 +121,7 @@ t.ok(r.returncode == 2 and "-P pskfile" in r.stderr, "qkdlab-skip-probe without 
 d = Double()
 t.cleanup(d.close)
 r = conform(d.args() + ["--format", "tap"])
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 0 and v == {i: "pass" for i in ids}, "every SKIP check passes against the correct double",
      r.stdout + r.stderr)
 d.close()
@@ -142,13 +135,7 @@ def against_broken(cid):
         d.close()
 
 
-with concurrent.futures.ThreadPoolExecutor(4) as pool:
-    runs = list(pool.map(against_broken, ids))
-for cid, r in zip(ids, runs):
-    v = tap_verdicts(r.stdout)
-    failed = sorted(i for i, x in v.items() if x == "fail")
-    t.ok(r.returncode == 1 and failed == [cid] and len(v) == len(ids),
-         "%s fails against a double where %s (and nothing else fails)" % (cid, BREAKS[cid]), r.stdout + r.stderr)
+conformtest.each_fails_alone(t, ids, BREAKS, against_broken)
 
 d = Double("skip.key.by_id")
 r = conform(d.args() + ["--only", "skip.key.by_id"])
@@ -175,7 +162,7 @@ for s in twosite.SITES:
 own = ["skip", "--a", "%s:%d" % (LINK_IP["a"], SKIP_PORT), "--b", "%s:%d" % (LINK_IP["b"], SKIP_PORT),
        "--psk-a", lab.site("a", "skip.psk"), "--psk-b", lab.site("b", "skip.psk"), "--probe", PROBE]
 r = conform(own + ["--format", "tap"], netns=lab.ns["a"])
-v = tap_verdicts(r.stdout)
+v = conformtest.verdicts(r.stdout)
 t.ok(r.returncode == 0 and v == {i: "pass" for i in ids}, "every SKIP check passes against qkdlab's skip-proxies",
      r.stdout + r.stderr + lab.output("skip-proxy-a")[-2000:])
 
@@ -188,7 +175,7 @@ def truncate(paths):
 
 def grade():
     r = conform(["skip-client", "--record", record["a"], "--record", record["b"], "--format", "tap"])
-    return r, tap_verdicts(r.stdout)
+    return r, conformtest.verdicts(r.stdout)
 
 
 GRADES = ["skip-client.params", "skip-client.peer_fetch", "skip-client.requests", "skip-client.tls"]

@@ -169,14 +169,19 @@ def main():
         if args.brk == "skip.tls.psk":
             argv += ["-c", args.cert, "-k", args.key]
         fronts.append(subprocess.Popen(argv, stdin=subprocess.PIPE))
-    for port in (args.port_a, args.port_b):
+    # Ready once each front listens; a front that ends first (its port
+    # taken) or never answers is an error, not "ready".
+    for f, port in zip(fronts, (args.port_a, args.port_b)):
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while f.poll() is None and time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
                 time.sleep(0.05)
+        else:
+            print("front on port %d did not start (exit status %s)" % (port, f.poll()), flush=True)
+            sys.exit(1)
     print("ready", flush=True)
     sys.stdin.read()
     for f in fronts:

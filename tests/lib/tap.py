@@ -114,12 +114,40 @@ def sanitizer_clean(text):
     return not SANITIZER_RE.search(text)
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A loopback TCP port nothing listens on, for a daemon the test
+    starts.  tests/run gives each program that runs beside another a range
+    of its own (QKDLAB_PORT_RANGE "FIRST-LAST", below the kernel's
+    ephemeral ports), so a port one program picked cannot be picked by
+    the other before its daemon binds it; without a range the kernel
+    picks.  A port is never given twice in one process."""
+    rng = os.environ.get("QKDLAB_PORT_RANGE", "")
+    m = re.fullmatch(r"(\d+)-(\d+)", rng)
+    if m:
+        first, last = int(m.group(1)), int(m.group(2))
+        start = int.from_bytes(os.urandom(2), "big")
+        for i in range(last - first + 1):
+            port = first + (start + i) % (last - first + 1)
+            if port in _ports_given:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _ports_given.add(port)
+            return port
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise OSError("no free loopback port")
 
 
 def wait_for(pred, timeout=10.0, interval=0.05):
