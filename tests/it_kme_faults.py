@@ -125,14 +125,24 @@ t.ok(m is not None and s0 - 1 <= m <= s1 + 1, "metric kme_pool_keys agrees with 
 
 # --- link down, at KME_A
 pre = lab.curl("KME_A", "SAE_A", ENC_A)          # a key recorded at KME_B before the fault
+pre_t = time.monotonic()
 st, _ = A.fault("KME_B", "down")
 t.eq(st, 200, "admin: fault down accepted")
 r = enc_a()
 t.ok(r.code == 503 and "down (fault injected" in (r.message() or ""), "link down: enc_keys at KME_A 503 says so", r)
 r = wait_enc("KME_B", "SAE_B", ENC_B, lambda x: x.code == 503, 15)
 t.ok(r.code == 503 and "KME link to KME_A" in (r.message() or "") and "down" in r.message(), "the peer notices: 503 at KME_B", r)
-r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/dec_keys?key_ID=" + pre.json["keys"][0]["key_ID"])
-t.eq((r.code, r.json and r.json["keys"]), (200, pre.json["keys"]), "keys recorded before the fault are still served")
+# key_ttl is 2 s (whole seconds): the key must be asked for before it may
+# have expired, or the answer says nothing about the fault.  On a loaded
+# machine KME_B can take that long to notice the link is down.
+age = time.monotonic() - pre_t
+if age < 1.8:
+    r = lab.curl("KME_B", "SAE_B", "/api/v1/keys/SAE_A/dec_keys?key_ID=" + pre.json["keys"][0]["key_ID"])
+    t.eq((r.code, r.json and r.json["keys"]), (200, pre.json["keys"]),
+         "keys recorded before the fault are still served (%.2f s after enc_keys)" % age)
+else:
+    t.skip("keys recorded before the fault are still served",
+           "KME_B noticed the fault %.2f s after enc_keys, near key_ttl (2 s)" % age)
 c0 = count("KME_A", "SAE_A", "SAE_B")
 time.sleep(1.5)
 t.ok(count("KME_A", "SAE_A", "SAE_B") <= c0, "no key material grows while the link is down")
