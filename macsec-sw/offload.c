@@ -206,6 +206,13 @@ gso_begin(struct gso_iter *g, const uint8_t vh[VNET_HDR_LEN],
 	return 0;
 }
 
+/* The payload length of the next TSO segment: an MSS, or what is left. */
+static size_t
+gso_seg_len(const struct gso_iter *g)
+{
+	return g->len - g->off < g->mss ? g->len - g->off : g->mss;
+}
+
 int
 gso_next_parts(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len,
 	       const uint8_t **payload, size_t *payload_len)
@@ -233,7 +240,7 @@ gso_next_parts(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len,
 	}
 	if (g->off >= g->len && g->idx > 0)
 		return 0;
-	plen = g->len - g->off < g->mss ? g->len - g->off : g->mss;
+	plen = gso_seg_len(g);
 	if (g->hlen > cap)
 		return 0;
 	memcpy(out, g->frame, g->hlen);
@@ -279,9 +286,9 @@ gso_next(struct gso_iter *g, uint8_t *out, size_t cap, size_t *out_len)
 	const uint8_t *payload;
 	size_t hlen, plen;
 
+	/* Refused before the iterator moves: it stays at the segment. */
 	if (g->type != VIRTIO_NET_HDR_GSO_NONE && g->off < g->len &&
-	    g->hlen + (g->len - g->off < g->mss ? g->len - g->off : g->mss) >
-		cap)
+	    g->hlen + gso_seg_len(g) > cap)
 		return 0;
 	if (gso_next_parts(g, out, cap, &hlen, &payload, &plen) != 1)
 		return 0;
