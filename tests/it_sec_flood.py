@@ -157,16 +157,21 @@ SUMMARY_RE = (r"in the last 10 s: (\d+) connections refused at the limit of \d+,
               r"(\d+) handshakes past")
 
 
+def logged_counts(output):
+    """The interval summaries in a daemon's log, and the connections they
+    say were ended (evicted or past the handshake deadline)."""
+    summaries = re.findall(SUMMARY_RE, output)
+    return summaries, sum(int(s[2]) + int(s[3]) for s in summaries)
+
+
 def counts_logged(proc):
     """Waits (bounded) until the daemon has logged an interval's counts
     with connections ended in it: the counts come every 10 s."""
-    return tap.wait_for(lambda: any(int(s[2]) + int(s[3]) > 0 for s in re.findall(SUMMARY_RE, proc.output())),
-                        15, 0.2)
+    return tap.wait_for(lambda: logged_counts(proc.output())[1] > 0, 15, 0.2)
 
 
 def check_log(output, name):
-    summaries = re.findall(SUMMARY_RE, output)
-    ended = sum(int(s[2]) + int(s[3]) for s in summaries)
+    summaries, ended = logged_counts(output)
     t.ok(summaries and ended > 0,
          "%s: refusals, evictions and missed deadlines are logged as counts (%d lines, %d connections ended)"
          % (name, len(summaries), ended))
