@@ -13,8 +13,6 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
-const char *kme_store_vfs;
-
 /*
  * SQLite's heap: key bytes pass through its registers (the record an
  * INSERT builds, the blob a SELECT copies out), which it frees on every

@@ -39,6 +39,7 @@ struct kme_vfs_file {
 };
 
 static sqlite3_vfs kme_vfs;
+const char *kme_store_vfs; /* kme_store_vfs_register()'s result */
 
 #define REAL(f) (((struct kme_vfs_file *)(f))->real)
 
