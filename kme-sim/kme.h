@@ -305,6 +305,8 @@ int64_t kme_store_ready_purge(struct kme_store *st, const char *peer,
 int kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
 		     size_t n, int64_t expires);
 int64_t kme_store_reserved_count(struct kme_store *st);
+/* WAL checkpoints run by the store's checkpoint thread so far. */
+int64_t kme_store_checkpoints(struct kme_store *st);
 
 /* ---------------------------------------------------------- kme_metrics.c */
 

@@ -476,7 +476,7 @@ kme_api_start(struct kme *k)
 			     NULL, MHD_OPTION_URI_LOG_CALLBACK, kme_http_uri_cb,
 			     (void *)(uintptr_t)KME_API_MAX_ARGS,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-			     (size_t)64 * 1024, MHD_OPTION_CONNECTION_LIMIT,
+			     (size_t)32 * 1024, MHD_OPTION_CONNECTION_LIMIT,
 			     (unsigned)k->cfg.max_conns, MHD_OPTION_END);
 	if (k->api_mhd == NULL) {
 		log_err("api: cannot start the HTTP layer");

@@ -220,7 +220,12 @@ kme_metrics_render(struct kme *k)
 	    "of Key request and Key IDs bodies that ETSI 014 does "
 	    "not define, ignored.\n"
 	    "# TYPE kme_json_unknown_members_total counter\n"
-	    "kme_json_unknown_members_total %llu\n",
-	    (unsigned long long)atomic_load(&m->json_unknown));
+	    "kme_json_unknown_members_total %llu\n"
+	    "# HELP kme_store_checkpoints_total WAL checkpoints of the "
+	    "key store, run off the request path.\n"
+	    "# TYPE kme_store_checkpoints_total counter\n"
+	    "kme_store_checkpoints_total %lld\n",
+	    (unsigned long long)atomic_load(&m->json_unknown),
+	    (long long)kme_store_checkpoints(k->store));
 	return metrics_buf_finish(mb);
 }

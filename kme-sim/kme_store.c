@@ -115,6 +115,7 @@ kme_store_open(const char *path)
 	if (st == NULL)
 		return NULL;
 	pthread_mutex_init(&st->lock, NULL);
+	st->ckpt_wal_fd = -1;
 	/* NOMUTEX: every use of the connection is under st->lock already. */
 	if (sqlite3_open_v2(path, &st->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -138,7 +139,7 @@ kme_store_open(const char *path)
 	st->swept_until = INT64_MIN;
 	/* A table row of one blob this long fills a page without overflow. */
 	st->scrub_len = kme_store_query_int(st, "PRAGMA page_size") - 100;
-	if (st->scrub_len <= 0)
+	if (st->scrub_len <= 0 || kme_store_ckpt_start(st, path) == -1)
 		goto err;
 	return st;
 err:
@@ -151,6 +152,7 @@ kme_store_free(struct kme_store *st)
 {
 	if (st == NULL)
 		return;
+	kme_store_ckpt_stop(st);
 	for (size_t i = 0; i < st->ncache; i++)
 		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);

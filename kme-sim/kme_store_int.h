@@ -33,6 +33,15 @@ struct kme_store {
 	/* A key's row lost its bytes since the last kme_store_scrub_locked. */
 	bool scrub;
 	int64_t scrub_len; /* octets of zeros that fill a page's cell */
+
+	/* kme_store_ckpt.c; the flags under lock. */
+	pthread_t ckpt_thr;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_cond_ok, ckpt_running;
+	bool ckpt_due, ckpt_stop;
+	int64_t ckpt_done; /* checkpoints the thread ran */
+	int ckpt_wal_fd; /* the WAL, synced before a checkpoint; or -1 */
+	char ckpt_wal[4096]; /* its path */
 };
 
 /* kme_store_mem.c: SQLite's allocator; only before SQLite's first use. */
@@ -67,6 +76,14 @@ int kme_store_run(struct kme_store *st, const char *sql);
 int kme_store_step_done(struct kme_store *st, sqlite3_stmt *s);
 /* 1 if a query bound by the caller returns a row, 0 if not, -1 on error. */
 int kme_store_exists(struct kme_store *st, sqlite3_stmt *s);
+
+/*
+ * kme_store_ckpt.c: WAL checkpoints on their own thread, started once the
+ * connection is set up; stop before the connection closes (safe when
+ * start failed or never ran).
+ */
+int kme_store_ckpt_start(struct kme_store *st, const char *path);
+void kme_store_ckpt_stop(struct kme_store *st);
 
 /* kme_store_pool.c: inside a transaction, 1 if the pool is short. */
 int kme_store_take_locked(struct kme_store *st, const char *peer,

@@ -18,8 +18,7 @@ static const char kme_store_pragmas[] =
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=NORMAL;"
     /* Deleted keys are overwritten in the database file. */
-    "PRAGMA secure_delete=ON;"
-    "PRAGMA wal_autocheckpoint=10000;";
+    "PRAGMA secure_delete=ON;";
 
 /*
  * Schema version 2 (PRAGMA user_version).  The tables are laid out so that

@@ -259,6 +259,93 @@ TEST(wal_frames_recovered_by_plain_sqlite)
 	cleanup_db(NULL);
 }
 
+/* The pool bits of peer in the database at path (plain SQLite); 0 if none. */
+static int
+pool_bits_of(const char *path, const char *peer)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT bits FROM pool WHERE peer = ?1", -1,
+			       &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(q, 1, peer, -1, SQLITE_STATIC);
+		v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0)
+						  : 0;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * Checkpoints run on the store's own thread, not in the COMMIT that passes
+ * the threshold: a child commits more single-page transactions than one
+ * checkpoint's worth, waits for the thread's first checkpoint, commits
+ * once more and dies without closing.  The database file alone (a copy,
+ * read by plain SQLite without the WAL) holds the value committed before
+ * the checkpoint and not the one after it; with its WAL, it holds both.
+ */
+TEST(checkpoint_off_the_commit)
+{
+	enum {
+		TXNS = 6000
+	};
+	char copy[96], buf[65536];
+	int status = -1, in, out;
+	ssize_t n;
+	pid_t pid;
+
+	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db",
+		 (int)getpid());
+	unlink(dbpath);
+	pid = fork();
+	if (pid == 0) {
+		struct kme_store *st = kme_store_open(dbpath);
+		uint64_t until;
+
+		if (st == NULL)
+			_exit(1);
+		for (int i = 1; i <= TXNS; i++) {
+			if (kme_store_pool_set(st, "KME_B", (uint64_t)i) != 0)
+				_exit(2);
+		}
+		/* Bounded wait for the thread (slow under the sanitizers). */
+		until = mono_ms() + 60000;
+		while (kme_store_checkpoints(st) < 1 && mono_ms() < until)
+			usleep(10000);
+		if (kme_store_checkpoints(st) < 1)
+			_exit(3);
+		if (kme_store_pool_set(st, "KME_C", 4242) != 0)
+			_exit(4);
+		_exit(0); /* no close: no checkpoint at close */
+	}
+	ASSERT_TRUE(pid > 0);
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_INT_EQ(WEXITSTATUS(status), 0);
+	snprintf(copy, sizeof(copy), "%s.copy", dbpath);
+	in = open(dbpath, O_RDONLY);
+	out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ASSERT_TRUE(in != -1 && out != -1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		ASSERT_INT_EQ(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	ASSERT_INT_EQ(pool_bits_of(copy, "KME_B"), TXNS);
+	ASSERT_INT_EQ(pool_bits_of(copy, "KME_C"), 0);
+	ASSERT_INT_EQ(pool_bits_of(dbpath, "KME_B"), TXNS);
+	ASSERT_INT_EQ(pool_bits_of(dbpath, "KME_C"), 4242);
+	unlink(copy);
+	snprintf(buf, sizeof(buf), "%s-wal", copy);
+	unlink(buf);
+	snprintf(buf, sizeof(buf), "%s-shm", copy);
+	unlink(buf);
+	cleanup_db(NULL);
+}
+
 TEST(ready_take_all_or_none)
 {
 	struct kme_store *st = fresh();
@@ -654,4 +741,5 @@ TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(carries_over_schema_v1),
 	  TEST_CASE(reserve_batch_refuses_repeated_ids),
 	  TEST_CASE(ready_claim_bounds_and_durable),
-	  TEST_CASE(wal_frames_recovered_by_plain_sqlite))
+	  TEST_CASE(wal_frames_recovered_by_plain_sqlite),
+	  TEST_CASE(checkpoint_off_the_commit))
