@@ -285,8 +285,8 @@ pool_bits_of(const char *path, const char *peer)
  * the threshold: a child commits more single-page transactions than one
  * checkpoint's worth, waits for the thread's first checkpoint, commits
  * once more and dies without closing.  The database file alone (a copy,
- * read by plain SQLite without the WAL) holds the value committed before
- * the checkpoint and not the one after it; with its WAL, it holds both.
+ * read by plain SQLite without the WAL) holds a value the loop committed
+ * and not the one after it; with its WAL, it holds the last of each.
  */
 TEST(checkpoint_off_the_commit)
 {
@@ -294,7 +294,7 @@ TEST(checkpoint_off_the_commit)
 		TXNS = 6000
 	};
 	char copy[96], buf[65536];
-	int status = -1, in, out;
+	int status = -1, in, out, bits;
 	ssize_t n;
 	pid_t pid;
 
@@ -334,7 +334,10 @@ TEST(checkpoint_off_the_commit)
 		ASSERT_INT_EQ(write(out, buf, (size_t)n), n);
 	close(in);
 	close(out);
-	ASSERT_INT_EQ(pool_bits_of(copy, "KME_B"), TXNS);
+	/* Checkpointed while the child went on committing: a state of the
+	 * loop past the threshold (4,000 frames, a few of them the schema). */
+	bits = pool_bits_of(copy, "KME_B");
+	ASSERT_TRUE(bits >= TXNS / 2 && bits <= TXNS);
 	ASSERT_INT_EQ(pool_bits_of(copy, "KME_C"), 0);
 	ASSERT_INT_EQ(pool_bits_of(dbpath, "KME_B"), TXNS);
 	ASSERT_INT_EQ(pool_bits_of(dbpath, "KME_C"), 4242);
