@@ -50,3 +50,7 @@ $(B)/fuzz/fuzz_dash.o: CFLAGS += -Iqkdlab-dash
 # The TLS front's RFC 9112 request framing check.
 FUZZ += http_frame
 fuzz_http_frame_OBJS = fuzz/fuzz_http_frame.o
+
+# The clients' HTTP/1.1 response parser (lib/http_resp.c).
+FUZZ += http_resp
+fuzz_http_resp_OBJS := fuzz/fuzz_http_resp.o

@@ -12,7 +12,6 @@
 #include "util.h"
 #include "version.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <linux/capability.h>
 #include <signal.h>
@@ -202,8 +201,6 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (secmem_curl_init() == -1)
-		goto out;
 	/*
 	 * Before any thread starts (capabilities are per thread): from here
 	 * on only binding a port below 1024 may need a capability.
@@ -235,7 +232,6 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	kme_stop(k);
-	curl_global_cleanup();
 	pthread_mutex_destroy(&k->stop_lock);
 	pthread_cond_destroy(&k->stop_cond);
 	free(k);

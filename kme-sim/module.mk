@@ -1,5 +1,5 @@
 # kme-sim/: the ETSI GS QKD 014 KME simulator and its lab PKI command.
-PKG_LIBS += sqlite3 libcjson libcurl
+PKG_LIBS += sqlite3 libcjson
 
 # The key store (kme_store*.c) and key objects, also linked by tests.
 KME_STORE_OBJS := kme-sim/kme_store.o kme-sim/kme_store_mem.o \
@@ -49,6 +49,8 @@ tests_test_kme_store_OBJS := tests/test_kme_store.o tests/harness.o $(KME_STORE_
 
 # bench/bench_kme (`make bench`): the load client and the bare reference
 # responder.  Not installed, so not in BINS.
+# The load client drives the KME through libcurl.
+$(B)/bench/bench_kme_load: LDLIBS += -lcurl
 $(B)/bench/bench_kme_load: $(B)/bench/bench_kme_load.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

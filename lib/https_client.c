@@ -1,44 +1,153 @@
 /*
- * https_client.c — libcurl easy handles in a pool, mutual TLS.
+ * https_client.c — HTTP/1.1 over OpenSSL with mutual TLS, connections
+ * kept alive in a pool.
+ *
+ * A call on a kept-alive connection costs four system calls: a peek that
+ * the peer has not closed it, one write (the whole request is one TLS
+ * record), a poll for the answer, and one read (read-ahead takes whole
+ * records).  Sockets are non-blocking; every wait is a poll() bounded by
+ * the call's deadline.
  */
 #include "https_client.h"
 
+#include "http_resp.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
 
-#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HTTPS_POOL_MAX 64
 #define HTTPS_PATH_MAX 1024
+#define HTTPS_HOST_MAX 256
+#define HTTPS_KEY_MAX (HTTPS_HOST_MAX + 8)
+#define HTTPS_REQ_STACK 4096 /* requests longer than this go to the heap */
+#define HTTPS_READ_MAX 16384 /* one TLS record's plaintext */
+/* No connect_timeout_ms and no timeout_ms: give up connecting after this. */
+#define HTTPS_CONNECT_DEFAULT_MS 300000
+
+struct https_conn {
+	SSL *ssl;
+	int fd;
+	char key[HTTPS_KEY_MAX]; /* "host port": what it is connected to */
+};
 
 struct https_client {
 	char ca_file[HTTPS_PATH_MAX];
 	char cert_file[HTTPS_PATH_MAX];
 	char key_file[HTTPS_PATH_MAX];
-	char peer_name[256]; /* "" when the URL's host is checked */
+	char peer_name[HTTPS_HOST_MAX]; /* "" when the URL's host is checked */
 	struct https_client_cfg cfg; /* its strings point above */
 
-	struct curl_slist *json_hdr; /* Content-Type of POSTs; read-only */
-
 	pthread_mutex_t lock;
-	CURL *idle[HTTPS_POOL_MAX];
+	SSL_CTX *ctx; /* NULL until the files could be loaded */
+	struct https_conn *idle[HTTPS_POOL_MAX];
 	size_t n_idle;
 };
 
-static void https_client_handle_free(CURL *h);
+/* The parts of an https:// URL a request needs. */
+struct https_url {
+	char host[HTTPS_HOST_MAX]; /* brackets of an IPv6 literal removed */
+	char port[6];
+	char authority[HTTPS_HOST_MAX + 8]; /* for Host: */
+	const char *path; /* path and query; "" means "/" */
+	size_t path_len;
+	bool ip;
+};
+
+/* A failure, and whether it proves the request was never sent. */
+struct https_err {
+	enum https_fail fail;
+	bool unsent;
+	char msg[HTTPS_CLIENT_ERR_MAX];
+};
+
+static void https_conn_free(struct https_conn *k, bool shutdown);
+
+/* Appends OpenSSL's queued reasons (and clears the queue). */
+static void
+ssl_reasons(char *buf, size_t cap)
+{
+	size_t n = strlen(buf);
+	unsigned long e;
+
+	while ((e = ERR_get_error()) != 0) {
+		const char *why = ERR_reason_error_string(e);
+
+		if (n + 3 >= cap)
+			continue;
+		snprintf(buf + n, cap - n, "%s%s", n > 0 ? ": " : "",
+			 why != NULL ? why : "unknown OpenSSL error");
+		n = strlen(buf);
+	}
+}
+
+/*
+ * The files are read once, into the context every connection shares:
+ * the client's certificate chain and key, and ca_file as the only trust
+ * anchors (no default paths).
+ */
+static SSL_CTX *
+https_ctx_new(const struct https_client *c, char *why, size_t cap)
+{
+	const struct https_client_cfg *cfg = &c->cfg;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	const char *step = "cannot set up TLS";
+
+	why[0] = '\0';
+	if (ctx == NULL)
+		goto fail;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A close-delimited body may end without close_notify: the parser
+	 * still checks every framed body for its end. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
+				     SSL_OP_NO_RENEGOTIATION);
+	/* Whole records per read() instead of header, then body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	step = "cannot load the CA file";
+	if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1)
+		goto fail;
+	step = "cannot load the client certificate";
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1)
+		goto fail;
+	step = "cannot load the client key";
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) !=
+		1 ||
+	    SSL_CTX_check_private_key(ctx) != 1)
+		goto fail;
+	return ctx;
+fail:
+	snprintf(why, cap, "%s", step);
+	ssl_reasons(why, cap);
+	SSL_CTX_free(ctx);
+	return NULL;
+}
 
 struct https_client *
 https_client_new(const struct https_client_cfg *cfg)
 {
 	struct https_client *c = calloc(1, sizeof(*c));
+	struct sigaction sa;
+	char why[HTTPS_CLIENT_ERR_MAX];
 
 	if (c == NULL)
 		return NULL;
@@ -61,21 +170,15 @@ https_client_new(const struct https_client_cfg *cfg)
 		c->cfg.pool = 1;
 	if (c->cfg.pool > HTTPS_POOL_MAX)
 		c->cfg.pool = HTTPS_POOL_MAX;
-	/* "Expect:" off: libcurl would hold a larger body back for a round
-	 * trip ("100 Continue") that these small JSON messages do not need. */
-	c->json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	if (c->json_hdr != NULL) {
-		struct curl_slist *l =
-		    curl_slist_append(c->json_hdr, "Expect:");
-
-		if (l == NULL)
-			curl_slist_free_all(c->json_hdr);
-		c->json_hdr = l;
-	}
-	if (c->json_hdr == NULL) {
-		free(c);
-		return NULL;
-	}
+	/* A file that cannot be read yet is tried again on each call, and
+	 * its reason is then each call's error. */
+	c->ctx = https_ctx_new(c, why, sizeof(why));
+	if (c->ctx == NULL)
+		log_warnx("HTTPS client: %s", why);
+	/* A write to a connection the peer reset must fail, not kill the
+	 * process: SIGPIPE is ignored unless the program handles it. */
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -86,8 +189,8 @@ https_client_free(struct https_client *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < c->n_idle; i++)
-		https_client_handle_free(c->idle[i]);
-	curl_slist_free_all(c->json_hdr);
+		https_conn_free(c->idle[i], true);
+	SSL_CTX_free(c->ctx);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -100,187 +203,451 @@ https_resp_clear(struct https_resp *r)
 	r->len = r->cap = 0;
 }
 
-struct https_sink {
-	struct https_resp *r;
-	size_t max;
-	bool overflow;
-};
+static void https_fail(struct https_err *e, enum https_fail fail, bool unsent,
+		       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static size_t
-https_client_write(char *data, size_t size, size_t nmemb, void *arg)
+static void
+https_fail(struct https_err *e, enum https_fail fail, bool unsent,
+	   const char *fmt, ...)
 {
-	struct https_sink *s = arg;
-	struct https_resp *r = s->r;
-	size_t n = size * nmemb;
+	va_list ap;
 
-	if (n > s->max - r->len) {
-		s->overflow = true;
-		return 0; /* aborts the transfer */
-	}
-	/* Not realloc(): it would free a moved block unwiped. */
-	if (secmem_reserve(&r->body, &r->cap, r->len + n + 1) == -1)
-		return 0;
-	memcpy(r->body + r->len, data, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-/* The certificate must name peer_name (CN or SAN), not the address. */
-static CURLcode
-https_client_sslctx(CURL *h, void *sslctx, void *arg)
-{
-	struct https_client *c = arg;
-
-	(void)h;
-	if (X509_VERIFY_PARAM_set1_host(SSL_CTX_get0_param(sslctx),
-					c->peer_name, 0) != 1)
-		return CURLE_SSL_CERTPROBLEM;
-	return CURLE_OK;
+	e->fail = fail;
+	e->unsent = unsent;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
 }
 
 /*
- * Each easy handle runs in a multi handle of its own (CURLOPT_PRIVATE),
- * which holds its kept-alive connection between calls.
+ * https://host[:port][/path][?query] (RFC 3986; the scheme in any case).
+ * host is a name, an IPv4 address or a bracketed IPv6 address.  Octets
+ * that could split the request line (controls, SP) are refused.
  */
-static void
-https_client_handle_free(CURL *h)
+static int
+https_url_parse(const char *url, struct https_url *u)
 {
-	CURLM *m = NULL;
+	const char *a, *end, *hend, *port = NULL;
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t hlen, plen = 0;
 
-	if (h == NULL)
-		return;
-	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&m);
-	curl_multi_cleanup(m);
-	curl_easy_cleanup(h);
+	if (strncasecmp(url, "https://", 8) != 0)
+		return -1;
+	a = url + 8;
+	end = a + strcspn(a, "/?#");
+	if (a[0] == '[') {
+		hend = memchr(a, ']', (size_t)(end - a));
+		if (hend == NULL)
+			return -1;
+		a++;
+		if (hend + 1 < end && hend[1] != ':')
+			return -1;
+		port = hend + 1 < end ? hend + 2 : NULL;
+	} else {
+		hend = memchr(a, ':', (size_t)(end - a));
+		if (hend != NULL)
+			port = hend + 1;
+		else
+			hend = end;
+	}
+	hlen = (size_t)(hend - a);
+	if (hlen == 0 || hlen >= sizeof(u->host))
+		return -1;
+	memcpy(u->host, a, hlen);
+	u->host[hlen] = '\0';
+	for (size_t i = 0; i < hlen; i++)
+		if (u->host[i] <= ' ' || u->host[i] == 0x7f ||
+		    strchr("@%\\", u->host[i]) != NULL)
+			return -1;
+	if (url[8] == '[') {
+		if (inet_pton(AF_INET6, u->host, &a6) != 1)
+			return -1;
+		u->ip = true;
+	} else {
+		u->ip = inet_pton(AF_INET, u->host, &a4) == 1;
+	}
+	if (port != NULL) {
+		unsigned long v = 0;
+
+		plen = (size_t)(end - port);
+		if (plen == 0 || plen > 5)
+			return -1;
+		for (size_t i = 0; i < plen; i++) {
+			if (port[i] < '0' || port[i] > '9')
+				return -1;
+			v = v * 10 + (unsigned long)(port[i] - '0');
+		}
+		if (v == 0 || v > 65535)
+			return -1;
+		snprintf(u->port, sizeof(u->port), "%lu", v);
+	} else {
+		snprintf(u->port, sizeof(u->port), "443");
+	}
+	snprintf(u->authority, sizeof(u->authority), "%s%s%s%s%s",
+		 url[8] == '[' ? "[" : "", u->host, url[8] == '[' ? "]" : "",
+		 port != NULL ? ":" : "", port != NULL ? u->port : "");
+	u->path = end;
+	u->path_len = strcspn(end, "#");
+	for (size_t i = 0; i < u->path_len; i++)
+		if ((unsigned char)end[i] <= ' ' || end[i] == 0x7f)
+			return -1;
+	return 0;
 }
 
-static CURL *
-https_client_handle_new(struct https_client *c)
+static uint64_t
+deadline_after(uint64_t ms)
+{
+	return ms > 0 ? mono_us() + ms * 1000 : 0;
+}
+
+/* Waits for events on fd until deadline (0: none): 0, or -1 with errno
+ * (ETIMEDOUT at the deadline). */
+static int
+wait_fd(int fd, short events, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	for (;;) {
+		int ms = -1, n;
+
+		if (deadline != 0) {
+			uint64_t now = mono_us();
+
+			if (now >= deadline) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			ms = (int)((deadline - now + 999) / 1000);
+		}
+		n = poll(&pfd, 1, ms);
+		if (n > 0)
+			return 0;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* One TCP connection to one of host's addresses, within deadline. */
+static int
+tcp_connect(const struct https_url *u, uint64_t deadline, struct https_err *e)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV },
+			*res, *ai;
+	int rc, fd = -1, err = 0, one = 1;
+
+	if (u->ip)
+		hints.ai_flags |= AI_NUMERICHOST;
+	rc = getaddrinfo(u->host, u->port, &hints, &res);
+	if (rc != 0) {
+		https_fail(e, HTTPS_UNREACHABLE, true, "cannot resolve %s: %s",
+			   u->host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		socklen_t len = sizeof(err);
+
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd == -1) {
+			err = errno;
+			continue;
+		}
+		/* Requests are single writes: nothing to coalesce. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = errno;
+		if (err == EINPROGRESS) {
+			if (wait_fd(fd, POLLOUT, deadline) == -1)
+				err = errno;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+					    &len) == -1)
+				err = errno;
+			if (err == 0)
+				break;
+		}
+		close(fd);
+		fd = -1;
+		if (err == ETIMEDOUT)
+			break; /* the deadline holds for every address */
+	}
+	freeaddrinfo(res);
+	if (fd == -1 && err == ETIMEDOUT)
+		https_fail(e, HTTPS_UNREACHABLE, true,
+			   "connecting to %s port %s: timed out", u->host,
+			   u->port);
+	else if (fd == -1)
+		https_fail(e, HTTPS_UNREACHABLE, true,
+			   "cannot connect to %s port %s: %s", u->host, u->port,
+			   strerror(err));
+	return fd;
+}
+
+/*
+ * Drives a TLS operation on a non-blocking socket: waits for what OpenSSL
+ * wants.  Returns the operation's result (> 0), or <= 0 with *ssl_err.
+ */
+static int
+ssl_wait(SSL *ssl, int n, uint64_t deadline, int *ssl_err)
+{
+	*ssl_err = SSL_get_error(ssl, n);
+	if (*ssl_err == SSL_ERROR_WANT_READ)
+		return wait_fd(SSL_get_fd(ssl), POLLIN, deadline);
+	if (*ssl_err == SSL_ERROR_WANT_WRITE)
+		return wait_fd(SSL_get_fd(ssl), POLLOUT, deadline);
+	return -1;
+}
+
+/* The reason of a failed TLS operation, OpenSSL's when it has one. */
+static void
+ssl_failure(SSL *ssl, int ssl_err, char *buf, size_t cap)
+{
+	long vr = SSL_get_verify_result(ssl);
+
+	buf[0] = '\0';
+	if (errno == ETIMEDOUT && (ssl_err == SSL_ERROR_WANT_READ ||
+				   ssl_err == SSL_ERROR_WANT_WRITE)) {
+		snprintf(buf, cap, "timed out");
+		return;
+	}
+	ssl_reasons(buf, cap);
+	if (vr != X509_V_OK) {
+		size_t n = strlen(buf);
+
+		snprintf(buf + n, cap - n, "%s%s", n > 0 ? ": " : "",
+			 X509_verify_cert_error_string(vr));
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, cap, "%s",
+			 ssl_err == SSL_ERROR_SYSCALL && errno != 0
+			     ? strerror(errno)
+			     : "connection closed by the server");
+}
+
+static struct https_conn *
+https_conn_open(struct https_client *c, const struct https_url *u,
+		const char *key, uint64_t deadline, struct https_err *e)
 {
 	const struct https_client_cfg *cfg = &c->cfg;
-	CURL *h = curl_easy_init();
-	CURLM *m = curl_multi_init();
+	uint64_t cdl = cfg->connect_timeout_ms > 0
+			   ? deadline_after(cfg->connect_timeout_ms)
+		       : deadline == 0
+			   ? deadline_after(HTTPS_CONNECT_DEFAULT_MS)
+			   : deadline;
+	struct https_conn *k;
+	char why[200];
+	int n, ssl_err = SSL_ERROR_NONE;
+	bool ok;
 
-	if (h == NULL || m == NULL) {
-		curl_multi_cleanup(m);
-		curl_easy_cleanup(h);
+	if (deadline != 0 && deadline < cdl)
+		cdl = deadline;
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		https_fail(e, HTTPS_LOCAL, true, "out of memory");
 		return NULL;
 	}
-	curl_easy_setopt(h, CURLOPT_PRIVATE, (char *)m);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	/* Straight to the server: no proxy from the environment, and no
-	 * look-up of the *_proxy variables on every call. */
-	curl_easy_setopt(h, CURLOPT_PROXY, "");
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(h, CURLOPT_SSLCERT, cfg->cert_file);
-	curl_easy_setopt(h, CURLOPT_SSLKEY, cfg->key_file);
-	curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
-	curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-	if (cfg->peer_name != NULL) {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION,
-				 https_client_sslctx);
-		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
-	} else {
-		curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
-				 cfg->verify_host ? 2L : 0L);
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->fd = tcp_connect(u, cdl, e);
+	if (k->fd == -1) {
+		free(k);
+		return NULL;
 	}
-	if (cfg->timeout_ms > 0)
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-	if (cfg->connect_timeout_ms > 0)
-		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-				 (long)cfg->connect_timeout_ms);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, https_client_write);
-	return h;
+	ERR_clear_error();
+	k->ssl = SSL_new(c->ctx);
+	ok = k->ssl != NULL && SSL_set_fd(k->ssl, k->fd) == 1;
+	/* SNI names a host, never an address (RFC 6066 3). */
+	if (ok && !u->ip)
+		ok = SSL_set_tlsext_host_name(k->ssl, u->host) == 1;
+	/* The certificate must name peer_name, whatever the address, or
+	 * else the URL's host (CN or subjectAltName, as OpenSSL checks). */
+	if (ok && cfg->peer_name != NULL)
+		ok = SSL_set1_host(k->ssl, cfg->peer_name) == 1;
+	else if (ok && cfg->verify_host && u->ip)
+		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(k->ssl),
+						   u->host) == 1;
+	else if (ok && cfg->verify_host)
+		ok = SSL_set1_host(k->ssl, u->host) == 1;
+	if (!ok) {
+		https_fail(e, HTTPS_LOCAL, true, "cannot set up TLS");
+		https_conn_free(k, false);
+		return NULL;
+	}
+	while ((n = SSL_connect(k->ssl)) != 1) {
+		if (ssl_wait(k->ssl, n, cdl, &ssl_err) == -1) {
+			ssl_failure(k->ssl, ssl_err, why, sizeof(why));
+			https_fail(e, HTTPS_UNREACHABLE, true,
+				   "TLS handshake with %s port %s failed: %s",
+				   u->host, u->port, why);
+			https_conn_free(k, false);
+			return NULL;
+		}
+	}
+	return k;
 }
 
-static CURL *
-https_client_acquire(struct https_client *c)
-{
-	CURL *h = NULL;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n_idle > 0)
-		h = c->idle[--c->n_idle];
-	pthread_mutex_unlock(&c->lock);
-	return h != NULL ? h : https_client_handle_new(c);
-}
-
-/* A handle whose call failed may hold a broken connection: dropped. */
 static void
-https_client_release(struct https_client *c, CURL *h, bool ok)
+https_conn_free(struct https_conn *k, bool shutdown)
 {
-	pthread_mutex_lock(&c->lock);
-	if (ok && c->n_idle < c->cfg.pool) {
-		c->idle[c->n_idle++] = h;
-		h = NULL;
-	}
-	pthread_mutex_unlock(&c->lock);
-	https_client_handle_free(h);
+	if (k == NULL)
+		return;
+	/* close_notify only on a healthy connection; never waited for. */
+	if (shutdown)
+		SSL_shutdown(k->ssl);
+	SSL_free(k->ssl);
+	if (k->fd != -1)
+		close(k->fd);
+	free(k);
+	ERR_clear_error();
 }
 
 /*
- * curl_easy_perform() on the handle's own multi handle, minus one system
- * call: curl_easy_perform() polls (with a zero timeout) before it first
- * drives the transfer; here the transfer starts at once, and only waits
- * when libcurl has to.
+ * An idle connection to key, if one is still open.  The peer may have
+ * closed it while it waited (its idle timeout): then the kernel holds the
+ * FIN (or an alert), and a non-blocking peek sees it.  Such a connection
+ * is dropped; the request has not been sent on it.
  */
-static CURLcode
-https_client_perform(CURL *h)
+static struct https_conn *
+https_pool_take(struct https_client *c, const char *key)
 {
-	CURLcode cc = CURLE_FAILED_INIT;
-	CURLMcode mc;
-	CURLMsg *msg;
-	CURLM *m = NULL;
-	int running = 0, left;
-
-	curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **)&m);
-	if (m == NULL || curl_multi_add_handle(m, h) != CURLM_OK)
-		return CURLE_OUT_OF_MEMORY;
 	for (;;) {
-		long to = -1;
+		struct https_conn *k = NULL;
+		char b;
 
-		mc = curl_multi_perform(m, &running);
-		if (mc != CURLM_OK || running == 0)
-			break;
-		if (curl_multi_timeout(m, &to) != CURLM_OK || to < 0 ||
-		    to > 1000)
-			to = 1000;
-		if (curl_multi_poll(m, NULL, 0, (int)to, NULL) != CURLM_OK)
-			break;
+		pthread_mutex_lock(&c->lock);
+		for (size_t i = c->n_idle; i-- > 0;) {
+			if (strcmp(c->idle[i]->key, key) == 0) {
+				k = c->idle[i];
+				c->idle[i] = c->idle[--c->n_idle];
+				break;
+			}
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (k == NULL)
+			return NULL;
+		if (recv(k->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == -1 &&
+		    (errno == EAGAIN || errno == EWOULDBLOCK))
+			return k;
+		https_conn_free(k, false);
 	}
-	while ((msg = curl_multi_info_read(m, &left)) != NULL)
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
-			cc = msg->data.result;
-	curl_multi_remove_handle(m, h);
-	return cc;
 }
 
-/* True when the failure proves the server never saw the request. */
-static bool
-https_client_never_sent(CURL *h, CURLcode cc)
+static void
+https_pool_put(struct https_client *c, struct https_conn *k)
 {
-	curl_off_t pre = 0;
-
-	switch (cc) {
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SSL_CONNECT_ERROR:
-		return true;
-	case CURLE_OPERATION_TIMEDOUT:
-		/* Timed out before the request went out. */
-		curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pre);
-		return pre == 0;
-	default:
-		return false;
+	pthread_mutex_lock(&c->lock);
+	if (c->n_idle < c->cfg.pool) {
+		c->idle[c->n_idle++] = k;
+		k = NULL;
 	}
+	pthread_mutex_unlock(&c->lock);
+	https_conn_free(k, true);
+}
+
+/* The request line and fields, then the body, in buf (cap octets). */
+static size_t
+https_request(char *buf, size_t cap, const struct https_url *u,
+	      const char *json, size_t json_len)
+{
+	int n;
+
+	if (json == NULL)
+		n = snprintf(buf, cap,
+			     "GET %s%.*s HTTP/1.1\r\nHost: %s\r\n\r\n",
+			     u->path[0] == '/' ? "" : "/", (int)u->path_len,
+			     u->path, u->authority);
+	else
+		n = snprintf(buf, cap,
+			     "POST %s%.*s HTTP/1.1\r\nHost: %s\r\n"
+			     "Content-Type: application/json\r\n"
+			     "Content-Length: %zu\r\n\r\n",
+			     u->path[0] == '/' ? "" : "/", (int)u->path_len,
+			     u->path, u->authority, json_len);
+	if (n < 0 || (size_t)n + json_len >= cap)
+		return 0;
+	if (json != NULL)
+		memcpy(buf + n, json, json_len);
+	return (size_t)n + json_len;
+}
+
+/*
+ * Sends the request and reads one answer into p.  Whatever fails here
+ * happens after the request may have reached the server.  *reuse: the
+ * connection ended clean and may carry the next request.
+ */
+static int
+https_exchange(struct https_conn *k, const char *req, size_t len,
+	       uint64_t deadline, struct http_resp *p, bool *reuse,
+	       struct https_err *e)
+{
+	char buf[HTTPS_READ_MAX], why[200];
+	size_t used, wiped = 0;
+	enum http_resp_rc rc = HTTP_RESP_MORE;
+	int n, ssl_err;
+
+	*reuse = false;
+	ERR_clear_error();
+	/* One SSL_write: one record, one write() for requests up to 16 KiB. */
+	while ((n = SSL_write(k->ssl, req, (int)len)) <= 0) {
+		if (ssl_wait(k->ssl, n, deadline, &ssl_err) == -1) {
+			ssl_failure(k->ssl, ssl_err, why, sizeof(why));
+			https_fail(e, HTTPS_UNREACHABLE, false,
+				   "sending the request failed: %s", why);
+			return -1;
+		}
+	}
+	while (rc == HTTP_RESP_MORE) {
+		/* The answer is a round trip away: poll before reading, so
+		 * no read() comes back empty. */
+		if (!SSL_has_pending(k->ssl) &&
+		    wait_fd(k->fd, POLLIN, deadline) == -1) {
+			https_fail(e, HTTPS_UNREACHABLE, false, "%s",
+				   errno == ETIMEDOUT
+				       ? "timed out waiting for the answer"
+				       : strerror(errno));
+			goto out;
+		}
+		n = SSL_read(k->ssl, buf, sizeof(buf));
+		if (n > 0) {
+			if ((size_t)n > wiped)
+				wiped = (size_t)n;
+			rc = http_resp_feed(p, buf, (size_t)n, &used);
+			if (rc == HTTP_RESP_DONE)
+				*reuse = p->keep_alive && used == (size_t)n &&
+					 !SSL_has_pending(k->ssl);
+			continue;
+		}
+		ssl_err = SSL_get_error(k->ssl, n);
+		if (ssl_err == SSL_ERROR_WANT_READ)
+			continue;
+		if (ssl_err == SSL_ERROR_ZERO_RETURN) {
+			rc = http_resp_eof(p);
+			break;
+		}
+		if (ssl_err == SSL_ERROR_WANT_WRITE &&
+		    wait_fd(k->fd, POLLOUT, deadline) == 0)
+			continue;
+		ssl_failure(k->ssl, ssl_err, why, sizeof(why));
+		https_fail(e, HTTPS_UNREACHABLE, false,
+			   "reading the answer failed: %s", why);
+		goto out;
+	}
+	if (rc == HTTP_RESP_TOO_LARGE)
+		https_fail(e, HTTPS_TOO_LARGE, false, "answer too large");
+	else if (rc != HTTP_RESP_DONE)
+		https_fail(e, HTTPS_UNREACHABLE, false, "bad HTTP answer: %s",
+			   p->why);
+out:
+	secmem_wipe(buf, wiped);
+	return rc == HTTP_RESP_DONE ? 0 : -1;
 }
 
 static void
@@ -293,74 +660,99 @@ https_client_sleep_ms(uint64_t ms)
 		;
 }
 
+/* The shared context, made now if the files could not be read before. */
+static int
+https_ctx_ready(struct https_client *c, struct https_err *e)
+{
+	char why[HTTPS_CLIENT_ERR_MAX - 32];
+	int rc = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->ctx == NULL) {
+		c->ctx = https_ctx_new(c, why, sizeof(why));
+		if (c->ctx == NULL) {
+			https_fail(e, HTTPS_UNREACHABLE, true, "%s", why);
+			rc = -1;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
 int
 https_client_call(struct https_client *c, const char *url, const char *json,
 		  struct https_resp *r)
 {
-	struct https_sink sink = { .r = r, .max = c->cfg.body_max };
-	char detail[CURL_ERROR_SIZE];
-	CURLcode cc = CURLE_OK;
-	CURL *h;
+	struct https_err e = { .fail = HTTPS_OK };
+	struct https_url u;
+	struct https_conn *k = NULL;
+	struct http_resp *p = NULL;
+	char stackreq[HTTPS_REQ_STACK], *req = stackreq, key[HTTPS_KEY_MAX];
+	size_t json_len = json != NULL ? strlen(json) : 0, len = 0;
+	uint64_t deadline = 0;
+	bool reuse = false;
 
 	https_resp_clear(r);
 	r->fail = HTTPS_OK;
 	r->status = 0;
 	r->attempts = 0;
 	r->err[0] = '\0';
-	h = https_client_acquire(c);
-	if (h == NULL) {
-		r->fail = HTTPS_LOCAL;
-		snprintf(r->err, sizeof(r->err),
-			 "cannot create an HTTP client");
-		return -1;
+	if (https_url_parse(url, &u) == -1) {
+		https_fail(&e, HTTPS_LOCAL, true, "bad URL");
+		goto out;
 	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER,
-			 json != NULL ? c->json_hdr : NULL);
-	if (json != NULL) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(json));
-	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	snprintf(key, sizeof(key), "%s %s", u.host, u.port);
+	if (json_len + HTTPS_PATH_MAX * 2 + 256 > sizeof(stackreq) &&
+	    (req = malloc(json_len + HTTPS_PATH_MAX * 2 + 256)) == NULL) {
+		https_fail(&e, HTTPS_LOCAL, true, "out of memory");
+		goto out;
 	}
-	/* libcurl's detail, e.g. OpenSSL's certificate verify reason. */
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+	len =
+	    https_request(req,
+			  req == stackreq ? sizeof(stackreq)
+					  : json_len + HTTPS_PATH_MAX * 2 + 256,
+			  &u, json, json_len);
+	if (len == 0 || (p = malloc(sizeof(*p))) == NULL) {
+		https_fail(&e, HTTPS_LOCAL, true,
+			   len == 0 ? "bad URL" : "out of memory");
+		goto out;
+	}
+	/* Attempts end when a connection is ready; only a failure to
+	 * connect or to shake hands is tried again. */
 	for (;;) {
-		detail[0] = '\0';
-		r->len = 0;
-		sink.overflow = false;
 		r->attempts++;
-		cc = https_client_perform(h);
-		if (cc == CURLE_OK || r->attempts > c->cfg.retries ||
-		    !https_client_never_sent(h, cc))
+		deadline = deadline_after(c->cfg.timeout_ms);
+		if (https_ctx_ready(c, &e) == 0 &&
+		    ((k = https_pool_take(c, key)) != NULL ||
+		     (k = https_conn_open(c, &u, key, deadline, &e)) != NULL))
 			break;
-		log_debug("HTTPS %s: %s; retrying", url,
-			  curl_easy_strerror(cc));
+		if (r->attempts > c->cfg.retries || !e.unsent)
+			goto out;
+		log_debug("HTTPS %s: %s; retrying", url, e.msg);
 		https_client_sleep_ms(c->cfg.retry_delay_ms);
 	}
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	https_client_release(c, h, cc == CURLE_OK);
-	if (cc == CURLE_OK)
-		return 0;
-	if (sink.overflow) {
-		r->fail = HTTPS_TOO_LARGE;
-		snprintf(r->err, sizeof(r->err), "answer too large");
-	} else {
-		r->fail = HTTPS_UNREACHABLE;
-		/* libcurl's detail is cut to leave room for its reason. */
-		snprintf(r->err, sizeof(r->err), "%s%s%.200s%s",
-			 cc == CURLE_OPERATION_TIMEDOUT
-			     ? "timed out"
-			     : curl_easy_strerror(cc),
-			 detail[0] != '\0' ? " (" : "", detail,
-			 detail[0] != '\0' ? ")" : "");
+	http_resp_init(p, c->cfg.body_max);
+	if (https_exchange(k, req, len, deadline, p, &reuse, &e) == 0) {
+		r->status = p->status;
+		r->body = p->body;
+		r->len = p->len;
+		r->cap = p->cap;
+		p->body = NULL;
 	}
+	http_resp_clear(p);
+	if (reuse)
+		https_pool_put(c, k);
+	else
+		https_conn_free(k, false);
+out:
+	free(p);
+	secmem_wipe(req, len);
+	if (req != stackreq)
+		free(req);
+	if (e.fail == HTTPS_OK)
+		return 0;
+	r->fail = e.fail;
+	snprintf(r->err, sizeof(r->err), "%s", e.msg);
 	https_resp_clear(r);
 	return -1;
 }

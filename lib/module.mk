@@ -3,6 +3,7 @@ LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_fron
 	lib/secmem.c \
 	lib/etsi014.c lib/https_client.c lib/etsi014_client.c lib/http_hdr.c \
 	lib/metrics.c lib/cidr.c
+LIB_SRCS += lib/http_resp.c
 LIB_SRCS += lib/http_pages.c
 LIB_SRCS += lib/unixsock.c lib/version.c lib/tlsfiles.c lib/sdnotify.c \
 	lib/skip_client.c
@@ -22,3 +23,7 @@ tests_test_etsi014_OBJS := tests/test_etsi014.o tests/harness.o
 # The version *_build_info reports on every daemon's metrics page.
 QKDLAB_METRICS_VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 $(B)/lib/metrics.o: CFLAGS += -DQKDLAB_METRICS_VERSION=\"$(QKDLAB_METRICS_VERSION)\"
+
+# The clients' HTTP/1.1 response parser (lib/http_resp.c).
+TESTS += tests/test_http_resp
+tests_test_http_resp_OBJS := tests/test_http_resp.o tests/harness.o

@@ -1,5 +1,5 @@
 /*
- * secmem.c — wiping allocator hooks for OpenSSL, libcurl and cJSON.
+ * secmem.c — wiping allocator hooks for OpenSSL and cJSON.
  *
  * Cost: one memset of each freed block (explicit_bzero).  The blocks these libraries free
  * while a key passes through them (a 16 KiB download buffer, a TLS record
@@ -11,7 +11,6 @@
 #include "util.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <stdint.h>
@@ -124,17 +123,6 @@ secmem_init(void)
 				     secmem_ossl_free) != 1) {
 		log_warnx("OpenSSL allocated memory before its allocator could "
 			  "be set: its buffers are freed without being wiped");
-		return -1;
-	}
-	return 0;
-}
-
-int
-secmem_curl_init(void)
-{
-	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secmem_free,
-				 secmem_realloc, strdup, calloc) != CURLE_OK) {
-		log_warnx("libcurl initialisation failed");
 		return -1;
 	}
 	return 0;

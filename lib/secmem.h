@@ -5,9 +5,8 @@
  * The one wipe-and-free API: secmem_wipe() for memory the caller keeps,
  * secmem_free() for a heap block (the whole block is wiped, whatever part
  * of it was used).
- * Key bytes pass through memory the daemons never own: libcurl's request
- * and download buffers, OpenSSL's TLS records, cJSON's strings, SQLite's
- * registers.  Each of those libraries lets its allocator be replaced; the
+ * Key bytes pass through memory the daemons never own: OpenSSL's TLS
+ * records, cJSON's strings, SQLite's registers.  Each of those libraries lets its allocator be replaced; the
  * replacements here are malloc() with a free() that wipes the whole block
  * first and a realloc() that wipes a block it moves.
  * libmicrohttpd has no such hook: its response bodies are handed over with
@@ -43,7 +42,5 @@ void secmem_wipe_stack(void);
  * Logs and returns -1 when OpenSSL refuses.
  */
 int secmem_init(void);
-/* curl_global_init() with the same allocator; -1 (logged) on failure. */
-int secmem_curl_init(void);
 
 #endif

@@ -25,7 +25,6 @@
 #include "util.h"
 #include "version.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -561,8 +560,8 @@ main(int argc, char **argv)
 	}
 	a.status_fd = -1;
 	now = mono_ms();
-	if (secmem_curl_init() == -1 || key_log_open(&a) == -1 ||
-	    status_open(&a) == -1 || http_open(&a) == -1)
+	if (key_log_open(&a) == -1 || status_open(&a) == -1 ||
+	    http_open(&a) == -1)
 		goto out;
 	for (size_t i = 0; i < a.conf.n_ports; i++) {
 		a.ports[i].pc = &a.conf.ports[i];
@@ -601,6 +600,5 @@ out:
 	if (a.key_log != NULL)
 		fclose(a.key_log);
 	mka_conf_wipe(&a.conf);
-	curl_global_cleanup();
 	return rc;
 }

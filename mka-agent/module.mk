@@ -1,5 +1,5 @@
 # mka-agent/: IEEE 802.1X-2020 MKA (KaY) whose CAKs may come from QKD.
-PKG_LIBS += libcjson libcurl
+PKG_LIBS += libcjson
 # The kernel SecY backend (secy_kernel.c) speaks netlink through libnl.
 PKG_LIBS += libnl-genl-3.0 libnl-route-3.0
 
@@ -35,7 +35,7 @@ BINS += mka-agent/mka-agent
 mka_agent_mka_agent_OBJS := mka-agent/main.o mka-agent/mka_conf.o \
 	mka-agent/mka_port.o mka-agent/mka_status_view.o mka-agent/secy_ctl_client.o \
 	mka-agent/keysvc_etsi014.o mka-agent/keysvc_skip.o \
-	mka-agent/http_resp.o mka-agent/secy_kernel.o mka-agent/secy_nl.o \
+	mka-agent/secy_kernel.o mka-agent/secy_nl.o \
 	$(MKA_ENGINE_OBJS)
 MAN8 += man/mka-agent.8
 MAN5 += man/mka-agent.conf.5
@@ -55,14 +55,6 @@ fuzz_mkpdu_OBJS := fuzz/fuzz_mkpdu.o $(MKA_CORE_OBJS)
 TESTS += tests/test_mka_conf
 tests_test_mka_conf_OBJS := tests/test_mka_conf.o tests/harness.o \
 	mka-agent/mka_conf.o $(MKA_ENGINE_OBJS)
-
-# The SKIP client's HTTP response parser: unit tests and a fuzz target.
-TESTS += tests/test_mka_http_resp
-tests_test_mka_http_resp_OBJS := tests/test_mka_http_resp.o tests/harness.o \
-	mka-agent/http_resp.o
-FUZZ += http_resp
-fuzz_http_resp_OBJS := fuzz/fuzz_http_resp.o mka-agent/http_resp.o
-$(B)/fuzz/fuzz_http_resp.o: CFLAGS += -Imka-agent
 
 # The kernel SecY's netlink messages, built and read without a kernel.
 TESTS += tests/test_mka_secy_nl

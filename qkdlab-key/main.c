@@ -11,7 +11,7 @@
  * A key is printed as one line "KEYID HEXKEY".  The SKIP PSK comes from a
  * file (-P) or from QKDLAB_SKIP_PSK, never from the command line, which
  * other users can read in /proc.  SKIP goes through lib/skip_client.c and
- * mka-agent's response parser; ETSI 014 through lib/etsi014_client.c.
+ * lib/http_resp.c; ETSI 014 through lib/etsi014_client.c.
  */
 #include "http_resp.h"
 
@@ -25,7 +25,6 @@
 #include "version.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,7 +339,7 @@ main(int argc, char **argv)
 	const char *mode;
 	unsigned long t;
 	char *end;
-	int ch, rc;
+	int ch;
 
 	secmem_init();
 	log_init("qkdlab-key", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_WARN);
@@ -428,9 +427,5 @@ main(int argc, char **argv)
 				"-K key and -A ca\n");
 		return 2;
 	}
-	if (secmem_curl_init() == -1)
-		return 1;
-	rc = etsi014_cmd(&o, argc - optind, argv + optind);
-	curl_global_cleanup();
-	return rc;
+	return etsi014_cmd(&o, argc - optind, argv + optind);
 }

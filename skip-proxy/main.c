@@ -13,7 +13,6 @@
 #include "util.h"
 #include "version.h"
 
-#include <curl/curl.h>
 #include <getopt.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -302,7 +301,7 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	/* nochdir: libcurl opens the (maybe relative) KME key paths per call. */
+	/* nochdir: the HTTPS client opens the (maybe relative) KME key paths. */
 	if (!foreground && daemon(1, 0) == -1) {
 		log_warn("daemon");
 		goto out;
@@ -313,8 +312,6 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	if (secmem_curl_init() == -1)
-		goto out;
 	/* Before any thread starts (capabilities are per thread). */
 	{
 		static const int keep[] = { CAP_NET_BIND_SERVICE };
@@ -337,7 +334,6 @@ main(int argc, char **argv)
 		rc = 0;
 	}
 	skip_stop(&d);
-	curl_global_cleanup();
 	return rc;
 out:
 	SSL_CTX_free(d.ctx);

@@ -1,5 +1,5 @@
 # skip-proxy/: SKIP key provider backed by an ETSI 014 KME.
-PKG_LIBS += libcurl libcjson
+PKG_LIBS += libcjson
 
 SKIP_PROXY_CORE := skip-proxy/skip_conf.o skip-proxy/skip_psk.o \
 	skip-proxy/skip_tls.o skip-proxy/skip_req.o \
