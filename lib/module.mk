@@ -27,3 +27,7 @@ $(B)/lib/metrics.o: CFLAGS += -DQKDLAB_METRICS_VERSION=\"$(QKDLAB_METRICS_VERSIO
 # The clients' HTTP/1.1 response parser (lib/http_resp.c).
 TESTS += tests/test_http_resp
 tests_test_http_resp_OBJS := tests/test_http_resp.o tests/harness.o
+
+# lib/https_client against an HTTPS server in Python (tests/lib/https_stub.py).
+TESTS += tests/test_https_client
+tests_test_https_client_OBJS := tests/test_https_client.o tests/harness.o
