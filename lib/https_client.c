@@ -2,11 +2,12 @@
  * https_client.c — HTTP/1.1 over OpenSSL with mutual TLS, connections
  * kept alive in a pool.
  *
- * A call on a kept-alive connection costs four system calls: a peek that
+ * A call on a kept-alive connection costs three system calls: a peek that
  * the peer has not closed it, one write (the whole request is one TLS
- * record), a poll for the answer, and one read (read-ahead takes whole
- * records).  Sockets are non-blocking; every wait is a poll() bounded by
- * the call's deadline.
+ * record) and one read (read-ahead takes whole records).  Connecting and
+ * the handshake are non-blocking, every wait a poll() bounded by the
+ * deadline; then the socket blocks, bounded by SO_RCVTIMEO/SO_SNDTIMEO
+ * set to what is left of the call.
  */
 #include "https_client.h"
 
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,10 +45,14 @@
 #define HTTPS_READ_MAX 16384 /* one TLS record's plaintext */
 /* No connect_timeout_ms and no timeout_ms: give up connecting after this. */
 #define HTTPS_CONNECT_DEFAULT_MS 300000
+/* How much longer than what is left of a call the socket's timeouts may
+ * be: 1 ms and 1 % of what is left. */
+#define HTTPS_TIMEO_SLACK_US(left) (1000 + (left) / 100)
 
 struct https_conn {
 	SSL *ssl;
 	int fd;
+	uint64_t timeo_us; /* SO_RCVTIMEO and SO_SNDTIMEO; UINT64_MAX: unset */
 	char key[HTTPS_KEY_MAX]; /* "host port": what it is connected to */
 };
 
@@ -456,6 +462,7 @@ https_conn_open(struct https_client *c, const struct https_url *u,
 		return NULL;
 	}
 	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->timeo_us = UINT64_MAX;
 	k->fd = tcp_connect(u, cdl, e);
 	if (k->fd == -1) {
 		free(k);
@@ -491,7 +498,51 @@ https_conn_open(struct https_client *c, const struct https_url *u,
 			return NULL;
 		}
 	}
+	n = 0;
+	if (ioctl(k->fd, FIONBIO, &n) == -1) {
+		https_fail(e, HTTPS_LOCAL, true, "cannot set up the socket: %s",
+			   strerror(errno));
+		https_conn_free(k, true);
+		return NULL;
+	}
 	return k;
+}
+
+/*
+ * Bounds the next blocking read or write by the call's deadline: -1 with
+ * errno ETIMEDOUT once it has passed.  The socket's timeouts are set
+ * again only when they would outlast the deadline by more than the slack,
+ * or are under half of what is left (a read that ends early is tried
+ * again), so calls on a kept-alive connection do not pay a setsockopt().
+ */
+static int
+https_conn_arm(struct https_conn *k, uint64_t deadline)
+{
+	uint64_t left = 0;
+	struct timeval tv;
+
+	if (deadline != 0) {
+		uint64_t now = mono_us();
+
+		if (now >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		left = deadline - now;
+	}
+	if (k->timeo_us != UINT64_MAX &&
+	    (left == 0 ? k->timeo_us == 0
+		       : k->timeo_us != 0 &&
+			     k->timeo_us <= left + HTTPS_TIMEO_SLACK_US(left) &&
+			     k->timeo_us >= left / 2))
+		return 0;
+	tv.tv_sec = (time_t)(left / 1000000);
+	tv.tv_usec = (suseconds_t)(left % 1000000);
+	if (setsockopt(k->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(k->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		return -1;
+	k->timeo_us = left;
+	return 0;
 }
 
 static void
@@ -595,9 +646,21 @@ https_exchange(struct https_conn *k, const char *req, size_t len,
 
 	*reuse = false;
 	ERR_clear_error();
-	/* One SSL_write: one record, one write() for requests up to 16 KiB. */
-	while ((n = SSL_write(k->ssl, req, (int)len)) <= 0) {
-		if (ssl_wait(k->ssl, n, deadline, &ssl_err) == -1) {
+	/* One SSL_write: one record, one write() for requests up to 16 KiB.
+	 * A timeout (SO_SNDTIMEO) shows as WANT_WRITE: the deadline says. */
+	for (;;) {
+		if (https_conn_arm(k, deadline) == -1) {
+			https_fail(e, HTTPS_UNREACHABLE, false,
+				   "sending the request failed: %s",
+				   errno == ETIMEDOUT ? "timed out"
+						      : strerror(errno));
+			return -1;
+		}
+		if ((n = SSL_write(k->ssl, req, (int)len)) > 0)
+			break;
+		ssl_err = SSL_get_error(k->ssl, n);
+		if (ssl_err != SSL_ERROR_WANT_WRITE &&
+		    ssl_err != SSL_ERROR_WANT_READ) {
 			ssl_failure(k->ssl, ssl_err, why, sizeof(why));
 			https_fail(e, HTTPS_UNREACHABLE, false,
 				   "sending the request failed: %s", why);
@@ -605,10 +668,7 @@ https_exchange(struct https_conn *k, const char *req, size_t len,
 		}
 	}
 	while (rc == HTTP_RESP_MORE) {
-		/* The answer is a round trip away: poll before reading, so
-		 * no read() comes back empty. */
-		if (!SSL_has_pending(k->ssl) &&
-		    wait_fd(k->fd, POLLIN, deadline) == -1) {
+		if (https_conn_arm(k, deadline) == -1) {
 			https_fail(e, HTTPS_UNREACHABLE, false, "%s",
 				   errno == ETIMEDOUT
 				       ? "timed out waiting for the answer"
@@ -625,16 +685,15 @@ https_exchange(struct https_conn *k, const char *req, size_t len,
 					 !SSL_has_pending(k->ssl);
 			continue;
 		}
+		/* WANT_*: SO_RCVTIMEO ran out; the deadline says. */
 		ssl_err = SSL_get_error(k->ssl, n);
-		if (ssl_err == SSL_ERROR_WANT_READ)
+		if (ssl_err == SSL_ERROR_WANT_READ ||
+		    ssl_err == SSL_ERROR_WANT_WRITE)
 			continue;
 		if (ssl_err == SSL_ERROR_ZERO_RETURN) {
 			rc = http_resp_eof(p);
 			break;
 		}
-		if (ssl_err == SSL_ERROR_WANT_WRITE &&
-		    wait_fd(k->fd, POLLOUT, deadline) == 0)
-			continue;
 		ssl_failure(k->ssl, ssl_err, why, sizeof(why));
 		https_fail(e, HTTPS_UNREACHABLE, false,
 			   "reading the answer failed: %s", why);
