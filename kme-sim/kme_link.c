@@ -59,7 +59,8 @@ kme_link_sleep_ms(uint32_t ms)
  * HTTP answer, and some message went either way within the silence that
  * means the peer or the link is gone.  Every call is an attempt (the
  * authority syncs, the other side pings, every sync_interval), so a link
- * that cannot reconnect is down within one interval, with curl's reason.
+ * that cannot reconnect is down within one interval, with the HTTPS client's
+ * reason.
  */
 bool
 kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap)

@@ -1,6 +1,6 @@
 /*
  * kme_link_int.h — what the files of the KME link share among themselves
- * (kme_link.c: peer state and lifecycle; kme_link_client.c: the libcurl
+ * (kme_link.c: peer state and lifecycle; kme_link_client.c: the HTTPS
  * client; kme_link_pool.c: pool arithmetic; kme_link_keys.c: reserve and
  * alloc for masters; kme_link_server.c: the link's HTTP handlers;
  * kme_link_ticker.c: syncs, prefetch and expiry).  Not for the rest of

@@ -4,7 +4,7 @@
  * URL (clause 5.1).
  *
  * No I/O and no library state: unit-tested in tests/test_etsi014.c and
- * fuzzed by fuzz/fuzz_etsi014.c.  The libcurl side is etsi014_client.h.
+ * fuzzed by fuzz/fuzz_etsi014.c.  The HTTPS side is etsi014_client.h.
  */
 #ifndef QKDLAB_ETSI014_H
 #define QKDLAB_ETSI014_H

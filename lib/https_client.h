@@ -1,15 +1,23 @@
 /*
- * https_client.h — the one HTTPS client (libcurl) of the daemons: the
- * ETSI 014 clients of mka-agent and skip-proxy, and kme-sim's KME link.
+ * https_client.h — the one HTTPS client of the daemons: the ETSI 014
+ * clients of mka-agent, skip-proxy and qkdlab-key, and kme-sim's KME link.
+ * HTTP/1.1 (RFC 9112) over OpenSSL, TLS 1.2 or later; URLs are
+ * https://host[:port][/path][?query], host a name, an IPv4 address or a
+ * bracketed IPv6 address.
  *
- * Easy handles wait in a pool; a handle keeps its connection and TLS
- * session, so back-to-back calls skip the handshake (keep-alive).  Both
- * sides authenticate: the client certificate, and the server certificate
- * checked against ca_file and the URL's host (or peer_name).  Response
- * bodies grow through secmem and are wiped when cleared: they carry keys.
- * A call is retried only when the failure proves the request was never
- * sent, because the requests here consume keys.  Calls go straight to
- * the server: *_proxy environment variables are ignored.  Thread-safe.
+ * Connections wait in a pool (up to cfg.pool, by host and port), so
+ * back-to-back calls skip the handshake (keep-alive); one that got
+ * "Connection: close", a close-delimited body or an error is not kept.
+ * An idle connection the server has closed is noticed before the request
+ * goes out (a non-blocking peek) and replaced.  Both sides authenticate:
+ * the client certificate, and the server certificate checked against
+ * ca_file alone and the URL's host (or peer_name).  Each request is one
+ * TLS record; answers are parsed by lib/http_resp.c.  Response bodies grow
+ * through secmem and are wiped when cleared: they carry keys.  A call is
+ * retried only when the failure proves the request was never sent (no
+ * connection, no handshake), because the requests here consume keys.
+ * Calls go straight to the server: no proxy.  Thread-safe.  A program
+ * that leaves SIGPIPE at its default gets it ignored.
  */
 #ifndef QKDLAB_HTTPS_CLIENT_H
 #define QKDLAB_HTTPS_CLIENT_H
@@ -32,11 +40,11 @@ struct https_client_cfg {
 	const char *peer_name;
 	bool verify_host;
 	uint64_t timeout_ms; /* whole call; 0: none */
-	uint64_t connect_timeout_ms; /* 0: libcurl's */
+	uint64_t connect_timeout_ms; /* TCP and TLS; 0: timeout_ms or 300 s */
 	unsigned retries; /* more attempts when never sent */
 	uint64_t retry_delay_ms;
 	size_t body_max; /* longest response body accepted */
-	size_t pool; /* idle handles kept (1..64) */
+	size_t pool; /* idle connections kept (1..64) */
 };
 
 enum https_fail {

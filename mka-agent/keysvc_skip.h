@@ -2,8 +2,8 @@
  * keysvc_skip.h — the SKIP key service (draft-cisco-skip) behind struct
  * mka_keysvc_ops, as a router talks to its site's skip-proxy: HTTP/1.1
  * GET over TLS 1.3 with an external PSK and TLS_AES_256_GCM_SHA384 (the
- * draft's requirement).  libcurl's OpenSSL backend has no TLS-PSK, so
- * this is a small OpenSSL client.
+ * draft's requirement).  lib/https_client speaks certificates only, so
+ * this is a small OpenSSL client of its own (lib/skip_client.c).
  *
  *   GET /key?remoteSystemID=<peer>&size=<bits>      new key (initiator)
  *   GET /key/<hex keyId>?remoteSystemID=<peer>      key by ID (responder)
