@@ -128,6 +128,10 @@ https_ctx_new(const struct https_client *c, char *why, size_t cap)
 				     SSL_OP_NO_RENEGOTIATION);
 	/* Whole records per read() instead of header, then body. */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	/* The record buffers hold an answer's plaintext (keys) until the
+	 * next one: released when empty, they are wiped (secmem) instead of
+	 * waiting in an idle connection. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	step = "cannot load the CA file";
 	if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1)
