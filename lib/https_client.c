@@ -445,8 +445,8 @@ ssl_failure(SSL *ssl, int ssl_err, char *buf, size_t cap)
 }
 
 static struct https_conn *
-https_conn_open(struct https_client *c, const struct https_url *u,
-		const char *key, uint64_t deadline, struct https_err *e)
+https_conn_open(struct https_client *c, struct https_url *u, const char *key,
+		uint64_t deadline, struct https_err *e)
 {
 	const struct https_client_cfg *cfg = &c->cfg;
 	uint64_t cdl = cfg->connect_timeout_ms > 0
@@ -475,7 +475,8 @@ https_conn_open(struct https_client *c, const struct https_url *u,
 	ERR_clear_error();
 	k->ssl = SSL_new(c->ctx);
 	ok = k->ssl != NULL && SSL_set_fd(k->ssl, k->fd) == 1;
-	/* SNI names a host, never an address (RFC 6066 3). */
+	/* SNI names a host, never an address (RFC 6066 3).  u is not const:
+	 * OpenSSL's macro casts the name to void *. */
 	if (ok && !u->ip)
 		ok = SSL_set_tlsext_host_name(k->ssl, u->host) == 1;
 	/* The certificate must name peer_name, whatever the address, or
