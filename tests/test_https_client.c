@@ -166,6 +166,15 @@ TEST(kept_alive_across_framings)
 	ASSERT_TRUE(e != NULL);
 	ASSERT_INT_EQ(num(e, "conn"), conn + 1);
 	ASSERT_INT_EQ(r.attempts, 1);
+	cJSON_Delete(e);
+	/* "Connection: close" ends the connection's use, open or not. */
+	e = call(c, "127.0.0.1", "/conn-close", NULL, &r);
+	ASSERT_TRUE(e != NULL);
+	ASSERT_INT_EQ(num(e, "conn"), conn + 1);
+	cJSON_Delete(e);
+	e = call(c, "127.0.0.1", "/cl", NULL, &r);
+	ASSERT_TRUE(e != NULL);
+	ASSERT_INT_EQ(num(e, "conn"), conn + 2);
 	cJSON_Delete(a);
 	cJSON_Delete(b);
 	cJSON_Delete(d);

@@ -11,6 +11,7 @@ and pool meet a real peer:
   /big      a 4 KiB body (Content-Length)                 server closes 0.2 s later
   /hang     no answer, connection held          /drop     closed, no answer
   /interim  100 Continue first                  /te-cl    CL and TE (refused)
+  /conn-close  "Connection: close", the connection left open
 
 Every answer's body is JSON: {"conn": connection number (from 1), "req":
 request number on it, "reads": records the request took, "method",
@@ -72,6 +73,9 @@ def serve(s, num):
             ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             if path == "/cl":
                 s.sendall(ok + b"Content-Length: %d\r\n\r\n" % len(doc) + doc)
+            elif path == "/conn-close":
+                # says close, but leaves the connection open
+                s.sendall(ok + b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(doc) + doc)
             elif path == "/big":
                 pad = b'{"pad":"' + b"x" * 4096 + b'"}'
                 s.sendall(ok + b"Content-Length: %d\r\n\r\n" % len(pad) + pad)
