@@ -53,6 +53,12 @@ http_frame_in_head(const struct http_frame *f)
 	return f->state == S_HEAD && f->head_len > 0;
 }
 
+bool
+http_frame_in_body(const struct http_frame *f)
+{
+	return f->state != S_HEAD && f->state != S_BAD;
+}
+
 const uint8_t *
 http_frame_head(const struct http_frame *f, size_t *len)
 {

@@ -4,6 +4,7 @@ LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_fron
 	lib/etsi014.c lib/https_client.c lib/etsi014_client.c lib/http_hdr.c \
 	lib/metrics.c lib/cidr.c
 LIB_SRCS += lib/http_pages.c
+LIB_SRCS += lib/http_req.c
 LIB_SRCS += lib/unixsock.c lib/version.c lib/tlsfiles.c lib/sdnotify.c \
 	lib/skip_client.c
 PKG_LIBS += libmicrohttpd

@@ -180,11 +180,11 @@ skip_start(struct skip_daemon *d)
 	d->api.kme = d->kme;
 	d->api.metrics = &d->metrics;
 	d->api.rec = d->rec;
-	d->http = skip_http_new(&d->api, c->threads);
+	d->http = skip_http_new(&d->api);
 	if (d->http == NULL)
 		return -1;
 	tc.ssl_ctx = d->ctx;
-	tc.mhd = skip_http_mhd(d->http);
+	skip_http_front_cfg(d->http, &tc);
 	tc.peer_id = skip_tls_peer_id;
 	tc.name = "skip";
 	tc.max_conns = c->max_connections;
@@ -219,7 +219,7 @@ skip_stop(struct skip_daemon *d)
 {
 	if (d->metrics_mhd != NULL)
 		MHD_stop_daemon(d->metrics_mhd);
-	tls_front_free(d->tf); /* before the HTTP layer it feeds */
+	tls_front_free(d->tf); /* before the handler it calls */
 	skip_http_free(d->http);
 	etsi014_client_free(d->kme);
 	SSL_CTX_free(d->ctx);
