@@ -50,3 +50,7 @@ $(B)/fuzz/fuzz_dash.o: CFLAGS += -Iqkdlab-dash
 # The TLS front's RFC 9112 request framing check.
 FUZZ += http_frame
 fuzz_http_frame_OBJS = fuzz/fuzz_http_frame.o
+
+# The request-head splitter the TLS front's request mode hands handlers.
+FUZZ += http_req
+fuzz_http_req_OBJS = fuzz/fuzz_http_req.o
