@@ -4,8 +4,9 @@
  *
  * The input is parsed twice: as it is (any bytes, any length), and as
  * the front sees it, after lib/http_frame.c accepted it as a head.  The
- * second must always succeed: a head the framing check lets through and
- * the splitter refuses would be a request the front cannot serve.  On
+ * second must succeed, or refuse only for more than HTTP_REQ_FIELDS
+ * fields (the front answers 431): any other head the framing check lets
+ * through and the splitter refused would be a request left unserved.  On
  * success every part lies inside the buffer, the method is a token, the
  * target holds no control or space, the query is the target's tail, and
  * persistence follows RFC 9112 9.3.
@@ -88,10 +89,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (http_frame_feed(&f, data, size, &used) == HTTP_FRAME_HEAD) {
 		const uint8_t *h = http_frame_head(&f, &hlen);
 
+		int rc;
+
 		memcpy(buf, h, hlen);
-		if (http_req_parse(&r, buf, hlen) == -1)
+		rc = http_req_parse(&r, buf, hlen);
+		if (rc == -1)
 			abort(); /* accepted by the framing check */
-		check(&r, buf, hlen);
+		if (rc == 0)
+			check(&r, buf, hlen);
+		else if (rc != -2 || r.nfields != HTTP_REQ_FIELDS)
+			abort(); /* the front answers 431 */
 	}
 	http_frame_clear(&f);
 	free(buf);

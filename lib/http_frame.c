@@ -56,7 +56,7 @@ http_frame_in_head(const struct http_frame *f)
 bool
 http_frame_in_body(const struct http_frame *f)
 {
-	return f->state != S_HEAD && f->state != S_BAD;
+	return f->state != S_HEAD; /* a refused body never ends */
 }
 
 const uint8_t *

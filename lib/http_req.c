@@ -86,7 +86,9 @@ req_field(struct http_req *r, char *l, size_t len)
 {
 	char *colon = memchr(l, ':', len), *v, *end = l + len;
 
-	if (colon == NULL || colon == l || r->nfields == HTTP_REQ_FIELDS)
+	if (r->nfields == HTTP_REQ_FIELDS)
+		return -2;
+	if (colon == NULL || colon == l)
 		return -1;
 	for (char *p = l; p < colon; p++)
 		if (!req_tchar((unsigned char)*p))
@@ -146,6 +148,7 @@ http_req_parse(struct http_req *r, char *head, size_t len)
 	char *p = head, *end = head + len, *l, *next;
 	size_t llen;
 	bool first = true;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	/* RFC 9112 2.2: empty lines before the request line are ignored. */
@@ -157,9 +160,10 @@ http_req_parse(struct http_req *r, char *head, size_t len)
 			return -1;
 		if (llen == 0)
 			break; /* the empty line that ends the head */
-		if (first ? req_request_line(r, l, llen) == -1
-			  : req_field(r, l, llen) == -1)
-			return -1;
+		rc = first ? req_request_line(r, l, llen)
+			   : req_field(r, l, llen);
+		if (rc < 0)
+			return rc;
 		first = false;
 		p = next;
 	}
@@ -186,12 +190,13 @@ int
 http_req_query_arg(const struct http_req *r, const char *name, char *out,
 		   size_t cap)
 {
-	const char *p = r->query, *end = r->query + r->query_len;
+	const char *p = r->query, *end;
 	size_t nlen = strlen(name);
 	char key[256];
 
 	if (r->query == NULL)
 		return -1;
+	end = r->query + r->query_len;
 	/* RFC 3986 3.4 with form conventions: name[=value] joined by '&'. */
 	while (p < end) {
 		const char *amp = memchr(p, '&', (size_t)(end - p));

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_REQ_FIELDS 64 /* field lines one head may hold */
+#define HTTP_REQ_FIELDS 100 /* field lines one head may hold */
 
 struct http_field {
 	const char *name; /* as sent; compare case-insensitively */
@@ -42,8 +42,8 @@ struct http_req {
 
 /*
  * Parses head[0..len) (request line, field lines, empty line) in place.
- * 0, or -1 on anything that is not a well-formed HTTP/1.x request head
- * or holds more than HTTP_REQ_FIELDS fields.
+ * 0; -2 if it holds more than HTTP_REQ_FIELDS fields (RFC 6585 5: 431);
+ * -1 on anything else that is not a well-formed HTTP/1.x request head.
  */
 int http_req_parse(struct http_req *r, char *head, size_t len);
 /* The value of the first field named name (case-insensitive), or NULL. */

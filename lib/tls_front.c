@@ -1175,6 +1175,7 @@ static int
 tf_job_new(struct tf_conn *c, const uint8_t *h, size_t hlen)
 {
 	struct tf_job *j = calloc(1, sizeof(*j));
+	int r;
 
 	if (j == NULL || (j->head = malloc(hlen)) == NULL) {
 		free(j);
@@ -1182,10 +1183,15 @@ tf_job_new(struct tf_conn *c, const uint8_t *h, size_t hlen)
 	}
 	memcpy(j->head, h, hlen);
 	j->head_len = hlen;
-	if (http_req_parse(&j->http, j->head, hlen) == -1) {
-		/* http_frame accepted it: a disagreement is answered, not lost */
+	r = http_req_parse(&j->http, j->head, hlen);
+	if (r < 0) {
+		/* The framing check bounds bytes, this also lines. */
 		tf_job_free(j);
-		tf_refuse(c, 400, "malformed request head (RFC 9112 3)");
+		if (r == -2)
+			tf_refuse(c, 431, "too many header fields");
+		else
+			tf_refuse(c, 400,
+				  "malformed request head (RFC 9112 3)");
 		return 0;
 	}
 	j->loop = c->loop;

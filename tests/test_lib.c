@@ -733,7 +733,7 @@ TEST(http_req_rfc9112_fields_and_persistence)
 	for (int i = 0; i <= HTTP_REQ_FIELDS; i++)
 		n += (size_t)snprintf(b + n, sizeof(b) - n, "F%d: v\r\n", i);
 	n += (size_t)snprintf(b + n, sizeof(b) - n, "\r\n");
-	ASSERT_INT_EQ(http_req_parse(&r, b, n), -1);
+	ASSERT_INT_EQ(http_req_parse(&r, b, n), -2);
 }
 
 TEST(http_req_rfc3986_query_arguments)
