@@ -1257,7 +1257,10 @@ tf_answer(struct tf_conn *c, struct tf_job *j)
 	return rc;
 }
 
-/* c's request is whole: to a worker, or served here when there are none. */
+/*
+ * c's request is whole: to a worker, or served here when there are none
+ * or when c is its loop's only connection.
+ */
 static int
 tf_dispatch(struct tf_conn *c)
 {
@@ -1266,7 +1269,9 @@ tf_dispatch(struct tf_conn *c)
 
 	c->inflight = true;
 	c->last = mono_ms();
-	if (tf->nworkers == 0) {
+	/* Alone on its loop, the connection has nobody to keep waiting: the
+	 * handler runs here, without two thread hand-offs. */
+	if (tf->nworkers == 0 || (c->loop->conns == c && c->next == NULL)) {
 		tf->handler(&j->req, &j->resp, tf->handler_arg);
 		return tf_answer(c, j);
 	}

@@ -25,7 +25,9 @@
  * no socketpair: each request whose framing passed is split by
  * lib/http_req.h and handed to the handler on a small pool of worker
  * threads fed by a queue; the answer comes back to the connection's loop
- * (its eventfd), which encrypts and sends it.  The next request of a
+ * (its eventfd), which encrypts and sends it.  A connection alone on its
+ * loop has its handler run by the loop itself (no other connection can
+ * be kept waiting meanwhile), which saves the two thread hand-offs.  The next request of a
  * connection is not read before the answer to the last one is out, so
  * pipelined requests are answered in order and a client that does not
  * read its answers stops being read.

@@ -184,7 +184,6 @@ skip_start(struct skip_daemon *d)
 	if (d->http == NULL)
 		return -1;
 	tc.ssl_ctx = d->ctx;
-	skip_http_front_cfg(d->http, &tc);
 	tc.peer_id = skip_tls_peer_id;
 	tc.name = "skip";
 	tc.max_conns = c->max_connections;
@@ -194,6 +193,7 @@ skip_start(struct skip_daemon *d)
 	tc.handshake_timeout_ms = (unsigned)c->handshake_timeout_ms;
 	tc.request_timeout_ms = (unsigned)c->request_timeout_ms;
 	tc.explain = skip_tls_explain;
+	skip_http_front_cfg(d->http, &tc);
 	d->tf = tls_front_new(&tc);
 	if (d->tf == NULL ||
 	    tls_front_listen(d->tf, c->listen_addr, c->port) == -1)
