@@ -191,8 +191,7 @@ http_req_query_arg(const struct http_req *r, const char *name, char *out,
 		   size_t cap)
 {
 	const char *p = r->query, *end;
-	size_t nlen = strlen(name);
-	char key[256];
+	char arg[256]; /* an argument's decoded name */
 
 	if (r->query == NULL)
 		return -1;
@@ -203,12 +202,12 @@ http_req_query_arg(const struct http_req *r, const char *name, char *out,
 		const char *e = amp ? amp : end;
 		const char *eq = memchr(p, '=', (size_t)(e - p));
 		const char *ke = eq ? eq : e;
-		int klen = pct_decode(key, sizeof(key), p, (size_t)(ke - p));
+		int alen = pct_decode(arg, sizeof(arg), p, (size_t)(ke - p));
 
-		if (klen == -1 && (size_t)(ke - p) < sizeof(key))
+		/* Decoding only shrinks: -1 on a name that fit is a bad escape. */
+		if (alen == -1 && (size_t)(ke - p) < sizeof(arg))
 			return -2;
-		if (klen >= 0 && (size_t)klen == nlen &&
-		    memcmp(key, name, nlen) == 0) {
+		if (alen >= 0 && strcmp(arg, name) == 0) {
 			int v = eq ? pct_decode(out, cap, eq + 1,
 						(size_t)(e - eq - 1))
 				   : pct_decode(out, cap, "", 0);
