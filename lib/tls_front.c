@@ -133,8 +133,10 @@ struct tf_loop {
 	uint8_t *buf; /* TF_BUF of scratch plaintext */
 	uint64_t next_sweep;
 	/* Request mode: answers back from the workers. */
-	pthread_mutex_t done_lock;
+	pthread_mutex_t done_lock; /* done and incoming */
 	struct tf_job *done;
+	struct tf_conn *incoming; /* accepted by another loop, for this one */
+	atomic_uint nconn; /* connections of this loop, incoming included */
 	int64_t date_s; /* the second date[] shows */
 	char date[40];
 };
@@ -630,6 +632,7 @@ tf_conn_close(struct tf_conn *c)
 		l->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	atomic_fetch_sub(&l->nconn, 1);
 	/* The same batch of events may name c again: free it afterwards. */
 	c->state = TF_DEAD;
 	c->next = l->dead;
@@ -1488,7 +1491,11 @@ tf_conn_run(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 		tf_conn_close(c);
 }
 
-/* The loop's eventfd: answers from the workers (or the stop signal). */
+static void tf_conn_place(struct tf_loop *l, struct tf_conn *c);
+static void tf_conn_start(struct tf_loop *l, struct tf_conn *c);
+static void tf_take_incoming(struct tf_loop *l, bool start);
+
+/* The loop's eventfd: connections from other loops, answers from the workers (or the stop signal). */
 static void
 tf_wake(struct tf_loop *l)
 {
@@ -1497,6 +1504,7 @@ tf_wake(struct tf_loop *l)
 	ssize_t r = read(l->wake, &v, sizeof(v));
 
 	(void)r;
+	tf_take_incoming(l, true);
 	pthread_mutex_lock(&l->done_lock);
 	j = l->done;
 	l->done = NULL;
@@ -1575,46 +1583,112 @@ tf_accept(struct tf_loop *l)
 			close(fd);
 			continue;
 		}
-		c->loop = l;
 		c->app = c->mhd_fd = -1;
 		c->ss = ss;
 		c->sl = sl;
 		c->state = TF_HANDSHAKE;
-		c->last = mono_ms();
-		c->deadline = c->last + tf->handshake_ms;
-		http_frame_init(&c->hf, tf->max_head, tf->max_body);
-		snprintf(c->addr, sizeof(c->addr), "?");
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET,
-				  &((struct sockaddr_in *)&ss)->sin_addr,
-				  c->addr, sizeof(c->addr));
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((struct sockaddr_in6 *)&ss)->sin6_addr,
-				  c->addr, sizeof(c->addr));
-		c->next = l->conns;
-		if (l->conns != NULL)
-			l->conns->prev = c;
-		l->conns = c;
-		c->ssl = SSL_new(tf->ctx);
-		if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
-			tls_log_errors(tf->name);
-			tf_conn_close(c);
-			continue;
+		tf_conn_place(l, c);
+	}
+}
+
+/*
+ * Request mode: a connection goes to the loop with the fewest, so that
+ * most have a loop of their own (where handlers run without a hand-off);
+ * it is passed over through that loop's eventfd.
+ */
+static void
+tf_conn_place(struct tf_loop *l, struct tf_conn *c)
+{
+	struct tls_front *tf = l->tf;
+	struct tf_loop *t = l;
+	uint64_t one = 1;
+	ssize_t w;
+
+	for (unsigned i = 0; tf->handler != NULL && i < tf->nloops; i++)
+		if (atomic_load(&tf->loops[i].nconn) < atomic_load(&t->nconn))
+			t = &tf->loops[i];
+	atomic_fetch_add(&t->nconn, 1);
+	if (t == l) {
+		tf_conn_start(l, c);
+		return;
+	}
+	pthread_mutex_lock(&t->done_lock);
+	c->next = t->incoming;
+	t->incoming = c;
+	pthread_mutex_unlock(&t->done_lock);
+	w = write(t->wake, &one, sizeof(one));
+	(void)w;
+}
+
+/* Takes c (accepted and counted) into loop l and starts its handshake. */
+static void
+tf_conn_start(struct tf_loop *l, struct tf_conn *c)
+{
+	struct tls_front *tf = l->tf;
+	struct sockaddr_storage ss = c->ss;
+	int fd = c->fd;
+
+	c->loop = l;
+	c->prev = c->next = NULL;
+	c->last = mono_ms();
+	c->deadline = c->last + tf->handshake_ms;
+	http_frame_init(&c->hf, tf->max_head, tf->max_body);
+	snprintf(c->addr, sizeof(c->addr), "?");
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			  c->addr, sizeof(c->addr));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			  c->addr, sizeof(c->addr));
+	c->next = l->conns;
+	if (l->conns != NULL)
+		l->conns->prev = c;
+	l->conns = c;
+	c->ssl = SSL_new(tf->ctx);
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+		tls_log_errors(tf->name);
+		tf_conn_close(c);
+		return;
+	}
+	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				 SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * A TCP FIN without close_notify ends the input like
+	 * close_notify (SSL_ERROR_ZERO_RETURN) instead of failing the
+	 * session with an alert, so a client that half-closes its
+	 * socket after a request still gets the answer.  Truncation
+	 * cannot pass for a whole request: RFC 9112 framing (checked
+	 * here and by the HTTP side) says where a request ends.
+	 */
+	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	tf_conn_run(c, TF_ALL, TF_ALL);
+}
+
+/* Connections other loops passed to l. */
+static void
+tf_take_incoming(struct tf_loop *l, bool start)
+{
+	struct tf_conn *c;
+
+	pthread_mutex_lock(&l->done_lock);
+	c = l->incoming;
+	l->incoming = NULL;
+	pthread_mutex_unlock(&l->done_lock);
+	while (c != NULL) {
+		struct tf_conn *next = c->next;
+
+		if (start) {
+			tf_conn_start(l, c);
+		} else { /* stopping: into the list, to be closed */
+			c->loop = l;
+			c->prev = NULL;
+			c->next = l->conns;
+			if (l->conns != NULL)
+				l->conns->prev = c;
+			l->conns = c;
 		}
-		SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-					 SSL_MODE_RELEASE_BUFFERS);
-		/*
-		 * A TCP FIN without close_notify ends the input like
-		 * close_notify (SSL_ERROR_ZERO_RETURN) instead of failing the
-		 * session with an alert, so a client that half-closes its
-		 * socket after a request still gets the answer.  Truncation
-		 * cannot pass for a whole request: RFC 9112 framing (checked
-		 * here and by the HTTP side) says where a request ends.
-		 */
-		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-		tf_conn_run(c, TF_ALL, TF_ALL);
+		c = next;
 	}
 }
 
@@ -1700,6 +1774,7 @@ tf_loop_main(void *arg)
 		}
 		tf_free_dead(l);
 	}
+	tf_take_incoming(l, false);
 	while (l->conns != NULL)
 		tf_conn_close(l->conns);
 	tf_free_dead(l);
