@@ -1361,9 +1361,9 @@ tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
 		r = tf_flush_tls(c, &want_out);
 		if (r == -1)
 			return -1;
-		if (r == 0 || c->state != TF_OPEN || c->inflight)
+		if (r == 0 || c->state != TF_OPEN)
 			break;
-		if (c->to_app_off < c->to_app_len) {
+		if (!c->inflight && c->to_app_off < c->to_app_len) {
 			if (tf_serve_input(
 				c, (uint8_t *)c->to_app + c->to_app_off,
 				c->to_app_len - c->to_app_off, &used) == -1)
@@ -1374,7 +1374,10 @@ tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
 					    &c->to_app_off, &c->to_app_cap);
 			continue;
 		}
-		if (c->client_eof ||
+		/* While a request is with its handler, one read of what the
+		 * client sends next is held (epoll stays armed: no system
+		 * call to disarm and rearm it per request). */
+		if (c->client_eof || c->to_app_off < c->to_app_len ||
 		    !(ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
 		      SSL_has_pending(c->ssl)))
 			break;
@@ -1392,7 +1395,8 @@ tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
 			break;
 		}
 		c->last = mono_ms();
-		r = tf_serve_input(c, buf, (size_t)n, &used);
+		used = 0;
+		r = c->inflight ? 0 : tf_serve_input(c, buf, (size_t)n, &used);
 		if (r == 0 && used < (size_t)n)
 			r = tf_buf_add(&c->to_app, &c->to_app_len,
 				       &c->to_app_off, &c->to_app_cap,
@@ -1414,7 +1418,7 @@ tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
 		return tf_step_linger(c);
 	}
 	tf_interest(c, c->fd, &c->ev_fd,
-		    (c->state == TF_OPEN && !c->client_eof && !c->inflight &&
+		    (c->state == TF_OPEN && !c->client_eof &&
 			     c->to_app_off == c->to_app_len &&
 			     c->to_tls_off == c->to_tls_len
 			 ? EPOLLIN
