@@ -10,19 +10,10 @@
 #include "http_req.h"
 
 #include "encoding.h"
+#include "http_hdr.h"
 
 #include <string.h>
 #include <strings.h>
-
-/* RFC 9110 5.6.2 tchar. */
-static bool
-req_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 /* The line at p, without its CRLF or LF; NULL if none ends before end. */
 static char *
@@ -52,7 +43,7 @@ req_request_line(struct http_req *r, char *l, size_t len)
 	if (sp1 == NULL || sp1 == l)
 		return -1;
 	for (char *p = l; p < sp1; p++)
-		if (!req_tchar((unsigned char)*p))
+		if (!http_tchar((unsigned char)*p))
 			return -1;
 	sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - l));
 	if (sp2 == NULL || sp2 == sp1 + 1)
@@ -91,7 +82,7 @@ req_field(struct http_req *r, char *l, size_t len)
 	if (colon == NULL || colon == l)
 		return -1;
 	for (char *p = l; p < colon; p++)
-		if (!req_tchar((unsigned char)*p))
+		if (!http_tchar((unsigned char)*p))
 			return -1; /* also obs-fold and space before ':' */
 	for (v = colon + 1; v < end; v++)
 		if (((unsigned char)*v < 0x20 && *v != '\t') ||

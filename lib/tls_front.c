@@ -696,6 +696,15 @@ tf_to_app(struct tf_conn *c, const void *d, size_t n)
 			  &c->to_app_cap, d, n);
 }
 
+/* What is queued for the client is the last: it has a bounded time to go. */
+static void
+tf_last_answer(struct tf_conn *c)
+{
+	c->state = TF_FLUSH;
+	c->deadline = mono_ms() + TF_LINGER_MS;
+	c->req_timer = false;
+}
+
 static const char *
 tf_reason(int status)
 {
@@ -779,9 +788,7 @@ tf_refuse(struct tf_conn *c, int status, const char *why)
 			status, tf_reason(status), blen, body);
 	tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap,
 		   msg, (size_t)mlen);
-	c->state = TF_FLUSH;
-	c->deadline = mono_ms() + TF_LINGER_MS;
-	c->req_timer = false;
+	tf_last_answer(c);
 }
 
 /* Plaintext from the client: through the framing check to the HTTP side. */
@@ -1031,6 +1038,29 @@ tf_client_eof(struct tf_conn *c)
 	c->deadline = mono_ms() + c->loop->tf->request_ms;
 }
 
+/*
+ * One SSL_read into the loop's buffer: the octets read; 0 when there are
+ * none now (or the client closed its side); -1 when the session failed.
+ */
+static int
+tf_ssl_read(struct tf_conn *c, bool *want_out)
+{
+	int n = SSL_read(c->ssl, c->loop->buf, TF_BUF), e;
+
+	if (n > 0) {
+		c->last = mono_ms();
+		return n;
+	}
+	e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE)
+		*want_out = true;
+	else if (e == SSL_ERROR_ZERO_RETURN)
+		tf_client_eof(c);
+	else if (e != SSL_ERROR_WANT_READ)
+		return -1;
+	return 0;
+}
+
 /* What woke a connection: TF_ALL when it is not one event. */
 #define TF_ALL ((uint32_t)-1)
 
@@ -1082,20 +1112,12 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
 	     SSL_has_pending(c->ssl))) {
 		do {
-			int n = SSL_read(c->ssl, buf, TF_BUF);
+			int n = tf_ssl_read(c, &want_out);
 
-			if (n <= 0) {
-				int e = SSL_get_error(c->ssl, n);
-
-				if (e == SSL_ERROR_WANT_WRITE)
-					want_out = true;
-				else if (e == SSL_ERROR_ZERO_RETURN)
-					tf_client_eof(c);
-				else if (e != SSL_ERROR_WANT_READ)
-					return -1;
+			if (n == -1)
+				return -1;
+			if (n == 0)
 				break;
-			}
-			c->last = mono_ms();
 			r = tf_from_client(c, buf, (size_t)n);
 			secmem_wipe(buf, (size_t)n);
 			if (r == -1)
@@ -1127,9 +1149,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 			c->app_eof = true;
 			if (c->state == TF_OPEN) {
 				/* The last answer has a bounded time to go out. */
-				c->state = TF_FLUSH;
-				c->deadline = mono_ms() + TF_LINGER_MS;
-				c->req_timer = false;
+				tf_last_answer(c);
 			}
 		}
 	}
@@ -1253,9 +1273,7 @@ tf_answer(struct tf_conn *c, struct tf_job *j)
 	tf_job_free(j);
 	c->last = mono_ms();
 	if (close_after && c->state == TF_OPEN) {
-		c->state = TF_FLUSH;
-		c->deadline = c->last + TF_LINGER_MS;
-		c->req_timer = false;
+		tf_last_answer(c);
 	}
 	return rc;
 }
@@ -1382,19 +1400,11 @@ tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
 		      SSL_has_pending(c->ssl)))
 			break;
 		ev_fd = 0;
-		n = SSL_read(c->ssl, buf, TF_BUF);
-		if (n <= 0) {
-			int e = SSL_get_error(c->ssl, n);
-
-			if (e == SSL_ERROR_WANT_WRITE)
-				want_out = true;
-			else if (e == SSL_ERROR_ZERO_RETURN)
-				tf_client_eof(c);
-			else if (e != SSL_ERROR_WANT_READ)
-				return -1;
+		n = tf_ssl_read(c, &want_out);
+		if (n == -1)
+			return -1;
+		if (n == 0)
 			break;
-		}
-		c->last = mono_ms();
 		used = 0;
 		r = c->inflight ? 0 : tf_serve_input(c, buf, (size_t)n, &used);
 		if (r == 0 && used < (size_t)n)
@@ -1409,9 +1419,7 @@ tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
 	 * what is cut short gets no answer (RFC 9112 9.6), as in MHD mode. */
 	if (c->state == TF_OPEN && c->client_eof && !c->inflight &&
 	    c->to_app_off == c->to_app_len) {
-		c->state = TF_FLUSH;
-		c->deadline = mono_ms() + TF_LINGER_MS;
-		c->req_timer = false;
+		tf_last_answer(c);
 	}
 	if (c->state == TF_FLUSH && c->to_tls_off == c->to_tls_len) {
 		tf_start_linger(c);
