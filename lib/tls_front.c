@@ -1,5 +1,6 @@
 /*
- * tls_front.c — TLS termination in OpenSSL in front of libmicrohttpd.
+ * tls_front.c — TLS termination in OpenSSL in front of libmicrohttpd, or
+ * of the daemon's own request handler.
  *
  * A few event-loop threads (epoll, level-triggered) each accept from the
  * shared listening socket (EPOLLEXCLUSIVE) and run their connections with
@@ -15,6 +16,13 @@
  * message, and no way to bound the handshake as a whole), so that is what
  * the event loops replace; the socketpair hop stays, at two system calls a
  * message each way.
+ *
+ * Request mode has no socketpair: the loop splits each whole request
+ * (lib/http_req.h) and runs the daemon's handler itself when the
+ * connection is alone on its loop, or queues it to a worker (the answer
+ * comes back on the loop's eventfd).  A handler that waits on another
+ * server then holds up only its own connection, and the common case, a
+ * client per loop, costs no thread hand-off.
  *
  * Every connection has one deadline at a time: the end of its handshake,
  * the end of the current request head, or the idle timeout.  A sweep every

@@ -1,5 +1,6 @@
 /*
- * tls_front.h — OpenSSL terminates TLS, libmicrohttpd speaks HTTP.
+ * tls_front.h — OpenSSL terminates TLS; libmicrohttpd or the daemon's own
+ * request handler (request mode, below) answers the HTTP requests.
  *
  * libmicrohttpd's own TLS is GnuTLS, which cannot require client
  * certificates at the handshake nor serve TLS 1.3 PSK with
