@@ -54,3 +54,7 @@ fuzz_http_frame_OBJS = fuzz/fuzz_http_frame.o
 # The clients' HTTP/1.1 response parser (lib/http_resp.c).
 FUZZ += http_resp
 fuzz_http_resp_OBJS := fuzz/fuzz_http_resp.o
+
+# The request-head splitter the TLS front's request mode hands handlers.
+FUZZ += http_req
+fuzz_http_req_OBJS = fuzz/fuzz_http_req.o

@@ -53,6 +53,12 @@ http_frame_in_head(const struct http_frame *f)
 	return f->state == S_HEAD && f->head_len > 0;
 }
 
+bool
+http_frame_in_body(const struct http_frame *f)
+{
+	return f->state != S_HEAD; /* a refused body never ends */
+}
+
 const uint8_t *
 http_frame_head(const struct http_frame *f, size_t *len)
 {
@@ -75,16 +81,6 @@ bad(struct http_frame *f, int status, const char *why)
 	f->status = status;
 	f->why = why;
 	return HTTP_FRAME_BAD;
-}
-
-/* RFC 9110 5.6.2 tchar. */
-static bool
-is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 static bool
@@ -191,7 +187,7 @@ head_request_line(struct http_frame *f, struct head_info *hi, const char *l,
 	if (sp1 == NULL || sp1 == l)
 		return bad(f, 400, "malformed request line (RFC 9112 3)");
 	for (const char *p = l; p < sp1; p++)
-		if (!is_tchar((unsigned char)*p))
+		if (!http_tchar((unsigned char)*p))
 			return bad(f, 400, "malformed method (RFC 9112 3.1)");
 	sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - l));
 	if (sp2 == NULL || sp2 == sp1 + 1)
@@ -234,7 +230,7 @@ head_field(struct http_frame *f, struct head_info *hi, const char *l,
 			return bad(f, 400,
 				   "whitespace before the colon of a "
 				   "header field (RFC 9112 5.1)");
-		if (!is_tchar(c))
+		if (!http_tchar(c))
 			return bad(f, 400,
 				   "invalid header field name (RFC 9110 5.1)");
 	}

@@ -61,5 +61,10 @@ const uint8_t *http_frame_head(const struct http_frame *f, size_t *len);
 void http_frame_head_done(struct http_frame *f);
 /* True while part of a request head has arrived but not all of it. */
 bool http_frame_in_head(const struct http_frame *f);
+/*
+ * True between a head with a body and that body's end, and after a
+ * refusal (the body passed before it did not end a request).
+ */
+bool http_frame_in_body(const struct http_frame *f);
 
 #endif

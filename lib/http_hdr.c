@@ -5,6 +5,15 @@
 
 #include <string.h>
 
+bool
+http_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
 int
 http_content_length_parse(const char *s, size_t len, uint64_t max,
 			  uint64_t *out)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* RFC 9110 5.6.2 tchar: an octet of a token (method, field name). */
+bool http_tchar(unsigned char c);
 /*
  * True for a Content-Length (RFC 9110 8.6: 1*DIGIT) of at most max.  A
  * list ("5, 5"), a sign or white space is refused; so is any value over

@@ -5,6 +5,7 @@ LIB_SRCS += lib/log.c lib/buf.c lib/encoding.c lib/cfg.c lib/util.c lib/tls_fron
 	lib/metrics.c lib/cidr.c
 LIB_SRCS += lib/http_resp.c
 LIB_SRCS += lib/http_pages.c
+LIB_SRCS += lib/http_req.c
 LIB_SRCS += lib/unixsock.c lib/version.c lib/tlsfiles.c lib/sdnotify.c \
 	lib/skip_client.c
 PKG_LIBS += libmicrohttpd

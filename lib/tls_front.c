@@ -1,5 +1,6 @@
 /*
- * tls_front.c — TLS termination in OpenSSL in front of libmicrohttpd.
+ * tls_front.c — TLS termination in OpenSSL in front of libmicrohttpd, or
+ * of the daemon's own request handler.
  *
  * A few event-loop threads (epoll, level-triggered) each accept from the
  * shared listening socket (EPOLLEXCLUSIVE) and run their connections with
@@ -15,6 +16,13 @@
  * message, and no way to bound the handshake as a whole), so that is what
  * the event loops replace; the socketpair hop stays, at two system calls a
  * message each way.
+ *
+ * Request mode has no socketpair: the loop splits each whole request
+ * (lib/http_req.h) and runs the daemon's handler itself when the
+ * connection is alone on its loop, or queues it to a worker (the answer
+ * comes back on the loop's eventfd).  A handler that waits on another
+ * server then holds up only its own connection, and the common case, a
+ * client per loop, costs no thread hand-off.
  *
  * Every connection has one deadline at a time: the end of its handshake,
  * the end of the current request head, or the idle timeout.  A sweep every
@@ -46,6 +54,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TF_BUF 16384 /* one TLS record of plaintext */
@@ -73,6 +82,21 @@ struct tf_src {
 };
 
 struct tf_loop;
+struct tf_conn;
+
+/* Request mode: one request, from its head to its answer. */
+struct tf_job {
+	struct tf_job *next;
+	struct tf_loop *loop;
+	struct tf_conn *c; /* NULL once the connection is gone; loop only */
+	char *head; /* the head, split in place by http_req_parse() */
+	size_t head_len;
+	struct http_req http;
+	struct tls_front_req req;
+	struct tls_front_resp resp;
+	char peer[TLS_PEER_ID_MAX];
+	char addr[INET6_ADDRSTRLEN];
+};
 
 struct tf_conn {
 	struct tf_loop *loop;
@@ -94,6 +118,10 @@ struct tf_conn {
 	uint64_t last; /* last traffic, mono_ms */
 	size_t drained;
 	struct http_frame hf;
+	struct tf_job *job; /* request mode: the request being read or served */
+	bool inflight; /* ... and it is with its handler */
+	/* to_app: plaintext for the HTTP side; in request mode, input held
+	 * back until the answer to the request before it is out. */
 	char *to_app, *to_tls; /* pending plaintext (secmem) */
 	size_t to_app_len, to_app_off, to_app_cap;
 	size_t to_tls_len, to_tls_off, to_tls_cap;
@@ -112,6 +140,13 @@ struct tf_loop {
 	struct tf_conn *dead; /* closed in this batch; may still be in evs */
 	uint8_t *buf; /* TF_BUF of scratch plaintext */
 	uint64_t next_sweep;
+	/* Request mode: answers back from the workers. */
+	pthread_mutex_t done_lock; /* done and incoming */
+	struct tf_job *done;
+	struct tf_conn *incoming; /* accepted by another loop, for this one */
+	atomic_uint nconn; /* connections of this loop, incoming included */
+	int64_t date_s; /* the second date[] shows */
+	char date[40];
 };
 
 struct tf_counts {
@@ -130,6 +165,16 @@ struct tls_front {
 	unsigned handshake_ms, request_ms, idle_ms;
 	unsigned max_head;
 	uint64_t max_body;
+	tls_front_handler_fn handler;
+	void *handler_arg;
+
+	/* Request mode: the handlers' queue and workers. */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cond;
+	struct tf_job *q_head, *q_tail;
+	bool q_stop;
+	unsigned nworkers, nstarted;
+	pthread_t *workers;
 
 	int listen_fd;
 	uint16_t port;
@@ -189,6 +234,9 @@ tls_front_new(const struct tls_front_cfg *cfg)
 	tf->ctx = cfg->ssl_ctx;
 	SSL_CTX_up_ref(tf->ctx);
 	tf->mhd = cfg->mhd;
+	tf->handler = cfg->handler;
+	tf->handler_arg = cfg->handler_arg;
+	tf->nworkers = cfg->handler != NULL ? cfg->workers : 0;
 	tf->peer_id = cfg->peer_id;
 	tf->peer_id_arg = cfg->peer_id_arg;
 	tf->explain = cfg->explain;
@@ -209,8 +257,11 @@ tls_front_new(const struct tls_front_cfg *cfg)
 	tf->listen_fd = -1;
 	pthread_mutex_init(&tf->lock, NULL);
 	pthread_rwlock_init(&tf->map_lock, NULL);
+	pthread_mutex_init(&tf->q_lock, NULL);
+	pthread_cond_init(&tf->q_cond, NULL);
 	tf->loops = calloc(tf->nloops, sizeof(*tf->loops));
-	if (tf->loops == NULL) {
+	tf->workers = calloc(tf->nworkers + 1, sizeof(*tf->workers));
+	if (tf->loops == NULL || tf->workers == NULL) {
 		tls_front_free(tf);
 		return NULL;
 	}
@@ -218,6 +269,7 @@ tls_front_new(const struct tls_front_cfg *cfg)
 		struct tf_loop *l = &tf->loops[i];
 
 		l->tf = tf;
+		pthread_mutex_init(&l->done_lock, NULL);
 		l->ep = epoll_create1(EPOLL_CLOEXEC);
 		l->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		l->buf = malloc(TF_BUF);
@@ -540,6 +592,17 @@ tf_buf_drop(char **p, size_t *len, size_t *off, size_t *cap)
 }
 
 static void
+tf_job_free(struct tf_job *j)
+{
+	if (j == NULL)
+		return;
+	secmem_free(j->head);
+	secmem_free(j->resp.body);
+	secmem_wipe(j, sizeof(*j));
+	free(j);
+}
+
+static void
 tf_conn_close(struct tf_conn *c)
 {
 	struct tf_loop *l = c->loop;
@@ -563,6 +626,11 @@ tf_conn_close(struct tf_conn *c)
 	tf_src_put(tf, c->src);
 	pthread_mutex_unlock(&tf->lock);
 	close(c->fd);
+	if (c->job != NULL && c->inflight)
+		c->job->c = NULL; /* freed when its answer comes back */
+	else if (c->job != NULL)
+		tf_job_free(c->job);
+	c->job = NULL;
 	http_frame_clear(&c->hf);
 	tf_buf_drop(&c->to_app, &c->to_app_len, &c->to_app_off, &c->to_app_cap);
 	tf_buf_drop(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap);
@@ -572,6 +640,7 @@ tf_conn_close(struct tf_conn *c)
 		l->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	atomic_fetch_sub(&l->nconn, 1);
 	/* The same batch of events may name c again: free it afterwards. */
 	c->state = TF_DEAD;
 	c->next = l->dead;
@@ -635,12 +704,33 @@ tf_to_app(struct tf_conn *c, const void *d, size_t n)
 			  &c->to_app_cap, d, n);
 }
 
+/* What is queued for the client is the last: it has a bounded time to go. */
+static void
+tf_last_answer(struct tf_conn *c)
+{
+	c->state = TF_FLUSH;
+	c->deadline = mono_ms() + TF_LINGER_MS;
+	c->req_timer = false;
+}
+
 static const char *
 tf_reason(int status)
 {
 	switch (status) {
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
 	case 408:
 		return "Request Timeout";
 	case 413:
@@ -651,10 +741,18 @@ tf_reason(int status)
 		return "Request Header Fields Too Large";
 	case 501:
 		return "Not Implemented";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
 	case 505:
 		return "HTTP Version Not Supported";
-	default:
+	case 503:
 		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "";
 	}
 }
 
@@ -698,9 +796,7 @@ tf_refuse(struct tf_conn *c, int status, const char *why)
 			status, tf_reason(status), blen, body);
 	tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off, &c->to_tls_cap,
 		   msg, (size_t)mlen);
-	c->state = TF_FLUSH;
-	c->deadline = mono_ms() + TF_LINGER_MS;
-	c->req_timer = false;
+	tf_last_answer(c);
 }
 
 /* Plaintext from the client: through the framing check to the HTTP side. */
@@ -798,6 +894,8 @@ tf_handshake_done(struct tf_conn *c)
 		log_debug("%s: TLS session from %s (%s, %s) as '%s'", tf->name,
 			  c->addr, SSL_get_version(c->ssl),
 			  SSL_get_cipher_name(c->ssl), c->peer);
+	if (tf->handler != NULL)
+		goto open;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
 		       sp) == -1) {
 		log_warn("%s: socketpair", tf->name);
@@ -816,6 +914,7 @@ tf_handshake_done(struct tf_conn *c)
 			  tf->name, c->addr);
 		return -1;
 	}
+open:
 	c->state = TF_OPEN;
 	c->last = mono_ms();
 	c->deadline = c->last + tf->request_ms;
@@ -947,6 +1046,29 @@ tf_client_eof(struct tf_conn *c)
 	c->deadline = mono_ms() + c->loop->tf->request_ms;
 }
 
+/*
+ * One SSL_read into the loop's buffer: the octets read; 0 when there are
+ * none now (or the client closed its side); -1 when the session failed.
+ */
+static int
+tf_ssl_read(struct tf_conn *c, bool *want_out)
+{
+	int n = SSL_read(c->ssl, c->loop->buf, TF_BUF), e;
+
+	if (n > 0) {
+		c->last = mono_ms();
+		return n;
+	}
+	e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_WANT_WRITE)
+		*want_out = true;
+	else if (e == SSL_ERROR_ZERO_RETURN)
+		tf_client_eof(c);
+	else if (e != SSL_ERROR_WANT_READ)
+		return -1;
+	return 0;
+}
+
 /* What woke a connection: TF_ALL when it is not one event. */
 #define TF_ALL ((uint32_t)-1)
 
@@ -998,20 +1120,12 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	    (ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
 	     SSL_has_pending(c->ssl))) {
 		do {
-			int n = SSL_read(c->ssl, buf, TF_BUF);
+			int n = tf_ssl_read(c, &want_out);
 
-			if (n <= 0) {
-				int e = SSL_get_error(c->ssl, n);
-
-				if (e == SSL_ERROR_WANT_WRITE)
-					want_out = true;
-				else if (e == SSL_ERROR_ZERO_RETURN)
-					tf_client_eof(c);
-				else if (e != SSL_ERROR_WANT_READ)
-					return -1;
+			if (n == -1)
+				return -1;
+			if (n == 0)
 				break;
-			}
-			c->last = mono_ms();
 			r = tf_from_client(c, buf, (size_t)n);
 			secmem_wipe(buf, (size_t)n);
 			if (r == -1)
@@ -1043,9 +1157,7 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 			c->app_eof = true;
 			if (c->state == TF_OPEN) {
 				/* The last answer has a bounded time to go out. */
-				c->state = TF_FLUSH;
-				c->deadline = mono_ms() + TF_LINGER_MS;
-				c->req_timer = false;
+				tf_last_answer(c);
 			}
 		}
 	}
@@ -1072,6 +1184,304 @@ tf_step_open(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	return 0;
 }
 
+/* ----------------------------------------------------------- request mode */
+
+/* The current IMF-fixdate (RFC 9110 5.6.7) for the Date field. */
+static const char *
+tf_date(struct tf_loop *l)
+{
+	int64_t now = wall_s();
+	time_t t = (time_t)now;
+	struct tm tm;
+
+	if (now != l->date_s && gmtime_r(&t, &tm) != NULL &&
+	    strftime(l->date, sizeof(l->date), "%a, %d %b %Y %H:%M:%S GMT",
+		     &tm) > 0)
+		l->date_s = now;
+	return l->date;
+}
+
+/* A complete head arrived: split it for the handler.  -1: out of memory. */
+static int
+tf_job_new(struct tf_conn *c, const uint8_t *h, size_t hlen)
+{
+	struct tf_job *j = calloc(1, sizeof(*j));
+	int r;
+
+	if (j == NULL || (j->head = malloc(hlen)) == NULL) {
+		free(j);
+		return -1;
+	}
+	memcpy(j->head, h, hlen);
+	j->head_len = hlen;
+	r = http_req_parse(&j->http, j->head, hlen);
+	if (r < 0) {
+		/* The framing check bounds bytes, this also lines. */
+		tf_job_free(j);
+		if (r == -2)
+			tf_refuse(c, 431, "too many header fields");
+		else
+			tf_refuse(c, 400,
+				  "malformed request head (RFC 9112 3)");
+		return 0;
+	}
+	j->loop = c->loop;
+	j->c = c;
+	memcpy(j->peer, c->peer, sizeof(j->peer));
+	memcpy(j->addr, c->addr, sizeof(j->addr));
+	j->req.http = &j->http;
+	j->req.peer = c->peer_ok ? j->peer : NULL;
+	j->req.addr = j->addr;
+	/* Static strings of OpenSSL's; the session no longer changes. */
+	j->req.tls_version = SSL_get_version(c->ssl);
+	if (SSL_get_current_cipher(c->ssl) != NULL)
+		j->req.tls_suite =
+		    SSL_CIPHER_standard_name(SSL_get_current_cipher(c->ssl));
+	c->job = j;
+	return 0;
+}
+
+/*
+ * Queues the answer of c's request for the client: status line, Date,
+ * Content-Type, the handler's fields, Content-Length, Connection, body.
+ */
+static int
+tf_answer(struct tf_conn *c, struct tf_job *j)
+{
+	struct tls_front_resp *r = &j->resp;
+	bool close_after = r->close || !j->http.keep_alive;
+	const char *ct = r->content_type;
+	char head[512];
+	int status = r->status >= 100 && r->status <= 599 ? r->status : 500;
+	int n, rc = 0;
+
+	if (r->body == NULL)
+		r->len = 0;
+	n = snprintf(
+	    head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s%.256sContent-Length: "
+	    "%zu\r\n%s\r\n",
+	    status, tf_reason(status), tf_date(c->loop),
+	    ct ? "Content-Type: " : "", ct ? ct : "", ct ? "\r\n" : "",
+	    r->fields, r->len,
+	    close_after		 ? "Connection: close\r\n"
+	    : j->http.minor == 0 ? "Connection: keep-alive\r\n"
+				 : "");
+	if (n < 0 || (size_t)n >= sizeof(head) ||
+	    tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off,
+		       &c->to_tls_cap, head, (size_t)n) == -1)
+		rc = -1;
+	/* RFC 9110 9.3.2: the answer to HEAD has the fields of GET's only. */
+	else if (!j->http.head && r->len > 0 &&
+		 tf_buf_add(&c->to_tls, &c->to_tls_len, &c->to_tls_off,
+			    &c->to_tls_cap, r->body, r->len) == -1)
+		rc = -1;
+	c->job = NULL;
+	c->inflight = false;
+	tf_job_free(j);
+	c->last = mono_ms();
+	if (close_after && c->state == TF_OPEN) {
+		tf_last_answer(c);
+	}
+	return rc;
+}
+
+/*
+ * c's request is whole: to a worker, or served here when there are none
+ * or when c is its loop's only connection.
+ */
+static int
+tf_dispatch(struct tf_conn *c)
+{
+	struct tls_front *tf = c->loop->tf;
+	struct tf_job *j = c->job;
+
+	c->inflight = true;
+	c->last = mono_ms();
+	/* Alone on its loop, the connection has nobody to keep waiting: the
+	 * handler runs here, without two thread hand-offs. */
+	if (tf->nworkers == 0 || (c->loop->conns == c && c->next == NULL)) {
+		tf->handler(&j->req, &j->resp, tf->handler_arg);
+		return tf_answer(c, j);
+	}
+	pthread_mutex_lock(&tf->q_lock);
+	if (tf->q_tail != NULL)
+		tf->q_tail->next = j;
+	else
+		tf->q_head = j;
+	tf->q_tail = j;
+	pthread_cond_signal(&tf->q_cond);
+	pthread_mutex_unlock(&tf->q_lock);
+	return 0;
+}
+
+/*
+ * Plaintext from the client through the framing check, up to the end of
+ * the first whole request (handed on); *used says how far it got.
+ */
+static int
+tf_serve_input(struct tf_conn *c, const uint8_t *p, size_t n, size_t *used)
+{
+	size_t off = 0;
+
+	while (off < n && c->state == TF_OPEN && !c->inflight) {
+		const uint8_t *h;
+		size_t u, hlen;
+		int r = 0;
+
+		switch (http_frame_feed(&c->hf, p + off, n - off, &u)) {
+		case HTTP_FRAME_MORE:
+			break;
+		case HTTP_FRAME_HEAD:
+			h = http_frame_head(&c->hf, &hlen);
+			r = tf_job_new(c, h, hlen);
+			http_frame_head_done(&c->hf);
+			c->req_timer = false;
+			c->deadline = 0;
+			if (r == 0 && c->job != NULL &&
+			    !http_frame_in_body(&c->hf))
+				r = tf_dispatch(c);
+			break;
+		case HTTP_FRAME_PASS:
+			if (c->job == NULL)
+				break; /* the body of a refused head */
+			c->job->req.body_len += u;
+			if (!http_frame_in_body(&c->hf))
+				r = tf_dispatch(c);
+			break;
+		case HTTP_FRAME_BAD:
+			tf_job_free(c->job);
+			c->job = NULL;
+			tf_refuse(c, c->hf.status, c->hf.why);
+			break;
+		}
+		off += u;
+		if (r == -1)
+			return -1;
+	}
+	*used = off;
+	/* A head has begun: it must be complete within request_ms. */
+	if (c->state == TF_OPEN && http_frame_in_head(&c->hf) &&
+	    !c->req_timer) {
+		c->req_timer = true;
+		c->deadline = mono_ms() + c->loop->tf->request_ms;
+	}
+	return 0;
+}
+
+/*
+ * Request mode: answers out first, then held input, then the client (one
+ * read per readable event; OpenSSL's buffered records after that).
+ */
+static int
+tf_step_serve(struct tf_conn *c, uint32_t ev_fd)
+{
+	uint8_t *buf = c->loop->buf;
+	bool want_out = false;
+	int r;
+
+	for (;;) {
+		size_t used;
+		int n;
+
+		r = tf_flush_tls(c, &want_out);
+		if (r == -1)
+			return -1;
+		if (r == 0 || c->state != TF_OPEN)
+			break;
+		if (!c->inflight && c->to_app_off < c->to_app_len) {
+			if (tf_serve_input(
+				c, (uint8_t *)c->to_app + c->to_app_off,
+				c->to_app_len - c->to_app_off, &used) == -1)
+				return -1;
+			c->to_app_off += used;
+			if (c->to_app_off == c->to_app_len)
+				tf_buf_drop(&c->to_app, &c->to_app_len,
+					    &c->to_app_off, &c->to_app_cap);
+			continue;
+		}
+		/* While a request is with its handler, one read of what the
+		 * client sends next is held (epoll stays armed: no system
+		 * call to disarm and rearm it per request). */
+		if (c->client_eof || c->to_app_off < c->to_app_len ||
+		    !(ev_fd & (EPOLLIN | EPOLLHUP | EPOLLERR) ||
+		      SSL_has_pending(c->ssl)))
+			break;
+		ev_fd = 0;
+		n = tf_ssl_read(c, &want_out);
+		if (n == -1)
+			return -1;
+		if (n == 0)
+			break;
+		used = 0;
+		r = c->inflight ? 0 : tf_serve_input(c, buf, (size_t)n, &used);
+		if (r == 0 && used < (size_t)n)
+			r = tf_buf_add(&c->to_app, &c->to_app_len,
+				       &c->to_app_off, &c->to_app_cap,
+				       buf + used, (size_t)n - used);
+		secmem_wipe(buf, (size_t)n);
+		if (r == -1)
+			return -1;
+	}
+	/* The client is done sending and every whole request is answered:
+	 * what is cut short gets no answer (RFC 9112 9.6), as in MHD mode. */
+	if (c->state == TF_OPEN && c->client_eof && !c->inflight &&
+	    c->to_app_off == c->to_app_len) {
+		tf_last_answer(c);
+	}
+	if (c->state == TF_FLUSH && c->to_tls_off == c->to_tls_len) {
+		tf_start_linger(c);
+		return tf_step_linger(c);
+	}
+	tf_interest(c, c->fd, &c->ev_fd,
+		    (c->state == TF_OPEN && !c->client_eof &&
+			     c->to_app_off == c->to_app_len &&
+			     c->to_tls_off == c->to_tls_len
+			 ? EPOLLIN
+			 : 0) |
+			(want_out ? EPOLLOUT : 0),
+		    0);
+	return 0;
+}
+
+/* A worker: one request at a time, its answer back to its loop. */
+static void *
+tf_worker_main(void *arg)
+{
+	struct tls_front *tf = arg;
+
+	for (;;) {
+		struct tf_job *j;
+		struct tf_loop *l;
+		uint64_t one = 1;
+		ssize_t w;
+
+		pthread_mutex_lock(&tf->q_lock);
+		while (tf->q_head == NULL && !tf->q_stop)
+			pthread_cond_wait(&tf->q_cond, &tf->q_lock);
+		j = tf->q_stop ? NULL : tf->q_head;
+		if (j != NULL) {
+			tf->q_head = j->next;
+			if (tf->q_head == NULL)
+				tf->q_tail = NULL;
+			j->next = NULL;
+		}
+		pthread_mutex_unlock(&tf->q_lock);
+		if (j == NULL)
+			break;
+		tf->handler(&j->req, &j->resp, tf->handler_arg);
+		l = j->loop;
+		pthread_mutex_lock(&l->done_lock);
+		j->next = l->done;
+		l->done = j;
+		pthread_mutex_unlock(&l->done_lock);
+		w = write(l->wake, &one, sizeof(one));
+		(void)w;
+	}
+	OPENSSL_thread_stop();
+	return NULL;
+}
+
 static void
 tf_conn_run(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 {
@@ -1081,11 +1491,15 @@ tf_conn_run(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	case TF_HANDSHAKE:
 		r = tf_step_handshake(c);
 		if (r == 0 && c->state == TF_OPEN)
-			r = tf_step_open(c, TF_ALL, TF_ALL);
+			r = c->loop->tf->handler != NULL
+				? tf_step_serve(c, TF_ALL)
+				: tf_step_open(c, TF_ALL, TF_ALL);
 		break;
 	case TF_OPEN:
 	case TF_FLUSH:
-		r = tf_step_open(c, ev_fd, ev_app);
+		r = c->loop->tf->handler != NULL
+			? tf_step_serve(c, ev_fd)
+			: tf_step_open(c, ev_fd, ev_app);
 		break;
 	case TF_DEAD:
 		return;
@@ -1095,6 +1509,39 @@ tf_conn_run(struct tf_conn *c, uint32_t ev_fd, uint32_t ev_app)
 	}
 	if (r == -1)
 		tf_conn_close(c);
+}
+
+static void tf_conn_place(struct tf_loop *l, struct tf_conn *c);
+static void tf_conn_start(struct tf_loop *l, struct tf_conn *c);
+static void tf_take_incoming(struct tf_loop *l, bool start);
+
+/* The loop's eventfd: connections from other loops, answers from the workers (or the stop signal). */
+static void
+tf_wake(struct tf_loop *l)
+{
+	struct tf_job *j;
+	uint64_t v;
+	ssize_t r = read(l->wake, &v, sizeof(v));
+
+	(void)r;
+	tf_take_incoming(l, true);
+	pthread_mutex_lock(&l->done_lock);
+	j = l->done;
+	l->done = NULL;
+	pthread_mutex_unlock(&l->done_lock);
+	while (j != NULL) {
+		struct tf_job *next = j->next;
+		struct tf_conn *c = j->c;
+
+		j->next = NULL;
+		if (c == NULL)
+			tf_job_free(j); /* its connection is gone */
+		else if (tf_answer(c, j) == -1)
+			tf_conn_close(c);
+		else
+			tf_conn_run(c, 0, 0);
+		j = next;
+	}
 }
 
 static void
@@ -1156,46 +1603,112 @@ tf_accept(struct tf_loop *l)
 			close(fd);
 			continue;
 		}
-		c->loop = l;
 		c->app = c->mhd_fd = -1;
 		c->ss = ss;
 		c->sl = sl;
 		c->state = TF_HANDSHAKE;
-		c->last = mono_ms();
-		c->deadline = c->last + tf->handshake_ms;
-		http_frame_init(&c->hf, tf->max_head, tf->max_body);
-		snprintf(c->addr, sizeof(c->addr), "?");
-		if (ss.ss_family == AF_INET)
-			inet_ntop(AF_INET,
-				  &((struct sockaddr_in *)&ss)->sin_addr,
-				  c->addr, sizeof(c->addr));
-		else if (ss.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-				  &((struct sockaddr_in6 *)&ss)->sin6_addr,
-				  c->addr, sizeof(c->addr));
-		c->next = l->conns;
-		if (l->conns != NULL)
-			l->conns->prev = c;
-		l->conns = c;
-		c->ssl = SSL_new(tf->ctx);
-		if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
-			tls_log_errors(tf->name);
-			tf_conn_close(c);
-			continue;
+		tf_conn_place(l, c);
+	}
+}
+
+/*
+ * Request mode: a connection goes to the loop with the fewest, so that
+ * most have a loop of their own (where handlers run without a hand-off);
+ * it is passed over through that loop's eventfd.
+ */
+static void
+tf_conn_place(struct tf_loop *l, struct tf_conn *c)
+{
+	struct tls_front *tf = l->tf;
+	struct tf_loop *t = l;
+	uint64_t one = 1;
+	ssize_t w;
+
+	for (unsigned i = 0; tf->handler != NULL && i < tf->nloops; i++)
+		if (atomic_load(&tf->loops[i].nconn) < atomic_load(&t->nconn))
+			t = &tf->loops[i];
+	atomic_fetch_add(&t->nconn, 1);
+	if (t == l) {
+		tf_conn_start(l, c);
+		return;
+	}
+	pthread_mutex_lock(&t->done_lock);
+	c->next = t->incoming;
+	t->incoming = c;
+	pthread_mutex_unlock(&t->done_lock);
+	w = write(t->wake, &one, sizeof(one));
+	(void)w;
+}
+
+/* Takes c (accepted and counted) into loop l and starts its handshake. */
+static void
+tf_conn_start(struct tf_loop *l, struct tf_conn *c)
+{
+	struct tls_front *tf = l->tf;
+	struct sockaddr_storage ss = c->ss;
+	int fd = c->fd;
+
+	c->loop = l;
+	c->prev = c->next = NULL;
+	c->last = mono_ms();
+	c->deadline = c->last + tf->handshake_ms;
+	http_frame_init(&c->hf, tf->max_head, tf->max_body);
+	snprintf(c->addr, sizeof(c->addr), "?");
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			  c->addr, sizeof(c->addr));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			  c->addr, sizeof(c->addr));
+	c->next = l->conns;
+	if (l->conns != NULL)
+		l->conns->prev = c;
+	l->conns = c;
+	c->ssl = SSL_new(tf->ctx);
+	if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+		tls_log_errors(tf->name);
+		tf_conn_close(c);
+		return;
+	}
+	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				 SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * A TCP FIN without close_notify ends the input like
+	 * close_notify (SSL_ERROR_ZERO_RETURN) instead of failing the
+	 * session with an alert, so a client that half-closes its
+	 * socket after a request still gets the answer.  Truncation
+	 * cannot pass for a whole request: RFC 9112 framing (checked
+	 * here and by the HTTP side) says where a request ends.
+	 */
+	SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	tf_conn_run(c, TF_ALL, TF_ALL);
+}
+
+/* Connections other loops passed to l. */
+static void
+tf_take_incoming(struct tf_loop *l, bool start)
+{
+	struct tf_conn *c;
+
+	pthread_mutex_lock(&l->done_lock);
+	c = l->incoming;
+	l->incoming = NULL;
+	pthread_mutex_unlock(&l->done_lock);
+	while (c != NULL) {
+		struct tf_conn *next = c->next;
+
+		if (start) {
+			tf_conn_start(l, c);
+		} else { /* stopping: into the list, to be closed */
+			c->loop = l;
+			c->prev = NULL;
+			c->next = l->conns;
+			if (l->conns != NULL)
+				l->conns->prev = c;
+			l->conns = c;
 		}
-		SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-					 SSL_MODE_RELEASE_BUFFERS);
-		/*
-		 * A TCP FIN without close_notify ends the input like
-		 * close_notify (SSL_ERROR_ZERO_RETURN) instead of failing the
-		 * session with an alert, so a client that half-closes its
-		 * socket after a request still gets the answer.  Truncation
-		 * cannot pass for a whole request: RFC 9112 framing (checked
-		 * here and by the HTTP side) says where a request ends.
-		 */
-		SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-		tf_conn_run(c, TF_ALL, TF_ALL);
+		c = next;
 	}
 }
 
@@ -1226,7 +1739,7 @@ tf_sweep(struct tf_loop *l, uint64_t now)
 				  tf->name, c->addr, tf->request_ms);
 			tf_conn_close(c);
 		} else if (c->state == TF_OPEN && !c->req_timer &&
-			   now >= c->last + tf->idle_ms) {
+			   !c->inflight && now >= c->last + tf->idle_ms) {
 			log_debug("%s: %s idle for %u ms; closing", tf->name,
 				  c->addr, tf->idle_ms);
 			tf_conn_close(c);
@@ -1266,7 +1779,7 @@ tf_loop_main(void *arg)
 			if (d == 0)
 				tf_accept(l);
 			else if (d == 2)
-				continue; /* wake: the loop condition decides */
+				tf_wake(l); /* answers, or the loop condition */
 			else if (d & TF_TAG_APP)
 				tf_conn_run((struct tf_conn *)(d & ~TF_TAG_APP),
 					    0, evs[i].events);
@@ -1281,6 +1794,7 @@ tf_loop_main(void *arg)
 		}
 		tf_free_dead(l);
 	}
+	tf_take_incoming(l, false);
 	while (l->conns != NULL)
 		tf_conn_close(l->conns);
 	tf_free_dead(l);
@@ -1318,6 +1832,13 @@ tls_front_start(struct tls_front *tf)
 		}
 		l->started = true;
 	}
+	for (; tf->nstarted < tf->nworkers; tf->nstarted++) {
+		if (pthread_create(&tf->workers[tf->nstarted], NULL,
+				   tf_worker_main, tf) != 0) {
+			log_warnx("%s: cannot start a worker thread", tf->name);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -1337,10 +1858,33 @@ tls_front_free(struct tls_front *tf)
 			pthread_join(l->thread, NULL);
 		}
 	}
+	/* The loops have closed every connection: what the workers still
+	 * hold or queue is orphaned. */
+	pthread_mutex_lock(&tf->q_lock);
+	tf->q_stop = true;
+	pthread_cond_broadcast(&tf->q_cond);
+	pthread_mutex_unlock(&tf->q_lock);
+	for (unsigned i = 0; i < tf->nstarted; i++)
+		pthread_join(tf->workers[i], NULL);
+	free(tf->workers);
+	while (tf->q_head != NULL) {
+		struct tf_job *j = tf->q_head;
+
+		tf->q_head = j->next;
+		tf_job_free(j);
+	}
 	if (tf->listen_fd >= 0)
 		close(tf->listen_fd);
 	for (unsigned i = 0; tf->loops != NULL && i < tf->nloops; i++) {
 		struct tf_loop *l = &tf->loops[i];
+
+		while (l->done != NULL) {
+			struct tf_job *j = l->done;
+
+			l->done = j->next;
+			tf_job_free(j);
+		}
+		pthread_mutex_destroy(&l->done_lock);
 
 		if (l->ep > 0)
 			close(l->ep);
@@ -1360,6 +1904,8 @@ tls_front_free(struct tls_front *tf)
 	SSL_CTX_free(tf->ctx);
 	pthread_mutex_destroy(&tf->lock);
 	pthread_rwlock_destroy(&tf->map_lock);
+	pthread_mutex_destroy(&tf->q_lock);
+	pthread_cond_destroy(&tf->q_cond);
 	free(tf);
 }
 

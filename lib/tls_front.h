@@ -1,5 +1,6 @@
 /*
- * tls_front.h — OpenSSL terminates TLS, libmicrohttpd speaks HTTP.
+ * tls_front.h — OpenSSL terminates TLS; libmicrohttpd or the daemon's own
+ * request handler (request mode, below) answers the HTTP requests.
  *
  * libmicrohttpd's own TLS is GnuTLS, which cannot require client
  * certificates at the handshake nor serve TLS 1.3 PSK with
@@ -21,7 +22,18 @@
  * the new connection refused.  Refusals, evictions and missed deadlines are
  * logged as counts per interval, not one line each.
  *
- * The MHD daemon must be started by the caller with
+ * Request mode (cfg.handler instead of cfg.mhd) has no libmicrohttpd and
+ * no socketpair: each request whose framing passed is split by
+ * lib/http_req.h and handed to the handler on a small pool of worker
+ * threads fed by a queue; the answer comes back to the connection's loop
+ * (its eventfd), which encrypts and sends it.  A connection alone on its
+ * loop has its handler run by the loop itself (no other connection can
+ * be kept waiting meanwhile), which saves the two thread hand-offs.  The next request of a
+ * connection is not read before the answer to the last one is out, so
+ * pipelined requests are answered in order and a client that does not
+ * read its answers stops being read.
+ *
+ * In socketpair mode the MHD daemon must be started by the caller with
  * MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET
  * (a thread pool is fine) and MHD_OPTION_CONNECTION_LIMIT of at least
  * max_conns, and stopped after tls_front_free().
@@ -33,8 +45,11 @@
 
 #include <microhttpd.h>
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "http_req.h"
 
 #define TLS_PEER_ID_MAX 256
 
@@ -50,9 +65,43 @@ typedef int (*tls_peer_id_fn)(SSL *ssl, char *out, size_t cap, void *arg);
  */
 typedef const char *(*tls_explain_fn)(SSL *ssl, void *arg);
 
+/*
+ * Request mode: one whole request (head and body, framing checked), as
+ * the handler sees it.  Every pointer is valid during the call only.
+ */
+struct tls_front_req {
+	const struct http_req *http; /* method, target, fields (lib/http_req.h) */
+	uint64_t body_len; /* body octets as sent (chunk framing included) */
+	const char *peer; /* authenticated identity; NULL if it has none */
+	const char *tls_version; /* "TLSv1.3" */
+	const char *tls_suite; /* RFC name */
+	const char *addr; /* client address, for logs */
+};
+
+/* What the handler answers; the front adds Date, Content-Length, Connection. */
+struct tls_front_resp {
+	int status; /* 0 or out of range: 500 */
+	const char *content_type; /* a static string, or NULL */
+	char fields[256]; /* further field lines, each ending in CRLF */
+	char *body; /* heap (malloc); the front wipes and frees it */
+	size_t len;
+	bool close; /* close the connection after this answer */
+};
+
+/*
+ * Runs on a worker thread (or the event loop when workers is 0) and may
+ * block; must fill resp.  Answers go out in request order: a connection
+ * has one request at a time with its handler.
+ */
+typedef void (*tls_front_handler_fn)(const struct tls_front_req *req,
+				     struct tls_front_resp *resp, void *arg);
+
 struct tls_front_cfg {
 	SSL_CTX *ssl_ctx; /* the front takes its own reference */
-	struct MHD_Daemon *mhd;
+	struct MHD_Daemon *mhd; /* socketpair mode; NULL in request mode */
+	tls_front_handler_fn handler; /* request mode (mhd NULL) */
+	void *handler_arg;
+	unsigned workers; /* request mode: handler threads; 0: in the loop */
 	tls_peer_id_fn peer_id; /* NULL: identity "" */
 	void *peer_id_arg;
 	const char *name; /* for logs, e.g. "014", "kme-link" */

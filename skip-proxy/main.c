@@ -179,11 +179,10 @@ skip_start(struct skip_daemon *d)
 	d->api.kme = d->kme;
 	d->api.metrics = &d->metrics;
 	d->api.rec = d->rec;
-	d->http = skip_http_new(&d->api, c->threads);
+	d->http = skip_http_new(&d->api);
 	if (d->http == NULL)
 		return -1;
 	tc.ssl_ctx = d->ctx;
-	tc.mhd = skip_http_mhd(d->http);
 	tc.peer_id = skip_tls_peer_id;
 	tc.name = "skip";
 	tc.max_conns = c->max_connections;
@@ -193,6 +192,7 @@ skip_start(struct skip_daemon *d)
 	tc.handshake_timeout_ms = (unsigned)c->handshake_timeout_ms;
 	tc.request_timeout_ms = (unsigned)c->request_timeout_ms;
 	tc.explain = skip_tls_explain;
+	skip_http_front_cfg(d->http, &tc);
 	d->tf = tls_front_new(&tc);
 	if (d->tf == NULL ||
 	    tls_front_listen(d->tf, c->listen_addr, c->port) == -1)
@@ -218,7 +218,7 @@ skip_stop(struct skip_daemon *d)
 {
 	if (d->metrics_mhd != NULL)
 		MHD_stop_daemon(d->metrics_mhd);
-	tls_front_free(d->tf); /* before the HTTP layer it feeds */
+	tls_front_free(d->tf); /* before the handler it calls */
 	skip_http_free(d->http);
 	etsi014_client_free(d->kme);
 	SSL_CTX_free(d->ctx);

@@ -242,14 +242,16 @@ void skip_record_close(struct skip_record *rec);
 void skip_record_request(struct skip_record *rec,
 			 const struct skip_record_entry *e);
 
-/* ---- skip_http.c: libmicrohttpd glue ---- */
+/* ---- skip_http.c: the TLS front's request handler, the metrics page ---- */
 
 struct skip_http;
 struct tls_front;
+struct tls_front_cfg;
 struct MHD_Daemon;
 
-struct skip_http *skip_http_new(struct skip_api *api, unsigned threads);
-struct MHD_Daemon *skip_http_mhd(struct skip_http *h);
+struct skip_http *skip_http_new(struct skip_api *api);
+/* Sets the front's request mode: the SKIP handler on conf threads workers. */
+void skip_http_front_cfg(struct skip_http *h, struct tls_front_cfg *tc);
 void skip_http_set_front(struct skip_http *h, struct tls_front *tf);
 void skip_http_free(struct skip_http *h);
 /* The metrics listener (plain HTTP, own socket); NULL if off or failed. */

@@ -1,16 +1,16 @@
 /*
- * skip_http.c — libmicrohttpd glue for the SKIP API and the metrics page.
+ * skip_http.c — the SKIP API as the TLS front's request handler, and the
+ * metrics page (libmicrohttpd, a listener of its own).
  *
- * The raw request-target (with its query) is captured by the URI log
- * callback, before libmicrohttpd splits and decodes it, and parsed by
- * skip_req_parse().  Responses are queued on a later call of the access
- * handler than the first one for a request: queued on the first call,
- * libmicrohttpd closes the connection (docs/DESIGN.md, "Shared code").
+ * The front (lib/tls_front.h, request mode) has checked the framing and
+ * split the head (lib/http_req.h); the raw request-target, query
+ * included, is parsed by skip_req_parse().  Handlers run on the front's
+ * workers (threads = N) and may wait on the KME.
  */
 #include "skip.h"
 
-#include "http_hdr.h"
 #include "api_docs.h"
+#include "http_req.h"
 #include "log.h"
 #include "secmem.h"
 #include "tls_front.h"
@@ -26,113 +26,22 @@
 struct skip_http {
 	struct skip_api *api;
 	struct skip_limits lim;
-	struct MHD_Daemon *mhd;
 	struct tls_front *tf;
 };
 
-/* Per request: made by the URI log callback, freed on completion. */
-struct skip_xreq {
-	char *target; /* NULL if longer than SKIP_TARGET_MAX */
-	bool seen;
-	size_t body;
-	char buf[]; /* the target, when it fits */
-};
-
-static void *
-skip_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-	size_t len = strnlen(uri, SKIP_TARGET_MAX + 1);
-	bool fits = len <= SKIP_TARGET_MAX;
-	/* One allocation per request: the record and its copy of the target. */
-	struct skip_xreq *x = malloc(sizeof(*x) + (fits ? len + 1 : 0));
-	const char *q = strchr(uri, '?');
-
-	(void)cls;
-	(void)conn;
-	if (x != NULL) {
-		x->target = NULL;
-		x->seen = false;
-		x->body = 0;
-		if (fits) {
-			memcpy(x->buf, uri, len + 1);
-			x->target = x->buf;
-		}
-	}
-	/* skip_req_parse() reads our copy.  libmicrohttpd would store each
-	 * query parameter in the connection's memory pool next, and a few
-	 * thousand exhaust it and stall the connection without an answer:
-	 * its copy (writable, in its read buffer) is emptied. */
-	if (q != NULL)
-		*(char *)(uintptr_t)(q + 1) = '\0';
-	return x;
-}
-
-static void
-skip_http_done_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-		  enum MHD_RequestTerminationCode toe)
-{
-	struct skip_xreq *x = *con_cls;
-
-	(void)cls;
-	(void)conn;
-	(void)toe;
-	if (x != NULL) {
-		free(x);
-		*con_cls = NULL;
-	}
-}
-
-/* The body may hold a key: wipe it when libmicrohttpd lets it go. */
-static void
-skip_http_body_free(void *cls)
-{
-	char *p = cls;
-
-	secmem_free(p);
-}
-
-static enum MHD_Result
-skip_http_queue(struct MHD_Connection *conn, struct skip_reply *rep)
-{
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
-
-	if (rep->body == NULL)
-		skip_api_error(rep, 500, "out of memory");
-	if (rep->body == NULL)
-		return MHD_NO;
-	resp = MHD_create_response_from_buffer_with_free_callback_cls(
-	    rep->len, rep->body, skip_http_body_free, rep->body);
-	if (resp == NULL)
-		return MHD_NO;
-	rep->body = NULL; /* owned by resp now */
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				"application/json");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-				"no-store");
-	if (rep->allow_get)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
-	ret = MHD_queue_response(conn, (unsigned)rep->status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
 /* record = PATH: what this request was, over which TLS, and got. */
 static void
-skip_http_record(struct skip_http *h, struct MHD_Connection *conn,
-		 const char *method, const char *target, const char *identity,
-		 const struct skip_req *req, const struct skip_reply *rep)
+skip_http_record(struct skip_http *h, const struct tls_front_req *fr,
+		 const char *target, const struct skip_req *req,
+		 const struct skip_reply *rep)
 {
-	char version[32], suite[128];
-	bool tls = h->tf != NULL &&
-		   tls_front_conn_tls(h->tf, conn, version, sizeof(version),
-				      suite, sizeof(suite)) == 0;
 	const struct skip_record_entry e = {
-		.method = method,
+		.method = fr->http->method,
 		.target = target,
-		.identity = identity[0] != '\0' ? identity : NULL,
-		.tls_version = tls ? version : NULL,
-		.tls_suite = tls ? suite : NULL,
+		.identity =
+		    fr->peer != NULL && fr->peer[0] != '\0' ? fr->peer : NULL,
+		.tls_version = fr->tls_version,
+		.tls_suite = fr->tls_suite,
 		.req = req,
 		.rep = rep,
 	};
@@ -140,86 +49,66 @@ skip_http_record(struct skip_http *h, struct MHD_Connection *conn,
 	skip_record_request(h->api->rec, &e);
 }
 
-static enum MHD_Result
-skip_http_access(void *cls, struct MHD_Connection *conn, const char *url,
-		 const char *method, const char *version, const char *upload,
-		 size_t *upload_size, void **con_cls)
+/* tls_front_handler_fn: one SKIP request. */
+static void
+skip_http_serve(const struct tls_front_req *fr, struct tls_front_resp *out,
+		void *arg)
 {
-	struct skip_http *h = cls;
-	struct skip_xreq *x = *con_cls;
+	struct skip_http *h = arg;
+	const char *method = fr->http->method;
+	const char *target = fr->http->target;
 	struct skip_reply rep = { 0 };
 	struct skip_req req;
 	struct skip_err err;
-	char peer[TLS_PEER_ID_MAX] = "?", raw[TLS_PEER_ID_MAX] = "", shown[160];
-	enum MHD_Result ret;
+	char peer[TLS_PEER_ID_MAX] = "?", shown[160];
+	bool fits = strnlen(target, SKIP_TARGET_MAX + 1) <= SKIP_TARGET_MAX;
 
-	(void)url;
-	(void)version;
-	(void)upload;
-	if (x == NULL)
-		return MHD_NO; /* out of memory in the URI callback */
-	if (!x->seen) {
-		const char *cl = MHD_lookup_connection_value(
-		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-
-		x->seen = true;
-		/*
-		 * A body declared too large is refused now, not after it has
-		 * arrived (or never arrived): answering on this first call
-		 * also closes the connection, which is what such a client gets.
-		 */
-		if (cl == NULL ||
-		    http_content_length_ok(cl, SKIP_HTTP_BODY_MAX))
-			return MHD_YES;
-		x->body = SKIP_HTTP_BODY_MAX + 1;
-	}
-	if (*upload_size != 0) {
-		x->body += *upload_size;
-		*upload_size = 0;
-		if (x->body <= SKIP_HTTP_BODY_MAX)
-			return MHD_YES;
-	}
 	/* The identity goes into logs: keep it printable. */
-	if (h->tf != NULL &&
-	    tls_front_conn_peer(h->tf, conn, raw, sizeof(raw)) == 0)
-		skip_printable(peer, sizeof(peer), raw, strlen(raw));
-	else if (h->tf != NULL)
-		raw[0] = '\0';
-	if (h->tf != NULL && raw[0] == '\0') {
+	if (fr->peer != NULL)
+		skip_printable(peer, sizeof(peer), fr->peer, strlen(fr->peer));
+	memset(&req, 0, sizeof(req));
+	if (fr->peer == NULL) {
 		/* A certificate without exactly one CN (logged at the handshake). */
-		memset(&req, 0, sizeof(req));
 		skip_api_error(&rep, 401,
 			       "the client certificate names no "
 			       "single identity");
-	} else if (x->target == NULL) {
-		memset(&req, 0, sizeof(req));
+	} else if (!fits) {
 		skip_api_error(&rep, 400, "request target too long");
-	} else if (x->body > SKIP_HTTP_BODY_MAX) {
-		memset(&req, 0, sizeof(req));
+	} else if (fr->body_len > SKIP_HTTP_BODY_MAX) {
+		/* Such a client gets its answer and the connection ends. */
+		out->close = true;
 		skip_api_error(&rep, strcmp(method, "GET") == 0 ? 400 : 405,
 			       "request body too large");
-	} else if (skip_req_parse(method, x->target, &h->lim, &req, &err) ==
-		   -1) {
+	} else if (skip_req_parse(method, target, &h->lim, &req, &err) == -1) {
 		skip_api_error(&rep, err.status, err.msg);
 	} else {
 		skip_api_serve(h->api, &req, peer, &rep);
 	}
+	if (rep.body == NULL)
+		skip_api_error(&rep, 500, "out of memory");
 	if (h->api->rec != NULL)
-		skip_http_record(h, conn, method, x->target, raw, &req, &rep);
+		skip_http_record(h, fr, fits ? target : NULL, &req, &rep);
 	atomic_fetch_add(&h->api->metrics->requests[req.route], 1);
 	skip_metrics_response(h->api->metrics, rep.status);
-	if (x->target != NULL)
-		skip_printable(shown, sizeof(shown), x->target,
-			       strlen(x->target));
-	log_debug("%s %s from '%s': %d", method,
-		  x->target ? shown : "(too long)", peer, rep.status);
-	ret = skip_http_queue(conn, &rep);
+	if (fits)
+		skip_printable(shown, sizeof(shown), target, strlen(target));
+	log_debug("%s %s from '%s': %d", method, fits ? shown : "(too long)",
+		  peer, rep.status);
+	out->status = rep.status;
+	out->content_type = "application/json";
+	snprintf(out->fields, sizeof(out->fields),
+		 "Cache-Control: no-store\r\n%s",
+		 rep.allow_get ? "Allow: GET\r\n" : "");
+	if (rep.body == NULL)
+		out->close = true; /* no memory even for the error body */
+	out->body = rep.body; /* may hold a key: the front wipes it */
+	out->len = rep.body != NULL ? rep.len : 0;
+	rep.body = NULL;
 	skip_reply_clear(&rep);
-	return ret;
 }
 
 struct skip_http *
-skip_http_new(struct skip_api *api, unsigned threads)
+skip_http_new(struct skip_api *api)
 {
 	struct skip_http *h = calloc(1, sizeof(*h));
 	const struct skip_conf *c = api->conf;
@@ -231,27 +120,20 @@ skip_http_new(struct skip_api *api, unsigned threads)
 	h->lim.key_size_max = c->key_size_max;
 	h->lim.entropy_default = c->entropy_default;
 	h->lim.entropy_max = c->entropy_max;
-	h->mhd = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-	    0, NULL, NULL, skip_http_access, h, MHD_OPTION_URI_LOG_CALLBACK,
-	    skip_http_uri_cb, h, MHD_OPTION_NOTIFY_COMPLETED, skip_http_done_cb,
-	    h, MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)(c->idle_timeout_ms / 1000), MHD_OPTION_CONNECTION_LIMIT,
-	    c->max_connections, MHD_OPTION_END);
-	if (h->mhd == NULL) {
-		log_warnx("cannot start the HTTP layer (%u threads)", threads);
-		free(h);
-		return NULL;
-	}
 	return h;
 }
 
-struct MHD_Daemon *
-skip_http_mhd(struct skip_http *h)
+void
+skip_http_front_cfg(struct skip_http *h, struct tls_front_cfg *tc)
 {
-	return h->mhd;
+	const struct skip_conf *c = h->api->conf;
+
+	tc->handler = skip_http_serve;
+	tc->handler_arg = h;
+	tc->workers = c->threads;
+	/* As many loops as workers: most routers get a loop of their own,
+	 * where their requests are served without a hand-off. */
+	tc->threads = c->tls_threads > c->threads ? c->tls_threads : c->threads;
 }
 
 void
@@ -260,13 +142,10 @@ skip_http_set_front(struct skip_http *h, struct tls_front *tf)
 	h->tf = tf;
 }
 
-/* Call after tls_front_free(): the front feeds this daemon. */
+/* Call after tls_front_free(): the front calls into this. */
 void
 skip_http_free(struct skip_http *h)
 {
-	if (h == NULL)
-		return;
-	MHD_stop_daemon(h->mhd);
 	free(h);
 }
 

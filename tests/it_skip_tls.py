@@ -226,6 +226,99 @@ def cert_mode():
 case("cert mode")(cert_mode)
 
 
+# ---- HTTP/1.1 on one connection: pipelining, HEAD, 1.0, bad requests ----
+# Python's ssl with a client certificate: an independent client.  Answers
+# are split by their own Content-Length, so order and framing are checked.
+def http_conn(data, port=None):
+    import ssl
+    ctx = ssl.create_default_context(cafile=lab.pki + "/sae-ca.crt")
+    ctx.load_cert_chain(lab.pki + "/router1.crt", lab.pki + "/router1.key")
+    out = b""
+    with socket.create_connection(("127.0.0.1", port or port_ec), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(data)
+            while True:
+                try:
+                    b = s.recv(65536)
+                except (ConnectionResetError, ssl.SSLError):
+                    break
+                if not b:
+                    break
+                out += b
+    return out
+
+
+def split_answers(out, heads=()):
+    """[(status, {field: value}, body)] from a byte stream of answers."""
+    answers = []
+    i = 0
+    while i < len(out):
+        end = out.find(b"\r\n\r\n", i)
+        if end < 0:
+            break
+        lines = out[i:end].decode("latin-1").split("\r\n")
+        fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        n = 0 if len(answers) in heads else int(fields.get("content-length", "0"))
+        answers.append((int(lines[0].split()[1]), fields, out[end + 4:end + 4 + n]))
+        i = end + 4 + n
+    return answers
+
+
+def http11():
+    host = b"Host: x\r\n"
+    out = http_conn(b"GET /capabilities HTTP/1.1\r\n" + host + b"\r\n" +
+                    b"GET /entropy?minentropy=64 HTTP/1.1\r\n" + host + b"\r\n" +
+                    b"GET /nope HTTP/1.1\r\n" + host + b"\r\n" +
+                    b"HEAD /capabilities HTTP/1.1\r\n" + host + b"\r\n" +
+                    b"GET /entropy?minentropy=128 HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n" +
+                    b"GET /capabilities HTTP/1.1\r\n" + host + b"\r\n")
+    a = split_answers(out, heads=(3,))
+    t.eq([x[0] for x in a], [200, 200, 404, 405, 200],
+         "five pipelined requests answered in order; none after Connection: close")
+    t.ok(len(a) == 5 and b'"localSystemID"' in a[0][2] and b'"minentropy":64' in a[1][2] and
+         b'"minentropy":128' in a[4][2], "each pipelined answer carries its own body", a)
+    t.ok(len(a) == 5 and a[3][1].get("allow") == "GET" and int(a[3][1]["content-length"]) > 0 and
+         out.count(b'"message"') == 1, "HEAD: 405 with Allow: GET and Content-Length, no body", a)
+    t.ok(len(a) == 5 and all(x[1].get("content-type") == "application/json" and
+                             x[1].get("cache-control") == "no-store" and
+                             re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", x[1].get("date", ""))
+                             for x in a), "every answer has Date, Content-Type, Cache-Control", a)
+    t.ok(len(a) == 5 and a[4][1].get("connection") == "close", "the last answer says Connection: close", a)
+    # HTTP/1.0: closed after one answer unless keep-alive is asked for.
+    a = split_answers(http_conn(b"GET /capabilities HTTP/1.0\r\n\r\nGET /capabilities HTTP/1.0\r\n\r\n"))
+    t.ok(len(a) == 1 and a[0][0] == 200 and a[0][1].get("connection") == "close",
+         "HTTP/1.0: one answer, then the connection closes", a)
+    a = split_answers(http_conn(b"GET /capabilities HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                b"GET /entropy HTTP/1.0\r\n\r\n"))
+    t.ok([x[0] for x in a] == [200, 200] and a[0][1].get("connection", "").lower() == "keep-alive",
+         "HTTP/1.0 with Connection: keep-alive keeps the connection", a)
+    # A body is read and ignored; one over 16 KiB ends the connection.
+    a = split_answers(http_conn(b"GET /capabilities HTTP/1.1\r\n" + host + b"Content-Length: 5\r\n\r\nhello" +
+                                b"GET /entropy HTTP/1.1\r\n" + host + b"Transfer-Encoding: chunked\r\n\r\n"
+                                b"3\r\nabc\r\n0\r\n\r\n" +
+                                b"GET /capabilities HTTP/1.1\r\n" + host + b"Connection: close\r\n\r\n"))
+    t.eq([x[0] for x in a], [200, 200, 200], "bodies (Content-Length, chunked) between pipelined requests")
+    a = split_answers(http_conn(b"POST /key HTTP/1.1\r\n" + host + b"Content-Length: 20000\r\n\r\n" +
+                                b"x" * 20000 + b"GET /capabilities HTTP/1.1\r\n" + host + b"\r\n"))
+    t.ok([x[0] for x in a] == [405] and b"too large" in a[0][2], "a 20,000-octet body: 405, then closed", a)
+    # Framing errors after a good request: its answer first, then the refusal.
+    a = split_answers(http_conn(b"GET /capabilities HTTP/1.1\r\n" + host + b"\r\n" +
+                                b"GET /capabilities HTTP/1.1\r\n\r\n"))
+    t.ok([x[0] for x in a] == [200, 400] and b"Host" in a[1][2], "a good answer, then 400 for no Host", a)
+    a = split_answers(http_conn(b"GET /capabilities HTTP/3.0\r\n" + host + b"\r\n"))
+    t.ok([x[0] for x in a] == [505], "HTTP/3.0 is 505", a)
+    a = split_answers(http_conn(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n" + host + b"\r\n"))
+    t.ok([x[0] for x in a] == [414], "a 20,000-octet request line is 414", a)
+    a = split_answers(http_conn(b"GET /capabilities HTTP/1.1\r\n" + host + b"X: " + b"a" * 20000 + b"\r\n\r\n"))
+    t.ok([x[0] for x in a] == [431], "a 20,000-octet head is 431", a)
+    a = split_answers(http_conn(b"GET /key?" + b"a" * 5000 + b" HTTP/1.1\r\n" + host +
+                                b"Connection: close\r\n\r\n"))
+    t.ok([x[0] for x in a] == [400] and b"too long" in a[0][2], "a 5,000-octet request target is 400", a)
+
+
+case("http/1.1")(http11)
+
+
 # ---- a KME that never answers: bounded by kme_timeout x (1 + kme_retries) ----
 def kme_silent():
     ca = lab.pki + "/sae-ca.crt"

@@ -12,6 +12,7 @@
 #include "encoding.h"
 #include "http_hdr.h"
 #include "http_pages.h"
+#include "http_req.h"
 #include "log.h"
 #include "secmem.h"
 #include "util.h"
@@ -607,6 +608,166 @@ TEST(cidr_parse_and_contains)
 	ASSERT_TRUE(!cidr_contains(&c, NULL));
 }
 
+/* Parses a string literal copy; the head is split in place. */
+static int
+req_parse(struct http_req *r, char *buf, size_t cap, const char *head)
+{
+	size_t n = strlen(head);
+
+	if (n >= cap)
+		return -2;
+	memcpy(buf, head, n + 1);
+	return http_req_parse(r, buf, n);
+}
+
+TEST(http_req_rfc9112_request_lines)
+{
+	struct http_req r;
+	char b[4096];
+
+	/* RFC 9112 3.2.1, origin-form example. */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET /where?q=now HTTP/1.1\r\n"
+				"Host: www.example.org\r\n\r\n"),
+		      0);
+	ASSERT_STR_EQ(r.method, "GET");
+	ASSERT_STR_EQ(r.target, "/where?q=now");
+	ASSERT_INT_EQ((int)r.path_len, 6);
+	ASSERT_TRUE(r.query != NULL && r.query_len == 5 &&
+		    memcmp(r.query, "q=now", 5) == 0);
+	ASSERT_INT_EQ(r.minor, 1);
+	ASSERT_TRUE(r.keep_alive && !r.head);
+	ASSERT_STR_EQ(http_req_field(&r, "host"), "www.example.org");
+	ASSERT_TRUE(http_req_field(&r, "Content-Length") == NULL);
+	/* RFC 9112 3.2.2 absolute-form and 3.2.4 asterisk-form: as sent. */
+	ASSERT_INT_EQ(
+	    req_parse(&r, b, sizeof(b),
+		      "GET http://www.example.org/pub/WWW/TheProject.html "
+		      "HTTP/1.1\r\nHost: www.example.org\r\n\r\n"),
+	    0);
+	ASSERT_STR_EQ(r.target,
+		      "http://www.example.org/pub/WWW/TheProject.html");
+	ASSERT_TRUE(r.query == NULL && r.path_len == strlen(r.target));
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
+		      0);
+	ASSERT_STR_EQ(r.method, "OPTIONS");
+	ASSERT_STR_EQ(r.target, "*");
+	/* RFC 9112 2.2: leading empty lines ignored; LF alone ends a line. */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"\r\n\nHEAD /x HTTP/1.1\nHost: y\n\n"),
+		      0);
+	ASSERT_TRUE(r.head && strcmp(r.target, "/x") == 0);
+	ASSERT_STR_EQ(http_req_field(&r, "HOST"), "y");
+	/* ... but a bare CR does not. */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET /x HTTP/1.1\rHost: y\r\n\r\n"),
+		      -1);
+	/* RFC 9112 3: one SP each, a token method, no control in the target. */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET  /x HTTP/1.1\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "G(T /x HTTP/1.1\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET /\x7f HTTP/1.1\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET /x HTTP/2.0\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET /x http/1.1\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET /x HTTP/1.1\r\n"), -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "\r\n\r\n"), -1);
+}
+
+TEST(http_req_rfc9112_fields_and_persistence)
+{
+	struct http_req r;
+	char b[8192];
+	size_t n;
+
+	/* RFC 9112 5: OWS around a value is not part of it. */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET / HTTP/1.1\r\nHost:  a b \t\r\n"
+				"X-Empty:\r\n\r\n"),
+		      0);
+	ASSERT_STR_EQ(http_req_field(&r, "Host"), "a b");
+	ASSERT_STR_EQ(http_req_field(&r, "x-empty"), "");
+	ASSERT_INT_EQ((int)r.nfields, 2);
+	/* RFC 9112 5.1: no whitespace before the colon; 5.2: no obs-fold. */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET / HTTP/1.1\r\nHost : x\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET / HTTP/1.1\r\nHost: x\r\n y\r\n\r\n"),
+		      -1);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET / HTTP/1.1\r\nHost: x\001\r\n\r\n"),
+		      -1);
+	/* RFC 9112 9.3: 1.1 persists unless "close" is listed (any case,
+	 * any position); 1.0 only with keep-alive. */
+	ASSERT_INT_EQ(
+	    req_parse(
+		&r, b, sizeof(b),
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: te, CLOSE\r\n\r\n"),
+	    0);
+	ASSERT_TRUE(!r.keep_alive);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET / HTTP/1.0\r\n\r\n"), 0);
+	ASSERT_TRUE(!r.keep_alive && r.minor == 0);
+	ASSERT_INT_EQ(
+	    req_parse(&r, b, sizeof(b),
+		      "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"),
+	    0);
+	ASSERT_TRUE(r.keep_alive);
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b),
+				"GET / HTTP/1.0\r\nConnection: keep-alive, "
+				"close\r\n\r\n"),
+		      0);
+	ASSERT_TRUE(!r.keep_alive);
+	/* Bounded: HTTP_REQ_FIELDS fields, not one more. */
+	n = (size_t)snprintf(b, sizeof(b), "GET / HTTP/1.1\r\n");
+	for (int i = 0; i < HTTP_REQ_FIELDS; i++)
+		n += (size_t)snprintf(b + n, sizeof(b) - n, "F%d: v\r\n", i);
+	n += (size_t)snprintf(b + n, sizeof(b) - n, "\r\n");
+	ASSERT_INT_EQ(http_req_parse(&r, b, n), 0);
+	ASSERT_INT_EQ((int)r.nfields, HTTP_REQ_FIELDS);
+	n = (size_t)snprintf(b, sizeof(b), "GET / HTTP/1.1\r\n");
+	for (int i = 0; i <= HTTP_REQ_FIELDS; i++)
+		n += (size_t)snprintf(b + n, sizeof(b) - n, "F%d: v\r\n", i);
+	n += (size_t)snprintf(b + n, sizeof(b) - n, "\r\n");
+	ASSERT_INT_EQ(http_req_parse(&r, b, n), -2);
+}
+
+TEST(http_req_rfc3986_query_arguments)
+{
+	struct http_req r;
+	char b[512], v[16];
+
+	ASSERT_INT_EQ(
+	    req_parse(&r, b, sizeof(b),
+		      "GET /p?a=%41%4a%7e&b=x+y&%62%63=1&e&c=%zz&d=%00&a=2"
+		      "&q=/x?y HTTP/1.1\r\nHost: h\r\n\r\n"),
+	    0);
+	/* RFC 3986 2.1: %XX in either case of hex digit; first one wins. */
+	ASSERT_INT_EQ(http_req_query_arg(&r, "a", v, sizeof(v)), 3);
+	ASSERT_STR_EQ(v, "AJ~");
+	ASSERT_INT_EQ(http_req_query_arg(&r, "b", v, sizeof(v)), 3);
+	ASSERT_STR_EQ(v, "x y");
+	/* Names compare decoded. */
+	ASSERT_INT_EQ(http_req_query_arg(&r, "bc", v, sizeof(v)), 1);
+	ASSERT_STR_EQ(v, "1");
+	ASSERT_INT_EQ(http_req_query_arg(&r, "e", v, sizeof(v)), 0);
+	ASSERT_STR_EQ(v, "");
+	/* RFC 3986 3.4: "/" and "?" may appear in a query. */
+	ASSERT_INT_EQ(http_req_query_arg(&r, "q", v, sizeof(v)), 4);
+	ASSERT_STR_EQ(v, "/x?y");
+	ASSERT_INT_EQ(http_req_query_arg(&r, "c", v, sizeof(v)), -2);
+	ASSERT_INT_EQ(http_req_query_arg(&r, "d", v, sizeof(v)), -2);
+	ASSERT_INT_EQ(http_req_query_arg(&r, "zz", v, sizeof(v)), -1);
+	ASSERT_INT_EQ(http_req_query_arg(&r, "a", v, 3), -2); /* no room */
+	ASSERT_INT_EQ(req_parse(&r, b, sizeof(b), "GET /p HTTP/1.1\r\n\r\n"),
+		      0);
+	ASSERT_INT_EQ(http_req_query_arg(&r, "a", v, sizeof(v)), -1);
+}
+
 TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(wbuf_writes_and_sticks_on_overflow),
 	  TEST_CASE(hex_round_trip_and_rejects),
@@ -623,4 +784,7 @@ TEST_MAIN(TEST_CASE(rbuf_reads_and_refuses_short),
 	  TEST_CASE(utf8_rfc3629_examples_and_kuhn_stress_cases),
 	  TEST_CASE(json_text_check_refuses_nul_and_bad_utf8),
 	  TEST_CASE(str_quote_escapes_and_bounds),
-	  TEST_CASE(cidr_parse_and_contains))
+	  TEST_CASE(cidr_parse_and_contains),
+	  TEST_CASE(http_req_rfc9112_request_lines),
+	  TEST_CASE(http_req_rfc9112_fields_and_persistence),
+	  TEST_CASE(http_req_rfc3986_query_arguments))

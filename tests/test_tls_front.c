@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "tls_front.h"
+#include "util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -266,6 +267,169 @@ TEST(no_cert_or_wrong_ca_refused_at_handshake)
 	server_stop(&s);
 }
 
+/* ---- request mode: the front's own handler interface ---- */
+
+/* "/slow" waits 1.5 s, like a KME call that takes its time. */
+static void
+req_handler(const struct tls_front_req *req, struct tls_front_resp *resp,
+	    void *arg)
+{
+	char body[400];
+	int n;
+
+	(void)arg;
+	if (strcmp(req->http->target, "/slow") == 0)
+		usleep(1500 * 1000);
+	n = snprintf(body, sizeof(body), "%s %s peer=%s body=%llu",
+		     req->http->method, req->http->target,
+		     req->peer ? req->peer : "-",
+		     (unsigned long long)req->body_len);
+	resp->status = strcmp(req->http->target, "/missing") == 0 ? 404 : 200;
+	resp->content_type = "text/plain";
+	snprintf(resp->fields, sizeof(resp->fields), "X-Test: 1\r\n");
+	resp->body = malloc((size_t)n);
+	memcpy(resp->body, body, (size_t)n);
+	resp->len = (size_t)n;
+}
+
+static struct tls_front *
+req_front(unsigned workers, unsigned loops)
+{
+	struct tls_front_cfg cfg = { 0 };
+	SSL_CTX *ctx = server_ctx();
+	struct tls_front *tf;
+
+	cfg.ssl_ctx = ctx;
+	cfg.handler = req_handler;
+	cfg.workers = workers;
+	cfg.threads = loops;
+	cfg.peer_id = tls_peer_subject_cn;
+	cfg.name = "test-req";
+	tf = tls_front_new(&cfg);
+	SSL_CTX_free(ctx);
+	ASSERT_TRUE(tf != NULL);
+	ASSERT_INT_EQ(tls_front_listen(tf, "127.0.0.1", 0), 0);
+	ASSERT_INT_EQ(tls_front_start(tf), 0);
+	return tf;
+}
+
+/* Writes raw, reads until the peer closes or want answers have come. */
+static int
+raw_exchange(SSL *ssl, const char *req, char *out, size_t cap, int want)
+{
+	int total = 0;
+
+	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
+		return 0;
+	while ((size_t)total < cap - 1) {
+		int n =
+		    SSL_read(ssl, out + total, (int)(cap - 1 - (size_t)total));
+		int got = 0;
+
+		if (n <= 0)
+			break;
+		total += n;
+		out[total] = '\0';
+		for (const char *p = out; (p = strstr(p, " body=")) != NULL;
+		     p++)
+			got++;
+		if (got >= want)
+			break;
+	}
+	out[total] = '\0';
+	return total;
+}
+
+static void
+request_mode_serves(unsigned workers)
+{
+	struct tls_front *tf = req_front(workers, 1);
+	char out[4096];
+	const char *a, *b, *c;
+	SSL *ssl, *idle;
+	int fd, fd_idle;
+
+	/* A second connection on the one loop: handlers go to the workers. */
+	idle = client_connect(tls_front_port(tf), &ca, &alice, &fd_idle);
+	ASSERT_TRUE(idle != NULL);
+	ssl = client_connect(tls_front_port(tf), &ca, &alice, &fd);
+	ASSERT_TRUE(ssl != NULL);
+	/* Three pipelined requests in one write: answers in their order. */
+	ASSERT_TRUE(raw_exchange(ssl,
+				 "GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+				 "POST /b HTTP/1.1\r\nHost: h\r\n"
+				 "Content-Length: 3\r\n\r\nxyz"
+				 "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n",
+				 out, sizeof(out), 3) > 0);
+	a = strstr(out, "GET /a?x=1 peer=SAE_ALICE body=0");
+	b = strstr(out, "POST /b peer=SAE_ALICE body=3");
+	c = strstr(out, "HTTP/1.1 404 Not Found\r\n");
+	ASSERT_TRUE(a != NULL && b != NULL && c != NULL && a < b && b < c);
+	ASSERT_TRUE(strstr(out, "HTTP/1.1 200 OK\r\nDate: ") == out);
+	ASSERT_TRUE(strstr(out, "Content-Type: text/plain\r\nX-Test: 1\r\n"
+				"Content-Length: 32\r\n\r\n") != NULL);
+	/* HEAD: the fields of GET, no body; then close on request. */
+	ASSERT_TRUE(raw_exchange(ssl,
+				 "HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n"
+				 "GET /c HTTP/1.1\r\nHost: h\r\n"
+				 "Connection: close\r\n\r\n",
+				 out, sizeof(out), 99) > 0);
+	ASSERT_TRUE(strstr(out, "HEAD /h") == NULL);
+	ASSERT_TRUE(strstr(out, "Content-Length: 29\r\n\r\nHTTP/1.1 200") !=
+		    NULL);
+	ASSERT_TRUE(strstr(out, "Connection: close\r\n\r\nGET /c peer=") !=
+		    NULL);
+	SSL_free(ssl);
+	close(fd);
+	SSL_free(idle);
+	close(fd_idle);
+	tls_front_free(tf);
+}
+
+TEST(request_mode_in_the_loop_pipelined_in_order)
+{
+	setup_pki();
+	request_mode_serves(0);
+}
+
+TEST(request_mode_on_workers_pipelined_in_order)
+{
+	setup_pki();
+	request_mode_serves(2);
+}
+
+/* With workers, a slow handler holds its own connection only. */
+TEST(request_mode_slow_handler_stalls_only_its_connection)
+{
+	struct tls_front *tf = req_front(2, 1);
+	char out[2048];
+	SSL *slow, *quick;
+	int fd1, fd2;
+	uint64_t t0;
+
+	slow = client_connect(tls_front_port(tf), &ca, &alice, &fd1);
+	quick = client_connect(tls_front_port(tf), &ca, &alice, &fd2);
+	ASSERT_TRUE(slow != NULL && quick != NULL);
+	ASSERT_TRUE(
+	    SSL_write(slow, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n", 31) == 31);
+	usleep(50 * 1000);
+	t0 = mono_ms();
+	ASSERT_TRUE(raw_exchange(quick, "GET /q HTTP/1.1\r\nHost: h\r\n\r\n",
+				 out, sizeof(out), 1) > 0);
+	ASSERT_TRUE(strstr(out, "GET /q peer=SAE_ALICE") != NULL);
+	ASSERT_TRUE(mono_ms() - t0 < 1200); /* not after /slow */
+	ASSERT_TRUE(raw_exchange(slow, "", out, sizeof(out), 1) >= 0);
+	SSL_free(quick);
+	close(fd2);
+	/* Stopped while /slow's next answer is with its handler. */
+	ASSERT_TRUE(
+	    SSL_write(slow, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n", 31) == 31);
+	usleep(50 * 1000);
+	tls_front_free(tf);
+	SSL_free(slow);
+	close(fd1);
+}
+
 TEST(shutdown_with_open_connections)
 {
 	struct server s;
@@ -295,4 +459,7 @@ TEST(shutdown_with_open_connections)
 
 TEST_MAIN(TEST_CASE(mtls_client_reaches_handler_with_its_cn),
 	  TEST_CASE(no_cert_or_wrong_ca_refused_at_handshake),
+	  TEST_CASE(request_mode_in_the_loop_pipelined_in_order),
+	  TEST_CASE(request_mode_on_workers_pipelined_in_order),
+	  TEST_CASE(request_mode_slow_handler_stalls_only_its_connection),
 	  TEST_CASE(shutdown_with_open_connections))
