@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +66,7 @@ struct https_client {
 
 	pthread_mutex_t lock;
 	SSL_CTX *ctx; /* NULL until the files could be loaded */
+	struct stat files[3]; /* ca, cert, key as ctx was made from them */
 	struct https_conn *idle[HTTPS_POOL_MAX];
 	size_t n_idle;
 };
@@ -87,6 +89,7 @@ struct https_err {
 };
 
 static void https_conn_free(struct https_conn *k, bool shutdown);
+static SSL_CTX *https_ctx_get(struct https_client *c, struct https_err *e);
 
 /* Appends OpenSSL's queued reasons (and clears the queue). */
 static void
@@ -107,7 +110,7 @@ ssl_reasons(char *buf, size_t cap)
 }
 
 /*
- * The files are read once, into the context every connection shares:
+ * The files are read into the context every new connection shares:
  * the client's certificate chain and key, and ca_file as the only trust
  * anchors (no default paths).
  */
@@ -182,6 +185,13 @@ https_client_new(const struct https_client_cfg *cfg)
 		c->cfg.pool = HTTPS_POOL_MAX;
 	/* A file that cannot be read yet is tried again on each call, and
 	 * its reason is then each call's error. */
+	for (size_t i = 0; i < 3; i++) {
+		if (stat(i == 0	  ? c->ca_file
+			 : i == 1 ? c->cert_file
+				  : c->key_file,
+			 &c->files[i]) == -1)
+			memset(&c->files[i], 0, sizeof(c->files[i]));
+	}
 	c->ctx = https_ctx_new(c, why, sizeof(why));
 	if (c->ctx == NULL)
 		log_warnx("HTTPS client: %s", why);
@@ -455,6 +465,7 @@ https_conn_open(struct https_client *c, struct https_url *u, const char *key,
 			   ? deadline_after(HTTPS_CONNECT_DEFAULT_MS)
 			   : deadline;
 	struct https_conn *k;
+	SSL_CTX *ctx;
 	char why[200];
 	int n, ssl_err = SSL_ERROR_NONE;
 	bool ok;
@@ -473,7 +484,12 @@ https_conn_open(struct https_client *c, struct https_url *u, const char *key,
 		return NULL;
 	}
 	ERR_clear_error();
-	k->ssl = SSL_new(c->ctx);
+	if ((ctx = https_ctx_get(c, e)) == NULL) {
+		https_conn_free(k, false);
+		return NULL;
+	}
+	k->ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx); /* k->ssl holds its own reference */
 	ok = k->ssl != NULL && SSL_set_fd(k->ssl, k->fd) == 1;
 	/* SNI names a host, never an address (RFC 6066 3).  u is not const:
 	 * OpenSSL's macro casts the name to void *. */
@@ -724,23 +740,82 @@ https_client_sleep_ms(uint64_t ms)
 		;
 }
 
-/* The shared context, made now if the files could not be read before. */
+/* Whether a file is, by identity and time, what st was. */
+static bool
+https_file_same(const char *path, const struct stat *st)
+{
+	struct stat now;
+
+	return stat(path, &now) == 0 && now.st_dev == st->st_dev &&
+	       now.st_ino == st->st_ino && now.st_size == st->st_size &&
+	       now.st_mtim.tv_sec == st->st_mtim.tv_sec &&
+	       now.st_mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+/*
+ * The shared context, made now if the files could not be read before, or
+ * made again when one of them changed since (a renewed certificate is
+ * used from the next new connection on; kept-alive ones keep theirs).
+ * Under c->lock.  A changed file that does not load leaves the context
+ * as it was (logged).
+ */
+static int
+https_ctx_refresh_locked(struct https_client *c, struct https_err *e)
+{
+	const char *paths[3] = { c->ca_file, c->cert_file, c->key_file };
+	char why[HTTPS_CLIENT_ERR_MAX - 32];
+	struct stat files[3];
+	SSL_CTX *ctx;
+
+	if (c->ctx != NULL && https_file_same(paths[0], &c->files[0]) &&
+	    https_file_same(paths[1], &c->files[1]) &&
+	    https_file_same(paths[2], &c->files[2]))
+		return 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (stat(paths[i], &files[i]) == -1)
+			memset(&files[i], 0, sizeof(files[i]));
+	}
+	ctx = https_ctx_new(c, why, sizeof(why));
+	if (ctx == NULL && c->ctx == NULL) {
+		https_fail(e, HTTPS_UNREACHABLE, true, "%s", why);
+		return -1;
+	}
+	if (ctx == NULL) {
+		log_warnx("HTTPS client: %s; the files loaded before stay in "
+			  "use",
+			  why);
+	} else {
+		SSL_CTX_free(c->ctx);
+		c->ctx = ctx;
+	}
+	memcpy(c->files, files, sizeof(files));
+	return 0;
+}
+
 static int
 https_ctx_ready(struct https_client *c, struct https_err *e)
 {
-	char why[HTTPS_CLIENT_ERR_MAX - 32];
-	int rc = 0;
+	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->ctx == NULL) {
-		c->ctx = https_ctx_new(c, why, sizeof(why));
-		if (c->ctx == NULL) {
-			https_fail(e, HTTPS_UNREACHABLE, true, "%s", why);
-			rc = -1;
-		}
-	}
+	rc = c->ctx != NULL ? 0 : https_ctx_refresh_locked(c, e);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+/* A reference to the context for a new connection (SSL_CTX_free it). */
+static SSL_CTX *
+https_ctx_get(struct https_client *c, struct https_err *e)
+{
+	SSL_CTX *ctx = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (https_ctx_refresh_locked(c, e) == 0 && SSL_CTX_up_ref(c->ctx) == 1)
+		ctx = c->ctx;
+	pthread_mutex_unlock(&c->lock);
+	if (ctx == NULL && e->fail == HTTPS_OK)
+		https_fail(e, HTTPS_LOCAL, true, "cannot set up TLS");
+	return ctx;
 }
 
 int

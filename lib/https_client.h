@@ -11,7 +11,9 @@
  * An idle connection the server has closed is noticed before the request
  * goes out (a non-blocking peek) and replaced.  Both sides authenticate:
  * the client certificate, and the server certificate checked against
- * ca_file alone and the URL's host (or peer_name).  Each request is one
+ * ca_file alone and the URL's host (or peer_name).  A new connection
+ * uses the files as they are then: renewed ones are read again, and
+ * ones that do not load leave the last good ones in use.  Each request is one
  * TLS record; answers are parsed by lib/http_resp.c.  Response bodies grow
  * through secmem and are wiped when cleared: they carry keys.  A call is
  * retried only when the failure proves the request was never sent (no

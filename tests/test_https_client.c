@@ -51,7 +51,8 @@ start_stub(void)
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(cmd, sizeof(cmd),
-		 "scripts/qkdlab-pki -d %s -k KME_A -s SAE_A >/dev/null && "
+		 "scripts/qkdlab-pki -d %s -k KME_A -s SAE_A -s SAE_B "
+		 ">/dev/null && "
 		 "scripts/qkdlab-pki -d %s/other -k KME_A >/dev/null",
 		 dir, dir);
 	if (system(cmd) != 0)
@@ -317,6 +318,74 @@ TEST(bad_urls_refused)
 	https_client_free(c);
 }
 
+/* Copies file from to to through a rename, as a certificate is renewed. */
+static int
+renew(const char *from, const char *to)
+{
+	char cmd[1300];
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", from, to, to,
+		 to);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * A renewed client certificate is used from the next new connection on
+ * (the stub reports the CN it saw); one that does not load leaves the
+ * last good one in use.
+ */
+TEST(renewed_certificate_used_by_new_connections)
+{
+	char cur_crt[300], cur_key[300], b_crt[300], b_key[300];
+	struct https_client_cfg cfg = {
+		.ca_file = ca,
+		.verify_host = true,
+		.timeout_ms = 2000,
+		.retries = 0,
+		.body_max = 65536,
+		.pool = 4,
+	};
+	struct https_resp r = { 0 };
+	struct https_client *c;
+	cJSON *j;
+	FILE *f;
+
+	snprintf(cur_crt, sizeof(cur_crt), "%s/cur.crt", dir);
+	snprintf(cur_key, sizeof(cur_key), "%s/cur.key", dir);
+	snprintf(b_crt, sizeof(b_crt), "%s/SAE_B.crt", dir);
+	snprintf(b_key, sizeof(b_key), "%s/SAE_B.key", dir);
+	ASSERT_INT_EQ(renew(cert, cur_crt), 0);
+	ASSERT_INT_EQ(renew(key, cur_key), 0);
+	cfg.cert_file = cur_crt;
+	cfg.key_file = cur_key;
+	c = https_client_new(&cfg);
+	ASSERT_TRUE(c != NULL);
+	/* The stub closes /idle connections: the next call connects anew. */
+	j = call(c, "127.0.0.1", "/idle", NULL, &r);
+	ASSERT_TRUE(j != NULL);
+	ASSERT_STR_EQ(str(j, "peer"), "SAE_A");
+	cJSON_Delete(j);
+	ASSERT_INT_EQ(renew(b_key, cur_key), 0);
+	ASSERT_INT_EQ(renew(b_crt, cur_crt), 0);
+	usleep(300000);
+	j = call(c, "127.0.0.1", "/idle", NULL, &r);
+	ASSERT_TRUE(j != NULL);
+	ASSERT_STR_EQ(str(j, "peer"), "SAE_B");
+	cJSON_Delete(j);
+	/* A half-written renewal: the last good files stay in use. */
+	f = fopen(cur_crt, "w");
+	ASSERT_TRUE(f != NULL);
+	fputs("-----BEGIN CERTIFICATE-----\n", f);
+	fclose(f);
+	usleep(300000);
+	j = call(c, "127.0.0.1", "/cl", NULL, &r);
+	ASSERT_TRUE(j != NULL);
+	ASSERT_STR_EQ(str(j, "peer"), "SAE_B");
+	cJSON_Delete(j);
+	https_resp_clear(&r);
+	https_client_free(c);
+}
+
 TEST(ipv6_literal)
 {
 	struct https_client *c = client("KME_A", ca, 1024, 0);
@@ -343,6 +412,7 @@ main(void)
 		TEST_CASE(failures_after_sending_not_retried),
 		TEST_CASE(bad_urls_refused),
 		TEST_CASE(ipv6_literal),
+		TEST_CASE(renewed_certificate_used_by_new_connections),
 	};
 	int rc;
 

@@ -15,7 +15,7 @@ and pool meet a real peer:
 
 Every answer's body is JSON: {"conn": connection number (from 1), "req":
 request number on it, "reads": records the request took, "method",
-"host", "ctype", "body"}.  Prints "port N" once listening.
+"host", "ctype", "body", "peer": the CN of the client's certificate}.  Prints "port N" once listening.
 
     https_stub.py --cert C --key K --ca CA
 """
@@ -55,9 +55,18 @@ def read_request(s, buf):
     return lines[0], fields, rest[:n], reads, rest[n:]
 
 
+def peer_cn(s):
+    for rdn in s.getpeercert().get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return None
+
+
 def serve(s, num):
     buf, req = b"", 0
     try:
+        peer = peer_cn(s)
         while True:
             r = read_request(s, buf)
             if r is None:
@@ -68,7 +77,7 @@ def serve(s, num):
             doc = json.dumps({"conn": num, "req": req, "reads": reads, "method": method,
                               "host": fields.get("host"), "ctype": fields.get("content-type"),
                               "expect": fields.get("expect"), "path": path,
-                              "body": body.decode("latin-1")}).encode()
+                              "body": body.decode("latin-1"), "peer": peer}).encode()
             path = path.split("?")[0]
             ok = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             if path == "/cl":
