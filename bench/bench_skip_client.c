@@ -3,7 +3,8 @@
  *
  * Times one key's life both ways against the same kme-sim pair:
  *   direct: ETSI 014 enc_keys at KME A as SAE_A, then dec_keys at KME B as
- *           SAE_B (libcurl, client certificates, kept-alive connections);
+ *           SAE_B (lib/https_client, the client skip-proxy calls its KME
+ *           with: client certificates, kept-alive connections);
  *   skip:   SKIP GET /key at skip-proxy A, then GET /key/{keyId} at
  *           skip-proxy B (TLS 1.3 external PSK, TLS_AES_256_GCM_SHA384,
  *           kept-alive connections; a minimal HTTP/1.1 client).
@@ -13,11 +14,11 @@
  * pairs_per_s" and "<mode> calls N" (every request sent, retries too).
  */
 #include "encoding.h"
+#include "https_client.h"
 #include "skip_client.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -66,50 +67,33 @@ die(const char *what)
 
 /* ---------------------------------------------------------- ETSI 014 direct */
 
-struct body {
-	char buf[8192];
-	size_t len;
-};
-
-static size_t
-body_write(char *p, size_t sz, size_t n, void *arg)
+static struct https_client *
+client_for(const char *cert, const char *key)
 {
-	struct body *b = arg;
+	struct https_client_cfg cfg = {
+		.ca_file = o.ca,
+		.cert_file = cert,
+		.key_file = key,
+		.verify_host = true,
+		.timeout_ms = 5000,
+		.body_max = 8192,
+		.pool = 1,
+	};
+	struct https_client *c = https_client_new(&cfg);
 
-	if (b->len + sz * n >= sizeof(b->buf))
-		return 0;
-	memcpy(b->buf + b->len, p, sz * n);
-	b->len += sz * n;
-	b->buf[b->len] = '\0';
-	return sz * n;
-}
-
-static CURL *
-curl_for(const char *cert, const char *key)
-{
-	CURL *h = curl_easy_init();
-
-	curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
-	curl_easy_setopt(h, CURLOPT_SSLKEY, key);
-	curl_easy_setopt(h, CURLOPT_CAINFO, o.ca);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-	return h;
+	if (c == NULL)
+		die("cannot set up the ETSI 014 client");
+	return c;
 }
 
 static int
-curl_get(CURL *h, const char *url, struct body *b, long *status)
+direct_get(struct https_client *c, const char *url, struct https_resp *r,
+	   long *status)
 {
-	b->len = 0;
-	b->buf[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
 	atomic_fetch_add(&calls_direct, 1);
-	if (curl_easy_perform(h) != CURLE_OK)
+	if (https_client_call(c, url, NULL, r) == -1)
 		return -1;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	*status = r->status;
 	return 0;
 }
 
@@ -134,8 +118,8 @@ container_first(const char *json, char *id, size_t idcap, char *key,
 }
 
 struct direct {
-	CURL *a, *b;
-	struct body body;
+	struct https_client *a, *b;
+	struct https_resp r;
 };
 
 /* One key: enc at A, dec at B.  Latencies in us; retries counted. */
@@ -150,8 +134,9 @@ direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec,
 	snprintf(url, sizeof(url),
 		 "%s/api/v1/keys/SAE_B/enc_keys?number=1&size=256", o.kme_a);
 	t0 = now_us();
-	if (curl_get(d->a, url, &d->body, &st) < 0 || st != 200 ||
-	    container_first(d->body.buf, id, sizeof(id), key_a, sizeof(key_a)) <
+	if (direct_get(d->a, url, &d->r, &st) < 0 || st != 200 ||
+	    d->r.body == NULL ||
+	    container_first(d->r.body, id, sizeof(id), key_a, sizeof(key_a)) <
 		0)
 		return -1;
 	*t_enc = now_us() - t0;
@@ -159,7 +144,7 @@ direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec,
 		 o.kme_b, id);
 	for (;;) {
 		t0 = now_us();
-		if (curl_get(d->b, url, &d->body, &st) < 0)
+		if (direct_get(d->b, url, &d->r, &st) < 0)
 			return -1;
 		if (st == 200)
 			break;
@@ -168,7 +153,8 @@ direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec,
 		usleep(200); /* the KME link has not carried it yet */
 	}
 	*t_dec = now_us() - t0;
-	if (container_first(d->body.buf, id_b, sizeof(id_b), key_b,
+	if (d->r.body == NULL ||
+	    container_first(d->r.body, id_b, sizeof(id_b), key_b,
 			    sizeof(key_b)) < 0 ||
 	    strcmp(key_a, key_b) != 0)
 		return -1;
@@ -347,8 +333,8 @@ rate_thread(void *arg)
 		skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
 		skip_init(&s.b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len);
 	} else {
-		d.a = curl_for(o.cert_a, o.key_a);
-		d.b = curl_for(o.cert_b, o.key_b);
+		d.a = client_for(o.cert_a, o.key_a);
+		d.b = client_for(o.cert_b, o.key_b);
 	}
 	while (now_us() < r->until) {
 		int rc = r->skip ? skip_pair(&s, &t1, &t2, &retries)
@@ -363,8 +349,9 @@ rate_thread(void *arg)
 		skip_close(&s.a);
 		skip_close(&s.b);
 	} else {
-		curl_easy_cleanup(d.a);
-		curl_easy_cleanup(d.b);
+		https_resp_clear(&d.r);
+		https_client_free(d.a);
+		https_client_free(d.b);
 	}
 	return NULL;
 }
@@ -432,15 +419,14 @@ main(int argc, char **argv)
 	int batch = 50, i = 0, j = 0;
 
 	parse_args(argc, argv);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	dk = calloc((size_t)o.n, 8);
 	dd = calloc((size_t)o.n, 8);
 	dp = calloc((size_t)o.n, 8);
 	sk = calloc((size_t)o.n, 8);
 	sg = calloc((size_t)o.n, 8);
 	sp = calloc((size_t)o.n, 8);
-	d.a = curl_for(o.cert_a, o.key_a);
-	d.b = curl_for(o.cert_b, o.key_b);
+	d.a = client_for(o.cert_a, o.key_a);
+	d.b = client_for(o.cert_b, o.key_b);
 	skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
 	skip_init(&s.b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len);
 	/* Warm-up: connections, TLS sessions, caches. */
@@ -470,8 +456,9 @@ main(int argc, char **argv)
 	report("skip", "key_by_id", sg, o.n);
 	report("skip", "pair", sp, o.n);
 	printf("direct retries %u\nskip retries %u\n", retries_d, retries_s);
-	curl_easy_cleanup(d.a);
-	curl_easy_cleanup(d.b);
+	https_resp_clear(&d.r);
+	https_client_free(d.a);
+	https_client_free(d.b);
 	skip_close(&s.a);
 	skip_close(&s.b);
 	printf("direct rate %.1f\n", measure_rate(false));
@@ -484,6 +471,5 @@ main(int argc, char **argv)
 	free(sk);
 	free(sg);
 	free(sp);
-	curl_global_cleanup();
 	return 0;
 }

@@ -23,7 +23,6 @@ fuzz_skip_req_OBJS := fuzz/fuzz_skip_req.o skip-proxy/skip_req.o
 
 # The load generator of bench/bench_skip (`make bench`); not installed, so
 # not in BINS.
-$(B)/bench/bench_skip_client: LDLIBS += -lcurl
 $(B)/bench/bench_skip_client: $(B)/bench/bench_skip_client.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
