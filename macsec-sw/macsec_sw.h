@@ -309,14 +309,17 @@ void pring_tx_put(struct pring *r, size_t len);
 
 struct wire {
 	char name[16]; /* IFNAMSIZ */
-	int fd;
+	int fd; /* receives; sends too without rings */
+	int tx_fd; /* sends: fd, or a socket of its own with rings */
 	int ifindex;
 	unsigned mtu;
 	uint8_t mac[ETH_ADDR_LEN];
-	/* PACKET_MMAP rings, when open with rings */
-	uint8_t *map;
-	size_t map_len;
+	/* PACKET_MMAP rings, when open with rings: fd's, tx_fd's */
+	uint8_t *map, *tx_map;
+	size_t map_len, tx_map_len;
 	struct pring rx, tx;
+	bool tx_vnet; /* transmit slots start with a virtio-net header */
+	uint8_t *tx_at; /* the slot wire_tx_slot() handed out */
 };
 
 /* Opens ifname with a packet socket (promiscuous, no outgoing copies);

@@ -720,7 +720,8 @@ main(int argc, char **argv)
 	int rc = 1;
 
 	memset(&d, 0, sizeof(d));
-	d.wire.fd = d.tap_fd = d.sig_fd = d.stop_fd = d.fail_fd = -1;
+	d.wire.fd = d.wire.tx_fd = d.tap_fd = d.sig_fd = d.stop_fd = d.fail_fd =
+	    -1;
 	log_init("macsec-sw", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_INFO);
 	/* Exit 2 for a bad command line, 1 for a bad configuration. */
 	switch (parse_args(argc, argv, &d, &fg, &check, &verbose)) {

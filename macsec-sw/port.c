@@ -1,11 +1,12 @@
 /*
  * port.c — the two ports of the SecY (802.1AE 10.1, Figure 10-1).
  *
- * The Uncontrolled Port is an Ethernet interface opened with an AF_PACKET
- * socket and served in batches: through memory-mapped receive and
- * transmit rings (ring.c), where the kernel copies a received frame into
- * the ring in the sender's context and sends ours from the ring's pages
- * without a copy, or with recvmmsg()/sendmmsg().  The Controlled
+ * The Uncontrolled Port is an Ethernet interface opened with AF_PACKET
+ * sockets and served in batches: through memory-mapped receive and
+ * transmit rings, each on a socket of its own (ring.c), where the kernel
+ * copies a received frame into the ring in the sender's context and
+ * takes ours from the transmit ring, or with recvmmsg()/sendmmsg() on one
+ * socket.  The Controlled
  * Port is a TAP device without a packet-information header.  With offloads
  * off, the kernel hands us complete frames with checksums done; with them
  * on, every frame comes and goes behind a virtio-net header and reads may
@@ -20,6 +21,7 @@
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <net/ethernet.h>
 #include <net/if_arp.h>
 #include <net/if.h>
@@ -62,60 +64,111 @@ if_ioctl(unsigned long req, struct ifreq *ifr)
 /* Room beyond the MTU and the Ethernet header: two VLAN tags. */
 #define WIRE_TAGS_LEN 8
 
+static int
+ring_map(int fd, const struct pring_geom *g, uint8_t **map, size_t *len)
+{
+	*len = g->block_size * g->block_nr;
+	*map = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*map == MAP_FAILED) {
+		*map = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * Maps a receive and a transmit ring on the still unbound socket, so that
- * no frame ever waits in its plain queue.  Slots hold the longest frame
- * the interface's MTU lets through (a longer one arrives cut short and is
- * dropped as one longer than PORT_FRAME_MAX is without rings); transmit
- * slots what the SecY may send (secy_set_max_frame: MTU and header).
+ * Maps a receive ring on the still unbound socket, so that no frame ever
+ * waits in its plain queue.  Slots hold the longest frame the interface's
+ * MTU lets through (a longer one arrives cut short and is dropped as one
+ * longer than PORT_FRAME_MAX is without rings).
  */
 static int
-wire_rings(struct wire *w)
+wire_rx_ring(struct wire *w)
 {
-	struct pring_geom rg, tg;
+	struct pring_geom g;
 	struct tpacket_req req;
 	long page = sysconf(_SC_PAGESIZE);
 	size_t rx_max = w->mtu + ETH_HDR_LEN + WIRE_TAGS_LEN;
-	unsigned rx_frames = RX_RING_OCTETS / (unsigned)rx_max;
-	int v = TPACKET_V2, one = 1;
+	unsigned frames = RX_RING_OCTETS / (unsigned)rx_max;
+	int v = TPACKET_V2;
 
-	if (rx_frames < RX_RING_FRAMES_MIN)
-		rx_frames = RX_RING_FRAMES_MIN;
+	if (frames < RX_RING_FRAMES_MIN)
+		frames = RX_RING_FRAMES_MIN;
 	if (page <= 0 || rx_max > PORT_FRAME_MAX ||
-	    pring_geometry(rx_max, rx_frames, (size_t)page, &rg) == -1 ||
-	    pring_geometry(w->mtu + ETH_HDR_LEN, TX_RING_FRAMES, (size_t)page,
-			   &tg) == -1)
+	    pring_geometry(rx_max, frames, (size_t)page, &g) == -1)
 		return -1;
 	if (setsockopt(w->fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) == -1)
 		return -1;
+	memset(&req, 0, sizeof(req));
+	req.tp_block_size = (unsigned)g.block_size;
+	req.tp_block_nr = g.block_nr;
+	req.tp_frame_size = (unsigned)g.frame_size;
+	req.tp_frame_nr = g.frame_nr;
+	if (setsockopt(w->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) ==
+		-1 ||
+	    ring_map(w->fd, &g, &w->map, &w->map_len) == -1)
+		return -1;
+	pring_init(&w->rx, w->map, &g);
+	return 0;
+}
+
+/*
+ * Sends go through a socket of their own with a transmit ring (slots of
+ * what the SecY may send, secy_set_max_frame: MTU and header), bound to
+ * the interface with protocol 0 so that it receives nothing; the receive
+ * thread's wait on the other socket is then not visited each time a sent
+ * frame's buffer is freed.
+ *
+ * Each frame in a slot follows a virtio-net header (PACKET_VNET_HDR)
+ * whose hdr_len is the whole frame: the kernel then copies the frame
+ * into the socket buffer instead of lending it the slot's pages, which a
+ * veth (or any device that forwards into another stack) would otherwise
+ * copy once more, into freshly allocated pages (skb_copy_ubufs).
+ */
+static int
+wire_tx_ring(struct wire *w, bool bypass)
+{
+	struct pring_geom g;
+	struct tpacket_req req;
+	struct sockaddr_ll sll;
+	long page = sysconf(_SC_PAGESIZE);
+	int v = TPACKET_V2, one = 1;
+
+	if (page <= 0 || pring_geometry(w->mtu + ETH_HDR_LEN, TX_RING_FRAMES,
+					(size_t)page, &g) == -1)
+		return -1;
+	if ((w->tx_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (setsockopt(w->tx_fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) ==
+	    -1)
+		return -1;
 	/* A frame the device refuses frees its slot instead of stopping
 	 * the ring. */
-	if (setsockopt(w->fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) == -1)
-		return -1;
-	req.tp_block_size = (unsigned)rg.block_size;
-	req.tp_block_nr = rg.block_nr;
-	req.tp_frame_size = (unsigned)rg.frame_size;
-	req.tp_frame_nr = rg.frame_nr;
-	if (setsockopt(w->fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) ==
+	if (setsockopt(w->tx_fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one)) ==
 	    -1)
 		return -1;
-	req.tp_block_size = (unsigned)tg.block_size;
-	req.tp_block_nr = tg.block_nr;
-	req.tp_frame_size = (unsigned)tg.frame_size;
-	req.tp_frame_nr = tg.frame_nr;
-	if (setsockopt(w->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) ==
-	    -1)
+	w->tx_vnet = setsockopt(w->tx_fd, SOL_PACKET, PACKET_VNET_HDR, &one,
+				sizeof(one)) == 0;
+	req.tp_block_size = (unsigned)g.block_size;
+	req.tp_block_nr = g.block_nr;
+	req.tp_frame_size = (unsigned)g.frame_size;
+	req.tp_frame_nr = g.frame_nr;
+	if (setsockopt(w->tx_fd, SOL_PACKET, PACKET_TX_RING, &req,
+		       sizeof(req)) == -1 ||
+	    ring_map(w->tx_fd, &g, &w->tx_map, &w->tx_map_len) == -1)
 		return -1;
-	/* One mapping: the receive ring, then the transmit ring. */
-	w->map_len = rg.block_size * rg.block_nr + tg.block_size * tg.block_nr;
-	w->map = mmap(NULL, w->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      w->fd, 0);
-	if (w->map == MAP_FAILED) {
-		w->map = NULL;
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = 0;
+	sll.sll_ifindex = w->ifindex;
+	if (bind(w->tx_fd, (struct sockaddr *)&sll, sizeof(sll)) == -1)
 		return -1;
-	}
-	pring_init(&w->rx, w->map, &rg);
-	pring_init(&w->tx, w->map + rg.block_size * rg.block_nr, &tg);
+	/* Straight to the driver's queue, past the qdisc and past packet
+	 * taps: tcpdump on the interface no longer sees what we send. */
+	if (bypass && setsockopt(w->tx_fd, SOL_PACKET, PACKET_QDISC_BYPASS,
+				 &one, sizeof(one)) == -1)
+		log_debug("%s: PACKET_QDISC_BYPASS unsupported", w->name);
+	pring_init(&w->tx, w->tx_map, &g);
 	return 0;
 }
 
@@ -128,7 +181,7 @@ wire_open(struct wire *w, const char *ifname, bool bypass, bool rings)
 	int one = 1, rcvbuf = 4 << 20;
 
 	memset(w, 0, sizeof(*w));
-	w->fd = -1;
+	w->fd = w->tx_fd = -1;
 	memset(&ifr, 0, sizeof(ifr));
 	if (str_copy(ifr.ifr_name, sizeof(ifr.ifr_name), ifname) == -1 ||
 	    str_copy(w->name, sizeof(w->name), ifname) == -1) {
@@ -154,7 +207,7 @@ wire_open(struct wire *w, const char *ifname, bool bypass, bool rings)
 		log_warn("AF_PACKET socket (needs CAP_NET_RAW)");
 		goto err;
 	}
-	if (rings && wire_rings(w) == -1) {
+	if (rings && (wire_rx_ring(w) == -1 || wire_tx_ring(w, bypass) == -1)) {
 		log_info("%s: no packet rings (%s): plain receive and send",
 			 ifname, strerror(errno));
 		wire_close(w);
@@ -181,6 +234,9 @@ wire_open(struct wire *w, const char *ifname, bool bypass, bool rings)
 	if (setsockopt(w->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one,
 		       sizeof(one)) == -1)
 		log_debug("%s: PACKET_IGNORE_OUTGOING unsupported", ifname);
+	if (w->map != NULL)
+		return 0;
+	w->tx_fd = w->fd;
 	(void)setsockopt(w->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	/* Straight to the driver's queue, past the qdisc and past packet
 	 * taps: tcpdump on the interface no longer sees what we send. */
@@ -198,10 +254,14 @@ wire_close(struct wire *w)
 {
 	if (w->map != NULL)
 		munmap(w->map, w->map_len);
-	w->map = NULL;
+	if (w->tx_map != NULL)
+		munmap(w->tx_map, w->tx_map_len);
+	w->map = w->tx_map = NULL;
+	if (w->tx_fd != -1 && w->tx_fd != w->fd)
+		close(w->tx_fd);
 	if (w->fd != -1)
 		close(w->fd);
-	w->fd = -1;
+	w->fd = w->tx_fd = -1;
 }
 
 /* The kernel reports a pending socket error (ENETDOWN after a link flap)
@@ -292,7 +352,7 @@ wire_recv(struct wire *w, struct port_batch *b)
 uint64_t
 wire_drops(struct wire *w)
 {
-	struct tpacket_stats st;
+	struct tpacket_stats_v3 st; /* begins as struct tpacket_stats */
 	socklen_t len = sizeof(st);
 
 	/* Reading the statistics also resets them. */
@@ -318,7 +378,7 @@ wire_send(struct wire *w, const struct port_batch *b)
 	}
 	/* Blocking sends: a full queue pushes back on the TAP's senders. */
 	while (done < b->n) {
-		n = sendmmsg(w->fd, msg + done, (unsigned)(b->n - done), 0);
+		n = sendmmsg(w->tx_fd, msg + done, (unsigned)(b->n - done), 0);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -344,7 +404,7 @@ wire_tx_send(struct wire *w)
 {
 	/* The kernel sends every slot marked, in ring order, whichever
 	 * thread asks; no waiting for completions. */
-	while (send(w->fd, NULL, 0, MSG_DONTWAIT) == -1) {
+	while (send(w->tx_fd, NULL, 0, MSG_DONTWAIT) == -1) {
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == ENOBUFS)
@@ -355,6 +415,17 @@ wire_tx_send(struct wire *w)
 	return 0;
 }
 
+/* The frame's place in the slot: behind the virtio-net header, if any. */
+static uint8_t *
+tx_frame(struct wire *w, uint8_t *slot, size_t *cap)
+{
+	w->tx_at = slot;
+	if (!w->tx_vnet)
+		return slot;
+	*cap -= VNET_HDR_LEN;
+	return slot + VNET_HDR_LEN;
+}
+
 uint8_t *
 wire_tx_slot(struct wire *w, size_t *cap)
 {
@@ -363,7 +434,7 @@ wire_tx_slot(struct wire *w, size_t *cap)
 	int tries;
 
 	if ((p = pring_tx_slot(&w->tx, cap)) != NULL)
-		return p;
+		return tx_frame(w, p, cap);
 	/*
 	 * Full: the head slot's frame is still on its way.  Send what is
 	 * queued and wait for a slot; a full ring pushes back on the TAP's
@@ -373,8 +444,8 @@ wire_tx_slot(struct wire *w, size_t *cap)
 		return NULL;
 	for (tries = 0; tries < 100; tries++) {
 		if ((p = pring_tx_slot(&w->tx, cap)) != NULL)
-			return p;
-		pfd.fd = w->fd;
+			return tx_frame(w, p, cap);
+		pfd.fd = w->tx_fd;
 		pfd.events = POLLOUT;
 		if (poll(&pfd, 1, 10) == -1 && errno != EINTR)
 			return NULL;
@@ -386,7 +457,17 @@ wire_tx_slot(struct wire *w, size_t *cap)
 void
 wire_tx_put(struct wire *w, size_t len)
 {
-	pring_tx_put(&w->tx, len);
+	struct virtio_net_hdr h;
+
+	if (!w->tx_vnet) {
+		pring_tx_put(&w->tx, len);
+		return;
+	}
+	/* No offloads; all of it is header, copied (see wire_tx_ring()). */
+	memset(&h, 0, sizeof(h));
+	h.hdr_len = (uint16_t)len;
+	memcpy(w->tx_at, &h, VNET_HDR_LEN);
+	pring_tx_put(&w->tx, VNET_HDR_LEN + len);
 }
 
 int
