@@ -8,6 +8,7 @@
  */
 #include "http_resp.h"
 
+#include "encoding.h"
 #include "secmem.h"
 
 #include <stdlib.h>
@@ -86,18 +87,6 @@ static bool
 is_ows(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Trims OWS from both ends of s[0..*n). */
@@ -345,7 +334,7 @@ chunk_size_line(struct http_resp *p, const char *s, size_t n)
 	size_t i = 0;
 	int v;
 
-	for (; i < n && (v = hex_value(s[i])) != -1; i++) {
+	for (; i < n && (v = hex_char_value((unsigned char)s[i])) != -1; i++) {
 		if (sz > (UINT64_MAX >> 4))
 			return too_large(p);
 		sz = sz * 16 + (uint64_t)v;
