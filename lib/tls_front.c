@@ -1301,8 +1301,14 @@ tf_dispatch(struct tf_conn *c)
 	/* Alone on its loop, the connection has nobody to keep waiting: the
 	 * handler runs here, without two thread hand-offs. */
 	if (tf->nworkers == 0 || (c->loop->conns == c && c->next == NULL)) {
+		int rc;
+
 		tf->handler(&j->req, &j->resp, tf->handler_arg);
-		return tf_answer(c, j);
+		rc = tf_answer(c, j);
+		/* The handler's frames (and the answer's) may hold key bytes:
+		 * a 014 answer read into a stack buffer, a decoded key. */
+		secmem_wipe_stack();
+		return rc;
 	}
 	pthread_mutex_lock(&tf->q_lock);
 	if (tf->q_tail != NULL)
@@ -1470,6 +1476,7 @@ tf_worker_main(void *arg)
 		if (j == NULL)
 			break;
 		tf->handler(&j->req, &j->resp, tf->handler_arg);
+		secmem_wipe_stack(); /* as after a handler run in the loop */
 		l = j->loop;
 		pthread_mutex_lock(&l->done_lock);
 		j->next = l->done;
