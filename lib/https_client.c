@@ -90,6 +90,8 @@ struct https_err {
 
 static void https_conn_free(struct https_conn *k, bool shutdown);
 static SSL_CTX *https_ctx_get(struct https_client *c, struct https_err *e);
+static int https_ctx_refresh_locked(struct https_client *c,
+				    struct https_err *e);
 
 /* Appends OpenSSL's queued reasons (and clears the queue). */
 static void
@@ -159,8 +161,8 @@ struct https_client *
 https_client_new(const struct https_client_cfg *cfg)
 {
 	struct https_client *c = calloc(1, sizeof(*c));
+	struct https_err e = { .fail = HTTPS_OK };
 	struct sigaction sa;
-	char why[HTTPS_CLIENT_ERR_MAX];
 
 	if (c == NULL)
 		return NULL;
@@ -185,16 +187,8 @@ https_client_new(const struct https_client_cfg *cfg)
 		c->cfg.pool = HTTPS_POOL_MAX;
 	/* A file that cannot be read yet is tried again on each call, and
 	 * its reason is then each call's error. */
-	for (size_t i = 0; i < 3; i++) {
-		if (stat(i == 0	  ? c->ca_file
-			 : i == 1 ? c->cert_file
-				  : c->key_file,
-			 &c->files[i]) == -1)
-			memset(&c->files[i], 0, sizeof(c->files[i]));
-	}
-	c->ctx = https_ctx_new(c, why, sizeof(why));
-	if (c->ctx == NULL)
-		log_warnx("HTTPS client: %s", why);
+	if (https_ctx_refresh_locked(c, &e) == -1)
+		log_warnx("HTTPS client: %s", e.msg);
 	/* A write to a connection the peer reset must fail, not kill the
 	 * process: SIGPIPE is ignored unless the program handles it. */
 	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
@@ -478,14 +472,16 @@ https_conn_open(struct https_client *c, struct https_url *u, const char *key,
 	}
 	snprintf(k->key, sizeof(k->key), "%s", key);
 	k->timeo_us = UINT64_MAX;
-	k->fd = tcp_connect(u, cdl, e);
-	if (k->fd == -1) {
+	/* No connection while the files cannot be loaded. */
+	ERR_clear_error();
+	if ((ctx = https_ctx_get(c, e)) == NULL) {
 		free(k);
 		return NULL;
 	}
-	ERR_clear_error();
-	if ((ctx = https_ctx_get(c, e)) == NULL) {
-		https_conn_free(k, false);
+	k->fd = tcp_connect(u, cdl, e);
+	if (k->fd == -1) {
+		SSL_CTX_free(ctx);
+		free(k);
 		return NULL;
 	}
 	k->ssl = SSL_new(ctx);
@@ -792,17 +788,6 @@ https_ctx_refresh_locked(struct https_client *c, struct https_err *e)
 	return 0;
 }
 
-static int
-https_ctx_ready(struct https_client *c, struct https_err *e)
-{
-	int rc;
-
-	pthread_mutex_lock(&c->lock);
-	rc = c->ctx != NULL ? 0 : https_ctx_refresh_locked(c, e);
-	pthread_mutex_unlock(&c->lock);
-	return rc;
-}
-
 /* A reference to the context for a new connection (SSL_CTX_free it). */
 static SSL_CTX *
 https_ctx_get(struct https_client *c, struct https_err *e)
@@ -861,9 +846,8 @@ https_client_call(struct https_client *c, const char *url, const char *json,
 	for (;;) {
 		r->attempts++;
 		deadline = deadline_after(c->cfg.timeout_ms);
-		if (https_ctx_ready(c, &e) == 0 &&
-		    ((k = https_pool_take(c, key)) != NULL ||
-		     (k = https_conn_open(c, &u, key, deadline, &e)) != NULL))
+		if ((k = https_pool_take(c, key)) != NULL ||
+		    (k = https_conn_open(c, &u, key, deadline, &e)) != NULL)
 			break;
 		if (r->attempts > c->cfg.retries || !e.unsent)
 			goto out;
