@@ -19,26 +19,40 @@
 
 static char dbpath[64];
 
-static struct kme_store *
-fresh(void)
+/* A database's file and the ones SQLite keeps beside it. */
+static void
+unlink_db(const char *path)
+{
+	char p[128];
+
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+}
+
+/* dbpath names this process's database, which does not exist yet. */
+static void
+fresh_path(void)
 {
 	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db",
 		 (int)getpid());
 	unlink(dbpath);
+}
+
+static struct kme_store *
+fresh(void)
+{
+	fresh_path();
 	return kme_store_open(dbpath);
 }
 
 static void
 cleanup_db(struct kme_store *st)
 {
-	char p[96];
-
 	kme_store_free(st);
-	unlink(dbpath);
-	snprintf(p, sizeof(p), "%s-wal", dbpath);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", dbpath);
-	unlink(p);
+	unlink_db(dbpath);
 }
 
 static char slaves1[1][KME_ID_MAX + 1] = { "SAE_B" };
@@ -207,9 +221,7 @@ TEST(wal_frames_recovered_by_plain_sqlite)
 	pid_t pid;
 
 	ASSERT_TRUE(keys != NULL);
-	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db",
-		 (int)getpid());
-	unlink(dbpath);
+	fresh_path();
 	pid = fork();
 	if (pid == 0) {
 		struct kme_store *st = kme_store_open(dbpath);
@@ -298,9 +310,7 @@ TEST(checkpoint_off_the_commit)
 	ssize_t n;
 	pid_t pid;
 
-	snprintf(dbpath, sizeof(dbpath), "/tmp/test_kme_store.%d.db",
-		 (int)getpid());
-	unlink(dbpath);
+	fresh_path();
 	pid = fork();
 	if (pid == 0) {
 		struct kme_store *st = kme_store_open(dbpath);
@@ -341,11 +351,7 @@ TEST(checkpoint_off_the_commit)
 	ASSERT_INT_EQ(pool_bits_of(copy, "KME_C"), 0);
 	ASSERT_INT_EQ(pool_bits_of(dbpath, "KME_B"), TXNS);
 	ASSERT_INT_EQ(pool_bits_of(dbpath, "KME_C"), 4242);
-	unlink(copy);
-	snprintf(buf, sizeof(buf), "%s-wal", copy);
-	unlink(buf);
-	snprintf(buf, sizeof(buf), "%s-shm", copy);
-	unlink(buf);
+	unlink_db(copy);
 	cleanup_db(NULL);
 }
 
