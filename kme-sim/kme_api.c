@@ -467,6 +467,8 @@ kme_api_start(struct kme *k)
 		log_err("api: cannot set up TLS from cert/key/sae_ca");
 		return -1;
 	}
+	/* The connection pool holds one head (the front bounds it to 16 KiB)
+	 * and is zeroed on every request: no larger than it needs to be. */
 	k->api_mhd =
 	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
 				 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
