@@ -63,11 +63,16 @@ struct agent {
 	struct http_pages *http; /* metrics_listen */
 };
 
-static volatile sig_atomic_t quit, hup;
+static volatile sig_atomic_t quit, hup, reading_conf;
 
 static void
 on_signal(int sig)
 {
+	/* Opening the configuration may block (a FIFO with no writer yet)
+	 * and nothing is set up to undo: a TERM then ends the process here,
+	 * as a flag set just before the open() would never be seen. */
+	if (sig != SIGHUP && reading_conf)
+		_exit(0);
 	if (sig == SIGHUP)
 		hup = 1;
 	else
@@ -517,8 +522,12 @@ main(int argc, char **argv)
 	/* stderr until we daemonize: config errors reach the operator. */
 	log_init("mka-agent", LOG_DEST_STDERR, LOG_FMT_TEXT,
 		 verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	reading_conf = 1;
+	if (quit)
+		return 0;
 	if (mka_conf_load(conf_path, &a.conf) == -1)
 		return 1;
+	reading_conf = 0;
 	if (optind < argc) {
 		/* A query of the running agent: status or metrics. */
 		if (optind + 1 == argc &&
