@@ -301,7 +301,8 @@ int kme_store_ready_claim(struct kme_store *st, const char *master,
 /* Deletes a peer's ready keys created before the given time. */
 int64_t kme_store_ready_purge(struct kme_store *st, const char *peer,
 			      int64_t before);
-/* Slave side: a prefetched key was delivered; its key_ttl starts now. */
+/* Slave side: prefetched keys were delivered; key_ttl starts now for
+ * those not fetched yet. */
 int kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
 		     size_t n, int64_t expires);
 int64_t kme_store_reserved_count(struct kme_store *st);

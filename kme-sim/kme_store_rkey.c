@@ -356,8 +356,12 @@ kme_store_extend_locked(struct kme_store *st, const uint8_t (*ids)[UUID_LEN],
 	sqlite3_stmt *s;
 	int rc = -1;
 
-	s = kme_store_prep(st, "UPDATE rkey SET expires = max(expires, ?) "
-			       "WHERE key_id = ?");
+	/* Only rows still holding their key: a fetched row is an audit
+	 * record, kept key_ttl past the expiry it had when fetched, and
+	 * rewriting it (and its expires index entry) would only move that.
+	 * Most delivered keys are fetched before the next sync. */
+	s = kme_store_prep(st, "UPDATE rkey SET expires = ?1 WHERE key_id = ?2 "
+			       "AND key IS NOT NULL AND expires < ?1");
 	if (s == NULL || kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {

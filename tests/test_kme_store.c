@@ -552,6 +552,58 @@ TEST(fetch_audit_and_retention)
 	cleanup_db(st);
 }
 
+/*
+ * A delivery (kme_store_extend) starts key_ttl for keys still waiting for
+ * their slave, never shortens one, and leaves a fetched key's audit row
+ * with the expiry it had when fetched.
+ */
+TEST(extend_waiting_keys_only)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(3, 16),
+		       *out = kme_keys_new(1);
+	uint8_t id[3][UUID_LEN];
+	int64_t now = wall_s();
+
+	ASSERT_INT_EQ(kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1,
+					keys, 3, now + 10),
+		      0);
+	for (int i = 0; i < 3; i++)
+		memcpy(id[i], keys[i].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
+	/* keys[2] is given a later expiry first, which the delivery keeps. */
+	ASSERT_INT_EQ(kme_store_extend(st, (const uint8_t(*)[UUID_LEN])id + 2,
+				       1, now + 90),
+		      0);
+	ASSERT_INT_EQ(kme_store_extend(st, (const uint8_t(*)[UUID_LEN])id, 3,
+				       now + 60),
+		      0);
+	kme_store_free(st);
+	ASSERT_INT_EQ(
+	    db_int("SELECT count(*) FROM rkey WHERE expires = "
+		   "(SELECT max(expires) FROM rkey) AND key IS NOT NULL"),
+	    1);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey WHERE key IS NULL"), 1);
+	ASSERT_INT_EQ(db_int("SELECT max(expires) - min(expires) FROM rkey"),
+		      80);
+	ASSERT_INT_EQ(db_int("SELECT sum(expires) FROM rkey") - 3 * now,
+		      10 + 60 + 90);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	/* The fetched key's audit row goes log_keep after its own expiry. */
+	ASSERT_INT_EQ(kme_store_expire(st, now + 10 + 5, 5), 0);
+	kme_store_free(st);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log"), 0);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey WHERE key IS NOT NULL"),
+		      2);
+	st = kme_store_open(dbpath);
+	kme_keys_free(out, 1);
+	kme_keys_free(keys, 3);
+	cleanup_db(st);
+}
+
 /* The first release's tables, as it created them. */
 static const char schema_v1[] =
     "CREATE TABLE pool(peer TEXT PRIMARY KEY, bits INTEGER NOT NULL) WITHOUT ROWID;"
@@ -747,6 +799,7 @@ TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
 	  TEST_CASE(files_private), TEST_CASE(ready_take_same_second),
 	  TEST_CASE(fetch_audit_and_retention),
+	  TEST_CASE(extend_waiting_keys_only),
 	  TEST_CASE(carries_over_schema_v1),
 	  TEST_CASE(reserve_batch_refuses_repeated_ids),
 	  TEST_CASE(ready_claim_bounds_and_durable),
