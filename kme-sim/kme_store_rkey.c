@@ -122,22 +122,23 @@ out:
 
 /* The statements of one fetch transaction. */
 struct kme_store_fetch_q {
-	sqlite3_stmt *row; /* this key for this slave */
+	/* this key for this slave, and does another slave still wait for
+	 * it (the key leaves the count of waiting keys with the last) */
+	sqlite3_stmt *row;
 	sqlite3_stmt *party; /* is the master a party to this key at all */
 	sqlite3_stmt *mark; /* the slave has it: bytes gone, time noted */
-	sqlite3_stmt *waiting; /* does another slave still wait for it */
 };
 
 /*
  * Within the fetch transaction: looks one key up for (master, slave) and
  * marks it fetched, which writes that one row in place.  The key itself
- * is copied to out.
+ * is copied to out; *last says whether no other slave waits for it.
  */
 static enum kme_fetch_rc
 kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 		    const char *master, const char *slave,
 		    const uint8_t id[UUID_LEN], int64_t now,
-		    struct kme_key *out)
+		    struct kme_key *out, bool *last)
 {
 	int r, other;
 
@@ -172,6 +173,7 @@ kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 		return KME_FETCH_ERROR;
 	memcpy(out->bytes, sqlite3_column_blob(q->row, 1), out->len);
 	memcpy(out->id, id, UUID_LEN);
+	*last = sqlite3_column_int(q->row, 2) == 0;
 	sqlite3_reset(q->row);
 	sqlite3_reset(q->mark);
 	sqlite3_bind_blob(q->mark, 1, id, UUID_LEN, SQLITE_STATIC);
@@ -191,9 +193,10 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 	int64_t now = wall_s(), done = 0;
 
 	pthread_mutex_lock(&st->lock);
-	q.row =
-	    kme_store_prep(st, "SELECT master, key FROM rkey WHERE key_id = ?1 "
-			       "AND slave = ?2 AND expires > ?3");
+	q.row = kme_store_prep(
+	    st, "SELECT master, key, EXISTS(SELECT 1 FROM rkey AS o WHERE "
+		"o.key_id = ?1 AND o.slave <> ?2 AND o.key IS NOT NULL) "
+		"FROM rkey WHERE key_id = ?1 AND slave = ?2 AND expires > ?3");
 	q.party =
 	    kme_store_prep(st,
 			   "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
@@ -202,18 +205,14 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 	q.mark =
 	    kme_store_prep(st, "UPDATE rkey SET key = NULL, fetched_at = ?3 "
 			       "WHERE key_id = ?1 AND slave = ?2");
-	q.waiting =
-	    kme_store_prep(st, "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
-			       "key IS NOT NULL LIMIT 1");
-	if (q.row == NULL || q.party == NULL || q.mark == NULL ||
-	    q.waiting == NULL)
+	if (q.row == NULL || q.party == NULL || q.mark == NULL)
 		goto out;
 	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		enum kme_fetch_rc r = kme_store_fetch_one(st, &q, master, slave,
-							  ids[i], now, &out[i]);
-		int left;
+		bool last = false;
+		enum kme_fetch_rc r = kme_store_fetch_one(
+		    st, &q, master, slave, ids[i], now, &out[i], &last);
 
 		if (r == KME_FETCH_ERROR) {
 			worst = r;
@@ -223,17 +222,8 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		if (r == KME_FETCH_UNAUTHORIZED ||
 		    (r == KME_FETCH_NOT_FOUND && worst == KME_FETCH_OK))
 			worst = r;
-		if (r != KME_FETCH_OK)
-			continue;
 		/* The key leaves the count once every slave has it. */
-		sqlite3_bind_blob(q.waiting, 1, ids[i], UUID_LEN,
-				  SQLITE_STATIC);
-		left = kme_store_exists(st, q.waiting);
-		if (left == -1) {
-			worst = KME_FETCH_ERROR;
-			break;
-		}
-		done += left == 0;
+		done += r == KME_FETCH_OK && last;
 	}
 	if (worst != KME_FETCH_OK || kme_store_run(st, "COMMIT") == -1) {
 		kme_store_run(st, "ROLLBACK");
@@ -247,7 +237,6 @@ out:
 	kme_store_release(st, q.row);
 	kme_store_release(st, q.party);
 	kme_store_release(st, q.mark);
-	kme_store_release(st, q.waiting);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }
