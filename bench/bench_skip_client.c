@@ -17,7 +17,10 @@
  * pairs_per_s", "<mode> calls N" (every request sent, retries too; relay
  * also "relay calls_a N" and "relay calls_b N", per relay) and "<mode>
  * client_cpu_us X" (this program's CPU per call of the mode, latency and
- * rate phases, getrusage of the threads that made the calls).
+ * rate phases, getrusage of the threads that made the calls).  Rate
+ * phases are framed by "rate begin S" and "<mode> rate_cpu S" lines (this
+ * process's CPU seconds so far, written at once) for bench_skip to read
+ * the servers' CPU at the same moments.
  */
 #include "encoding.h"
 #include "https_client.h"
@@ -75,13 +78,13 @@ now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* CPU time of the calling thread, us. */
+/* CPU time of the calling thread (RUSAGE_THREAD) or process, us. */
 static uint64_t
-thread_cpu_us(void)
+cpu_time_us(int who)
 {
 	struct rusage ru;
 
-	getrusage(RUSAGE_THREAD, &ru);
+	getrusage(who, &ru);
 	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
@@ -448,7 +451,7 @@ rate_thread(void *arg)
 	unsigned retries = 0;
 
 	pair_open(r->mode, &d, &s);
-	cpu0 = thread_cpu_us();
+	cpu0 = cpu_time_us(RUSAGE_THREAD);
 	while (now_us() < r->until) {
 		if (pair_run(r->mode, &d, &s, &t1, &t2, &retries) < 0) {
 			r->failed = true;
@@ -456,7 +459,7 @@ rate_thread(void *arg)
 		}
 		atomic_fetch_add(r->pairs, 1);
 	}
-	atomic_fetch_add(&cpu_us[r->mode], thread_cpu_us() - cpu0);
+	atomic_fetch_add(&cpu_us[r->mode], cpu_time_us(RUSAGE_THREAD) - cpu0);
 	pair_close(r->mode, &d, &s);
 	return NULL;
 }
@@ -554,7 +557,7 @@ main(int argc, char **argv)
 	while (more) {
 		more = false;
 		for (int m = 0; m < M_N; m++) {
-			uint64_t cpu0 = thread_cpu_us();
+			uint64_t cpu0 = cpu_time_us(RUSAGE_THREAD);
 
 			for (int k = 0; k < batch && done[m] < o.n;
 			     k++, done[m]++) {
@@ -569,7 +572,8 @@ main(int argc, char **argv)
 						: "relay pair failed");
 				tp[m][i] = t1[m][i] + t2[m][i];
 			}
-			atomic_fetch_add(&cpu_us[m], thread_cpu_us() - cpu0);
+			atomic_fetch_add(&cpu_us[m],
+					 cpu_time_us(RUSAGE_THREAD) - cpu0);
 			more |= done[m] < o.n;
 		}
 	}
@@ -582,9 +586,14 @@ main(int argc, char **argv)
 		printf("%s retries %u\n", mode_name[m], retries[m]);
 	for (int m = 0; m < M_N; m++)
 		pair_close((enum mode)m, &d[m], &s[m]);
-	for (int m = 0; m < M_N; m++)
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("rate begin %.6f\n", (double)cpu_time_us(RUSAGE_SELF) / 1e6);
+	for (int m = 0; m < M_N; m++) {
 		printf("%s rate %.1f\n", mode_name[m],
 		       measure_rate((enum mode)m));
+		printf("%s rate_cpu %.6f\n", mode_name[m],
+		       (double)cpu_time_us(RUSAGE_SELF) / 1e6);
+	}
 	printf("direct calls %lu\nskip calls %lu\nrelay calls %lu\n",
 	       atomic_load(&calls_direct), atomic_load(&calls_skip),
 	       mode_calls(M_RELAY));
