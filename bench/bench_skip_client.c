@@ -12,15 +12,16 @@
  *           connections, to bench_skip_relay A and B (a relay with no
  *           work of its own in front of each KME).
  * Latency: one client, batches of the modes interleaved so that load
- * from elsewhere hits all alike.  Rate: T threads, each mode in turn.
+ * from elsewhere hits all alike.  Rate: T threads, each mode in turn, in
+ * slices of about a second (the same share of the time for each mode).
  * Prints lines "<mode> <op> p50 p99 p90 p99.9 max" (us), "<mode> rate
  * pairs_per_s", "<mode> calls N" (every request sent, retries too; relay
  * also "relay calls_a N" and "relay calls_b N", per relay) and "<mode>
  * client_cpu_us X" (this program's CPU per call of the mode, latency and
  * rate phases, getrusage of the threads that made the calls).  Rate
- * phases are framed by "rate begin S" and "<mode> rate_cpu S" lines (this
- * process's CPU seconds so far, written at once) for bench_skip to read
- * the servers' CPU at the same moments.
+ * slices are framed by "rate begin S" and "<mode> rate_cpu S K" lines
+ * (this process's CPU seconds so far, written at once; K keys in the
+ * slice) for bench_skip to read the servers' CPU at the same moments.
  */
 #include "encoding.h"
 #include "https_client.h"
@@ -223,6 +224,8 @@ skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk,
 	if ((c->cl = skip_client_new(&cfg)) == NULL ||
 	    (c->ssl = skip_client_connect(c->cl, why, sizeof(why))) == NULL)
 		die("cannot connect to a skip-proxy with TLS 1.3 PSK");
+	/* A record per read(), as the direct mode's lib/https_client reads. */
+	SSL_set_read_ahead(c->ssl, 1);
 }
 
 static void
@@ -464,8 +467,9 @@ rate_thread(void *arg)
 	return NULL;
 }
 
-static double
-measure_rate(enum mode m)
+/* Keys made by o.threads threads in seconds; *us = the time it took. */
+static unsigned long
+measure_rate(enum mode m, double seconds, uint64_t *us)
 {
 	pthread_t th[16];
 	struct rate_arg ra[16];
@@ -473,9 +477,9 @@ measure_rate(enum mode m)
 	uint64_t t0 = now_us();
 
 	for (int i = 0; i < o.threads; i++) {
-		ra[i] = (struct rate_arg){ m, &pairs,
-					   t0 + (uint64_t)(o.seconds * 1e6),
-					   false };
+		ra[i] =
+		    (struct rate_arg){ m, &pairs,
+				       t0 + (uint64_t)(seconds * 1e6), false };
 		pthread_create(&th[i], NULL, rate_thread, &ra[i]);
 	}
 	for (int i = 0; i < o.threads; i++) {
@@ -485,7 +489,8 @@ measure_rate(enum mode m)
 			    : m == M_SKIP ? "a SKIP pair failed under load"
 					  : "a relay pair failed under load");
 	}
-	return (double)atomic_load(&pairs) / ((double)(now_us() - t0) / 1e6);
+	*us = now_us() - t0;
+	return atomic_load(&pairs);
 }
 
 static void
@@ -529,11 +534,14 @@ main(int argc, char **argv)
 	struct direct d[M_N];
 	struct skippair s[M_N];
 	unsigned retries[M_N] = { 0 };
-	unsigned long warm[M_N];
+	unsigned long warm[M_N], keys[M_N] = { 0 };
+	uint64_t rate_us[M_N] = { 0 };
+	int rounds;
 	int batch = 50, done[M_N] = { 0 };
 	bool more = true;
 
 	parse_args(argc, argv);
+	rounds = o.seconds < 1.0 ? 1 : (int)(o.seconds + 0.5);
 	for (int m = 0; m < M_N; m++) {
 		t1[m] = calloc((size_t)o.n, 8);
 		t2[m] = calloc((size_t)o.n, 8);
@@ -586,14 +594,24 @@ main(int argc, char **argv)
 		printf("%s retries %u\n", mode_name[m], retries[m]);
 	for (int m = 0; m < M_N; m++)
 		pair_close((enum mode)m, &d[m], &s[m]);
+	/* Rate: the modes in turn, in slices of about a second each, so that
+	 * load from elsewhere that comes and goes hits all modes alike. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("rate begin %.6f\n", (double)cpu_time_us(RUSAGE_SELF) / 1e6);
-	for (int m = 0; m < M_N; m++) {
+	for (int r = 0; r < rounds; r++)
+		for (int m = 0; m < M_N; m++) {
+			uint64_t us;
+			unsigned long k =
+			    measure_rate((enum mode)m, o.seconds / rounds, &us);
+
+			keys[m] += k;
+			rate_us[m] += us;
+			printf("%s rate_cpu %.6f %lu\n", mode_name[m],
+			       (double)cpu_time_us(RUSAGE_SELF) / 1e6, k);
+		}
+	for (int m = 0; m < M_N; m++)
 		printf("%s rate %.1f\n", mode_name[m],
-		       measure_rate((enum mode)m));
-		printf("%s rate_cpu %.6f\n", mode_name[m],
-		       (double)cpu_time_us(RUSAGE_SELF) / 1e6);
-	}
+		       (double)keys[m] / ((double)rate_us[m] / 1e6));
 	printf("direct calls %lu\nskip calls %lu\nrelay calls %lu\n",
 	       atomic_load(&calls_direct), atomic_load(&calls_skip),
 	       mode_calls(M_RELAY));
