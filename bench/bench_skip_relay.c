@@ -67,9 +67,9 @@ relay_serve(const struct tls_front_req *fr, struct tls_front_resp *out,
 		out->status = 502;
 	} else {
 		out->status = (int)kr.status;
+		/* The body holds keys: the front wipes it, as kr's is wiped. */
 		if (kr.len > 0 && (out->body = malloc(kr.len)) != NULL) {
-			memcpy(out->body, kr.body,
-			       kr.len); /* the front wipes it */
+			memcpy(out->body, kr.body, kr.len);
 			out->len = kr.len;
 		} else if (kr.len > 0) {
 			out->status = 500;
