@@ -7,11 +7,21 @@
  *           with: client certificates, kept-alive connections);
  *   skip:   SKIP GET /key at skip-proxy A, then GET /key/{keyId} at
  *           skip-proxy B (TLS 1.3 external PSK, TLS_AES_256_GCM_SHA384,
- *           kept-alive connections; a minimal HTTP/1.1 client).
- * Latency: one client, batches of the two modes interleaved so that load
- * from elsewhere hits both alike.  Rate: T threads, each mode in turn.
+ *           kept-alive connections; a minimal HTTP/1.1 client);
+ *   relay:  the direct mode's 014 requests over the SKIP mode's TLS-PSK
+ *           connections, to bench_skip_relay A and B (a relay with no
+ *           work of its own in front of each KME).
+ * Latency: one client, batches of the modes interleaved so that load
+ * from elsewhere hits all alike.  Rate: T threads, each mode in turn, in
+ * slices of about a second (the same share of the time for each mode).
  * Prints lines "<mode> <op> p50 p99 p90 p99.9 max" (us), "<mode> rate
- * pairs_per_s" and "<mode> calls N" (every request sent, retries too).
+ * pairs_per_s", "<mode> calls N" (every request sent, retries too; relay
+ * also "relay calls_a N" and "relay calls_b N", per relay) and "<mode>
+ * client_cpu_us X" (this program's CPU per call of the mode, latency and
+ * rate phases, getrusage of the threads that made the calls).  Rate
+ * slices are framed by "rate begin S" and "<mode> rate_cpu S K" lines
+ * (this process's CPU seconds so far, written at once; K keys in the
+ * slice) for bench_skip to read the servers' CPU at the same moments.
  */
 #include "encoding.h"
 #include "https_client.h"
@@ -31,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +49,7 @@
 struct opts {
 	const char *kme_a, *kme_b, *ca, *cert_a, *key_a, *cert_b, *key_b;
 	int skip_a, skip_b;
+	int relay_a, relay_b;
 	const char *id_a, *id_b; /* PSK identities */
 	uint8_t psk_a[64], psk_b[64];
 	size_t psk_a_len, psk_b_len;
@@ -47,7 +59,16 @@ struct opts {
 };
 
 static struct opts o;
-static atomic_ulong calls_direct, calls_skip;
+enum mode {
+	M_DIRECT,
+	M_SKIP,
+	M_RELAY,
+	M_N
+};
+static const char *const mode_name[M_N] = { "direct", "skip", "relay" };
+static atomic_ulong calls_direct, calls_skip, calls_relay_a, calls_relay_b;
+/* Client CPU spent in the timed calls of each mode, us. */
+static atomic_ulong cpu_us[M_N];
 
 static uint64_t
 now_us(void)
@@ -56,6 +77,17 @@ now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* CPU time of the calling thread (RUSAGE_THREAD) or process, us. */
+static uint64_t
+cpu_time_us(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static void
@@ -166,6 +198,7 @@ direct_pair(struct direct *d, uint64_t *t_enc, uint64_t *t_dec,
 struct skipconn {
 	struct skip_client *cl;
 	SSL *ssl;
+	atomic_ulong *calls; /* requests sent on this connection's mode */
 	char port[16];
 	char buf[8192];
 };
@@ -173,7 +206,7 @@ struct skipconn {
 /* TLS 1.3 PSK to a skip-proxy on loopback (lib/skip_client.c). */
 static void
 skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk,
-	  size_t len)
+	  size_t len, atomic_ulong *calls)
 {
 	struct skip_client_cfg cfg = {
 		.host = "127.0.0.1",
@@ -186,10 +219,13 @@ skip_init(struct skipconn *c, int port, const char *id, const uint8_t *psk,
 	char why[256];
 
 	memset(c, 0, sizeof(*c));
+	c->calls = calls;
 	snprintf(c->port, sizeof(c->port), "%d", port);
 	if ((c->cl = skip_client_new(&cfg)) == NULL ||
 	    (c->ssl = skip_client_connect(c->cl, why, sizeof(why))) == NULL)
 		die("cannot connect to a skip-proxy with TLS 1.3 PSK");
+	/* A record per read(), as the direct mode's lib/https_client reads. */
+	SSL_set_read_ahead(c->ssl, 1);
 }
 
 static void
@@ -210,7 +246,7 @@ skip_get(struct skipconn *c, const char *target, const char **body)
 
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: kp\r\n\r\n",
 		     target);
-	atomic_fetch_add(&calls_skip, 1);
+	atomic_fetch_add(c->calls, 1);
 	if (SSL_write(c->ssl, req, n) != n)
 		return -1;
 	for (;;) {
@@ -258,6 +294,29 @@ struct skippair {
 	struct skipconn a, b;
 };
 
+/*
+ * The second call of a key, retried while the KME link has not carried
+ * the key yet (answer retry_on, or any non-200 answer when 0); *t = the
+ * last attempt's latency.
+ */
+static int
+get_second(struct skipconn *c, const char *target, int retry_on,
+	   const char **body, uint64_t *t, unsigned *retries)
+{
+	for (;;) {
+		uint64_t t0 = now_us();
+		int st = skip_get(c, target, body);
+
+		*t = now_us() - t0;
+		if (st == 200)
+			return 0;
+		if (st <= 0 || (retry_on != 0 && st != retry_on) ||
+		    ++*retries > 1000)
+			return -1;
+		usleep(200);
+	}
+}
+
 static int
 skip_pair(struct skippair *s, uint64_t *t_key, uint64_t *t_get,
 	  unsigned *retries)
@@ -272,22 +331,90 @@ skip_pair(struct skippair *s, uint64_t *t_key, uint64_t *t_get,
 		return -1;
 	*t_key = now_us() - t0;
 	snprintf(target, sizeof(target), "/key/%s?remoteSystemID=SAE_A", id);
-	for (;;) {
-		int st;
-
-		t0 = now_us();
-		st = skip_get(&s->b, target, &body);
-		if (st == 200)
-			break;
-		if (st != 400 || ++*retries > 1000)
-			return -1;
-		usleep(200);
-	}
-	*t_get = now_us() - t0;
+	if (get_second(&s->b, target, 400, &body, t_get, retries) < 0)
+		return -1;
 	if (json_str(body, "key", key_b, sizeof(key_b)) < 0 ||
 	    strcmp(key_a, key_b) != 0)
 		return -1;
 	return 0;
+}
+
+/* ----------------------------------------------- ETSI 014 through a relay */
+
+/* The direct mode's requests, through relay A and relay B (TLS-PSK). */
+static int
+relay_pair(struct skippair *s, uint64_t *t_enc, uint64_t *t_dec,
+	   unsigned *retries)
+{
+	char target[256], id[64], key_a[128], id_b[64], key_b[128];
+	const char *body;
+	uint64_t t0 = now_us();
+
+	if (skip_get(&s->a, "/api/v1/keys/SAE_B/enc_keys?number=1&size=256",
+		     &body) != 200 ||
+	    container_first(body, id, sizeof(id), key_a, sizeof(key_a)) < 0)
+		return -1;
+	*t_enc = now_us() - t0;
+	snprintf(target, sizeof(target),
+		 "/api/v1/keys/SAE_A/dec_keys?key_ID=%s", id);
+	if (get_second(&s->b, target, 0, &body, t_dec, retries) < 0)
+		return -1;
+	if (container_first(body, id_b, sizeof(id_b), key_b, sizeof(key_b)) <
+		0 ||
+	    strcmp(key_a, key_b) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+pair_open(enum mode m, struct direct *d, struct skippair *s)
+{
+	if (m == M_DIRECT) {
+		memset(d, 0, sizeof(*d));
+		d->a = client_for(o.cert_a, o.key_a);
+		d->b = client_for(o.cert_b, o.key_b);
+	} else if (m == M_SKIP) {
+		skip_init(&s->a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len,
+			  &calls_skip);
+		skip_init(&s->b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len,
+			  &calls_skip);
+	} else {
+		skip_init(&s->a, o.relay_a, o.id_a, o.psk_a, o.psk_a_len,
+			  &calls_relay_a);
+		skip_init(&s->b, o.relay_b, o.id_b, o.psk_b, o.psk_b_len,
+			  &calls_relay_b);
+	}
+}
+
+static void
+pair_close(enum mode m, struct direct *d, struct skippair *s)
+{
+	if (m == M_DIRECT) {
+		https_resp_clear(&d->r);
+		https_client_free(d->a);
+		https_client_free(d->b);
+	} else {
+		skip_close(&s->a);
+		skip_close(&s->b);
+	}
+}
+
+static int
+pair_run(enum mode m, struct direct *d, struct skippair *s, uint64_t *t1,
+	 uint64_t *t2, unsigned *retries)
+{
+	return m == M_DIRECT ? direct_pair(d, t1, t2, retries)
+	       : m == M_SKIP ? skip_pair(s, t1, t2, retries)
+			     : relay_pair(s, t1, t2, retries);
+}
+
+static unsigned long
+mode_calls(enum mode m)
+{
+	return m == M_DIRECT ? atomic_load(&calls_direct)
+	       : m == M_SKIP
+		   ? atomic_load(&calls_skip)
+		   : atomic_load(&calls_relay_a) + atomic_load(&calls_relay_b);
 }
 
 /* ------------------------------------------------------------------ driver */
@@ -314,7 +441,7 @@ report(const char *mode, const char *op, uint64_t *v, int n)
 }
 
 struct rate_arg {
-	bool skip;
+	enum mode mode;
 	atomic_ulong *pairs;
 	uint64_t until;
 	bool failed;
@@ -324,40 +451,28 @@ static void *
 rate_thread(void *arg)
 {
 	struct rate_arg *r = arg;
-	struct direct d = { 0 };
+	struct direct d;
 	struct skippair s;
-	uint64_t t1, t2;
+	uint64_t t1, t2, cpu0;
 	unsigned retries = 0;
 
-	if (r->skip) {
-		skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
-		skip_init(&s.b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len);
-	} else {
-		d.a = client_for(o.cert_a, o.key_a);
-		d.b = client_for(o.cert_b, o.key_b);
-	}
+	pair_open(r->mode, &d, &s);
+	cpu0 = cpu_time_us(RUSAGE_THREAD);
 	while (now_us() < r->until) {
-		int rc = r->skip ? skip_pair(&s, &t1, &t2, &retries)
-				 : direct_pair(&d, &t1, &t2, &retries);
-		if (rc < 0) {
+		if (pair_run(r->mode, &d, &s, &t1, &t2, &retries) < 0) {
 			r->failed = true;
 			break;
 		}
 		atomic_fetch_add(r->pairs, 1);
 	}
-	if (r->skip) {
-		skip_close(&s.a);
-		skip_close(&s.b);
-	} else {
-		https_resp_clear(&d.r);
-		https_client_free(d.a);
-		https_client_free(d.b);
-	}
+	atomic_fetch_add(&cpu_us[r->mode], cpu_time_us(RUSAGE_THREAD) - cpu0);
+	pair_close(r->mode, &d, &s);
 	return NULL;
 }
 
-static double
-measure_rate(bool skip)
+/* Keys made by o.threads threads in seconds; *us = the time it took. */
+static unsigned long
+measure_rate(enum mode m, double seconds, uint64_t *us)
 {
 	pthread_t th[16];
 	struct rate_arg ra[16];
@@ -365,26 +480,28 @@ measure_rate(bool skip)
 	uint64_t t0 = now_us();
 
 	for (int i = 0; i < o.threads; i++) {
-		ra[i] = (struct rate_arg){ skip, &pairs,
-					   t0 + (uint64_t)(o.seconds * 1e6),
-					   false };
+		ra[i] =
+		    (struct rate_arg){ m, &pairs,
+				       t0 + (uint64_t)(seconds * 1e6), false };
 		pthread_create(&th[i], NULL, rate_thread, &ra[i]);
 	}
 	for (int i = 0; i < o.threads; i++) {
 		pthread_join(th[i], NULL);
 		if (ra[i].failed)
-			die(skip ? "a SKIP pair failed under load"
-				 : "a direct pair failed under load");
+			die(m == M_DIRECT ? "a direct pair failed under load"
+			    : m == M_SKIP ? "a SKIP pair failed under load"
+					  : "a relay pair failed under load");
 	}
-	return (double)atomic_load(&pairs) / ((double)(now_us() - t0) / 1e6);
+	*us = now_us() - t0;
+	return atomic_load(&pairs);
 }
 
 static void
 parse_args(int argc, char **argv)
 {
-	if (argc != 16)
+	if (argc != 18)
 		die("usage: kme_a kme_b ca cert_a key_a cert_b key_b skip_a skip_b "
-		    "id_a psk_a id_b psk_b n seconds:threads");
+		    "id_a psk_a id_b psk_b n seconds:threads relay_a relay_b");
 	o.kme_a = argv[1];
 	o.kme_b = argv[2];
 	o.ca = argv[3];
@@ -407,69 +524,110 @@ parse_args(int argc, char **argv)
 	if (sscanf(argv[15], "%lf:%d", &o.seconds, &o.threads) != 2 ||
 	    o.threads < 1 || o.threads > 16 || o.n < 100)
 		die("bad n or seconds:threads");
+	o.relay_a = atoi(argv[16]);
+	o.relay_b = atoi(argv[17]);
+	if (o.skip_a <= 0 || o.skip_b <= 0 || o.relay_a <= 0 || o.relay_b <= 0)
+		die("bad port");
 }
 
 int
 main(int argc, char **argv)
 {
-	uint64_t *dk, *dd, *dp, *sk, *sg, *sp;
-	struct direct d = { 0 };
-	struct skippair s;
-	unsigned retries_d = 0, retries_s = 0;
-	int batch = 50, i = 0, j = 0;
+	uint64_t *t1[M_N], *t2[M_N], *tp[M_N];
+	struct direct d[M_N];
+	struct skippair s[M_N];
+	unsigned retries[M_N] = { 0 };
+	unsigned long warm[M_N], keys[M_N] = { 0 };
+	uint64_t rate_us[M_N] = { 0 };
+	int rounds;
+	int batch = 50, done[M_N] = { 0 };
+	bool more = true;
 
 	parse_args(argc, argv);
-	dk = calloc((size_t)o.n, 8);
-	dd = calloc((size_t)o.n, 8);
-	dp = calloc((size_t)o.n, 8);
-	sk = calloc((size_t)o.n, 8);
-	sg = calloc((size_t)o.n, 8);
-	sp = calloc((size_t)o.n, 8);
-	d.a = client_for(o.cert_a, o.key_a);
-	d.b = client_for(o.cert_b, o.key_b);
-	skip_init(&s.a, o.skip_a, o.id_a, o.psk_a, o.psk_a_len);
-	skip_init(&s.b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len);
+	rounds = o.seconds < 1.0 ? 1 : (int)(o.seconds + 0.5);
+	for (int m = 0; m < M_N; m++) {
+		t1[m] = calloc((size_t)o.n, 8);
+		t2[m] = calloc((size_t)o.n, 8);
+		tp[m] = calloc((size_t)o.n, 8);
+		if (t1[m] == NULL || t2[m] == NULL || tp[m] == NULL)
+			die("out of memory");
+		pair_open((enum mode)m, &d[m], &s[m]);
+	}
 	/* Warm-up: connections, TLS sessions, caches. */
-	for (int w = 0; w < 50; w++) {
-		uint64_t a, b;
-		if (direct_pair(&d, &a, &b, &retries_d) < 0 ||
-		    skip_pair(&s, &a, &b, &retries_s) < 0)
-			die("warm-up pair failed");
-	}
-	retries_d = retries_s = 0;
-	while (i < o.n || j < o.n) {
-		for (int k = 0; k < batch && i < o.n; k++, i++) {
-			if (direct_pair(&d, &dk[i], &dd[i], &retries_d) < 0)
-				die("direct pair failed");
-			dp[i] = dk[i] + dd[i];
+	for (int w = 0; w < 50; w++)
+		for (int m = 0; m < M_N; m++) {
+			uint64_t a, b;
+			if (pair_run((enum mode)m, &d[m], &s[m], &a, &b,
+				     &retries[m]) < 0)
+				die("warm-up pair failed");
 		}
-		for (int k = 0; k < batch && j < o.n; k++, j++) {
-			if (skip_pair(&s, &sk[j], &sg[j], &retries_s) < 0)
-				die("SKIP pair failed");
-			sp[j] = sk[j] + sg[j];
+	for (int m = 0; m < M_N; m++) {
+		retries[m] = 0;
+		warm[m] = mode_calls((enum mode)m); /* not in cpu_us */
+	}
+	while (more) {
+		more = false;
+		for (int m = 0; m < M_N; m++) {
+			uint64_t cpu0 = cpu_time_us(RUSAGE_THREAD);
+
+			for (int k = 0; k < batch && done[m] < o.n;
+			     k++, done[m]++) {
+				int i = done[m];
+
+				if (pair_run((enum mode)m, &d[m], &s[m],
+					     &t1[m][i], &t2[m][i],
+					     &retries[m]) < 0)
+					die(m == M_DIRECT ? "direct pair failed"
+					    : m == M_SKIP
+						? "SKIP pair failed"
+						: "relay pair failed");
+				tp[m][i] = t1[m][i] + t2[m][i];
+			}
+			atomic_fetch_add(&cpu_us[m],
+					 cpu_time_us(RUSAGE_THREAD) - cpu0);
+			more |= done[m] < o.n;
 		}
 	}
-	report("direct", "key", dk, o.n);
-	report("direct", "key_by_id", dd, o.n);
-	report("direct", "pair", dp, o.n);
-	report("skip", "key", sk, o.n);
-	report("skip", "key_by_id", sg, o.n);
-	report("skip", "pair", sp, o.n);
-	printf("direct retries %u\nskip retries %u\n", retries_d, retries_s);
-	https_resp_clear(&d.r);
-	https_client_free(d.a);
-	https_client_free(d.b);
-	skip_close(&s.a);
-	skip_close(&s.b);
-	printf("direct rate %.1f\n", measure_rate(false));
-	printf("skip rate %.1f\n", measure_rate(true));
-	printf("direct calls %lu\nskip calls %lu\n", atomic_load(&calls_direct),
-	       atomic_load(&calls_skip));
-	free(dk);
-	free(dd);
-	free(dp);
-	free(sk);
-	free(sg);
-	free(sp);
+	for (int m = 0; m < M_N; m++) {
+		report(mode_name[m], "key", t1[m], o.n);
+		report(mode_name[m], "key_by_id", t2[m], o.n);
+		report(mode_name[m], "pair", tp[m], o.n);
+	}
+	for (int m = 0; m < M_N; m++)
+		printf("%s retries %u\n", mode_name[m], retries[m]);
+	for (int m = 0; m < M_N; m++)
+		pair_close((enum mode)m, &d[m], &s[m]);
+	/* Rate: the modes in turn, in slices of about a second each, so that
+	 * load from elsewhere that comes and goes hits all modes alike. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("rate begin %.6f\n", (double)cpu_time_us(RUSAGE_SELF) / 1e6);
+	for (int r = 0; r < rounds; r++)
+		for (int m = 0; m < M_N; m++) {
+			uint64_t us;
+			unsigned long k =
+			    measure_rate((enum mode)m, o.seconds / rounds, &us);
+
+			keys[m] += k;
+			rate_us[m] += us;
+			printf("%s rate_cpu %.6f %lu\n", mode_name[m],
+			       (double)cpu_time_us(RUSAGE_SELF) / 1e6, k);
+		}
+	for (int m = 0; m < M_N; m++)
+		printf("%s rate %.1f\n", mode_name[m],
+		       (double)keys[m] / ((double)rate_us[m] / 1e6));
+	printf("direct calls %lu\nskip calls %lu\nrelay calls %lu\n",
+	       atomic_load(&calls_direct), atomic_load(&calls_skip),
+	       mode_calls(M_RELAY));
+	printf("relay calls_a %lu\nrelay calls_b %lu\n",
+	       atomic_load(&calls_relay_a), atomic_load(&calls_relay_b));
+	for (int m = 0; m < M_N; m++)
+		printf("%s client_cpu_us %.1f\n", mode_name[m],
+		       (double)atomic_load(&cpu_us[m]) /
+			   (double)(mode_calls((enum mode)m) - warm[m]));
+	for (int m = 0; m < M_N; m++) {
+		free(t1[m]);
+		free(t2[m]);
+		free(tp[m]);
+	}
 	return 0;
 }

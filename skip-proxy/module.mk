@@ -26,3 +26,13 @@ fuzz_skip_req_OBJS := fuzz/fuzz_skip_req.o skip-proxy/skip_req.o
 $(B)/bench/bench_skip_client: $(B)/bench/bench_skip_client.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The relay floor of bench/bench_skip: skip-proxy's TLS front and KME
+# client with no SKIP work in between; not installed.
+$(B)/bench/bench_skip_relay.o: CFLAGS += -Iskip-proxy
+$(B)/bench/bench_skip_relay: $(B)/bench/bench_skip_relay.o \
+		$(B)/skip-proxy/skip_conf.o $(B)/skip-proxy/skip_psk.o \
+		$(B)/skip-proxy/skip_tls.o $(B)/skip-proxy/skip_req.o \
+		$(B)/lib/libqkdlab.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
