@@ -54,7 +54,11 @@ $(B)/bench/bench_kme_load: LDLIBS += -lcurl
 $(B)/bench/bench_kme_load: $(B)/bench/bench_kme_load.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/bench/bench_kme_bare: $(B)/bench/bench_kme_bare.o $(B)/lib/libqkdlab.a
+# With --store, the store floor: SQLite set up as kme-sim's store is,
+# through the store's allocator and VFS.
+$(B)/bench/bench_kme_bare.o: CFLAGS += -Ikme-sim
+$(B)/bench/bench_kme_bare: $(B)/bench/bench_kme_bare.o \
+	$(B)/kme-sim/kme_store_mem.o $(B)/kme-sim/kme_store_vfs.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
