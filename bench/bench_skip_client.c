@@ -7,7 +7,10 @@
  *           with: client certificates, kept-alive connections);
  *   skip:   SKIP GET /key at skip-proxy A, then GET /key/{keyId} at
  *           skip-proxy B (TLS 1.3 external PSK, TLS_AES_256_GCM_SHA384,
- *           kept-alive connections; a minimal HTTP/1.1 client);
+ *           kept-alive connections; a minimal HTTP/1.1 client), to the
+ *           skip-proxy pair with its key pool (the default);
+ *   skip_nopool: the same to a skip-proxy pair with key_pool = 0 (one
+ *           KME call per SKIP request);
  *   relay:  the direct mode's 014 requests over the SKIP mode's TLS-PSK
  *           connections, to bench_skip_relay A and B (a relay with no
  *           work of its own in front of each KME).
@@ -50,6 +53,7 @@ struct opts {
 	const char *kme_a, *kme_b, *ca, *cert_a, *key_a, *cert_b, *key_b;
 	int skip_a, skip_b;
 	int relay_a, relay_b;
+	int nopool_a, nopool_b;
 	const char *id_a, *id_b; /* PSK identities */
 	uint8_t psk_a[64], psk_b[64];
 	size_t psk_a_len, psk_b_len;
@@ -63,10 +67,13 @@ enum mode {
 	M_DIRECT,
 	M_SKIP,
 	M_RELAY,
+	M_NOPOOL,
 	M_N
 };
-static const char *const mode_name[M_N] = { "direct", "skip", "relay" };
-static atomic_ulong calls_direct, calls_skip, calls_relay_a, calls_relay_b;
+static const char *const mode_name[M_N] = { "direct", "skip", "relay",
+					    "skip_nopool" };
+static atomic_ulong calls_direct, calls_skip, calls_relay_a, calls_relay_b,
+    calls_nopool;
 /* Client CPU spent in the timed calls of each mode, us. */
 static atomic_ulong cpu_us[M_N];
 
@@ -378,6 +385,11 @@ pair_open(enum mode m, struct direct *d, struct skippair *s)
 			  &calls_skip);
 		skip_init(&s->b, o.skip_b, o.id_b, o.psk_b, o.psk_b_len,
 			  &calls_skip);
+	} else if (m == M_NOPOOL) {
+		skip_init(&s->a, o.nopool_a, o.id_a, o.psk_a, o.psk_a_len,
+			  &calls_nopool);
+		skip_init(&s->b, o.nopool_b, o.id_b, o.psk_b, o.psk_b_len,
+			  &calls_nopool);
 	} else {
 		skip_init(&s->a, o.relay_a, o.id_a, o.psk_a, o.psk_a_len,
 			  &calls_relay_a);
@@ -403,17 +415,18 @@ static int
 pair_run(enum mode m, struct direct *d, struct skippair *s, uint64_t *t1,
 	 uint64_t *t2, unsigned *retries)
 {
-	return m == M_DIRECT ? direct_pair(d, t1, t2, retries)
-	       : m == M_SKIP ? skip_pair(s, t1, t2, retries)
-			     : relay_pair(s, t1, t2, retries);
+	return m == M_DIRECT		      ? direct_pair(d, t1, t2, retries)
+	       : m == M_SKIP || m == M_NOPOOL ? skip_pair(s, t1, t2, retries)
+					      : relay_pair(s, t1, t2, retries);
 }
 
 static unsigned long
 mode_calls(enum mode m)
 {
 	return m == M_DIRECT ? atomic_load(&calls_direct)
-	       : m == M_SKIP
-		   ? atomic_load(&calls_skip)
+	       : m == M_SKIP ? atomic_load(&calls_skip)
+	       : m == M_NOPOOL
+		   ? atomic_load(&calls_nopool)
 		   : atomic_load(&calls_relay_a) + atomic_load(&calls_relay_b);
 }
 
@@ -487,10 +500,13 @@ measure_rate(enum mode m, double seconds, uint64_t *us)
 	}
 	for (int i = 0; i < o.threads; i++) {
 		pthread_join(th[i], NULL);
-		if (ra[i].failed)
-			die(m == M_DIRECT ? "a direct pair failed under load"
-			    : m == M_SKIP ? "a SKIP pair failed under load"
-					  : "a relay pair failed under load");
+		if (ra[i].failed) {
+			fprintf(stderr,
+				"bench_skip_client: a %s pair failed "
+				"under load\n",
+				mode_name[m]);
+			exit(1);
+		}
 	}
 	*us = now_us() - t0;
 	return atomic_load(&pairs);
@@ -499,9 +515,10 @@ measure_rate(enum mode m, double seconds, uint64_t *us)
 static void
 parse_args(int argc, char **argv)
 {
-	if (argc != 18)
+	if (argc != 20)
 		die("usage: kme_a kme_b ca cert_a key_a cert_b key_b skip_a skip_b "
-		    "id_a psk_a id_b psk_b n seconds:threads relay_a relay_b");
+		    "id_a psk_a id_b psk_b n seconds:threads relay_a relay_b "
+		    "nopool_a nopool_b");
 	o.kme_a = argv[1];
 	o.kme_b = argv[2];
 	o.ca = argv[3];
@@ -526,7 +543,10 @@ parse_args(int argc, char **argv)
 		die("bad n or seconds:threads");
 	o.relay_a = atoi(argv[16]);
 	o.relay_b = atoi(argv[17]);
-	if (o.skip_a <= 0 || o.skip_b <= 0 || o.relay_a <= 0 || o.relay_b <= 0)
+	o.nopool_a = atoi(argv[18]);
+	o.nopool_b = atoi(argv[19]);
+	if (o.skip_a <= 0 || o.skip_b <= 0 || o.relay_a <= 0 ||
+	    o.relay_b <= 0 || o.nopool_a <= 0 || o.nopool_b <= 0)
 		die("bad port");
 }
 
@@ -576,11 +596,13 @@ main(int argc, char **argv)
 
 				if (pair_run((enum mode)m, &d[m], &s[m],
 					     &t1[m][i], &t2[m][i],
-					     &retries[m]) < 0)
-					die(m == M_DIRECT ? "direct pair failed"
-					    : m == M_SKIP
-						? "SKIP pair failed"
-						: "relay pair failed");
+					     &retries[m]) < 0) {
+					fprintf(stderr,
+						"bench_skip_client: %s pair "
+						"failed\n",
+						mode_name[m]);
+					exit(1);
+				}
 				tp[m][i] = t1[m][i] + t2[m][i];
 			}
 			atomic_fetch_add(&cpu_us[m],
@@ -615,9 +637,10 @@ main(int argc, char **argv)
 	for (int m = 0; m < M_N; m++)
 		printf("%s rate %.1f\n", mode_name[m],
 		       (double)keys[m] / ((double)rate_us[m] / 1e6));
-	printf("direct calls %lu\nskip calls %lu\nrelay calls %lu\n",
+	printf("direct calls %lu\nskip calls %lu\nrelay calls %lu\n"
+	       "skip_nopool calls %lu\n",
 	       atomic_load(&calls_direct), atomic_load(&calls_skip),
-	       mode_calls(M_RELAY));
+	       mode_calls(M_RELAY), mode_calls(M_NOPOOL));
 	printf("relay calls_a %lu\nrelay calls_b %lu\n",
 	       atomic_load(&calls_relay_a), atomic_load(&calls_relay_b));
 	for (int m = 0; m < M_N; m++)

@@ -6,11 +6,12 @@
  * and the URL rule over an SAE ID.
  *
  * Input: the first octet picks the parser (bit 0 clear: Key container,
- * set: Error body; bit 1 set: also the rest as an SAE ID in a URL); the
+ * set: Error body; bit 1 set: also the rest as an SAE ID in a URL); bits
+ * 2..3 + 1 are the number of keys the container must hold (1..4); the
  * rest is the body.  Checked beyond "no memory error":
- *  - an accepted container holds one key of 1..ETSI014_KEY_MAX octets
- *    and nothing past key_len; a refusal says why and leaves the output
- *    all zero;
+ *  - an accepted container holds that many keys, each of
+ *    1..ETSI014_KEY_MAX octets with nothing past key_len, with distinct
+ *    key_IDs; a refusal says why and leaves every output key all zero;
  *  - an error message is NUL-terminated, non-empty, fits, and has no
  *    control characters;
  *  - a URL built is the base, the path, and the SAE ID with every octet
@@ -27,24 +28,35 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+#define FUZZ_KEYS_MAX 4
+
 static void
-check_keys(const char *p, size_t n)
+check_keys(const char *p, size_t len, size_t n)
 {
-	static const struct etsi014_key zero;
-	struct etsi014_key k;
+	static const struct etsi014_key zero[FUZZ_KEYS_MAX];
+	struct etsi014_key k[FUZZ_KEYS_MAX];
 	char why[128] = "";
 
-	memset(&k, 0xa5, sizeof(k));
-	if (etsi014_parse_keys(p, n, &k, why, sizeof(why)) == 0) {
-		if (k.key_len == 0 || k.key_len > ETSI014_KEY_MAX)
-			abort();
-		for (size_t i = k.key_len; i < sizeof(k.key); i++)
-			if (k.key[i] != 0)
+	memset(k, 0xa5, sizeof(k));
+	if (etsi014_parse_keys_n(p, len, k, n, why, sizeof(why)) == 0) {
+		for (size_t j = 0; j < n; j++) {
+			if (k[j].key_len == 0 || k[j].key_len > ETSI014_KEY_MAX)
 				abort();
-	} else if (why[0] == '\0' || memcmp(&k, &zero, sizeof(k)) != 0) {
+			for (size_t i = k[j].key_len; i < sizeof(k[j].key); i++)
+				if (k[j].key[i] != 0)
+					abort();
+			for (size_t i = 0; i < j; i++)
+				if (memcmp(k[i].id, k[j].id, UUID_LEN) == 0)
+					abort();
+		}
+	} else if (why[0] == '\0' || memcmp(k, zero, n * sizeof(*k)) != 0) {
 		abort();
 	}
-	secmem_wipe(&k, sizeof(k));
+	/* Past n: never written. */
+	for (size_t j = n; j < FUZZ_KEYS_MAX; j++)
+		if (k[j].key_len != (size_t)0xa5a5a5a5a5a5a5a5ull)
+			abort();
+	secmem_wipe(k, sizeof(k));
 }
 
 static void
@@ -121,7 +133,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	if ((data[0] & 1) == 0)
-		check_keys(p, size - 1);
+		check_keys(p, size - 1, 1 + ((data[0] >> 2) & 3));
 	else
 		check_error(p, size - 1);
 	if (data[0] & 2)

@@ -110,32 +110,18 @@ etsi014_wipe_keys(cJSON *keys)
 	}
 }
 
-int
-etsi014_parse_keys(const char *json, size_t len, struct etsi014_key *out,
-		   char *why, size_t whycap)
+/* One Key object into out; 0, or -1 with why set. */
+static int
+etsi014_parse_key(const cJSON *k, struct etsi014_key *out, char *why,
+		  size_t whycap)
 {
-	cJSON *root = cJSON_ParseWithLength(json, len);
-	cJSON *keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
-	const cJSON *k, *id, *key;
-	int n, rc = -1;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(k, "key_ID");
+	const cJSON *key = cJSON_GetObjectItemCaseSensitive(k, "key");
+	int n;
 
-	memset(out, 0, sizeof(*out));
-	/* Clause 6.3: "keys" is an array of Key objects. */
-	if (root == NULL || !cJSON_IsArray(keys)) {
-		snprintf(why, whycap, "KME answer is not a 014 Key container");
-		goto out;
-	}
-	if (cJSON_GetArraySize(keys) != 1) {
-		snprintf(why, whycap, "KME returned %d keys, expected 1",
-			 cJSON_GetArraySize(keys));
-		goto out;
-	}
-	k = cJSON_GetArrayItem(keys, 0);
-	id = cJSON_GetObjectItemCaseSensitive(k, "key_ID");
-	key = cJSON_GetObjectItemCaseSensitive(k, "key");
 	if (!cJSON_IsString(id) || uuid_parse(out->id, id->valuestring) == -1) {
 		snprintf(why, whycap, "KME key_ID is not a UUID");
-		goto out;
+		return -1;
 	}
 	n = cJSON_IsString(key)
 		? base64_decode(out->key, sizeof(out->key), key->valuestring,
@@ -144,14 +130,58 @@ etsi014_parse_keys(const char *json, size_t len, struct etsi014_key *out,
 	if (n <= 0) {
 		snprintf(why, whycap, "KME key is not base64 of 1..%d octets",
 			 ETSI014_KEY_MAX);
-		goto out;
+		return -1;
 	}
 	out->key_len = (size_t)n;
+	return 0;
+}
+
+int
+etsi014_parse_keys_n(const char *json, size_t len, struct etsi014_key *out,
+		     size_t n, char *why, size_t whycap)
+{
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	cJSON *keys = cJSON_GetObjectItemCaseSensitive(root, "keys");
+	const cJSON *k;
+	size_t i = 0;
+	int rc = -1;
+
+	secmem_wipe(out, n * sizeof(*out));
+	/* Clause 6.3: "keys" is an array of Key objects. */
+	if (root == NULL || !cJSON_IsArray(keys)) {
+		snprintf(why, whycap, "KME answer is not a 014 Key container");
+		goto out;
+	}
+	if (n == 0 || (size_t)cJSON_GetArraySize(keys) != n) {
+		snprintf(why, whycap, "KME returned %d keys, expected %zu",
+			 cJSON_GetArraySize(keys), n);
+		goto out;
+	}
+	cJSON_ArrayForEach(k, keys)
+	{
+		if (etsi014_parse_key(k, &out[i], why, whycap) == -1)
+			goto out;
+		/* One key_ID twice would hand one key to two consumers. */
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(out[j].id, out[i].id, UUID_LEN) == 0) {
+				snprintf(why, whycap,
+					 "KME returned one key_ID twice");
+				goto out;
+			}
+		i++;
+	}
 	rc = 0;
 out:
 	if (rc == -1)
-		secmem_wipe(out, sizeof(*out));
+		secmem_wipe(out, n * sizeof(*out));
 	etsi014_wipe_keys(keys);
 	cJSON_Delete(root);
 	return rc;
+}
+
+int
+etsi014_parse_keys(const char *json, size_t len, struct etsi014_key *out,
+		   char *why, size_t whycap)
+{
+	return etsi014_parse_keys_n(json, len, out, 1, why, whycap);
 }

@@ -25,13 +25,17 @@ struct etsi014_key {
 };
 
 /*
- * A Key container holding exactly one key (every request here asks for
- * one: number 1, or one key_ID); any other count is a KME fault, and
- * taking the first of several would leave the others unwiped.  key_ID
- * must be a UUID, key base64 of 1..ETSI014_KEY_MAX octets.  Returns 0, or
- * -1 with why set and out wiped.  The key text in the parsed tree is
- * wiped before it is freed; json itself is the caller's to wipe.
+ * A Key container holding exactly n keys (n >= 1, the number asked for);
+ * any other count is a KME fault, and taking some of more keys would
+ * leave the others unwiped.  Each key_ID must be a UUID, distinct within
+ * the container, each key base64 of 1..ETSI014_KEY_MAX octets.  Returns
+ * 0 with out[0..n-1] filled in the container's order, or -1 with why set
+ * and all of out wiped.  Every key text in the parsed tree is wiped before
+ * it is freed; json itself is the caller's to wipe.
  */
+int etsi014_parse_keys_n(const char *json, size_t len, struct etsi014_key *out,
+			 size_t n, char *why, size_t whycap);
+/* etsi014_parse_keys_n() for one key (number 1, or one key_ID). */
 int etsi014_parse_keys(const char *json, size_t len, struct etsi014_key *out,
 		       char *why, size_t whycap);
 

@@ -49,10 +49,10 @@ etsi014_fail(struct etsi014_result *res, enum etsi014_outcome o,
 	snprintf(res->msg, sizeof(res->msg), "%s", msg);
 }
 
-/* One GET of a Key container holding one key into out. */
+/* One GET of a Key container holding n keys into out[0..n-1]. */
 static int
 etsi014_call(struct etsi014_client *c, const char *sae, const char *method,
-	     const char *query, struct etsi014_key *out,
+	     const char *query, struct etsi014_key *out, size_t n,
 	     struct etsi014_result *res)
 {
 	struct https_resp r = { 0 };
@@ -61,8 +61,8 @@ etsi014_call(struct etsi014_client *c, const char *sae, const char *method,
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	memset(out, 0, sizeof(*out));
-	/* Clause 5.2/5.3: with one key asked for, GET with URI parameters. */
+	memset(out, 0, n * sizeof(*out));
+	/* Clause 5.2/5.3: number and size (or one key_ID) fit URI parameters. */
 	if (etsi014_url(url, sizeof(url), c->url, sae, method, query) == -1) {
 		etsi014_fail(res, ETSI014_LOCAL, "bad KME URL or SAE ID");
 		goto out;
@@ -82,8 +82,8 @@ etsi014_call(struct etsi014_client *c, const char *sae, const char *method,
 		etsi014_parse_error(r.body, r.len, res->msg, sizeof(res->msg));
 		goto out;
 	}
-	if (etsi014_parse_keys(r.body != NULL ? r.body : "", r.len, out,
-			       res->msg, sizeof(res->msg)) == -1) {
+	if (etsi014_parse_keys_n(r.body != NULL ? r.body : "", r.len, out, n,
+				 res->msg, sizeof(res->msg)) == -1) {
 		res->outcome = ETSI014_BAD_ANSWER;
 		goto out;
 	}
@@ -97,16 +97,24 @@ out:
 }
 
 int
-etsi014_get_key(struct etsi014_client *c, const char *slave, unsigned bits,
-		struct etsi014_key *out, struct etsi014_result *res)
+etsi014_get_keys(struct etsi014_client *c, const char *slave, unsigned bits,
+		 unsigned number, struct etsi014_key *out,
+		 struct etsi014_result *res)
 {
 	char query[64];
 
-	snprintf(query, sizeof(query), "number=1&size=%u", bits);
-	if (etsi014_call(c, slave, "enc_keys", query, out, res) == -1)
+	if (number == 0) {
+		memset(res, 0, sizeof(*res));
+		etsi014_fail(res, ETSI014_LOCAL, "no keys asked for");
 		return -1;
-	if (out->key_len * 8 != bits) {
-		secmem_wipe(out, sizeof(*out));
+	}
+	snprintf(query, sizeof(query), "number=%u&size=%u", number, bits);
+	if (etsi014_call(c, slave, "enc_keys", query, out, number, res) == -1)
+		return -1;
+	for (unsigned i = 0; i < number; i++) {
+		if (out[i].key_len * 8 == bits)
+			continue;
+		secmem_wipe(out, number * sizeof(*out));
 		res->outcome = ETSI014_BAD_ANSWER;
 		snprintf(res->msg, sizeof(res->msg),
 			 "KME returned a key of a "
@@ -118,6 +126,13 @@ etsi014_get_key(struct etsi014_client *c, const char *slave, unsigned bits,
 }
 
 int
+etsi014_get_key(struct etsi014_client *c, const char *slave, unsigned bits,
+		struct etsi014_key *out, struct etsi014_result *res)
+{
+	return etsi014_get_keys(c, slave, bits, 1, out, res);
+}
+
+int
 etsi014_get_key_with_id(struct etsi014_client *c, const char *master,
 			const uint8_t id[UUID_LEN], struct etsi014_key *out,
 			struct etsi014_result *res)
@@ -126,7 +141,7 @@ etsi014_get_key_with_id(struct etsi014_client *c, const char *master,
 
 	uuid_format(uuid, id);
 	snprintf(query, sizeof(query), "key_ID=%s", uuid);
-	if (etsi014_call(c, master, "dec_keys", query, out, res) == -1)
+	if (etsi014_call(c, master, "dec_keys", query, out, 1, res) == -1)
 		return -1;
 	if (memcmp(out->id, id, UUID_LEN) != 0) {
 		secmem_wipe(out, sizeof(*out));

@@ -1,6 +1,7 @@
 /*
  * etsi014_client.h — ETSI GS QKD 014 "Get key" (clause 5.2) and "Get key
- * with key IDs" (clause 5.3) for one key, over lib/https_client.
+ * with key IDs" (clause 5.3), over lib/https_client: number keys by
+ * enc_keys, one by key_ID.
  *
  * Both calls consume a key at the KME, so they are retried only when the
  * request was never sent (https_client.h).  Used by mka-agent (the
@@ -35,7 +36,14 @@ struct etsi014_client *etsi014_client_new(const char *url,
 					  const struct https_client_cfg *cfg);
 void etsi014_client_free(struct etsi014_client *c);
 
-/* enc_keys for slave: one key of bits.  out is wiped unless 0. */
+/*
+ * enc_keys for slave: number (>= 1) keys of bits each into out[0..number-1],
+ * in the KME's order.  All of out is wiped unless 0.
+ */
+int etsi014_get_keys(struct etsi014_client *c, const char *slave, unsigned bits,
+		     unsigned number, struct etsi014_key *out,
+		     struct etsi014_result *res);
+/* etsi014_get_keys() for one key. */
 int etsi014_get_key(struct etsi014_client *c, const char *slave, unsigned bits,
 		    struct etsi014_key *out, struct etsi014_result *res);
 /* dec_keys for master: the key with id.  out is wiped unless 0. */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /*
  * explicit_bzero() is glibc's memset (vector stores) behind a compiler
@@ -126,4 +127,32 @@ secmem_init(void)
 		return -1;
 	}
 	return 0;
+}
+
+void *
+secmem_locked_alloc(size_t n, bool *locked)
+{
+	void *p;
+
+	*locked = false;
+	if (n == 0)
+		return NULL;
+	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* Advice only: a kernel without it still gets a working block. */
+	(void)madvise(p, n, MADV_DONTDUMP);
+	*locked = mlock(p, n) == 0;
+	return p;
+}
+
+void
+secmem_locked_free(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	secmem_wipe(p, n);
+	munlock(p, n);
+	munmap(p, n);
 }

@@ -15,6 +15,7 @@
 #ifndef QKDLAB_SECMEM_H
 #define QKDLAB_SECMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Wipes len octets the compiler may not optimise away (explicit_bzero). */
@@ -42,5 +43,14 @@ void secmem_wipe_stack(void);
  * Logs and returns -1 when OpenSSL refuses.
  */
 int secmem_init(void);
+/*
+ * Zeroed pages for secrets a daemon keeps for a while (pooled keys): kept
+ * out of swap (mlock) and core dumps (MADV_DONTDUMP).  When the locked-
+ * memory limit (RLIMIT_MEMLOCK) refuses the lock, the block is still
+ * returned and *locked is false (the caller logs it once).  NULL when out
+ * of memory.  secmem_locked_free() wipes all n octets, then unmaps.
+ */
+void *secmem_locked_alloc(size_t n, bool *locked);
+void secmem_locked_free(void *p, size_t n);
 
 #endif

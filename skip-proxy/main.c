@@ -117,6 +117,7 @@ struct skip_daemon {
 	struct skip_metrics metrics;
 	struct etsi014_client *kme;
 	struct skip_api api;
+	struct skip_pool *pool;
 	struct skip_http *http;
 	struct tls_front *tf;
 	struct MHD_Daemon *metrics_mhd;
@@ -154,6 +155,19 @@ skip_prepare(struct skip_daemon *d, const char *path)
 	return d->ctx != NULL ? 0 : -1;
 }
 
+/*
+ * The longest KME answer to read: a batch of key_pool keys of the default
+ * size (base64, plus room for the container's names and extensions).
+ */
+static size_t
+skip_kme_body_max(const struct skip_conf *c)
+{
+	size_t b64 = 4 * ((c->key_size_default / 8 + 2) / 3);
+	size_t batch = 1024 + (size_t)c->key_pool * (256 + b64);
+
+	return batch > SKIP_KME_BODY_MAX ? batch : SKIP_KME_BODY_MAX;
+}
+
 static int
 skip_start(struct skip_daemon *d)
 {
@@ -167,8 +181,16 @@ skip_start(struct skip_daemon *d)
 		.connect_timeout_ms = c->kme_connect_timeout_ms,
 		.retries = c->kme_retries,
 		.retry_delay_ms = c->kme_retry_delay_ms,
-		.body_max = SKIP_KME_BODY_MAX,
+		.body_max = skip_kme_body_max(c),
 		.pool = SKIP_KME_POOL,
+	};
+	struct skip_pool_cfg pc = {
+		.cap = c->key_pool,
+		.max_age_us = c->key_pool_max_age_ms * 1000,
+		.bits = c->key_size_default,
+		.fetch = skip_api_kme_fetch,
+		.arg = &d->api,
+		.metrics = &d->metrics,
 	};
 	struct tls_front_cfg tc = { 0 };
 
@@ -179,6 +201,10 @@ skip_start(struct skip_daemon *d)
 	d->api.kme = d->kme;
 	d->api.metrics = &d->metrics;
 	d->api.rec = d->rec;
+	d->pool = skip_pool_new(&pc);
+	if (d->pool == NULL)
+		return -1;
+	d->api.pool = d->pool;
 	d->http = skip_http_new(&d->api);
 	if (d->http == NULL)
 		return -1;
@@ -206,10 +232,12 @@ skip_start(struct skip_daemon *d)
 		if (d->metrics_mhd == NULL)
 			return -1;
 	}
-	log_info("SKIP (%s) for '%s' on %s port %u, KME %s",
+	log_info("SKIP (%s) for '%s' on %s port %u, KME %s, key pool %u "
+		 "per remote (max age %llu ms)",
 		 c->tls_mode == SKIP_TLS_PSK ? "TLS-PSK" : "certificates",
 		 c->local_system_id, c->listen_addr, tls_front_port(d->tf),
-		 c->kme_url);
+		 c->kme_url, c->key_pool,
+		 (unsigned long long)c->key_pool_max_age_ms);
 	return 0;
 }
 
@@ -220,17 +248,19 @@ skip_stop(struct skip_daemon *d)
 		MHD_stop_daemon(d->metrics_mhd);
 	tls_front_free(d->tf); /* before the handler it calls */
 	skip_http_free(d->http);
+	skip_pool_free(d->pool); /* wipes the keys no router took */
 	etsi014_client_free(d->kme);
 	SSL_CTX_free(d->ctx);
 	skip_psk_free(d->psks);
 	skip_record_close(d->rec);
 	log_info(
-	    "stopped: %llu key requests served, %llu KME calls, %llu "
-	    "KME errors, %llu KME unreachable",
+	    "stopped: %llu key requests served (%llu from the key pool), "
+	    "%llu KME calls, %llu KME errors, %llu KME unreachable",
 	    (unsigned long long)(atomic_load(
 				     &d->metrics.requests[SKIP_R_KEY_NEW]) +
 				 atomic_load(
 				     &d->metrics.requests[SKIP_R_KEY_GET])),
+	    (unsigned long long)atomic_load(&d->metrics.pool_served),
 	    (unsigned long long)atomic_load(&d->metrics.kme_calls),
 	    (unsigned long long)atomic_load(&d->metrics.kme_errors),
 	    (unsigned long long)atomic_load(&d->metrics.kme_unreachable));

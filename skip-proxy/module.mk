@@ -4,7 +4,7 @@ PKG_LIBS += libcjson
 SKIP_PROXY_CORE := skip-proxy/skip_conf.o skip-proxy/skip_psk.o \
 	skip-proxy/skip_tls.o skip-proxy/skip_req.o \
 	skip-proxy/skip_api.o skip-proxy/skip_metrics.o skip-proxy/skip_http.o \
-	skip-proxy/skip_record.o
+	skip-proxy/skip_record.o skip-proxy/skip_pool.o
 # The metrics listener serves GET /openapi.yaml (api/module.mk).
 SKIP_PROXY_CORE += api/skip_yaml.o
 
@@ -16,6 +16,10 @@ MAN5 += man/skip-proxy.conf.5
 
 TESTS += tests/test_skip
 tests_test_skip_OBJS := tests/test_skip.o tests/harness.o $(SKIP_PROXY_CORE)
+
+TESTS += tests/test_skip_pool
+tests_test_skip_pool_OBJS := tests/test_skip_pool.o tests/harness.o \
+	skip-proxy/skip_pool.o
 
 # The SKIP request-target parser: input = "METHOD target" (first space).
 FUZZ += skip_req

@@ -32,6 +32,8 @@ _Static_assert(SKIP_KEY_MAX <= ETSI014_KEY_MAX, "014 keys hold SKIP keys");
 #define SKIP_PSK_ID_MAX 127 /* Cisco XR: psk id 1..127 characters */
 #define SKIP_PSK_MIN 16
 #define SKIP_PSK_MAX 128
+#define SKIP_POOL_MAX 1024 /* most keys pooled per remote (key_pool) */
+#define SKIP_POOL_REMOTES 64 /* remote SAE IDs with a pool at once */
 
 /* ---- skip_conf.c: the configuration file ---- */
 
@@ -79,6 +81,9 @@ struct skip_conf {
 	uint64_t kme_retry_delay_ms;
 	/* Key requests the KME cannot serve: 500 (the draft's) or 503. */
 	unsigned kme_unavailable_status;
+	/* keys fetched ahead per remote (skip_pool.c); 0 = off */
+	unsigned key_pool;
+	uint64_t key_pool_max_age_ms;
 
 	/* request records for grading clients (skip_record.c); "" = off */
 	char record_file[1024];
@@ -191,6 +196,11 @@ struct skip_metrics {
 	atomic_uint_fast64_t kme_retries;
 	atomic_uint_fast64_t kme_latency_sum_us;
 	atomic_uint_fast64_t kme_latency_bucket[SKIP_LAT_BUCKETS + 1];
+	atomic_uint_fast64_t kme_keys; /* keys the KME handed over */
+	atomic_uint_fast64_t pool_served; /* GET /key served from the pool */
+	atomic_uint_fast64_t pool_discarded_age; /* reached key_pool_max_age */
+	atomic_uint_fast64_t pool_discarded_full; /* a full pool's surplus */
+	atomic_uint_fast64_t pool_depth; /* keys pooled now, all remotes */
 };
 
 extern const uint64_t skip_lat_bounds_us[SKIP_LAT_BUCKETS];
@@ -199,6 +209,50 @@ void skip_metrics_response(struct skip_metrics *m, int status);
 void skip_metrics_kme(struct skip_metrics *m, const struct etsi014_result *r);
 /* Prometheus text exposition into a fresh heap string. */
 char *skip_metrics_render(struct skip_metrics *m, unsigned tls_conns);
+
+/* ---- skip_pool.c: keys fetched ahead, per remote SAE ID ---- */
+
+/* The KME seam: enc_keys for remote, number keys of bits into out. */
+typedef int (*skip_pool_fetch_fn)(void *arg, const char *remote, unsigned bits,
+				  unsigned number, struct etsi014_key *out,
+				  struct etsi014_result *res);
+/* A monotonic clock in microseconds (tests drive it). */
+typedef uint64_t (*skip_pool_clock_fn)(void *arg);
+
+struct skip_pool_cfg {
+	unsigned cap; /* key_pool: most keys pooled per remote; 0 = off */
+	uint64_t max_age_us; /* key_pool_max_age: never handed out older */
+	unsigned bits; /* key_size_default: the one size pooled */
+	skip_pool_fetch_fn fetch;
+	skip_pool_clock_fn now_us; /* NULL: mono_us() */
+	void *arg; /* for fetch and now_us */
+	struct skip_metrics *metrics; /* pool counters; may be NULL */
+};
+
+/* How one key was found, for the audit log line and the metrics. */
+struct skip_pool_info {
+	bool pooled; /* from the pool: no KME call */
+	unsigned kme_calls; /* 0, 1, or 2 (a refused batch, then one key) */
+	unsigned batch; /* keys the last KME call asked for */
+	struct etsi014_result kme; /* the last KME call, if any */
+};
+
+struct skip_pool;
+
+/* NULL on bad cfg or no memory. */
+struct skip_pool *skip_pool_new(const struct skip_pool_cfg *cfg);
+/* Wipes every pooled key (logs how many, IDs at debug level); NULL-safe. */
+void skip_pool_free(struct skip_pool *p);
+/*
+ * One new key of bits for remote into out: from the pool if it holds one
+ * younger than max_age, else from one KME call (a batch sized by demand
+ * when bits is the pooled size).  0, or -1 with out wiped and info->kme
+ * the failed call's result.
+ */
+int skip_pool_take(struct skip_pool *p, const char *remote, unsigned bits,
+		   struct etsi014_key *out, struct skip_pool_info *info);
+/* Keys pooled for remote, or for all remotes when remote is NULL. */
+size_t skip_pool_depth(struct skip_pool *p, const char *remote);
 
 /* ---- skip_api.c: the SKIP resources ---- */
 
@@ -209,7 +263,13 @@ struct skip_api {
 	struct skip_record *rec; /* NULL unless record = PATH */
 	struct etsi014_client *kme; /* the KME (ETSI 014) */
 	struct skip_metrics *metrics;
+	struct skip_pool *pool; /* new keys (GET /key); NULL: none served */
 };
+
+/* skip_pool_fetch_fn over api->kme (arg: the skip_api), with metrics. */
+int skip_api_kme_fetch(void *arg, const char *remote, unsigned bits,
+		       unsigned number, struct etsi014_key *out,
+		       struct etsi014_result *res);
 
 /* A response body; wiped when freed because it may carry a key. */
 struct skip_reply {

@@ -201,33 +201,60 @@ skip_check_remote(struct skip_api *api, const struct skip_req *req,
 	return false;
 }
 
+int
+skip_api_kme_fetch(void *arg, const char *remote, unsigned bits,
+		   unsigned number, struct etsi014_key *out,
+		   struct etsi014_result *res)
+{
+	struct skip_api *api = arg;
+	int rc = etsi014_get_keys(api->kme, remote, bits, number, out, res);
+
+	skip_metrics_kme(api->metrics, res);
+	if (rc == 0)
+		atomic_fetch_add(&api->metrics->kme_keys, number);
+	return rc;
+}
+
 static void
 skip_serve_key_new(struct skip_api *api, const struct skip_req *req,
 		   const char *peer, struct skip_reply *rep)
 {
 	struct etsi014_key k;
-	struct etsi014_result r;
-	char idhex[33];
+	struct skip_pool_info pi;
+	const struct etsi014_result *r = &pi.kme;
+	char idhex[33], src[48];
 
 	if (!skip_check_remote(api, req, rep))
 		return;
-	if (etsi014_get_key(api->kme, req->remote, req->size_bits, &k, &r) ==
+	if (api->pool == NULL) {
+		skip_api_error(rep, 500, "internal error: no key source");
+		return;
+	}
+	if (skip_pool_take(api->pool, req->remote, req->size_bits, &k, &pi) ==
 	    -1) {
-		skip_metrics_kme(api->metrics, &r);
 		log_info("key for %s by '%s': KME failed: %s", req->remote,
-			 peer, r.msg);
-		skip_kme_failure(rep, &r, false, req->remote,
+			 peer, r->msg);
+		skip_kme_failure(rep, r, false, req->remote,
 				 (int)api->conf->kme_unavailable_status);
 		return;
 	}
-	skip_metrics_kme(api->metrics, &r);
 	hex_encode(idhex, k.id, 16);
+	/* The audit line of every key handed out, pooled or not. */
+	if (pi.pooled)
+		snprintf(src, sizeof(src), "pool");
+	else if (pi.batch > 1)
+		snprintf(src, sizeof(src), "KME %.2f ms, batch of %u",
+			 r->latency_us / 1000.0, pi.batch);
+	else
+		snprintf(src, sizeof(src), "KME %.2f ms",
+			 r->latency_us / 1000.0);
 	LOG_EV(LOG_LVL_INFO, "key_new",
 	       LOG_FIELDS(LOG_S("key_id", idhex), LOG_N("bits", req->size_bits),
 			  LOG_S("remote", req->remote), LOG_S("peer", peer),
-			  LOG_N("kme_us", r.latency_us)),
-	       "new key %s (%u bits) for %s by '%s' (KME %.2f ms)", idhex,
-	       req->size_bits, req->remote, peer, r.latency_us / 1000.0);
+			  LOG_N("kme_us", pi.pooled ? 0 : r->latency_us),
+			  LOG_S("source", pi.pooled ? "pool" : "kme")),
+	       "new key %s (%u bits) for %s by '%s' (%s)", idhex,
+	       req->size_bits, req->remote, peer, src);
 	skip_reply_key(rep, &k);
 	secmem_wipe(&k, sizeof(k));
 }

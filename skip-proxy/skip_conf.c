@@ -73,6 +73,8 @@ static const struct skip_conf_key skip_conf_keys[] = {
 	{ "kme_retries", U(kme_retries, 0, 10) },
 	{ "kme_retry_delay", D(kme_retry_delay_ms, 0, 60000) },
 	{ "kme_unavailable_status", U(kme_unavailable_status, 500, 503) },
+	{ "key_pool", U(key_pool, 0, SKIP_POOL_MAX) },
+	{ "key_pool_max_age", D(key_pool_max_age_ms, 1000, 3600000) },
 	{ "record", S(record_file) },
 	{ "metrics_listen", S(metrics_addr) },
 	{ "metrics_port", P(metrics_port) },
@@ -115,6 +117,8 @@ skip_conf_defaults(struct skip_conf *c)
 	c->kme_retries = 2;
 	c->kme_retry_delay_ms = 100;
 	c->kme_unavailable_status = 500;
+	c->key_pool = 64;
+	c->key_pool_max_age_ms = 10000;
 	str_copy(c->metrics_addr, sizeof(c->metrics_addr), "127.0.0.1");
 }
 

@@ -96,6 +96,28 @@ skip_metrics_render(struct skip_metrics *m, unsigned tls_conns)
 	    (unsigned long long)atomic_load(&m->kme_errors),
 	    (unsigned long long)atomic_load(&m->kme_unreachable),
 	    (unsigned long long)atomic_load(&m->kme_retries));
+	metrics_buf_printf(
+	    mb,
+	    "# HELP skip_kme_keys_total Keys the KME handed over (a call may "
+	    "carry several).\n"
+	    "# TYPE skip_kme_keys_total counter\n"
+	    "skip_kme_keys_total %llu\n"
+	    "# HELP skip_pool_served_total New keys served from the key pool "
+	    "(no KME call).\n"
+	    "# TYPE skip_pool_served_total counter\n"
+	    "skip_pool_served_total %llu\n"
+	    "# HELP skip_pool_discarded_total Pooled keys wiped unused.\n"
+	    "# TYPE skip_pool_discarded_total counter\n"
+	    "skip_pool_discarded_total{reason=\"age\"} %llu\n"
+	    "skip_pool_discarded_total{reason=\"full\"} %llu\n"
+	    "# HELP skip_pool_keys Keys in the pool now (all remotes).\n"
+	    "# TYPE skip_pool_keys gauge\n"
+	    "skip_pool_keys %llu\n",
+	    (unsigned long long)atomic_load(&m->kme_keys),
+	    (unsigned long long)atomic_load(&m->pool_served),
+	    (unsigned long long)atomic_load(&m->pool_discarded_age),
+	    (unsigned long long)atomic_load(&m->pool_discarded_full),
+	    (unsigned long long)atomic_load(&m->pool_depth));
 	metrics_buf_printf(mb,
 			   "# HELP skip_kme_latency_seconds Upstream latency "
 			   "(all attempts of one call).\n"

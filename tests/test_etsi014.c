@@ -5,7 +5,9 @@
  *
  * A container with exactly one key gives its key_ID and key; anything
  * else — no "keys" array, more than one key, a key_ID that is not a
- * UUID, bad or empty base64 — is refused with the output wiped.
+ * UUID, bad or empty base64 — is refused with the output wiped.  The
+ * n-key parser takes exactly n keys in the container's order, all with
+ * distinct key_IDs; any fault wipes every output key.
  */
 #include "harness.h"
 
@@ -120,6 +122,78 @@ TEST(bad_containers_refused_and_wiped)
 	}
 }
 
+/*
+ * Two keys: the clause 6.3 example's key (its bytes as in the test above)
+ * and the 32 octets 0..31 under ID_TEXT.
+ */
+#define TWO_KEYS \
+	"{\"keys\":[{\"key_ID\":\"bc490419-7d60-487f-adc1-4ddcc177c139\"," \
+	"\"key\":\"wHHVxRwDJs3/bXd38GHP3oe4svTuRpZS0yCC7x4Ly+s=\"}," \
+	"{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY32 "\"}]}"
+
+TEST(container_n_keys_in_order)
+{
+	struct etsi014_key k[3];
+	char why[128], hex[65];
+	uint8_t want[32];
+
+	for (size_t i = 0; i < sizeof(want); i++)
+		want[i] = (uint8_t)i;
+	ASSERT_INT_EQ(etsi014_parse_keys_n(TWO_KEYS, strlen(TWO_KEYS), k, 2,
+					   why, sizeof(why)),
+		      0);
+	hex_encode(hex, k[0].id, 16);
+	ASSERT_STR_EQ(hex, "bc4904197d60487fadc14ddcc177c139");
+	hex_encode(hex, k[0].key, 32);
+	ASSERT_STR_EQ(hex,
+		      "c071d5c51c0326cdff6d7777f061cfde87b8b2f4ee469652d320"
+		      "82ef1e0bcbeb");
+	ASSERT_MEM_EQ(k[1].id, id_bin, UUID_LEN);
+	ASSERT_INT_EQ(k[1].key_len, 32);
+	ASSERT_MEM_EQ(k[1].key, want, 32);
+}
+
+TEST(container_n_keys_refused_and_all_wiped)
+{
+	static const struct etsi014_key zero[3];
+	static const char *const bad[] = {
+		/* the same key_ID twice */
+		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"},"
+		"{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY32 "\"}]}",
+		/* the second key is not base64 */
+		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16 "\"},"
+		"{\"key_ID\":\"550e8400-e29b-41d4-a716-446655440000\","
+		"\"key\":\"AAA\"}]}",
+		/* one key where two were asked for */
+		"{\"keys\":[{\"key_ID\":\"" ID_TEXT "\",\"key\":\"" KEY16
+		"\"}]}",
+	};
+	struct etsi014_key k[3];
+	char why[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		memset(k, 0xa5, sizeof(k));
+		why[0] = '\0';
+		if (etsi014_parse_keys_n(bad[i], strlen(bad[i]), k, 2, why,
+					 sizeof(why)) != -1)
+			TH_FAIL("accepted container #%zu", i);
+		ASSERT_MEM_EQ(k, zero, 2 * sizeof(*k));
+		ASSERT_TRUE(why[0] != '\0');
+	}
+	/* Two keys are neither one nor three. */
+	memset(k, 0xa5, sizeof(k));
+	ASSERT_INT_EQ(etsi014_parse_keys_n(TWO_KEYS, strlen(TWO_KEYS), k, 3,
+					   why, sizeof(why)),
+		      -1);
+	ASSERT_MEM_EQ(k, zero, sizeof(k));
+	ASSERT_STR_EQ(why, "KME returned 2 keys, expected 3");
+	ASSERT_INT_EQ(parse(TWO_KEYS, k), -1);
+	ASSERT_MEM_EQ(k, zero, sizeof(*k));
+	ASSERT_INT_EQ(etsi014_parse_keys_n(TWO_KEYS, strlen(TWO_KEYS), k, 0,
+					   why, sizeof(why)),
+		      -1);
+}
+
 TEST(length_bounds_the_input)
 {
 	static const char json[] =
@@ -194,5 +268,7 @@ TEST(url_rules)
 TEST_MAIN(TEST_CASE(container_clause_6_3_example),
 	  TEST_CASE(container_16_and_32_octets),
 	  TEST_CASE(bad_containers_refused_and_wiped),
+	  TEST_CASE(container_n_keys_in_order),
+	  TEST_CASE(container_n_keys_refused_and_all_wiped),
 	  TEST_CASE(length_bounds_the_input), TEST_CASE(error_body),
 	  TEST_CASE(url_rules))

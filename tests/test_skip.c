@@ -347,6 +347,16 @@ TEST(config)
 	ASSERT_INT_EQ(load_with("key_size_max = 260\n"), -1);
 	ASSERT_INT_EQ(load_with("key_size_default = 1024\n"), -1);
 	ASSERT_INT_EQ(load_with("kme_retries = many\n"), -1);
+	/* The key pool: 0..1024 keys, 1s..1h. */
+	ASSERT_INT_EQ(c.key_pool, 64);
+	ASSERT_U64_EQ(c.key_pool_max_age_ms, 10000);
+	ASSERT_INT_EQ(load_with("key_pool = 0\nkey_pool_max_age = 1s\n"), 0);
+	ASSERT_INT_EQ(load_with("key_pool = 1024\nkey_pool_max_age = 1h\n"), 0);
+	ASSERT_INT_EQ(load_with("key_pool = 1025\n"), -1);
+	ASSERT_INT_EQ(load_with("key_pool = -1\n"), -1);
+	ASSERT_INT_EQ(load_with("key_pool_max_age = 999ms\n"), -1);
+	ASSERT_INT_EQ(load_with("key_pool_max_age = 2h\n"), -1);
+	ASSERT_INT_EQ(load_with("key_pool_max_age = soon\n"), -1);
 	ASSERT_INT_EQ(load_with("kme_timeout = 0\n"), -1);
 	ASSERT_INT_EQ(load_with("tls_mode = magic\n"), -1);
 	ASSERT_INT_EQ(load_with("kme_url = http://127.0.0.1:8080\n"), -1);
@@ -371,7 +381,7 @@ TEST(api_without_kme)
 {
 	static struct skip_metrics m;
 	struct skip_conf c;
-	struct skip_api api = { &c, NULL, NULL, &m };
+	struct skip_api api = { &c, NULL, NULL, &m, NULL };
 	struct skip_reply rep;
 	struct skip_req req;
 	struct skip_err err;

@@ -122,6 +122,21 @@ class Lab(testlab.Lab):
             f.write("\n".join(lines) + "\n" + extra)
         return p
 
+    def kme_conf(self, me, peer, sae, peer_sae, port, link, peer_link, extra=""):
+        """A kme-sim configuration of one KME of a linked pair on loopback."""
+        p = self.path(me + ".conf")
+        with open(p, "w") as f:
+            f.write("\n".join([
+                "kme_id = %s" % me, "listen = 127.0.0.1:%d" % port,
+                "cert = %s/%s.crt" % (self.pki, me), "key = %s/%s.key" % (self.pki, me),
+                "sae_ca = %s/sae-ca.crt" % self.pki, "link_listen = 127.0.0.1:%d" % link,
+                "link_cert = %s/%s-link.crt" % (self.pki, me), "link_key = %s/%s-link.key" % (self.pki, me),
+                "link_ca = %s/kme-ca.crt" % self.pki, "database = %s" % self.path(me + ".db"),
+                "saes = %s" % sae, "key_size = 256", "max_key_size = 1024", "key_rate = 10000000",
+                "max_key_count = 10000", extra, "[peer %s]" % peer,
+                "address = 127.0.0.1:%d" % peer_link, "saes = %s" % peer_sae]) + "\n")
+        return p
+
     def start_proxy(self, name, conf, port, extra_args=()):
         p = self.daemon(name, None, [self.bin("skip-proxy"), "-d", "-f", conf] + list(extra_args))
         self.proxies.append((name, p))
