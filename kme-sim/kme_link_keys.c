@@ -298,9 +298,10 @@ kme_link_claim_push(struct kme_link_claim *c, struct kme_key *keys,
 		c->head = 0;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (c->n < KME_CLAIM_CAP) {
-			c->keys[c->n] = keys[i];
-			c->created[c->n++] = created[i];
+		/* Keys live at keys[head .. head + n): append after them. */
+		if (c->head + c->n < KME_CLAIM_CAP) {
+			c->keys[c->head + c->n] = keys[i];
+			c->created[c->head + c->n++] = created[i];
 		} else {
 			secmem_free(keys[i].bytes);
 		}
