@@ -80,22 +80,31 @@ def catches_term(pid):
     return False
 
 
+def term_after_start(conf, delay, wait):
+    """Starts the agent on conf, sends TERM delay s after its handler is in
+    place; (whether the handler was seen in place, the exit status)."""
+    p = subprocess.Popen([AGENT, "-d", "-f", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = bool(tap.wait_for(lambda: catches_term(p.pid), 20, interval=0.001))
+    time.sleep(delay)
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(wait)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    return seen, p.returncode
+
+
 fifo = os.path.join(tmp, "fifo.conf")
 os.mkfifo(fifo, 0o600)
 # The agent blocks opening a FIFO no one writes to.  TERM may land before
 # or during that open(); repeated, since the window before it is short.
 caught, fifo_codes = True, []
 for _ in range(20):
-    p = subprocess.Popen([AGENT, "-d", "-f", fifo], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    caught = bool(tap.wait_for(lambda: catches_term(p.pid), 20, interval=0.001)) and caught
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    fifo_codes.append(p.returncode)
-    if p.returncode < 0:
+    seen, code = term_after_start(fifo, 0.0, 10)
+    caught = seen and caught
+    fifo_codes.append(code)
+    if code < 0:
         break
 t.ok(caught, "SIGTERM is caught while the config is still being opened")
 t.ok(all(c >= 0 for c in fifo_codes), "TERM during the config read ends by exit, not by the signal, every time",
@@ -104,17 +113,5 @@ t.ok(all(c >= 0 for c in fifo_codes), "TERM during the config read ends by exit,
 if os.geteuid() != 0:
     t.skip("TERM at any moment after start ends with exit 0", "needs root (AF_PACKET on lo)")
 else:
-    codes = []
-    for delay in (0.0, 0.002, 0.01, 0.05, 0.2):
-        p = subprocess.Popen([AGENT, "-d", "-f", good], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        tap.wait_for(lambda: catches_term(p.pid), 20, interval=0.001)
-        time.sleep(delay)
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        codes.append(p.returncode)
+    codes = [term_after_start(good, delay, 20)[1] for delay in (0.0, 0.002, 0.01, 0.05, 0.2)]
     t.eq(codes, [0] * len(codes), "TERM 0..200 ms after the handler is in place ends with exit 0 every time")
