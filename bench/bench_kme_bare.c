@@ -69,11 +69,7 @@ static const char body[] =
 #define FLOOR_MASTER "SAE_A"
 #define FLOOR_SLAVE "SAE_B"
 
-static const char floor_setup[] =
-    "PRAGMA locking_mode=EXCLUSIVE;"
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "PRAGMA secure_delete=ON;"
+static const char floor_setup[] = KME_STORE_PRAGMAS
     "PRAGMA wal_autocheckpoint=4000;"
     "CREATE TABLE IF NOT EXISTS ready("
     "  master TEXT NOT NULL, slave TEXT NOT NULL, key_id BLOB NOT NULL,"

@@ -16,6 +16,17 @@
 
 #define KME_STORE_STMTS 24
 
+/*
+ * Connection settings, run at every open (also by bench_kme's store
+ * floor, which must match them).  secure_delete: deleted keys are
+ * overwritten in the database file.
+ */
+#define KME_STORE_PRAGMAS \
+	"PRAGMA locking_mode=EXCLUSIVE;" \
+	"PRAGMA journal_mode=WAL;" \
+	"PRAGMA synchronous=NORMAL;" \
+	"PRAGMA secure_delete=ON;"
+
 struct kme_store {
 	sqlite3 *db;
 	pthread_mutex_t lock; /* one connection, used by many threads */

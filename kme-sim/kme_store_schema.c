@@ -11,15 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
-/* Connection settings, run at every open. */
-static const char kme_store_pragmas[] =
-    "PRAGMA locking_mode=EXCLUSIVE;"
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    /* Deleted keys are overwritten in the database file. */
-    "PRAGMA secure_delete=ON;";
-
 /*
  * Schema version 2 (PRAGMA user_version).  The tables are laid out so that
  * the two hot transactions write one B-tree page each: a dec_keys fetch
@@ -137,7 +128,7 @@ out:
 int
 kme_store_setup(struct kme_store *st, const char *path)
 {
-	if (kme_store_exec(st, kme_store_pragmas) == -1 ||
+	if (kme_store_exec(st, KME_STORE_PRAGMAS) == -1 ||
 	    kme_store_upgrade(st, path) == -1)
 		return -1;
 	return 0;
