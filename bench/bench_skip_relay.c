@@ -99,6 +99,7 @@ main(int argc, char **argv)
 	struct skip_psk_set *psks = NULL;
 	struct tls_front *tf = NULL;
 	struct tls_front_cfg tc = { 0 };
+	struct https_client_cfg kc;
 	SSL_CTX *ctx = NULL;
 	uint16_t port = 0;
 	sigset_t sigs;
@@ -153,42 +154,19 @@ main(int argc, char **argv)
 	if ((psks = skip_psk_load(r.conf.psk_file)) == NULL ||
 	    (ctx = skip_tls_psk_ctx_new(&r.conf, psks)) == NULL)
 		goto out;
-	{
-		/* skip-proxy's KME client (skip_start), without etsi014_client. */
-		const struct https_client_cfg kc = {
-			.ca_file = r.conf.kme_ca_file,
-			.cert_file = r.conf.kme_cert_file,
-			.key_file = r.conf.kme_key_file,
-			.verify_host = r.conf.kme_verify_host,
-			.timeout_ms = r.conf.kme_timeout_ms,
-			.connect_timeout_ms = r.conf.kme_connect_timeout_ms,
-			.retries = r.conf.kme_retries,
-			.retry_delay_ms = r.conf.kme_retry_delay_ms,
-			.body_max = SKIP_KME_BODY_MAX,
-			.pool = SKIP_KME_POOL,
-		};
-		if ((r.kme = https_client_new(&kc)) == NULL)
-			goto out;
-	}
+	/* skip-proxy's KME client, without etsi014_client on top. */
+	skip_conf_kme_client(&r.conf, &kc);
+	if ((r.kme = https_client_new(&kc)) == NULL)
+		goto out;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	/* skip-proxy's front (skip_start, skip_http_front_cfg). */
-	tc.ssl_ctx = ctx;
-	tc.peer_id = skip_tls_peer_id;
+	/* skip-proxy's front, with the relay as its handler. */
+	skip_tls_front_cfg(&r.conf, ctx, &tc);
 	tc.name = "relay";
-	tc.max_conns = r.conf.max_connections;
-	tc.idle_timeout_ms = (unsigned)r.conf.idle_timeout_ms;
-	tc.max_per_source = r.conf.max_connections_per_source;
-	tc.handshake_timeout_ms = (unsigned)r.conf.handshake_timeout_ms;
-	tc.request_timeout_ms = (unsigned)r.conf.request_timeout_ms;
-	tc.explain = skip_tls_explain;
 	tc.handler = relay_serve;
 	tc.handler_arg = &r;
-	tc.workers = r.conf.threads;
-	tc.threads = r.conf.tls_threads > r.conf.threads ? r.conf.tls_threads
-							 : r.conf.threads;
 	if ((tf = tls_front_new(&tc)) == NULL ||
 	    tls_front_listen(tf, r.conf.listen_addr, port) == -1 ||
 	    tls_front_start(tf) == -1)

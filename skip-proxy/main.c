@@ -155,35 +155,11 @@ skip_prepare(struct skip_daemon *d, const char *path)
 	return d->ctx != NULL ? 0 : -1;
 }
 
-/*
- * The longest KME answer to read: a batch of key_pool keys of the default
- * size (base64, plus room for the container's names and extensions).
- */
-static size_t
-skip_kme_body_max(const struct skip_conf *c)
-{
-	size_t b64 = 4 * ((c->key_size_default / 8 + 2) / 3);
-	size_t batch = 1024 + (size_t)c->key_pool * (256 + b64);
-
-	return batch > SKIP_KME_BODY_MAX ? batch : SKIP_KME_BODY_MAX;
-}
-
 static int
 skip_start(struct skip_daemon *d)
 {
 	const struct skip_conf *c = &d->conf;
-	struct https_client_cfg kc = {
-		.ca_file = c->kme_ca_file,
-		.cert_file = c->kme_cert_file,
-		.key_file = c->kme_key_file,
-		.verify_host = c->kme_verify_host,
-		.timeout_ms = c->kme_timeout_ms,
-		.connect_timeout_ms = c->kme_connect_timeout_ms,
-		.retries = c->kme_retries,
-		.retry_delay_ms = c->kme_retry_delay_ms,
-		.body_max = skip_kme_body_max(c),
-		.pool = SKIP_KME_POOL,
-	};
+	struct https_client_cfg kc;
 	struct skip_pool_cfg pc = {
 		.cap = c->key_pool,
 		.max_age_us = c->key_pool_max_age_ms * 1000,
@@ -194,6 +170,7 @@ skip_start(struct skip_daemon *d)
 	};
 	struct tls_front_cfg tc = { 0 };
 
+	skip_conf_kme_client(c, &kc);
 	d->kme = etsi014_client_new(c->kme_url, &kc);
 	if (d->kme == NULL)
 		return -1;
@@ -208,16 +185,8 @@ skip_start(struct skip_daemon *d)
 	d->http = skip_http_new(&d->api);
 	if (d->http == NULL)
 		return -1;
-	tc.ssl_ctx = d->ctx;
-	tc.peer_id = skip_tls_peer_id;
+	skip_tls_front_cfg(c, d->ctx, &tc);
 	tc.name = "skip";
-	tc.max_conns = c->max_connections;
-	tc.idle_timeout_ms = (unsigned)c->idle_timeout_ms;
-	tc.max_per_source = c->max_connections_per_source;
-	tc.threads = c->tls_threads;
-	tc.handshake_timeout_ms = (unsigned)c->handshake_timeout_ms;
-	tc.request_timeout_ms = (unsigned)c->request_timeout_ms;
-	tc.explain = skip_tls_explain;
 	skip_http_front_cfg(d->http, &tc);
 	d->tf = tls_front_new(&tc);
 	if (d->tf == NULL ||

@@ -98,6 +98,13 @@ void skip_conf_defaults(struct skip_conf *c);
 int skip_conf_load(struct skip_conf *c, const char *path);
 int skip_conf_load_buf(struct skip_conf *c, const char *buf, size_t len,
 		       const char *name);
+/*
+ * The KME client's settings from c: its certificate, CA, timeouts and
+ * retries, SKIP_KME_POOL connections, and answers long enough for a batch
+ * of key_pool keys.
+ */
+void skip_conf_kme_client(const struct skip_conf *c,
+			  struct https_client_cfg *kc);
 /* Checks the whole (required keys, consistent limits); fills mode defaults. */
 int skip_conf_validate(struct skip_conf *c);
 
@@ -127,6 +134,13 @@ SSL_CTX *skip_tls_cert_ctx_new(const struct skip_conf *c);
 int skip_tls_peer_id(SSL *ssl, char *out, size_t cap, void *arg);
 /* tls_explain_fn: which PSK identity failed, and the likely reason. */
 const char *skip_tls_explain(SSL *ssl, void *arg);
+/*
+ * The front's settings from c around ctx: identity, limits, timeouts,
+ * workers and event loops.  The caller sets name and handler.
+ */
+struct tls_front_cfg;
+void skip_tls_front_cfg(const struct skip_conf *c, SSL_CTX *ctx,
+			struct tls_front_cfg *tc);
 
 /* ---- skip_req.c: request-target parsing (pure; fuzzed) ---- */
 
@@ -310,7 +324,7 @@ struct tls_front_cfg;
 struct MHD_Daemon;
 
 struct skip_http *skip_http_new(struct skip_api *api);
-/* Sets the front's request mode: the SKIP handler on conf threads workers. */
+/* Sets the front's request mode: the SKIP handler. */
 void skip_http_front_cfg(struct skip_http *h, struct tls_front_cfg *tc);
 void skip_http_set_front(struct skip_http *h, struct tls_front *tf);
 void skip_http_free(struct skip_http *h);

@@ -317,3 +317,31 @@ skip_conf_validate(struct skip_conf *c)
 	}
 	return rc == 0 ? 0 : -1;
 }
+
+/* The longest KME answer to read: a batch of key_pool keys of the default
+ * size (base64, plus room for the container's names and extensions). */
+static size_t
+skip_conf_kme_body_max(const struct skip_conf *c)
+{
+	size_t b64 = 4 * ((c->key_size_default / 8 + 2) / 3);
+	size_t batch = 1024 + (size_t)c->key_pool * (256 + b64);
+
+	return batch > SKIP_KME_BODY_MAX ? batch : SKIP_KME_BODY_MAX;
+}
+
+void
+skip_conf_kme_client(const struct skip_conf *c, struct https_client_cfg *kc)
+{
+	*kc = (struct https_client_cfg){
+		.ca_file = c->kme_ca_file,
+		.cert_file = c->kme_cert_file,
+		.key_file = c->kme_key_file,
+		.verify_host = c->kme_verify_host,
+		.timeout_ms = c->kme_timeout_ms,
+		.connect_timeout_ms = c->kme_connect_timeout_ms,
+		.retries = c->kme_retries,
+		.retry_delay_ms = c->kme_retry_delay_ms,
+		.body_max = skip_conf_kme_body_max(c),
+		.pool = SKIP_KME_POOL,
+	};
+}

@@ -126,14 +126,8 @@ skip_http_new(struct skip_api *api)
 void
 skip_http_front_cfg(struct skip_http *h, struct tls_front_cfg *tc)
 {
-	const struct skip_conf *c = h->api->conf;
-
 	tc->handler = skip_http_serve;
 	tc->handler_arg = h;
-	tc->workers = c->threads;
-	/* As many loops as workers: most routers get a loop of their own,
-	 * where their requests are served without a hand-off. */
-	tc->threads = c->tls_threads > c->threads ? c->tls_threads : c->threads;
 }
 
 void

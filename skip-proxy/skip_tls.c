@@ -325,3 +325,21 @@ skip_tls_peer_id(SSL *ssl, char *out, size_t cap, void *arg)
 		return str_copy(out, cap, n->id);
 	return tls_peer_subject_cn(ssl, out, cap, arg);
 }
+
+void
+skip_tls_front_cfg(const struct skip_conf *c, SSL_CTX *ctx,
+		   struct tls_front_cfg *tc)
+{
+	tc->ssl_ctx = ctx;
+	tc->peer_id = skip_tls_peer_id;
+	tc->explain = skip_tls_explain;
+	tc->max_conns = c->max_connections;
+	tc->idle_timeout_ms = (unsigned)c->idle_timeout_ms;
+	tc->max_per_source = c->max_connections_per_source;
+	tc->handshake_timeout_ms = (unsigned)c->handshake_timeout_ms;
+	tc->request_timeout_ms = (unsigned)c->request_timeout_ms;
+	tc->workers = c->threads;
+	/* As many loops as workers: most routers get a loop of their own,
+	 * where their requests are served without a hand-off. */
+	tc->threads = c->tls_threads > c->threads ? c->tls_threads : c->threads;
+}
