@@ -12,7 +12,11 @@
  * Every change is one transaction, so a process killed at any point
  * leaves either the state before or the state after it.  WAL with
  * synchronous=NORMAL survives the process being killed (the OS keeps the
- * written pages), not a power cut; kme-sim.8 says so.
+ * written pages), not a power cut; kme-sim.8 says so.  dec_keys fetches
+ * are the exception that keeps the rule: they share one transaction,
+ * committed every KME_JOURNAL_FETCHES fetches and before any other
+ * operation, and each is recorded in the fetch journal before it is
+ * answered, with the same guarantee (kme_store_journal.c).
  *
  * This file opens and closes the store; the other parts are in the
  * kme_store_*.c files named in kme_store_int.h.
@@ -77,7 +81,8 @@ kme_store_check(const char *path)
 	int rc;
 
 	pthread_once(&kme_store_once, kme_store_init_sqlite);
-	if (kme_store_check_files(path) == -1)
+	if (kme_store_check_files(path) == -1 ||
+	    kme_store_journal_check(path) == -1)
 		return -1;
 	/* Nothing there yet, or an empty file: kme-sim makes the schema. */
 	if (stat(path, &sb) == -1 || sb.st_size == 0)
@@ -129,7 +134,8 @@ kme_store_open(const char *path)
 	/* Exclusive before the first read, so that WAL needs no -shm. */
 	if (kme_store_exec(st, "PRAGMA locking_mode=EXCLUSIVE") == -1 ||
 	    kme_store_readable(st->db, path) == -1 ||
-	    kme_store_setup(st, path) == -1)
+	    kme_store_setup(st, path) == -1 ||
+	    kme_store_journal_open(st, path) == -1)
 		goto err;
 	st->reserved =
 	    kme_store_query_int(st, "SELECT count(DISTINCT key_id) "
@@ -152,10 +158,17 @@ kme_store_free(struct kme_store *st)
 {
 	if (st == NULL)
 		return;
+	/* The open fetch transaction commits (closing would roll it back;
+	 * the journal would still hold its fetches). */
+	if (st->db != NULL) {
+		(void)kme_store_lock(st);
+		pthread_mutex_unlock(&st->lock);
+	}
 	kme_store_ckpt_stop(st);
 	for (size_t i = 0; i < st->ncache; i++)
 		sqlite3_finalize(st->cache[i].stmt);
 	sqlite3_close(st->db);
+	kme_store_journal_close(st);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

@@ -69,9 +69,13 @@ kme_ckpt_once(struct kme_store *st)
 		log_warnx("store: sync of the WAL before a checkpoint: %s",
 			  strerror(errno));
 	t1 = mono_us();
-	pthread_mutex_lock(&st->lock);
-	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-				       &frames, &copied);
+	/* Settled first: no checkpoint runs inside the open fetch
+	 * transaction of this connection. */
+	rc = kme_store_lock(st) == -1
+		 ? SQLITE_ERROR
+		 : sqlite3_wal_checkpoint_v2(st->db, NULL,
+					     SQLITE_CHECKPOINT_PASSIVE, &frames,
+					     &copied);
 	if (rc != SQLITE_OK)
 		log_warnx("store: checkpoint: %s", sqlite3_errmsg(st->db));
 	pthread_mutex_unlock(&st->lock);

@@ -18,13 +18,14 @@
 
 /*
  * The store holds key bytes: the database and its -wal and -shm files
- * must be private, like a private key.  An existing one that group or
+ * must be private, like a private key; so is the fetch journal, which
+ * holds key IDs only.  An existing one that group or
  * others can reach is refused, not repaired: its keys may have leaked.
  */
 int
 kme_store_check_files(const char *path)
 {
-	static const char *const suffix[] = { "", "-wal", "-shm" };
+	static const char *const suffix[] = { "", "-wal", "-shm", "-fetches" };
 	bool private = true;
 	struct stat sb;
 	char p[4096];
@@ -57,8 +58,9 @@ kme_store_check_files(const char *path)
 	return rc;
 }
 
-/* A new database file is created 0600 whatever the umask; SQLite gives
- * its -wal and -shm files the mode of the database file. */
+/* A new database file (or fetch journal) is created 0600 whatever the
+ * umask; SQLite gives its -wal and -shm files the mode of the database
+ * file. */
 int
 kme_store_create_private(const char *path)
 {
@@ -68,7 +70,7 @@ kme_store_create_private(const char *path)
 	if (fd == -1 && errno == EEXIST)
 		return 0;
 	if (fd == -1) {
-		log_warn("store: cannot create database %s", path);
+		log_warn("store: cannot create %s", path);
 		return -1;
 	}
 	if (fchmod(fd, 0600) == -1) {

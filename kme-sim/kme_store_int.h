@@ -3,8 +3,15 @@
  * open and close; kme_store_mem.c: SQLite's allocator; kme_store_files.c:
  * file modes; kme_store_schema.c: schema and upgrade; kme_store_stmt.c:
  * the statement cache; kme_store_pool.c, kme_store_rkey.c,
- * kme_store_ready.c: the operations of kme.h).  Not for the rest of
- * kme-sim.
+ * kme_store_ready.c: the operations of kme.h; kme_store_journal.c: the
+ * fetch journal).  Not for the rest of kme-sim.
+ *
+ * Invariant: outside kme_store_fetch, no fetch is uncommitted while
+ * st->lock is held.  kme_store_fetch leaves its write transaction open
+ * (its fetches are in the journal); every other operation that uses the
+ * connection takes the lock with kme_store_lock, which commits that
+ * transaction first.  Only the counters' readers (reserved, checkpoints)
+ * and the checkpoint thread's wait take st->lock plainly.
  */
 #ifndef QKDLAB_KME_STORE_INT_H
 #define QKDLAB_KME_STORE_INT_H
@@ -27,6 +34,18 @@
 	"PRAGMA synchronous=NORMAL;" \
 	"PRAGMA secure_delete=ON;"
 
+/* The UPDATE that marks a key fetched (kme_store_fetch), also used to
+ * apply the journal's records again. */
+#define KME_STORE_MARK_SQL \
+	"UPDATE rkey SET key = NULL, fetched_at = ?3 " \
+	"WHERE key_id = ?1 AND slave = ?2"
+
+/* Records (keys) the fetch journal holds; a request for more keys
+ * commits on its own. */
+#define KME_JOURNAL_RECS 256
+/* Fetches left uncommitted, at most, before the journal starts over. */
+#define KME_JOURNAL_FETCHES 64
+
 struct kme_store {
 	sqlite3 *db;
 	pthread_mutex_t lock; /* one connection, used by many threads */
@@ -44,6 +63,16 @@ struct kme_store {
 	/* A key's row lost its bytes since the last kme_store_scrub_locked. */
 	bool scrub;
 	int64_t scrub_len; /* octets of zeros that fill a page's cell */
+
+	/* kme_store_journal.c, under lock.  fetch_txn: kme_store_fetch's
+	 * transaction is open, holding jr_fetches fetches (jr_used keys,
+	 * each with its record in the journal).  jr_broken: neither a
+	 * COMMIT nor writing the journal's records again succeeded; no
+	 * fetch is served until a settle does. */
+	void *jr_map; /* the journal file, mapped shared */
+	size_t jr_used;
+	unsigned jr_fetches;
+	bool fetch_txn, jr_broken;
 
 	/* kme_store_ckpt.c; the flags under lock. */
 	pthread_t ckpt_thr;
@@ -66,8 +95,32 @@ void kme_store_init_sqlite(void);
 const char *kme_store_vfs_register(void);
 extern const char *kme_store_vfs;
 
-/* kme_store_files.c: creates the database file 0600 if it is absent. */
+/* kme_store_files.c: creates a store file 0600 if it is absent. */
 int kme_store_create_private(const char *path);
+
+/*
+ * kme_store_journal.c.  journal_open maps <path>-fetches (creating it),
+ * writes the records of its current epoch to the database and starts a
+ * new epoch; -1 (logged) for a file of another size or format.
+ * journal_add records one fetched key (jr_used slots must be free).
+ */
+int kme_store_journal_open(struct kme_store *st, const char *path);
+void kme_store_journal_close(struct kme_store *st);
+int kme_store_journal_check(const char *path);
+void kme_store_journal_add(struct kme_store *st, const char *slave,
+			   const uint8_t id[UUID_LEN], int64_t at);
+/*
+ * Under st->lock: commits the fetch transaction, if open, and starts a
+ * new epoch; if the COMMIT fails, kme_store_journal_recover.  -1 if the
+ * journal's fetches could not be written (jr_broken set).
+ */
+int kme_store_settle(struct kme_store *st);
+/* Rolls back what is left of the fetch transaction and writes the
+ * journal's records again in one transaction; -1 as above. */
+int kme_store_journal_recover(struct kme_store *st);
+/* pthread_mutex_lock(&st->lock), then kme_store_settle: the lock is held
+ * whatever the result. */
+int kme_store_lock(struct kme_store *st);
 
 /* kme_store_schema.c: connection settings, then the schema brought to
  * the current version (refusing a newer one). */

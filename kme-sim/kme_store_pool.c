@@ -11,10 +11,11 @@
 int
 kme_store_pool_get(struct kme_store *st, const char *peer, uint64_t *bits)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
+	if (kme_store_lock(st) == -1)
+		goto out;
 	s = kme_store_prep(st, "SELECT bits FROM pool WHERE peer = ?");
 	if (s == NULL)
 		goto out;
@@ -40,10 +41,11 @@ out:
 int
 kme_store_pool_set(struct kme_store *st, const char *peer, uint64_t bits)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
+	if (kme_store_lock(st) == -1)
+		goto out;
 	s = kme_store_prep(st, "INSERT INTO pool(peer, bits) VALUES(?1, ?2) "
 			       "ON CONFLICT(peer) DO UPDATE SET bits = ?2");
 	if (s == NULL)
@@ -64,7 +66,8 @@ kme_store_pool_add(struct kme_store *st, const char *peer, uint64_t add,
 	sqlite3_stmt *s = NULL, *g = NULL;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
+	if (kme_store_lock(st) == -1)
+		goto out;
 	/* One statement, so it cannot undo a concurrent take. */
 	s = kme_store_prep(
 	    st, "INSERT INTO pool(peer, bits) VALUES(?1, min(?2, ?3)) "
@@ -114,8 +117,8 @@ kme_store_pool_take(struct kme_store *st, const char *peer, uint64_t bits)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	rc = kme_store_take_locked(st, peer, bits);
+	rc = kme_store_lock(st) == -1 ? -1
+				      : kme_store_take_locked(st, peer, bits);
 	pthread_mutex_unlock(&st->lock);
 	return rc;
 }

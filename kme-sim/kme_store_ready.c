@@ -17,10 +17,11 @@ kme_store_ready_add(struct kme_store *st, const char *peer, const char *master,
 		    const char *slave, const struct kme_key *keys, size_t n,
 		    int64_t created)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
+	if (kme_store_lock(st) == -1)
+		goto out;
 	s = kme_store_prep(
 	    st, "INSERT INTO ready(key_id, master, slave, peer, key, "
 		"created) VALUES(?, ?, ?, ?, ?, ?)");
@@ -53,12 +54,13 @@ int64_t
 kme_store_ready_count(struct kme_store *st, const char *master,
 		      const char *slave, int64_t min_created)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int64_t n = -1;
 
-	pthread_mutex_lock(&st->lock);
-	s = kme_store_prep(st, "SELECT count(*) FROM ready WHERE master = ? "
-			       "AND slave = ? AND created >= ?");
+	if (kme_store_lock(st) == 0)
+		s = kme_store_prep(st,
+				   "SELECT count(*) FROM ready WHERE "
+				   "master = ? AND slave = ? AND created >= ?");
 	if (s != NULL) {
 		sqlite3_bind_text(s, 1, master, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, slave, -1, SQLITE_STATIC);
@@ -90,7 +92,8 @@ kme_store_ready_claim(struct kme_store *st, const char *master,
 	*got_out = 0;
 	if (max == 0 || min > max)
 		return -1;
-	pthread_mutex_lock(&st->lock);
+	if (kme_store_lock(st) == -1)
+		goto out;
 	/* Oldest first, in primary key order: the rows taken are one range
 	 * of the key, deleted by the next statement without an index. */
 	q = kme_store_prep(st, "SELECT key_id, key, created FROM ready WHERE "
@@ -175,12 +178,12 @@ kme_store_ready_take(struct kme_store *st, const char *master,
 int64_t
 kme_store_ready_purge(struct kme_store *st, const char *peer, int64_t before)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int64_t n = -1;
 
-	pthread_mutex_lock(&st->lock);
-	s = kme_store_prep(st,
-			   "DELETE FROM ready WHERE peer = ? AND created < ?");
+	if (kme_store_lock(st) == 0)
+		s = kme_store_prep(
+		    st, "DELETE FROM ready WHERE peer = ? AND created < ?");
 	if (s != NULL) {
 		sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s, 2, before);

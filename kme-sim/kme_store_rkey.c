@@ -59,8 +59,8 @@ kme_store_reserve(struct kme_store *st, const char *peer, uint64_t take_bits,
 {
 	int rc = -1, t;
 
-	pthread_mutex_lock(&st->lock);
-	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
+	if (kme_store_lock(st) == -1 ||
+	    kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	if (take_bits > 0) {
 		t = kme_store_take_locked(st, peer, take_bits);
@@ -91,8 +91,8 @@ kme_store_reserve_batch(struct kme_store *st, const char *peer,
 {
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
-	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
+	if (kme_store_lock(st) == -1 ||
+	    kme_store_run(st, "BEGIN IMMEDIATE") == -1)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (kme_store_insert_keys(st, peer, items[i].master,
@@ -120,7 +120,7 @@ out:
 	return rc;
 }
 
-/* The statements of one fetch transaction. */
+/* The statements of a fetch. */
 struct kme_store_fetch_q {
 	/* this key for this slave, and does another slave still wait for
 	 * it (the key leaves the count of waiting keys with the last) */
@@ -130,18 +130,24 @@ struct kme_store_fetch_q {
 };
 
 /*
- * Within the fetch transaction: looks one key up for (master, slave) and
- * marks it fetched, which writes that one row in place.  The key itself
- * is copied to out; *last says whether no other slave waits for it.
+ * Looks one key up for (master, slave) without changing anything; the
+ * key itself is copied to out; *last says whether no other slave waits
+ * for it.  ids[0..i) are the request's earlier IDs: one named twice is
+ * gone the second time.
  */
 static enum kme_fetch_rc
-kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
-		    const char *master, const char *slave,
-		    const uint8_t id[UUID_LEN], int64_t now,
-		    struct kme_key *out, bool *last)
+kme_store_fetch_find(struct kme_store *st, struct kme_store_fetch_q *q,
+		     const char *master, const char *slave,
+		     const uint8_t (*ids)[UUID_LEN], size_t i, int64_t now,
+		     struct kme_key *out, bool *last)
 {
+	const uint8_t *id = ids[i];
 	int r, other;
 
+	for (size_t j = 0; j < i; j++) {
+		if (memcmp(ids[j], id, UUID_LEN) == 0)
+			return KME_FETCH_NOT_FOUND;
+	}
 	sqlite3_reset(q->row);
 	sqlite3_bind_blob(q->row, 1, id, UUID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q->row, 2, slave, -1, SQLITE_STATIC);
@@ -175,24 +181,46 @@ kme_store_fetch_one(struct kme_store *st, struct kme_store_fetch_q *q,
 	memcpy(out->id, id, UUID_LEN);
 	*last = sqlite3_column_int(q->row, 2) == 0;
 	sqlite3_reset(q->row);
+	return KME_FETCH_OK;
+}
+
+/* Within the fetch transaction: the key's row loses its bytes and notes
+ * the time (written in place: the audit row of the delivery). */
+static int
+kme_store_fetch_mark(struct kme_store *st, struct kme_store_fetch_q *q,
+		     const char *slave, const uint8_t id[UUID_LEN], int64_t now)
+{
 	sqlite3_reset(q->mark);
 	sqlite3_bind_blob(q->mark, 1, id, UUID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(q->mark, 2, slave, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q->mark, 3, now);
-	if (kme_store_step_done(st, q->mark) == -1)
-		return KME_FETCH_ERROR;
-	return KME_FETCH_OK;
+	return kme_store_step_done(st, q->mark);
 }
 
+/*
+ * Parse, then validate, then act: every key is looked up before any is
+ * marked, so a request that fails writes nothing and leaves the fetches
+ * of the open transaction as they were.  A request the journal can hold
+ * marks its keys in the transaction kept open across fetches and records
+ * each key in the journal before returning (kme_store_journal.c);
+ * KME_JOURNAL_FETCHES fetches on, the transaction commits.  A larger one
+ * commits on its own, the store settled first.
+ */
 enum kme_fetch_rc
 kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		const uint8_t (*ids)[UUID_LEN], size_t n, struct kme_key *out)
 {
-	struct kme_store_fetch_q q;
+	struct kme_store_fetch_q q = { NULL, NULL, NULL };
 	enum kme_fetch_rc rc = KME_FETCH_ERROR, worst = KME_FETCH_OK;
 	int64_t now = wall_s(), done = 0;
+	bool journal = n <= KME_JOURNAL_RECS && strlen(slave) <= KME_ID_MAX;
 
 	pthread_mutex_lock(&st->lock);
+	/* Never a key while an earlier fetch is not recorded in the
+	 * database or the journal. */
+	if ((st->jr_broken || !journal || st->jr_used + n > KME_JOURNAL_RECS) &&
+	    kme_store_settle(st) == -1)
+		goto out;
 	q.row = kme_store_prep(
 	    st, "SELECT master, key, EXISTS(SELECT 1 FROM rkey AS o WHERE "
 		"o.key_id = ?1 AND o.slave <> ?2 AND o.key IS NOT NULL) "
@@ -202,17 +230,18 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 			   "SELECT 1 FROM rkey WHERE key_id = ?1 AND "
 			   "expires > ?2 AND master = ?3 AND key IS NOT NULL "
 			   "LIMIT 1");
-	q.mark =
-	    kme_store_prep(st, "UPDATE rkey SET key = NULL, fetched_at = ?3 "
-			       "WHERE key_id = ?1 AND slave = ?2");
+	q.mark = kme_store_prep(st, KME_STORE_MARK_SQL);
 	if (q.row == NULL || q.party == NULL || q.mark == NULL)
 		goto out;
-	if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
-		goto out;
+	if (!st->fetch_txn) {
+		if (kme_store_run(st, "BEGIN IMMEDIATE") == -1)
+			goto out;
+		st->fetch_txn = true;
+	}
 	for (size_t i = 0; i < n; i++) {
 		bool last = false;
-		enum kme_fetch_rc r = kme_store_fetch_one(
-		    st, &q, master, slave, ids[i], now, &out[i], &last);
+		enum kme_fetch_rc r = kme_store_fetch_find(
+		    st, &q, master, slave, ids, i, now, &out[i], &last);
 
 		if (r == KME_FETCH_ERROR) {
 			worst = r;
@@ -225,14 +254,42 @@ kme_store_fetch(struct kme_store *st, const char *master, const char *slave,
 		/* The key leaves the count once every slave has it. */
 		done += r == KME_FETCH_OK && last;
 	}
-	if (worst != KME_FETCH_OK || kme_store_run(st, "COMMIT") == -1) {
-		kme_store_run(st, "ROLLBACK");
-		rc = worst == KME_FETCH_OK ? KME_FETCH_ERROR : worst;
+	if (worst == KME_FETCH_ERROR) {
+		/* SQLite may have rolled the transaction back itself. */
+		(void)kme_store_journal_recover(st);
 		goto out;
+	}
+	if (worst != KME_FETCH_OK) {
+		rc = worst; /* nothing written; the transaction stays open */
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (kme_store_fetch_mark(st, &q, slave, ids[i], now) == -1) {
+			/* Keys of this request are marked, not recorded: the
+			 * transaction goes, the journal's fetches return. */
+			(void)kme_store_journal_recover(st);
+			goto out;
+		}
+	}
+	if (journal) {
+		for (size_t i = 0; i < n; i++)
+			kme_store_journal_add(st, slave, ids[i], now);
+		st->jr_fetches++;
+	} else {
+		st->fetch_txn = false;
+		if (kme_store_run(st, "COMMIT") == -1) {
+			if (!sqlite3_get_autocommit(st->db))
+				kme_store_run(st, "ROLLBACK");
+			goto out;
+		}
 	}
 	st->reserved -= done;
 	st->scrub = true;
 	rc = KME_FETCH_OK;
+	/* These keys are recorded: they are answered whatever this COMMIT
+	 * does (a failure makes the next fetches wait for a settle). */
+	if (st->jr_fetches >= KME_JOURNAL_FETCHES)
+		(void)kme_store_settle(st);
 out:
 	kme_store_release(st, q.row);
 	kme_store_release(st, q.party);
@@ -279,10 +336,11 @@ out:
 int64_t
 kme_store_expire(struct kme_store *st, int64_t now, int64_t log_keep_s)
 {
-	sqlite3_stmt *c, *s, *l;
+	sqlite3_stmt *c = NULL, *s = NULL, *l = NULL;
 	int64_t n = -1, from, expired;
 
-	pthread_mutex_lock(&st->lock);
+	if (kme_store_lock(st) == -1)
+		goto out;
 	if (now < st->swept_until)
 		st->swept_until = INT64_MIN;
 	from = st->swept_until;
@@ -383,8 +441,9 @@ kme_store_extend(struct kme_store *st, const uint8_t (*ids)[UUID_LEN], size_t n,
 		size_t m = n - i < KME_STORE_SLICE ? n - i : KME_STORE_SLICE;
 		int rc;
 
-		pthread_mutex_lock(&st->lock);
-		rc = kme_store_extend_locked(st, ids + i, m, expires);
+		rc = kme_store_lock(st) == -1
+			 ? -1
+			 : kme_store_extend_locked(st, ids + i, m, expires);
 		pthread_mutex_unlock(&st->lock);
 		if (rc == -1)
 			return -1;

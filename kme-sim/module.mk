@@ -7,6 +7,7 @@ KME_STORE_OBJS := kme-sim/kme_store.o kme-sim/kme_store_mem.o \
 	kme-sim/kme_store_stmt.o kme-sim/kme_store_pool.o \
 	kme-sim/kme_store_rkey.o kme-sim/kme_store_ready.o kme-sim/kme_keys.o
 KME_STORE_OBJS += kme-sim/kme_store_vfs.o kme-sim/kme_store_ckpt.o
+KME_STORE_OBJS += kme-sim/kme_store_journal.o
 
 KME_SIM_OBJS := kme-sim/kme_conf.o kme-sim/kme_req.o $(KME_STORE_OBJS) \
 	kme-sim/kme_http.o kme-sim/kme_link.o kme-sim/kme_link_client.o \

@@ -3,7 +3,9 @@
  * temporary database: pool arithmetic, reserve-and-take in one
  * transaction, once-only fetch per slave, all-or-nothing, 401 versus 400,
  * expiry, state surviving a reopen, private store files, the audit rows
- * fetches leave, and the carry-over of a schema version 1 database.
+ * fetches leave, the carry-over of a schema version 1 database, and the
+ * fetch journal (fetches of a process killed before their COMMIT are
+ * written at the next open).
  */
 #include "harness.h"
 
@@ -11,6 +13,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -29,6 +32,8 @@ unlink_db(const char *path)
 	snprintf(p, sizeof(p), "%s-wal", path);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-fetches", path);
 	unlink(p);
 }
 
@@ -234,9 +239,12 @@ TEST(wal_frames_recovered_by_plain_sqlite)
 				      3, wall_s() + 60) != 0 ||
 		    kme_store_fetch(st, "SAE_A", "SAE_B",
 				    (const uint8_t(*)[UUID_LEN])id, 1,
-				    out) != KME_FETCH_OK)
+				    out) != KME_FETCH_OK ||
+		    kme_store_pool_set(st, "KME_A", 1) != 0)
 			_exit(1);
-		_exit(0); /* no close: no checkpoint, the WAL stays */
+		/* The pool write committed the fetch first; no close: no
+		 * checkpoint, the WAL stays. */
+		_exit(0);
 	}
 	ASSERT_TRUE(pid > 0);
 	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
@@ -699,9 +707,10 @@ TEST(files_private)
 {
 	mode_t old = umask(022);
 	struct kme_store *st = fresh();
-	char wal[96], shm[96];
+	char wal[96], shm[96], jr[96];
 	int fd;
 
+	snprintf(jr, sizeof(jr), "%s-fetches", dbpath);
 	snprintf(wal, sizeof(wal), "%s-wal", dbpath);
 	snprintf(shm, sizeof(shm), "%s-shm", dbpath);
 	ASSERT_TRUE(st != NULL);
@@ -709,7 +718,9 @@ TEST(files_private)
 	ASSERT_INT_EQ(file_mode(dbpath), 0600);
 	ASSERT_INT_EQ(file_mode(wal), 0600); /* exists while open (WAL) */
 	ASSERT_TRUE(access(shm, F_OK) < 0 || file_mode(shm) == 0600);
+	ASSERT_INT_EQ(file_mode(jr), 0600); /* the fetch journal */
 	kme_store_free(st);
+	ASSERT_INT_EQ(file_mode(jr), 0600); /* stays after close */
 	ASSERT_INT_EQ(kme_store_check_files(dbpath), 0);
 	/* An existing store readable by others is refused, and not opened. */
 	ASSERT_INT_EQ(chmod(dbpath, 0644), 0);
@@ -794,6 +805,381 @@ TEST(ready_claim_bounds_and_durable)
 	cleanup_db(st);
 }
 
+/*
+ * The fetch journal (kme_store_journal.c): <database>-fetches, a header of
+ * 128 octets, then records of 128 octets, record i at 128 * (i + 1).
+ * Fetches are committed every 64 fetches and before any other operation;
+ * until then each is only in the journal, written again at the next open.
+ */
+#define JR_REC 128
+
+static void
+journal_path(char *p, size_t cap)
+{
+	snprintf(p, cap, "%s-fetches", dbpath);
+}
+
+/* The state of a key's row for SAE_B, read by plain SQLite: 0 waiting,
+ * 1 fetched (bytes gone, time set), -1 no such row. */
+static int
+key_state(const uint8_t id[UUID_LEN])
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int v = -2;
+
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_prepare_v2(db,
+			       "SELECT key IS NULL AND fetched_at IS NOT NULL "
+			       "FROM rkey WHERE key_id = ?1 AND slave = 'SAE_B'",
+			       -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_blob(q, 1, id, UUID_LEN, SQLITE_STATIC);
+		v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0)
+						  : -1;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A store at dbpath with n keys of 16 octets for SAE_B, closed again. */
+static struct kme_key *
+journal_setup(size_t n)
+{
+	struct kme_store *st = fresh();
+	struct kme_key *keys = kme_keys_new_random(n, 16);
+
+	if (st == NULL || keys == NULL ||
+	    kme_store_reserve(st, "KME_A", 0, "SAE_A", slaves1, 1, keys, n,
+			      wall_s() + 600) != 0) {
+		kme_keys_free(keys, n);
+		keys = NULL;
+	}
+	kme_store_free(st);
+	return keys;
+}
+
+/* Fetches keys[from..to), one request each; 0 if all were served. */
+static int
+fetch_each(struct kme_store *st, const struct kme_key *keys, size_t from,
+	   size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		struct kme_key *out = kme_keys_new(1);
+		uint8_t id[1][UUID_LEN];
+		enum kme_fetch_rc r;
+
+		memcpy(id[0], keys[i].id, UUID_LEN);
+		r = kme_store_fetch(st, "SAE_A", "SAE_B",
+				    (const uint8_t(*)[UUID_LEN])id, 1, out);
+		kme_keys_free(out, 1);
+		if (r != KME_FETCH_OK)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * In a child: opens the store, fetches keys[from..to) one request each,
+ * then is killed with SIGKILL, the store not closed.  0 if so.
+ */
+static int
+crash_after_fetches(const struct kme_key *keys, size_t from, size_t to)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct kme_store *st = kme_store_open(dbpath);
+
+		if (st == NULL || fetch_each(st, keys, from, to) != 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : -1;
+}
+
+/*
+ * Fetches answered by a process killed before their COMMIT: the database
+ * alone does not have them, the journal does; the next open writes them
+ * (audit row: bytes gone, time set) and never answers them again.
+ */
+TEST(journal_fetch_survives_kill)
+{
+	struct kme_key *keys = journal_setup(4), *out = kme_keys_new(1);
+	struct kme_store *st;
+	uint8_t id[1][UUID_LEN];
+
+	ASSERT_TRUE(keys != NULL);
+	ASSERT_INT_EQ(crash_after_fetches(keys, 0, 3), 0);
+	/* Not committed: only the journal has them. */
+	for (int i = 0; i < 4; i++)
+		ASSERT_INT_EQ(key_state(keys[i].id), 0);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	for (int i = 0; i < 3; i++) {
+		memcpy(id[0], keys[i].id, UUID_LEN);
+		ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+					      (const uint8_t(*)[UUID_LEN])id, 1,
+					      out),
+			      KME_FETCH_NOT_FOUND);
+	}
+	memcpy(id[0], keys[3].id, UUID_LEN);
+	ASSERT_INT_EQ(kme_store_fetch(st, "SAE_A", "SAE_B",
+				      (const uint8_t(*)[UUID_LEN])id, 1, out),
+		      KME_FETCH_OK);
+	ASSERT_MEM_EQ(out[0].bytes, keys[3].bytes, 16);
+	kme_store_free(st);
+	for (int i = 0; i < 4; i++)
+		ASSERT_INT_EQ(key_state(keys[i].id), 1);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM fetch_log WHERE at > 0"), 4);
+	kme_keys_free(out, 1);
+	kme_keys_free(keys, 4);
+	cleanup_db(NULL);
+}
+
+/*
+ * The 64th fetch commits the 64 (the database has them without the
+ * journal); one fetch fewer commits nothing.
+ */
+TEST(journal_commits_every_64_fetches)
+{
+	struct kme_key *keys = journal_setup(64 + 63);
+	size_t fetched = 0;
+
+	ASSERT_TRUE(keys != NULL);
+	ASSERT_INT_EQ(crash_after_fetches(keys, 0, 64 + 63), 0);
+	for (size_t i = 0; i < 64 + 63; i++)
+		fetched += key_state(keys[i].id) == 1;
+	ASSERT_U64_EQ(fetched, 64);
+	ASSERT_INT_EQ(key_state(keys[63].id), 1);
+	ASSERT_INT_EQ(key_state(keys[64].id), 0);
+	kme_keys_free(keys, 64 + 63);
+	cleanup_db(NULL);
+}
+
+/* A request for more keys than the journal holds (256) commits on its own. */
+TEST(journal_large_request_commits)
+{
+	enum {
+		N = 300
+	};
+	struct kme_key *keys = journal_setup(N), *out = kme_keys_new(N);
+	uint8_t(*ids)[UUID_LEN] = calloc(N, UUID_LEN);
+	int status = 0;
+	size_t fetched = 0;
+	pid_t pid;
+
+	ASSERT_TRUE(keys != NULL && out != NULL && ids != NULL);
+	for (size_t i = 0; i < N; i++)
+		memcpy(ids[i], keys[i].id, UUID_LEN);
+	pid = fork();
+	if (pid == 0) {
+		struct kme_store *st = kme_store_open(dbpath);
+
+		/* One fetch pending in the journal first, then the large one. */
+		if (st == NULL || fetch_each(st, keys, 0, 1) != 0 ||
+		    kme_store_fetch(st, "SAE_A", "SAE_B",
+				    (const uint8_t(*)[UUID_LEN])ids + 1, N - 1,
+				    out) != KME_FETCH_OK)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	for (size_t i = 0; i < N; i++)
+		fetched += key_state(keys[i].id) == 1;
+	ASSERT_U64_EQ(fetched, N);
+	free(ids);
+	kme_keys_free(out, N);
+	kme_keys_free(keys, N);
+	cleanup_db(NULL);
+}
+
+/* Flips one octet of the journal at off. */
+static int
+journal_flip(long off)
+{
+	char p[128];
+	uint8_t b;
+	int fd, rc = -1;
+
+	journal_path(p, sizeof(p));
+	fd = open(p, O_RDWR);
+	if (fd >= 0 && pread(fd, &b, 1, off) == 1) {
+		b ^= 0x5a;
+		rc = pwrite(fd, &b, 1, off) == 1 ? 0 : -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * A torn record (here: one octet of the second record's slave changed
+ * after a kill) ends the journal: the first fetch is written, the second
+ * and the third, complete as it is, are not.
+ */
+TEST(journal_torn_record_ends_it)
+{
+	struct kme_key *keys = journal_setup(3);
+	struct kme_store *st;
+
+	ASSERT_TRUE(keys != NULL);
+	ASSERT_INT_EQ(crash_after_fetches(keys, 0, 3), 0);
+	ASSERT_INT_EQ(journal_flip(2 * JR_REC + 50), 0);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 2);
+	kme_store_free(st);
+	ASSERT_INT_EQ(key_state(keys[0].id), 1);
+	ASSERT_INT_EQ(key_state(keys[1].id), 0);
+	ASSERT_INT_EQ(key_state(keys[2].id), 0);
+	kme_keys_free(keys, 3);
+	cleanup_db(NULL);
+}
+
+/* Copies file a to b. */
+static int
+copy_file(const char *a, const char *b)
+{
+	char buf[65536];
+	int in = open(a, O_RDONLY),
+	    out = open(b, O_WRONLY | O_CREAT | O_TRUNC, 0600), rc = 0;
+	ssize_t n;
+
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		rc |= write(out, buf, (size_t)n) == n ? 0 : -1;
+	rc |= in < 0 || out < 0 ? -1 : 0;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}
+
+/*
+ * Writing the journal's records again changes nothing: the journal of a
+ * killed process, copied aside and put back after its fetches were
+ * written and the store used, leaves the same rows and times.
+ */
+TEST(journal_replay_idempotent)
+{
+	struct kme_key *keys = journal_setup(3);
+	struct kme_store *st;
+	char p[128], saved[160];
+	long long sum_at, fetched;
+
+	ASSERT_TRUE(keys != NULL);
+	ASSERT_INT_EQ(crash_after_fetches(keys, 0, 2), 0);
+	journal_path(p, sizeof(p));
+	snprintf(saved, sizeof(saved), "%s.saved", p);
+	ASSERT_INT_EQ(copy_file(p, saved), 0);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	kme_store_free(st);
+	sum_at = db_int("SELECT sum(fetched_at) FROM rkey");
+	fetched = db_int("SELECT count(*) FROM rkey WHERE key IS NULL");
+	ASSERT_INT_EQ(fetched, 2);
+	ASSERT_INT_EQ(copy_file(saved, p), 0);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	kme_store_free(st);
+	ASSERT_INT_EQ(db_int("SELECT sum(fetched_at) FROM rkey"), sum_at);
+	ASSERT_INT_EQ(db_int("SELECT count(*) FROM rkey WHERE key IS NULL"),
+		      fetched);
+	ASSERT_INT_EQ(key_state(keys[2].id), 0);
+	unlink(saved);
+	kme_keys_free(keys, 3);
+	cleanup_db(NULL);
+}
+
+/*
+ * A request with a key that is not there writes nothing, neither to the
+ * database nor to the journal, and leaves the pending fetch before it as
+ * it was: after a kill, the first key is fetched, the second is not.
+ */
+TEST(journal_failed_request_writes_nothing)
+{
+	struct kme_key *keys = journal_setup(2);
+	struct kme_store *st;
+	int status = 0;
+	pid_t pid;
+
+	ASSERT_TRUE(keys != NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct kme_store *cst = kme_store_open(dbpath);
+		struct kme_key *out = kme_keys_new(2);
+		uint8_t ids[2][UUID_LEN];
+
+		memcpy(ids[0], keys[1].id, UUID_LEN);
+		memset(ids[1], 0x42, UUID_LEN);
+		if (cst == NULL || fetch_each(cst, keys, 0, 1) != 0 ||
+		    kme_store_fetch(cst, "SAE_A", "SAE_B",
+				    (const uint8_t(*)[UUID_LEN])ids, 2,
+				    out) != KME_FETCH_NOT_FOUND)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	ASSERT_INT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 1);
+	kme_store_free(st);
+	ASSERT_INT_EQ(key_state(keys[0].id), 1);
+	ASSERT_INT_EQ(key_state(keys[1].id), 0);
+	kme_keys_free(keys, 2);
+	cleanup_db(NULL);
+}
+
+/*
+ * A journal this kme-sim did not write (another magic, another size) is
+ * refused, by kme-sim -n's check too, and left as it is; one others can
+ * read is refused like the database.
+ */
+TEST(journal_foreign_refused)
+{
+	struct kme_key *keys = journal_setup(1);
+	char p[128];
+	struct stat sb;
+	int fd;
+
+	ASSERT_TRUE(keys != NULL);
+	journal_path(p, sizeof(p));
+	ASSERT_INT_EQ(kme_store_check(dbpath), 0);
+	ASSERT_INT_EQ(journal_flip(0), 0); /* the magic */
+	ASSERT_INT_EQ(kme_store_check(dbpath), -1);
+	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
+	ASSERT_INT_EQ(journal_flip(0), 0);
+	ASSERT_INT_EQ(kme_store_check(dbpath), 0);
+	ASSERT_INT_EQ(stat(p, &sb), 0);
+	fd = open(p, O_WRONLY | O_APPEND);
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_INT_EQ(write(fd, "x", 1), 1);
+	close(fd);
+	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
+	ASSERT_INT_EQ(truncate(p, sb.st_size), 0);
+	ASSERT_INT_EQ(chmod(p, 0640), 0);
+	ASSERT_INT_EQ(kme_store_check_files(dbpath), -1);
+	ASSERT_TRUE(kme_store_open(dbpath) == NULL);
+	ASSERT_INT_EQ(chmod(p, 0600), 0);
+	kme_store_free(kme_store_open(dbpath));
+	ASSERT_INT_EQ(key_state(keys[0].id), 0);
+	kme_keys_free(keys, 1);
+	cleanup_db(NULL);
+}
+
 TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
@@ -804,4 +1190,11 @@ TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(reserve_batch_refuses_repeated_ids),
 	  TEST_CASE(ready_claim_bounds_and_durable),
 	  TEST_CASE(wal_frames_recovered_by_plain_sqlite),
-	  TEST_CASE(checkpoint_off_the_commit))
+	  TEST_CASE(checkpoint_off_the_commit),
+	  TEST_CASE(journal_fetch_survives_kill),
+	  TEST_CASE(journal_commits_every_64_fetches),
+	  TEST_CASE(journal_large_request_commits),
+	  TEST_CASE(journal_torn_record_ends_it),
+	  TEST_CASE(journal_replay_idempotent),
+	  TEST_CASE(journal_failed_request_writes_nothing),
+	  TEST_CASE(journal_foreign_refused))
