@@ -18,13 +18,17 @@
  *     (kme_store_ready_claim) and handed out from memory, one per request;
  *     a transaction inserts FLOOR_BATCH new ones whenever fewer than
  *     FLOOR_STOCK are left (prefetch_keys' default).
- *   .../dec_keys (slave's KME): one transaction per request reads the
- *     next waiting key of table rkey and updates its row in place, bytes
- *     to NULL and the time of the fetch set: the audit row of the delivery
- *     (kme_store_fetch).  Every FLOOR_BATCH fetches, one transaction
- *     inserts FLOOR_BATCH new rows (as a reservation over the KME link
- *     does) and deletes the oldest FLOOR_BATCH audit rows past
- *     FLOOR_AUDIT_KEEP, so a long run does not grow the file.
+ *   .../dec_keys (slave's KME): each request reads the next waiting key
+ *     of table rkey and updates its row in place, bytes to NULL and the
+ *     time of the fetch set (the audit row of the delivery), inside a
+ *     write transaction kept open across requests, and stores one record
+ *     in kme-sim's fetch journal (FILE-fetches, mapped shared; the code of
+ *     kme_store_journal.c), which commits every KME_JOURNAL_FETCHES
+ *     fetches (kme_store_fetch).  Every FLOOR_BATCH fetches, one
+ *     transaction, after that COMMIT, inserts FLOOR_BATCH new rows (as a
+ *     reservation over the KME link does) and deletes the oldest
+ *     FLOOR_BATCH audit rows past FLOOR_AUDIT_KEEP, so a long run does not
+ *     grow the file.
  *
  * No KME link, no 014 parsing (the key ID of a dec_keys request is not
  * read; the next waiting key is taken), no expiry sweep, no index on the
@@ -135,6 +139,8 @@ struct floor {
 	/* slave's end: rkey counters [trim, fetch) audit rows, [fetch, end)
 	 * waiting keys */
 	uint64_t rkey_trim, rkey_fetch, rkey_end;
+	/* kme-sim's fetch journal and its settle, on db (kme_store_int.h) */
+	struct kme_store *jr;
 };
 
 static void
@@ -194,13 +200,23 @@ out:
 	return rc;
 }
 
+/* Under lock: a transaction of its own, the open fetches committed
+ * first (kme_store_lock). */
+static int
+floor_begin(struct floor *f)
+{
+	if (kme_store_settle(f->jr) == -1)
+		return -1;
+	return floor_done(f, f->s[F_BEGIN]);
+}
+
 /* Under lock: the master's refill, one transaction. */
 static int
 floor_ready_refill(struct floor *f)
 {
 	uint64_t next = f->ready_next;
 
-	if (floor_done(f, f->s[F_BEGIN]) == -1)
+	if (floor_begin(f) == -1)
 		return -1;
 	if (floor_add(f, f->s[F_READY_ADD], &next, 0) == -1 ||
 	    floor_done(f, f->s[F_COMMIT]) == -1) {
@@ -220,7 +236,7 @@ floor_ready_claim(struct floor *f)
 	uint8_t first[FLOOR_ID_LEN], last[FLOOR_ID_LEN];
 	size_t got = 0;
 
-	if (floor_done(f, f->s[F_BEGIN]) == -1)
+	if (floor_begin(f) == -1)
 		return -1;
 	sqlite3_bind_int(q, 1, FLOOR_BATCH);
 	while (got < FLOOR_BATCH && sqlite3_step(q) == SQLITE_ROW) {
@@ -291,7 +307,7 @@ floor_rkey_refill(struct floor *f, int64_t now)
 	uint64_t next = f->rkey_end;
 	bool trim = f->rkey_fetch - f->rkey_trim > FLOOR_AUDIT_KEEP;
 
-	if (floor_done(f, f->s[F_BEGIN]) == -1)
+	if (floor_begin(f) == -1)
 		return -1;
 	if (trim) {
 		floor_id(f, f->rkey_trim, from);
@@ -313,7 +329,8 @@ floor_rkey_refill(struct floor *f, int64_t now)
 	return 0;
 }
 
-/* Under lock: the next waiting key to the slave, its audit row written. */
+/* Under lock: the next waiting key to the slave, its audit row written
+ * in the open transaction and its record in the journal. */
 static int
 floor_rkey_fetch(struct floor *f, int64_t now, uint8_t key[FLOOR_KEY_LEN])
 {
@@ -322,8 +339,11 @@ floor_rkey_fetch(struct floor *f, int64_t now, uint8_t key[FLOOR_KEY_LEN])
 	int ok;
 
 	floor_id(f, f->rkey_fetch, id);
-	if (floor_done(f, f->s[F_BEGIN]) == -1)
-		return -1;
+	if (!f->jr->fetch_txn) {
+		if (floor_done(f, f->s[F_BEGIN]) == -1)
+			return -1;
+		f->jr->fetch_txn = true;
+	}
 	sqlite3_bind_blob(q, 1, id, FLOOR_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, now);
 	ok = sqlite3_step(q) == SQLITE_ROW &&
@@ -338,13 +358,16 @@ floor_rkey_fetch(struct floor *f, int64_t now, uint8_t key[FLOOR_KEY_LEN])
 		sqlite3_bind_blob(m, 1, id, FLOOR_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_int64(m, 2, now);
 	}
-	if (!ok || floor_done(f, m) == -1 ||
-	    floor_done(f, f->s[F_COMMIT]) == -1) {
-		floor_rollback(f);
+	if (!ok || floor_done(f, m) == -1) {
+		(void)kme_store_journal_recover(f->jr);
 		log_warnx("store floor: waiting key not fetched");
 		return -1;
 	}
+	kme_store_journal_add(f->jr, FLOOR_SLAVE, id, now);
+	f->jr->jr_fetches++;
 	f->rkey_fetch++;
+	if (f->jr->jr_fetches >= KME_JOURNAL_FETCHES)
+		(void)kme_store_settle(f->jr);
 	return 0;
 }
 
@@ -371,6 +394,14 @@ floor_free(struct floor *f)
 {
 	if (f == NULL)
 		return;
+	if (f->jr != NULL) {
+		if (f->jr->jr_map != NULL)
+			(void)kme_store_settle(f->jr);
+		for (size_t i = 0; i < f->jr->ncache; i++)
+			sqlite3_finalize(f->jr->cache[i].stmt);
+		kme_store_journal_close(f->jr);
+		free(f->jr);
+	}
 	for (size_t i = 0; i < F_NSTMT; i++)
 		sqlite3_finalize(f->s[i]);
 	sqlite3_close(f->db);
@@ -420,6 +451,12 @@ floor_open(const char *path)
 			goto err;
 		}
 	}
+	f->jr = calloc(1, sizeof(*f->jr));
+	if (f->jr == NULL)
+		goto err;
+	f->jr->db = f->db;
+	if (kme_store_journal_open(f->jr, path) == -1)
+		goto err;
 	/* Both ends stocked before the first request. */
 	while (f->ready_rows < FLOOR_STOCK) {
 		if (floor_ready_refill(f) == -1)

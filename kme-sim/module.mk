@@ -56,10 +56,12 @@ $(B)/bench/bench_kme_load: $(B)/bench/bench_kme_load.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # With --store, the store floor: SQLite set up as kme-sim's store is,
-# through the store's allocator and VFS.
+# through the store's allocator and VFS, with its fetch journal.
 $(B)/bench/bench_kme_bare.o: CFLAGS += -Ikme-sim
 $(B)/bench/bench_kme_bare: $(B)/bench/bench_kme_bare.o \
-	$(B)/kme-sim/kme_store_mem.o $(B)/kme-sim/kme_store_vfs.o $(B)/lib/libqkdlab.a
+	$(B)/kme-sim/kme_store_mem.o $(B)/kme-sim/kme_store_vfs.o \
+	$(B)/kme-sim/kme_store_journal.o $(B)/kme-sim/kme_store_stmt.o \
+	$(B)/kme-sim/kme_store_files.o $(B)/lib/libqkdlab.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
