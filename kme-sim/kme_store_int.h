@@ -11,7 +11,8 @@
  * (its fetches are in the journal); every other operation that uses the
  * connection takes the lock with kme_store_lock, which commits that
  * transaction first.  Only the counters' readers (reserved, checkpoints)
- * and the checkpoint thread's wait take st->lock plainly.
+ * and the checkpoint thread's start, wait and stop, which run no SQL,
+ * take st->lock plainly.
  */
 #ifndef QKDLAB_KME_STORE_INT_H
 #define QKDLAB_KME_STORE_INT_H
