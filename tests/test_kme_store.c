@@ -10,6 +10,7 @@
 #include "harness.h"
 
 #include "../kme-sim/kme.h"
+#include "../kme-sim/kme_store_int.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -1180,6 +1181,85 @@ TEST(journal_foreign_refused)
 	cleanup_db(NULL);
 }
 
+/*
+ * A disk that refuses writes (the far side of SQLite's VFS: the default
+ * VFS with the WAL's writes failing while disk_fails is set).
+ */
+static sqlite3_vfs faulty_vfs, *real_vfs;
+static const sqlite3_io_methods *real_wal_io;
+static sqlite3_io_methods faulty_wal_io;
+static int disk_fails;
+
+static int
+faulty_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 off)
+{
+	if (disk_fails)
+		return SQLITE_IOERR_WRITE;
+	return real_wal_io->xWrite(f, b, n, off);
+}
+
+static int
+faulty_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags,
+	    int *out)
+{
+	int rc = real_vfs->xOpen(real_vfs, name, f, flags, out);
+
+	(void)v;
+	if (rc == SQLITE_OK && f->pMethods != NULL &&
+	    (flags & SQLITE_OPEN_WAL)) {
+		real_wal_io = f->pMethods;
+		faulty_wal_io = *real_wal_io;
+		faulty_wal_io.xWrite = faulty_write;
+		f->pMethods = &faulty_wal_io;
+	}
+	return rc;
+}
+
+/*
+ * A COMMIT of the fetch transaction that fails (and the journal's records
+ * written again failing too): the fetch whose records are stored is
+ * answered; the next ones, and every other store operation, fail until
+ * the disk takes writes again, then every fetch is in the database.
+ */
+TEST(journal_commit_failure_fails_fetches)
+{
+	struct kme_key *keys = journal_setup(66);
+	const char *vfs = kme_store_vfs;
+	struct kme_store *st;
+	size_t fetched = 0;
+
+	ASSERT_TRUE(keys != NULL);
+	real_vfs = sqlite3_vfs_find(NULL);
+	ASSERT_TRUE(real_vfs != NULL);
+	faulty_vfs = *real_vfs;
+	faulty_vfs.zName = "test-faulty-disk";
+	faulty_vfs.xOpen = faulty_open;
+	ASSERT_INT_EQ(sqlite3_vfs_register(&faulty_vfs, 0), SQLITE_OK);
+	kme_store_vfs = faulty_vfs.zName;
+	st = kme_store_open(dbpath);
+	ASSERT_TRUE(st != NULL);
+	ASSERT_INT_EQ(fetch_each(st, keys, 0, 1), 0);
+	disk_fails = 1;
+	/* The 64th fetch commits, which fails: its records are stored, so
+	 * it is answered. */
+	ASSERT_INT_EQ(fetch_each(st, keys, 1, 64), 0);
+	ASSERT_INT_EQ(fetch_each(st, keys, 64, 65), -1);
+	ASSERT_INT_EQ(kme_store_pool_set(st, "KME_B", 1), -1);
+	ASSERT_INT_EQ(kme_store_reserved_count(st), 66 - 64);
+	disk_fails = 0;
+	ASSERT_INT_EQ(fetch_each(st, keys, 64, 65), 0);
+	ASSERT_INT_EQ(fetch_each(st, keys, 0, 1), -1); /* gone, once */
+	kme_store_free(st);
+	kme_store_vfs = vfs;
+	sqlite3_vfs_unregister(&faulty_vfs);
+	for (size_t i = 0; i < 66; i++)
+		fetched += key_state(keys[i].id) == 1;
+	ASSERT_U64_EQ(fetched, 65);
+	ASSERT_INT_EQ(key_state(keys[65].id), 0);
+	kme_keys_free(keys, 66);
+	cleanup_db(NULL);
+}
+
 TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(reserve_fetch_once),
 	  TEST_CASE(all_or_nothing_and_multicast), TEST_CASE(expiry_and_reopen),
@@ -1197,4 +1277,5 @@ TEST_MAIN(TEST_CASE(pool_arithmetic), TEST_CASE(ready_take_all_or_none),
 	  TEST_CASE(journal_torn_record_ends_it),
 	  TEST_CASE(journal_replay_idempotent),
 	  TEST_CASE(journal_failed_request_writes_nothing),
-	  TEST_CASE(journal_foreign_refused))
+	  TEST_CASE(journal_foreign_refused),
+	  TEST_CASE(journal_commit_failure_fails_fetches))
