@@ -5,8 +5,13 @@
  * Each SA owns one EVP context with the key schedule expanded once at
  * installation; per frame only the IV is loaded.  The IV is built in one
  * place, cipher_iv().
+ *
+ * Where the CPU has VAES and VPCLMULQDQ, an SA uses gcm_vaes.c instead,
+ * which has no per-frame parameter handling; it is chosen only after a
+ * start-up self-test against EVP passes (engine_probe()).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "gcm_vaes.h"
 #include "log.h"
 #include "macsec_sw.h"
 #include "secmem.h"
@@ -26,7 +32,8 @@ struct cipher_key {
 	uint32_t ck_ssci; /* XPN: short SCI (14.7) */
 	uint8_t ck_salt[MACSEC_SALT_LEN]; /* XPN: salt (14.7) */
 	bool ck_iv_fixed; /* the IV loads as a parameter: iv_probe() */
-	EVP_CIPHER_CTX *ck_ctx;
+	EVP_CIPHER_CTX *ck_ctx; /* NULL when ck_vaes is used */
+	struct gcm_vaes_key *ck_vaes;
 };
 
 static const struct {
@@ -43,6 +50,18 @@ static const struct {
 static void iv_probe(void);
 static pthread_once_t iv_probe_once = PTHREAD_ONCE_INIT;
 static bool iv_fixed_ok; /* iv_probe()'s verdict */
+
+static void engine_probe(void);
+static pthread_once_t engine_probe_once = PTHREAD_ONCE_INIT;
+static bool vaes_ok; /* the CPU has the engine and its self-test passed */
+static enum cipher_engine engine_mode = CIPHER_ENGINE_AUTO;
+static atomic_bool engine_logged;
+
+static const char *const engine_names[] = {
+	[CIPHER_ENGINE_AUTO] = "auto",
+	[CIPHER_ENGINE_OPENSSL] = "openssl",
+	[CIPHER_ENGINE_VAES] = "vaes",
+};
 
 const char *
 cipher_suite_name(enum macsec_cs cs)
@@ -95,6 +114,13 @@ cipher_key_new(enum macsec_cs cs, const uint8_t *key, size_t key_len,
 	ck->ck_ssci = ssci;
 	if (suites[cs].xpn && salt != NULL)
 		memcpy(ck->ck_salt, salt, MACSEC_SALT_LEN);
+	if (cipher_engine_active() == CIPHER_ENGINE_VAES) {
+		if ((ck->ck_vaes = gcm_vaes_key_new(key, key_len)) == NULL) {
+			cipher_key_free(ck);
+			return NULL;
+		}
+		return ck;
+	}
 	evp = key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
 	if ((ck->ck_ctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_CipherInit_ex(ck->ck_ctx, evp, NULL, key, NULL,
@@ -115,6 +141,7 @@ cipher_key_free(struct cipher_key *ck)
 		return;
 	/* EVP_CIPHER_CTX_free cleanses the expanded key schedule. */
 	EVP_CIPHER_CTX_free(ck->ck_ctx);
+	gcm_vaes_key_free(ck->ck_vaes);
 	secmem_free(ck);
 }
 
@@ -277,6 +304,9 @@ cipher_seal2(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 {
 	if (!ck->ck_encrypt)
 		return -1;
+	if (ck->ck_vaes != NULL)
+		return gcm_vaes_seal2(ck->ck_vaes, iv, aad, aad_len, pt, len,
+				      pt2, len2, ct, icv);
 	return seal(ck->ck_ctx, ck->ck_iv_fixed, iv, aad, aad_len, pt, len, pt2,
 		    len2, ct, icv);
 }
@@ -288,6 +318,126 @@ cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 {
 	if (ck->ck_encrypt)
 		return -1;
+	if (ck->ck_vaes != NULL)
+		return gcm_vaes_open(ck->ck_vaes, iv, aad, aad_len, ct, len, pt,
+				     icv);
 	return open_(ck->ck_ctx, ck->ck_iv_fixed, iv, aad, aad_len, ct, len, pt,
 		     icv);
+}
+
+/*
+ * The engine's start-up self-test: seal and open on fixed keys for both
+ * key lengths at the lengths around block boundaries, a frame, and a
+ * two-part split at an odd offset, each compared octet for octet with
+ * EVP; a tag with one bit flipped must be refused.
+ */
+static bool
+engine_selftest_one(const uint8_t *key, size_t key_len)
+{
+	static const size_t lens[] = { 0, 1, 15, 16, 17, 31, 64, 1500 };
+	static uint8_t pt[1500], ref[1500], ct[1500], out[1500];
+	uint8_t iv[MACSEC_IV_LEN], aad[20], ref_icv[MACSEC_ICV_LEN],
+	    icv[MACSEC_ICV_LEN];
+	EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+	struct gcm_vaes_key *k = gcm_vaes_key_new(key, key_len);
+	bool ok = e != NULL && k != NULL &&
+		  EVP_CipherInit_ex2(
+		      e, key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(),
+		      key, NULL, 1, NULL) == 1;
+	size_t i, j, len, split;
+
+	for (i = 0; i < sizeof(pt); i++)
+		pt[i] = (uint8_t)(i * 7 + 3);
+	for (i = 0; ok && i < ARRAY_LEN(lens) + 1; i++) {
+		/* The last round: 1500 octets split at an odd offset. */
+		len = i < ARRAY_LEN(lens) ? lens[i] : 1500;
+		split = i < ARRAY_LEN(lens) ? len : 33;
+		for (j = 0; j < sizeof(iv); j++)
+			iv[j] = (uint8_t)(i + j);
+		memset(aad, (int)i, sizeof(aad));
+		ok = seal(e, false, iv, aad, i % 2 ? sizeof(aad) : 7, pt, len,
+			  NULL, 0, ref, ref_icv) == 0 &&
+		     gcm_vaes_seal2(k, iv, aad, i % 2 ? sizeof(aad) : 7, pt,
+				    split, pt + split, len - split, ct,
+				    icv) == 0 &&
+		     memcmp(ct, ref, len) == 0 &&
+		     memcmp(icv, ref_icv, sizeof(icv)) == 0 &&
+		     gcm_vaes_open(k, iv, aad, i % 2 ? sizeof(aad) : 7, ct, len,
+				   out, icv) == 0 &&
+		     memcmp(out, pt, len) == 0;
+		icv[i % sizeof(icv)] ^= 0x10;
+		if (ok && gcm_vaes_open(k, iv, aad, i % 2 ? sizeof(aad) : 7, ct,
+					len, out, icv) == 0)
+			ok = false;
+	}
+	ERR_clear_error();
+	EVP_CIPHER_CTX_free(e);
+	gcm_vaes_key_free(k);
+	return ok;
+}
+
+static void
+engine_probe(void)
+{
+	static const uint8_t key[32] = { 0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae,
+					 0xd2, 0xa6, 0xab, 0xf7, 0x15, 0x88,
+					 0x09, 0xcf, 0x4f, 0x3c, 0x76, 0x2e,
+					 0x71, 0x60, 0xf3, 0xd1, 0x1b, 0xc4 };
+
+	vaes_ok = gcm_vaes_available() && engine_selftest_one(key, 16) &&
+		  engine_selftest_one(key, 32);
+	if (gcm_vaes_available() && !vaes_ok)
+		log_warnx("cipher: the VAES/VPCLMULQDQ self-test failed");
+}
+
+int
+cipher_engine_parse(const char *s, enum cipher_engine *e)
+{
+	/* Configuration offers auto and openssl; vaes is for tests. */
+	if (strcmp(s, "auto") == 0)
+		*e = CIPHER_ENGINE_AUTO;
+	else if (strcmp(s, "openssl") == 0)
+		*e = CIPHER_ENGINE_OPENSSL;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+cipher_engine_name(enum cipher_engine e)
+{
+	return engine_names[e];
+}
+
+int
+cipher_engine_set(enum cipher_engine e)
+{
+	(void)pthread_once(&engine_probe_once, engine_probe);
+	if (e == CIPHER_ENGINE_VAES && !vaes_ok)
+		return -1;
+	engine_mode = e;
+	atomic_store(&engine_logged, false);
+	return 0;
+}
+
+enum cipher_engine
+cipher_engine_active(void)
+{
+	enum cipher_engine e;
+
+	(void)pthread_once(&engine_probe_once, engine_probe);
+	e = engine_mode == CIPHER_ENGINE_OPENSSL || !vaes_ok
+		? CIPHER_ENGINE_OPENSSL
+		: CIPHER_ENGINE_VAES;
+	if (!atomic_exchange(&engine_logged, true))
+		log_info("cipher: AES-GCM on %s", e == CIPHER_ENGINE_VAES
+						      ? "VAES/VPCLMULQDQ"
+						      : "OpenSSL");
+	return e;
+}
+
+enum cipher_engine
+cipher_key_engine(const struct cipher_key *ck)
+{
+	return ck->ck_vaes != NULL ? CIPHER_ENGINE_VAES : CIPHER_ENGINE_OPENSSL;
 }

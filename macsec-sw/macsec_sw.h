@@ -87,6 +87,23 @@ int cipher_seal2(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 int cipher_open(struct cipher_key *ck, const uint8_t iv[MACSEC_IV_LEN],
 		const uint8_t *aad, size_t aad_len, const uint8_t *ct,
 		size_t len, uint8_t *pt, const uint8_t icv[MACSEC_ICV_LEN]);
+/*
+ * The GCM engine new keys use: VAES/VPCLMULQDQ (gcm_vaes.c) when the CPU
+ * has it and its start-up self-test against EVP passed, else OpenSSL.
+ */
+enum cipher_engine {
+	CIPHER_ENGINE_AUTO = 0, /* VAES where usable, else OpenSSL */
+	CIPHER_ENGINE_OPENSSL,
+	CIPHER_ENGINE_VAES, /* tests only: fails where unusable */
+};
+/* "auto" or "openssl" (the cipher-engine option); -1 otherwise. */
+int cipher_engine_parse(const char *s, enum cipher_engine *e);
+const char *cipher_engine_name(enum cipher_engine e);
+/* For keys made from now on; -1 when VAES is asked for and unusable. */
+int cipher_engine_set(enum cipher_engine e);
+/* OPENSSL or VAES: what cipher_key_new() uses now (logged once). */
+enum cipher_engine cipher_engine_active(void);
+enum cipher_engine cipher_key_engine(const struct cipher_key *ck);
 
 /* secy.c — the SecY (clause 10): SCs, SAs, policy, counters. */
 enum secy_validate {

@@ -1,5 +1,6 @@
 # macsec-sw/: the user-space IEEE 802.1AE SecY and its control client.
-MACSEC_CORE_OBJS := macsec-sw/sectag.o macsec-sw/cipher.o macsec-sw/secy.o
+MACSEC_CORE_OBJS := macsec-sw/sectag.o macsec-sw/cipher.o macsec-sw/secy.o \
+	macsec-sw/gcm_vaes.o
 
 BINS += macsec-sw/macsec-sw macsec-sw/macsec-ctl
 macsec_sw_macsec_sw_OBJS := macsec-sw/main.o macsec-sw/macsec_conf.o \
@@ -42,3 +43,7 @@ tests_test_macsec_offload_OBJS := tests/test_macsec_offload.o tests/harness.o \
 TESTS += tests/test_macsec_ring
 tests_test_macsec_ring_OBJS := tests/test_macsec_ring.o tests/harness.o \
 	macsec-sw/ring.o
+
+TESTS += tests/test_gcm_vaes
+tests_test_gcm_vaes_OBJS := tests/test_gcm_vaes.o tests/harness.o \
+	$(MACSEC_CORE_OBJS)

@@ -1,0 +1,530 @@
+/*
+ * gcm_vaes.c — AES-GCM (NIST SP 800-38D) for 96-bit IVs on VAES and
+ * VPCLMULQDQ.
+ *
+ * CTR (SP 800-38D 6.5) runs eight blocks per iteration, two per 256-bit
+ * register.  GHASH (6.4) works on blocks byte-reversed, so that the
+ * reflected bit order of GCM becomes a plain 128-bit integer whose most
+ * significant bit is the coefficient of x^0; the carry-less product of
+ * two such values is then one bit short of the reflected 256-bit product
+ * and is shifted left by one before reduction modulo
+ * x^128 + x^7 + x^2 + x + 1.  Eight blocks are multiplied by H^8 .. H^1
+ * and summed before one reduction (aggregated reduction: the Horner form
+ * of GHASH expanded over eight steps).  CTR and GHASH are separate passes
+ * over a frame; a frame fits in L1.
+ *
+ * Every instruction used has data-independent timing and no
+ * secret-dependent memory access or branch: AES rounds are AESENC, the
+ * field multiply is PCLMULQDQ.
+ */
+#include <string.h>
+
+#include "gcm_vaes.h"
+#include "secmem.h"
+#include "util.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+
+#define GCM_TARGET __attribute__((target("avx2,vaes,vpclmulqdq,aes,pclmul")))
+#define HPOW 8 /* blocks per aggregated reduction */
+
+struct gcm_vaes_key {
+	/* Octet arrays, loaded unaligned: no alignment demand on malloc. */
+	uint8_t rk[15][16]; /* round keys */
+	/* hp[i] = H^(HPOW - i), byte-reversed: block j of n takes
+	 * hp[HPOW - n + j], and hp[2m] .. hp[2m + 1] load as one pair. */
+	uint8_t hp[HPOW][16];
+	unsigned rounds; /* 10 or 14 */
+};
+
+bool
+gcm_vaes_available(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("aes") &&
+	       __builtin_cpu_supports("pclmul") &&
+	       __builtin_cpu_supports("avx2") &&
+	       __builtin_cpu_supports("vaes") &&
+	       __builtin_cpu_supports("vpclmulqdq");
+}
+
+/* --- AES key expansion (FIPS 197 5.2) on AESKEYGENASSIST --- */
+
+/* w[i] = w[i - Nk] ^ temp, for the four words of a round key at once. */
+GCM_TARGET static inline __m128i
+expand_step(__m128i prev, __m128i assist)
+{
+	prev = _mm_xor_si128(prev, _mm_slli_si128(prev, 4));
+	prev = _mm_xor_si128(prev, _mm_slli_si128(prev, 4));
+	prev = _mm_xor_si128(prev, _mm_slli_si128(prev, 4));
+	return _mm_xor_si128(prev, assist);
+}
+
+/* RotWord(SubWord(w)) ^ Rcon of the last word, in every lane. */
+#define ASSIST_ROT(k, rcon) \
+	_mm_shuffle_epi32(_mm_aeskeygenassist_si128((k), (rcon)), 0xff)
+/* SubWord(w) of the last word (AES-256's middle step, FIPS 197 5.2). */
+#define ASSIST_SUB(k) _mm_shuffle_epi32(_mm_aeskeygenassist_si128((k), 0), 0xaa)
+
+GCM_TARGET static void
+aes128_expand(const uint8_t key[16], __m128i rk[11])
+{
+	rk[0] = _mm_loadu_si128((const __m128i *)key);
+	rk[1] = expand_step(rk[0], ASSIST_ROT(rk[0], 0x01));
+	rk[2] = expand_step(rk[1], ASSIST_ROT(rk[1], 0x02));
+	rk[3] = expand_step(rk[2], ASSIST_ROT(rk[2], 0x04));
+	rk[4] = expand_step(rk[3], ASSIST_ROT(rk[3], 0x08));
+	rk[5] = expand_step(rk[4], ASSIST_ROT(rk[4], 0x10));
+	rk[6] = expand_step(rk[5], ASSIST_ROT(rk[5], 0x20));
+	rk[7] = expand_step(rk[6], ASSIST_ROT(rk[6], 0x40));
+	rk[8] = expand_step(rk[7], ASSIST_ROT(rk[7], 0x80));
+	rk[9] = expand_step(rk[8], ASSIST_ROT(rk[8], 0x1b));
+	rk[10] = expand_step(rk[9], ASSIST_ROT(rk[9], 0x36));
+}
+
+GCM_TARGET static void
+aes256_expand(const uint8_t key[32], __m128i rk[15])
+{
+	rk[0] = _mm_loadu_si128((const __m128i *)key);
+	rk[1] = _mm_loadu_si128((const __m128i *)(key + 16));
+#define PAIR(i, rcon) \
+	do { \
+		rk[i] = expand_step(rk[(i)-2], ASSIST_ROT(rk[(i)-1], rcon)); \
+		if ((i) < 14) \
+			rk[(i) + 1] = \
+			    expand_step(rk[(i)-1], ASSIST_SUB(rk[i])); \
+	} while (0)
+	PAIR(2, 0x01);
+	PAIR(4, 0x02);
+	PAIR(6, 0x04);
+	PAIR(8, 0x08);
+	PAIR(10, 0x10);
+	PAIR(12, 0x20);
+	rk[14] = expand_step(rk[12], ASSIST_ROT(rk[13], 0x40));
+#undef PAIR
+}
+
+GCM_TARGET static inline __m128i
+aes_block(const struct gcm_vaes_key *k, __m128i x)
+{
+	unsigned r;
+
+	x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)k->rk[0]));
+	for (r = 1; r < k->rounds; r++)
+		x = _mm_aesenc_si128(
+		    x, _mm_loadu_si128((const __m128i *)k->rk[r]));
+	return _mm_aesenclast_si128(
+	    x, _mm_loadu_si128((const __m128i *)k->rk[k->rounds]));
+}
+
+/* --- GHASH (SP 800-38D 6.3, 6.4) --- */
+
+GCM_TARGET static inline __m128i
+bswap128(__m128i x)
+{
+	return _mm_shuffle_epi8(x, _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+						10, 11, 12, 13, 14, 15));
+}
+
+GCM_TARGET static inline __m256i
+bswap256(__m256i x)
+{
+	return _mm256_shuffle_epi8(
+	    x, _mm256_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+			       15, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+			       14, 15));
+}
+
+/* A 128-bit left shift by n < 64 of the three parts of a reduction. */
+GCM_TARGET static inline __m128i
+shl3(__m128i x)
+{
+	return _mm_xor_si128(_mm_xor_si128(_mm_slli_epi64(x, 63),
+					   _mm_slli_epi64(x, 62)),
+			     _mm_slli_epi64(x, 57));
+}
+
+/*
+ * Reduces the unreduced product [hi:lo] of two byte-reversed field
+ * elements.  The product of two 128-bit reflected values has 255
+ * significant bits: shifting it left by one aligns it with the reflected
+ * 256-bit product.  The reduction then folds the low half into the high
+ * half by x^128 = x^7 + x^2 + x + 1, in reflected form: right shifts by
+ * 1, 2 and 7 (and left shifts by 63, 62 and 57 for the bits crossing
+ * the 64-bit lanes).
+ */
+GCM_TARGET static inline __m128i
+gf_reduce(__m128i lo, __m128i hi)
+{
+	__m128i clo = _mm_srli_epi64(lo, 63), chi = _mm_srli_epi64(hi, 63);
+	__m128i t, r;
+
+	lo = _mm_or_si128(_mm_slli_epi64(lo, 1), _mm_slli_si128(clo, 8));
+	hi = _mm_or_si128(_mm_slli_epi64(hi, 1),
+			  _mm_or_si128(_mm_slli_si128(chi, 8),
+				       _mm_srli_si128(clo, 8)));
+	/* First fold: the low word's overflow into the second word. */
+	lo = _mm_xor_si128(lo, _mm_slli_si128(shl3(lo), 8));
+	/* Second fold: [D:X0] >> 1, >> 2, >> 7 as 128-bit shifts. */
+	t = _mm_srli_si128(shl3(lo), 8);
+	r = _mm_xor_si128(_mm_xor_si128(_mm_srli_epi64(lo, 1),
+					_mm_srli_epi64(lo, 2)),
+			  _mm_srli_epi64(lo, 7));
+	return _mm_xor_si128(hi, _mm_xor_si128(lo, _mm_xor_si128(r, t)));
+}
+
+/* Accumulates the schoolbook product a * b into lo, mid, hi. */
+GCM_TARGET static inline void
+clmul_acc(__m128i a, __m128i b, __m128i *lo, __m128i *mid, __m128i *hi)
+{
+	*lo = _mm_xor_si128(*lo, _mm_clmulepi64_si128(a, b, 0x00));
+	*hi = _mm_xor_si128(*hi, _mm_clmulepi64_si128(a, b, 0x11));
+	*mid = _mm_xor_si128(*mid,
+			     _mm_xor_si128(_mm_clmulepi64_si128(a, b, 0x01),
+					   _mm_clmulepi64_si128(a, b, 0x10)));
+}
+
+GCM_TARGET static inline void
+clmul_acc256(__m256i a, __m256i b, __m256i *lo, __m256i *mid, __m256i *hi)
+{
+	*lo = _mm256_xor_si256(*lo, _mm256_clmulepi64_epi128(a, b, 0x00));
+	*hi = _mm256_xor_si256(*hi, _mm256_clmulepi64_epi128(a, b, 0x11));
+	*mid = _mm256_xor_si256(
+	    *mid, _mm256_xor_si256(_mm256_clmulepi64_epi128(a, b, 0x01),
+				   _mm256_clmulepi64_epi128(a, b, 0x10)));
+}
+
+GCM_TARGET static inline __m128i
+gf_finish(__m128i lo, __m128i mid, __m128i hi)
+{
+	lo = _mm_xor_si128(lo, _mm_slli_si128(mid, 8));
+	hi = _mm_xor_si128(hi, _mm_srli_si128(mid, 8));
+	return gf_reduce(lo, hi);
+}
+
+GCM_TARGET static inline __m128i
+hpow(const struct gcm_vaes_key *k, unsigned i)
+{
+	return _mm_loadu_si128((const __m128i *)k->hp[i]);
+}
+
+/*
+ * Y <- GHASH state after the blocks of p (6.4), the last one padded with
+ * zeros (the padding of A and of C in 7.1 step 5).
+ */
+GCM_TARGET static __m128i
+ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
+{
+	__m256i h[HPOW / 2];
+	unsigned i, n;
+
+	for (i = 0; i < HPOW / 2; i++)
+		h[i] = _mm256_loadu_si256((const __m256i *)k->hp[2 * i]);
+	/* Eight blocks: (Y ^ X1)·H^8 ^ X2·H^7 ^ ... ^ X8·H. */
+	for (; len >= 16 * HPOW; p += 16 * HPOW, len -= 16 * HPOW) {
+		__m256i lo = _mm256_setzero_si256(), mid = lo, hi = lo, x;
+
+		for (i = 0; i < HPOW / 2; i++) {
+			x = bswap256(
+			    _mm256_loadu_si256((const __m256i *)(p + 32 * i)));
+			if (i == 0)
+				x = _mm256_xor_si256(x,
+						     _mm256_zextsi128_si256(y));
+			clmul_acc256(x, h[i], &lo, &mid, &hi);
+		}
+		y = gf_finish(_mm_xor_si128(_mm256_castsi256_si128(lo),
+					    _mm256_extracti128_si256(lo, 1)),
+			      _mm_xor_si128(_mm256_castsi256_si128(mid),
+					    _mm256_extracti128_si256(mid, 1)),
+			      _mm_xor_si128(_mm256_castsi256_si128(hi),
+					    _mm256_extracti128_si256(hi, 1)));
+	}
+	/* The last 1 .. 8 blocks, the final one maybe partial. */
+	n = (unsigned)((len + 15) / 16);
+	if (n > 0) {
+		__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo, x;
+		uint8_t last[16];
+
+		for (i = 0; i < n; i++, p += 16, len -= 16) {
+			if (len >= 16) {
+				x = _mm_loadu_si128((const __m128i *)p);
+			} else {
+				memset(last, 0, sizeof(last));
+				memcpy(last, p, len);
+				x = _mm_loadu_si128((const __m128i *)last);
+				len = 16;
+			}
+			x = bswap128(x);
+			if (i == 0)
+				x = _mm_xor_si128(x, y);
+			clmul_acc(x, hpow(k, HPOW - n + i), &lo, &mid, &hi);
+		}
+		y = gf_finish(lo, mid, hi);
+	}
+	return y;
+}
+
+/* --- CTR (SP 800-38D 6.5) --- */
+
+/*
+ * Counter blocks are kept with the 32-bit counter of inc32 (6.2) in
+ * host order in the last lane, so that a vector add increments it modulo
+ * 2^32; CTR_SWAP turns such a block into the big-endian block to
+ * encrypt.
+ */
+#define CTR_SWAP \
+	_mm256_set_epi8(12, 13, 14, 15, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, \
+			12, 13, 14, 15, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+
+/* Keystream for counter blocks ctr .. XORed into len octets of in. */
+GCM_TARGET static void
+ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
+	const uint8_t *in, uint8_t *out, size_t len)
+{
+	__m256i rk[15], c, x[4], swap = CTR_SWAP;
+	__m256i two = _mm256_set_epi32(2, 0, 0, 0, 2, 0, 0, 0);
+	unsigned r, i, nr = k->rounds;
+	uint8_t blk[16];
+
+	for (r = 0; r <= nr; r++)
+		rk[r] = _mm256_broadcastsi128_si256(
+		    _mm_loadu_si128((const __m128i *)k->rk[r]));
+	memcpy(blk, iv, 12);
+	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
+	c = _mm256_add_epi32(
+	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
+	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+	for (; len >= 128; in += 128, out += 128, len -= 128) {
+		for (i = 0; i < 4; i++) {
+			x[i] = _mm256_xor_si256(_mm256_shuffle_epi8(c, swap),
+						rk[0]);
+			c = _mm256_add_epi32(c, two);
+		}
+		for (r = 1; r < nr; r++)
+			for (i = 0; i < 4; i++)
+				x[i] = _mm256_aesenc_epi128(x[i], rk[r]);
+		for (i = 0; i < 4; i++) {
+			x[i] = _mm256_aesenclast_epi128(x[i], rk[nr]);
+			_mm256_storeu_si256(
+			    (__m256i *)(out + 32 * i),
+			    _mm256_xor_si256(
+				x[i], _mm256_loadu_si256(
+					  (const __m256i *)(in + 32 * i))));
+		}
+	}
+	/* Up to seven blocks and a partial one, two blocks at a time. */
+	while (len > 0) {
+		uint8_t ks[32];
+		size_t n = len < 32 ? len : 32;
+
+		x[0] = _mm256_xor_si256(_mm256_shuffle_epi8(c, swap), rk[0]);
+		c = _mm256_add_epi32(c, two);
+		for (r = 1; r < nr; r++)
+			x[0] = _mm256_aesenc_epi128(x[0], rk[r]);
+		x[0] = _mm256_aesenclast_epi128(x[0], rk[nr]);
+		if (n == 32) {
+			_mm256_storeu_si256(
+			    (__m256i *)out,
+			    _mm256_xor_si256(
+				x[0], _mm256_loadu_si256((const __m256i *)in)));
+		} else {
+			_mm256_storeu_si256((__m256i *)ks, x[0]);
+			for (i = 0; i < n; i++)
+				out[i] = in[i] ^ ks[i];
+			secmem_wipe(ks, sizeof(ks));
+		}
+		in += n;
+		out += n;
+		len -= n;
+	}
+	secmem_wipe(rk, sizeof(rk));
+	secmem_wipe(x, sizeof(x));
+}
+
+/* --- The key object and the two directions (SP 800-38D 7.1, 7.2) --- */
+
+GCM_TARGET static void
+key_setup(struct gcm_vaes_key *k, const uint8_t *key, size_t key_len)
+{
+	__m128i rk[15], h, p[HPOW];
+	unsigned i;
+
+	if (key_len == 16) {
+		aes128_expand(key, rk);
+		k->rounds = 10;
+	} else {
+		aes256_expand(key, rk);
+		k->rounds = 14;
+	}
+	for (i = 0; i <= k->rounds; i++)
+		_mm_storeu_si128((__m128i *)k->rk[i], rk[i]);
+	/* H = CIPH_K(0^128) (7.1 step 1) */
+	h = bswap128(aes_block(k, _mm_setzero_si128()));
+	p[0] = h;
+	for (i = 1; i < HPOW; i++) {
+		__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
+
+		clmul_acc(p[i - 1], h, &lo, &mid, &hi);
+		p[i] = gf_finish(lo, mid, hi);
+	}
+	for (i = 0; i < HPOW; i++)
+		_mm_storeu_si128((__m128i *)k->hp[HPOW - 1 - i], p[i]);
+	secmem_wipe(rk, sizeof(rk));
+	secmem_wipe(p, sizeof(p));
+	secmem_wipe(&h, sizeof(h));
+}
+
+struct gcm_vaes_key *
+gcm_vaes_key_new(const uint8_t *key, size_t key_len)
+{
+	struct gcm_vaes_key *k;
+
+	if ((key_len != 16 && key_len != 32) || !gcm_vaes_available())
+		return NULL;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return NULL;
+	key_setup(k, key, key_len);
+	return k;
+}
+
+/* The tag: MSB_t(GCTR_K(J0, S)) (7.1 steps 5-6) over aad and ct. */
+GCM_TARGET static void
+tag_of(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
+       size_t aad_len, const uint8_t *ct, size_t len, uint8_t tag[16])
+{
+	uint8_t j0[16];
+	__m128i y = _mm_setzero_si128();
+
+	y = ghash(k, y, aad, aad_len);
+	y = ghash(k, y, ct, len);
+	/* [len(A)]64 || [len(C)]64, byte-reversed: len(C) is the low half. */
+	{
+		__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
+
+		y = _mm_xor_si128(y, _mm_set_epi64x((long long)aad_len * 8,
+						    (long long)len * 8));
+		clmul_acc(y, hpow(k, HPOW - 1), &lo, &mid, &hi);
+		y = gf_finish(lo, mid, hi);
+	}
+	/* J0 = IV || 0^31 || 1 (7.1 step 2) */
+	memcpy(j0, iv, 12);
+	j0[12] = j0[13] = j0[14] = 0;
+	j0[15] = 1;
+	y = _mm_xor_si128(bswap128(y),
+			  aes_block(k, _mm_loadu_si128((const __m128i *)j0)));
+	_mm_storeu_si128((__m128i *)tag, y);
+}
+
+GCM_TARGET static void
+seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
+      size_t aad_len, const uint8_t *pt, size_t len, const uint8_t *pt2,
+      size_t len2, uint8_t *ct, uint8_t tag[16])
+{
+	size_t full = len & ~(size_t)15, rem = len - full, take = 0;
+	uint32_t ctr = 2; /* inc32(J0) (7.1 step 3) */
+
+	ctr_xor(k, iv, ctr, pt, ct, full);
+	ctr += (uint32_t)(full / 16);
+	if (rem > 0) {
+		/* The block that straddles the two parts. */
+		uint8_t blk[16];
+
+		take = len2 < 16 - rem ? len2 : 16 - rem;
+		memcpy(blk, pt + full, rem);
+		if (take > 0)
+			memcpy(blk + rem, pt2, take);
+		ctr_xor(k, iv, ctr, blk, blk, rem + take);
+		memcpy(ct + full, blk, rem + take);
+		secmem_wipe(blk, sizeof(blk));
+		ctr++;
+	}
+	if (len2 > take)
+		ctr_xor(k, iv, ctr, pt2 + take, ct + len + take, len2 - take);
+	tag_of(k, iv, aad, aad_len, ct, len + len2, tag);
+}
+
+int
+gcm_vaes_seal2(const struct gcm_vaes_key *k, const uint8_t iv[12],
+	       const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+	       size_t len, const uint8_t *pt2, size_t len2, uint8_t *ct,
+	       uint8_t tag[16])
+{
+	if (k == NULL)
+		return -1;
+	seal2(k, iv, aad, aad_len, pt, len, pt2, len2, ct, tag);
+	return 0;
+}
+
+int
+gcm_vaes_open(const struct gcm_vaes_key *k, const uint8_t iv[12],
+	      const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t len,
+	      uint8_t *pt, const uint8_t tag[16])
+{
+	uint8_t want[16];
+	bool ok;
+
+	if (k == NULL)
+		return -1;
+	/* 7.2 steps 5-8: the tag over the received ciphertext first, so
+	 * that nothing is decrypted for a frame that does not verify. */
+	tag_of(k, iv, aad, aad_len, ct, len, want);
+	ok = ct_equal(want, tag, sizeof(want));
+	secmem_wipe(want, sizeof(want));
+	if (!ok)
+		return -1;
+	if (len > 0)
+		ctr_xor(k, iv, 2, ct, pt, len);
+	return 0;
+}
+
+#else /* not x86-64: the engine is not available */
+
+struct gcm_vaes_key {
+	uint8_t unused;
+};
+
+bool
+gcm_vaes_available(void)
+{
+	return false;
+}
+
+struct gcm_vaes_key *
+gcm_vaes_key_new(const uint8_t *key, size_t key_len)
+{
+	(void)key;
+	(void)key_len;
+	return NULL;
+}
+
+int
+gcm_vaes_seal2(const struct gcm_vaes_key *k, const uint8_t iv[12],
+	       const uint8_t *aad, size_t aad_len, const uint8_t *pt,
+	       size_t len, const uint8_t *pt2, size_t len2, uint8_t *ct,
+	       uint8_t tag[16])
+{
+	(void)k, (void)iv, (void)aad, (void)aad_len, (void)pt, (void)len;
+	(void)pt2, (void)len2, (void)ct, (void)tag;
+	return -1;
+}
+
+int
+gcm_vaes_open(const struct gcm_vaes_key *k, const uint8_t iv[12],
+	      const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t len,
+	      uint8_t *pt, const uint8_t tag[16])
+{
+	(void)k, (void)iv, (void)aad, (void)aad_len, (void)ct, (void)len;
+	(void)pt, (void)tag;
+	return -1;
+}
+
+#endif
+
+void
+gcm_vaes_key_free(struct gcm_vaes_key *k)
+{
+	/* secmem_free wipes the whole block: round keys and H powers. */
+	secmem_free(k);
+}
