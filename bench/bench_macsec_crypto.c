@@ -6,9 +6,14 @@
  * median of argv[1] runs (default 5, at most 9) of 0.4 s.  bench/bench_macsec turns that into JSON next
  * to `openssl speed -evp` figures taken in the same run.
  *
- * "-n FRAMES OCTETS" instead protects and validates exactly FRAMES frames
- * of GCM-AES-128 and prints nothing: a fixed amount of work for an
- * instruction count (valgrind --tool=callgrind) to divide.
+ * Where cipher.c picks the VAES engine, each suite and size has a second
+ * line, "<suite>/openssl <octets> <frames per second>", with the OpenSSL
+ * engine forced; its runs alternate with the default engine's, so that
+ * load from other work falls on both alike.
+ *
+ * "-n FRAMES OCTETS [openssl]" instead protects and validates exactly
+ * FRAMES frames of GCM-AES-128 and prints nothing: a fixed amount of work
+ * for an instruction count (valgrind --tool=callgrind) to divide.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,31 +84,50 @@ main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 64, 512, 1500 };
 	enum macsec_cs cs;
-	double r[RUNS_MAX];
+	double r[RUNS_MAX], ro[RUNS_MAX];
 	size_t s;
+	bool both;
 	int i, runs = argc > 1 ? atoi(argv[1]) : 5;
 
 	if (runs < 1 || runs > RUNS_MAX)
 		runs = 5;
 	log_init("bench_macsec_crypto", LOG_DEST_STDERR, LOG_FMT_TEXT,
 		 LOG_LVL_WARN);
-	if (argc == 4 && strcmp(argv[1], "-n") == 0) {
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "-n") == 0) {
 		long long frames = atoll(argv[2]), size = atoll(argv[3]);
 
-		if (frames < 1 || size < 14 || size > 1500)
-			fatalx("usage: bench_macsec_crypto -n FRAMES OCTETS");
+		if (frames < 1 || size < 14 || size > 1500 ||
+		    (argc == 5 && strcmp(argv[4], "openssl") != 0))
+			fatalx("usage: bench_macsec_crypto -n FRAMES OCTETS"
+			       " [openssl]");
+		if (argc == 5)
+			(void)cipher_engine_set(CIPHER_ENGINE_OPENSSL);
 		(void)one_run(MACSEC_CS_GCM_AES_128, (size_t)size,
 			      (uint64_t)frames);
 		return 0;
 	}
+	both = cipher_engine_active() != CIPHER_ENGINE_OPENSSL;
 	for (cs = MACSEC_CS_GCM_AES_128; cs <= MACSEC_CS_GCM_AES_XPN_256;
 	     cs++) {
 		for (s = 0; s < ARRAY_LEN(sizes); s++) {
-			for (i = 0; i < runs; i++)
+			for (i = 0; i < runs; i++) {
 				r[i] = one_run(cs, sizes[s], 0);
+				if (!both)
+					continue;
+				(void)cipher_engine_set(CIPHER_ENGINE_OPENSSL);
+				ro[i] = one_run(cs, sizes[s], 0);
+				(void)cipher_engine_set(CIPHER_ENGINE_AUTO);
+			}
 			qsort(r, (size_t)runs, sizeof(r[0]), cmp_double);
 			printf("%s %zu %.0f\n", cipher_suite_name(cs), sizes[s],
 			       r[runs / 2]);
+			if (both) {
+				qsort(ro, (size_t)runs, sizeof(ro[0]),
+				      cmp_double);
+				printf("%s/openssl %zu %.0f\n",
+				       cipher_suite_name(cs), sizes[s],
+				       ro[runs / 2]);
+			}
 			fflush(stdout);
 		}
 	}

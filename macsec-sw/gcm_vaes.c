@@ -28,13 +28,13 @@
 #include <immintrin.h>
 
 #define GCM_TARGET __attribute__((target("avx2,vaes,vpclmulqdq,aes,pclmul")))
-#define HPOW 8 /* blocks per aggregated reduction */
+#define HPOW 16 /* blocks per aggregated reduction */
 
 struct gcm_vaes_key {
 	/* Octet arrays, loaded unaligned: no alignment demand on malloc. */
-	uint8_t rk[15][16]; /* round keys */
-	/* hp[i] = H^(HPOW - i), byte-reversed: block j of n takes
-	 * hp[HPOW - n + j], and hp[2m] .. hp[2m + 1] load as one pair. */
+	uint8_t rk[15][32]; /* round keys, each twice: one per 128-bit lane */
+	/* hp[i] = H^(HPOW - i), byte-reversed: block j of the last n takes
+	 * hp[HPOW - n + j], and hp[j] .. hp[j + 1] load as one pair. */
 	uint8_t hp[HPOW][16];
 	unsigned rounds; /* 10 or 14 */
 };
@@ -210,6 +210,20 @@ hpow(const struct gcm_vaes_key *k, unsigned i)
 	return _mm_loadu_si128((const __m128i *)k->hp[i]);
 }
 
+/* Multiplies the 16 blocks at p by H^16 .. H^1 into lo, mid, hi. */
+#define GHASH_PAIR(i) \
+	clmul_acc256( \
+	    bswap256(_mm256_loadu_si256((const __m256i *)(p + 32 * (i)))), \
+	    _mm256_loadu_si256((const __m256i *)k->hp[2 * (i)]), &lo, &mid, \
+	    &hi)
+
+GCM_TARGET static inline __m128i
+fold256(__m256i x)
+{
+	return _mm_xor_si128(_mm256_castsi256_si128(x),
+			     _mm256_extracti128_si256(x, 1));
+}
+
 /*
  * Y <- GHASH state after the blocks of p (6.4), the last one padded with
  * zeros (the padding of A and of C in 7.1 step 5).
@@ -217,53 +231,64 @@ hpow(const struct gcm_vaes_key *k, unsigned i)
 GCM_TARGET static __m128i
 ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
 {
-	__m256i h[HPOW / 2];
-	unsigned i, n;
+	__m256i lo, mid, hi, x;
+	__m128i lo1, mid1, hi1, x1;
+	unsigned j;
 
-	for (i = 0; i < HPOW / 2; i++)
-		h[i] = _mm256_loadu_si256((const __m256i *)k->hp[2 * i]);
-	/* Eight blocks: (Y ^ X1)·H^8 ^ X2·H^7 ^ ... ^ X8·H. */
+	/* Sixteen blocks: (Y ^ X1)·H^16 ^ X2·H^15 ^ ... ^ X16·H. */
 	for (; len >= 16 * HPOW; p += 16 * HPOW, len -= 16 * HPOW) {
-		__m256i lo = _mm256_setzero_si256(), mid = lo, hi = lo, x;
-
-		for (i = 0; i < HPOW / 2; i++) {
-			x = bswap256(
-			    _mm256_loadu_si256((const __m256i *)(p + 32 * i)));
-			if (i == 0)
-				x = _mm256_xor_si256(x,
-						     _mm256_zextsi128_si256(y));
-			clmul_acc256(x, h[i], &lo, &mid, &hi);
-		}
-		y = gf_finish(_mm_xor_si128(_mm256_castsi256_si128(lo),
-					    _mm256_extracti128_si256(lo, 1)),
-			      _mm_xor_si128(_mm256_castsi256_si128(mid),
-					    _mm256_extracti128_si256(mid, 1)),
-			      _mm_xor_si128(_mm256_castsi256_si128(hi),
-					    _mm256_extracti128_si256(hi, 1)));
+		lo = mid = hi = _mm256_setzero_si256();
+		clmul_acc256(_mm256_xor_si256(bswap256(_mm256_loadu_si256(
+						  (const __m256i *)p)),
+					      _mm256_zextsi128_si256(y)),
+			     _mm256_loadu_si256((const __m256i *)k->hp[0]), &lo,
+			     &mid, &hi);
+		GHASH_PAIR(1);
+		GHASH_PAIR(2);
+		GHASH_PAIR(3);
+		GHASH_PAIR(4);
+		GHASH_PAIR(5);
+		GHASH_PAIR(6);
+		GHASH_PAIR(7);
+		y = gf_finish(fold256(lo), fold256(mid), fold256(hi));
 	}
-	/* The last 1 .. 8 blocks, the final one maybe partial. */
-	n = (unsigned)((len + 15) / 16);
-	if (n > 0) {
-		__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo, x;
-		uint8_t last[16];
-
-		for (i = 0; i < n; i++, p += 16, len -= 16) {
-			if (len >= 16) {
-				x = _mm_loadu_si128((const __m128i *)p);
-			} else {
-				memset(last, 0, sizeof(last));
-				memcpy(last, p, len);
-				x = _mm_loadu_si128((const __m128i *)last);
-				len = 16;
-			}
-			x = bswap128(x);
-			if (i == 0)
-				x = _mm_xor_si128(x, y);
-			clmul_acc(x, hpow(k, HPOW - n + i), &lo, &mid, &hi);
-		}
-		y = gf_finish(lo, mid, hi);
+	if (len == 0)
+		return y;
+	/* The last 1 .. 16 blocks, the final one maybe partial: pairs,
+	 * then one block; Y joins the first of them. */
+	j = HPOW - (unsigned)((len + 15) / 16);
+	lo = mid = hi = _mm256_setzero_si256();
+	lo1 = mid1 = hi1 = _mm_setzero_si128();
+	x1 = y;
+	for (; len >= 32; p += 32, len -= 32, j += 2) {
+		x = _mm256_xor_si256(
+		    bswap256(_mm256_loadu_si256((const __m256i *)p)),
+		    _mm256_zextsi128_si256(x1));
+		x1 = _mm_setzero_si128();
+		clmul_acc256(x, _mm256_loadu_si256((const __m256i *)k->hp[j]),
+			     &lo, &mid, &hi);
 	}
-	return y;
+	if (len > 16) {
+		/* One whole block and a partial one. */
+		uint8_t last[32] = { 0 };
+
+		memcpy(last, p, len);
+		x = _mm256_xor_si256(
+		    bswap256(_mm256_loadu_si256((const __m256i *)last)),
+		    _mm256_zextsi128_si256(x1));
+		clmul_acc256(x, _mm256_loadu_si256((const __m256i *)k->hp[j]),
+			     &lo, &mid, &hi);
+	} else if (len > 0) {
+		uint8_t last[16] = { 0 };
+
+		memcpy(last, p, len);
+		x1 = _mm_xor_si128(
+		    x1, bswap128(_mm_loadu_si128((const __m128i *)last)));
+		clmul_acc(x1, hpow(k, j), &lo1, &mid1, &hi1);
+	}
+	return gf_finish(_mm_xor_si128(lo1, fold256(lo)),
+			 _mm_xor_si128(mid1, fold256(mid)),
+			 _mm_xor_si128(hi1, fold256(hi)));
 }
 
 /* --- CTR (SP 800-38D 6.5) --- */
@@ -278,69 +303,80 @@ ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
 	_mm256_set_epi8(12, 13, 14, 15, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, \
 			12, 13, 14, 15, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 
+#define RK(r) _mm256_loadu_si256((const __m256i *)k->rk[r])
+
+/*
+ * n registers (2n counter blocks) through the AES rounds; n is a
+ * constant at each call, and the loops are unrolled so that the blocks
+ * stay in registers and the rounds of different blocks overlap.
+ */
+GCM_TARGET static inline __attribute__((always_inline)) void
+aes_xn(const struct gcm_vaes_key *k, __m256i *c, __m256i *x, unsigned n)
+{
+	const __m256i swap = CTR_SWAP,
+		      two = _mm256_set_epi32(2, 0, 0, 0, 2, 0, 0, 0);
+	__m256i rk = RK(0);
+	unsigned r, i, nr = k->rounds;
+
+#pragma GCC unroll 8
+	for (i = 0; i < n; i++) {
+		x[i] = _mm256_xor_si256(_mm256_shuffle_epi8(*c, swap), rk);
+		*c = _mm256_add_epi32(*c, two);
+	}
+	for (r = 1; r < nr; r++) {
+		rk = RK(r);
+#pragma GCC unroll 8
+		for (i = 0; i < n; i++)
+			x[i] = _mm256_aesenc_epi128(x[i], rk);
+	}
+	rk = RK(nr);
+#pragma GCC unroll 8
+	for (i = 0; i < n; i++)
+		x[i] = _mm256_aesenclast_epi128(x[i], rk);
+}
+
 /* Keystream for counter blocks ctr .. XORed into len octets of in. */
 GCM_TARGET static void
 ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	const uint8_t *in, uint8_t *out, size_t len)
 {
-	__m256i rk[15], c, x[4], swap = CTR_SWAP;
-	__m256i two = _mm256_set_epi32(2, 0, 0, 0, 2, 0, 0, 0);
-	unsigned r, i, nr = k->rounds;
-	uint8_t blk[16];
+	__m256i c, x[8];
+	uint8_t blk[16], ks[32];
+	size_t i;
 
-	for (r = 0; r <= nr; r++)
-		rk[r] = _mm256_broadcastsi128_si256(
-		    _mm_loadu_si128((const __m128i *)k->rk[r]));
 	memcpy(blk, iv, 12);
 	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
 	c = _mm256_add_epi32(
 	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
 	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
-	for (; len >= 128; in += 128, out += 128, len -= 128) {
-		for (i = 0; i < 4; i++) {
-			x[i] = _mm256_xor_si256(_mm256_shuffle_epi8(c, swap),
-						rk[0]);
-			c = _mm256_add_epi32(c, two);
-		}
-		for (r = 1; r < nr; r++)
-			for (i = 0; i < 4; i++)
-				x[i] = _mm256_aesenc_epi128(x[i], rk[r]);
-		for (i = 0; i < 4; i++) {
-			x[i] = _mm256_aesenclast_epi128(x[i], rk[nr]);
+	for (; len >= 256; in += 256, out += 256, len -= 256) {
+		aes_xn(k, &c, x, 8);
+#pragma GCC unroll 8
+		for (i = 0; i < 8; i++)
 			_mm256_storeu_si256(
 			    (__m256i *)(out + 32 * i),
 			    _mm256_xor_si256(
 				x[i], _mm256_loadu_si256(
 					  (const __m256i *)(in + 32 * i))));
-		}
 	}
-	/* Up to seven blocks and a partial one, two blocks at a time. */
-	while (len > 0) {
-		uint8_t ks[32];
-		size_t n = len < 32 ? len : 32;
-
-		x[0] = _mm256_xor_si256(_mm256_shuffle_epi8(c, swap), rk[0]);
-		c = _mm256_add_epi32(c, two);
-		for (r = 1; r < nr; r++)
-			x[0] = _mm256_aesenc_epi128(x[0], rk[r]);
-		x[0] = _mm256_aesenclast_epi128(x[0], rk[nr]);
-		if (n == 32) {
-			_mm256_storeu_si256(
-			    (__m256i *)out,
-			    _mm256_xor_si256(
-				x[0], _mm256_loadu_si256((const __m256i *)in)));
-		} else {
-			_mm256_storeu_si256((__m256i *)ks, x[0]);
-			for (i = 0; i < n; i++)
-				out[i] = in[i] ^ ks[i];
-			secmem_wipe(ks, sizeof(ks));
-		}
-		in += n;
-		out += n;
-		len -= n;
+	if (len == 0)
+		return;
+	/* Up to fifteen blocks and a partial one: eight or sixteen more. */
+	if (len > 128)
+		aes_xn(k, &c, x, 8);
+	else
+		aes_xn(k, &c, x, 4);
+	for (i = 0; len >= 32; i++, in += 32, out += 32, len -= 32)
+		_mm256_storeu_si256(
+		    (__m256i *)out,
+		    _mm256_xor_si256(x[i],
+				     _mm256_loadu_si256((const __m256i *)in)));
+	if (len > 0) {
+		_mm256_storeu_si256((__m256i *)ks, x[i]);
+		for (i = 0; i < len; i++)
+			out[i] = in[i] ^ ks[i];
+		secmem_wipe(ks, sizeof(ks));
 	}
-	secmem_wipe(rk, sizeof(rk));
-	secmem_wipe(x, sizeof(x));
 }
 
 /* --- The key object and the two directions (SP 800-38D 7.1, 7.2) --- */
@@ -359,7 +395,8 @@ key_setup(struct gcm_vaes_key *k, const uint8_t *key, size_t key_len)
 		k->rounds = 14;
 	}
 	for (i = 0; i <= k->rounds; i++)
-		_mm_storeu_si128((__m128i *)k->rk[i], rk[i]);
+		_mm256_storeu_si256((__m256i *)k->rk[i],
+				    _mm256_broadcastsi128_si256(rk[i]));
 	/* H = CIPH_K(0^128) (7.1 step 1) */
 	h = bswap128(aes_block(k, _mm_setzero_si128()));
 	p[0] = h;
@@ -389,25 +426,65 @@ gcm_vaes_key_new(const uint8_t *key, size_t key_len)
 	return k;
 }
 
-/* The tag: MSB_t(GCTR_K(J0, S)) (7.1 steps 5-6) over aad and ct. */
-GCM_TARGET static void
-tag_of(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
-       size_t aad_len, const uint8_t *ct, size_t len, uint8_t tag[16])
+/*
+ * CTR and GHASH in one loop over whole chunks of sixteen blocks, so that
+ * the AES rounds of a chunk and the carry-less multiplies of the same
+ * (decrypting) or the previous (encrypting, out of order) chunk overlap.
+ * GHASH takes the ciphertext: in when decrypting, out when encrypting.
+ * in may be out.  Returns the octets done, a multiple of 256.
+ */
+GCM_TARGET static size_t
+ctr_ghash(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
+	  __m128i *y, const uint8_t *in, uint8_t *out, size_t len, bool enc)
 {
-	uint8_t j0[16];
-	__m128i y = _mm_setzero_si128();
+	__m256i c, x[8], d, lo, mid, hi;
+	uint8_t blk[16];
+	size_t done;
+	unsigned i;
 
-	y = ghash(k, y, aad, aad_len);
-	y = ghash(k, y, ct, len);
-	/* [len(A)]64 || [len(C)]64, byte-reversed: len(C) is the low half. */
-	{
-		__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-
-		y = _mm_xor_si128(y, _mm_set_epi64x((long long)aad_len * 8,
-						    (long long)len * 8));
-		clmul_acc(y, hpow(k, HPOW - 1), &lo, &mid, &hi);
-		y = gf_finish(lo, mid, hi);
+	memcpy(blk, iv, 12);
+	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
+	c = _mm256_add_epi32(
+	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
+	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+	for (done = 0; len - done >= 16 * HPOW; done += 16 * HPOW) {
+		aes_xn(k, &c, x, 8);
+		lo = mid = hi = _mm256_setzero_si256();
+#pragma GCC unroll 8
+		for (i = 0; i < 8; i++) {
+			d = _mm256_loadu_si256(
+			    (const __m256i *)(in + done + 32 * i));
+			x[i] = _mm256_xor_si256(x[i], d);
+			_mm256_storeu_si256((__m256i *)(out + done + 32 * i),
+					    x[i]);
+			d = bswap256(enc ? x[i] : d);
+			if (i == 0) /* Y joins the first block (6.4) */
+				d = _mm256_xor_si256(
+				    d, _mm256_zextsi128_si256(*y));
+			clmul_acc256(
+			    d,
+			    _mm256_loadu_si256((const __m256i *)k->hp[2 * i]),
+			    &lo, &mid, &hi);
+		}
+		*y = gf_finish(fold256(lo), fold256(mid), fold256(hi));
 	}
+	return done;
+}
+
+/* The tag: MSB_t(GCTR_K(J0, S)) (7.1 steps 5-6), from the GHASH state
+ * over the padded A and C. */
+GCM_TARGET static void
+tag_finish(const struct gcm_vaes_key *k, const uint8_t iv[12], __m128i y,
+	   size_t aad_len, size_t len, uint8_t tag[16])
+{
+	__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
+	uint8_t j0[16];
+
+	/* [len(A)]64 || [len(C)]64, byte-reversed: len(C) is the low half. */
+	y = _mm_xor_si128(y, _mm_set_epi64x((long long)aad_len * 8,
+					    (long long)len * 8));
+	clmul_acc(y, hpow(k, HPOW - 1), &lo, &mid, &hi);
+	y = gf_finish(lo, mid, hi);
 	/* J0 = IV || 0^31 || 1 (7.1 step 2) */
 	memcpy(j0, iv, 12);
 	j0[12] = j0[13] = j0[14] = 0;
@@ -417,18 +494,47 @@ tag_of(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 	_mm_storeu_si128((__m128i *)tag, y);
 }
 
+/*
+ * One part of the plaintext from a block boundary of the ciphertext:
+ * whole chunks stitched, then the rest of its whole blocks by CTR alone.
+ * *hashed is how far GHASH has gone over ct; it catches up before the
+ * stitched chunks.  Returns the octets encrypted (a multiple of 16).
+ */
+GCM_TARGET static size_t
+seal_part(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t *ctr,
+	  __m128i *y, const uint8_t *pt, size_t len, uint8_t *ct,
+	  size_t *hashed, size_t at)
+{
+	size_t full = len & ~(size_t)15, done;
+
+	if (full >= 16 * HPOW) {
+		*y = ghash(k, *y, ct + *hashed, at - *hashed);
+		done = ctr_ghash(k, iv, *ctr, y, pt, ct + at, full, true);
+		*hashed = at + done;
+		*ctr += (uint32_t)(done / 16);
+		pt += done;
+		at += done;
+		full -= done;
+	}
+	ctr_xor(k, iv, *ctr, pt, ct + at, full);
+	*ctr += (uint32_t)(full / 16);
+	return (len & ~(size_t)15);
+}
+
 GCM_TARGET static void
 seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
       size_t aad_len, const uint8_t *pt, size_t len, const uint8_t *pt2,
       size_t len2, uint8_t *ct, uint8_t tag[16])
 {
-	size_t full = len & ~(size_t)15, rem = len - full, take = 0;
+	size_t full, rem, take = 0, hashed = 0, at;
 	uint32_t ctr = 2; /* inc32(J0) (7.1 step 3) */
+	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
 
-	ctr_xor(k, iv, ctr, pt, ct, full);
-	ctr += (uint32_t)(full / 16);
+	full = seal_part(k, iv, &ctr, &y, pt, len, ct, &hashed, 0);
+	rem = len - full;
+	at = full;
 	if (rem > 0) {
-		/* The block that straddles the two parts. */
+		/* The block that straddles the two parts (or ends pt). */
 		uint8_t blk[16];
 
 		take = len2 < 16 - rem ? len2 : 16 - rem;
@@ -439,10 +545,20 @@ seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 		memcpy(ct + full, blk, rem + take);
 		secmem_wipe(blk, sizeof(blk));
 		ctr++;
+		at = len + take;
 	}
-	if (len2 > take)
-		ctr_xor(k, iv, ctr, pt2 + take, ct + len + take, len2 - take);
-	tag_of(k, iv, aad, aad_len, ct, len + len2, tag);
+	if (len2 > take) {
+		size_t n = len2 - take;
+
+		at +=
+		    seal_part(k, iv, &ctr, &y, pt2 + take, n, ct, &hashed, at);
+		/* The last partial block of pt2. */
+		if (at < len + len2)
+			ctr_xor(k, iv, ctr, pt2 + (len2 - (len + len2 - at)),
+				ct + at, len + len2 - at);
+	}
+	y = ghash(k, y, ct + hashed, len + len2 - hashed);
+	tag_finish(k, iv, y, aad_len, len + len2, tag);
 }
 
 int
@@ -457,26 +573,41 @@ gcm_vaes_seal2(const struct gcm_vaes_key *k, const uint8_t iv[12],
 	return 0;
 }
 
+GCM_TARGET static int
+open_(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
+      size_t aad_len, const uint8_t *ct, size_t len, uint8_t *pt,
+      const uint8_t tag[16])
+{
+	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
+	uint8_t want[16];
+	size_t done = ctr_ghash(k, iv, 2, &y, ct, pt, len, false);
+	bool ok;
+
+	/* The rest: GHASH reads it before CTR may overwrite it in place. */
+	y = ghash(k, y, ct + done, len - done);
+	ctr_xor(k, iv, 2 + (uint32_t)(done / 16), ct + done, pt + done,
+		len - done);
+	/* 7.2 steps 6-8: compare the tag in constant time. */
+	tag_finish(k, iv, y, aad_len, len, want);
+	ok = ct_equal(want, tag, sizeof(want));
+	secmem_wipe(want, sizeof(want));
+	if (!ok) {
+		/* Nothing of a frame that does not verify is released. */
+		if (len > 0)
+			secmem_wipe(pt, len);
+		return -1;
+	}
+	return 0;
+}
+
 int
 gcm_vaes_open(const struct gcm_vaes_key *k, const uint8_t iv[12],
 	      const uint8_t *aad, size_t aad_len, const uint8_t *ct, size_t len,
 	      uint8_t *pt, const uint8_t tag[16])
 {
-	uint8_t want[16];
-	bool ok;
-
 	if (k == NULL)
 		return -1;
-	/* 7.2 steps 5-8: the tag over the received ciphertext first, so
-	 * that nothing is decrypted for a frame that does not verify. */
-	tag_of(k, iv, aad, aad_len, ct, len, want);
-	ok = ct_equal(want, tag, sizeof(want));
-	secmem_wipe(want, sizeof(want));
-	if (!ok)
-		return -1;
-	if (len > 0)
-		ctr_xor(k, iv, 2, ct, pt, len);
-	return 0;
+	return open_(k, iv, aad, aad_len, ct, len, pt, tag);
 }
 
 #else /* not x86-64: the engine is not available */
