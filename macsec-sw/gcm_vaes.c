@@ -35,7 +35,7 @@ struct gcm_vaes_key {
 	uint8_t rk[15][32]; /* round keys, each twice: one per 128-bit lane */
 	/* hp[i] = H^(HPOW - i), byte-reversed: block j of the last n takes
 	 * hp[HPOW - n + j], and hp[j] .. hp[j + 1] load as one pair. */
-	uint8_t hp[HPOW][16];
+	uint8_t hp[HPOW + 1][16]; /* hp[HPOW] stays zero: see ctr_ghash_tail */
 	unsigned rounds; /* 10 or 14 */
 };
 
@@ -471,6 +471,88 @@ ctr_ghash(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	return done;
 }
 
+/* Which of the 32 octets of a register lie below r (0 .. 32). */
+GCM_TARGET static inline __m256i
+mask_below(int r)
+{
+	return _mm256_cmpgt_epi8(_mm256_set1_epi8((char)r),
+				 _mm256_set_epi8(31, 30, 29, 28, 27, 26, 25, 24,
+						 23, 22, 21, 20, 19, 18, 17, 16,
+						 15, 14, 13, 12, 11, 10, 9, 8,
+						 7, 6, 5, 4, 3, 2, 1, 0));
+}
+
+/*
+ * The last 1 .. 255 octets, stitched as ctr_ghash() is, through a
+ * buffer: the m = ceil(len / 16) blocks take H^m .. H^1, the last one
+ * padded with zeros (7.1 step 5).  An odd m leaves the last register's
+ * second block zero, and it takes hp[HPOW], which is zero.
+ */
+GCM_TARGET static inline __attribute__((always_inline)) void
+tail_n(const struct gcm_vaes_key *k, __m256i *c, __m128i *y, uint8_t *buf,
+       size_t len, bool enc, unsigned n)
+{
+	__m256i x[8], d, o, lo, mid, hi;
+	unsigned i, m = (unsigned)((len + 15) / 16), j = HPOW - m;
+
+	aes_xn(k, c, x, n);
+	lo = mid = hi = _mm256_setzero_si256();
+#pragma GCC unroll 8
+	for (i = 0; i < n; i++) {
+		if (32 * i >= len)
+			break;
+		d = _mm256_loadu_si256((const __m256i *)(buf + 32 * i));
+		o = _mm256_and_si256(
+		    _mm256_xor_si256(x[i], d),
+		    mask_below(len - 32 * i > 32 ? 32 : (int)(len - 32 * i)));
+		_mm256_storeu_si256((__m256i *)(buf + 32 * i), o);
+		d = bswap256(enc ? o : d);
+		if (i == 0)
+			d = _mm256_xor_si256(d, _mm256_zextsi128_si256(*y));
+		clmul_acc256(
+		    d, _mm256_loadu_si256((const __m256i *)k->hp[j + 2 * i]),
+		    &lo, &mid, &hi);
+	}
+	*y = gf_finish(fold256(lo), fold256(mid), fold256(hi));
+	secmem_wipe(x, sizeof(x));
+}
+
+GCM_TARGET static void
+ctr_ghash_tail(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
+	       __m128i *y, const uint8_t *in, uint8_t *out, size_t len,
+	       bool enc)
+{
+	uint8_t buf[16 * HPOW], blk[16];
+	__m256i c;
+
+	memcpy(blk, iv, 12);
+	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
+	c = _mm256_add_epi32(
+	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
+	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+	/* Zero to the register boundary: GHASH reads the padding. */
+	memcpy(buf, in, len);
+	memset(buf + len, 0, ((len + 31) & ~(size_t)31) - len);
+	if (len > 128)
+		tail_n(k, &c, y, buf, len, enc, 8);
+	else
+		tail_n(k, &c, y, buf, len, enc, 4);
+	memcpy(out, buf, len);
+	secmem_wipe(buf, sizeof(buf));
+}
+
+/* CTR and GHASH from a block boundary to the end of the text. */
+GCM_TARGET static void
+run_last(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
+	 __m128i *y, const uint8_t *in, uint8_t *out, size_t len, bool enc)
+{
+	size_t done = ctr_ghash(k, iv, ctr, y, in, out, len, enc);
+
+	if (len > done)
+		ctr_ghash_tail(k, iv, ctr + (uint32_t)(done / 16), y, in + done,
+			       out + done, len - done, enc);
+}
+
 /* The tag: MSB_t(GCTR_K(J0, S)) (7.1 steps 5-6), from the GHASH state
  * over the padded A and C. */
 GCM_TARGET static void
@@ -530,34 +612,30 @@ seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 	uint32_t ctr = 2; /* inc32(J0) (7.1 step 3) */
 	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
 
+	if (len2 == 0) {
+		run_last(k, iv, ctr, &y, pt, ct, len, true);
+		tag_finish(k, iv, y, aad_len, len, tag);
+		return;
+	}
 	full = seal_part(k, iv, &ctr, &y, pt, len, ct, &hashed, 0);
 	rem = len - full;
 	at = full;
 	if (rem > 0) {
-		/* The block that straddles the two parts (or ends pt). */
+		/* The block that straddles the two parts. */
 		uint8_t blk[16];
 
 		take = len2 < 16 - rem ? len2 : 16 - rem;
 		memcpy(blk, pt + full, rem);
-		if (take > 0)
-			memcpy(blk + rem, pt2, take);
+		memcpy(blk + rem, pt2, take);
 		ctr_xor(k, iv, ctr, blk, blk, rem + take);
 		memcpy(ct + full, blk, rem + take);
 		secmem_wipe(blk, sizeof(blk));
 		ctr++;
 		at = len + take;
 	}
-	if (len2 > take) {
-		size_t n = len2 - take;
-
-		at +=
-		    seal_part(k, iv, &ctr, &y, pt2 + take, n, ct, &hashed, at);
-		/* The last partial block of pt2. */
-		if (at < len + len2)
-			ctr_xor(k, iv, ctr, pt2 + (len2 - (len + len2 - at)),
-				ct + at, len + len2 - at);
-	}
-	y = ghash(k, y, ct + hashed, len + len2 - hashed);
+	/* GHASH catches up to the block boundary where pt2's rest starts. */
+	y = ghash(k, y, ct + hashed, at - hashed);
+	run_last(k, iv, ctr, &y, pt2 + take, ct + at, len2 - take, true);
 	tag_finish(k, iv, y, aad_len, len + len2, tag);
 }
 
@@ -580,13 +658,9 @@ open_(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 {
 	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
 	uint8_t want[16];
-	size_t done = ctr_ghash(k, iv, 2, &y, ct, pt, len, false);
 	bool ok;
 
-	/* The rest: GHASH reads it before CTR may overwrite it in place. */
-	y = ghash(k, y, ct + done, len - done);
-	ctr_xor(k, iv, 2 + (uint32_t)(done / 16), ct + done, pt + done,
-		len - done);
+	run_last(k, iv, 2, &y, ct, pt, len, false);
 	/* 7.2 steps 6-8: compare the tag in constant time. */
 	tag_finish(k, iv, y, aad_len, len, want);
 	ok = ct_equal(want, tag, sizeof(want));
