@@ -28,7 +28,8 @@
 #include <immintrin.h>
 
 #define GCM_TARGET __attribute__((target("avx2,vaes,vpclmulqdq,aes,pclmul")))
-#define HPOW 16 /* blocks per aggregated reduction */
+#define HPOW 24 /* blocks per aggregated reduction */
+#define NREG (HPOW / 2) /* registers of two blocks per chunk */
 
 struct gcm_vaes_key {
 	/* Octet arrays, loaded unaligned: no alignment demand on malloc. */
@@ -233,7 +234,7 @@ ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
 {
 	__m256i lo, mid, hi, x;
 	__m128i lo1, mid1, hi1, x1;
-	unsigned j;
+	unsigned i, j;
 
 	/* Sixteen blocks: (Y ^ X1)·H^16 ^ X2·H^15 ^ ... ^ X16·H. */
 	for (; len >= 16 * HPOW; p += 16 * HPOW, len -= 16 * HPOW) {
@@ -243,13 +244,9 @@ ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
 					      _mm256_zextsi128_si256(y)),
 			     _mm256_loadu_si256((const __m256i *)k->hp[0]), &lo,
 			     &mid, &hi);
-		GHASH_PAIR(1);
-		GHASH_PAIR(2);
-		GHASH_PAIR(3);
-		GHASH_PAIR(4);
-		GHASH_PAIR(5);
-		GHASH_PAIR(6);
-		GHASH_PAIR(7);
+#pragma GCC unroll 12
+		for (i = 1; i < NREG; i++)
+			GHASH_PAIR(i);
 		y = gf_finish(fold256(lo), fold256(mid), fold256(hi));
 	}
 	if (len == 0)
@@ -318,19 +315,19 @@ aes_xn(const struct gcm_vaes_key *k, __m256i *c, __m256i *x, unsigned n)
 	__m256i rk = RK(0);
 	unsigned r, i, nr = k->rounds;
 
-#pragma GCC unroll 8
+#pragma GCC unroll 12
 	for (i = 0; i < n; i++) {
 		x[i] = _mm256_xor_si256(_mm256_shuffle_epi8(*c, swap), rk);
 		*c = _mm256_add_epi32(*c, two);
 	}
 	for (r = 1; r < nr; r++) {
 		rk = RK(r);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
 		for (i = 0; i < n; i++)
 			x[i] = _mm256_aesenc_epi128(x[i], rk);
 	}
 	rk = RK(nr);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
 	for (i = 0; i < n; i++)
 		x[i] = _mm256_aesenclast_epi128(x[i], rk);
 }
@@ -340,7 +337,7 @@ GCM_TARGET static void
 ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	const uint8_t *in, uint8_t *out, size_t len)
 {
-	__m256i c, x[8];
+	__m256i c, x[NREG];
 	uint8_t blk[16], ks[32];
 	size_t i;
 
@@ -349,10 +346,11 @@ ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	c = _mm256_add_epi32(
 	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
 	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
-	for (; len >= 256; in += 256, out += 256, len -= 256) {
-		aes_xn(k, &c, x, 8);
-#pragma GCC unroll 8
-		for (i = 0; i < 8; i++)
+	for (; len >= 32 * NREG;
+	     in += 32 * NREG, out += 32 * NREG, len -= 32 * NREG) {
+		aes_xn(k, &c, x, NREG);
+#pragma GCC unroll 12
+		for (i = 0; i < NREG; i++)
 			_mm256_storeu_si256(
 			    (__m256i *)(out + 32 * i),
 			    _mm256_xor_si256(
@@ -362,7 +360,9 @@ ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	if (len == 0)
 		return;
 	/* Up to fifteen blocks and a partial one: eight or sixteen more. */
-	if (len > 128)
+	if (len > 256)
+		aes_xn(k, &c, x, 12);
+	else if (len > 128)
 		aes_xn(k, &c, x, 8);
 	else
 		aes_xn(k, &c, x, 4);
@@ -437,7 +437,7 @@ GCM_TARGET static size_t
 ctr_ghash(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	  __m128i *y, const uint8_t *in, uint8_t *out, size_t len, bool enc)
 {
-	__m256i c, x[8], d, lo, mid, hi;
+	__m256i c, x[NREG], d, lo, mid, hi;
 	uint8_t blk[16];
 	size_t done;
 	unsigned i;
@@ -448,10 +448,10 @@ ctr_ghash(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
 	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
 	for (done = 0; len - done >= 16 * HPOW; done += 16 * HPOW) {
-		aes_xn(k, &c, x, 8);
+		aes_xn(k, &c, x, NREG);
 		lo = mid = hi = _mm256_setzero_si256();
-#pragma GCC unroll 8
-		for (i = 0; i < 8; i++) {
+#pragma GCC unroll 12
+		for (i = 0; i < NREG; i++) {
 			d = _mm256_loadu_si256(
 			    (const __m256i *)(in + done + 32 * i));
 			x[i] = _mm256_xor_si256(x[i], d);
@@ -483,29 +483,42 @@ mask_below(int r)
 }
 
 /*
- * The last 1 .. 255 octets, stitched as ctr_ghash() is, through a
- * buffer: the m = ceil(len / 16) blocks take H^m .. H^1, the last one
- * padded with zeros (7.1 step 5).  An odd m leaves the last register's
- * second block zero, and it takes hp[HPOW], which is zero.
+ * The last octets (fewer than a chunk), stitched as ctr_ghash() is: the
+ * m = ceil(len / 16) blocks take H^m .. H^1, the last one padded with
+ * zeros (7.1 step 5), through a buffer for the last partial register.
+ * An odd m leaves that register's second block zero, and it takes
+ * hp[HPOW], which is zero.
  */
 GCM_TARGET static inline __attribute__((always_inline)) void
-tail_n(const struct gcm_vaes_key *k, __m256i *c, __m128i *y, uint8_t *buf,
-       size_t len, bool enc, unsigned n)
+tail_n(const struct gcm_vaes_key *k, __m256i *c, __m128i *y, const uint8_t *in,
+       uint8_t *out, size_t len, bool enc, unsigned n)
 {
-	__m256i x[8], d, o, lo, mid, hi;
+	__m256i x[NREG], d, o, lo, mid, hi;
 	unsigned i, m = (unsigned)((len + 15) / 16), j = HPOW - m;
+	uint8_t buf[32];
 
 	aes_xn(k, c, x, n);
 	lo = mid = hi = _mm256_setzero_si256();
-#pragma GCC unroll 8
+#pragma GCC unroll 12
 	for (i = 0; i < n; i++) {
+		size_t r = len - 32 * i;
+
 		if (32 * i >= len)
 			break;
-		d = _mm256_loadu_si256((const __m256i *)(buf + 32 * i));
-		o = _mm256_and_si256(
-		    _mm256_xor_si256(x[i], d),
-		    mask_below(len - 32 * i > 32 ? 32 : (int)(len - 32 * i)));
-		_mm256_storeu_si256((__m256i *)(buf + 32 * i), o);
+		if (r >= 32) {
+			d = _mm256_loadu_si256((const __m256i *)(in + 32 * i));
+			o = _mm256_xor_si256(x[i], d);
+			_mm256_storeu_si256((__m256i *)(out + 32 * i), o);
+		} else {
+			memset(buf, 0, sizeof(buf));
+			memcpy(buf, in + 32 * i, r);
+			d = _mm256_loadu_si256((const __m256i *)buf);
+			o = _mm256_and_si256(_mm256_xor_si256(x[i], d),
+					     mask_below((int)r));
+			_mm256_storeu_si256((__m256i *)buf, o);
+			memcpy(out + 32 * i, buf, r);
+			secmem_wipe(buf, sizeof(buf));
+		}
 		d = bswap256(enc ? o : d);
 		if (i == 0)
 			d = _mm256_xor_si256(d, _mm256_zextsi128_si256(*y));
@@ -514,7 +527,6 @@ tail_n(const struct gcm_vaes_key *k, __m256i *c, __m128i *y, uint8_t *buf,
 		    &lo, &mid, &hi);
 	}
 	*y = gf_finish(fold256(lo), fold256(mid), fold256(hi));
-	secmem_wipe(x, sizeof(x));
 }
 
 GCM_TARGET static void
@@ -522,7 +534,7 @@ ctr_ghash_tail(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	       __m128i *y, const uint8_t *in, uint8_t *out, size_t len,
 	       bool enc)
 {
-	uint8_t buf[16 * HPOW], blk[16];
+	uint8_t blk[16];
 	__m256i c;
 
 	memcpy(blk, iv, 12);
@@ -530,15 +542,12 @@ ctr_ghash_tail(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	c = _mm256_add_epi32(
 	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
 	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
-	/* Zero to the register boundary: GHASH reads the padding. */
-	memcpy(buf, in, len);
-	memset(buf + len, 0, ((len + 31) & ~(size_t)31) - len);
-	if (len > 128)
-		tail_n(k, &c, y, buf, len, enc, 8);
+	if (len > 256)
+		tail_n(k, &c, y, in, out, len, enc, 12);
+	else if (len > 128)
+		tail_n(k, &c, y, in, out, len, enc, 8);
 	else
-		tail_n(k, &c, y, buf, len, enc, 4);
-	memcpy(out, buf, len);
-	secmem_wipe(buf, sizeof(buf));
+		tail_n(k, &c, y, in, out, len, enc, 4);
 }
 
 /* CTR and GHASH from a block boundary to the end of the text. */
@@ -553,27 +562,33 @@ run_last(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 			       out + done, len - done, enc);
 }
 
+/* CIPH_K(J0), J0 = IV || 0^31 || 1 (7.1 step 2): computed first, so
+ * that its rounds overlap the GHASH work that the tag waits for. */
+GCM_TARGET static inline __m128i
+ek_j0(const struct gcm_vaes_key *k, const uint8_t iv[12])
+{
+	uint8_t j0[16];
+
+	memcpy(j0, iv, 12);
+	j0[12] = j0[13] = j0[14] = 0;
+	j0[15] = 1;
+	return aes_block(k, _mm_loadu_si128((const __m128i *)j0));
+}
+
 /* The tag: MSB_t(GCTR_K(J0, S)) (7.1 steps 5-6), from the GHASH state
  * over the padded A and C. */
-GCM_TARGET static void
-tag_finish(const struct gcm_vaes_key *k, const uint8_t iv[12], __m128i y,
-	   size_t aad_len, size_t len, uint8_t tag[16])
+GCM_TARGET static inline void
+tag_finish(const struct gcm_vaes_key *k, __m128i ej0, __m128i y, size_t aad_len,
+	   size_t len, uint8_t tag[16])
 {
 	__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-	uint8_t j0[16];
 
 	/* [len(A)]64 || [len(C)]64, byte-reversed: len(C) is the low half. */
 	y = _mm_xor_si128(y, _mm_set_epi64x((long long)aad_len * 8,
 					    (long long)len * 8));
 	clmul_acc(y, hpow(k, HPOW - 1), &lo, &mid, &hi);
 	y = gf_finish(lo, mid, hi);
-	/* J0 = IV || 0^31 || 1 (7.1 step 2) */
-	memcpy(j0, iv, 12);
-	j0[12] = j0[13] = j0[14] = 0;
-	j0[15] = 1;
-	y = _mm_xor_si128(bswap128(y),
-			  aes_block(k, _mm_loadu_si128((const __m128i *)j0)));
-	_mm_storeu_si128((__m128i *)tag, y);
+	_mm_storeu_si128((__m128i *)tag, _mm_xor_si128(bswap128(y), ej0));
 }
 
 /*
@@ -610,11 +625,12 @@ seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 {
 	size_t full, rem, take = 0, hashed = 0, at;
 	uint32_t ctr = 2; /* inc32(J0) (7.1 step 3) */
+	__m128i ej0 = ek_j0(k, iv);
 	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
 
 	if (len2 == 0) {
 		run_last(k, iv, ctr, &y, pt, ct, len, true);
-		tag_finish(k, iv, y, aad_len, len, tag);
+		tag_finish(k, ej0, y, aad_len, len, tag);
 		return;
 	}
 	full = seal_part(k, iv, &ctr, &y, pt, len, ct, &hashed, 0);
@@ -636,7 +652,7 @@ seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 	/* GHASH catches up to the block boundary where pt2's rest starts. */
 	y = ghash(k, y, ct + hashed, at - hashed);
 	run_last(k, iv, ctr, &y, pt2 + take, ct + at, len2 - take, true);
-	tag_finish(k, iv, y, aad_len, len + len2, tag);
+	tag_finish(k, ej0, y, aad_len, len + len2, tag);
 }
 
 int
@@ -656,13 +672,14 @@ open_(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
       size_t aad_len, const uint8_t *ct, size_t len, uint8_t *pt,
       const uint8_t tag[16])
 {
+	__m128i ej0 = ek_j0(k, iv);
 	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
 	uint8_t want[16];
 	bool ok;
 
 	run_last(k, iv, 2, &y, ct, pt, len, false);
 	/* 7.2 steps 6-8: compare the tag in constant time. */
-	tag_finish(k, iv, y, aad_len, len, want);
+	tag_finish(k, ej0, y, aad_len, len, want);
 	ok = ct_equal(want, tag, sizeof(want));
 	secmem_wipe(want, sizeof(want));
 	if (!ok) {
