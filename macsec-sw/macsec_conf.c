@@ -242,6 +242,16 @@ conf_line(void *arg, const char *section, const char *section_arg,
 		}
 		return 0;
 	}
+	if (strcmp(key, "cipher-engine") == 0) {
+		if (cipher_engine_parse(value, &conf->cipher_engine) == -1) {
+			cfg_error(pos,
+				  "cipher-engine must be auto or openssl, "
+				  "not '%s'",
+				  value);
+			return -1;
+		}
+		return 0;
+	}
 	rc = conf_policy_kv(&conf->pol, key, value, err, sizeof(err));
 	if (rc == 1)
 		cfg_error(pos, "unknown key '%s'", key);

@@ -243,6 +243,7 @@ struct macsec_conf {
 	bool offload; /* TAP offloads, a thread per port */
 	bool qdisc_bypass; /* PACKET_QDISC_BYPASS on the wire */
 	bool packet_rings; /* PACKET_MMAP rings on the wire (with offload) */
+	enum cipher_engine cipher_engine; /* auto (default) or openssl */
 	struct secy_policy pol;
 	char metrics_listen[64]; /* "" = no HTTP metrics */
 	enum log_fmt log_fmt;

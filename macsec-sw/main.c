@@ -156,6 +156,9 @@ daemon_setup(struct daemon *d)
 			  d->wire.mtu);
 		return -1;
 	}
+	/* Before the first SA's key: logs the engine in use once. */
+	(void)cipher_engine_set(c->cipher_engine);
+	(void)cipher_engine_active();
 	sci = c->sci_set ? c->sci : sci_from_mac(d->wire.mac, c->sci_port);
 	if ((d->secy = secy_new(d->wire.mac, sci)) == NULL ||
 	    secy_set_policy(d->secy, &c->pol) == -1) {

@@ -46,4 +46,4 @@ tests_test_macsec_ring_OBJS := tests/test_macsec_ring.o tests/harness.o \
 
 TESTS += tests/test_gcm_vaes
 tests_test_gcm_vaes_OBJS := tests/test_gcm_vaes.o tests/harness.o \
-	$(MACSEC_CORE_OBJS)
+	macsec-sw/macsec_conf.o $(MACSEC_CORE_OBJS)

@@ -12,6 +12,8 @@
  */
 #include "harness.h"
 
+#include <unistd.h>
+
 #include <openssl/evp.h>
 
 #include "../macsec-sw/gcm_vaes.h"
@@ -275,6 +277,38 @@ TEST(engine_selection)
 	cipher_key_free(ck);
 }
 
+/* The configuration's cipher-engine key (macsec-sw.conf(5)). */
+static int
+conf_with(const char *text, struct macsec_conf *conf)
+{
+	char path[] = "/tmp/test_gcm_vaes.XXXXXX";
+	int fd = mkstemp(path), rc;
+	FILE *fp;
+
+	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
+		return -2;
+	fputs(text, fp);
+	fclose(fp);
+	conf_defaults(conf);
+	rc = conf_load(path, conf);
+	unlink(path);
+	return rc;
+}
+
+TEST(conf_cipher_engine)
+{
+	struct macsec_conf conf;
+
+	ASSERT_INT_EQ(conf_with("interface = eth0\n", &conf), 0);
+	ASSERT_INT_EQ(conf.cipher_engine, CIPHER_ENGINE_AUTO);
+	ASSERT_INT_EQ(conf_with("cipher-engine = openssl\n", &conf), 0);
+	ASSERT_INT_EQ(conf.cipher_engine, CIPHER_ENGINE_OPENSSL);
+	ASSERT_INT_EQ(conf_with("cipher-engine = auto\n", &conf), 0);
+	ASSERT_INT_EQ(conf.cipher_engine, CIPHER_ENGINE_AUTO);
+	ASSERT_INT_EQ(conf_with("cipher-engine = vaes\n", &conf), -1);
+	ASSERT_INT_EQ(conf_with("cipher-engine = \n", &conf), -1);
+}
+
 /* IEEE 802.1AE-2018 Annex C through secy_protect/validate on one engine. */
 static void
 annexc_on(enum cipher_engine engine)
@@ -350,5 +384,5 @@ TEST(annexc_vaes)
 
 TEST_MAIN(TEST_CASE(mcgrew_viega_vectors), TEST_CASE(differential_vs_openssl),
 	  TEST_CASE(in_place), TEST_CASE(bad_key_length),
-	  TEST_CASE(engine_selection), TEST_CASE(annexc_openssl),
-	  TEST_CASE(annexc_vaes))
+	  TEST_CASE(engine_selection), TEST_CASE(conf_cipher_engine),
+	  TEST_CASE(annexc_openssl), TEST_CASE(annexc_vaes))
