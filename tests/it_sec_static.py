@@ -61,6 +61,8 @@ t.ok(has("lib/util.c", r"CRYPTO_memcmp"), "lib/util.c: ct_equal() is CRYPTO_memc
 t.ok(has("mka-agent/mka_crypto.c", r"ct_equal\s*\(\s*want\s*,\s*icv"), "mka-agent: the MKPDU ICV is compared with ct_equal()")
 t.ok(has("macsec-sw/cipher.c", r"EVP_CTRL_GCM_SET_TAG") and has("macsec-sw/cipher.c", r"EVP_DecryptFinal"),
      "macsec-sw: the ICV is verified by OpenSSL's GCM (SET_TAG + DecryptFinal), never compared by hand")
+t.ok(has("macsec-sw/gcm_vaes.c", r"ct_equal\s*\(\s*want\s*,\s*tag"),
+     "macsec-sw: the VAES engine compares the ICV with ct_equal()")
 t.ok(has("mka-agent/mka_crypto.c", r"EVP_aes_(128|256)_wrap") and not has("mka-agent/mka_crypto.c", r"0x[aA]6"),
      "mka-agent: AES key unwrap integrity is OpenSSL's (no hand-made A6 IV check)")
 
