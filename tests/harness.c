@@ -8,6 +8,7 @@
 
 jmp_buf th_jmp;
 int th_failed;
+const char *th_skip;
 
 void
 th_hexdump(const char *label, const unsigned char *p, size_t n)
@@ -63,10 +64,12 @@ th_run(const struct th_case *cases, size_t n)
 	printf("1..%zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		th_failed = 0;
+		th_skip = NULL;
 		if (setjmp(th_jmp) == 0)
 			cases[i].fn();
-		printf("%s %zu - %s\n", th_failed ? "not ok" : "ok", i + 1,
-		       cases[i].name);
+		printf("%s %zu - %s%s%s\n", th_failed ? "not ok" : "ok", i + 1,
+		       cases[i].name, th_skip != NULL ? " # SKIP " : "",
+		       th_skip != NULL ? th_skip : "");
 		failures += th_failed;
 	}
 	return failures == 0 ? 0 : 1;

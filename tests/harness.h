@@ -17,6 +17,14 @@
 
 extern jmp_buf th_jmp;
 extern int th_failed;
+extern const char *th_skip;
+
+/* Ends the current test as "ok N - name # SKIP reason" (TAP directive). */
+#define TH_SKIP(reason) \
+	do { \
+		th_skip = (reason); \
+		longjmp(th_jmp, 1); \
+	} while (0)
 
 #define TH_FAIL(...) \
 	do { \
