@@ -36,7 +36,7 @@ struct gcm_vaes_key {
 	uint8_t rk[15][32]; /* round keys, each twice: one per 128-bit lane */
 	/* hp[i] = H^(HPOW - i), byte-reversed: block j of the last n takes
 	 * hp[HPOW - n + j], and hp[j] .. hp[j + 1] load as one pair. */
-	uint8_t hp[HPOW + 1][16]; /* hp[HPOW] stays zero: see ctr_ghash_tail */
+	uint8_t hp[HPOW][16];
 	unsigned rounds; /* 10 or 14 */
 };
 
@@ -483,18 +483,23 @@ mask_below(int r)
 }
 
 /*
- * The last octets (fewer than a chunk), stitched as ctr_ghash() is: the
- * m = ceil(len / 16) blocks take H^m .. H^1, the last one padded with
- * zeros (7.1 step 5), through a buffer for the last partial register.
- * An odd m leaves that register's second block zero, and it takes
- * hp[HPOW], which is zero.
+ * The last octets (fewer than a chunk), stitched as ctr_ghash() is,
+ * through a buffer for the last partial register; the m = ceil(len / 16)
+ * blocks, the last one padded with zeros (7.1 step 5), are followed by
+ * the length block lb when fold (m < HPOW): they take H^(m+1) .. H^2 and
+ * lb takes H, so that *y comes out as S (7.1 step 5) after a single
+ * reduction.  An odd m leaves the last register's second block zero
+ * (any power times zero adds nothing).  Returns fold.
  */
-GCM_TARGET static inline __attribute__((always_inline)) void
+GCM_TARGET static inline __attribute__((always_inline)) bool
 tail_n(const struct gcm_vaes_key *k, __m256i *c, __m128i *y, const uint8_t *in,
-       uint8_t *out, size_t len, bool enc, unsigned n)
+       uint8_t *out, size_t len, bool enc, __m128i lb, unsigned n)
 {
 	__m256i x[NREG], d, o, lo, mid, hi;
-	unsigned i, m = (unsigned)((len + 15) / 16), j = HPOW - m;
+	__m128i lo1 = _mm_setzero_si128(), mid1 = lo1, hi1 = lo1;
+	unsigned i, m = (unsigned)((len + 15) / 16);
+	bool fold = m < HPOW;
+	unsigned j = HPOW - m - (fold ? 1 : 0);
 	uint8_t buf[32];
 
 	aes_xn(k, c, x, n);
@@ -526,13 +531,18 @@ tail_n(const struct gcm_vaes_key *k, __m256i *c, __m128i *y, const uint8_t *in,
 		    d, _mm256_loadu_si256((const __m256i *)k->hp[j + 2 * i]),
 		    &lo, &mid, &hi);
 	}
-	*y = gf_finish(fold256(lo), fold256(mid), fold256(hi));
+	if (fold)
+		clmul_acc(lb, hpow(k, HPOW - 1), &lo1, &mid1, &hi1);
+	*y = gf_finish(_mm_xor_si128(lo1, fold256(lo)),
+		       _mm_xor_si128(mid1, fold256(mid)),
+		       _mm_xor_si128(hi1, fold256(hi)));
+	return fold;
 }
 
-GCM_TARGET static void
+GCM_TARGET static bool
 ctr_ghash_tail(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	       __m128i *y, const uint8_t *in, uint8_t *out, size_t len,
-	       bool enc)
+	       bool enc, __m128i lb)
 {
 	uint8_t blk[16];
 	__m256i c;
@@ -543,23 +553,38 @@ ctr_ghash_tail(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
 	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
 	if (len > 256)
-		tail_n(k, &c, y, in, out, len, enc, 12);
-	else if (len > 128)
-		tail_n(k, &c, y, in, out, len, enc, 8);
-	else
-		tail_n(k, &c, y, in, out, len, enc, 4);
+		return tail_n(k, &c, y, in, out, len, enc, lb, 12);
+	if (len > 128)
+		return tail_n(k, &c, y, in, out, len, enc, lb, 8);
+	return tail_n(k, &c, y, in, out, len, enc, lb, 4);
 }
 
-/* CTR and GHASH from a block boundary to the end of the text. */
+/* [len(A)]64 || [len(C)]64 (7.1 step 5), byte-reversed: len(C) is the
+ * low half. */
+GCM_TARGET static inline __m128i
+len_block(size_t aad_len, size_t len)
+{
+	return _mm_set_epi64x((long long)aad_len * 8, (long long)len * 8);
+}
+
+/*
+ * CTR and GHASH from a block boundary to the end of the text, then the
+ * length block lb: *y comes out as S (7.1 step 5).
+ */
 GCM_TARGET static void
 run_last(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
-	 __m128i *y, const uint8_t *in, uint8_t *out, size_t len, bool enc)
+	 __m128i *y, const uint8_t *in, uint8_t *out, size_t len, bool enc,
+	 __m128i lb)
 {
 	size_t done = ctr_ghash(k, iv, ctr, y, in, out, len, enc);
+	__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
 
-	if (len > done)
-		ctr_ghash_tail(k, iv, ctr + (uint32_t)(done / 16), y, in + done,
-			       out + done, len - done, enc);
+	if (len > done &&
+	    ctr_ghash_tail(k, iv, ctr + (uint32_t)(done / 16), y, in + done,
+			   out + done, len - done, enc, lb))
+		return;
+	clmul_acc(_mm_xor_si128(*y, lb), hpow(k, HPOW - 1), &lo, &mid, &hi);
+	*y = gf_finish(lo, mid, hi);
 }
 
 /* CIPH_K(J0), J0 = IV || 0^31 || 1 (7.1 step 2): computed first, so
@@ -575,20 +600,11 @@ ek_j0(const struct gcm_vaes_key *k, const uint8_t iv[12])
 	return aes_block(k, _mm_loadu_si128((const __m128i *)j0));
 }
 
-/* The tag: MSB_t(GCTR_K(J0, S)) (7.1 steps 5-6), from the GHASH state
- * over the padded A and C. */
+/* The tag: MSB_t(GCTR_K(J0, S)) (7.1 step 6). */
 GCM_TARGET static inline void
-tag_finish(const struct gcm_vaes_key *k, __m128i ej0, __m128i y, size_t aad_len,
-	   size_t len, uint8_t tag[16])
+tag_finish(__m128i ej0, __m128i s, uint8_t tag[16])
 {
-	__m128i lo = _mm_setzero_si128(), mid = lo, hi = lo;
-
-	/* [len(A)]64 || [len(C)]64, byte-reversed: len(C) is the low half. */
-	y = _mm_xor_si128(y, _mm_set_epi64x((long long)aad_len * 8,
-					    (long long)len * 8));
-	clmul_acc(y, hpow(k, HPOW - 1), &lo, &mid, &hi);
-	y = gf_finish(lo, mid, hi);
-	_mm_storeu_si128((__m128i *)tag, _mm_xor_si128(bswap128(y), ej0));
+	_mm_storeu_si128((__m128i *)tag, _mm_xor_si128(bswap128(s), ej0));
 }
 
 /*
@@ -629,8 +645,9 @@ seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 	__m128i y = ghash(k, _mm_setzero_si128(), aad, aad_len);
 
 	if (len2 == 0) {
-		run_last(k, iv, ctr, &y, pt, ct, len, true);
-		tag_finish(k, ej0, y, aad_len, len, tag);
+		run_last(k, iv, ctr, &y, pt, ct, len, true,
+			 len_block(aad_len, len));
+		tag_finish(ej0, y, tag);
 		return;
 	}
 	full = seal_part(k, iv, &ctr, &y, pt, len, ct, &hashed, 0);
@@ -651,8 +668,9 @@ seal2(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 	}
 	/* GHASH catches up to the block boundary where pt2's rest starts. */
 	y = ghash(k, y, ct + hashed, at - hashed);
-	run_last(k, iv, ctr, &y, pt2 + take, ct + at, len2 - take, true);
-	tag_finish(k, ej0, y, aad_len, len + len2, tag);
+	run_last(k, iv, ctr, &y, pt2 + take, ct + at, len2 - take, true,
+		 len_block(aad_len, len + len2));
+	tag_finish(ej0, y, tag);
 }
 
 int
@@ -677,9 +695,9 @@ open_(const struct gcm_vaes_key *k, const uint8_t iv[12], const uint8_t *aad,
 	uint8_t want[16];
 	bool ok;
 
-	run_last(k, iv, 2, &y, ct, pt, len, false);
+	run_last(k, iv, 2, &y, ct, pt, len, false, len_block(aad_len, len));
 	/* 7.2 steps 6-8: compare the tag in constant time. */
-	tag_finish(k, ej0, y, aad_len, len, want);
+	tag_finish(ej0, y, want);
 	ok = ct_equal(want, tag, sizeof(want));
 	secmem_wipe(want, sizeof(want));
 	if (!ok) {
