@@ -2,16 +2,18 @@
  * gcm_vaes.c — AES-GCM (NIST SP 800-38D) for 96-bit IVs on VAES and
  * VPCLMULQDQ.
  *
- * CTR (SP 800-38D 6.5) runs eight blocks per iteration, two per 256-bit
- * register.  GHASH (6.4) works on blocks byte-reversed, so that the
- * reflected bit order of GCM becomes a plain 128-bit integer whose most
- * significant bit is the coefficient of x^0; the carry-less product of
- * two such values is then one bit short of the reflected 256-bit product
- * and is shifted left by one before reduction modulo
- * x^128 + x^7 + x^2 + x + 1.  Eight blocks are multiplied by H^8 .. H^1
- * and summed before one reduction (aggregated reduction: the Horner form
- * of GHASH expanded over eight steps).  CTR and GHASH are separate passes
- * over a frame; a frame fits in L1.
+ * CTR (SP 800-38D 6.5) runs two blocks per 256-bit register and 24
+ * blocks per iteration, enough independent AES rounds in flight to keep
+ * the AES units busy.  GHASH (6.4) works on blocks byte-reversed, so that
+ * the reflected bit order of GCM becomes a plain 128-bit integer whose
+ * most significant bit is the coefficient of x^0; the carry-less product
+ * of two such values is then one bit short of the reflected 256-bit
+ * product and is shifted left by one before reduction modulo
+ * x^128 + x^7 + x^2 + x + 1.  The 24 blocks of an iteration are
+ * multiplied by H^24 .. H^1 and summed before one reduction (aggregated
+ * reduction: the Horner form of GHASH expanded over 24 steps).  CTR and
+ * GHASH run in the same loop over the same blocks (stitched), so that
+ * the carry-less multiplies overlap the AES rounds.
  *
  * Every instruction used has data-independent timing and no
  * secret-dependent memory access or branch: AES rounds are AESENC, the
@@ -211,7 +213,8 @@ hpow(const struct gcm_vaes_key *k, unsigned i)
 	return _mm_loadu_si128((const __m128i *)k->hp[i]);
 }
 
-/* Multiplies the 16 blocks at p by H^16 .. H^1 into lo, mid, hi. */
+/* Blocks 2i and 2i + 1 of a chunk at p, by H^(HPOW - 2i) and the next
+ * power down, into lo, mid, hi. */
 #define GHASH_PAIR(i) \
 	clmul_acc256( \
 	    bswap256(_mm256_loadu_si256((const __m256i *)(p + 32 * (i)))), \
@@ -236,7 +239,7 @@ ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
 	__m128i lo1, mid1, hi1, x1;
 	unsigned i, j;
 
-	/* Sixteen blocks: (Y ^ X1)·H^16 ^ X2·H^15 ^ ... ^ X16·H. */
+	/* Whole chunks: (Y ^ X1)·H^24 ^ X2·H^23 ^ ... ^ X24·H. */
 	for (; len >= 16 * HPOW; p += 16 * HPOW, len -= 16 * HPOW) {
 		lo = mid = hi = _mm256_setzero_si256();
 		clmul_acc256(_mm256_xor_si256(bswap256(_mm256_loadu_si256(
@@ -251,7 +254,7 @@ ghash(const struct gcm_vaes_key *k, __m128i y, const uint8_t *p, size_t len)
 	}
 	if (len == 0)
 		return y;
-	/* The last 1 .. 16 blocks, the final one maybe partial: pairs,
+	/* The last 1 .. 24 blocks, the final one maybe partial: pairs,
 	 * then one block; Y joins the first of them. */
 	j = HPOW - (unsigned)((len + 15) / 16);
 	lo = mid = hi = _mm256_setzero_si256();
@@ -359,7 +362,7 @@ ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	}
 	if (len == 0)
 		return;
-	/* Up to fifteen blocks and a partial one: eight or sixteen more. */
+	/* Up to 23 blocks and a partial one: 8, 16 or 24 more. */
 	if (len > 256)
 		aes_xn(k, &c, x, 12);
 	else if (len > 128)
