@@ -335,20 +335,32 @@ aes_xn(const struct gcm_vaes_key *k, __m256i *c, __m256i *x, unsigned n)
 		x[i] = _mm256_aesenclast_epi128(x[i], rk);
 }
 
+/*
+ * The counter blocks ctr and ctr + 1 of IV, one per lane, in the
+ * host-order form CTR_SWAP expects.
+ */
+GCM_TARGET static inline __m256i
+ctr_start(const uint8_t iv[12], uint32_t ctr)
+{
+	uint8_t blk[16];
+
+	memcpy(blk, iv, 12);
+	memcpy(blk + 12, &ctr, 4);
+	return _mm256_add_epi32(
+	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
+	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+}
+
 /* Keystream for counter blocks ctr .. XORed into len octets of in. */
 GCM_TARGET static void
 ctr_xor(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	const uint8_t *in, uint8_t *out, size_t len)
 {
 	__m256i c, x[NREG];
-	uint8_t blk[16], ks[32];
+	uint8_t ks[32];
 	size_t i;
 
-	memcpy(blk, iv, 12);
-	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
-	c = _mm256_add_epi32(
-	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
-	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+	c = ctr_start(iv, ctr);
 	for (; len >= 32 * NREG;
 	     in += 32 * NREG, out += 32 * NREG, len -= 32 * NREG) {
 		aes_xn(k, &c, x, NREG);
@@ -441,15 +453,10 @@ ctr_ghash(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	  __m128i *y, const uint8_t *in, uint8_t *out, size_t len, bool enc)
 {
 	__m256i c, x[NREG], d, lo, mid, hi;
-	uint8_t blk[16];
 	size_t done;
 	unsigned i;
 
-	memcpy(blk, iv, 12);
-	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
-	c = _mm256_add_epi32(
-	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
-	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+	c = ctr_start(iv, ctr);
 	for (done = 0; len - done >= 16 * HPOW; done += 16 * HPOW) {
 		aes_xn(k, &c, x, NREG);
 		lo = mid = hi = _mm256_setzero_si256();
@@ -547,14 +554,9 @@ ctr_ghash_tail(const struct gcm_vaes_key *k, const uint8_t iv[12], uint32_t ctr,
 	       __m128i *y, const uint8_t *in, uint8_t *out, size_t len,
 	       bool enc, __m128i lb)
 {
-	uint8_t blk[16];
 	__m256i c;
 
-	memcpy(blk, iv, 12);
-	memcpy(blk + 12, &ctr, 4); /* host order: see CTR_SWAP */
-	c = _mm256_add_epi32(
-	    _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)blk)),
-	    _mm256_set_epi32(1, 0, 0, 0, 0, 0, 0, 0));
+	c = ctr_start(iv, ctr);
 	if (len > 256)
 		return tail_n(k, &c, y, in, out, len, enc, lb, 12);
 	if (len > 128)
