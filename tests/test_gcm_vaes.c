@@ -19,7 +19,6 @@
 #include "../macsec-sw/gcm_vaes.h"
 #include "../macsec-sw/macsec_sw.h"
 #include "util.h"
-#include "vectors/macsec_annexc.h"
 
 #define SKIP_NO_VAES() \
 	do { \
@@ -306,80 +305,6 @@ TEST(conf_cipher_engine)
 	ASSERT_INT_EQ(conf_with("cipher-engine = \n", &conf), -1);
 }
 
-/* IEEE 802.1AE-2018 Annex C through secy_protect/validate on one engine. */
-static void
-annexc_on(enum cipher_engine engine)
-{
-	size_t i;
-
-	ASSERT_INT_EQ(cipher_engine_set(engine), 0);
-	for (i = 0; i < ARRAY_LEN(annexc_vectors); i++) {
-		const struct annexc_vector *v = &annexc_vectors[i];
-		size_t klen, plen, wlen, slen, out_len;
-		unsigned char *key = th_unhex(v->sak, &klen);
-		unsigned char *plain = th_unhex(v->plain, &plen);
-		unsigned char *want = th_unhex(v->protected_frame, &wlen);
-		unsigned char *salt =
-		    v->salt[0] ? th_unhex(v->salt, &slen) : NULL;
-		uint64_t sci = strtoull(v->sci, NULL, 16);
-		uint64_t pn = strtoull(v->pn32, NULL, 16);
-		uint8_t out[2048], back[2048];
-		struct secy *tx = secy_new(plain + 6, sci);
-		struct secy *rx = secy_new(plain, 1);
-		struct secy_policy pol;
-
-		if (v->pn_msb[0] != '\0')
-			pn |= strtoull(v->pn_msb, NULL, 16) << 32;
-		secy_get_policy(tx, &pol);
-		ASSERT_INT_EQ(cipher_suite_parse(v->suite, &pol.cs), 0);
-		pol.encrypt = v->encrypt;
-		pol.include_sci = v->sci_explicit;
-		pol.use_es = !v->sci_explicit;
-		ASSERT_INT_EQ(secy_set_policy(tx, &pol), 0);
-		ASSERT_INT_EQ(secy_set_policy(rx, &pol), 0);
-		ASSERT_INT_EQ(secy_txsa_install(
-				  tx, v->an, pn, key, klen,
-				  (uint32_t)strtoul(v->ssci, NULL, 16), salt),
-			      0);
-		ASSERT_INT_EQ(secy_txsa_enable(tx, v->an), 0);
-		ASSERT_INT_EQ(secy_protect(tx, plain, plen, out, sizeof(out),
-					   &out_len),
-			      0);
-		ASSERT_INT_EQ(out_len, wlen);
-		ASSERT_MEM_EQ(out, want, wlen);
-		ASSERT_INT_EQ(secy_rxsc_create(rx, sci), 0);
-		ASSERT_INT_EQ(secy_rxsa_install(
-				  rx, sci, v->an, pn, key, klen,
-				  (uint32_t)strtoul(v->ssci, NULL, 16), salt),
-			      0);
-		ASSERT_INT_EQ(secy_rxsa_enable(rx, sci, v->an, true), 0);
-		ASSERT_INT_EQ(secy_validate_frame(rx, want, wlen, back,
-						  sizeof(back), &out_len),
-			      SECY_RX_DELIVER);
-		ASSERT_INT_EQ(out_len, plen);
-		ASSERT_MEM_EQ(back, plain, plen);
-		secy_free(tx);
-		secy_free(rx);
-		free(key), free(plain), free(want), free(salt);
-	}
-	printf("# %zu Annex C vectors on %s\n", ARRAY_LEN(annexc_vectors),
-	       cipher_engine_name(engine));
-}
-
-TEST(annexc_openssl)
-{
-	annexc_on(CIPHER_ENGINE_OPENSSL);
-	ASSERT_INT_EQ(cipher_engine_set(CIPHER_ENGINE_AUTO), 0);
-}
-
-TEST(annexc_vaes)
-{
-	SKIP_NO_VAES();
-	annexc_on(CIPHER_ENGINE_VAES);
-	ASSERT_INT_EQ(cipher_engine_set(CIPHER_ENGINE_AUTO), 0);
-}
-
 TEST_MAIN(TEST_CASE(mcgrew_viega_vectors), TEST_CASE(differential_vs_openssl),
 	  TEST_CASE(in_place), TEST_CASE(bad_key_length),
-	  TEST_CASE(engine_selection), TEST_CASE(conf_cipher_engine),
-	  TEST_CASE(annexc_openssl), TEST_CASE(annexc_vaes))
+	  TEST_CASE(engine_selection), TEST_CASE(conf_cipher_engine))

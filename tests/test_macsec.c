@@ -5,11 +5,12 @@
  * The truth is IEEE 802.1AE-2018 Annex C (tests/vectors/macsec_annexc.h):
  * every vector is protected by secy_protect() and must equal the published
  * frame octet for octet, and the published frame must validate back to the
- * plain one.  The remaining tests drive each receive discard of 10.6 and
- * check the counter 802.1AE names for it.
+ * plain one, on each AES-GCM engine.  The remaining tests drive each
+ * receive discard of 10.6 and check the counter 802.1AE names for it.
  */
 #include "harness.h"
 
+#include "../macsec-sw/gcm_vaes.h"
 #include "../macsec-sw/macsec_sw.h"
 #include "util.h"
 #include "vectors/macsec_annexc.h"
@@ -49,7 +50,8 @@ vec_policy(struct secy *secy, const struct annexc_vector *v)
 	ASSERT_INT_EQ(secy_set_policy(secy, &pol), 0);
 }
 
-TEST(annexc_protect_all_32)
+static void
+annexc_protect_all(void)
 {
 	size_t i;
 
@@ -84,7 +86,8 @@ TEST(annexc_protect_all_32)
 	}
 }
 
-TEST(annexc_validate_all_32)
+static void
+annexc_validate_all(void)
 {
 	size_t i;
 
@@ -143,6 +146,41 @@ TEST(annexc_validate_all_32)
 		free(prot);
 		free(salt);
 	}
+}
+
+/*
+ * Each vector on each AES-GCM engine of cipher.c: OpenSSL's, and the
+ * VAES one where the CPU has it.
+ */
+static void
+annexc_on(enum cipher_engine engine, void (*check)(void))
+{
+	if (engine == CIPHER_ENGINE_VAES && !gcm_vaes_available())
+		TH_SKIP("the CPU lacks VAES/VPCLMULQDQ");
+	ASSERT_INT_EQ(cipher_engine_set(engine), 0);
+	printf("# on %s\n", cipher_engine_name(engine));
+	check();
+	ASSERT_INT_EQ(cipher_engine_set(CIPHER_ENGINE_AUTO), 0);
+}
+
+TEST(annexc_protect_all_32_openssl)
+{
+	annexc_on(CIPHER_ENGINE_OPENSSL, annexc_protect_all);
+}
+
+TEST(annexc_protect_all_32_vaes)
+{
+	annexc_on(CIPHER_ENGINE_VAES, annexc_protect_all);
+}
+
+TEST(annexc_validate_all_32_openssl)
+{
+	annexc_on(CIPHER_ENGINE_OPENSSL, annexc_validate_all);
+}
+
+TEST(annexc_validate_all_32_vaes)
+{
+	annexc_on(CIPHER_ENGINE_VAES, annexc_validate_all);
 }
 
 TEST(sectag_roundtrip_and_short_length)
@@ -691,7 +729,10 @@ TEST(management_refusals)
 	secy_free(s);
 }
 
-TEST_MAIN(TEST_CASE(annexc_protect_all_32), TEST_CASE(annexc_validate_all_32),
+TEST_MAIN(TEST_CASE(annexc_protect_all_32_openssl),
+	  TEST_CASE(annexc_protect_all_32_vaes),
+	  TEST_CASE(annexc_validate_all_32_openssl),
+	  TEST_CASE(annexc_validate_all_32_vaes),
 	  TEST_CASE(sectag_roundtrip_and_short_length),
 	  TEST_CASE(sectag_validation_rules_9_12), TEST_CASE(sci_text_forms),
 	  TEST_CASE(roundtrip_suites_sizes_offsets),
