@@ -344,7 +344,7 @@ engine_selftest_one(const uint8_t *key, size_t key_len)
 		  EVP_CipherInit_ex2(
 		      e, key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm(),
 		      key, NULL, 1, NULL) == 1;
-	size_t i, j, len, split;
+	size_t i, j, len, split, alen;
 
 	for (i = 0; i < sizeof(pt); i++)
 		pt[i] = (uint8_t)(i * 7 + 3);
@@ -355,19 +355,18 @@ engine_selftest_one(const uint8_t *key, size_t key_len)
 		for (j = 0; j < sizeof(iv); j++)
 			iv[j] = (uint8_t)(i + j);
 		memset(aad, (int)i, sizeof(aad));
-		ok = seal(e, false, iv, aad, i % 2 ? sizeof(aad) : 7, pt, len,
-			  NULL, 0, ref, ref_icv) == 0 &&
-		     gcm_vaes_seal2(k, iv, aad, i % 2 ? sizeof(aad) : 7, pt,
-				    split, pt + split, len - split, ct,
-				    icv) == 0 &&
+		alen = i % 2 ? sizeof(aad) : 7;
+		ok = seal(e, false, iv, aad, alen, pt, len, NULL, 0, ref,
+			  ref_icv) == 0 &&
+		     gcm_vaes_seal2(k, iv, aad, alen, pt, split, pt + split,
+				    len - split, ct, icv) == 0 &&
 		     memcmp(ct, ref, len) == 0 &&
 		     ct_equal(icv, ref_icv, sizeof(icv)) &&
-		     gcm_vaes_open(k, iv, aad, i % 2 ? sizeof(aad) : 7, ct, len,
-				   out, icv) == 0 &&
+		     gcm_vaes_open(k, iv, aad, alen, ct, len, out, icv) == 0 &&
 		     memcmp(out, pt, len) == 0;
 		icv[i % sizeof(icv)] ^= 0x10;
-		if (ok && gcm_vaes_open(k, iv, aad, i % 2 ? sizeof(aad) : 7, ct,
-					len, out, icv) == 0)
+		if (ok &&
+		    gcm_vaes_open(k, iv, aad, alen, ct, len, out, icv) == 0)
 			ok = false;
 	}
 	ERR_clear_error();
