@@ -518,6 +518,45 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
+/* tls_front_handler_fn: the same answer without libmicrohttpd (--direct). */
+static void
+handler_direct(const struct tls_front_req *req, struct tls_front_resp *resp,
+	       void *arg)
+{
+	static const char fail[] = "{\"message\":\"store floor failed\"}";
+	static const char unknown[] = "{\"message\":\"no such resource\"}";
+	const struct http_req *h = req->http;
+	struct floor *f = arg;
+	const char *out = body;
+
+	resp->status = 200;
+	if (f != NULL) {
+		const char *tail = memrchr(h->target, '/', h->path_len);
+		size_t n = tail ? h->path_len - (size_t)(tail - h->target) : 0;
+
+		if (n == 9 && memcmp(tail, "/enc_keys", 9) == 0) {
+			if (floor_enc(f) == -1)
+				resp->status = 503;
+		} else if (n == 9 && memcmp(tail, "/dec_keys", 9) == 0) {
+			if (floor_dec(f) == -1)
+				resp->status = 503;
+		} else {
+			resp->status = 404;
+		}
+		out = resp->status == 404 ? unknown
+		      : resp->status == 503 ? fail : body;
+	}
+	resp->content_type = "application/json";
+	resp->len = strlen(out);
+	resp->body = malloc(resp->len);
+	if (resp->body == NULL) {
+		resp->status = 500;
+		resp->len = 0;
+		return;
+	}
+	memcpy(resp->body, out, resp->len);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -529,7 +568,14 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int sig;
 
+	bool direct = false;
+
 	log_init("bench_kme_bare", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_WARN);
+	if (argc > 1 && strcmp(argv[1], "--direct") == 0) {
+		direct = true;
+		argv++;
+		argc--;
+	}
 	if (argc == 8 && strcmp(argv[1], "--store") == 0) {
 		store = floor_open(argv[2]);
 		if (store == NULL)
@@ -551,7 +597,7 @@ main(int argc, char **argv)
 	ctx = tls_server_ctx_new(argv[1], argv[2], argv[3]);
 	if (ctx == NULL)
 		return 1;
-	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+	mhd = direct ? NULL : MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
 				   MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
 			       0, NULL, NULL, handler, store,
 			       MHD_OPTION_THREAD_POOL_SIZE,
@@ -560,6 +606,11 @@ main(int argc, char **argv)
 			       MHD_OPTION_END);
 	tc.ssl_ctx = ctx;
 	tc.mhd = mhd;
+	if (direct) {
+		tc.handler = handler_direct;
+		tc.handler_arg = store;
+		tc.workers = getenv("BARE_WORKERS") ? (unsigned)atoi(getenv("BARE_WORKERS")) : (unsigned)atoi(argv[5]);
+	}
 	tc.peer_id = tls_peer_subject_cn;
 	tc.name = "bare";
 	/* The load comes from one address, up to 1,000 connections at once. */
@@ -567,13 +618,14 @@ main(int argc, char **argv)
 	tc.max_per_source = 4096;
 	tc.handshake_timeout_ms = 60000;
 	tf = tls_front_new(&tc);
-	if (mhd == NULL || tf == NULL ||
+	if ((mhd == NULL && !direct) || tf == NULL ||
 	    tls_front_listen(tf, "127.0.0.1", (uint16_t)atoi(argv[4])) < 0 ||
 	    tls_front_start(tf) < 0)
 		return 1;
 	sigwait(&sigs, &sig);
 	tls_front_free(tf);
-	MHD_stop_daemon(mhd);
+	if (mhd != NULL)
+		MHD_stop_daemon(mhd);
 	SSL_CTX_free(ctx);
 	floor_free(store);
 	return 0;

@@ -83,7 +83,7 @@ int
 main(int argc, char **argv)
 {
 	const char *enc_url, *dec_prefix, *ca;
-	uint64_t *lat, nlat = 0, cap = 1 << 22, errors = 0, pairs = 0, start,
+	uint64_t *lat, *lat_e, *lat_d, nlat = 0, ne = 0, nd = 0, cap = 1 << 22, errors = 0, pairs = 0, start,
 		       end;
 	uint64_t warm_end = 0, warm_errors = 0;
 	struct flow *flows;
@@ -110,6 +110,8 @@ main(int argc, char **argv)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	lat = malloc(cap * sizeof(*lat));
+	lat_e = malloc(cap * sizeof(*lat));
+	lat_d = malloc(cap * sizeof(*lat));
 	flows = calloc((size_t)nflows, sizeof(*flows));
 	m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
@@ -134,7 +136,7 @@ main(int argc, char **argv)
 		if (warm_end != 0 && now_us() >= warm_end) {
 			/* The measured window starts now, every flow under way. */
 			warm_errors = errors;
-			nlat = errors = pairs = 0;
+			nlat = ne = nd = errors = pairs = 0;
 			start = warm_end;
 			warm_end = 0;
 		}
@@ -152,8 +154,14 @@ main(int argc, char **argv)
 			curl_easy_getinfo(msg->easy_handle,
 					  CURLINFO_RESPONSE_CODE, &code);
 			curl_multi_remove_handle(m, msg->easy_handle);
-			if (nlat < cap)
+			if (nlat < cap) {
 				lat[nlat++] = t - f->t0;
+				/* each half apart: which server the tail is at */
+				if (msg->easy_handle == f->enc)
+					lat_e[ne++] = t - f->t0;
+				else
+					lat_d[nd++] = t - f->t0;
+			}
 			if (msg->data.result != CURLE_OK || code != 200)
 				errors++;
 			if (msg->easy_handle == f->enc &&
@@ -189,15 +197,20 @@ main(int argc, char **argv)
 	{
 		double secs = (double)(now_us() - start) / 1e6;
 		qsort(lat, nlat, sizeof(*lat), cmp_u64);
+		qsort(lat_e, ne, sizeof(*lat), cmp_u64);
+		qsort(lat_d, nd, sizeof(*lat), cmp_u64);
 		printf(
 		    "{\"requests\": %llu, \"pairs\": %llu, \"errors\": %llu, "
 		    "\"warmup_errors\": %llu, "
-		    "\"seconds\": %.3f, \"rps\": %.1f, \"p50_us\": %llu, \"p99_us\": %llu}\n",
+		    "\"seconds\": %.3f, \"rps\": %.1f, \"p50_us\": %llu, \"p99_us\": %llu, "
+		    "\"p99_enc_us\": %llu, \"p99_dec_us\": %llu}\n",
 		    (unsigned long long)nlat, (unsigned long long)pairs,
 		    (unsigned long long)errors, (unsigned long long)warm_errors,
 		    secs, (double)nlat / secs,
 		    (unsigned long long)(nlat ? lat[nlat / 2] : 0),
-		    (unsigned long long)(nlat ? lat[nlat * 99 / 100] : 0));
+		    (unsigned long long)(nlat ? lat[nlat * 99 / 100] : 0),
+		    (unsigned long long)(ne ? lat_e[ne * 99 / 100] : 0),
+		    (unsigned long long)(nd ? lat_d[nd * 99 / 100] : 0));
 	}
 	for (int i = 0; i < nflows; i++) {
 		curl_easy_cleanup(flows[i].enc);
@@ -206,6 +219,8 @@ main(int argc, char **argv)
 	curl_multi_cleanup(m);
 	free(flows);
 	free(lat);
+	free(lat_e);
+	free(lat_d);
 	curl_global_cleanup();
 	return 0;
 }

@@ -374,6 +374,13 @@ enum MHD_Result kme_http_json(struct MHD_Connection *conn, unsigned status,
 enum MHD_Result kme_http_error(struct MHD_Connection *conn, unsigned status,
 			       const char *message);
 enum MHD_Result kme_http_empty(struct MHD_Connection *conn, unsigned status);
+struct tls_front_resp;
+/* The same for the TLS front's request mode; they return status (503
+ * when json is NULL: no memory). */
+unsigned kme_http_resp_json(struct tls_front_resp *resp, unsigned status,
+			    char *json_heap);
+unsigned kme_http_resp_error(struct tls_front_resp *resp, unsigned status,
+			     const char *message);
 struct cJSON;
 /* {"keys":[{"key_ID":..,"key":..}]} (Table 11); NULL on no memory. */
 struct cJSON *kme_http_key_container(const struct kme_key *keys, size_t n);
@@ -437,7 +444,7 @@ struct kme {
 	struct kme_peer peers[KME_MAX_PEERS];
 	struct kme_metrics metrics;
 	struct kme_limits limits;
-	struct MHD_Daemon *api_mhd, *link_mhd, *admin_mhd;
+	struct MHD_Daemon *link_mhd, *admin_mhd;
 	struct tls_front *api_tf, *link_tf;
 	pthread_t ticker;
 	bool ticker_started;
@@ -459,12 +466,14 @@ bool kme_link_usable(struct kme *k, struct kme_peer *p, char *why, size_t cap);
 /*
  * Master side of enc_keys: obtains n keys of bits each for master and
  * slaves (all at peer p), recorded at the peer before returning.  Returns
- * 0, or -1 with a 503 message in why.
+ * 0, or -1 with a 503 message in why.  Without may_wait, only keys
+ * prefetched for the pair are taken: -2, with nothing changed, when the
+ * request needs the KME link.
  */
 int kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 		      char (*slaves)[KME_ID_MAX + 1], size_t nslaves,
-		      uint32_t n, uint32_t bits, struct kme_key **out,
-		      char *why, size_t cap);
+		      uint32_t n, uint32_t bits, bool may_wait,
+		      struct kme_key **out, char *why, size_t cap);
 /* Prefetched keys ready for (master, slave) at peer p (0 if off). */
 int64_t kme_link_ready_count(struct kme *k, struct kme_peer *p,
 			     const char *master, const char *slave);

@@ -22,12 +22,20 @@
 
 #define KME_API_PREFIX "/api/v1/keys/"
 #define KME_API_MAX_ARGS 8
+/* Decoded path: the prefix, an SAE ID and a route, with room to spare. */
+#define KME_API_PATH_MAX 1024
 
 struct kme_api_ctx {
 	struct kme *k;
-	struct MHD_Connection *conn;
-	struct kme_http_req *req;
+	struct tls_front_resp *resp;
 	const char *method;
+	const char *body; /* the request's body; NULL if it has none */
+	size_t body_len;
+	bool too_large; /* a body over KME_MAX_BODY */
+	char *query; /* a copy of the raw query, split in place; or NULL */
+	size_t query_len;
+	bool on_loop; /* on the front's event loop: must not wait */
+	bool defer; /* a route that would wait asks for a worker */
 	char caller[TLS_PEER_ID_MAX]; /* SAE ID from the certificate */
 	char sae[KME_ID_MAX + 1]; /* SAE ID from the URL */
 };
@@ -43,8 +51,8 @@ typedef unsigned (*kme_api_fn)(struct kme_api_ctx *c);
 static unsigned
 kme_api_reply(struct kme_api_ctx *c, unsigned status, const char *message)
 {
-	kme_http_error(c->conn, status, status == 401 ? KME_API_401 : message);
-	return status;
+	return kme_http_resp_error(c->resp, status,
+				   status == 401 ? KME_API_401 : message);
 }
 
 static unsigned
@@ -55,8 +63,7 @@ kme_api_reply_json(struct kme_api_ctx *c, cJSON *root)
 	cJSON_Delete(root);
 	if (s == NULL)
 		return kme_api_reply(c, 503, "out of memory");
-	kme_http_json(c->conn, 200, s);
-	return 200;
+	return kme_http_resp_json(c->resp, 200, s);
 }
 
 /* A 200 with a body from kme_http_key_text (NULL: out of memory). */
@@ -65,23 +72,30 @@ kme_api_reply_text(struct kme_api_ctx *c, char *body)
 {
 	if (body == NULL)
 		return kme_api_reply(c, 503, "out of memory");
-	kme_http_json(c->conn, 200, body);
-	return 200;
+	return kme_http_resp_json(c->resp, 200, body);
 }
 
 /*
- * The query's parameters; 0, or the status of the refusal sent.  A cap
- * on their number bounds the work; beyond it the request gets 400.
+ * The query's parameters, %-decoded; 0, or the status of the refusal
+ * sent.  A cap on their number bounds the work; beyond it the request
+ * gets 400.
  */
 static unsigned
 kme_api_args(struct kme_api_ctx *c, struct kme_kv *kv, size_t *n)
 {
-	if (kme_http_args(c->conn, kv, KME_API_MAX_ARGS, n) == -1)
-		return kme_api_reply(c, 400,
-				     "a query parameter holds a NUL "
-				     "character (%00)");
-	if (*n > KME_API_MAX_ARGS || c->req->args_cut)
+	size_t count = 1;
+
+	*n = 0;
+	if (c->query == NULL)
+		return 0;
+	for (size_t i = 0; i < c->query_len; i++)
+		count += c->query[i] == '&';
+	if (count > KME_API_MAX_ARGS)
 		return kme_api_reply(c, 400, "too many query parameters");
+	if (kme_req_split_query(c->query, kv, KME_API_MAX_ARGS, n) == -1)
+		return kme_api_reply(c, 400,
+				     "a query parameter holds a bad %-escape "
+				     "or a NUL character (%00)");
 	return 0;
 }
 
@@ -207,13 +221,14 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	unsigned rc;
 	char *body;
 	bool relay;
+	int got;
 
 	if ((rc = kme_api_master_side(c, &p)) != 0)
 		return rc == 401 ? kme_api_reply(c, 401, NULL) : rc;
 	if ((rc = kme_api_args(c, kv, &nargs)) != 0)
 		return rc;
 	if (strcmp(c->method, "GET") == 0) {
-		if (c->req->len > 0)
+		if (c->body_len > 0)
 			return kme_api_reply(
 			    c, 400, "enc_keys GET takes no body; use POST");
 		if (kme_req_enc_query(kv, nargs, &req, err, sizeof(err)) == -1)
@@ -224,7 +239,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 			    c, 400,
 			    "enc_keys POST takes no query "
 			    "parameters; put them in the body");
-		if (kme_req_enc_body(c->req->body, c->req->len, &req, err,
+		if (kme_req_enc_body(c->body, c->body_len, &req, err,
 				     sizeof(err)) == -1)
 			return kme_api_reply(c, 400, err);
 	}
@@ -268,12 +283,23 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 		snprintf(slaves[i + 1], sizeof(slaves[i + 1]), "%s",
 			 req.slaves[i]);
 	}
-	if ((relay ? kme_relay_get_keys(c->k, c->caller, slaves,
+	/* A relay, or keys not prefetched, wait for other KMEs: not on the
+	 * front's event loop, where every other connection would wait too. */
+	if (relay && c->on_loop) {
+		c->defer = true;
+		return 0;
+	}
+	got = relay ? kme_relay_get_keys(c->k, c->caller, slaves,
+					 req.nslaves + 1, req.number, req.size,
+					 &keys, err, sizeof(err))
+		    : kme_link_get_keys(c->k, p, c->caller, slaves,
 					req.nslaves + 1, req.number, req.size,
-					&keys, err, sizeof(err))
-		   : kme_link_get_keys(c->k, p, c->caller, slaves,
-				       req.nslaves + 1, req.number, req.size,
-				       &keys, err, sizeof(err))) == -1) {
+					!c->on_loop, &keys, err, sizeof(err));
+	if (got == -2) {
+		c->defer = true;
+		return 0;
+	}
+	if (got != 0) {
 		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae,
 			 err);
 		return kme_api_reply(c, 503, err);
@@ -309,17 +335,17 @@ kme_api_dec_keys(struct kme_api_ctx *c)
 	if ((status = kme_api_args(c, kv, &nargs)) != 0)
 		goto out;
 	if (strcmp(c->method, "GET") == 0) {
-		if (c->req->len > 0 ||
+		if (c->body_len > 0 ||
 		    kme_req_dec_query(kv, nargs, req, err, sizeof(err)) == -1) {
 			status = kme_api_reply(
 			    c, 400,
-			    c->req->len > 0
+			    c->body_len > 0
 				? "dec_keys GET takes no body; use POST"
 				: err);
 			goto out;
 		}
 	} else if (nargs > 0 ||
-		   kme_req_dec_body(c->req->body, c->req->len,
+		   kme_req_dec_body(c->body, c->body_len,
 				    c->k->cfg.max_key_per_request, c->sae, req,
 				    err, sizeof(err)) == -1) {
 		status = kme_api_reply(c, 400,
@@ -401,8 +427,11 @@ kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
 					     kme_api_routes[i].post
 						 ? "method must be GET or POST"
 						 : "method must be GET");
-		if (c->req->too_large)
+		if (c->too_large) {
+			/* The rest of such a client's stream is not read. */
+			c->resp->close = true;
 			return kme_api_reply(c, 400, "request body too large");
+		}
 		if (idlen == 0 || idlen > KME_ID_MAX)
 			return kme_api_reply(c, 400,
 					     "SAE ID in the path must have "
@@ -426,33 +455,88 @@ kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
 			     "dec_keys");
 }
 
-static enum MHD_Result
-kme_api_handler(void *cls, struct MHD_Connection *conn, const char *url,
-		const char *method, const char *version, const char *upload,
-		size_t *upload_size, void **con_cls)
+/*
+ * Copies the path, %-decoded (as a URL path: '+' stays), into out; -1 if
+ * it does not fit or holds a bad escape or a NUL.
+ */
+static int
+kme_api_path(const struct http_req *h, char *out, size_t cap)
 {
-	struct kme_api_ctx c = { .k = cls, .conn = conn, .method = method };
-	enum kme_op op;
+	size_t o = 0;
+
+	for (size_t i = 0; i < h->path_len; i++) {
+		int c = (unsigned char)h->target[i];
+
+		if (c == '%') {
+			int hi = i + 2 < h->path_len
+				     ? hex_char_value(h->target[i + 1])
+				     : -1;
+			int lo = hi >= 0 ? hex_char_value(h->target[i + 2]) : -1;
+
+			if (lo < 0 || (hi == 0 && lo == 0))
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* tls_front_handler_fn: one ETSI 014 request. */
+static void
+kme_api_serve(const struct tls_front_req *fr, struct tls_front_resp *resp,
+	      void *arg)
+{
+	const struct http_req *h = fr->http;
+	struct kme_api_ctx c = {
+		.k = arg,
+		.resp = resp,
+		.method = h->method,
+		.body = fr->body,
+		.body_len = fr->body_size,
+		.too_large = fr->body_over || fr->body_size > KME_MAX_BODY,
+		.on_loop = fr->on_loop,
+	};
+	uint64_t t0 = mono_us();
+	char path[KME_API_PATH_MAX];
+	enum kme_op op = KME_OP_OTHER;
 	unsigned status;
 
-	(void)version;
-	if (!kme_http_gather(conn, con_cls, upload, upload_size, KME_MAX_BODY))
-		return MHD_YES;
-	c.req = *con_cls;
 	/* Defence in depth: the handshake already required a certificate. */
-	if (tls_front_conn_peer(c.k->api_tf, conn, c.caller, sizeof(c.caller)) <
-		0 ||
-	    c.caller[0] == '\0') {
-		kme_http_error(conn, 401, KME_API_401);
+	if (fr->peer == NULL || fr->peer[0] == '\0' ||
+	    str_copy(c.caller, sizeof(c.caller), fr->peer) == -1) {
+		kme_api_reply(&c, 401, NULL);
 		kme_metrics_request(&c.k->metrics, KME_OP_OTHER, 401, 0);
-		return MHD_YES;
+		return;
 	}
-	status = kme_api_route(&c, url, &op);
-	kme_metrics_request(&c.k->metrics, op, status,
-			    mono_us() - c.req->t0_us);
+	if (kme_api_path(h, path, sizeof(path)) == -1) {
+		status = kme_api_reply(&c, 400,
+				       "the path is too long, or holds a bad "
+				       "%-escape or a NUL character (%00)");
+	} else if (h->query != NULL &&
+		   (c.query = malloc(h->query_len + 1)) == NULL) {
+		status = kme_api_reply(&c, 503, "out of memory");
+	} else {
+		if (c.query != NULL) {
+			memcpy(c.query, h->query, h->query_len);
+			c.query[h->query_len] = '\0';
+			c.query_len = h->query_len;
+		}
+		status = kme_api_route(&c, path, &op);
+	}
+	free(c.query);
+	if (c.defer) {
+		resp->defer = true;
+		return;
+	}
+	kme_metrics_request(&c.k->metrics, op, status, mono_us() - t0);
 	if (status == 401)
-		log_info("401 for SAE '%s' on %s %s", c.caller, method, url);
-	return MHD_YES;
+		log_info("401 for SAE '%s' on %s %s", c.caller, h->method,
+			 path);
 }
 
 int
@@ -467,25 +551,15 @@ kme_api_start(struct kme *k)
 		log_err("api: cannot set up TLS from cert/key/sae_ca");
 		return -1;
 	}
-	/* The connection pool holds one head (the front bounds it to 16 KiB)
-	 * and is zeroed on every request: no larger than it needs to be. */
-	k->api_mhd =
-	    MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-				 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-			     0, NULL, NULL, kme_api_handler, k,
-			     MHD_OPTION_THREAD_POOL_SIZE, k->cfg.threads,
-			     MHD_OPTION_NOTIFY_COMPLETED, kme_http_completed,
-			     NULL, MHD_OPTION_URI_LOG_CALLBACK, kme_http_uri_cb,
-			     (void *)(uintptr_t)KME_API_MAX_ARGS,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-			     (size_t)32 * 1024, MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned)k->cfg.max_conns, MHD_OPTION_END);
-	if (k->api_mhd == NULL) {
-		log_err("api: cannot start the HTTP layer");
-		goto out;
-	}
 	tc.ssl_ctx = ctx;
-	tc.mhd = k->api_mhd;
+	tc.handler = kme_api_serve;
+	tc.handler_arg = k;
+	/* Handlers run on the event loops; a request that would wait for
+	 * the KME link or a relay goes to one of these workers. */
+	tc.workers = k->cfg.threads;
+	tc.loop_first = true;
+	tc.keep_body = true;
+	tc.handler_max_body = KME_MAX_BODY;
 	tc.peer_id = tls_peer_subject_cn;
 	tc.name = "014";
 	tc.max_conns = k->cfg.max_conns;
@@ -510,7 +584,4 @@ kme_api_stop(struct kme *k)
 {
 	tls_front_free(k->api_tf);
 	k->api_tf = NULL;
-	if (k->api_mhd != NULL)
-		MHD_stop_daemon(k->api_mhd);
-	k->api_mhd = NULL;
 }

@@ -7,9 +7,11 @@
 #include "http_hdr.h"
 #include "log.h"
 #include "secmem.h"
+#include "tls_front.h"
 #include "util.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +160,46 @@ kme_http_error(struct MHD_Connection *conn, unsigned status,
 		return ret;
 	}
 	return kme_http_json(conn, status, s);
+}
+
+/*
+ * The same answers for the TLS front's request mode (the ETSI 014 port):
+ * the front sends resp->body and wipes it (it may hold keys).
+ */
+unsigned
+kme_http_resp_json(struct tls_front_resp *resp, unsigned status, char *json)
+{
+	resp->content_type = "application/json";
+	/* Keys and key IDs are for the caller alone (RFC 9111 5.2.2.5). */
+	snprintf(resp->fields, sizeof(resp->fields),
+		 "Cache-Control: no-store\r\n");
+	if (json == NULL) {
+		static const char oom[] = "{\"message\":\"out of memory\"}";
+
+		status = 503;
+		json = malloc(sizeof(oom));
+		if (json != NULL)
+			memcpy(json, oom, sizeof(oom));
+		else
+			resp->close = true;
+	}
+	resp->status = (int)status;
+	resp->body = json;
+	resp->len = json != NULL ? strlen(json) : 0;
+	return status;
+}
+
+unsigned
+kme_http_resp_error(struct tls_front_resp *resp, unsigned status,
+		    const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	if (o != NULL && cJSON_AddStringToObject(o, "message", message) != NULL)
+		s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return kme_http_resp_json(resp, status, s);
 }
 
 enum MHD_Result

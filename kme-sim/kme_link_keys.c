@@ -450,7 +450,8 @@ kme_link_keys_ready(struct kme *k, struct kme_peer *p, const char *master,
 int
 kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 		  char (*slaves)[KME_ID_MAX + 1], size_t nslaves, uint32_t n,
-		  uint32_t bits, struct kme_key **out, char *why, size_t cap)
+		  uint32_t bits, bool may_wait, struct kme_key **out, char *why,
+		  size_t cap)
 {
 	bool starved;
 
@@ -463,6 +464,8 @@ kme_link_get_keys(struct kme *k, struct kme_peer *p, const char *master,
 	    nslaves == 1 && bits == k->cfg.key_size &&
 	    kme_link_keys_ready(k, p, master, slaves[0], n, out) == 0)
 		return 0;
+	if (!may_wait)
+		return -2;
 	if (p->authority)
 		return kme_link_keys_here(k, p, master, slaves, nslaves, n,
 					  bits, out, why, cap);

@@ -45,6 +45,45 @@ http_frame_clear(struct http_frame *f)
 	secmem_free(f->head);
 	f->head = NULL;
 	f->head_len = f->head_cap = 0;
+	secmem_free(f->data);
+	f->data = NULL;
+	f->data_len = f->data_cap = 0;
+}
+
+int
+http_frame_take_body(struct http_frame *f, char **data, size_t *len)
+{
+	bool failed = f->keep_failed;
+
+	*data = failed ? NULL : f->data;
+	*len = failed ? 0 : f->data_len;
+	if (failed)
+		secmem_free(f->data);
+	f->data = NULL;
+	f->data_len = f->data_cap = 0;
+	f->keep_failed = false;
+	return failed ? -1 : 0;
+}
+
+/* Body data for http_frame_take_body(); the bound is max_body's. */
+static void
+keep_data(struct http_frame *f, const uint8_t *p, size_t n)
+{
+	if (!f->keep || f->keep_failed || n == 0)
+		return;
+	if (secmem_reserve(&f->data, &f->data_cap, f->data_len + n + 1) == -1) {
+		f->keep_failed = true;
+		return;
+	}
+	memcpy(f->data + f->data_len, p, n);
+	f->data_len += n;
+	f->data[f->data_len] = '\0';
+}
+
+int64_t
+http_frame_content_length(const struct http_frame *f)
+{
+	return f->state == S_CL_BODY ? (int64_t)f->left : -1;
 }
 
 bool
@@ -72,6 +111,11 @@ http_frame_head_done(struct http_frame *f)
 	if (f->head != NULL)
 		secmem_wipe(f->head, f->head_len);
 	f->head_len = 0;
+	/* What is kept from here on is this head's body alone. */
+	if (f->data != NULL)
+		secmem_wipe(f->data, f->data_len);
+	f->data_len = 0;
+	f->keep_failed = false;
 }
 
 static enum http_frame_ev
@@ -487,6 +531,7 @@ feed_body(struct http_frame *f, const uint8_t *p, size_t n, size_t *used)
 
 			if ((uint64_t)take > f->left)
 				take = (size_t)f->left;
+			keep_data(f, p + i, take);
 			i += take;
 			f->left -= take;
 			if (f->left == 0)

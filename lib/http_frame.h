@@ -38,6 +38,12 @@ struct http_frame {
 	unsigned ndigits;
 	bool ext; /* in a chunk extension */
 	unsigned long long heads; /* complete heads so far */
+	/* With keep set, the body's data (chunk framing removed) collects
+	 * here, bounded by max_body, for http_frame_take_body(). */
+	bool keep;
+	bool keep_failed; /* no memory for the body: it is not whole */
+	char *data;
+	size_t data_len, data_cap;
 
 	int status; /* when HTTP_FRAME_BAD */
 	const char *why;
@@ -59,6 +65,16 @@ enum http_frame_ev http_frame_feed(struct http_frame *f, const uint8_t *p,
 				   size_t n, size_t *used);
 const uint8_t *http_frame_head(const struct http_frame *f, size_t *len);
 void http_frame_head_done(struct http_frame *f);
+/*
+ * With f->keep: hands over the data of the body that just ended (a
+ * NUL-terminated copy, wiped when freed: secmem_free) and its length;
+ * NULL and 0 for a request without one.  -1 if there was no memory to
+ * keep it whole.
+ */
+int http_frame_take_body(struct http_frame *f, char **data, size_t *len);
+/* Right after HTTP_FRAME_HEAD: the Content-Length of the body to come;
+ * -1 for a chunked body or none. */
+int64_t http_frame_content_length(const struct http_frame *f);
 /* True while part of a request head has arrived but not all of it. */
 bool http_frame_in_head(const struct http_frame *f);
 /*

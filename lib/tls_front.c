@@ -94,6 +94,7 @@ struct tf_job {
 	struct http_req http;
 	struct tls_front_req req;
 	struct tls_front_resp resp;
+	char *body; /* cfg.keep_body: the request's body data */
 	char peer[TLS_PEER_ID_MAX];
 	char addr[INET6_ADDRSTRLEN];
 };
@@ -165,6 +166,8 @@ struct tls_front {
 	unsigned handshake_ms, request_ms, idle_ms;
 	unsigned max_head;
 	uint64_t max_body;
+	bool loop_first, keep_body; /* request mode (tls_front_cfg) */
+	uint64_t handler_max_body;
 	tls_front_handler_fn handler;
 	void *handler_arg;
 
@@ -237,6 +240,9 @@ tls_front_new(const struct tls_front_cfg *cfg)
 	tf->handler = cfg->handler;
 	tf->handler_arg = cfg->handler_arg;
 	tf->nworkers = cfg->handler != NULL ? cfg->workers : 0;
+	tf->loop_first = cfg->handler != NULL && cfg->loop_first;
+	tf->keep_body = cfg->handler != NULL && cfg->keep_body;
+	tf->handler_max_body = cfg->handler_max_body;
 	tf->peer_id = cfg->peer_id;
 	tf->peer_id_arg = cfg->peer_id_arg;
 	tf->explain = cfg->explain;
@@ -597,6 +603,7 @@ tf_job_free(struct tf_job *j)
 	if (j == NULL)
 		return;
 	secmem_free(j->head);
+	secmem_free(j->body);
 	secmem_free(j->resp.body);
 	secmem_wipe(j, sizeof(*j));
 	free(j);
@@ -1249,7 +1256,8 @@ static int
 tf_answer(struct tf_conn *c, struct tf_job *j)
 {
 	struct tls_front_resp *r = &j->resp;
-	bool close_after = r->close || !j->http.keep_alive;
+	bool close_after =
+	    r->close || !j->http.keep_alive || j->req.body_over;
 	const char *ct = r->content_type;
 	char head[512];
 	int status = r->status >= 100 && r->status <= 599 ? r->status : 500;
@@ -1295,20 +1303,40 @@ tf_dispatch(struct tf_conn *c)
 {
 	struct tls_front *tf = c->loop->tf;
 	struct tf_job *j = c->job;
+	bool alone = c->loop->conns == c && c->next == NULL;
 
 	c->inflight = true;
 	c->last = mono_ms();
+	if (tf->keep_body) {
+		if (http_frame_take_body(&c->hf, &j->body, &j->req.body_size) ==
+		    -1) {
+			c->job = NULL;
+			c->inflight = false;
+			tf_job_free(j);
+			tf_refuse(c, 503, "no memory for the request body");
+			return 0;
+		}
+		j->req.body = j->body;
+	}
 	/* Alone on its loop, the connection has nobody to keep waiting: the
-	 * handler runs here, without two thread hand-offs. */
-	if (tf->nworkers == 0 || (c->loop->conns == c && c->next == NULL)) {
+	 * handler runs here, without two thread hand-offs; with loop_first,
+	 * so does every handler that does not defer. */
+	if (tf->nworkers == 0 || alone || tf->loop_first) {
 		int rc;
 
+		j->req.on_loop = tf->nworkers > 0 && !alone;
 		tf->handler(&j->req, &j->resp, tf->handler_arg);
-		rc = tf_answer(c, j);
-		/* The handler's frames (and the answer's) may hold key bytes:
-		 * a 014 answer read into a stack buffer, a decoded key. */
-		secmem_wipe_stack();
-		return rc;
+		if (!(j->req.on_loop && j->resp.defer)) {
+			rc = tf_answer(c, j);
+			/* The handler's frames (and the answer's) may hold key
+			 * bytes: a 014 answer read into a stack buffer, a
+			 * decoded key. */
+			secmem_wipe_stack();
+			return rc;
+		}
+		secmem_free(j->resp.body);
+		memset(&j->resp, 0, sizeof(j->resp));
+		j->req.on_loop = false;
 	}
 	pthread_mutex_lock(&tf->q_lock);
 	if (tf->q_tail != NULL)
@@ -1319,6 +1347,23 @@ tf_dispatch(struct tf_conn *c)
 	pthread_cond_signal(&tf->q_cond);
 	pthread_mutex_unlock(&tf->q_lock);
 	return 0;
+}
+
+/*
+ * A body declared larger than the handler takes is not waited for: the
+ * handler refuses it at once, and the answer ends the connection.
+ */
+static bool
+tf_body_over(struct tf_conn *c)
+{
+	struct tls_front *tf = c->loop->tf;
+	int64_t cl = http_frame_content_length(&c->hf);
+
+	if (!tf->keep_body || tf->handler_max_body == 0 || cl < 0 ||
+	    (uint64_t)cl <= tf->handler_max_body)
+		return false;
+	c->job->req.body_over = true;
+	return true;
 }
 
 /*
@@ -1345,7 +1390,7 @@ tf_serve_input(struct tf_conn *c, const uint8_t *p, size_t n, size_t *used)
 			c->req_timer = false;
 			c->deadline = 0;
 			if (r == 0 && c->job != NULL &&
-			    !http_frame_in_body(&c->hf))
+			    (!http_frame_in_body(&c->hf) || tf_body_over(c)))
 				r = tf_dispatch(c);
 			break;
 		case HTTP_FRAME_PASS:
@@ -1660,6 +1705,7 @@ tf_conn_start(struct tf_loop *l, struct tf_conn *c)
 	c->last = mono_ms();
 	c->deadline = c->last + tf->handshake_ms;
 	http_frame_init(&c->hf, tf->max_head, tf->max_body);
+	c->hf.keep = tf->keep_body;
 	snprintf(c->addr, sizeof(c->addr), "?");
 	if (ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,

@@ -76,6 +76,17 @@ struct tls_front_req {
 	const char *tls_version; /* "TLSv1.3" */
 	const char *tls_suite; /* RFC name */
 	const char *addr; /* client address, for logs */
+	/* With cfg.keep_body: the body's data, chunk framing removed, with a
+	 * NUL after it (NULL when there is none); the front wipes it. */
+	const char *body;
+	size_t body_size;
+	/* Its Content-Length is over cfg.handler_max_body: the handler is
+	 * called at once, without the body, to refuse it (and close). */
+	bool body_over;
+	/* Called on the event loop with workers to hand over to: a handler
+	 * that would wait (on another server, say) sets resp->defer and
+	 * returns before it has changed anything. */
+	bool on_loop;
 };
 
 /* What the handler answers; the front adds Date, Content-Length, Connection. */
@@ -86,6 +97,7 @@ struct tls_front_resp {
 	char *body; /* heap (malloc); the front wipes and frees it */
 	size_t len;
 	bool close; /* close the connection after this answer */
+	bool defer; /* req.on_loop only: call again on a worker */
 };
 
 /*
@@ -102,6 +114,11 @@ struct tls_front_cfg {
 	tls_front_handler_fn handler; /* request mode (mhd NULL) */
 	void *handler_arg;
 	unsigned workers; /* request mode: handler threads; 0: in the loop */
+	/* Request mode: every handler is called on its loop first (no thread
+	 * hand-off); on a worker only when it defers (req.on_loop). */
+	bool loop_first;
+	bool keep_body; /* request mode: bodies for the handler (req.body) */
+	uint64_t handler_max_body; /* keep_body: see req.body_over; 0: none */
 	tls_peer_id_fn peer_id; /* NULL: identity "" */
 	void *peer_id_arg;
 	const char *name; /* for logs, e.g. "014", "kme-link" */
