@@ -27,6 +27,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #define GCM_TARGET __attribute__((target("avx2,vaes,vpclmulqdq,aes,pclmul")))
@@ -42,15 +43,26 @@ struct gcm_vaes_key {
 	unsigned rounds; /* 10 or 14 */
 };
 
+/*
+ * CPUID itself (Intel SDM vol. 2A, CPUID): not every compiler's
+ * __builtin_cpu_supports knows "vaes".  Leaf 1 ECX: PCLMULQDQ (1), AES
+ * (25), OSXSAVE (27); XCR0 bits 1 and 2: the OS saves the YMM state;
+ * leaf 7 EBX: AVX2 (5), ECX: VAES (9), VPCLMULQDQ (10).
+ */
 bool
 gcm_vaes_available(void)
 {
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("aes") &&
-	       __builtin_cpu_supports("pclmul") &&
-	       __builtin_cpu_supports("avx2") &&
-	       __builtin_cpu_supports("vaes") &&
-	       __builtin_cpu_supports("vpclmulqdq");
+	unsigned a, b, c, d, lo, hi;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 1)) ||
+	    !(c & (1u << 25)) || !(c & (1u << 27)))
+		return false;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	(void)hi;
+	if ((lo & 6u) != 6u || __get_cpuid_max(0, NULL) < 7)
+		return false;
+	__cpuid_count(7, 0, a, b, c, d);
+	return (b & (1u << 5)) && (c & (1u << 9)) && (c & (1u << 10));
 }
 
 /* --- AES key expansion (FIPS 197 5.2) on AESKEYGENASSIST --- */

@@ -430,6 +430,161 @@ TEST(request_mode_slow_handler_stalls_only_its_connection)
 	close(fd1);
 }
 
+/*
+ * Loop first, bodies kept: a handler on the loop that defers is called
+ * again on a worker; bodies reach it without their chunk framing.
+ */
+static void
+keep_handler(const struct tls_front_req *req, struct tls_front_resp *resp,
+	     void *arg)
+{
+	const char *t = req->http->target;
+	char body[400];
+	int n;
+
+	(void)arg;
+	if (strncmp(t, "/defer", 6) == 0 && req->on_loop) {
+		resp->defer = true;
+		return;
+	}
+	if (strcmp(t, "/defer-slow") == 0)
+		usleep(1500 * 1000);
+	n = snprintf(body, sizeof(body), "%s %s loop=%d over=%d size=%zu [%s]",
+		     req->http->method, t, req->on_loop, req->body_over,
+		     req->body_size, req->body ? req->body : "-");
+	resp->status = 200;
+	resp->body = malloc((size_t)n);
+	memcpy(resp->body, body, (size_t)n);
+	resp->len = (size_t)n;
+}
+
+static struct tls_front *
+keep_front(void)
+{
+	struct tls_front_cfg cfg = { 0 };
+	SSL_CTX *ctx = server_ctx();
+	struct tls_front *tf;
+
+	cfg.ssl_ctx = ctx;
+	cfg.handler = keep_handler;
+	cfg.workers = 2;
+	cfg.threads = 1;
+	cfg.loop_first = true;
+	cfg.keep_body = true;
+	cfg.handler_max_body = 100;
+	cfg.peer_id = tls_peer_subject_cn;
+	cfg.name = "test-keep";
+	tf = tls_front_new(&cfg);
+	SSL_CTX_free(ctx);
+	ASSERT_TRUE(tf != NULL);
+	ASSERT_INT_EQ(tls_front_listen(tf, "127.0.0.1", 0), 0);
+	ASSERT_INT_EQ(tls_front_start(tf), 0);
+	return tf;
+}
+
+/* Reads until the peer closes or want occurrences of "] " ... "[" ended. */
+static int
+read_answers(SSL *ssl, const char *req, char *out, size_t cap, int want)
+{
+	int total = 0;
+
+	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
+		return 0;
+	while ((size_t)total < cap - 1) {
+		int n =
+		    SSL_read(ssl, out + total, (int)(cap - 1 - (size_t)total));
+		int got = 0;
+
+		if (n <= 0)
+			break;
+		total += n;
+		out[total] = '\0';
+		for (const char *p = out; (p = strstr(p, " size=")) != NULL;
+		     p++)
+			got++;
+		if (got >= want && out[total - 1] == ']')
+			break;
+	}
+	out[total] = '\0';
+	return total;
+}
+
+TEST(request_mode_loop_first_defers_and_keeps_bodies)
+{
+	struct tls_front *tf;
+	char out[4096];
+	const char *a, *b, *c, *d;
+	SSL *ssl, *idle;
+	int fd, fd_idle;
+
+	setup_pki();
+	tf = keep_front();
+	/* Two connections on the one loop: a handler there may defer. */
+	idle = client_connect(tls_front_port(tf), &ca, &alice, &fd_idle);
+	ssl = client_connect(tls_front_port(tf), &ca, &alice, &fd);
+	ASSERT_TRUE(idle != NULL && ssl != NULL);
+	ASSERT_TRUE(read_answers(ssl,
+				 "POST /cl HTTP/1.1\r\nHost: h\r\n"
+				 "Content-Length: 3\r\n\r\nxyz"
+				 "GET /defer HTTP/1.1\r\nHost: h\r\n\r\n"
+				 "POST /ch HTTP/1.1\r\nHost: h\r\n"
+				 "Transfer-Encoding: chunked\r\n\r\n"
+				 "3\r\nabc\r\n2;x=1\r\nde\r\n0\r\n"
+				 "T: 1\r\n\r\n"
+				 "GET /a HTTP/1.1\r\nHost: h\r\n\r\n",
+				 out, sizeof(out), 4) > 0);
+	a = strstr(out, "POST /cl loop=1 over=0 size=3 [xyz]");
+	b = strstr(out, "GET /defer loop=0 over=0 size=0 [-]");
+	c = strstr(out, "POST /ch loop=1 over=0 size=5 [abcde]");
+	d = strstr(out, "GET /a loop=1 over=0 size=0 [-]");
+	ASSERT_TRUE(a != NULL && b != NULL && c != NULL && d != NULL);
+	ASSERT_TRUE(a < b && b < c && c < d); /* in request order */
+	/* A body declared over the handler's limit is not waited for: the
+	 * answer comes after the head alone, and the connection ends. */
+	ASSERT_TRUE(read_answers(ssl,
+				 "POST /big HTTP/1.1\r\nHost: h\r\n"
+				 "Content-Length: 1000\r\n\r\n0123",
+				 out, sizeof(out), 1) > 0);
+	ASSERT_TRUE(strstr(out, "POST /big loop=1 over=1 size=0 [-]") != NULL);
+	ASSERT_TRUE(strstr(out, "Connection: close\r\n") != NULL);
+	SSL_free(ssl);
+	close(fd);
+	SSL_free(idle);
+	close(fd_idle);
+	tls_front_free(tf);
+}
+
+/* A handler that defers waits on a worker, not on the loop. */
+TEST(request_mode_deferred_handler_stalls_only_its_connection)
+{
+	struct tls_front *tf;
+	char out[2048];
+	SSL *slow, *quick;
+	int fd1, fd2;
+	uint64_t t0;
+
+	setup_pki();
+	tf = keep_front();
+	slow = client_connect(tls_front_port(tf), &ca, &alice, &fd1);
+	quick = client_connect(tls_front_port(tf), &ca, &alice, &fd2);
+	ASSERT_TRUE(slow != NULL && quick != NULL);
+	ASSERT_TRUE(SSL_write(slow,
+			      "GET /defer-slow HTTP/1.1\r\nHost: h\r\n\r\n",
+			      37) == 37);
+	usleep(50 * 1000);
+	t0 = mono_ms();
+	ASSERT_TRUE(read_answers(quick, "GET /q HTTP/1.1\r\nHost: h\r\n\r\n",
+				 out, sizeof(out), 1) > 0);
+	ASSERT_TRUE(strstr(out, "GET /q loop=1") != NULL);
+	ASSERT_TRUE(mono_ms() - t0 < 1200); /* not after /defer-slow */
+	ASSERT_TRUE(read_answers(slow, "", out, sizeof(out), 1) >= 0);
+	SSL_free(quick);
+	close(fd2);
+	tls_front_free(tf);
+	SSL_free(slow);
+	close(fd1);
+}
+
 TEST(shutdown_with_open_connections)
 {
 	struct server s;
@@ -462,4 +617,6 @@ TEST_MAIN(TEST_CASE(mtls_client_reaches_handler_with_its_cn),
 	  TEST_CASE(request_mode_in_the_loop_pipelined_in_order),
 	  TEST_CASE(request_mode_on_workers_pipelined_in_order),
 	  TEST_CASE(request_mode_slow_handler_stalls_only_its_connection),
+	  TEST_CASE(request_mode_loop_first_defers_and_keeps_bodies),
+	  TEST_CASE(request_mode_deferred_handler_stalls_only_its_connection),
 	  TEST_CASE(shutdown_with_open_connections))
