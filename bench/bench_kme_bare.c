@@ -1,10 +1,15 @@
 /*
  * bench_kme_bare.c — the references of bench/bench_kme: a bare HTTPS
- * responder on kme-sim's own TLS and HTTP stack (lib/tls_front with the
- * SSL_CTX from tls_server_ctx_new, libmicrohttpd with the same flags and
- * thread pool) answering every request with one constant ETSI 014 Key
- * container.  What kme-sim adds on top is the 014 logic, the KME link and
- * the SQLite store.
+ * responder answering every request with one constant ETSI 014 Key
+ * container, behind lib/tls_front with the SSL_CTX of
+ * tls_server_ctx_new (kme-sim's certificates, client CA and cipher).
+ * By default the front hands the plaintext to libmicrohttpd over its
+ * socketpair (flags and thread pool as kme-sim used them): the yardstick
+ * of kme-sim's performance goals.  With --direct the same answers come
+ * from the front's request mode as kme-sim's 014 port uses it (no
+ * libmicrohttpd, handlers on the event loops, a worker pool for what
+ * would wait, bodies kept): what kme-sim adds on its own path is then the
+ * 014 logic, the KME link and the SQLite store.
  *
  * With --store FILE it is the store floor: before the same constant
  * answer, each request does the least durable store work one key delivery
@@ -30,6 +35,10 @@
  *     FLOOR_BATCH audit rows past FLOOR_AUDIT_KEEP, so a long run does not
  *     grow the file.
  *
+ * With --direct the same answers come from the TLS front's request mode as
+ * kme-sim's 014 port uses it (no libmicrohttpd, no socketpair, handlers on
+ * the event loops): the reference of kme-sim's own work on its own path.
+ *
  * No KME link, no 014 parsing (the key ID of a dec_keys request is not
  * read; the next waiting key is taken), no expiry sweep, no index on the
  * expiry.  Checkpoints are SQLite's automatic PASSIVE one at 4,000 frames
@@ -37,7 +46,7 @@
  * request's thread and under the lock (kme-sim syncs the WAL on a thread
  * of its own first).
  *
- *   bench_kme_bare [--store FILE] CERT KEY CLIENT_CA PORT THREADS
+ *   bench_kme_bare [--direct] [--store FILE] CERT KEY CLIENT_CA PORT THREADS
  * Runs until SIGTERM/SIGINT.  FILE is emptied at the start.
  */
 #include "kme_store_int.h"
@@ -518,7 +527,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
-/* tls_front_handler_fn: the same answer without libmicrohttpd (--direct). */
+/* tls_front_handler_fn: the same answers without libmicrohttpd (--direct). */
 static void
 handler_direct(const struct tls_front_req *req, struct tls_front_resp *resp,
 	       void *arg)
@@ -543,8 +552,9 @@ handler_direct(const struct tls_front_req *req, struct tls_front_resp *resp,
 		} else {
 			resp->status = 404;
 		}
-		out = resp->status == 404 ? unknown
-		      : resp->status == 503 ? fail : body;
+		out = resp->status == 404   ? unknown
+		      : resp->status == 503 ? fail
+					    : body;
 	}
 	resp->content_type = "application/json";
 	resp->len = strlen(out);
@@ -584,10 +594,11 @@ main(int argc, char **argv)
 		argc -= 2;
 	}
 	if (argc != 6) {
-		fprintf(stderr,
-			"usage: %s [--store FILE] CERT KEY CLIENT_CA PORT "
-			"THREADS\n",
-			argv[0]);
+		fprintf(
+		    stderr,
+		    "usage: %s [--direct] [--store FILE] CERT KEY CLIENT_CA PORT "
+		    "THREADS\n",
+		    argv[0]);
 		return 2;
 	}
 	sigemptyset(&sigs);
@@ -597,19 +608,23 @@ main(int argc, char **argv)
 	ctx = tls_server_ctx_new(argv[1], argv[2], argv[3]);
 	if (ctx == NULL)
 		return 1;
-	mhd = direct ? NULL : MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-				   MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
-			       0, NULL, NULL, handler, store,
-			       MHD_OPTION_THREAD_POOL_SIZE,
-			       (unsigned)atoi(argv[5]),
-			       MHD_OPTION_CONNECTION_LIMIT, 4096u,
-			       MHD_OPTION_END);
+	mhd = direct ? NULL
+		     : MHD_start_daemon(
+			   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+			       MHD_USE_NO_LISTEN_SOCKET | MHD_USE_EPOLL,
+			   0, NULL, NULL, handler, store,
+			   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)atoi(argv[5]),
+			   MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_END);
 	tc.ssl_ctx = ctx;
 	tc.mhd = mhd;
 	if (direct) {
 		tc.handler = handler_direct;
 		tc.handler_arg = store;
-		tc.workers = getenv("BARE_WORKERS") ? (unsigned)atoi(getenv("BARE_WORKERS")) : (unsigned)atoi(argv[5]);
+		/* As kme-sim's 014 port: answered on the loop, a worker pool
+		 * for what would wait (nothing here), bodies kept. */
+		tc.workers = (unsigned)atoi(argv[5]);
+		tc.loop_first = true;
+		tc.keep_body = true;
 	}
 	tc.peer_id = tls_peer_subject_cn;
 	tc.name = "bare";

@@ -83,8 +83,8 @@ int
 main(int argc, char **argv)
 {
 	const char *enc_url, *dec_prefix, *ca;
-	uint64_t *lat, *lat_e, *lat_d, nlat = 0, ne = 0, nd = 0, cap = 1 << 22, errors = 0, pairs = 0, start,
-		       end;
+	uint64_t *lat, *lat_e, *lat_d, nlat = 0, ne = 0, nd = 0, cap = 1 << 22,
+				       errors = 0, pairs = 0, start, end;
 	uint64_t warm_end = 0, warm_errors = 0;
 	struct flow *flows;
 	CURLM *m;

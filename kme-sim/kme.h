@@ -347,16 +347,9 @@ struct kme_http_req {
 	size_t len, cap;
 	bool too_large;
 	bool started; /* kme_http_gather saw the request */
-	bool args_cut; /* more query parameters than allowed */
 	uint64_t t0_us;
 };
 
-/*
- * MHD_OPTION_URI_LOG_CALLBACK, with the most query parameters a request
- * may have as its argument: starts the request's state before MHD parses
- * the query, and drops a query with more parameters (args_cut).
- */
-void *kme_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn);
 
 /*
  * Common part of every access handler: allocates the state on the first
@@ -392,12 +385,6 @@ char *kme_http_key_text(const struct kme_key *keys, size_t n);
 /* Exactly want keys of len octets from a "keys" array; NULL otherwise. */
 struct kme_key *kme_http_parse_keys(const struct cJSON *arr, size_t want,
 				    size_t len);
-/*
- * Collects GET arguments (at most cap) in order of appearance; n counts
- * them all.  -1 if a name or value holds a NUL (from %00).
- */
-int kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap,
-		  size_t *n);
 
 /* ------------------------------------------------------------ kme_link*.c */
 

@@ -245,7 +245,6 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	}
 	if (kme_req_enc_validate(&req, &c->k->limits, err, sizeof(err)) == -1)
 		return kme_api_reply(c, 400, err);
-	kme_api_unknown(c, "Key request", req.unknown, req.unknown_first);
 	/* The named slave first, then the additional ones (Annex B). */
 	snprintf(slaves[0], sizeof(slaves[0]), "%s", c->sae);
 	relay = p == NULL;
@@ -287,7 +286,7 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 	 * front's event loop, where every other connection would wait too. */
 	if (relay && c->on_loop) {
 		c->defer = true;
-		return 0;
+		return 0; /* nothing changed, nothing counted */
 	}
 	got = relay ? kme_relay_get_keys(c->k, c->caller, slaves,
 					 req.nslaves + 1, req.number, req.size,
@@ -299,6 +298,8 @@ kme_api_enc_keys(struct kme_api_ctx *c)
 		c->defer = true;
 		return 0;
 	}
+	/* Counted once: not on the loop's call of a request it defers. */
+	kme_api_unknown(c, "Key request", req.unknown, req.unknown_first);
 	if (got != 0) {
 		log_info("enc_keys for %s -> %s refused: %s", c->caller, c->sae,
 			 err);
@@ -471,7 +472,8 @@ kme_api_path(const struct http_req *h, char *out, size_t cap)
 			int hi = i + 2 < h->path_len
 				     ? hex_char_value(h->target[i + 1])
 				     : -1;
-			int lo = hi >= 0 ? hex_char_value(h->target[i + 2]) : -1;
+			int lo =
+			    hi >= 0 ? hex_char_value(h->target[i + 2]) : -1;
 
 			if (lo < 0 || (hi == 0 && lo == 0))
 				return -1;

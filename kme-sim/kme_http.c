@@ -1,6 +1,7 @@
 /*
- * kme_http.c — libmicrohttpd plumbing shared by the 014, link and admin
- * servers: request bodies, JSON and error responses.
+ * kme_http.c — HTTP plumbing of kme-sim's servers: request bodies, JSON
+ * and error answers on libmicrohttpd (KME link, admin) and on the TLS
+ * front's request mode (ETSI 014), and the key container text.
  */
 #include "kme.h"
 
@@ -14,34 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/*
- * MHD stores every query parameter in the connection's memory pool as it
- * parses the request line; a few thousand exhaust the pool and MHD then
- * stalls without an answer until the idle timeout.  This callback runs
- * before that parse, on MHD's own copy of the request line: a query with
- * more parameters than the handler accepts is emptied there, and the
- * handler answers 400 "too many query parameters".
- */
-void *
-kme_http_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-	size_t max = (size_t)(uintptr_t)cls, n = 1;
-	struct kme_http_req *r = calloc(1, sizeof(*r));
-	const char *q = strchr(uri, '?');
-
-	(void)conn;
-	if (r == NULL || q == NULL)
-		return r;
-	for (const char *s = q + 1; *s != '\0' && n <= max; s++)
-		n += *s == '&';
-	if (n > max) {
-		r->args_cut = true;
-		/* The buffer is MHD's and writable; its query starts at q + 1. */
-		*(char *)(uintptr_t)(q + 1) = '\0';
-	}
-	return r;
-}
 
 bool
 kme_http_gather(struct MHD_Connection *conn, void **con_cls, const char *upload,
@@ -142,9 +115,9 @@ kme_http_json(struct MHD_Connection *conn, unsigned status, char *json)
 	return ret;
 }
 
-enum MHD_Result
-kme_http_error(struct MHD_Connection *conn, unsigned status,
-	       const char *message)
+/* The Error data format (ETSI 014 Table 14) of message; NULL: no memory. */
+static char *
+kme_http_error_text(const char *message)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *s = NULL;
@@ -152,6 +125,15 @@ kme_http_error(struct MHD_Connection *conn, unsigned status,
 	if (o != NULL && cJSON_AddStringToObject(o, "message", message) != NULL)
 		s = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
+	return s;
+}
+
+enum MHD_Result
+kme_http_error(struct MHD_Connection *conn, unsigned status,
+	       const char *message)
+{
+	char *s = kme_http_error_text(message);
+
 	if (s == NULL) {
 		struct MHD_Response *resp = MHD_create_response_from_buffer(
 		    0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -193,13 +175,7 @@ unsigned
 kme_http_resp_error(struct tls_front_resp *resp, unsigned status,
 		    const char *message)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *s = NULL;
-
-	if (o != NULL && cJSON_AddStringToObject(o, "message", message) != NULL)
-		s = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return kme_http_resp_json(resp, status, s);
+	return kme_http_resp_json(resp, status, kme_http_error_text(message));
 }
 
 enum MHD_Result
@@ -214,43 +190,6 @@ kme_http_empty(struct MHD_Connection *conn, unsigned status)
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
-}
-
-struct kme_http_argv {
-	struct kme_kv *kv;
-	size_t cap, n;
-	bool nul;
-};
-
-static enum MHD_Result
-kme_http_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-	     size_t key_size, const char *value, size_t value_size)
-{
-	struct kme_http_argv *a = cls;
-
-	(void)kind;
-	/* A %00 decodes to a NUL that would cut the C string short. */
-	if (strlen(key) != key_size ||
-	    (value != NULL && strlen(value) != value_size))
-		a->nul = true;
-	if (a->n < a->cap) {
-		a->kv[a->n].key = key;
-		a->kv[a->n].value = value;
-	}
-	a->n++;
-	return MHD_YES;
-}
-
-int
-kme_http_args(struct MHD_Connection *conn, struct kme_kv *kv, size_t cap,
-	      size_t *n)
-{
-	struct kme_http_argv a = { kv, cap, 0, false };
-
-	MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, kme_http_arg,
-				    &a);
-	*n = a.n;
-	return a.nul ? -1 : 0;
 }
 
 cJSON *

@@ -1256,8 +1256,7 @@ static int
 tf_answer(struct tf_conn *c, struct tf_job *j)
 {
 	struct tls_front_resp *r = &j->resp;
-	bool close_after =
-	    r->close || !j->http.keep_alive || j->req.body_over;
+	bool close_after = r->close || !j->http.keep_alive || j->req.body_over;
 	const char *ct = r->content_type;
 	char head[512];
 	int status = r->status >= 100 && r->status <= 599 ? r->status : 500;

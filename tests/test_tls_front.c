@@ -292,20 +292,17 @@ req_handler(const struct tls_front_req *req, struct tls_front_resp *resp,
 	resp->len = (size_t)n;
 }
 
+/* A request-mode front on a free port, from cfg's handler and options. */
 static struct tls_front *
-req_front(unsigned workers, unsigned loops)
+front_start(struct tls_front_cfg *cfg)
 {
-	struct tls_front_cfg cfg = { 0 };
 	SSL_CTX *ctx = server_ctx();
 	struct tls_front *tf;
 
-	cfg.ssl_ctx = ctx;
-	cfg.handler = req_handler;
-	cfg.workers = workers;
-	cfg.threads = loops;
-	cfg.peer_id = tls_peer_subject_cn;
-	cfg.name = "test-req";
-	tf = tls_front_new(&cfg);
+	cfg->ssl_ctx = ctx;
+	cfg->peer_id = tls_peer_subject_cn;
+	cfg->name = "test-req";
+	tf = tls_front_new(cfg);
 	SSL_CTX_free(ctx);
 	ASSERT_TRUE(tf != NULL);
 	ASSERT_INT_EQ(tls_front_listen(tf, "127.0.0.1", 0), 0);
@@ -313,9 +310,24 @@ req_front(unsigned workers, unsigned loops)
 	return tf;
 }
 
-/* Writes raw, reads until the peer closes or want answers have come. */
+static struct tls_front *
+req_front(unsigned workers, unsigned loops)
+{
+	struct tls_front_cfg cfg = { 0 };
+
+	cfg.handler = req_handler;
+	cfg.workers = workers;
+	cfg.threads = loops;
+	return front_start(&cfg);
+}
+
+/*
+ * Writes raw, reads until the peer closes or want answers have come:
+ * want occurrences of marker, which each answer holds once.
+ */
 static int
-raw_exchange(SSL *ssl, const char *req, char *out, size_t cap, int want)
+exchange(SSL *ssl, const char *req, char *out, size_t cap, const char *marker,
+	 int want)
 {
 	int total = 0;
 
@@ -330,14 +342,19 @@ raw_exchange(SSL *ssl, const char *req, char *out, size_t cap, int want)
 			break;
 		total += n;
 		out[total] = '\0';
-		for (const char *p = out; (p = strstr(p, " body=")) != NULL;
-		     p++)
+		for (const char *p = out; (p = strstr(p, marker)) != NULL; p++)
 			got++;
 		if (got >= want)
 			break;
 	}
 	out[total] = '\0';
 	return total;
+}
+
+static int
+raw_exchange(SSL *ssl, const char *req, char *out, size_t cap, int want)
+{
+	return exchange(ssl, req, out, cap, " body=", want);
 }
 
 static void
@@ -462,51 +479,21 @@ static struct tls_front *
 keep_front(void)
 {
 	struct tls_front_cfg cfg = { 0 };
-	SSL_CTX *ctx = server_ctx();
-	struct tls_front *tf;
 
-	cfg.ssl_ctx = ctx;
 	cfg.handler = keep_handler;
 	cfg.workers = 2;
 	cfg.threads = 1;
 	cfg.loop_first = true;
 	cfg.keep_body = true;
 	cfg.handler_max_body = 100;
-	cfg.peer_id = tls_peer_subject_cn;
-	cfg.name = "test-keep";
-	tf = tls_front_new(&cfg);
-	SSL_CTX_free(ctx);
-	ASSERT_TRUE(tf != NULL);
-	ASSERT_INT_EQ(tls_front_listen(tf, "127.0.0.1", 0), 0);
-	ASSERT_INT_EQ(tls_front_start(tf), 0);
-	return tf;
+	return front_start(&cfg);
 }
 
-/* Reads until the peer closes or want occurrences of "] " ... "[" ended. */
+/* Each keep_handler answer ends with its one ']'. */
 static int
 read_answers(SSL *ssl, const char *req, char *out, size_t cap, int want)
 {
-	int total = 0;
-
-	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
-		return 0;
-	while ((size_t)total < cap - 1) {
-		int n =
-		    SSL_read(ssl, out + total, (int)(cap - 1 - (size_t)total));
-		int got = 0;
-
-		if (n <= 0)
-			break;
-		total += n;
-		out[total] = '\0';
-		for (const char *p = out; (p = strstr(p, " size=")) != NULL;
-		     p++)
-			got++;
-		if (got >= want && out[total - 1] == ']')
-			break;
-	}
-	out[total] = '\0';
-	return total;
+	return exchange(ssl, req, out, cap, "]", want);
 }
 
 TEST(request_mode_loop_first_defers_and_keeps_bodies)
