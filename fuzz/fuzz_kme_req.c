@@ -1,16 +1,17 @@
 /*
  * fuzz_kme_req.c — kme-sim's ETSI 014 request parsers (kme-sim/kme_req.c):
- * Key request bodies, Key IDs bodies and the enc_keys/dec_keys query
- * strings.
+ * Key request bodies, Key IDs bodies, the enc_keys/dec_keys query
+ * strings and the request path's %-decoding.
  *
- * Input: the first octet picks the parser (mod 4: 0 enc_keys body,
- * 1 dec_keys body, 2 enc_keys query, 3 dec_keys query); the rest is the
- * body or the raw query string.  Whatever is accepted must respect the
+ * Input: the first octet picks the parser (mod 5: 0 enc_keys body,
+ * 1 dec_keys body, 2 enc_keys query, 3 dec_keys query, 4 path); the rest
+ * is the body, the raw query string or the path.  Whatever is accepted must respect the
  * limits the handlers rely on, and its text must be well-formed UTF-8
  * without NUL (bodies: no \u0000 either); what is refused must say why,
  * in printable ASCII whatever the input quoted in it.
  */
 #include "../kme-sim/kme.h"
+#include "../lib/encoding.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -98,6 +99,31 @@ check_kv(const struct kme_kv *kv, size_t n)
 			abort();
 }
 
+/*
+ * The 014 port's path decoding (pct_decode_path): never longer than its
+ * input, no NUL inside; where the text has no '+', the query decoder
+ * gives the same.
+ */
+static void
+check_path(const char *in, size_t len)
+{
+	char *a = malloc(len + 1), *b = malloc(len + 1);
+	int na, nb;
+
+	if (a == NULL || b == NULL)
+		abort();
+	na = pct_decode_path(a, len + 1, in, len);
+	if (na >= 0 && ((size_t)na > len || strlen(a) != (size_t)na))
+		abort();
+	if (memchr(in, '+', len) == NULL) {
+		nb = pct_decode(b, len + 1, in, len);
+		if (na != nb || (na >= 0 && memcmp(a, b, (size_t)na) != 0))
+			abort();
+	}
+	free(a);
+	free(b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -115,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data + 1, size - 1);
 	buf[size - 1] = '\0';
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		rc = kme_req_enc_body(buf, size - 1, &enc, err, sizeof(err));
 		check_enc(&enc, rc, err);
@@ -136,6 +162,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rc == 0)
 				check_kv(kv, n);
 		}
+		break;
+	case 4:
+		check_path(buf, size - 1);
 		break;
 	default:
 		if (kme_req_split_query(buf, kv, 16, &n) == 0) {

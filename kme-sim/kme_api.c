@@ -456,38 +456,6 @@ kme_api_route(struct kme_api_ctx *c, const char *url, enum kme_op *op)
 			     "dec_keys");
 }
 
-/*
- * Copies the path, %-decoded (as a URL path: '+' stays), into out; -1 if
- * it does not fit or holds a bad escape or a NUL.
- */
-static int
-kme_api_path(const struct http_req *h, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < h->path_len; i++) {
-		int c = (unsigned char)h->target[i];
-
-		if (c == '%') {
-			int hi = i + 2 < h->path_len
-				     ? hex_char_value(h->target[i + 1])
-				     : -1;
-			int lo =
-			    hi >= 0 ? hex_char_value(h->target[i + 2]) : -1;
-
-			if (lo < 0 || (hi == 0 && lo == 0))
-				return -1;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (o + 1 >= cap)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
-}
-
 /* tls_front_handler_fn: one ETSI 014 request. */
 static void
 kme_api_serve(const struct tls_front_req *fr, struct tls_front_resp *resp,
@@ -515,7 +483,7 @@ kme_api_serve(const struct tls_front_req *fr, struct tls_front_resp *resp,
 		kme_metrics_request(&c.k->metrics, KME_OP_OTHER, 401, 0);
 		return;
 	}
-	if (kme_api_path(h, path, sizeof(path)) == -1) {
+	if (pct_decode_path(path, sizeof(path), h->target, h->path_len) == -1) {
 		status = kme_api_reply(&c, 400,
 				       "the path is too long, or holds a bad "
 				       "%-escape or a NUL character (%00)");

@@ -78,8 +78,8 @@ hex_char_value(int c)
 	return -1;
 }
 
-int
-pct_decode(char *out, size_t cap, const char *in, size_t len)
+static int
+pct_decode_as(char *out, size_t cap, const char *in, size_t len, bool form)
 {
 	size_t n = 0;
 
@@ -97,7 +97,7 @@ pct_decode(char *out, size_t cap, const char *in, size_t len)
 				return -1;
 			ch = hi << 4 | lo;
 			i += 2;
-		} else if (ch == '+') {
+		} else if (ch == '+' && form) {
 			ch = ' ';
 		}
 		if (ch == 0 || n + 1 >= cap)
@@ -106,6 +106,18 @@ pct_decode(char *out, size_t cap, const char *in, size_t len)
 	}
 	out[n] = '\0';
 	return (int)n;
+}
+
+int
+pct_decode(char *out, size_t cap, const char *in, size_t len)
+{
+	return pct_decode_as(out, cap, in, len, true);
+}
+
+int
+pct_decode_path(char *out, size_t cap, const char *in, size_t len)
+{
+	return pct_decode_as(out, cap, in, len, false);
 }
 
 int

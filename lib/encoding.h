@@ -37,6 +37,8 @@ int hex_char_value(int c);
  * (cap octets) is too small.  out may be in: the text only shrinks.
  */
 int pct_decode(char *out, size_t cap, const char *in, size_t len);
+/* The same for a URL path: %XX only, a '+' stays (RFC 3986 3.3). */
+int pct_decode_path(char *out, size_t cap, const char *in, size_t len);
 
 /* Length of the padded base64 text for len octets (without NUL). */
 size_t base64_encoded_len(size_t len);

@@ -449,6 +449,11 @@ TEST(pct_decode_escapes_and_refusals)
 	ASSERT_INT_EQ(pct_decode(out, sizeof(out), "a\0b", 3), -1);
 	ASSERT_INT_EQ(pct_decode(out, 4, "abcd", 4), -1);
 	ASSERT_INT_EQ(pct_decode(out, 5, "abcd", 4), 4);
+	/* A path (RFC 3986 3.3): '+' is itself, escapes as in a query. */
+	ASSERT_INT_EQ(pct_decode_path(out, sizeof(out), "a%2fb+c%41", 10), 6);
+	ASSERT_STR_EQ(out, "a/b+cA");
+	ASSERT_INT_EQ(pct_decode_path(out, sizeof(out), "/x%00", 5), -1);
+	ASSERT_INT_EQ(pct_decode_path(out, sizeof(out), "/x%4", 4), -1);
 }
 
 /* IP literals only: a name would need a resolver, and is refused. */
