@@ -346,10 +346,7 @@ struct kme_http_req {
 	char *body; /* wiped when freed: link messages hold keys */
 	size_t len, cap;
 	bool too_large;
-	bool started; /* kme_http_gather saw the request */
-	uint64_t t0_us;
 };
-
 
 /*
  * Common part of every access handler: allocates the state on the first

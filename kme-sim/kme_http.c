@@ -22,16 +22,13 @@ kme_http_gather(struct MHD_Connection *conn, void **con_cls, const char *upload,
 {
 	struct kme_http_req *r = *con_cls;
 
-	if (r == NULL || !r->started) {
+	if (r == NULL) {
 		const char *cl = MHD_lookup_connection_value(
 		    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-		if (r == NULL)
-			r = calloc(1, sizeof(*r));
+		r = calloc(1, sizeof(*r));
 		if (r == NULL)
 			return false;
-		r->started = true;
-		r->t0_us = mono_us();
 		*con_cls = r;
 		/*
 		 * A body declared too large is refused at once rather than
