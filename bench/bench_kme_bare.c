@@ -35,10 +35,6 @@
  *     FLOOR_BATCH audit rows past FLOOR_AUDIT_KEEP, so a long run does not
  *     grow the file.
  *
- * With --direct the same answers come from the TLS front's request mode as
- * kme-sim's 014 port uses it (no libmicrohttpd, no socketpair, handlers on
- * the event loops): the reference of kme-sim's own work on its own path.
- *
  * No KME link, no 014 parsing (the key ID of a dec_keys request is not
  * read; the next waiting key is taken), no expiry sweep, no index on the
  * expiry.  Checkpoints are SQLite's automatic PASSIVE one at 4,000 frames
@@ -481,20 +477,43 @@ err:
 	return NULL;
 }
 
+/*
+ * The answer to path[0..len): the constant container, after the floor's
+ * work for the role the path names when there is a floor.
+ */
+static const char *
+answer(struct floor *f, const char *path, size_t len, unsigned *status)
+{
+	static const char fail[] = "{\"message\":\"store floor failed\"}";
+	static const char unknown[] = "{\"message\":\"no such resource\"}";
+	const char *tail = memrchr(path, '/', len);
+	size_t n = tail != NULL ? len - (size_t)(tail - path) : 0;
+
+	*status = 200;
+	if (f == NULL)
+		return body;
+	if (n != 9 || (memcmp(tail, "/enc_keys", 9) != 0 &&
+		       memcmp(tail, "/dec_keys", 9) != 0)) {
+		*status = 404;
+		return unknown;
+	}
+	if ((tail[1] == 'e' ? floor_enc(f) : floor_dec(f)) == -1) {
+		*status = 503;
+		return fail;
+	}
+	return body;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
 	const char *method, const char *version, const char *upload,
 	size_t *upload_size, void **con_cls)
 {
 	static int started;
-	static const char fail[] = "{\"message\":\"store floor failed\"}";
-	static const char unknown[] = "{\"message\":\"no such resource\"}";
-	struct floor *f = cls;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	unsigned status = 200;
-	const char *out = body;
-	size_t len = sizeof(body) - 1;
+	unsigned status;
+	const char *out;
 
 	(void)method;
 	(void)version;
@@ -504,21 +523,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	*upload_size = 0;
-	if (f != NULL) {
-		const char *tail = strrchr(url, '/');
-
-		if (tail == NULL || (strcmp(tail, "/enc_keys") != 0 &&
-				     strcmp(tail, "/dec_keys") != 0)) {
-			status = 404;
-			out = unknown;
-		} else if ((tail[1] == 'e' ? floor_enc(f) : floor_dec(f)) ==
-			   -1) {
-			status = 503;
-			out = fail;
-		}
-		len = strlen(out);
-	}
-	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)out,
+	out = answer(cls, url, strlen(url), &status);
+	r = MHD_create_response_from_buffer(strlen(out), (void *)(uintptr_t)out,
 					    MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 				"application/json");
@@ -532,30 +538,11 @@ static void
 handler_direct(const struct tls_front_req *req, struct tls_front_resp *resp,
 	       void *arg)
 {
-	static const char fail[] = "{\"message\":\"store floor failed\"}";
-	static const char unknown[] = "{\"message\":\"no such resource\"}";
-	const struct http_req *h = req->http;
-	struct floor *f = arg;
-	const char *out = body;
+	unsigned status;
+	const char *out =
+	    answer(arg, req->http->target, req->http->path_len, &status);
 
-	resp->status = 200;
-	if (f != NULL) {
-		const char *tail = memrchr(h->target, '/', h->path_len);
-		size_t n = tail ? h->path_len - (size_t)(tail - h->target) : 0;
-
-		if (n == 9 && memcmp(tail, "/enc_keys", 9) == 0) {
-			if (floor_enc(f) == -1)
-				resp->status = 503;
-		} else if (n == 9 && memcmp(tail, "/dec_keys", 9) == 0) {
-			if (floor_dec(f) == -1)
-				resp->status = 503;
-		} else {
-			resp->status = 404;
-		}
-		out = resp->status == 404   ? unknown
-		      : resp->status == 503 ? fail
-					    : body;
-	}
+	resp->status = (int)status;
 	resp->content_type = "application/json";
 	resp->len = strlen(out);
 	resp->body = malloc(resp->len);
@@ -576,9 +563,8 @@ main(int argc, char **argv)
 	struct tls_front *tf;
 	SSL_CTX *ctx;
 	sigset_t sigs;
-	int sig;
-
 	bool direct = false;
+	int sig;
 
 	log_init("bench_kme_bare", LOG_DEST_STDERR, LOG_FMT_TEXT, LOG_LVL_WARN);
 	if (argc > 1 && strcmp(argv[1], "--direct") == 0) {
