@@ -11,7 +11,7 @@ code) that decodes every error response as JSON, as widely used Python
 - strings are valid UTF-8 without NUL: invalid UTF-8 in a JSON string or
   a query value, "\\u0000" in a JSON string and %00 in a query value get
   400 (a key ID followed by \\u0000junk or %00junk used to return the key),
-  and the key is not consumed;
+  and the key is not consumed; so does a bad %-escape in the query;
 - 1,000 query parameters get 400 at once;
 - members ETSI 014 does not define are ignored (and counted in
   kme_json_unknown_members_total), including master_SAE_ID in key_IDs
@@ -90,6 +90,8 @@ s, doc, raw, _ = call("KME_B", "SAE_B", "POST", DEC,
 t.ok(error_ok(s, doc, 400) and "\\u0000" in doc["message"], "key ID + \\u0000junk in a JSON string: 400", (s, raw))
 s, doc, raw, _ = call("KME_B", "SAE_B", "GET", DEC + "?key_ID=%s%%00junk" % k["key_ID"])
 t.ok(error_ok(s, doc, 400) and "%00" in doc["message"], "key ID + %00junk in the query: 400", (s, raw))
+s, doc, raw, _ = call("KME_B", "SAE_B", "GET", DEC + "?key_ID=%s%%zz" % k["key_ID"])
+t.ok(error_ok(s, doc, 400) and "%-escape" in doc["message"], "key ID + a bad %-escape in the query: 400", (s, raw))
 s, doc, raw, _ = call("KME_B", "SAE_B", "GET", DEC + "?key_ID=" + k["key_ID"])
 t.ok(s == 200 and doc["keys"] == [k], "... neither consumed the key: the slave still gets it", (s, raw))
 s, doc, raw, _ = call("KME_A", "SAE_A", "POST", ENC, b'{"additional_slave_SAE_IDs":["SAE_C\xff\xfe"]}')
